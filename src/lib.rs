@@ -1,0 +1,27 @@
+//! tokenkit: a small, careful OAuth2 token client for browsers, Node and Cloudflare Workers.
+//!
+//! The crate has two halves:
+//! - [`proto`]: the sans-IO core. Building token requests, validating responses, expiry
+//!   math, the cache state machine, retry schedule and the sign/don't-sign decision. No
+//!   I/O, no clock, no JavaScript; tested natively with `cargo test`.
+//! - `wasm` (wasm32 only): the thin shell that binds `fetch`, `Date.now()` and timers and
+//!   exports the `TokenClient` class to JavaScript.
+#![deny(missing_docs)]
+// A panic kills the wasm instance and every client in it: no panicking constructs outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+pub mod proto;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;

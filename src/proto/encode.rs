@@ -1,0 +1,96 @@
+//! Small encoders kept free of `core::fmt` (which costs kilobytes of wasm).
+
+/// Appends the decimal digits of `n`.
+pub fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    for &b in buf.iter().skip(i) {
+        out.push(b as char);
+    }
+}
+
+/// The hex digit for a nibble (`0..16`), with `a` as the letter base (`b'a'` or `b'A'`).
+fn hex_digit(nibble: u8, a: u8) -> char {
+    (if nibble < 10 { b'0' + nibble } else { a + nibble - 10 }) as char
+}
+
+/// Appends `s` encoded as `application/x-www-form-urlencoded` (WHATWG URL standard, as
+/// `URLSearchParams` does it): ASCII alphanumerics and `*-._` stay, space becomes `+`,
+/// every other byte of the UTF-8 encoding becomes `%XX`.
+pub fn push_form(out: &mut String, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                out.push('%');
+                out.push(hex_digit(b >> 4, b'A'));
+                out.push(hex_digit(b & 15, b'A'));
+            }
+        }
+    }
+}
+
+/// Appends `s` as a JSON string literal, quotes included.
+pub fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // U+2028/2029 are valid JSON but break some JS parsers; escape them too.
+            c if (c as u32) < 0x20 || c == '\u{2028}' || c == '\u{2029}' => {
+                let n = c as u32;
+                out.push_str("\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(hex_digit(((n >> shift) & 15) as u8, b'a'));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers() {
+        for n in [0u64, 7, 10, 429, 31_536_000, u64::MAX] {
+            let mut s = String::new();
+            push_u64(&mut s, n);
+            assert_eq!(s, n.to_string());
+        }
+    }
+
+    #[test]
+    fn form_encoding_matches_url_search_params() {
+        let mut s = String::new();
+        push_form(&mut s, "a b+c/d:é~!*'()-._");
+        assert_eq!(s, "a+b%2Bc%2Fd%3A%C3%A9%7E%21*%27%28%29-._");
+    }
+
+    #[test]
+    fn json_strings() {
+        let mut s = String::new();
+        push_json_str(&mut s, "q\"\\\n\u{1}\u{2028}é");
+        assert_eq!(s, r#""q\"\\\n\u0001\u2028é""#);
+    }
+}

@@ -1,0 +1,165 @@
+//! The one error type of tokenkit, with a stable code per variant.
+//!
+//! The four buckets of oauth2-rs: the server said no ([`Error::OAuth`]), the transport
+//! failed ([`Error::Network`], [`Error::Timeout`], [`Error::Http`], [`Error::RateLimited`]),
+//! the answer could not be understood ([`Error::InvalidResponse`]), the caller misconfigured
+//! ([`Error::InvalidConfig`]). Messages never contain a secret or a token.
+
+use super::encode::push_u64;
+
+/// Everything that can go wrong, each with a stable [`Error::code`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The options are wrong; `field` names the option (e.g. `tokenUrl`, `scope[1]`).
+    InvalidConfig {
+        /// The option's name as the caller wrote it.
+        field: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The token endpoint could not be reached.
+    Network,
+    /// The token request took longer than `timeoutMs`.
+    Timeout,
+    /// The token endpoint answered with an RFC 6749 §5.2 error body.
+    ///
+    /// See <https://www.rfc-editor.org/rfc/rfc6749#section-5.2>.
+    OAuth {
+        /// The HTTP status.
+        status: u16,
+        /// The `error` code, e.g. `invalid_client`.
+        error: String,
+        /// The `error_description`, if the server sent a printable one.
+        description: Option<String>,
+    },
+    /// Any other non-2xx answer.
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// What the status means for this endpoint (e.g. Symbl's documented meanings).
+        detail: &'static str,
+    },
+    /// The token endpoint answered 429 (or asked for a wait we will not make).
+    RateLimited {
+        /// The HTTP status (429, or 503 with a long `Retry-After`).
+        status: u16,
+        /// Seconds the server asked us to wait, from `Retry-After`.
+        retry_after: Option<u64>,
+    },
+    /// A 2xx answer that is not a valid token response, or a redirect.
+    InvalidResponse {
+        /// The HTTP status (0 for a browser's opaque redirect).
+        status: u16,
+        /// What was wrong, never what the body contained.
+        reason: &'static str,
+    },
+    /// The request's origin is not in `allowedOrigins`; nothing was sent.
+    OriginNotAllowed {
+        /// The request's origin (scheme, host, port), which is not secret.
+        origin: String,
+    },
+    /// The client was disposed.
+    Disposed,
+}
+
+impl Error {
+    /// The stable code JavaScript callers branch on (`err.code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidConfig { .. } => "INVALID_CONFIG",
+            Error::Network => "NETWORK",
+            Error::Timeout => "TIMEOUT",
+            Error::OAuth { .. } => "OAUTH_ERROR",
+            Error::Http { .. } => "HTTP_ERROR",
+            Error::RateLimited { .. } => "RATE_LIMITED",
+            Error::InvalidResponse { .. } => "INVALID_RESPONSE",
+            Error::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
+            Error::Disposed => "DISPOSED",
+        }
+    }
+
+    /// The HTTP status the error came with, if any.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::OAuth { status, .. }
+            | Error::Http { status, .. }
+            | Error::RateLimited { status, .. }
+            | Error::InvalidResponse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// A human-readable message; never contains a secret or a token.
+    pub fn message(&self) -> String {
+        let mut m = String::new();
+        match self {
+            Error::InvalidConfig { field, reason } => {
+                m.push_str(field);
+                m.push_str(": ");
+                m.push_str(reason);
+            }
+            Error::Network => m.push_str("the token endpoint could not be reached"),
+            Error::Timeout => m.push_str("the token request timed out (timeoutMs)"),
+            Error::OAuth {
+                status,
+                error,
+                description,
+            } => {
+                m.push_str("the token endpoint refused the request (HTTP ");
+                push_u64(&mut m, u64::from(*status));
+                m.push_str("): ");
+                m.push_str(error);
+                if let Some(d) = description {
+                    m.push_str(": ");
+                    m.push_str(d);
+                }
+            }
+            Error::Http { status, detail } => {
+                m.push_str("the token endpoint answered HTTP ");
+                push_u64(&mut m, u64::from(*status));
+                if !detail.is_empty() {
+                    m.push_str(": ");
+                    m.push_str(detail);
+                }
+            }
+            Error::RateLimited {
+                status,
+                retry_after,
+            } => {
+                m.push_str("the token endpoint is rate limiting (HTTP ");
+                push_u64(&mut m, u64::from(*status));
+                m.push(')');
+                if let Some(s) = retry_after {
+                    m.push_str("; retry after ");
+                    push_u64(&mut m, *s);
+                    m.push_str(" s");
+                }
+            }
+            Error::InvalidResponse { status, reason } => {
+                m.push_str("invalid token response (HTTP ");
+                push_u64(&mut m, u64::from(*status));
+                m.push_str("): ");
+                m.push_str(reason);
+            }
+            Error::OriginNotAllowed { origin } => {
+                m.push_str("the origin ");
+                m.push_str(origin);
+                m.push_str(" is not in allowedOrigins; the request was not sent");
+            }
+            Error::Disposed => m.push_str("the client was disposed"),
+        }
+        m
+    }
+
+    pub(crate) fn config(field: impl Into<String>, reason: &'static str) -> Self {
+        Error::InvalidConfig {
+            field: field.into(),
+            reason,
+        }
+    }
+
+    pub(crate) fn invalid(status: u16, reason: &'static str) -> Self {
+        Error::InvalidResponse { status, reason }
+    }
+}

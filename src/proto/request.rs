@@ -1,0 +1,105 @@
+//! Building token requests as plain data.
+
+use base64::Engine as _;
+
+use super::config::{ClientAuth, Dialect, Endpoint};
+use super::encode::{push_form, push_json_str};
+
+/// A token request to send: always `POST`, with `redirect: "manual"`, `cache: "no-store"`
+/// and no cookies (the shell sets those).
+///
+/// # Security
+/// Holds the client secret (in `body` or the `Authorization` header). It deliberately has no
+/// `Debug` implementation, so it cannot end up in a log line.
+pub struct HttpRequest {
+    /// The token endpoint URL.
+    pub url: String,
+    /// Header names and values, in sending order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The request body.
+    pub body: String,
+}
+
+impl Endpoint {
+    /// The token request for this endpoint's grant and dialect.
+    ///
+    /// See <https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2> and, for client
+    /// authentication, <https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1>.
+    pub fn token_request(&self) -> HttpRequest {
+        let secret = self.client_secret.as_ref().map(|s| s.expose()).unwrap_or("");
+        let mut headers = Vec::with_capacity(3);
+        let mut body = String::new();
+        match self.dialect {
+            Dialect::Symbl => {
+                headers.push(("Content-Type", "application/json".to_owned()));
+                body.push_str("{\"type\":\"application\",\"appId\":");
+                push_json_str(&mut body, &self.client_id);
+                body.push_str(",\"appSecret\":");
+                push_json_str(&mut body, secret);
+                body.push('}');
+            }
+            Dialect::OAuth2 => {
+                headers.push((
+                    "Content-Type",
+                    "application/x-www-form-urlencoded".to_owned(),
+                ));
+                body.push_str("grant_type=client_credentials");
+                let mut param = |name: &str, value: &str| {
+                    body.push('&');
+                    push_form(&mut body, name);
+                    body.push('=');
+                    push_form(&mut body, value);
+                };
+                if let Some(s) = &self.scope {
+                    param("scope", s);
+                }
+                if let Some(a) = &self.audience {
+                    param("audience", a);
+                }
+                if let Some(r) = &self.resource {
+                    param("resource", r);
+                }
+                for (k, v) in &self.extra_params {
+                    param(k, v);
+                }
+                match self.client_auth {
+                    ClientAuth::Basic => {
+                        if self.client_id_in_body {
+                            param("client_id", &self.client_id);
+                        }
+                        headers.push(("Authorization", self.basic_credentials(secret)));
+                    }
+                    ClientAuth::Post => {
+                        param("client_id", &self.client_id);
+                        param("client_secret", secret);
+                    }
+                    ClientAuth::None => param("client_id", &self.client_id),
+                }
+            }
+        }
+        headers.push(("Accept", "application/json".to_owned()));
+        HttpRequest {
+            url: self.token_url.clone(),
+            headers,
+            body,
+        }
+    }
+
+    /// `Basic base64(id:secret)`, with id and secret form-encoded first as RFC 6749 §2.3.1
+    /// requires, except for Sypht, whose documentation shows them raw.
+    fn basic_credentials(&self, secret: &str) -> String {
+        let mut pair = String::new();
+        if self.basic_raw {
+            pair.push_str(&self.client_id);
+            pair.push(':');
+            pair.push_str(secret);
+        } else {
+            push_form(&mut pair, &self.client_id);
+            pair.push(':');
+            push_form(&mut pair, secret);
+        }
+        let mut out = String::from("Basic ");
+        base64::engine::general_purpose::STANDARD.encode_string(pair.as_bytes(), &mut out);
+        out
+    }
+}

@@ -6,6 +6,7 @@
 //!   I/O, no clock, no JavaScript; tested natively with `cargo test`.
 //! - `wasm` (wasm32 only): the thin shell that binds `fetch`, `Date.now()` and timers and
 //!   exports the `TokenClient` class to JavaScript.
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 // A panic kills the wasm instance and every client in it: no panicking constructs outside tests.
 #![cfg_attr(
@@ -21,7 +22,22 @@
     )
 )]
 
+extern crate alloc;
+
+mod prelude;
+
 pub mod proto;
+
+/// The release wasm has no std: a panic (which clippy keeps out of `src/`) traps.
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    core::arch::wasm32::unreachable()
+}
+
+#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

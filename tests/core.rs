@@ -369,7 +369,7 @@ fn malformed_responses_table() {
         (200, j(&[tok.clone(), ("expires_in", Value::Bool(true))]), "INVALID_RESPONSE", "expires_in is not a number"),
         (200, j(&[tok.clone(), ("scope", Value::Num(1.0))]), "INVALID_RESPONSE", "scope is not a string"),
         (200, j(&[("error", s("invalid_client"))]), "OAUTH_ERROR", "invalid_client"),
-        (302, j(&[tok.clone()]), "INVALID_RESPONSE", "redirect"),
+        (302, j(std::slice::from_ref(&tok)), "INVALID_RESPONSE", "redirect"),
         (0, Body::NotJson, "INVALID_RESPONSE", "redirect"),
         (400, j(&[("error", s("invalid_scope")), ("error_description", s("no such scope"))]), "OAUTH_ERROR", "invalid_scope: no such scope"),
         (401, j(&[("error", s("invalid_client"))]), "OAUTH_ERROR", "invalid_client"),

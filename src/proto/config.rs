@@ -4,7 +4,11 @@
 //! errors, as are wrong types, negative numbers and insecure URLs. Every error names the
 //! field it is about (`INVALID_CONFIG`).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::error::Error;
+use super::response::{TokenSet, NEVER};
 use super::secret::Secret;
 use super::value::{get, Value};
 use super::{Millis, MAX_EXPIRES_IN_SECS};
@@ -336,7 +340,7 @@ impl Config {
             seconds_ms(opts, "defaultExpiresInSeconds", 3600)?.div_ceil(1000);
         let timeout_ms = number(opts, "timeoutMs", 10_000.0, 1.0, i32::MAX as f64)? as Millis;
         let max_retries = number(opts, "maxRetries", 2.0, 0.0, 10.0)?;
-        if max_retries.fract() != 0.0 {
+        if max_retries != f64::from(max_retries as u32) {
             return Err(Error::config("maxRetries", "must be a whole number"));
         }
 
@@ -369,6 +373,49 @@ impl Config {
     /// Opaque origins (`"null"`) never match.
     pub fn origin_allowed(&self, origin: &str) -> bool {
         origin != "null" && self.allowed_origins.iter().any(|o| o == origin)
+    }
+}
+
+impl Config {
+    /// The header that carries `token` to an API: `Authorization: <type> <token>`, or an API
+    /// key's own header with the key as is.
+    pub fn authorization(&self, token: &TokenSet) -> (&str, String) {
+        if let Source::ApiKey {
+            header: Some(h), ..
+        } = &self.source
+        {
+            return (h, token.access_token.expose().to_owned());
+        }
+        let mut v = String::with_capacity(token.token_type.len() + 1 + token.access_token.expose().len());
+        v.push_str(&token.token_type);
+        v.push(' ');
+        v.push_str(token.access_token.expose());
+        ("Authorization", v)
+    }
+
+    /// The name of the header [`Config::authorization`] sets.
+    pub fn header_name(&self) -> &str {
+        match &self.source {
+            Source::ApiKey {
+                header: Some(h), ..
+            } => h,
+            _ => "Authorization",
+        }
+    }
+
+    /// For API key clients: the key as a token that never expires.
+    pub fn static_token(&self) -> Option<TokenSet> {
+        match &self.source {
+            Source::ApiKey { key, .. } => Some(TokenSet {
+                access_token: key.clone(),
+                token_type: "Bearer".to_owned(),
+                expires_at: NEVER,
+                refresh_at: NEVER,
+                scope: None,
+                id: 0,
+            }),
+            Source::Endpoint(_) => None,
+        }
     }
 }
 
@@ -538,7 +585,7 @@ fn number(opts: &[(String, Value)], key: &str, default: f64, min: f64, max: f64)
 
 fn seconds_ms(opts: &[(String, Value)], key: &str, default_secs: u64) -> Result<Millis, Error> {
     let secs = number(opts, key, default_secs as f64, 0.0, MAX_EXPIRES_IN_SECS as f64)?;
-    Ok((secs * 1000.0).round() as Millis)
+    Ok((secs * 1000.0 + 0.5) as Millis) // secs >= 0: rounds to the nearest ms
 }
 
 /// Whether `s` is an RFC 9110 token (header names, auth schemes).

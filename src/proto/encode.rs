@@ -1,5 +1,8 @@
 //! Small encoders kept free of `core::fmt` (which costs kilobytes of wasm).
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// Appends the decimal digits of `n`.
 pub fn push_u64(out: &mut String, mut n: u64) {
     let mut buf = [0u8; 20];
@@ -41,6 +44,49 @@ pub fn push_form(out: &mut String, s: &str) {
             }
         }
     }
+}
+
+/// Appends standard base64 (RFC 4648 §4, padded) of `bytes`.
+pub fn push_base64(out: &mut String, bytes: &[u8]) {
+    fn digit(n: u32) -> char {
+        let n = (n & 63) as u8;
+        (match n {
+            0..=25 => b'A' + n,
+            26..=51 => b'a' + n - 26,
+            52..=61 => b'0' + n - 52,
+            62 => b'+',
+            _ => b'/',
+        }) as char
+    }
+    for chunk in bytes.chunks(3) {
+        let mut it = chunk.iter().map(|&b| u32::from(b));
+        let (a, b, c) = (it.next().unwrap_or(0), it.next(), it.next());
+        let n = a << 16 | b.unwrap_or(0) << 8 | c.unwrap_or(0);
+        out.push(digit(n >> 18));
+        out.push(digit(n >> 12));
+        out.push(if b.is_some() { digit(n >> 6) } else { '=' });
+        out.push(if c.is_some() { digit(n) } else { '=' });
+    }
+}
+
+/// Replaces every occurrence of `needle` (non-empty) in `hay` with `with`.
+pub fn replace_all(hay: &str, needle: &str, with: &str) -> String {
+    let mut out = String::with_capacity(hay.len());
+    let mut rest = hay;
+    while !needle.is_empty() {
+        let Some(i) = rest.as_bytes().windows(needle.len()).position(|w| w == needle.as_bytes()) else {
+            break;
+        };
+        // `i` is where a whole UTF-8 string starts, so both halves are char boundaries.
+        let (Some(head), Some(tail)) = (rest.get(..i), rest.get(i + needle.len()..)) else {
+            break;
+        };
+        out.push_str(head);
+        out.push_str(with);
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Appends `s` as a JSON string literal, quotes included.
@@ -85,6 +131,32 @@ mod tests {
         let mut s = String::new();
         push_form(&mut s, "a b+c/d:é~!*'()-._");
         assert_eq!(s, "a+b%2Bc%2Fd%3A%C3%A9%7E%21*%27%28%29-._");
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+            ("\u{ff}\u{fe}?>", "w7/Dvj8+"),
+        ] {
+            let mut s = String::new();
+            push_base64(&mut s, input.as_bytes());
+            assert_eq!(s, want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn replace_all_replaces_every_occurrence() {
+        assert_eq!(replace_all("a xx b xx", "xx", "[r]"), "a [r] b [r]");
+        assert_eq!(replace_all("é-é", "é", "e"), "e-e");
+        assert_eq!(replace_all("abc", "", "z"), "abc");
+        assert_eq!(replace_all("abc", "abcd", "z"), "abc");
     }
 
     #[test]

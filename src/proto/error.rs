@@ -5,6 +5,9 @@
 //! the answer could not be understood ([`Error::InvalidResponse`]), the caller misconfigured
 //! ([`Error::InvalidConfig`]). Messages never contain a secret or a token.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::encode::push_u64;
 
 /// Everything that can go wrong, each with a stable [`Error::code`].

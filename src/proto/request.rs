@@ -1,9 +1,10 @@
 //! Building token requests as plain data.
 
-use base64::Engine as _;
+#[allow(unused_imports)]
+use crate::prelude::*;
 
 use super::config::{ClientAuth, Dialect, Endpoint};
-use super::encode::{push_form, push_json_str};
+use super::encode::{push_base64, push_form, push_json_str};
 
 /// A token request to send: always `POST`, with `redirect: "manual"`, `cache: "no-store"`
 /// and no cookies (the shell sets those).
@@ -99,7 +100,7 @@ impl Endpoint {
             push_form(&mut pair, secret);
         }
         let mut out = String::from("Basic ");
-        base64::engine::general_purpose::STANDARD.encode_string(pair.as_bytes(), &mut out);
+        push_base64(&mut out, pair.as_bytes());
         out
     }
 }

@@ -1,6 +1,10 @@
 //! Validating token responses: status first, then JSON, then fields.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::config::{is_token, Config, Dialect, Endpoint};
+use super::encode::replace_all;
 use super::error::Error;
 use super::secret::Secret;
 use super::value::{get, Value};
@@ -200,7 +204,7 @@ fn oauth_error(fields: &[(String, Value)], status: u16, ep: &Endpoint) -> Option
             let mut d: String = d.chars().take(300).collect();
             if let Some(secret) = &ep.client_secret {
                 if !secret.expose().is_empty() {
-                    d = d.replace(secret.expose(), "[redacted]");
+                    d = replace_all(&d, secret.expose(), "[redacted]");
                 }
             }
             Some(d)

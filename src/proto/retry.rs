@@ -1,5 +1,8 @@
 //! The retry schedule: which failures are retried, and after how long.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::error::Error;
 use super::Millis;
 

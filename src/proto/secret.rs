@@ -1,5 +1,8 @@
 //! Secret values: client secrets, API keys and access tokens.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use core::fmt;
 
 /// A secret string (client secret, API key, access token).

@@ -5,6 +5,9 @@
 //! [`Cache::poll_timeout`], calling [`Cache::handle_timeout`] when it fires (spurious calls
 //! are harmless). Timers are only an optimisation: every lookup re-checks the clock.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 use super::error::Error;
 use super::response::TokenSet;
 use super::Millis;

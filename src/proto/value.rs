@@ -3,6 +3,9 @@
 //! The shell converts option objects and parsed JSON bodies into [`Value`] so the core can
 //! validate them without knowing anything about JavaScript.
 
+#[allow(unused_imports)]
+use crate::prelude::*;
+
 /// A JSON-like value, as far as tokenkit needs to see it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {

@@ -1,0 +1,10 @@
+// Browser entry: fetches and compiles the wasm next to this module (browsers only compile
+// large modules asynchronously, hence the top-level await), so no init() call is needed.
+// Bundlers that understand `new URL(..., import.meta.url)` (Vite, webpack, Parcel) copy the
+// .wasm for you; with esbuild, copy tokenkit_bg.wasm next to your bundle.
+import init from "./tokenkit.js";
+
+await init({ module_or_path: new URL("./tokenkit_bg.wasm", import.meta.url) });
+
+export { TokenClient } from "./tokenkit.js";
+export { TokenError } from "%SHELL%";

@@ -1,0 +1,9 @@
+// Node entry: compiles the wasm synchronously from this package's directory, so
+// `import { TokenClient } from "tokenkit"` needs no init() call.
+import { readFileSync } from "node:fs";
+import { initSync } from "./tokenkit.js";
+
+initSync({ module: readFileSync(new URL("./tokenkit_bg.wasm", import.meta.url)) });
+
+export { TokenClient } from "./tokenkit.js";
+export { TokenError } from "%SHELL%";

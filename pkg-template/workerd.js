@@ -1,0 +1,9 @@
+// Cloudflare Workers entry: Wrangler and Miniflare import a .wasm file as a compiled
+// WebAssembly.Module, which instantiates synchronously; no init() call is needed.
+import { initSync } from "./tokenkit.js";
+import wasm from "./tokenkit_bg.wasm";
+
+initSync({ module: wasm });
+
+export { TokenClient } from "./tokenkit.js";
+export { TokenError } from "%SHELL%";

@@ -1,0 +1,37 @@
+// Assembles the npm package in pkg/ from wasm-bindgen's output (target/bindgen/) and
+// pkg-template/, and prints the size that every user downloads.
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { dirname, join, relative } from "node:path";
+
+const root = join(dirname(new URL(import.meta.url).pathname), "..");
+const out = join(root, "pkg");
+const bindgen = join(root, "target/bindgen");
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out);
+cpSync(bindgen, out, { recursive: true });
+
+const shell = readdirSync(join(out, "snippets"))
+  .map((d) => `snippets/${d}/js/shell.js`)
+  .filter((f) => existsSync(join(out, f)));
+if (shell.length !== 1) throw new Error(`expected one shell.js snippet, found ${shell.length}`);
+for (const name of readdirSync(join(root, "pkg-template"))) {
+  const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`);
+  writeFileSync(join(out, name), text);
+}
+const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
+pkg.version = /^version = "(.*)"$/m.exec(readFileSync(join(root, "Cargo.toml"), "utf8"))[1];
+writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+
+// What a browser downloads: the wasm, wasm-bindgen's glue, our shell and the entry.
+const shipped = ["tokenkit_bg.wasm", "tokenkit.js", shell[0], "browser.js"];
+const bytes = Buffer.concat(shipped.map((f) => readFileSync(join(out, f))));
+const gz = gzipSync(bytes, { level: 9 }).length;
+const wasm = readFileSync(join(out, "tokenkit_bg.wasm")).length;
+const report = { wasmBytes: wasm, shippedBytes: bytes.length, shippedGzipBytes: gz, files: shipped };
+writeFileSync(join(root, "target/size.json"), JSON.stringify(report, null, 2) + "\n");
+console.log(
+  `tokenkit: ${relative(root, out)}/ assembled; .wasm ${(wasm / 1024).toFixed(1)} KB, ` +
+    `wasm + JS glue ${(bytes.length / 1024).toFixed(1)} KB raw, ${(gz / 1024).toFixed(1)} KB gzip -9 (budget 45 KB)`,
+);

@@ -1,0 +1,94 @@
+//! Bindings to `js/shell.js` and the few globals the shell uses.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use js_sys::{Function, Object, Promise, Set};
+use wasm_bindgen::prelude::*;
+use web_sys::{AbortController, Request, Response};
+
+#[wasm_bindgen(module = "/js/shell.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = tokenError)]
+    pub fn token_error(
+        code: &str,
+        message: &str,
+        status: Option<u16>,
+        error: Option<String>,
+        error_description: Option<String>,
+        retry_after: Option<f64>,
+    ) -> JsValue;
+
+    #[wasm_bindgen(js_name = parseUrl)]
+    pub fn parse_url(s: &str) -> Option<Url>;
+
+    #[wasm_bindgen(js_name = plainEntries)]
+    pub fn plain_entries(v: &JsValue) -> Option<js_sys::Array>;
+
+    #[wasm_bindgen(js_name = postToken)]
+    pub fn post_token(
+        fetch: Option<Function>,
+        url: &str,
+        headers: &js_sys::Array,
+        body: &str,
+        ms: f64,
+        controller: &AbortController,
+    ) -> Promise;
+
+    #[wasm_bindgen(js_name = isTimeout)]
+    pub fn is_timeout(e: &JsValue) -> bool;
+
+    pub fn sleep(ms: f64) -> Promise;
+
+    #[wasm_bindgen(js_name = setTimer)]
+    pub fn set_timer(callback: &Function, ms: f64) -> JsValue;
+
+    #[wasm_bindgen(js_name = clearTimer)]
+    pub fn clear_timer(handle: &JsValue);
+
+    #[wasm_bindgen(js_name = newRequest, catch)]
+    pub fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue>;
+
+    #[wasm_bindgen(js_name = replayCopy, catch)]
+    pub fn replay_copy(request: &Request, init: &JsValue) -> Result<Option<Request>, JsValue>;
+
+    #[wasm_bindgen(catch)]
+    pub fn send(fetch: Option<Function>, request: &Request) -> Result<Promise, JsValue>;
+
+    pub fn discard(response: &Response);
+
+    pub fn subscribe(set: &Set, listener: &Function) -> Function;
+
+    pub fn emit(set: &Set, value: &JsValue);
+
+    /// A WHATWG `URL`.
+    pub type Url;
+    #[wasm_bindgen(method, getter)]
+    pub fn protocol(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn hostname(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn origin(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn href(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn pathname(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn search(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn hash(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn username(this: &Url) -> String;
+    #[wasm_bindgen(method, getter)]
+    pub fn password(this: &Url) -> String;
+}
+
+/// `Date.now()`.
+pub fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Sets `key` on a fresh object; used to build small result objects.
+pub fn set(obj: &Object, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), value);
+}

@@ -1,0 +1,11 @@
+//! The thin wasm shell: binds `fetch`, `Date.now()` and timers, exports `TokenClient`.
+//!
+//! Everything here only translates between the platform and [`crate::proto`]; if a function
+//! here grows an `if` about OAuth, it belongs in the core.
+
+mod client;
+mod convert;
+mod flight;
+mod js;
+mod timer;
+

@@ -9,3 +9,4 @@ mod flight;
 mod js;
 mod timer;
 
+pub use client::TokenClient;

@@ -1,0 +1,163 @@
+// Shared by tests/wasm_node.rs and tests/wasm_browser.rs: the same tests in Node and in
+// headless Chromium, with real fetch against tests/fixtures/server.mjs (CORS enabled)
+// and real timers. tests/wasm/run.mjs starts the fixture and passes its origin in
+// TOKENKIT_FIXTURE at compile time.
+
+use js_sys::{Function, Promise, Reflect};
+use tokenkit::wasm::TokenClient;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+#[wasm_bindgen(inline_js = "
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const getJson = async (url) => (await fetch(url)).json();
+export const counter = () => { const f = (x) => { f.calls.push(x); }; f.calls = []; return f; };
+export const calls = (f) => f.calls;
+")]
+extern "C" {
+    fn sleep(ms: f64) -> Promise;
+    #[wasm_bindgen(js_name = getJson)]
+    fn get_json(url: &str) -> Promise;
+    fn counter() -> Function;
+    fn calls(f: &Function) -> js_sys::Array;
+}
+
+const FIXTURE: &str = match option_env!("TOKENKIT_FIXTURE") {
+    Some(f) => f,
+    None => "http://127.0.0.1:9",
+};
+
+fn key(name: &str) -> String {
+    // Node and Chromium runs share one fixture: keep their scenario keys apart.
+    format!("{RUNTIME}-{name}")
+}
+
+fn opts(k: &str, query: &str, extra: &str) -> JsValue {
+    let json = format!(
+        r#"{{"tokenUrl":"{FIXTURE}/s/{k}/token?{query}","clientId":"cid","clientSecret":"csecret","allowedOrigins":["{FIXTURE}"]{extra}}}"#
+    );
+    js_sys::JSON::parse(&json).unwrap()
+}
+
+async fn wait(p: Promise) -> Result<JsValue, JsValue> {
+    JsFuture::from(p).await
+}
+
+async fn log_len(k: &str) -> u32 {
+    let v = wait(get_json(&format!("{FIXTURE}/s/{k}/log"))).await.unwrap();
+    js_sys::Array::from(&v).length()
+}
+
+fn code(e: &JsValue) -> String {
+    Reflect::get(e, &"code".into()).unwrap().as_string().unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn token_is_fetched_once_and_cached() {
+    let k = key("cache");
+    let c = TokenClient::new(opts(&k, "ttl=60", "")).unwrap();
+    let a = wait(c.get_token()).await.unwrap().as_string().unwrap();
+    let b = wait(c.get_token()).await.unwrap().as_string().unwrap();
+    assert_eq!(a, b);
+    assert!(a.starts_with("tok-"));
+    assert_eq!(log_len(&k).await, 1);
+    let info = wait(c.get_token_info()).await.unwrap();
+    let expires = Reflect::get(&info, &"expiresAt".into()).unwrap().as_f64().unwrap();
+    let left = expires - js_sys::Date::now();
+    assert!(left > 55_000.0 && left <= 60_000.0, "{left}");
+    c.dispose();
+}
+
+#[wasm_bindgen_test]
+async fn concurrent_calls_share_one_request() {
+    let k = key("flight");
+    let c = TokenClient::new(opts(&k, "seq=slow:100&ttl=60", "")).unwrap();
+    let all = js_sys::Array::new();
+    for _ in 0..200 {
+        all.push(&c.get_token());
+    }
+    let tokens = wait(Promise::all(&all)).await.unwrap();
+    let tokens = js_sys::Array::from(&tokens);
+    assert_eq!(tokens.length(), 200);
+    assert!(tokens.iter().all(|t| t == tokens.get(0)));
+    assert_eq!(log_len(&k).await, 1);
+    c.dispose();
+}
+
+#[wasm_bindgen_test]
+async fn refresh_timer_really_fires() {
+    // 2 s tokens, refresh skew 1 s: the timer refreshes after about 1 s with no call.
+    let k = key("timer");
+    let c = TokenClient::new(opts(&k, "ttl=2", r#","refreshSkewSeconds":1"#)).unwrap();
+    let seen = counter();
+    let _off = c.on("token".into(), seen.clone().into()).unwrap();
+    wait(c.get_token()).await.unwrap();
+    wait(sleep(1600.0)).await.unwrap();
+    assert_eq!(log_len(&k).await, 2, "proactive refresh");
+    assert_eq!(calls(&seen).length(), 2);
+    c.dispose();
+    wait(sleep(1200.0)).await.unwrap();
+    assert_eq!(log_len(&k).await, 2, "dispose cancels the timer");
+}
+
+#[wasm_bindgen_test]
+async fn expired_event_when_refresh_fails() {
+    let k = key("expired");
+    let c = TokenClient::new(opts(&k, "ttl=1&seq=ok,500", r#","maxRetries":0"#)).unwrap();
+    let expired = counter();
+    let errors = counter();
+    let _a = c.on("expired".into(), expired.clone().into()).unwrap();
+    let _b = c.on("error".into(), errors.clone().into()).unwrap();
+    wait(c.get_token()).await.unwrap();
+    wait(sleep(1400.0)).await.unwrap();
+    assert_eq!(calls(&errors).length(), 1, "background refresh failed");
+    assert_eq!(code(&calls(&errors).get(0)), "HTTP_ERROR");
+    assert_eq!(calls(&expired).length(), 1, "token lapsed without replacement");
+    c.dispose();
+}
+
+#[wasm_bindgen_test]
+async fn signed_fetch_only_to_allowed_origins() {
+    let k = key("sign");
+    let c = TokenClient::new(opts(&k, "ttl=60", "")).unwrap();
+    let resp: web_sys::Response = wait(c.fetch(format!("{FIXTURE}/s/{k}/api/data").into(), JsValue::UNDEFINED))
+        .await
+        .unwrap()
+        .into();
+    assert_eq!(resp.status(), 200);
+    let err = wait(c.fetch("https://example.invalid/x".into(), JsValue::UNDEFINED)).await.unwrap_err();
+    assert_eq!(code(&err), "ORIGIN_NOT_ALLOWED");
+    let name = Reflect::get(&err, &"name".into()).unwrap();
+    assert_eq!(name.as_string().as_deref(), Some("TokenError"));
+    assert!(err.is_instance_of::<js_sys::Error>());
+    c.dispose();
+}
+
+#[wasm_bindgen_test]
+async fn timeout_aborts_hung_request() {
+    let k = key("hang");
+    let c = TokenClient::new(opts(&k, "seq=hang", r#","timeoutMs":300"#)).unwrap();
+    let err = wait(c.get_token()).await.unwrap_err();
+    assert_eq!(code(&err), "TIMEOUT");
+    c.dispose();
+}
+
+#[wasm_bindgen_test]
+async fn retries_then_succeeds() {
+    let k = key("retry");
+    let c = TokenClient::new(opts(&k, "seq=503,503,ok", "")).unwrap();
+    assert!(wait(c.get_token()).await.is_ok());
+    assert_eq!(log_len(&k).await, 3);
+    c.dispose();
+}
+
+#[wasm_bindgen_test]
+async fn config_errors_throw_token_errors() {
+    let err = TokenClient::new(js_sys::JSON::parse(r#"{"tokenUrl":"http://auth.example.com/t","clientId":"a","clientSecret":"b"}"#).unwrap())
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), "INVALID_CONFIG");
+    let msg = Reflect::get(&err, &"message".into()).unwrap().as_string().unwrap();
+    assert!(msg.starts_with("tokenUrl:"), "{msg}");
+}

@@ -1,0 +1,72 @@
+// Behaviour 2: status first, then JSON, then fields; precise codes, never the body's secrets.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { TokenClient, fakeFetch, base } from "./helpers.mjs";
+
+const respond = (body, status = 200, headers = {}) =>
+  fakeFetch(() => new Response(typeof body === "string" ? body : JSON.stringify(body), { status, headers }));
+
+const cases = [
+  ["not JSON", "<html>", 200, "INVALID_RESPONSE", /not JSON/],
+  ["truncated JSON", '{"access_token": "a", ', 200, "INVALID_RESPONSE", /not JSON/],
+  ["an array", [1], 200, "INVALID_RESPONSE", /not a JSON object/],
+  ["empty object", {}, 200, "INVALID_RESPONSE", /access_token is missing/],
+  ["empty token", { access_token: "" }, 200, "INVALID_RESPONSE", /access_token is empty/],
+  ["numeric token", { access_token: 7 }, 200, "INVALID_RESPONSE", /access_token is not a string/],
+  ["header injection", { access_token: "a\r\nX-Evil: 1" }, 200, "INVALID_RESPONSE", /HTTP header/],
+  ["bad token_type", { access_token: "a", token_type: 5 }, 200, "INVALID_RESPONSE", /token_type/],
+  ["negative expires_in", { access_token: "a", expires_in: -1 }, 200, "INVALID_RESPONSE", /negative/],
+  ["word expires_in", { access_token: "a", expires_in: "soon" }, 200, "INVALID_RESPONSE", /not a number/],
+  ["oauth error 400", { error: "invalid_scope", error_description: "nope" }, 400, "OAUTH_ERROR", /invalid_scope: nope/],
+  ["oauth error with 200", { error: "invalid_request" }, 200, "OAUTH_ERROR", /invalid_request/],
+  ["plain 403", "forbidden", 403, "HTTP_ERROR", /HTTP 403/],
+  ["redirect", "", 307, "INVALID_RESPONSE", /redirect/],
+];
+
+for (const [name, body, status, code, re] of cases) {
+  test(`invalid response: ${name} -> ${code}`, async () => {
+    const c = new TokenClient({ ...base, fetch: respond(body, status), maxRetries: 0 });
+    await assert.rejects(c.getToken(), (e) => {
+      assert.equal(e.code, code);
+      assert.equal(e.status, status);
+      assert.match(e.message, re);
+      assert.ok(!e.message.includes("TOPSECRET"));
+      return true;
+    });
+  });
+}
+
+test("OAUTH_ERROR carries error and errorDescription; the secret is blotted out", async () => {
+  const body = { error: "invalid_client", error_description: "secret TOPSECRET-xyz is wrong" };
+  const c = new TokenClient({ ...base, fetch: respond(body, 401) });
+  const e = await c.getToken().catch((e) => e);
+  assert.equal(e.code, "OAUTH_ERROR");
+  assert.equal(e.error, "invalid_client");
+  assert.equal(e.errorDescription, "secret [redacted] is wrong");
+  assert.ok(!e.message.includes("TOPSECRET"));
+});
+
+test("valid variants: case-insensitive type, numeric string, cap, default lifetime", async () => {
+  const at = (b) => new TokenClient({ ...base, fetch: respond(b) }).getTokenInfo();
+  const now = Date.now();
+  const a = await at({ access_token: "a", token_type: "BEARER", expires_in: "90" });
+  assert.equal(a.tokenType, "Bearer");
+  assert.ok(Math.abs(a.expiresAt - (now + 90_000)) < 1000);
+  const b = await at({ access_token: "a", expires_in: 1e12 });
+  assert.ok(Math.abs(b.expiresAt - (now + 365 * 86400_000)) < 1000, "capped at a year");
+  const c = await new TokenClient({ ...base, defaultExpiresInSeconds: 77, fetch: respond({ access_token: "a" }) }).getTokenInfo();
+  assert.ok(Math.abs(c.expiresAt - (now + 77_000)) < 1000, "defaultExpiresInSeconds");
+  assert.equal(c.scope, null);
+  const d = await new TokenClient({ ...base, scope: "x y", fetch: respond({ access_token: "a" }) }).getTokenInfo();
+  assert.equal(d.scope, "x y", "requested scope when the server omits it");
+});
+
+test("429 -> RATE_LIMITED with Retry-After in seconds, also from an HTTP date", async () => {
+  const c = new TokenClient({ ...base, maxRetries: 0, fetch: respond({}, 429, { "retry-after": "7" }) });
+  await assert.rejects(c.getToken(), { code: "RATE_LIMITED", status: 429, retryAfter: 7 });
+  const date = new Date(Date.now() + 30_000).toUTCString();
+  const d = new TokenClient({ ...base, maxRetries: 0, fetch: respond({}, 429, { "retry-after": date }) });
+  const e = await d.getToken().catch((e) => e);
+  assert.equal(e.code, "RATE_LIMITED");
+  assert.ok(e.retryAfter >= 28 && e.retryAfter <= 31, String(e.retryAfter));
+});

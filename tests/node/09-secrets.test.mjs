@@ -1,0 +1,101 @@
+// Behaviours 11 and 12: no secret or token in messages, String/JSON of the client or
+// console output; every failure is a TokenError and the instance survives bad input.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { TokenClient, TokenError, startFixture, key, fakeFetch, base } from "./helpers.mjs";
+
+let fx;
+before(async () => (fx = await startFixture()));
+after(() => fx.close());
+
+test("secrets and tokens never show up in errors, String(), JSON.stringify() or the console", async () => {
+  const printed = [];
+  const saved = {};
+  for (const m of ["log", "info", "warn", "error", "debug"]) {
+    saved[m] = console[m];
+    console[m] = (...a) => printed.push(a.map(String).join(" "));
+  }
+  const seen = [];
+  try {
+    const k = key();
+    const c = new TokenClient({
+      tokenUrl: fx.url(k, "ttl=60&seq=ok,oauth:invalid_client"),
+      clientId: "id",
+      clientSecret: "TOPSECRET-xyz",
+      allowedOrigins: [fx.origin],
+      maxRetries: 0,
+    });
+    const token = await c.getToken();
+    c.on("error", (e) => seen.push(e));
+    c.invalidate();
+    await c.getToken().catch((e) => seen.push(e));
+    await c.fetch("https://evil.example.com/").catch((e) => seen.push(e));
+    try {
+      new TokenClient({ ...base, clientSceret: "TOPSECRET-xyz" });
+    } catch (e) {
+      seen.push(e);
+    }
+    const surfaces = [String(c), JSON.stringify(c), Object.keys(c).join(","), ...printed];
+    for (const e of seen) surfaces.push(e.message, e.stack ?? "", JSON.stringify(e), String(e));
+    for (const s of surfaces) {
+      assert.ok(!s.includes("TOPSECRET"), `secret leaked: ${s}`);
+      assert.ok(!s.includes(token), `token leaked: ${s}`);
+    }
+    assert.ok(seen.length >= 4);
+  } finally {
+    Object.assign(console, saved);
+  }
+});
+
+test("TokenError is a real Error subclass with a stable shape", async () => {
+  const c = new TokenClient({ ...base, fetch: fakeFetch(() => new Response("{}", { status: 429, headers: { "retry-after": "3" } })), maxRetries: 0 });
+  const e = await c.getToken().catch((e) => e);
+  assert.ok(e instanceof TokenError && e instanceof Error);
+  assert.equal(e.name, "TokenError");
+  assert.equal(Object.getPrototypeOf(e), TokenError.prototype);
+  assert.deepEqual([e.code, e.status, e.retryAfter], ["RATE_LIMITED", 429, 3]);
+  assert.equal(String(e).startsWith("TokenError: "), true);
+});
+
+test("hostile inputs give typed errors and the instance keeps working", async () => {
+  const k = key();
+  const good = new TokenClient({ tokenUrl: fx.url(k), clientId: "a", clientSecret: "b", allowedOrigins: [fx.origin] });
+  // A fetch that returns garbage or throws synchronously.
+  for (const f of [() => 42, () => null, () => { throw new Error("boom"); }, async () => ({ status: "x" })]) {
+    const c = new TokenClient({ ...base, fetch: f, maxRetries: 0 });
+    await assert.rejects(c.getToken(), (e) => e instanceof TokenError && e.code === "NETWORK");
+  }
+  assert.throws(() => good.on("nope", () => {}), { code: "INVALID_CONFIG" });
+  assert.throws(() => good.on("token", 5), { code: "INVALID_CONFIG" });
+  await assert.rejects(good.fetch("not a url"), TypeError, "like global fetch");
+  await assert.rejects(good.sign(42), TypeError);
+  const weird = [null, 0, true, [], { tokenUrl: { toString: () => "https://x.com" } }, Object.create(null)];
+  for (const w of weird) assert.throws(() => new TokenClient(w), TokenError);
+  // A listener that throws does not break the client.
+  const off = good.on("token", () => {
+    throw new Error("listener bug");
+  });
+  // The shell re-throws listener errors in a microtask (as EventTarget reports them);
+  // capture that microtask instead of letting it crash the test runner.
+  const thrown = [];
+  const realQueue = globalThis.queueMicrotask;
+  globalThis.queueMicrotask = (fn) =>
+    realQueue(() => {
+      try {
+        fn();
+      } catch (e) {
+        thrown.push(e);
+      }
+    });
+  try {
+    assert.match(await good.getToken(), /^tok-/);
+    await new Promise((r) => setTimeout(r, 10));
+  } finally {
+    globalThis.queueMicrotask = realQueue;
+  }
+  assert.deepEqual(thrown.map((e) => e.message), ["listener bug"], "reported, not swallowed");
+  off();
+  good.invalidate();
+  assert.match(await good.getToken(), /^tok-/);
+  assert.equal((await good.fetch(fx.api(k))).status, 200, "the wasm instance is alive");
+});

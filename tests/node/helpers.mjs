@@ -1,0 +1,25 @@
+// Shared helpers for the Node tests of the built package (pkg/).
+import { startFixture } from "../fixtures/server.mjs";
+
+export { TokenClient, TokenError } from "../../pkg/node.js";
+export { startFixture };
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+let n = 0;
+/** A fresh scenario key, so tests never share counters. */
+export const key = (name = "t") => `${name}-${process.pid}-${++n}`;
+
+/** A fetch that answers every call with `make(url, init, i)` and records each call. */
+export function fakeFetch(make) {
+  const calls = [];
+  const f = async (url, init) => {
+    calls.push({ url: String(url), init });
+    const r = await make(url, init, calls.length - 1);
+    return r instanceof Response ? r : new Response(JSON.stringify(r), { status: 200, headers: { "content-type": "application/json" } });
+  };
+  f.calls = calls;
+  return f;
+}
+
+export const base = { tokenUrl: "https://auth.example.com/oauth2/token", clientId: "client-id", clientSecret: "TOPSECRET-xyz" };

@@ -39,11 +39,13 @@ test-native:
 	cargo test --locked
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
+	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
 
 test-wasm:
 	node tests/wasm/run.mjs
 
 test-node:
+	tsc -p tests/types
 	node --test --test-concurrency=1 tests/node/
 
 clean:

@@ -1,0 +1,139 @@
+// Type declarations for tokenkit.
+
+/** Stable error codes; branch on `err.code`. */
+export type TokenErrorCode =
+  | "INVALID_CONFIG"
+  | "NETWORK"
+  | "TIMEOUT"
+  | "OAUTH_ERROR"
+  | "HTTP_ERROR"
+  | "RATE_LIMITED"
+  | "INVALID_RESPONSE"
+  | "ORIGIN_NOT_ALLOWED"
+  | "DISPOSED";
+
+/** Every failure of tokenkit's own is a TokenError. Messages never contain secrets or tokens. */
+export class TokenError extends Error {
+  constructor(code: TokenErrorCode, message: string, options?: TokenErrorOptions);
+  readonly name: "TokenError";
+  readonly code: TokenErrorCode;
+  /** HTTP status of the token endpoint's answer (OAUTH_ERROR, HTTP_ERROR, RATE_LIMITED, INVALID_RESPONSE). */
+  readonly status?: number;
+  /** RFC 6749 §5.2 `error`, e.g. "invalid_client" (OAUTH_ERROR). */
+  readonly error?: string;
+  /** RFC 6749 §5.2 `error_description`, when the server sent a printable one (OAUTH_ERROR). */
+  readonly errorDescription?: string;
+  /** Seconds the server asked to wait, from `Retry-After` (RATE_LIMITED). */
+  readonly retryAfter?: number;
+}
+
+export interface TokenErrorOptions {
+  status?: number;
+  error?: string;
+  errorDescription?: string;
+  retryAfter?: number;
+  cause?: unknown;
+}
+
+export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+
+/** Options shared by every constructor. */
+export interface CommonOptions {
+  /** Origins (scheme://host[:port]) that may receive the token. https, or http on a loopback host. Default: none (presets: their API). */
+  allowedOrigins?: string | readonly string[];
+  /** A fetch to use instead of the global one (tests, Workers bindings). */
+  fetch?: FetchLike;
+}
+
+/** Options of a client that gets tokens from a token endpoint. Unknown names are rejected. */
+export interface EndpointOptions extends CommonOptions {
+  /** The token endpoint: https, or http on localhost / 127.0.0.0/8 / [::1]. Required unless a preset supplies it. */
+  tokenUrl?: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** Default "client_secret_basic". */
+  clientAuth?: "client_secret_basic" | "client_secret_post" | "none";
+  scope?: string | readonly string[];
+  audience?: string;
+  /** RFC 8707 resource indicator (an absolute URL). */
+  resource?: string;
+  /** More form parameters; cannot override grant_type, client_id, client_secret, scope, audience, resource. */
+  extraParams?: Readonly<Record<string, string>>;
+  /** Default "oauth2"; "symbl" is Symbl's JSON endpoint. */
+  dialect?: "oauth2" | "symbl";
+  /** Refresh this long before expiry (default 60; at most half the token's life). */
+  refreshSkewSeconds?: number;
+  /** Lifetime assumed when the server omits expires_in (default 3600). */
+  defaultExpiresInSeconds?: number;
+  /** Per token request, including reading the body (default 10000). */
+  timeoutMs?: number;
+  /** Retries for network errors, 429 and 5xx (default 2, at most 10). */
+  maxRetries?: number;
+}
+
+export interface ClientCredentialsOptions extends EndpointOptions {
+  tokenUrl: string;
+  clientId: string;
+}
+
+export interface SyphtOptions extends EndpointOptions {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface SymblOptions extends Omit<EndpointOptions, "clientAuth" | "scope" | "audience" | "resource" | "extraParams"> {
+  appId?: string;
+  appSecret?: string;
+}
+
+export interface ApiKeyOptions extends CommonOptions {
+  apiKey: string;
+  /** The header to send the key in, as is. Default: `Authorization: Bearer <key>`. */
+  header?: string;
+}
+
+export interface TokenInfo {
+  accessToken: string;
+  /** "Bearer" (normalised) or the server's token_type. */
+  tokenType: string;
+  /** Milliseconds since the epoch, counted from when the request was sent; null for API keys. */
+  expiresAt: number | null;
+  /** The granted scope (the requested one if the server did not say), or null. */
+  scope: string | null;
+}
+
+export interface TokenClientEvents {
+  /** A new token was stored. */
+  token: (info: TokenInfo) => void;
+  /** The token lapsed without a replacement. */
+  expired: () => void;
+  /** A token request failed (also when an unexpired old token was used instead). */
+  error: (error: TokenError) => void;
+}
+
+export class TokenClient {
+  /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
+  constructor(options: ClientCredentialsOptions | ApiKeyOptions);
+  /** https://auth.sypht.com/oauth2/token, audience and allowed origin https://api.sypht.com. */
+  static sypht(options: SyphtOptions): TokenClient;
+  /** https://api.symbl.ai/oauth2/token:generate, dialect "symbl", allowed origin https://api.symbl.ai. */
+  static symbl(options: SymblOptions): TokenClient;
+  /** A static key; no token endpoint. */
+  static apiKey(options: ApiKeyOptions): TokenClient;
+
+  /** The access token, from memory until its refresh is due; concurrent calls share one request. */
+  getToken(): Promise<string>;
+  getTokenInfo(): Promise<TokenInfo>;
+  /** Like global fetch, with the token attached if the origin is allowed; a 401 replays once with a new token. */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** A new Request with the token attached (allowed origins only). */
+  sign(request: RequestInfo | URL): Promise<Request>;
+  /** Forget the cached token; the next call fetches a new one. */
+  invalidate(): void;
+  /** Subscribe; returns the function that unsubscribes. */
+  on<E extends keyof TokenClientEvents>(event: E, listener: TokenClientEvents[E]): () => void;
+  /** Cancel timers and requests, drop secrets and tokens; later calls reject with DISPOSED. */
+  dispose(): void;
+  /** Release the wasm memory now (dispose() does not; garbage collection also does). */
+  free(): void;
+}

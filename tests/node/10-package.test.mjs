@@ -1,0 +1,151 @@
+// Packaging: `npm pack` the built pkg/, install the tarball into fresh projects, and
+// `import { TokenClient } from "tokenkit"` with no init() in Node ESM, in a browser page
+// built by esbuild (real Chromium), and in a Worker bundled by Wrangler (real workerd).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, extname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startFixture, key } from "./helpers.mjs";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const bin = (name) => join(root, "node_modules/.bin", name);
+let fx, dir, tarball;
+
+before(async () => {
+  fx = await startFixture();
+  dir = mkdtempSync(join(tmpdir(), "tokenkit-pack-"));
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: join(root, "pkg"), encoding: "utf8" });
+  tarball = join(dir, JSON.parse(out)[0].filename);
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--offline", tarball], { cwd: dir, stdio: "ignore" });
+});
+after(async () => {
+  await fx.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("the tarball holds the package and nothing else", () => {
+  const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
+  for (const f of ["package/package.json", "package/node.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md"]) {
+    assert.ok(files.includes(f), `${f} in ${files}`);
+  }
+  assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));
+});
+
+test("Node ESM: import from 'tokenkit' with no init call", async () => {
+  const k = key();
+  const script = `
+    import { TokenClient, TokenError } from "tokenkit";
+    const c = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+    const r = await c.fetch(${JSON.stringify(fx.api(k))});
+    console.log(JSON.stringify({ status: r.status, isError: new TokenError("X", "m") instanceof Error }));`;
+  writeFileSync(join(dir, "node-app.mjs"), script);
+  // Asynchronously: the fixture server answering it runs in this process.
+  const { stdout } = await promisify(execFile)(process.execPath, ["node-app.mjs"], { cwd: dir, timeout: 20_000 });
+  assert.deepEqual(JSON.parse(stdout), { status: 200, isError: true });
+});
+
+test("browser: an esbuild bundle in headless Chromium", async () => {
+  const { chromium } = await import("playwright-core");
+  const k = key();
+  const www = join(dir, "www");
+  mkdirSync(www, { recursive: true });
+  writeFileSync(
+    join(dir, "browser-app.js"),
+    `import { TokenClient, TokenError } from "tokenkit";
+     const c = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+     const r = await c.fetch(${JSON.stringify(fx.api(k))});
+     const denied = await c.fetch("https://evil.example.com/").catch((e) => e instanceof TokenError && e.code);
+     document.title = JSON.stringify({ status: r.status, denied });`,
+  );
+  execFileSync(bin("esbuild"), ["browser-app.js", "--bundle", "--format=esm", "--platform=browser", `--outfile=${join(www, "app.js")}`], { cwd: dir, stdio: "pipe" });
+  // As the package README says for esbuild: copy the .wasm next to the bundle.
+  copyFileSync(join(dir, "node_modules/tokenkit/tokenkit_bg.wasm"), join(www, "tokenkit_bg.wasm"));
+  writeFileSync(join(www, "index.html"), `<!doctype html><link rel="icon" href="data:,"><title>loading</title><script type="module" src="app.js"></script>`);
+  const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+  const server = createServer((req, res) => {
+    try {
+      const path = new URL(req.url, "http://x").pathname;
+      const body = readFileSync(join(www, path === "/" ? "index.html" : path.slice(1)));
+      res.writeHead(200, { "content-type": types[extname(path)] ?? "text/html" }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const page = await browser.newPage();
+    const problems = [];
+    page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+    page.on("pageerror", (e) => problems.push(String(e)));
+    await page.goto(`http://127.0.0.1:${server.address().port}/`);
+    await page.waitForFunction(() => document.title !== "loading", null, { timeout: 15_000 });
+    assert.deepEqual(problems, []);
+    assert.deepEqual(JSON.parse(await page.title()), { status: 200, denied: "ORIGIN_NOT_ALLOWED" });
+  } finally {
+    await browser.close();
+    await new Promise((r) => server.close(r));
+  }
+});
+
+test("Cloudflare Workers: bundled by Wrangler, run in workerd by Miniflare", async () => {
+  const { Miniflare } = await import("miniflare");
+  const k = key();
+  const w = join(dir, "worker");
+  mkdirSync(w, { recursive: true });
+  writeFileSync(
+    join(w, "worker.js"),
+    `import { TokenClient, TokenError } from "tokenkit";
+     export default {
+       async fetch(req, env) {
+         const c = new TokenClient({ tokenUrl: env.TOKEN_URL, clientId: "a", clientSecret: "b", allowedOrigins: [env.API_ORIGIN] });
+         try {
+           const r = await c.fetch(env.API_URL);
+           const denied = await c.fetch("https://evil.example.com/").catch((e) => e instanceof TokenError && e.code);
+           return Response.json({ status: r.status, body: await r.json(), denied });
+         } catch (e) {
+           return Response.json({ code: e.code, message: e.message }, { status: 500 });
+         } finally {
+           c.dispose();
+         }
+       },
+     };`,
+  );
+  writeFileSync(join(w, "wrangler.toml"), `name = "tokenkit-test"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`);
+  execFileSync(bin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
+    cwd: w,
+    stdio: "pipe",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NODE_PATH: join(dir, "node_modules") },
+  });
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(w, "dist/worker.js"),
+    modulesRoot: join(w, "dist"),
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-01-01",
+    bindings: { TOKEN_URL: fx.url(k), API_URL: fx.api(k), API_ORIGIN: fx.origin },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    const res = await mf.dispatchFetch("http://localhost/");
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    assert.deepEqual(body, { status: 200, body: { ok: true, path: "/data", method: "GET", body: "" }, denied: "ORIGIN_NOT_ALLOWED" });
+    assert.equal(fx.count(k), 1);
+  } finally {
+    await mf.dispose();
+  }
+});

@@ -1,0 +1,54 @@
+// Compiled with `tsc --noEmit --strict`: the declarations must describe real use, and
+// misuse must not type-check (each @ts-expect-error fails the build if it becomes valid).
+import { TokenClient, TokenError, type TokenInfo, type TokenErrorCode } from "tokenkit";
+
+const client = new TokenClient({
+  tokenUrl: "https://auth.example.com/oauth2/token",
+  clientId: "id",
+  clientSecret: "secret",
+  clientAuth: "client_secret_post",
+  scope: ["read", "write"],
+  allowedOrigins: ["https://api.example.com"],
+  refreshSkewSeconds: 30,
+});
+const sypht = TokenClient.sypht({ clientId: "a", clientSecret: "b" });
+const symbl = TokenClient.symbl({ appId: "a", appSecret: "b", tokenUrl: "http://localhost:1/t" });
+const key = TokenClient.apiKey({ apiKey: "k", header: "X-Api-Key", allowedOrigins: "https://api.example.com" });
+
+async function use(): Promise<void> {
+  const token: string = await client.getToken();
+  const info: TokenInfo = await sypht.getTokenInfo();
+  const expires: number | null = info.expiresAt;
+  const res: Response = await client.fetch("https://api.example.com/x", { method: "POST" });
+  const req: Request = await key.sign(new Request("https://api.example.com/"));
+  const off: () => void = symbl.on("token", (i) => console.log(i.tokenType, i.scope?.length));
+  symbl.on("error", (e) => {
+    const code: TokenErrorCode = e.code;
+    if (e.code === "RATE_LIMITED") console.log(e.retryAfter?.toFixed());
+    return code;
+  });
+  symbl.on("expired", () => {});
+  off();
+  try {
+    await client.getToken();
+  } catch (e) {
+    if (e instanceof TokenError && e.code === "OAUTH_ERROR") console.log(e.error, e.errorDescription, e.status);
+  }
+  void [token, expires, res, req];
+  client.invalidate();
+  client.dispose();
+}
+void use;
+
+// @ts-expect-error tokenUrl is required by the constructor
+new TokenClient({ clientId: "a", clientSecret: "b" });
+// @ts-expect-error unknown option names are errors
+new TokenClient({ tokenUrl: "https://a.com/t", clientId: "a", clientSceret: "b" });
+// @ts-expect-error clientAuth is an enumeration
+new TokenClient({ tokenUrl: "https://a.com/t", clientId: "a", clientAuth: "basic" });
+// @ts-expect-error symbl has no scope
+TokenClient.symbl({ appId: "a", appSecret: "b", scope: "x" });
+// @ts-expect-error unknown events are errors
+client.on("refresh", () => {});
+// @ts-expect-error the token listener receives TokenInfo, not a string
+client.on("token", (s: number) => s);

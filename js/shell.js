@@ -44,12 +44,13 @@ const ignore = () => {};
 /**
  * POSTs a token request and reads the answer, all within `ms`: the deadline covers a server
  * that sends headers and then stalls the body. Resolves to [status, retryAfter, text].
- * Never follows redirects (an opaque redirect reports status 0), never sends cookies.
+ * Never follows redirects (an opaque redirect reports status 0); sends cookies only to a
+ * broker whose client set `credentials`.
  */
-export function postToken(fetchFn, url, headers, body, ms, controller) {
+export function postToken(fetchFn, url, headers, body, ms, controller, credentials) {
   const init = { method: "POST", headers, body, redirect: "manual", signal: controller.signal };
   if (!WORKERS) {
-    init.credentials = "omit";
+    init.credentials = credentials; // "omit", unless a broker client asks for its cookies
     init.cache = "no-store";
   }
   let timer;

@@ -577,3 +577,38 @@ fn invalidate_discards_in_flight_results() {
     c.invalidate_token(token.id);
     assert!(matches!(c.lookup(5), Lookup::Fetch(_)));
 }
+
+#[test]
+fn broker_client_config_and_request() {
+    let cfg = config(
+        Preset::Generic,
+        &[
+            ("brokerUrl", s("https://edge.example.com/token")),
+            ("credentials", s("include")),
+            ("allowedOrigins", Value::List(vec![s("https://api.example.com")])),
+        ],
+    )
+    .unwrap();
+    let ep = endpoint(&cfg);
+    assert_eq!(ep.credentials, "include");
+    let req = ep.token_request();
+    assert_eq!(req.url, "https://edge.example.com/token");
+    assert_eq!(req.body, "", "no credentials leave the browser");
+    assert_eq!(req.headers, vec![("Accept", "application/json".to_owned())]);
+    let t = respond(&cfg, 200, Body::Json(obj(&[("access_token", s("t")), ("expires_in", Value::Num(30.0))])), None).unwrap();
+    assert_eq!(t.expires_at, 1_000_000 + 30_000);
+    for (k, v, field) in [
+        ("clientSecret", s("x"), "clientSecret"),
+        ("tokenUrl", s("https://a.com/t"), "tokenUrl"),
+        ("credentials", s("all"), "credentials"),
+        ("brokerUrl", s("http://edge.example.com/token"), "brokerUrl"),
+    ] {
+        let mut pairs = vec![("brokerUrl", s("https://edge.example.com/token"))];
+        pairs.retain(|(key, _)| *key != k);
+        pairs.push((k, v));
+        match config(Preset::Generic, &pairs).unwrap_err() {
+            Error::InvalidConfig { field: f, .. } => assert_eq!(f, field),
+            e => panic!("{e:?}"),
+        }
+    }
+}

@@ -34,6 +34,9 @@ pub enum Dialect {
     /// Symbl's JSON endpoint (`{"type":"application","appId","appSecret"}` and
     /// `{"accessToken","expiresIn"}`).
     Symbl,
+    /// A tokenkit broker (`brokerUrl`): an empty POST, answered like RFC 6749 §5.1. The
+    /// secret stays on the broker.
+    Broker,
 }
 
 /// Which constructor the options came through.
@@ -109,6 +112,8 @@ pub struct Endpoint {
     pub basic_raw: bool,
     /// Sypht: also send `client_id` in the body with Basic auth.
     pub client_id_in_body: bool,
+    /// The fetch `credentials` mode: `omit` except for a broker that asks for cookies.
+    pub credentials: &'static str,
 }
 
 /// A validated client configuration.
@@ -151,6 +156,14 @@ const ENDPOINT: &[&str] = &[
     "maxRetries",
 ];
 const API_KEY: &[&str] = &["apiKey", "header"];
+const BROKER: &[&str] = &[
+    "brokerUrl",
+    "credentials",
+    "refreshSkewSeconds",
+    "defaultExpiresInSeconds",
+    "timeoutMs",
+    "maxRetries",
+];
 const SYMBL: &[&str] = &["appId", "appSecret"];
 /// Parameters the client sets itself; `extraParams` may not override them.
 const RESERVED_PARAMS: &[&str] = &[
@@ -178,23 +191,28 @@ impl Config {
             _ => return Err(Error::config("options", "must be an object")),
         };
         let api_key_mode = preset == Preset::ApiKey || get(opts, "apiKey").is_some();
+        let broker_mode = !api_key_mode && preset == Preset::Generic && get(opts, "brokerUrl").is_some();
         for (key, value) in opts {
-            let known = COMMON.contains(&key.as_str())
+            let k = key.as_str();
+            let known = COMMON.contains(&k)
                 || if api_key_mode {
-                    API_KEY.contains(&key.as_str())
+                    API_KEY.contains(&k)
+                } else if broker_mode {
+                    BROKER.contains(&k)
                 } else {
-                    ENDPOINT.contains(&key.as_str())
-                        || (preset == Preset::Symbl && SYMBL.contains(&key.as_str()))
+                    ENDPOINT.contains(&k) || (preset == Preset::Symbl && SYMBL.contains(&k))
                 };
             if !known && !matches!(value, Value::Null) {
-                let reason = if api_key_mode && ENDPOINT.contains(&key.as_str()) {
+                let reason = if api_key_mode && (ENDPOINT.contains(&k) || BROKER.contains(&k)) {
                     "does not apply to an API key client"
-                } else if !api_key_mode && API_KEY.contains(&key.as_str()) {
+                } else if broker_mode && ENDPOINT.contains(&k) {
+                    "does not apply to a broker client (the broker holds the credentials)"
+                } else if !api_key_mode && API_KEY.contains(&k) {
                     "does not apply to a token endpoint client"
                 } else {
                     "is not a known option (check the spelling)"
                 };
-                return Err(Error::config(key.as_str(), reason));
+                return Err(Error::config(k, reason));
             }
         }
 
@@ -232,6 +250,43 @@ impl Config {
                 default_expires_in_secs: 0,
                 timeout_ms: 0,
                 max_retries: 0,
+            });
+        }
+
+        if broker_mode {
+            let url = secure_url(&required_str(opts, "brokerUrl")?, "brokerUrl", parse_url)?;
+            let credentials = match optional_str(opts, "credentials")?.as_deref() {
+                None | Some("omit") => "omit",
+                Some("same-origin") => "same-origin",
+                Some("include") => "include",
+                Some(_) => {
+                    return Err(Error::config(
+                        "credentials",
+                        "must be \"omit\", \"same-origin\" or \"include\"",
+                    ))
+                }
+            };
+            let (refresh_skew_ms, default_expires_in_secs, timeout_ms, max_retries) = timing(opts)?;
+            return Ok(Config {
+                source: Source::Endpoint(Endpoint {
+                    token_url: url.href,
+                    client_id: String::new(),
+                    client_secret: None,
+                    client_auth: ClientAuth::None,
+                    dialect: Dialect::Broker,
+                    scope: None,
+                    audience: None,
+                    resource: None,
+                    extra_params: Vec::new(),
+                    basic_raw: false,
+                    client_id_in_body: false,
+                    credentials,
+                }),
+                allowed_origins,
+                refresh_skew_ms,
+                default_expires_in_secs,
+                timeout_ms,
+                max_retries,
             });
         }
 
@@ -335,14 +390,7 @@ impl Config {
             ));
         }
 
-        let refresh_skew_ms = seconds_ms(opts, "refreshSkewSeconds", 60)?;
-        let default_expires_in_secs =
-            seconds_ms(opts, "defaultExpiresInSeconds", 3600)?.div_ceil(1000);
-        let timeout_ms = number(opts, "timeoutMs", 10_000.0, 1.0, i32::MAX as f64)? as Millis;
-        let max_retries = number(opts, "maxRetries", 2.0, 0.0, 10.0)?;
-        if max_retries != f64::from(max_retries as u32) {
-            return Err(Error::config("maxRetries", "must be a whole number"));
-        }
+        let (refresh_skew_ms, default_expires_in_secs, timeout_ms, max_retries) = timing(opts)?;
 
         Ok(Config {
             source: Source::Endpoint(Endpoint {
@@ -357,12 +405,13 @@ impl Config {
                 extra_params,
                 basic_raw,
                 client_id_in_body: preset == Preset::Sypht,
+                credentials: "omit",
             }),
             allowed_origins,
             refresh_skew_ms,
             default_expires_in_secs,
             timeout_ms,
-            max_retries: max_retries as u32,
+            max_retries,
         })
     }
 
@@ -545,6 +594,18 @@ fn extra_params(v: &Value) -> Result<Vec<(String, String)>, Error> {
         }
     }
     Ok(out)
+}
+
+/// `refreshSkewSeconds`, `defaultExpiresInSeconds`, `timeoutMs` and `maxRetries`.
+fn timing(opts: &[(String, Value)]) -> Result<(Millis, u64, Millis, u32), Error> {
+    let refresh_skew_ms = seconds_ms(opts, "refreshSkewSeconds", 60)?;
+    let default_expires_in_secs = seconds_ms(opts, "defaultExpiresInSeconds", 3600)?.div_ceil(1000);
+    let timeout_ms = number(opts, "timeoutMs", 10_000.0, 1.0, i32::MAX as f64)? as Millis;
+    let max_retries = number(opts, "maxRetries", 2.0, 0.0, 10.0)?;
+    if max_retries != f64::from(max_retries as u32) {
+        return Err(Error::config("maxRetries", "must be a whole number"));
+    }
+    Ok((refresh_skew_ms, default_expires_in_secs, timeout_ms, max_retries as u32))
 }
 
 fn indexed(name: &str, i: usize) -> String {

@@ -31,6 +31,7 @@ impl Endpoint {
         let mut headers = Vec::with_capacity(3);
         let mut body = String::new();
         match self.dialect {
+            Dialect::Broker => {}
             Dialect::Symbl => {
                 headers.push(("Content-Type", "application/json".to_owned()));
                 body.push_str("{\"type\":\"application\",\"appId\":");

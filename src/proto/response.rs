@@ -89,7 +89,7 @@ pub fn process_token_response(
                 status,
                 detail: symbl_meaning(status),
             },
-            Dialect::OAuth2 => match fields.and_then(|f| oauth_error(f, status, ep)) {
+            Dialect::OAuth2 | Dialect::Broker => match fields.and_then(|f| oauth_error(f, status, ep)) {
                 Some(e) if status < 500 => e,
                 _ => Error::Http { status, detail: "" },
             },
@@ -106,10 +106,10 @@ pub fn process_token_response(
         ));
     };
     let (token_key, expires_key) = match ep.dialect {
-        Dialect::OAuth2 => ("access_token", "expires_in"),
+        Dialect::OAuth2 | Dialect::Broker => ("access_token", "expires_in"),
         Dialect::Symbl => ("accessToken", "expiresIn"),
     };
-    if ep.dialect == Dialect::OAuth2 && get(fields, "access_token").is_none() {
+    if ep.dialect != Dialect::Symbl && get(fields, "access_token").is_none() {
         // Some servers send an RFC 6749 error with a 200.
         if let Some(e) = oauth_error(fields, status, ep) {
             return Err(e);
@@ -131,7 +131,7 @@ pub fn process_token_response(
     }
     let token_type = match ep.dialect {
         Dialect::Symbl => "Bearer".to_owned(),
-        Dialect::OAuth2 => match get(fields, "token_type") {
+        Dialect::OAuth2 | Dialect::Broker => match get(fields, "token_type") {
             None => "Bearer".to_owned(),
             Some(Value::Str(t)) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
             Some(Value::Str(t)) if is_token(t) => t.clone(),
@@ -156,8 +156,10 @@ pub fn process_token_response(
     }
     .min(MAX_EXPIRES_IN_SECS);
     let scope = match (ep.dialect, get(fields, "scope")) {
-        (Dialect::OAuth2, Some(Value::Str(s))) => Some(s.clone()),
-        (Dialect::OAuth2, Some(_)) => return Err(Error::invalid(status, "scope is not a string")),
+        (Dialect::OAuth2 | Dialect::Broker, Some(Value::Str(s))) => Some(s.clone()),
+        (Dialect::OAuth2 | Dialect::Broker, Some(_)) => {
+            return Err(Error::invalid(status, "scope is not a string"))
+        }
         _ => ep.scope.clone(),
     };
 

@@ -16,7 +16,7 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{AbortController, Request, Response};
 
 use super::convert::{js_error, parse_url, to_value, token_info};
-use super::flight::{Flight, Wait};
+use super::flight::Flight;
 use super::js;
 use super::timer::Timer;
 use crate::proto::config::{Preset, Source};
@@ -45,6 +45,10 @@ struct State {
     cache: Cache,
     flight: Option<(Ticket, Rc<Flight>)>,
     abort: Option<AbortController>,
+    /// Settles when the request in flight is done (Workers keep it alive with waitUntil).
+    flight_done: Option<Promise>,
+    /// Proactive refresh timers; off in Workers, where timers do not outlive a request.
+    timers: bool,
     timer: Option<Timer>,
 }
 
@@ -111,6 +115,8 @@ impl TokenClient {
                     cache: Cache::default(),
                     flight: None,
                     abort: None,
+                    flight_done: None,
+                    timers: true,
                     timer: None,
                 }),
                 on_token: Set::new(&JsValue::UNDEFINED),
@@ -162,6 +168,7 @@ impl TokenClient {
             st.cache.invalidate();
             st.flight = None;
             st.abort = None;
+            st.flight_done = None;
             arm_timer(&self.inner, &mut st);
         }
     }
@@ -194,6 +201,7 @@ impl TokenClient {
             st.fetch = None;
             st.cache = Cache::default();
             st.timer = None;
+            st.flight_done = None;
             (st.abort.take(), st.flight.take())
         };
         for set in [&self.inner.on_token, &self.inner.on_expired, &self.inner.on_error] {
@@ -253,7 +261,7 @@ async fn token(inner: &Rc<Inner>) -> Result<TokenSet, Error> {
     if expired {
         inner.emit(Event::Expired, &JsValue::UNDEFINED);
     }
-    Wait(flight.ok_or(Error::Disposed)?).await
+    flight.ok_or(Error::Disposed)?.wait().await
 }
 
 fn start_flight(inner: &Rc<Inner>, st: &mut State, ticket: Ticket) -> Rc<Flight> {
@@ -261,7 +269,8 @@ fn start_flight(inner: &Rc<Inner>, st: &mut State, ticket: Ticket) -> Rc<Flight>
     let abort = AbortController::new().ok();
     st.flight = Some((ticket, flight.clone()));
     st.abort = abort.clone();
-    spawn_local(run_flight(inner.clone(), ticket, flight.clone(), abort));
+    let done = promise(run_flight(inner.clone(), ticket, flight.clone(), abort));
+    st.flight_done = Some(done);
     flight
 }
 
@@ -270,7 +279,7 @@ async fn run_flight(
     ticket: Ticket,
     flight: Rc<Flight>,
     abort: Option<AbortController>,
-) {
+) -> JsResult {
     let result = match &abort {
         Some(a) => request_token(&inner, a).await,
         None => Err(Error::Network),
@@ -284,6 +293,7 @@ async fn run_flight(
             if st.cache.is_in_flight(ticket) {
                 st.flight = None;
                 st.abort = None;
+                st.flight_done = None;
             }
             let c = st.cache.complete(ticket, result, js::now());
             arm_timer(&inner, st);
@@ -307,6 +317,7 @@ async fn run_flight(
             flight.finish(Err(error));
         }
     }
+    Ok(JsValue::UNDEFINED)
 }
 
 /// One token request with its retries.
@@ -330,6 +341,7 @@ async fn request_token(inner: &Rc<Inner>, abort: &AbortController) -> Result<Tok
             &req.body,
             cfg.timeout_ms as f64,
             abort,
+            ep.credentials,
         ))
         .await;
         let result = match answer {
@@ -368,6 +380,9 @@ async fn request_token(inner: &Rc<Inner>, abort: &AbortController) -> Result<Tok
 /// Re-arms the one timer from the cache's next deadline (dropping the old one cancels it).
 fn arm_timer(inner: &Rc<Inner>, st: &mut State) {
     st.timer = None;
+    if !st.timers {
+        return;
+    }
     if let Some(at) = st.cache.poll_timeout() {
         let weak = Rc::downgrade(inner);
         let delay = at.saturating_sub(js::now());

@@ -1,13 +1,18 @@
 //! Single-flight: one token request, any number of waiters.
+//!
+//! Each waiter waits on a JS promise it created itself, which the flight resolves. That
+//! matters in Cloudflare Workers: a request must not be resumed from another request's
+//! context, and a promise's continuation runs in the context that registered it. (Rust
+//! wakers would poll the waiter's task from whichever request finished the flight.)
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
 use core::cell::RefCell;
-use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
-use alloc::rc::Rc;
+
+use js_sys::{Function, Promise};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 
 use crate::proto::response::TokenSet;
 use crate::proto::Error;
@@ -16,7 +21,7 @@ use crate::proto::Error;
 #[derive(Default)]
 pub struct Flight {
     result: RefCell<Option<Result<TokenSet, Error>>>,
-    wakers: RefCell<Vec<Waker>>,
+    waiters: RefCell<Vec<Function>>,
 }
 
 impl Flight {
@@ -32,28 +37,27 @@ impl Flight {
             }
             *slot = Some(result);
         }
-        let wakers = self.wakers.take();
-        for w in wakers {
-            w.wake();
+        let waiters = self.waiters.take();
+        for resolve in waiters {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     }
-}
 
-/// Waits for a [`Flight`]'s result.
-pub struct Wait(pub Rc<Flight>);
+    fn result(&self) -> Option<Result<TokenSet, Error>> {
+        self.result.try_borrow().ok().and_then(|r| r.clone())
+    }
 
-impl Future for Wait {
-    type Output = Result<TokenSet, Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Ok(slot) = self.0.result.try_borrow() {
-            if let Some(r) = slot.as_ref() {
-                return Poll::Ready(r.clone());
+    /// Waits for the result.
+    pub async fn wait(&self) -> Result<TokenSet, Error> {
+        if let Some(r) = self.result() {
+            return r;
+        }
+        let promise = Promise::new(&mut |resolve, _reject| {
+            if let Ok(mut w) = self.waiters.try_borrow_mut() {
+                w.push(resolve);
             }
-        }
-        if let Ok(mut w) = self.0.wakers.try_borrow_mut() {
-            w.push(cx.waker().clone());
-        }
-        Poll::Pending
+        });
+        let _ = JsFuture::from(promise).await;
+        self.result().unwrap_or(Err(Error::Disposed))
     }
 }

@@ -33,6 +33,7 @@ extern "C" {
         body: &str,
         ms: f64,
         controller: &AbortController,
+        credentials: &str,
     ) -> Promise;
 
     #[wasm_bindgen(js_name = isTimeout)]

@@ -5,6 +5,7 @@
 //! responses come back as plain data ([`response::HttpResponse`]). The wasm shell only
 //! translates between these values and the platform.
 
+pub mod broker;
 pub mod config;
 mod encode;
 pub mod error;

@@ -1,0 +1,414 @@
+//! The edge token broker's decisions, sans-IO: configuration from the Worker's env, CORS,
+//! routing, proxy target validation, header filtering, rate limiting and error mapping.
+//!
+//! The broker holds the client secret and hands browsers a short-lived token (`POST /token`)
+//! or proxies their API calls with the token attached (`/proxy/<path>`): the token handler
+//! (backend-for-frontend) pattern. See <https://datatracker.ietf.org/doc/html/draft-ietf-oauth-browser-based-apps>.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::collections::BTreeMap;
+
+use super::config::{Preset, UrlParts};
+use super::encode::{push_json_str, push_u64};
+use super::error::Error;
+use super::response::TokenSet;
+use super::secret::Secret;
+use super::value::Value;
+use super::{Config, Millis};
+
+/// The broker's configuration.
+#[derive(Debug)]
+pub struct BrokerConfig {
+    /// The upstream token endpoint client (its `allowedOrigins` is `[PROXY_ORIGIN]`).
+    pub upstream: Config,
+    /// Browser origins allowed to call the broker (exact match).
+    pub allowed_origins: Vec<String>,
+    /// The API origin `/proxy/` forwards to.
+    pub proxy_origin: Option<String>,
+    /// Keys non-browser callers must send as `X-Broker-Key`; empty = not required.
+    pub broker_keys: Vec<Secret>,
+    /// Requests per minute per client; 0 disables the limit.
+    pub rate_per_minute: u32,
+}
+
+/// Env variables and the client option each one sets.
+const ENV: &[(&str, &str)] = &[
+    ("TOKEN_URL", "tokenUrl"),
+    ("CLIENT_ID", "clientId"),
+    ("CLIENT_SECRET", "clientSecret"),
+    ("CLIENT_AUTH", "clientAuth"),
+    ("SCOPE", "scope"),
+    ("AUDIENCE", "audience"),
+    ("RESOURCE", "resource"),
+    ("DIALECT", "dialect"),
+];
+
+/// A configuration problem: the variable's name and what is wrong (never its value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvError {
+    /// The env variable, e.g. `TOKEN_URL`.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl BrokerConfig {
+    /// Reads the configuration through `get` (the Worker's `env`: vars and secrets).
+    pub fn from_env(
+        get: &dyn Fn(&str) -> Option<String>,
+        parse_url: &dyn Fn(&str) -> Option<UrlParts>,
+    ) -> Result<BrokerConfig, EnvError> {
+        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let list = |k: &str| -> Vec<String> {
+            get(k)
+                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let origin = |var: &'static str, s: &str| -> Result<String, EnvError> {
+            let bad = EnvError {
+                var,
+                reason: "must be origins (https://host[:port], or http on a loopback host)",
+            };
+            let u = parse_url(s).ok_or(bad.clone())?;
+            let secure = u.protocol == "https:"
+                || (u.protocol == "http:" && super::config::is_loopback(&u.hostname));
+            if !secure || u.pathname != "/" || u.has_query || u.has_fragment || u.has_credentials {
+                return Err(bad);
+            }
+            Ok(u.origin)
+        };
+
+        let proxy_origin = get("PROXY_ORIGIN").map(|p| origin("PROXY_ORIGIN", &p)).transpose()?;
+        let mut opts: Vec<(String, Value)> = ENV
+            .iter()
+            .filter_map(|(var, opt)| get(var).map(|v| ((*opt).to_owned(), Value::Str(v))))
+            .collect();
+        if let Some(p) = &proxy_origin {
+            opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
+        }
+        let upstream = Config::from_options(Preset::Generic, &Value::Object(opts), parse_url)
+            .map_err(|e| match e {
+                Error::InvalidConfig { field, reason } => EnvError {
+                    var: ENV
+                        .iter()
+                        .find(|(_, opt)| field.starts_with(opt))
+                        .map_or("PROXY_ORIGIN", |(var, _)| var),
+                    reason,
+                },
+                _ => EnvError { var: "TOKEN_URL", reason: "is invalid" },
+            })?;
+        let allowed_origins = list("ALLOWED_ORIGINS")
+            .iter()
+            .map(|o| origin("ALLOWED_ORIGINS", o))
+            .collect::<Result<_, _>>()?;
+        let broker_keys = list("BROKER_KEYS").into_iter().map(Secret::new).collect();
+        let rate_per_minute = match get("RATE_LIMIT") {
+            None => 600,
+            Some(v) if !v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit()) => {
+                v.bytes().fold(0u32, |a, b| a * 10 + u32::from(b - b'0'))
+            }
+            Some(_) => {
+                return Err(EnvError {
+                    var: "RATE_LIMIT",
+                    reason: "must be a whole number of requests per minute (0 = no limit)",
+                })
+            }
+        };
+        Ok(BrokerConfig {
+            upstream,
+            allowed_origins,
+            proxy_origin,
+            broker_keys,
+            rate_per_minute,
+        })
+    }
+
+    /// Whether `key` (from `X-Broker-Key`) is one of the configured keys. Compares every
+    /// byte of every key, so timing does not reveal how much of a key matched.
+    pub fn key_ok(&self, key: Option<&str>) -> bool {
+        let Some(key) = key else { return false };
+        let mut ok = false;
+        for k in &self.broker_keys {
+            let k = k.expose().as_bytes();
+            let diff = k.len() ^ key.len();
+            let bytes = k.iter().zip(key.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            ok |= diff == 0 && bytes == 0;
+        }
+        ok
+    }
+}
+
+/// Where a request goes, once the broker has decided it may.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /token`.
+    Token,
+    /// `/proxy/<path>`: the full target URL on `PROXY_ORIGIN`.
+    Proxy(String),
+    /// `GET /healthz`.
+    Health,
+}
+
+/// A response the broker sends without going anywhere.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers (CORS, `Allow`, `Retry-After`...).
+    pub headers: Vec<(&'static str, String)>,
+    /// A JSON body, or empty for 204.
+    pub body: String,
+}
+
+impl Reply {
+    /// A JSON error: `{"error": code, "message": message}`.
+    pub fn error(status: u16, code: &str, message: &str) -> Reply {
+        let mut body = String::from("{\"error\":");
+        push_json_str(&mut body, code);
+        body.push_str(",\"message\":");
+        push_json_str(&mut body, message);
+        body.push('}');
+        Reply { status, headers: Vec::new(), body }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// The answer to a configuration error: 500 naming the variable, never its value.
+pub fn config_error_reply(e: &EnvError) -> Reply {
+    let mut m = String::from(e.var);
+    m.push_str(": ");
+    m.push_str(e.reason);
+    Reply::error(500, "broker_misconfigured", &m)
+}
+
+/// The request as the broker sees it.
+pub struct Incoming<'a> {
+    /// The method, upper case.
+    pub method: &'a str,
+    /// The path exactly as received (percent-encoding intact).
+    pub path: &'a str,
+    /// The query without `?`, possibly empty.
+    pub query: &'a str,
+    /// The `Origin` header (browsers send it on cross-origin and POST requests).
+    pub origin: Option<&'a str>,
+    /// The `X-Broker-Key` header.
+    pub broker_key: Option<&'a str>,
+    /// `Access-Control-Request-Headers` of a preflight.
+    pub request_headers: Option<&'a str>,
+}
+
+impl BrokerConfig {
+    /// CORS headers for a response to `origin` (empty for non-browser callers).
+    pub fn cors_headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut h = vec![("Vary", "Origin".to_owned())];
+        if let Some(o) = origin.filter(|o| self.allowed_origins.iter().any(|a| a == o)) {
+            h.push(("Access-Control-Allow-Origin", o.to_owned()));
+        }
+        h
+    }
+
+    /// Decides what to do with a request: a [`Route`] to serve, or a [`Reply`] to send now.
+    /// CORS headers are added by the caller to every response ([`BrokerConfig::cors_headers`]).
+    pub fn route(&self, req: &Incoming<'_>) -> Result<Route, Reply> {
+        let browser_ok = match req.origin {
+            None => None,
+            Some(o) if self.allowed_origins.iter().any(|a| a == o) => Some(true),
+            Some(_) => Some(false),
+        };
+        if browser_ok == Some(false) {
+            return Err(Reply::error(403, "origin_not_allowed", "this origin may not use the broker"));
+        }
+        let (route, allow) = if req.path == "/healthz" {
+            (Some(Route::Health), "GET, HEAD")
+        } else if req.path == "/token" {
+            (Some(Route::Token), "POST, OPTIONS")
+        } else if let Some(rest) = req.path.strip_prefix("/proxy/") {
+            let Some(origin) = &self.proxy_origin else {
+                return Err(Reply::error(404, "not_found", "no PROXY_ORIGIN is configured"));
+            };
+            match proxy_target(origin, rest, req.query) {
+                Ok(url) => (Some(Route::Proxy(url)), "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
+                Err(why) => return Err(Reply::error(400, "bad_proxy_path", why)),
+            }
+        } else {
+            (None, "")
+        };
+        let Some(route) = route else {
+            return Err(Reply::error(404, "not_found", "unknown path"));
+        };
+        let method_ok = match (&route, req.method) {
+            (Route::Health, "GET" | "HEAD") => true,
+            (Route::Token, "POST") => true,
+            (Route::Proxy(_), m) => m != "OPTIONS" && m != "CONNECT" && m != "TRACE",
+            _ => false,
+        };
+        if req.method == "OPTIONS" && route != Route::Health {
+            if browser_ok != Some(true) {
+                return Err(Reply::error(403, "origin_not_allowed", "preflight needs an allowed Origin"));
+            }
+            let mut r = Reply { status: 204, headers: Vec::new(), body: String::new() }
+                .with("Access-Control-Allow-Methods", allow)
+                .with("Access-Control-Max-Age", "600");
+            if let Some(h) = req.request_headers.filter(|h| h.bytes().all(|b| (0x20..0x7f).contains(&b))) {
+                r = r.with("Access-Control-Allow-Headers", h);
+            }
+            return Err(r);
+        }
+        if !method_ok {
+            return Err(Reply::error(405, "method_not_allowed", "method not allowed").with("Allow", allow));
+        }
+        if route != Route::Health
+            && browser_ok.is_none()
+            && !self.broker_keys.is_empty()
+            && !self.key_ok(req.broker_key)
+        {
+            return Err(Reply::error(401, "broker_key_required", "send a valid X-Broker-Key"));
+        }
+        Ok(route)
+    }
+}
+
+/// The URL on `origin` that `/proxy/<rest>?<query>` forwards to.
+///
+/// # Security
+/// The target is always `origin`: `..` and `.` segments (also percent-encoded), encoded
+/// slashes and backslashes, empty segments (`//host`), backslashes and scheme-like first
+/// segments (absolute URLs) are rejected, so the broker cannot be aimed at another host or
+/// at a path the API would resolve differently.
+pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'static str> {
+    let lower = rest.to_ascii_lowercase();
+    if rest.contains('\\') || lower.contains("%5c") || lower.contains("%2f") {
+        return Err("encoded slashes and backslashes are not allowed in the proxy path");
+    }
+    if rest.starts_with('/') || rest.contains("//") {
+        return Err("empty path segments (//) are not allowed in the proxy path");
+    }
+    for (i, seg) in lower.split('/').enumerate() {
+        let dots = seg.replace("%2e", ".");
+        if dots == "." || dots == ".." {
+            return Err("dot segments are not allowed in the proxy path");
+        }
+        if i == 0 && seg.contains(':') {
+            return Err("absolute URLs are not allowed in the proxy path");
+        }
+    }
+    if rest.bytes().any(|b| b < 0x21 || b == 0x7f) || query.bytes().any(|b| b < 0x21 || b == 0x7f) {
+        return Err("control characters are not allowed in the proxy path");
+    }
+    let mut url = String::from(origin);
+    url.push('/');
+    url.push_str(rest);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    Ok(url)
+}
+
+/// Whether a caller's request header may be forwarded to the API. The caller's credentials
+/// (`Authorization`, `Cookie`, `X-Broker-Key`), `Host` and hop-by-hop headers (RFC 9110
+/// §7.6.1, including those named in `Connection`) are stripped.
+pub fn forward_header(name: &str, connection: &str) -> bool {
+    const STRIP: &[&str] = &[
+        "authorization",
+        "cookie",
+        "host",
+        "x-broker-key",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "cf-connecting-ip",
+        "x-forwarded-for",
+    ];
+    let n = name.to_ascii_lowercase();
+    !STRIP.contains(&n.as_str()) && !connection.split(',').any(|t| t.trim().eq_ignore_ascii_case(&n))
+}
+
+/// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime.
+pub fn token_reply(t: &TokenSet, now: Millis) -> Reply {
+    let mut body = String::from("{\"access_token\":");
+    push_json_str(&mut body, t.access_token.expose());
+    body.push_str(",\"token_type\":");
+    push_json_str(&mut body, &t.token_type);
+    body.push_str(",\"expires_in\":");
+    push_u64(&mut body, t.expires_at.saturating_sub(now) / 1000);
+    body.push('}');
+    Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
+}
+
+/// How an upstream failure is reported to the broker's caller: the status and a code, never
+/// the secret, the upstream body's fields beyond the RFC 6749 error code, or a stack trace.
+pub fn upstream_error_reply(e: &Error) -> Reply {
+    match e {
+        Error::RateLimited { retry_after, .. } => {
+            let mut secs = String::new();
+            push_u64(&mut secs, retry_after.unwrap_or(30));
+            Reply::error(503, "upstream_rate_limited", "the token endpoint is rate limiting; retry later")
+                .with("Retry-After", secs)
+        }
+        Error::OAuth { error, .. } => {
+            let mut r = Reply::error(500, "upstream_rejected", "the token endpoint refused the broker's credentials or request");
+            r.body.pop();
+            r.body.push_str(",\"upstream_error\":");
+            push_json_str(&mut r.body, error);
+            r.body.push('}');
+            r
+        }
+        Error::Http { status, .. } if *status < 500 => {
+            Reply::error(500, "upstream_rejected", "the token endpoint refused the broker's credentials or request")
+        }
+        Error::InvalidResponse { .. } => {
+            Reply::error(502, "upstream_invalid_response", "the token endpoint's answer was not a valid token response")
+        }
+        Error::Timeout => Reply::error(502, "upstream_timeout", "the token endpoint did not answer in time"),
+        Error::Network | Error::Http { .. } => {
+            Reply::error(502, "upstream_unavailable", "the token endpoint could not be reached or failed")
+        }
+        _ => Reply::error(500, "broker_error", "the broker could not get a token"),
+    }
+}
+
+/// A token bucket per client (by `CF-Connecting-IP`), kept in the isolate's memory.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    buckets: BTreeMap<String, (f64, Millis)>,
+}
+
+impl RateLimiter {
+    /// Takes one request from `client`'s bucket at `now`; `Err(retry_after_secs)` if empty.
+    /// Buckets hold a minute's worth of requests and refill continuously.
+    pub fn check(&mut self, client: &str, per_minute: u32, now: Millis) -> Result<(), u64> {
+        if per_minute == 0 {
+            return Ok(());
+        }
+        let cap = f64::from(per_minute);
+        let rate = cap / 60_000.0; // tokens per ms
+        if self.buckets.len() >= 10_000 {
+            // Idle a minute = full again: forgetting them changes nothing.
+            self.buckets.retain(|_, (_, last)| now.saturating_sub(*last) < 60_000);
+        }
+        let (tokens, last) = self.buckets.entry(client.to_owned()).or_insert((cap, now));
+        *tokens = (*tokens + now.saturating_sub(*last) as f64 * rate).min(cap);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - *tokens) / rate;
+            let ms = wait as u64 + u64::from((wait as u64 as f64) < wait); // ceil, no_std
+            Err(ms.div_ceil(1000).max(1))
+        }
+    }
+}

@@ -12,7 +12,7 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: setup build test demo test-native test-wasm test-node clean
+.PHONY: setup build worker-build worker test demo test-native test-wasm test-node clean
 
 setup:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -30,16 +30,28 @@ build: setup
 	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) target/bindgen/tokenkit_bg.wasm -o target/bindgen/tokenkit_bg.wasm
 	node scripts/assemble.mjs
 
-demo: build
+# The Worker build: the same crate with the broker, to worker/pkg/.
+worker-build: setup
+	cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
+	rm -rf worker/pkg
+	wasm-bindgen --target web --no-typescript --out-dir worker/pkg --out-name tokenkit $(WASM)
+	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) worker/pkg/tokenkit_bg.wasm -o worker/pkg/tokenkit_bg.wasm
+	@echo "worker/pkg: broker wasm $$(wc -c < worker/pkg/tokenkit_bg.wasm) bytes"
+
+worker: worker-build
+	node worker/dev.mjs
+
+demo: build worker-build
 	node examples/demo.mjs
 
-test: build test-native test-wasm test-node
+test: build worker-build test-native test-wasm test-node
 
 test-native:
 	cargo test --locked
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
+	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features broker -- -D warnings
 
 test-wasm:
 	node tests/wasm/run.mjs

@@ -17,6 +17,7 @@ pub mod state;
 pub mod value;
 
 pub use config::Config;
+pub use encode::push_u64 as encode_u64;
 pub use error::Error;
 pub use secret::Secret;
 

@@ -31,7 +31,7 @@ pub struct TokenClient {
     inner: Rc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     st: RefCell<State>,
     on_token: Set,
     on_expired: Set,
@@ -108,21 +108,7 @@ impl TokenClient {
         };
         let cfg = Config::from_options(preset, &to_value(options, 3), &parse_url).map_err(err)?;
         Ok(TokenClient {
-            inner: Rc::new(Inner {
-                st: RefCell::new(State {
-                    cfg: Some(Rc::new(cfg)),
-                    fetch,
-                    cache: Cache::default(),
-                    flight: None,
-                    abort: None,
-                    flight_done: None,
-                    timers: true,
-                    timer: None,
-                }),
-                on_token: Set::new(&JsValue::UNDEFINED),
-                on_expired: Set::new(&JsValue::UNDEFINED),
-                on_error: Set::new(&JsValue::UNDEFINED),
-            }),
+            inner: Inner::new(cfg, fetch, true),
         })
     }
 
@@ -217,7 +203,31 @@ impl TokenClient {
 }
 
 impl Inner {
-    fn config(&self) -> Result<(Rc<Config>, Option<Function>), Error> {
+    /// A token client's state; `timers` off where timers do not outlive a request (Workers).
+    pub(super) fn new(cfg: Config, fetch: Option<Function>, timers: bool) -> Rc<Inner> {
+        Rc::new(Inner {
+            st: RefCell::new(State {
+                cfg: Some(Rc::new(cfg)),
+                fetch,
+                cache: Cache::default(),
+                flight: None,
+                abort: None,
+                flight_done: None,
+                timers,
+                timer: None,
+            }),
+            on_token: Set::new(&JsValue::UNDEFINED),
+            on_expired: Set::new(&JsValue::UNDEFINED),
+            on_error: Set::new(&JsValue::UNDEFINED),
+        })
+    }
+
+    /// Forgets the token `token_id` (after the API answered 401 with it).
+    pub(super) fn invalidate_token(&self, token_id: u64) {
+        self.st.borrow_mut().cache.invalidate_token(token_id);
+    }
+
+    pub(super) fn config(&self) -> Result<(Rc<Config>, Option<Function>), Error> {
         let st = self.st.borrow();
         let cfg = st.cfg.clone().ok_or(Error::Disposed)?;
         Ok((cfg, st.fetch.clone()))
@@ -237,31 +247,59 @@ impl Inner {
     }
 }
 
+/// What [`begin`] found.
+pub(super) enum Begin {
+    /// A valid cached token.
+    Ready(TokenSet),
+    /// Wait for this flight; `started` is its completion promise if this call started it.
+    Wait {
+        flight: Rc<Flight>,
+        started: Option<Promise>,
+    },
+}
+
 /// A valid token: from the cache, or by joining or starting the one token request.
 async fn token(inner: &Rc<Inner>) -> Result<TokenSet, Error> {
-    let (flight, expired) = {
+    match begin(inner)? {
+        Begin::Ready(t) => Ok(t),
+        Begin::Wait { flight, .. } => flight.wait(false).await,
+    }
+}
+
+/// Looks the token up and joins or starts the token request, without waiting.
+pub(super) fn begin(inner: &Rc<Inner>) -> Result<Begin, Error> {
+    let (outcome, expired) = {
         let mut guard = inner.st.borrow_mut();
         let st = &mut *guard;
         let cfg = st.cfg.clone().ok_or(Error::Disposed)?;
         if let Some(t) = cfg.static_token() {
-            return Ok(t);
+            return Ok(Begin::Ready(t));
         }
         let now = js::now();
         let expired = st.cache.expire(now);
         if expired {
             arm_timer(inner, st);
         }
-        let flight = match st.cache.lookup(now) {
-            Lookup::Fresh(t) => return Ok(t),
-            Lookup::Join => st.flight.as_ref().map(|(_, f)| f.clone()),
-            Lookup::Fetch(ticket) => Some(start_flight(inner, st, ticket)),
+        let outcome = match st.cache.lookup(now) {
+            Lookup::Fresh(t) => return Ok(Begin::Ready(t)),
+            Lookup::Join => st.flight.as_ref().map(|(_, f)| Begin::Wait {
+                flight: f.clone(),
+                started: None,
+            }),
+            Lookup::Fetch(ticket) => {
+                let flight = start_flight(inner, st, ticket);
+                Some(Begin::Wait {
+                    flight,
+                    started: st.flight_done.clone(),
+                })
+            }
         };
-        (flight, expired)
+        (outcome, expired)
     };
     if expired {
         inner.emit(Event::Expired, &JsValue::UNDEFINED);
     }
-    flight.ok_or(Error::Disposed)?.wait().await
+    outcome.ok_or(Error::Disposed)
 }
 
 fn start_flight(inner: &Rc<Inner>, st: &mut State, ticket: Ticket) -> Rc<Flight> {
@@ -452,7 +490,7 @@ async fn signed_fetch(inner: &Rc<Inner>, input: &JsValue, init: &JsValue) -> JsR
     match (resp.status(), replay, used) {
         (401, Some(replay), Some(token_id)) => {
             js::discard(&resp);
-            inner.st.borrow_mut().cache.invalidate_token(token_id);
+            inner.invalidate_token(token_id);
             attach(inner, &cfg, &replay).await?;
             JsFuture::from(js::send(fetch, &replay)?).await
         }

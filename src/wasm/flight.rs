@@ -48,7 +48,11 @@ impl Flight {
     }
 
     /// Waits for the result.
-    pub async fn wait(&self) -> Result<TokenSet, Error> {
+    ///
+    /// With `poll` (Workers), the wait also races short timers of the waiter's own: workerd
+    /// cancels a request whose only pending work is a promise another request will resolve
+    /// ("hung, would never generate a response"), and each wake-up re-checks the result.
+    pub async fn wait(&self, poll: bool) -> Result<TokenSet, Error> {
         if let Some(r) = self.result() {
             return r;
         }
@@ -57,7 +61,18 @@ impl Flight {
                 w.push(resolve);
             }
         });
-        let _ = JsFuture::from(promise).await;
-        self.result().unwrap_or(Err(Error::Disposed))
+        if !poll {
+            let _ = JsFuture::from(promise).await;
+            return self.result().unwrap_or(Err(Error::Disposed));
+        }
+        let mut step = 10.0;
+        loop {
+            let race = Promise::race(&js_sys::Array::of2(&promise, &super::js::sleep(step)));
+            let _ = JsFuture::from(race).await;
+            if let Some(r) = self.result() {
+                return r;
+            }
+            step = (step * 2.0).min(100.0);
+        }
     }
 }

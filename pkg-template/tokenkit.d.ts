@@ -86,6 +86,18 @@ export interface SymblOptions extends Omit<EndpointOptions, "clientAuth" | "scop
   appSecret?: string;
 }
 
+/** A client that gets tokens from a tokenkit edge broker: no secret in the browser. */
+export interface BrokerClientOptions extends CommonOptions {
+  /** The broker's token endpoint, e.g. "https://edge.example.com/token". */
+  brokerUrl: string;
+  /** fetch credentials mode for the broker request (default "omit"; "include" sends its cookies). */
+  credentials?: "omit" | "same-origin" | "include";
+  refreshSkewSeconds?: number;
+  defaultExpiresInSeconds?: number;
+  timeoutMs?: number;
+  maxRetries?: number;
+}
+
 export interface ApiKeyOptions extends CommonOptions {
   apiKey: string;
   /** The header to send the key in, as is. Default: `Authorization: Bearer <key>`. */
@@ -113,7 +125,7 @@ export interface TokenClientEvents {
 
 export class TokenClient {
   /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
-  constructor(options: ClientCredentialsOptions | ApiKeyOptions);
+  constructor(options: ClientCredentialsOptions | BrokerClientOptions | ApiKeyOptions);
   /** https://auth.sypht.com/oauth2/token, audience and allowed origin https://api.sypht.com. */
   static sypht(options: SyphtOptions): TokenClient;
   /** https://api.symbl.ai/oauth2/token:generate, dialect "symbl", allowed origin https://api.symbl.ai. */

@@ -13,6 +13,8 @@ const client = new TokenClient({
 });
 const sypht = TokenClient.sypht({ clientId: "a", clientSecret: "b" });
 const symbl = TokenClient.symbl({ appId: "a", appSecret: "b", tokenUrl: "http://localhost:1/t" });
+const viaBroker = new TokenClient({ brokerUrl: "https://edge.example.com/token", credentials: "include", allowedOrigins: ["https://api.example.com"] });
+void viaBroker.getToken();
 const key = TokenClient.apiKey({ apiKey: "k", header: "X-Api-Key", allowedOrigins: "https://api.example.com" });
 
 async function use(): Promise<void> {
@@ -48,6 +50,8 @@ new TokenClient({ tokenUrl: "https://a.com/t", clientId: "a", clientSceret: "b" 
 new TokenClient({ tokenUrl: "https://a.com/t", clientId: "a", clientAuth: "basic" });
 // @ts-expect-error symbl has no scope
 TokenClient.symbl({ appId: "a", appSecret: "b", scope: "x" });
+// @ts-expect-error credentials is an enumeration
+new TokenClient({ brokerUrl: "https://edge.example.com/token", credentials: "always" });
 // @ts-expect-error unknown events are errors
 client.on("refresh", () => {});
 // @ts-expect-error the token listener receives TokenInfo, not a string

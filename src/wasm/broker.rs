@@ -149,7 +149,7 @@ impl Broker {
                 if let Some(p) = started {
                     wait_until(ctx, &p);
                 }
-                flight.wait(true).await
+                flight.wait_in_worker().await
             }
         }
     }

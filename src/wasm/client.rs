@@ -254,6 +254,7 @@ pub(super) enum Begin {
     /// Wait for this flight; `started` is its completion promise if this call started it.
     Wait {
         flight: Rc<Flight>,
+        #[cfg_attr(not(feature = "broker"), allow(dead_code))]
         started: Option<Promise>,
     },
 }
@@ -262,7 +263,7 @@ pub(super) enum Begin {
 async fn token(inner: &Rc<Inner>) -> Result<TokenSet, Error> {
     match begin(inner)? {
         Begin::Ready(t) => Ok(t),
-        Begin::Wait { flight, .. } => flight.wait(false).await,
+        Begin::Wait { flight, .. } => flight.wait().await,
     }
 }
 

@@ -47,24 +47,34 @@ impl Flight {
         self.result.try_borrow().ok().and_then(|r| r.clone())
     }
 
-    /// Waits for the result.
-    ///
-    /// With `poll` (Workers), the wait also races short timers of the waiter's own: workerd
-    /// cancels a request whose only pending work is a promise another request will resolve
-    /// ("hung, would never generate a response"), and each wake-up re-checks the result.
-    pub async fn wait(&self, poll: bool) -> Result<TokenSet, Error> {
-        if let Some(r) = self.result() {
-            return r;
-        }
-        let promise = Promise::new(&mut |resolve, _reject| {
+    /// A promise of the waiter's own that the flight resolves.
+    fn waiter(&self) -> Promise {
+        Promise::new(&mut |resolve, _reject| {
             if let Ok(mut w) = self.waiters.try_borrow_mut() {
                 w.push(resolve);
             }
-        });
-        if !poll {
-            let _ = JsFuture::from(promise).await;
-            return self.result().unwrap_or(Err(Error::Disposed));
+        })
+    }
+
+    /// Waits for the result.
+    pub async fn wait(&self) -> Result<TokenSet, Error> {
+        if let Some(r) = self.result() {
+            return r;
         }
+        let _ = JsFuture::from(self.waiter()).await;
+        self.result().unwrap_or(Err(Error::Disposed))
+    }
+
+    /// Waits for the result in a Worker: the wait also races short timers of the waiter's
+    /// own, because workerd cancels a request whose only pending work is a promise another
+    /// request will resolve ("hung, would never generate a response"); each wake-up
+    /// re-checks the result.
+    #[cfg(feature = "broker")]
+    pub async fn wait_in_worker(&self) -> Result<TokenSet, Error> {
+        if let Some(r) = self.result() {
+            return r;
+        }
+        let promise = self.waiter();
         let mut step = 10.0;
         loop {
             let race = Promise::race(&js_sys::Array::of2(&promise, &super::js::sleep(step)));

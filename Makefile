@@ -12,7 +12,7 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: setup build worker-build worker test demo test-native test-wasm test-node clean
+.PHONY: setup build worker-build worker test demo example test-native test-wasm test-node clean
 
 setup:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -41,7 +41,12 @@ worker-build: setup
 worker: worker-build
 	node worker/dev.mjs
 
+# The live demo: local auth server + API, the broker in workerd, the page. Ctrl-C stops it.
 demo: build worker-build
+	node www/serve.mjs
+
+# A non-interactive walk through the same features, printed to the terminal.
+example: build worker-build
 	node examples/demo.mjs
 
 test: build worker-build test-native test-wasm test-node
@@ -59,6 +64,7 @@ test-wasm:
 test-node:
 	tsc -p tests/types
 	node --test --test-concurrency=1 tests/node/
+	node examples/demo.mjs > /dev/null
 
 clean:
 	rm -rf target pkg node_modules tests/artifacts

@@ -1,0 +1,102 @@
+// The demo page (www/) in real Chromium, driven by Playwright against the running demo
+// stack: local auth server + API, the broker in workerd, the page.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+import { startDemo } from "../../www/serve.mjs";
+
+let demo, browser, page;
+const problems = [];
+let allowFaultNoise = false;
+const artifacts = new URL("../artifacts/", import.meta.url).pathname;
+
+before(async () => {
+  demo = await startDemo({ ttl: 8 });
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    // Chromium itself logs each failed HTTP load; the fault buttons cause exactly those.
+    const faultNoise = /Failed to load resource: the server responded with a status of (500|429|401)/.test(m.text());
+    if (!(allowFaultNoise && faultNoise)) problems.push(m.text());
+  });
+});
+after(async () => {
+  await browser?.close();
+  await demo?.stop();
+});
+
+const text = (sel) => page.textContent(sel);
+const waitFor = (fn, arg, timeout = 15_000) => page.waitForFunction(fn, arg, { timeout });
+const resultMatches = (re) => waitFor((src) => new RegExp(src).test(document.getElementById("result").textContent), re.source);
+
+test("loads, shows a token from the broker, calls the API, bursts with one token request", async () => {
+  await page.goto(demo.pageUrl);
+  await waitFor(() => document.getElementById("t-status").textContent === "valid");
+  assert.equal(await text("#t-type"), "Bearer");
+  assert.match(await text("#t-preview"), /^tok-de…/);
+  await page.click("#call");
+  await resultMatches(/API answered 200/);
+  await page.click("#burst");
+  await resultMatches(/^burst/);
+  assert.match(await text("#result"), /100 concurrent calls, 100 OK in \d+ ms, caused 1 token request\(s\)/);
+  assert.deepEqual(problems, []);
+});
+
+test("direct mode: faults show typed errors, retries and recovery", async () => {
+  await page.selectOption("#mode", "direct");
+  await waitFor(() => document.getElementById("t-status").textContent === "valid");
+  assert.equal(await text("#t-scope"), "read write");
+  const burstBefore = demo.auth.count("demo-direct");
+  await page.click("#burst");
+  await resultMatches(/^burst/);
+  assert.match(await text("#result"), /caused 1 token request/);
+  assert.equal(demo.auth.count("demo-direct") - burstBefore, 1, "the server saw one token request");
+
+  allowFaultNoise = true;
+  for (const [label, expect] of [
+    ["500", /API answered 200/], // retried once, then fine
+    ["429 + Retry-After", /RATE_LIMITED \(HTTP 429\)/],
+    ["Slow", /TIMEOUT/],
+    ["Malformed JSON", /INVALID_RESPONSE \(HTTP 200\)/],
+    ["Revoked credentials", /OAUTH_ERROR \(HTTP 401\).*invalid_client/],
+  ]) {
+    const before = demo.auth.count("demo-direct");
+    await page.click(`button[data-fault]:text-is("${label}")`);
+    await resultMatches(expect);
+    if (label === "500") assert.equal(demo.auth.count("demo-direct") - before, 2, "one retry");
+    await page.click("#call");
+    await resultMatches(/API answered 200/); // recovery
+  }
+  allowFaultNoise = false;
+  const log = await text("#log");
+  for (const code of ["RATE_LIMITED", "TIMEOUT", "INVALID_RESPONSE", "OAUTH_ERROR"]) assert.ok(log.includes(code), code);
+  assert.deepEqual(problems, []);
+});
+
+test("refreshes before expiry with no clicks (8 s tokens, skew limited to 4 s)", async () => {
+  const tokens = () => page.$$eval("#log li.token", (els) => els.length);
+  const n = await tokens();
+  await waitFor((count) => document.querySelectorAll("#log li.token").length > count, n, 12_000);
+  assert.equal(await text("#t-status"), "valid");
+});
+
+test("no secret and no full token in the DOM; no console errors; screenshot", async () => {
+  const html = await page.content();
+  assert.ok(!html.includes(demo.secret), "client secret");
+  const full = await (await fetch(`${demo.brokerUrl}/token`, { method: "POST" })).json();
+  assert.ok(full.access_token.startsWith("tok-") && !html.includes(full.access_token), "full token");
+  for (const secretish of ["demo-broker-secret", "Basic "]) assert.ok(!html.includes(secretish), secretish);
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert.equal(overflow, false, "fits a phone's width");
+  mkdirSync(artifacts, { recursive: true });
+  await page.setViewportSize({ width: 1200, height: 900 });
+  await page.screenshot({ path: `${artifacts}demo.png`, fullPage: true });
+  assert.deepEqual(problems, []);
+});

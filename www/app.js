@@ -1,0 +1,217 @@
+// The tokenkit demo page. It uses the package as an app would (`import ... from "tokenkit"`
+// through the import map) and never sees a client secret: the broker holds it, direct mode
+// uses a public client, and tokens are shown redacted.
+import { TokenClient, TokenError } from "tokenkit";
+
+const $ = (id) => document.getElementById(id);
+const config = await (await fetch("/config.json")).json();
+const WINDOW_MS = 3 * 60_000;
+
+let client = null;
+let pageTokenRequests = 0; // token requests this page sent (to the broker or the endpoint)
+let offs = [];
+let current = null; // { info, issuedAt, refreshAt }
+const timeline = []; // { t, kind }
+
+const redact = (t) => (t.length > 16 ? `${t.slice(0, 6)}…${t.slice(-4)}` : "••••");
+const time = (ms) => new Date(ms).toLocaleTimeString();
+const describeError = (e) => (e instanceof TokenError ? `${e.code}${e.status ? ` (HTTP ${e.status})` : ""}: ${e.message}` : String(e));
+
+function log(kind, text) {
+  const li = document.createElement("li");
+  li.className = kind;
+  li.textContent = `${time(Date.now())}  ${text}`;
+  $("log").prepend(li);
+  while ($("log").children.length > 200) $("log").lastChild.remove();
+}
+
+function mark(kind) {
+  timeline.push({ t: Date.now(), kind });
+  drawTimeline();
+}
+
+function result(ok, text) {
+  $("result").className = ok ? "ok" : "err";
+  $("result").textContent = text;
+}
+
+function mode() {
+  return config.modes[$("mode").value];
+}
+
+function build() {
+  for (const off of offs) off();
+  client?.dispose();
+  current = null;
+  const m = mode();
+  const skew = Math.max(0, Number($("skew").value) || 0);
+  const tokenEndpoint = m.brokerUrl ?? m.tokenUrl;
+  // An injected fetch, only to count this page's token requests for the burst demo.
+  const counting = (input, init) => {
+    if ((typeof input === "string" ? input : input.url) === tokenEndpoint) {
+      pageTokenRequests++;
+      $("s-page").textContent = pageTokenRequests;
+    }
+    return fetch(input, init);
+  };
+  const common = { allowedOrigins: [new URL(m.apiUrl).origin], ...(tokenEndpoint ? { fetch: counting } : {}) };
+  const timing = { refreshSkewSeconds: skew, maxRetries: 1, timeoutMs: 3000 };
+  const scope = $("scope").value.trim();
+  if ($("mode").value === "broker") client = new TokenClient({ brokerUrl: m.brokerUrl, ...common, ...timing });
+  else if ($("mode").value === "direct")
+    client = new TokenClient({ tokenUrl: m.tokenUrl, clientId: m.clientId, clientAuth: "none", ...(scope ? { scope } : {}), ...common, ...timing });
+  else client = TokenClient.apiKey({ apiKey: m.apiKey, ...common });
+  offs = [
+    client.on("token", (info) => {
+      const issuedAt = Date.now();
+      const life = info.expiresAt === null ? Infinity : info.expiresAt - issuedAt;
+      const refreshAt = info.expiresAt === null ? null : Math.max(info.expiresAt - skew * 1000, issuedAt + life / 2);
+      current = { info, issuedAt, refreshAt };
+      log("token", `token: ${info.tokenType} ${redact(info.accessToken)}, expires ${time(info.expiresAt)}`);
+      mark("token");
+      renderToken();
+    }),
+    client.on("expired", () => {
+      log("expired", "expired: the token lapsed without a replacement");
+      mark("expired");
+      current = null;
+      renderToken();
+    }),
+    client.on("error", (e) => {
+      log("error", `error: ${describeError(e)}`);
+      mark("error");
+    }),
+  ];
+  document.querySelectorAll("[data-fault]").forEach((b) => (b.disabled = !m.faultUrl));
+  log("info", `client: ${$("mode").selectedOptions[0].textContent}`);
+  load();
+}
+
+async function load() {
+  try {
+    const info = await client.getTokenInfo();
+    if (!current || current.info.accessToken !== info.accessToken) current = { info, issuedAt: Date.now(), refreshAt: null };
+    renderToken();
+  } catch (e) {
+    result(false, describeError(e));
+  }
+}
+
+function renderToken() {
+  const c = current;
+  $("t-status").textContent = c ? "valid" : "none";
+  $("t-type").textContent = c?.info.tokenType ?? "–";
+  $("t-scope").textContent = c?.info.scope ?? "–";
+  $("t-issued").textContent = c ? time(c.issuedAt) : "–";
+  $("t-expires").textContent = c ? (c.info.expiresAt === null ? "never (API key)" : time(c.info.expiresAt)) : "–";
+  $("t-preview").textContent = c ? redact(c.info.accessToken) : "–";
+}
+
+function tick() {
+  const c = current;
+  const now = Date.now();
+  const set = (bar, left, until) => {
+    if (!c || until === null || c.info.expiresAt === null) {
+      $(bar).style.width = c?.info.expiresAt === null ? "100%" : "0";
+      $(left).textContent = c?.info.expiresAt === null ? "∞" : "–";
+      return;
+    }
+    const span = Math.max(1, until - c.issuedAt);
+    $(bar).style.width = `${Math.max(0, Math.min(100, ((until - now) / span) * 100))}%`;
+    $(left).textContent = `${Math.max(0, Math.round((until - now) / 1000))} s`;
+  };
+  set("bar-refresh", "left-refresh", c?.refreshAt ?? null);
+  set("bar-expiry", "left-expiry", c?.info.expiresAt ?? null);
+  drawTimeline();
+}
+
+function drawTimeline() {
+  const svg = $("timeline");
+  const now = Date.now();
+  while (timeline.length && timeline[0].t < now - WINDOW_MS) timeline.shift();
+  const lanes = { token: 20, api: 45, burst: 65, error: 85, expired: 105 };
+  const parts = [];
+  for (let m = 1; m < 3; m++) parts.push(`<line x1="${600 - m * 200}" y1="0" x2="${600 - m * 200}" y2="120" class="grid" stroke="#2b3642"/>`);
+  for (const { t, kind } of timeline) {
+    const x = 600 - ((now - t) / WINDOW_MS) * 600;
+    const color = { token: "#3fb950", api: "#58a6ff", burst: "#d2a8ff", error: "#f85149", expired: "#d29922" }[kind] ?? "#8b98a5";
+    parts.push(`<rect x="${x.toFixed(1)}" y="${lanes[kind] - 7}" width="3" height="14" fill="${color}"><title>${kind} ${time(t)}</title></rect>`);
+  }
+  svg.innerHTML = parts.join("");
+}
+
+async function stats() {
+  const m = mode();
+  if (!m.statsUrl) return;
+  try {
+    const s = await (await fetch(m.statsUrl)).json();
+    $("s-token").textContent = s.tokenRequests;
+    $("s-api").textContent = s.apiCalls;
+    return s;
+  } catch {}
+}
+
+async function busy(button, fn) {
+  button.disabled = true;
+  try {
+    await fn();
+  } finally {
+    button.disabled = false;
+    await stats();
+  }
+}
+
+async function callApi() {
+  const t0 = performance.now();
+  try {
+    const r = await client.fetch(mode().apiUrl);
+    const ms = Math.round(performance.now() - t0);
+    const body = await r.text();
+    result(r.ok, `API answered ${r.status} in ${ms} ms: ${body.slice(0, 120)}`);
+    mark(r.ok ? "api" : "error");
+    log(r.ok ? "info" : "error", `API ${r.status} (${ms} ms)`);
+  } catch (e) {
+    result(false, describeError(e));
+    mark("error");
+    log("error", `API call failed: ${describeError(e)}`);
+  }
+}
+
+$("apply").onclick = build;
+$("mode").onchange = build;
+$("call").onclick = (ev) => busy(ev.target, callApi);
+$("invalidate").onclick = () => {
+  client.invalidate();
+  current = null;
+  renderToken();
+  log("info", "invalidated: the next call fetches a new token");
+};
+$("burst").onclick = (ev) =>
+  busy(ev.target, async () => {
+    client.invalidate();
+    const before = pageTokenRequests;
+    const t0 = performance.now();
+    const results = await Promise.allSettled(Array.from({ length: 100 }, () => client.fetch(mode().apiUrl)));
+    const ms = Math.round(performance.now() - t0);
+    const ok = results.filter((r) => r.status === "fulfilled" && r.value.ok).length;
+    const text = `burst: 100 concurrent calls, ${ok} OK in ${ms} ms, caused ${pageTokenRequests - before} token request(s)`;
+    result(ok === 100, text);
+    log("info", text);
+    mark("burst");
+  });
+document.querySelectorAll("[data-fault]").forEach((b) => {
+  b.onclick = () =>
+    busy(b, async () => {
+      await fetch(`${mode().faultUrl}?kind=${encodeURIComponent(b.dataset.fault)}`, { method: "POST" });
+      log("info", `fault armed: the next token request answers ${b.textContent}`);
+      client.invalidate();
+      current = null;
+      await callApi();
+    });
+});
+
+if (!config.modes.direct) for (const v of ["direct", "apikey"]) $("mode").querySelector(`[value=${v}]`).remove();
+build();
+setInterval(tick, 500);
+setInterval(stats, 3000);
+window.tokenkitDemo = { ready: true };

@@ -16,9 +16,9 @@ test("the timer refreshes at expiresAt - skew with no call, and emits token", as
   const seen = [];
   c.on("token", (i) => seen.push(i.accessToken));
   await c.getToken();
-  await sleep(1200); // skew limited to half the life: refresh at 1.5 s
+  await sleep(900); // skew limited to half the life: refresh at 1.5 s
   assert.equal(fx.count(k), 1);
-  await sleep(800);
+  await sleep(1100);
   assert.equal(fx.count(k), 2, "proactive refresh happened");
   assert.equal(seen.length, 2);
   c.dispose();

@@ -1,9 +1,9 @@
 // `make demo`: tokenkit end to end on this machine. Starts a local OAuth2 token server and
 // a protected API on 127.0.0.1, then uses the built package as an app would and prints
 // what happened. Tokens are shown redacted; the client secret is never printed.
-import { Miniflare } from "miniflare";
 import { TokenClient, TokenError } from "../pkg/node.js";
 import { startFixture } from "../tests/fixtures/server.mjs";
+import { startBroker } from "../worker/local.mjs";
 
 const redact = (t) => `${t.slice(0, 6)}…${t.slice(-4)} (${t.length} chars)`;
 const step = (n, text) => console.log(`\n${n}. ${text}`);
@@ -48,27 +48,14 @@ try {
     console.log(`   ${e instanceof TokenError ? "TokenError" : "Error"} ${e.code}: ${e.message}`);
   });
   step(6, "through the edge broker (worker/ in real workerd): the secret stays on the edge");
-  const worker = new URL("../worker/", import.meta.url).pathname;
-  const broker = new Miniflare({
-    modules: true,
-    scriptPath: `${worker}index.js`,
-    modulesRoot: worker,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2025-01-01",
-    bindings: {
-      TOKEN_URL: server.url("demo-broker", "ttl=30"),
-      CLIENT_ID: "demo-client",
-      CLIENT_SECRET: "demo-secret-never-printed",
-      PROXY_ORIGIN: server.origin,
-    },
-    host: "127.0.0.1",
-    port: 0,
+  const broker = await startBroker({
+    TOKEN_URL: server.url("demo-broker", "ttl=30"),
+    CLIENT_ID: "demo-client",
+    CLIENT_SECRET: "demo-secret-never-printed",
+    PROXY_ORIGIN: server.origin,
   });
   try {
-    const brokerUrl = String(await broker.ready).replace(/\/$/, "");
+    const brokerUrl = broker.url;
     console.log(`   broker: ${brokerUrl} (POST /token, /proxy/..., GET /healthz)`);
     const browserLike = new TokenClient({ brokerUrl: `${brokerUrl}/token`, allowedOrigins: [server.origin] });
     const viaBroker = await browserLike.fetch(server.api("demo-broker", "/reports"));

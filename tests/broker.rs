@@ -1,32 +1,16 @@
 //! Native tests of the broker's decisions (src/proto/broker.rs).
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::parse_url;
 use std::collections::HashMap;
 use tokenkit::proto::broker::{
     config_error_reply, forward_header, proxy_target, token_reply, upstream_error_reply, BrokerConfig, Incoming,
     RateLimiter, Route,
 };
-use tokenkit::proto::config::UrlParts;
 use tokenkit::proto::response::TokenSet;
 use tokenkit::proto::{Error, Secret};
-
-fn parse_url(s: &str) -> Option<UrlParts> {
-    let (scheme, rest) = s.split_once("://")?;
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let host = hostport.split(':').next()?.to_owned();
-    let origin = format!("{scheme}://{hostport}");
-    Some(UrlParts {
-        protocol: format!("{scheme}:"),
-        hostname: host,
-        href: format!("{origin}{path}"),
-        origin,
-        pathname: path.to_owned(),
-        ..UrlParts::default()
-    })
-}
 
 fn env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::EnvError> {
     let mut m: HashMap<String, String> = [

@@ -2,7 +2,9 @@
 //! expiry math with a fake clock, single-flight bookkeeping, retry schedule, config errors.
 #![cfg(not(target_arch = "wasm32"))]
 
-use tokenkit::proto::config::{is_loopback, Config, Preset, Source, UrlParts};
+mod common;
+use common::parse_url;
+use tokenkit::proto::config::{is_loopback, Config, Preset, Source};
 use tokenkit::proto::response::{
     parse_http_date, parse_retry_after, process_token_response, Body, HttpResponse, TokenSet,
 };
@@ -10,60 +12,6 @@ use tokenkit::proto::retry::retry_delay;
 use tokenkit::proto::state::{Cache, Completion, Lookup, TimerAction};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::Error;
-
-/// A small stand-in for `new URL(s)`: enough for the URLs these tests use.
-fn parse_url(s: &str) -> Option<UrlParts> {
-    let (scheme, rest) = s.split_once("://")?;
-    if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphabetic()) {
-        return None;
-    }
-    let (rest, frag) = match rest.split_once('#') {
-        Some((r, _)) => (r, true),
-        None => (rest, false),
-    };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, _)) => (r, true),
-        None => (rest, false),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (creds, hostport) = match authority.rsplit_once('@') {
-        Some((_, h)) => (true, h),
-        None => (false, authority),
-    };
-    let scheme = scheme.to_ascii_lowercase();
-    let (host, port) = if hostport.starts_with('[') {
-        let end = hostport.find(']')?;
-        (&hostport[..=end], hostport[end + 1..].strip_prefix(':'))
-    } else {
-        match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
-        }
-    };
-    if host.is_empty() {
-        return None;
-    }
-    let host = host.to_ascii_lowercase();
-    let default = matches!((scheme.as_str(), port), ("https", Some("443")) | ("http", Some("80")));
-    let port = port.filter(|p| !p.is_empty() && !default);
-    let origin = match port {
-        Some(p) => format!("{scheme}://{host}:{p}"),
-        None => format!("{scheme}://{host}"),
-    };
-    Some(UrlParts {
-        protocol: format!("{scheme}:"),
-        hostname: host,
-        href: format!("{origin}{path}"),
-        origin,
-        pathname: path.to_owned(),
-        has_query: query,
-        has_fragment: frag,
-        has_credentials: creds,
-    })
-}
 
 fn obj(pairs: &[(&str, Value)]) -> Value {
     Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())

@@ -13,8 +13,8 @@ import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Miniflare } from "miniflare";
 import { startFixture } from "../tests/fixtures/server.mjs";
+import { startBroker } from "../worker/local.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".json": "application/json", ".svg": "image/svg+xml" };
@@ -73,22 +73,13 @@ export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) 
       : { TOKEN_URL: auth.url("demo-broker", `ttl=${ttl}`), CLIENT_ID: "demo-broker-client", CLIENT_SECRET: "demo-broker-secret" };
     const realApi = env.TOKENKIT_API_URL ?? preset.api;
 
-    const worker = join(root, "worker/");
-    const mf = new Miniflare({
-      modules: true,
-      scriptPath: join(worker, "index.js"),
-      modulesRoot: worker,
-      modulesRules: [
-        { type: "ESModule", include: ["**/*.js"] },
-        { type: "CompiledWasm", include: ["**/*.wasm"] },
-      ],
-      compatibilityDate: "2025-01-01",
-      bindings: { ...upstream, ALLOWED_ORIGINS: pageOrigin, PROXY_ORIGIN: real && realApi ? new URL(realApi).origin : auth.origin },
-      host: "127.0.0.1",
-      port: 0,
+    const broker = await startBroker({
+      ...upstream,
+      ALLOWED_ORIGINS: pageOrigin,
+      PROXY_ORIGIN: real && realApi ? new URL(realApi).origin : auth.origin,
     });
-    stops.push(() => mf.dispose());
-    const brokerOrigin = String(await mf.ready).replace(/\/$/, "");
+    stops.push(() => broker.dispose());
+    const brokerOrigin = broker.url;
 
     const local = (key) => ({ apiUrl: auth.api(key, "/reports"), statsUrl: `${auth.origin}/s/${key}/stats`, faultUrl: `${auth.origin}/s/${key}/fault` });
     const config = {

@@ -3,10 +3,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
-import { Miniflare } from "miniflare";
+import { startBroker } from "../../worker/local.mjs";
 import { TokenClient, startFixture, key, sleep } from "./helpers.mjs";
 
-const worker = new URL("../../worker/", import.meta.url).pathname;
 const APP = "https://app.example.com";
 let up;
 const running = [];
@@ -18,22 +17,9 @@ after(async () => {
 });
 
 async function broker(vars) {
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: `${worker}index.js`,
-    modulesRoot: worker,
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2025-01-01",
-    bindings: vars,
-    host: "127.0.0.1",
-    port: 0,
-  });
-  running.push(mf);
-  const url = await mf.ready;
-  return { mf, url: String(url).replace(/\/$/, ""), fetch: (path, init) => mf.dispatchFetch(`http://broker.test${path}`, init) };
+  const b = await startBroker(vars);
+  running.push(b);
+  return b;
 }
 
 const vars = (k, extra = {}) => ({

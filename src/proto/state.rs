@@ -77,16 +77,6 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// A cache holding `token` forever (API keys).
-    pub fn with_token(mut token: TokenSet) -> Self {
-        token.id = 1;
-        Cache {
-            token: Some(token),
-            next_id: 1,
-            ..Cache::default()
-        }
-    }
-
     /// Drops the token if it has expired at `now`; returns whether it did (emit
     /// `"expired"`).
     pub fn expire(&mut self, now: Millis) -> bool {

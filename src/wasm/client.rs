@@ -465,34 +465,40 @@ fn check_origin(cfg: &Config, req: &Request) -> Result<(), JsValue> {
     }
 }
 
-/// Sets the token header on `req` unless the caller set it; returns the token used.
-async fn attach(inner: &Rc<Inner>, cfg: &Config, req: &Request) -> Result<Option<u64>, JsValue> {
-    let name = cfg.header_name();
-    if req.headers().has(name)? {
-        return Ok(None);
+/// Sets the header that carries `t` (`Authorization: <type> <token>`, or the API key's).
+fn set_auth(cfg: &Config, req: &Request, t: &TokenSet) -> Result<(), JsValue> {
+    let (name, value) = cfg.authorization(t);
+    req.headers().set(name, &value)
+}
+
+/// Sets the token header on `req` unless the caller set it.
+async fn attach(inner: &Rc<Inner>, cfg: &Config, req: &Request) -> Result<(), JsValue> {
+    if req.headers().has(cfg.header_name())? {
+        return Ok(());
     }
-    let t = token(inner).await.map_err(err)?;
-    let (name, value) = cfg.authorization(&t);
-    req.headers().set(name, &value)?;
-    Ok(Some(t.id))
+    set_auth(cfg, req, &token(inner).await.map_err(err)?)
 }
 
 async fn signed_fetch(inner: &Rc<Inner>, input: &JsValue, init: &JsValue) -> JsResult {
     let req = js::new_request(input, init)?;
     let (cfg, fetch) = inner.config().map_err(err)?;
     check_origin(&cfg, &req)?;
-    let replay = if cfg.static_token().is_none() && !req.headers().has(cfg.header_name())? {
-        js::replay_copy(&req, init)?
-    } else {
-        None
+    if req.headers().has(cfg.header_name())? {
+        // The caller's own credentials: sent as is, no token fetched, no replay.
+        return JsFuture::from(js::send(fetch, &req)?).await;
+    }
+    let replay = match cfg.static_token() {
+        None => js::replay_copy(&req, init)?,
+        Some(_) => None, // a static key would be refused again
     };
-    let used = attach(inner, &cfg, &req).await?;
+    let t = token(inner).await.map_err(err)?;
+    set_auth(&cfg, &req, &t)?;
     let resp: Response = JsFuture::from(js::send(fetch.clone(), &req)?).await?.unchecked_into();
-    match (resp.status(), replay, used) {
-        (401, Some(replay), Some(token_id)) => {
+    match replay {
+        Some(replay) if resp.status() == 401 => {
             js::discard(&resp);
-            inner.invalidate_token(token_id);
-            attach(inner, &cfg, &replay).await?;
+            inner.invalidate_token(t.id);
+            set_auth(&cfg, &replay, &token(inner).await.map_err(err)?)?;
             JsFuture::from(js::send(fetch, &replay)?).await
         }
         _ => Ok(resp.into()),

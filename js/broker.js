@@ -38,7 +38,3 @@ export function relay(response, extra) {
   for (const [k, v] of extra) headers.set(k, v);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
-
-export function waitUntil(ctx, promise) {
-  if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(promise);
-}

@@ -33,56 +33,61 @@ export function plainEntries(v) {
   return Object.prototype.toString.call(v) === "[object Object]" ? Object.entries(v) : undefined;
 }
 
-// Workers run requests without a cookie jar or an HTTP cache, and older compatibility
-// dates reject the `credentials` and `cache` fields outright, so they are left out there.
-const WORKERS = typeof navigator === "object" && navigator?.userAgent === "Cloudflare-Workers";
+// Which runtime loaded the package: each entry (browser.js, node.js, workerd.js) says so
+// before any client exists. The Rust side reads it once per client.
+let runtime = "browser";
+export function setRuntime(r) {
+  runtime = r;
+}
+export const getRuntime = () => runtime;
 
-const TIMED_OUT = Symbol("tokenkit timeout");
-export const isTimeout = (e) => e === TIMED_OUT;
+/** A monotonic clock in ms: wall-clock jumps do not move it. */
+export const monotonic = typeof performance === "object" && typeof performance?.now === "function" ? () => performance.now() : () => Date.now();
+
 const ignore = () => {};
 
 /**
- * POSTs a token request and reads the answer, all within `ms`: the deadline covers a server
- * that sends headers and then stalls the body. Resolves to [status, retryAfter, text].
- * Never follows redirects (an opaque redirect reports status 0); sends cookies only to a
- * broker whose client set `credentials`.
+ * POSTs a token request and reads the answer; resolves to [status, retryAfter, text].
+ * Deadlines and retries are the state machine's: it aborts `signal` when an attempt is
+ * over. An opaque redirect (a browser's answer to `redirect: "manual"`) reports status 0.
  */
-export function postToken(fetchFn, url, headers, body, ms, controller, credentials) {
-  const init = { method: "POST", headers, body, redirect: "manual", signal: controller.signal };
-  if (!WORKERS) {
-    init.credentials = credentials; // "omit", unless a broker client asks for its cookies
-    init.cache = "no-store";
-  }
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => {
-      reject(TIMED_OUT);
-      controller.abort();
-    }, ms);
-  });
-  const work = (async () => {
+export function postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal) {
+  const init = { method: "POST", headers, body, redirect, signal };
+  if (cache !== undefined) init.cache = cache;
+  if (credentials !== undefined) init.credentials = credentials;
+  return (async () => {
     const res = await (fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init));
     if (res.type === "opaqueredirect") return [0, null, ""];
     return [res.status, res.headers.get("retry-after"), await res.text()];
   })();
-  work.catch(ignore); // it may settle after the deadline has already answered
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A timer for proactive refresh; in Node it must not keep a finished script alive. */
-export function setTimer(callback, ms) {
+/**
+ * The client's one timer. In Node it keeps the process alive only while a caller awaits a
+ * token (`keepAlive`); a proactive refresh or expiry timer never keeps a finished script alive.
+ */
+export function setTimer(callback, ms, keepAlive) {
   const t = setTimeout(callback, ms);
-  if (typeof t === "object" && t !== null && typeof t.unref === "function") t.unref();
+  if (!keepAlive && typeof t === "object" && t !== null && typeof t.unref === "function") t.unref();
   return t;
 }
 export const clearTimer = (t) => clearTimeout(t);
 
+/** Hands `promise` to a Workers `ctx.waitUntil`, when the caller passed one. */
+export function waitUntil(ctx, promise) {
+  if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(promise);
+}
+
 export const newRequest = (input, init) => new Request(input, init);
 
-/** A copy of `request` to replay after a 401, or null when its body cannot be replayed. */
+/**
+ * What to send again after a refused token, or null when the body cannot be replayed (a
+ * stream). A bodyless request is reused as is: cloning costs a Request per call.
+ */
 export function replayCopy(request, init) {
+  if (request.body === null) return request;
   if (init && typeof ReadableStream === "function" && init.body instanceof ReadableStream) return null;
   return request.clone();
 }

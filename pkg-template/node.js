@@ -2,6 +2,9 @@
 // `import { TokenClient } from "tokenkit"` needs no init() call.
 import { readFileSync } from "node:fs";
 import { initSync } from "./tokenkit.js";
+import { setRuntime } from "%SHELL%";
+
+setRuntime("node");
 
 initSync({ module: readFileSync(new URL("./tokenkit_bg.wasm", import.meta.url)) });
 

@@ -23,7 +23,7 @@ export class TokenError extends Error {
   readonly error?: string;
   /** RFC 6749 §5.2 `error_description`, when the server sent a printable one (OAUTH_ERROR). */
   readonly errorDescription?: string;
-  /** Seconds the server asked to wait, from `Retry-After` (RATE_LIMITED). */
+  /** Seconds the server asked to wait, from `Retry-After` (RATE_LIMITED, or HTTP_ERROR for a 503). */
   readonly retryAfter?: number;
 }
 
@@ -55,7 +55,7 @@ export interface EndpointOptions extends CommonOptions {
   clientAuth?: "client_secret_basic" | "client_secret_post" | "none";
   scope?: string | readonly string[];
   audience?: string;
-  /** RFC 8707 resource indicator (an absolute URL). */
+  /** RFC 8707 resource indicator (an absolute URL), sent exactly as given. */
   resource?: string;
   /** More form parameters; cannot override grant_type, client_id, client_secret, scope, audience, resource. */
   extraParams?: Readonly<Record<string, string>>;
@@ -63,11 +63,13 @@ export interface EndpointOptions extends CommonOptions {
   dialect?: "oauth2" | "symbl";
   /** Refresh this long before expiry (default 60; at most half the token's life). */
   refreshSkewSeconds?: number;
-  /** Lifetime assumed when the server omits expires_in (default 3600). */
+  /** Lifetime assumed when the server omits expires_in (default 3600, at least 10). */
   defaultExpiresInSeconds?: number;
-  /** Per token request, including reading the body (default 10000). */
+  /** Per token request attempt, including reading the body (default 10000). */
   timeoutMs?: number;
-  /** Retries for network errors, 429 and 5xx (default 2, at most 10). */
+  /** For one getToken(): every attempt, backoff and Retry-After wait together (default 30000). */
+  deadlineMs?: number;
+  /** Retries for network errors, timeouts, 429 and 5xx (default 2, at most 10). */
   maxRetries?: number;
 }
 
@@ -95,6 +97,7 @@ export interface BrokerClientOptions extends CommonOptions {
   refreshSkewSeconds?: number;
   defaultExpiresInSeconds?: number;
   timeoutMs?: number;
+  deadlineMs?: number;
   maxRetries?: number;
 }
 
@@ -106,12 +109,20 @@ export interface ApiKeyOptions extends CommonOptions {
 
 export interface TokenInfo {
   accessToken: string;
-  /** "Bearer" (normalised) or the server's token_type. */
-  tokenType: string;
+  /** Always "Bearer": tokens of other types are refused (INVALID_RESPONSE). */
+  tokenType: "Bearer";
   /** Milliseconds since the epoch, counted from when the request was sent; null for API keys. */
   expiresAt: number | null;
+  /** When the client refreshes the token (ms since the epoch), as it computed it; null for API keys. */
+  refreshAt: number | null;
   /** The granted scope (the requested one if the server did not say), or null. */
   scope: string | null;
+}
+
+/** A Cloudflare Workers `ExecutionContext` (or anything with `waitUntil`): a token request
+ * this call starts is handed to it, so it completes for every waiter. */
+export interface WaitUntilContext {
+  waitUntil(promise: Promise<unknown>): void;
 }
 
 export interface TokenClientEvents {
@@ -133,13 +144,16 @@ export class TokenClient {
   /** A static key; no token endpoint. */
   static apiKey(options: ApiKeyOptions): TokenClient;
 
-  /** The access token, from memory until its refresh is due; concurrent calls share one request. */
-  getToken(): Promise<string>;
-  getTokenInfo(): Promise<TokenInfo>;
-  /** Like global fetch, with the token attached if the origin is allowed; a 401 replays once with a new token. */
-  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /**
+   * The access token, from memory while it is valid (also while its refresh runs);
+   * concurrent calls share one request. In Cloudflare Workers pass the handler's `ctx`.
+   */
+  getToken(ctx?: WaitUntilContext): Promise<string>;
+  getTokenInfo(ctx?: WaitUntilContext): Promise<TokenInfo>;
+  /** Like global fetch, with the token attached if the origin is allowed; a refused token replays once. */
+  fetch(input: RequestInfo | URL, init?: RequestInit, ctx?: WaitUntilContext): Promise<Response>;
   /** A new Request with the token attached (allowed origins only). */
-  sign(request: RequestInfo | URL): Promise<Request>;
+  sign(request: RequestInfo | URL, ctx?: WaitUntilContext): Promise<Request>;
   /** Forget the cached token; the next call fetches a new one. */
   invalidate(): void;
   /** Subscribe; returns the function that unsubscribes. */

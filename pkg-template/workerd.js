@@ -2,6 +2,9 @@
 // WebAssembly.Module, which instantiates synchronously; no init() call is needed.
 import { initSync } from "./tokenkit.js";
 import wasm from "./tokenkit_bg.wasm";
+import { setRuntime } from "%SHELL%";
+
+setRuntime("workerd");
 
 initSync({ module: wasm });
 

@@ -6,10 +6,14 @@ mod common;
 use common::parse_url;
 use std::collections::HashMap;
 use tokenkit::proto::broker::{
-    config_error_reply, forward_header, proxy_target, token_reply, upstream_error_reply, BrokerConfig, Incoming,
-    RateLimiter, Route,
+    config_error_reply, forward_header, proxy_target, token_reply, BrokerConfig, Incoming, RateLimiter, Route,
 };
-use tokenkit::proto::response::TokenSet;
+use tokenkit::proto::broker_contract::upstream_reply;
+use tokenkit::proto::config::{Config, Preset};
+use tokenkit::proto::response::{process_token_response, Body, HttpResponse, TokenId, TokenSet};
+use tokenkit::proto::retry::retry_delay;
+use tokenkit::proto::time::{Instant, Secs, WallMillis};
+use tokenkit::proto::value::Value;
 use tokenkit::proto::{Error, Secret};
 
 fn env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::EnvError> {
@@ -123,43 +127,95 @@ fn headers_forwarded_to_the_api() {
 fn rate_limit_per_client_with_retry_after() {
     let mut r = RateLimiter::default();
     for _ in 0..3 {
-        assert_eq!(r.check("1.2.3.4", 3, 0), Ok(()));
+        assert_eq!(r.check("1.2.3.4", 3, Instant(0)), Ok(()));
     }
-    assert_eq!(r.check("1.2.3.4", 3, 0), Err(20), "one token per 20 s at 3/min");
-    assert_eq!(r.check("5.6.7.8", 3, 0), Ok(()), "another client has its own bucket");
-    assert_eq!(r.check("1.2.3.4", 3, 20_000), Ok(()), "refilled");
-    assert_eq!(r.check("1.2.3.4", 0, 20_000), Ok(()), "0 disables");
+    assert_eq!(r.check("1.2.3.4", 3, Instant(0)), Err(Secs(20)), "one token per 20 s at 3/min");
+    assert_eq!(r.check("5.6.7.8", 3, Instant(0)), Ok(()), "another client has its own bucket");
+    assert_eq!(r.check("1.2.3.4", 3, Instant(20_000)), Ok(()), "refilled");
+    assert_eq!(r.check("1.2.3.4", 0, Instant(20_000)), Ok(()), "0 disables");
 }
 
 #[test]
-fn replies() {
+fn token_reply_carries_the_remaining_life() {
     let t = TokenSet {
         access_token: Secret::new("tok".into()),
-        token_type: "Bearer".into(),
-        expires_at: 100_000,
-        refresh_at: 90_000,
+        expires_at: Instant(100_000),
+        refresh_at: Instant(90_000),
         scope: None,
-        id: 1,
+        id: TokenId(1),
     };
-    let r = token_reply(&t, 40_500);
+    let r = token_reply(&t, Instant(40_500));
     assert_eq!(r.body, r#"{"access_token":"tok","token_type":"Bearer","expires_in":59}"#);
     assert!(r.headers.contains(&("Cache-Control", "no-store".into())));
+}
+
+/// The contract end to end: the broker's reply to each upstream failure, read back by a
+/// `TokenClient({ brokerUrl })`: the code it sees, and whether it retries.
+#[test]
+fn broker_contract_round_trip() {
+    let client = Config::from_options(
+        Preset::Generic,
+        &Value::Object(vec![("brokerUrl".into(), Value::Str("https://edge.example.com/token".into()))]),
+        &parse_url,
+    )
+    .unwrap();
+    let tokenkit::proto::config::Source::Endpoint(ep) = &client.source else { panic!() };
+    let oauth = |status, error: &str| Error::OAuth { status, error: error.into(), description: Some("SECRET-VALUE".into()) };
+    let http = |status, retry_after| Error::Http { status, detail: "", retry_after };
+    // upstream failure, broker status, broker code, client code, client retries?
     let cases = [
-        (Error::Network, 502),
-        (Error::Timeout, 502),
-        (Error::Http { status: 503, detail: "" }, 502),
-        (Error::Http { status: 401, detail: "" }, 500),
-        (Error::InvalidResponse { status: 200, reason: "x" }, 502),
-        (Error::RateLimited { status: 429, retry_after: Some(12) }, 503),
-        (Error::OAuth { status: 401, error: "invalid_client".into(), description: Some("secret SECRET-VALUE".into()) }, 500),
+        (Error::Network, 502, "upstream_unavailable", "HTTP_ERROR", true),
+        (Error::Timeout, 504, "upstream_timeout", "HTTP_ERROR", true),
+        (http(500, None), 502, "upstream_unavailable", "HTTP_ERROR", true),
+        (http(503, Some(Secs(7))), 429, "upstream_rate_limited", "RATE_LIMITED", true),
+        (http(404, None), 400, "upstream_rejected", "OAUTH_ERROR", false),
+        (Error::InvalidResponse { status: 200, reason: "x" }, 502, "upstream_invalid_response", "HTTP_ERROR", true),
+        (Error::RateLimited { status: 429, retry_after: Some(Secs(12)) }, 429, "upstream_rate_limited", "RATE_LIMITED", true),
+        (oauth(401, "invalid_client"), 400, "upstream_rejected", "OAUTH_ERROR", false),
+        (oauth(400, "invalid_scope"), 400, "upstream_rejected", "OAUTH_ERROR", false),
+        (Error::Disposed, 500, "broker_misconfigured", "OAUTH_ERROR", false),
     ];
-    for (e, status) in cases {
-        let r = upstream_error_reply(&e);
-        assert_eq!(r.status, status, "{e:?}");
+    for (upstream, status, code, client_code, retried) in cases {
+        let r = upstream_reply(&upstream);
+        assert_eq!(r.status, status, "{upstream:?}");
         assert!(!r.body.contains("SECRET-VALUE"), "{}", r.body);
+        let json: serde_like::Obj = serde_like::parse(&r.body);
+        assert_eq!(json.get("error"), Some(code), "{upstream:?}");
+        let retry_after = r.headers.iter().find(|(k, _)| *k == "Retry-After").map(|(_, v)| v.clone());
+        let resp = HttpResponse { status: r.status, retry_after, body: Body::Json(json.value()) };
+        let seen = process_token_response(ep, &client.timing, &resp, WallMillis(0)).unwrap_err();
+        assert_eq!(seen.code(), client_code, "{upstream:?} -> {}", seen.message());
+        assert_eq!(retry_delay(&seen, 0, 2, 0.0).is_some(), retried, "{upstream:?} retried?");
+        if let Some(s) = upstream.retry_after() {
+            assert_eq!(seen.retry_after(), Some(s), "Retry-After passes through");
+            assert_eq!(retry_delay(&seen, 0, 2, 0.0), Some(s.ms()), "and is honoured");
+        }
     }
-    let r = upstream_error_reply(&Error::RateLimited { status: 429, retry_after: Some(12) });
-    assert!(r.headers.contains(&("Retry-After", "12".into())));
-    let r = upstream_error_reply(&Error::OAuth { status: 401, error: "invalid_client".into(), description: None });
+    let r = upstream_reply(&oauth(401, "invalid_client"));
     assert!(r.body.contains(r#""upstream_error":"invalid_client""#), "{}", r.body);
+}
+
+/// Just enough JSON for the flat string objects the broker sends.
+mod serde_like {
+    use tokenkit::proto::value::Value;
+    pub struct Obj(Vec<(String, String)>);
+    impl Obj {
+        pub fn get(&self, k: &str) -> Option<&str> {
+            self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        }
+        pub fn value(&self) -> Value {
+            Value::Object(self.0.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect())
+        }
+    }
+    pub fn parse(s: &str) -> Obj {
+        let inner = s.trim().strip_prefix('{').unwrap().strip_suffix('}').unwrap();
+        let mut out = Vec::new();
+        let mut parts = inner.split("\",\"");
+        for p in &mut parts {
+            let p = p.trim_matches('"');
+            let (k, v) = p.split_once("\":\"").unwrap();
+            out.push((k.to_owned(), v.replace("\\\"", "\"")));
+        }
+        Obj(out)
+    }
 }

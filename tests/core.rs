@@ -5,11 +5,10 @@
 mod common;
 use common::parse_url;
 use tokenkit::proto::config::{is_loopback, Config, Preset, Source};
-use tokenkit::proto::response::{
-    parse_http_date, parse_retry_after, process_token_response, Body, HttpResponse, TokenSet,
-};
+use tokenkit::proto::request::Runtime;
+use tokenkit::proto::response::{parse_http_date, parse_retry_after, process_token_response, Body, HttpResponse, Issued};
 use tokenkit::proto::retry::retry_delay;
-use tokenkit::proto::state::{Cache, Completion, Lookup, TimerAction};
+use tokenkit::proto::time::{Millis, Secs, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::Error;
 
@@ -57,7 +56,7 @@ fn client_secret_basic_form_encodes_id_and_secret() {
         ("resource", s("https://api.example.com/v1")),
         ("extraParams", obj(&[("tenant", s("a&b"))])),
     ]);
-    let req = endpoint(&cfg).token_request();
+    let req = endpoint(&cfg).token_request(Runtime::Browser);
     assert_eq!(req.url, "https://auth.example.com/oauth2/token");
     assert_eq!(
         req.headers,
@@ -77,7 +76,7 @@ fn client_secret_basic_form_encodes_id_and_secret() {
 #[test]
 fn client_secret_post_puts_credentials_in_body() {
     let cfg = standard(&[("clientAuth", s("client_secret_post")), ("scope", s("  a   b "))]);
-    let req = endpoint(&cfg).token_request();
+    let req = endpoint(&cfg).token_request(Runtime::Browser);
     assert_eq!(
         req.headers,
         vec![
@@ -102,7 +101,7 @@ fn public_client_sends_only_client_id() {
         ],
     )
     .unwrap();
-    let req = endpoint(&cfg).token_request();
+    let req = endpoint(&cfg).token_request(Runtime::Browser);
     assert_eq!(req.url, "http://127.0.0.1:8080/token");
     assert_eq!(req.body, "grant_type=client_credentials&client_id=pub");
     assert!(req.headers.iter().all(|(k, _)| *k != "Authorization"));
@@ -112,7 +111,7 @@ fn public_client_sends_only_client_id() {
 fn sypht_preset_sends_what_sypht_documents() {
     let cfg = config(Preset::Sypht, &[("clientId", s("abc")), ("clientSecret", s("x+y/z"))]).unwrap();
     assert_eq!(cfg.allowed_origins, vec!["https://api.sypht.com"]);
-    let req = endpoint(&cfg).token_request();
+    let req = endpoint(&cfg).token_request(Runtime::Browser);
     assert_eq!(req.url, "https://auth.sypht.com/oauth2/token");
     assert_eq!(
         req.headers,
@@ -132,7 +131,7 @@ fn sypht_preset_sends_what_sypht_documents() {
 fn symbl_preset_sends_json() {
     let cfg = config(Preset::Symbl, &[("appId", s("app\"1")), ("appSecret", s("sec\\ret"))]).unwrap();
     assert_eq!(cfg.allowed_origins, vec!["https://api.symbl.ai"]);
-    let req = endpoint(&cfg).token_request();
+    let req = endpoint(&cfg).token_request(Runtime::Browser);
     assert_eq!(req.url, "https://api.symbl.ai/oauth2/token:generate");
     assert_eq!(
         req.headers,
@@ -195,10 +194,14 @@ fn config_errors_name_the_field() {
         (vec![("extraParams", obj(&[("grant_type", s("password"))]))], "extraParams.grant_type"),
         (vec![("extraParams", obj(&[("n", Value::Num(1.0))]))], "extraParams.n"),
         (vec![("resource", s("relative/path"))], "resource"),
+        (vec![("resource", s("https://api.example.com/#frag"))], "resource"),
+        (vec![("defaultExpiresInSeconds", Value::Num(5.0))], "defaultExpiresInSeconds"),
+        (vec![("defaultExpiresInSeconds", Value::Num(0.0))], "defaultExpiresInSeconds"),
+        (vec![("deadlineMs", Value::Num(0.0))], "deadlineMs"),
+        (vec![("apiKey", s("k"))], "tokenUrl"),
         (vec![("allowedOrigins", Value::List(vec![s("https://api.example.com/v1")]))], "allowedOrigins[0]"),
         (vec![("allowedOrigins", Value::List(vec![s("https://a.com"), s("http://b.com")]))], "allowedOrigins[1]"),
         (vec![("allowedOrigins", Value::Bool(true))], "allowedOrigins"),
-        (vec![("apiKey", s("k"))], "tokenUrl"),
     ];
     for (overrides, field) in cases {
         let mut pairs: Vec<(&str, Value)> = base
@@ -281,16 +284,16 @@ fn debug_never_shows_secrets() {
 
 // ---------------------------------------------------------------- responses
 
-fn respond(cfg: &Config, status: u16, body: Body, retry_after: Option<&str>) -> Result<TokenSet, Error> {
+fn respond(cfg: &Config, status: u16, body: Body, retry_after: Option<&str>) -> Result<Issued, Error> {
     let resp = HttpResponse {
         status,
         retry_after: retry_after.map(str::to_owned),
         body,
     };
-    process_token_response(cfg, endpoint(cfg), &resp, 1_000_000, 1_000_500)
+    process_token_response(endpoint(cfg), &cfg.timing, &resp, WallMillis(1_000_500))
 }
 
-fn ok_token(cfg: &Config, fields: &[(&str, Value)], _x: u8) -> TokenSet {
+fn ok_token(cfg: &Config, fields: &[(&str, Value)], _x: u8) -> Issued {
     respond(cfg, 200, Body::Json(obj(fields)), None).unwrap()
 }
 
@@ -309,11 +312,15 @@ fn malformed_responses_table() {
         (200, j(&[("access_token", Value::Num(5.0))]), "INVALID_RESPONSE", "access_token is not a string"),
         (200, j(&[("access_token", s("a b"))]), "INVALID_RESPONSE", "HTTP header"),
         (200, j(&[("access_token", s("a\r\nX: y"))]), "INVALID_RESPONSE", "HTTP header"),
-        (200, j(&[tok.clone(), ("token_type", Value::Num(1.0))]), "INVALID_RESPONSE", "token_type"),
-        (200, j(&[tok.clone(), ("token_type", s("bad type"))]), "INVALID_RESPONSE", "token_type"),
+        (200, j(&[tok.clone(), ("token_type", Value::Num(1.0))]), "INVALID_RESPONSE", "token_type is not a string"),
+        (200, j(&[tok.clone(), ("token_type", s("bad type"))]), "INVALID_RESPONSE", "token_type \"bad type\" is not supported"),
+        (200, j(&[tok.clone(), ("token_type", s("mac"))]), "INVALID_RESPONSE", "token_type \"mac\" is not supported"),
+        (200, j(&[tok.clone(), ("token_type", s("DPoP"))]), "INVALID_RESPONSE", "token_type \"DPoP\" is not supported; tokenkit uses Bearer tokens only (RFC 6749 §7.1)"),
+        (200, j(&[tok.clone(), ("token_type", s("N\u{1}A"))]), "INVALID_RESPONSE", "token_type \"(unprintable)\""),
         (200, j(&[tok.clone(), ("expires_in", Value::Num(-1.0))]), "INVALID_RESPONSE", "expires_in is negative"),
         (200, j(&[tok.clone(), ("expires_in", s("soon"))]), "INVALID_RESPONSE", "expires_in is not a number"),
         (200, j(&[tok.clone(), ("expires_in", s("-5"))]), "INVALID_RESPONSE", "expires_in is not a number"),
+        (200, j(&[tok.clone(), ("expires_in", s(""))]), "INVALID_RESPONSE", "expires_in is not a number"),
         (200, j(&[tok.clone(), ("expires_in", Value::Bool(true))]), "INVALID_RESPONSE", "expires_in is not a number"),
         (200, j(&[tok.clone(), ("scope", Value::Num(1.0))]), "INVALID_RESPONSE", "scope is not a string"),
         (200, j(&[("error", s("invalid_client"))]), "OAUTH_ERROR", "invalid_client"),
@@ -357,27 +364,51 @@ fn valid_responses() {
     let cfg = standard(&[("scope", s("read"))]);
     let t = ok_token(&cfg, &[("access_token", s("abc")), ("token_type", s("bEaReR")), ("expires_in", Value::Num(120.9))], 0);
     assert_eq!(t.access_token.expose(), "abc");
-    assert_eq!(t.token_type, "Bearer");
-    assert_eq!(t.expires_at, 1_000_000 + 120_000, "counts from sent_at, whole seconds");
-    assert_eq!(t.refresh_at, t.expires_at - 60_000);
+    assert_eq!(t.lifetime, Secs(120), "whole seconds");
     assert_eq!(t.scope.as_deref(), Some("read"), "requested scope when omitted");
 
     let t = ok_token(&cfg, &[("access_token", s("abc")), ("expires_in", s("90")), ("scope", s("read write"))], 0);
-    assert_eq!(t.expires_at, 1_090_000);
-    assert_eq!(t.refresh_at, 1_045_000, "skew limited to half the lifetime");
+    assert_eq!(t.lifetime, Secs(90));
     assert_eq!(t.scope.as_deref(), Some("read write"));
 
     let t = ok_token(&cfg, &[("access_token", s("abc"))], 0);
-    assert_eq!(t.expires_at, 1_000_000 + 3_600_000, "default lifetime");
+    assert_eq!(t.lifetime, Secs(3600), "default lifetime, token_type may be omitted");
 
     let t = ok_token(&cfg, &[("access_token", s("abc")), ("expires_in", Value::Num(1e12))], 0);
-    assert_eq!(t.expires_at, 1_000_000 + 365 * 24 * 3600 * 1000, "capped at a year");
+    assert_eq!(t.lifetime, Secs(365 * 24 * 3600), "capped at a year");
 
-    let t = ok_token(&cfg, &[("access_token", s("abc")), ("expires_in", Value::Num(0.0))], 0);
-    assert_eq!((t.expires_at, t.refresh_at), (1_000_000, 1_000_000));
+    for short in [0.0, 3.0, 9.99] {
+        let t = ok_token(&cfg, &[("access_token", s("abc")), ("expires_in", Value::Num(short))], 0);
+        assert_eq!(t.lifetime, Secs(10), "expires_in {short}: kept for the minimum lifetime, not expired on arrival");
+    }
+}
 
-    let t = ok_token(&cfg, &[("access_token", s("abc")), ("token_type", s("DPoP"))], 0);
-    assert_eq!(t.token_type, "DPoP");
+#[test]
+fn resource_is_sent_exactly_as_given() {
+    for r in ["https://api.example.com", "https://api.example.com/", "https://API.example.com:443/v1?x=1"] {
+        let cfg = standard(&[("resource", s(r))]);
+        let mut want = String::from("resource=");
+        url_encode_into(&mut want, r);
+        assert!(endpoint(&cfg).token_request(Runtime::Browser).body.contains(&want), "{r}");
+    }
+}
+
+fn url_encode_into(out: &mut String, v: &str) {
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+#[test]
+fn request_policy_travels_as_data() {
+    let cfg = standard(&[]);
+    let browser = endpoint(&cfg).token_request(Runtime::Browser);
+    assert_eq!((browser.redirect, browser.cache, browser.credentials), ("manual", Some("no-store"), Some("omit")));
+    let workers = endpoint(&cfg).token_request(Runtime::Workerd);
+    assert_eq!((workers.redirect, workers.cache, workers.credentials), ("manual", None, None), "workerd rejects cache/credentials");
 }
 
 #[test]
@@ -388,8 +419,8 @@ fn symbl_responses() {
     )
     .unwrap();
     let t = respond(&cfg, 200, Body::Json(obj(&[("accessToken", s("tok")), ("expiresIn", Value::Num(86400.0))])), None).unwrap();
-    assert_eq!((t.access_token.expose(), t.token_type.as_str()), ("tok", "Bearer"));
-    assert_eq!(t.expires_at, 1_000_000 + 86_400_000);
+    assert_eq!(t.access_token.expose(), "tok");
+    assert_eq!(t.lifetime, Secs(86_400));
     let err = respond(&cfg, 200, Body::Json(obj(&[("access_token", s("tok"))])), None).unwrap_err();
     assert!(err.message().contains("accessToken is missing"));
     for (status, needle) in [
@@ -402,128 +433,88 @@ fn symbl_responses() {
         assert_eq!(err.code(), "HTTP_ERROR");
         assert!(err.message().contains(needle), "{}", err.message());
     }
-    assert_eq!(respond(&cfg, 429, Body::NotJson, Some("3")).unwrap_err(), Error::RateLimited { status: 429, retry_after: Some(3) });
+    assert_eq!(respond(&cfg, 429, Body::NotJson, Some("3")).unwrap_err(), Error::RateLimited { status: 429, retry_after: Some(Secs(3)) });
 }
 
 #[test]
 fn retry_after_forms() {
-    assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777_000));
-    assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-    assert_eq!(parse_http_date("Sat, 29 Feb 2025 00:00:00 GMT").map(|_| ()), Some(()));
-    assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST"), None);
-    assert_eq!(parse_http_date("garbage"), None);
-    assert_eq!(parse_retry_after("120", 0), Some(120));
-    assert_eq!(parse_retry_after(" 7 ", 0), Some(7));
-    assert_eq!(parse_retry_after("-1", 0), None);
-    assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_777_000 - 2_500), Some(3));
-    assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784_111_777_000 + 9_000), Some(0));
+    let now = WallMillis(784_111_777_000 - 2_500); // 2.5 s before Sun, 06 Nov 1994 08:49:37 GMT
+    let at = Some(WallMillis(784_111_777_000));
+    // RFC 9110 §5.6.7: the preferred form and both obsolete forms mean the same instant.
+    assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", now), at);
+    assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT", now), at);
+    assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994", now), at);
+    assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT", now), Some(WallMillis(0)));
+    assert!(parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT", now).is_some(), "a leap day");
+    // RFC 850's two-digit year: more than 50 years ahead means the previous century.
+    let in_2026 = WallMillis(1_795_000_000_000);
+    assert_eq!(parse_http_date("Friday, 01-Jan-77 00:00:00 GMT", in_2026), parse_http_date("Sat, 01 Jan 1977 00:00:00 GMT", in_2026));
+    assert_eq!(parse_http_date("Sunday, 01-Jan-30 00:00:00 GMT", in_2026), parse_http_date("Tue, 01 Jan 2030 00:00:00 GMT", in_2026));
+    for impossible in [
+        "Sat, 29 Feb 2025 00:00:00 GMT",
+        "Mon, 30 Feb 2024 00:00:00 GMT",
+        "Mon, 31 Apr 2024 00:00:00 GMT",
+        "Mon, 00 Jan 2024 00:00:00 GMT",
+        "Mon, 01 Jan 2024 24:00:00 GMT",
+        "Mon, 01 Jan 2024 23:60:00 GMT",
+        "Mon, 01 Foo 2024 00:00:00 GMT",
+        "Sun, 06 Nov 1994 08:49:37 PST",
+        "Sun, 06 Nov 1994 08:49:37 GMT extra",
+        "Xyz, 06 Nov 1994 08:49:37 GMT",
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sun Nov 31 08:49:37 1994",
+        "garbage",
+        "",
+    ] {
+        assert_eq!(parse_http_date(impossible, now), None, "{impossible:?}");
+    }
+    assert_eq!(parse_retry_after("120", now), Some(Secs(120)));
+    assert_eq!(parse_retry_after(" 7 ", now), Some(Secs(7)));
+    assert_eq!(parse_retry_after("-1", now), None);
+    assert_eq!(parse_retry_after("1.5", now), None);
+    assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Secs(3)), "rounded up");
+    assert_eq!(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now), Some(Secs(3)));
+    assert_eq!(parse_retry_after("Sun Nov  6 08:49:37 1994", now), Some(Secs(3)));
+    assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", WallMillis(784_111_786_000)), Some(Secs(0)), "in the past");
     let cfg = standard(&[]);
     let err = respond(&cfg, 429, Body::NotJson, Some("Thu, 01 Jan 1970 00:16:41 GMT")).unwrap_err();
-    assert_eq!(err, Error::RateLimited { status: 429, retry_after: Some(1) }, "date minus now (1_000_500 ms)");
+    assert_eq!(err, Error::RateLimited { status: 429, retry_after: Some(Secs(1)) }, "date minus now (1_000_500 ms)");
+    // 503 carries its Retry-After too (RFC 9110 §10.2.3); other 5xx do not.
+    let err = respond(&cfg, 503, Body::NotJson, Some("4")).unwrap_err();
+    assert_eq!((err.code(), err.retry_after()), ("HTTP_ERROR", Some(Secs(4))));
+    assert_eq!(respond(&cfg, 500, Body::NotJson, Some("4")).unwrap_err().retry_after(), None);
 }
 
 // ---------------------------------------------------------------- retry schedule
 
 #[test]
 fn retry_schedule() {
+    let ms = |n| Some(Millis(n));
     let net = Error::Network;
-    assert_eq!(retry_delay(&net, 0, 2, 0.0), Some(250));
-    assert_eq!(retry_delay(&net, 0, 2, 0.999_999), Some(499));
-    assert_eq!(retry_delay(&net, 1, 2, 0.0), Some(500));
-    assert_eq!(retry_delay(&net, 1, 2, 0.5), Some(750));
+    assert_eq!(retry_delay(&net, 0, 2, 0.0), ms(250));
+    assert_eq!(retry_delay(&net, 0, 2, 0.999_999), ms(499));
+    assert_eq!(retry_delay(&net, 1, 2, 0.0), ms(500));
+    assert_eq!(retry_delay(&net, 1, 2, 0.5), ms(750));
     assert_eq!(retry_delay(&net, 2, 2, 0.0), None, "maxRetries reached");
-    assert_eq!(retry_delay(&net, 9, 10, 0.0), Some(4000), "capped step");
-    assert_eq!(retry_delay(&net, 0, 2, f64::NAN), Some(250));
-    let s500 = Error::Http { status: 503, detail: "" };
-    assert_eq!(retry_delay(&s500, 0, 1, 0.0), Some(250));
-    let rl = |s| Error::RateLimited { status: 429, retry_after: s };
-    assert_eq!(retry_delay(&rl(Some(2)), 0, 2, 0.0), Some(2000), "Retry-After honoured");
-    assert_eq!(retry_delay(&rl(Some(0)), 0, 2, 0.0), Some(250));
-    assert_eq!(retry_delay(&rl(Some(60)), 0, 2, 0.0), Some(60_000));
-    assert_eq!(retry_delay(&rl(Some(61)), 0, 2, 0.0), None, "over a minute: fail at once");
-    assert_eq!(retry_delay(&rl(None), 0, 2, 0.0), Some(250));
+    assert_eq!(retry_delay(&net, 9, 10, 0.0), ms(4000), "capped step");
+    assert_eq!(retry_delay(&net, 0, 2, f64::NAN), ms(250));
+    assert_eq!(retry_delay(&Error::Timeout, 0, 2, 0.0), ms(250), "a timeout is retried like a network error");
+    let http = |status, retry_after| Error::Http { status, detail: "", retry_after };
+    assert_eq!(retry_delay(&http(503, None), 0, 1, 0.0), ms(250));
+    assert_eq!(retry_delay(&http(503, Some(Secs(3))), 0, 1, 0.0), ms(3000), "503 Retry-After honoured");
+    let rl = |s: Option<u64>| Error::RateLimited { status: 429, retry_after: s.map(Secs) };
+    assert_eq!(retry_delay(&rl(Some(2)), 0, 2, 0.0), ms(2000), "Retry-After honoured");
+    assert_eq!(retry_delay(&rl(Some(0)), 0, 2, 0.0), ms(250));
+    assert_eq!(retry_delay(&rl(Some(600)), 0, 2, 0.0), ms(600_000), "the deadline, not this, refuses long waits");
+    assert_eq!(retry_delay(&rl(None), 0, 2, 0.0), ms(250));
     for never in [
         Error::OAuth { status: 401, error: "invalid_client".into(), description: None },
-        Error::Http { status: 404, detail: "" },
-        Error::Timeout,
+        http(404, None),
         Error::InvalidResponse { status: 200, reason: "x" },
+        Error::UnsupportedTokenType { status: 200, token_type: "mac".into() },
     ] {
         assert_eq!(retry_delay(&never, 0, 5, 0.0), None, "{never:?}");
     }
-}
-
-// ---------------------------------------------------------------- cache state machine
-
-fn token_at(sent_at: u64, lifetime_s: u64, skew_s: u64) -> TokenSet {
-    let expires_at = sent_at + lifetime_s * 1000;
-    TokenSet {
-        access_token: tokenkit::proto::Secret::new("t".into()),
-        token_type: "Bearer".into(),
-        expires_at,
-        refresh_at: expires_at - (skew_s * 1000).min(lifetime_s * 500),
-        scope: None,
-        id: 0,
-    }
-}
-
-#[test]
-fn single_flight_and_fake_clock_expiry() {
-    let mut c = Cache::default();
-    // Cold cache: the first caller fetches, 999 others join.
-    let Lookup::Fetch(ticket) = c.lookup(0) else { panic!() };
-    for _ in 0..999 {
-        assert!(matches!(c.lookup(0), Lookup::Join));
-    }
-    let Completion::Token { token, stored: true } = c.complete(ticket, Ok(token_at(0, 100, 10)), 50) else { panic!() };
-    assert_eq!((token.expires_at, token.refresh_at), (100_000, 90_000));
-    assert_eq!(c.poll_timeout(), Some(90_000));
-    assert!(matches!(c.lookup(89_999), Lookup::Fresh(_)));
-    // Due for refresh: exactly one fetch again.
-    let Lookup::Fetch(t2) = c.lookup(90_000) else { panic!() };
-    assert!(matches!(c.lookup(90_001), Lookup::Join));
-    // Refresh fails while the old token is unexpired: fall back to it.
-    let Completion::Fallback { token, error } = c.complete(t2, Err(Error::Network), 95_000) else { panic!() };
-    assert_eq!(token.expires_at, 100_000);
-    assert_eq!(error.code(), "NETWORK");
-    // Once expired, failures reject.
-    assert!(!c.expire(99_999));
-    assert!(c.expire(100_000));
-    let Lookup::Fetch(t3) = c.lookup(100_000) else { panic!() };
-    assert!(matches!(c.complete(t3, Err(Error::Network), 100_001), Completion::Failed(Error::Network)));
-    assert_eq!(c.poll_timeout(), None);
-}
-
-#[test]
-fn timers_refresh_then_expire() {
-    let mut c = Cache::default();
-    let Lookup::Fetch(t) = c.lookup(0) else { panic!() };
-    c.complete(t, Ok(token_at(0, 100, 10)), 0);
-    assert_eq!(c.handle_timeout(50_000), TimerAction::Nothing, "spurious wake-up");
-    let TimerAction::Refresh(r) = c.handle_timeout(90_000) else { panic!() };
-    assert!(c.is_in_flight(r));
-    assert_eq!(c.poll_timeout(), Some(100_000), "next deadline is expiry");
-    assert!(matches!(c.complete(r, Err(Error::Timeout), 91_000), Completion::Fallback { .. }));
-    assert_eq!(c.handle_timeout(95_000), TimerAction::Nothing, "no refresh loop after a failure");
-    assert_eq!(c.poll_timeout(), Some(100_000));
-    assert_eq!(c.handle_timeout(100_000), TimerAction::Expired);
-    assert_eq!(c.handle_timeout(100_001), TimerAction::Nothing);
-    assert_eq!(c.poll_timeout(), None);
-}
-
-#[test]
-fn invalidate_discards_in_flight_results() {
-    let mut c = Cache::default();
-    let Lookup::Fetch(old) = c.lookup(0) else { panic!() };
-    c.invalidate();
-    let Lookup::Fetch(new) = c.lookup(0) else { panic!("invalidate must start a new request") };
-    assert!(matches!(c.complete(old, Ok(token_at(0, 100, 10)), 1), Completion::Token { stored: false, .. }));
-    assert!(matches!(c.lookup(2), Lookup::Join), "the new request is still in flight");
-    let Completion::Token { token, stored: true } = c.complete(new, Ok(token_at(0, 100, 10)), 3) else { panic!() };
-    // A 401 with an older token id does not throw away the newer token.
-    c.invalidate_token(token.id + 100);
-    assert!(matches!(c.lookup(4), Lookup::Fresh(_)));
-    c.invalidate_token(token.id);
-    assert!(matches!(c.lookup(5), Lookup::Fetch(_)));
 }
 
 #[test]
@@ -538,13 +529,13 @@ fn broker_client_config_and_request() {
     )
     .unwrap();
     let ep = endpoint(&cfg);
-    assert_eq!(ep.credentials, "include");
-    let req = ep.token_request();
+    assert_eq!(ep.credentials, tokenkit::proto::config::Credentials::Include);
+    let req = ep.token_request(Runtime::Browser);
     assert_eq!(req.url, "https://edge.example.com/token");
     assert_eq!(req.body, "", "no credentials leave the browser");
     assert_eq!(req.headers, vec![("Accept", "application/json".to_owned())]);
     let t = respond(&cfg, 200, Body::Json(obj(&[("access_token", s("t")), ("expires_in", Value::Num(30.0))])), None).unwrap();
-    assert_eq!(t.expires_at, 1_000_000 + 30_000);
+    assert_eq!(t.lifetime, Secs(30));
     for (k, v, field) in [
         ("clientSecret", s("x"), "clientSecret"),
         ("tokenUrl", s("https://a.com/t"), "tokenUrl"),

@@ -10,13 +10,14 @@ use crate::prelude::*;
 
 use alloc::collections::BTreeMap;
 
-use super::config::{Preset, UrlParts};
-use super::encode::{push_json_str, push_u64};
+use super::config::{parse_origin, ParseUrl, Preset};
+use super::encode::{parse_decimal, push_json_str, push_u64};
 use super::error::Error;
 use super::response::TokenSet;
 use super::secret::Secret;
+use super::time::{Instant, Secs};
 use super::value::Value;
-use super::{Config, Millis};
+use super::Config;
 
 /// The broker's configuration.
 #[derive(Debug)]
@@ -56,30 +57,14 @@ pub struct EnvError {
 
 impl BrokerConfig {
     /// Reads the configuration through `get` (the Worker's `env`: vars and secrets).
-    pub fn from_env(
-        get: &dyn Fn(&str) -> Option<String>,
-        parse_url: &dyn Fn(&str) -> Option<UrlParts>,
-    ) -> Result<BrokerConfig, EnvError> {
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>, parse_url: ParseUrl<'_>) -> Result<BrokerConfig, EnvError> {
         let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let list = |k: &str| -> Vec<String> {
             get(k)
                 .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default()
         };
-        let origin = |var: &'static str, s: &str| -> Result<String, EnvError> {
-            let bad = EnvError {
-                var,
-                reason: "must be origins (https://host[:port], or http on a loopback host)",
-            };
-            let u = parse_url(s).ok_or(bad.clone())?;
-            let secure = u.protocol == "https:"
-                || (u.protocol == "http:" && super::config::is_loopback(&u.hostname));
-            if !secure || u.pathname != "/" || u.has_query || u.has_fragment || u.has_credentials {
-                return Err(bad);
-            }
-            Ok(u.origin)
-        };
-
+        let origin = |var: &'static str, s: &str| parse_origin(s, parse_url).map_err(|reason| EnvError { var, reason });
         let proxy_origin = get("PROXY_ORIGIN").map(|p| origin("PROXY_ORIGIN", &p)).transpose()?;
         let mut opts: Vec<(String, Value)> = ENV
             .iter()
@@ -106,9 +91,7 @@ impl BrokerConfig {
         let broker_keys = list("BROKER_KEYS").into_iter().map(Secret::new).collect();
         let rate_per_minute = match get("RATE_LIMIT") {
             None => 600,
-            Some(v) if !v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit()) => {
-                v.bytes().fold(0u32, |a, b| a * 10 + u32::from(b - b'0'))
-            }
+            Some(v) if parse_decimal(&v, 9).is_some() => parse_decimal(&v, 9).unwrap_or(0) as u32,
             Some(_) => {
                 return Err(EnvError {
                     var: "RATE_LIMIT",
@@ -337,59 +320,25 @@ pub fn forward_header(name: &str, connection: &str) -> bool {
 }
 
 /// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime.
-pub fn token_reply(t: &TokenSet, now: Millis) -> Reply {
+pub fn token_reply(t: &TokenSet, now: Instant) -> Reply {
     let mut body = String::from("{\"access_token\":");
     push_json_str(&mut body, t.access_token.expose());
-    body.push_str(",\"token_type\":");
-    push_json_str(&mut body, &t.token_type);
-    body.push_str(",\"expires_in\":");
-    push_u64(&mut body, t.expires_at.saturating_sub(now) / 1000);
+    body.push_str(",\"token_type\":\"Bearer\",\"expires_in\":");
+    push_u64(&mut body, now.until(t.expires_at).0 / 1000);
     body.push('}');
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
-}
-
-/// How an upstream failure is reported to the broker's caller: the status and a code, never
-/// the secret, the upstream body's fields beyond the RFC 6749 error code, or a stack trace.
-pub fn upstream_error_reply(e: &Error) -> Reply {
-    match e {
-        Error::RateLimited { retry_after, .. } => {
-            let mut secs = String::new();
-            push_u64(&mut secs, retry_after.unwrap_or(30));
-            Reply::error(503, "upstream_rate_limited", "the token endpoint is rate limiting; retry later")
-                .with("Retry-After", secs)
-        }
-        Error::OAuth { error, .. } => {
-            let mut r = Reply::error(500, "upstream_rejected", "the token endpoint refused the broker's credentials or request");
-            r.body.pop();
-            r.body.push_str(",\"upstream_error\":");
-            push_json_str(&mut r.body, error);
-            r.body.push('}');
-            r
-        }
-        Error::Http { status, .. } if *status < 500 => {
-            Reply::error(500, "upstream_rejected", "the token endpoint refused the broker's credentials or request")
-        }
-        Error::InvalidResponse { .. } => {
-            Reply::error(502, "upstream_invalid_response", "the token endpoint's answer was not a valid token response")
-        }
-        Error::Timeout => Reply::error(502, "upstream_timeout", "the token endpoint did not answer in time"),
-        Error::Network | Error::Http { .. } => {
-            Reply::error(502, "upstream_unavailable", "the token endpoint could not be reached or failed")
-        }
-        _ => Reply::error(500, "broker_error", "the broker could not get a token"),
-    }
 }
 
 /// A token bucket per client (by `CF-Connecting-IP`), kept in the isolate's memory.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    buckets: BTreeMap<String, (f64, Millis)>,
+    buckets: BTreeMap<String, (f64, Instant)>,
 }
 
 impl RateLimiter {
     /// Takes one request from `client`'s bucket at `now`; `Err(retry_after_secs)` if empty.
     /// Buckets hold a minute's worth of requests and refill continuously.
-    pub fn check(&mut self, client: &str, per_minute: u32, now: Millis) -> Result<(), u64> {
+    pub fn check(&mut self, client: &str, per_minute: u32, now: Instant) -> Result<(), Secs> {
         if per_minute == 0 {
             return Ok(());
         }
@@ -397,10 +346,10 @@ impl RateLimiter {
         let rate = cap / 60_000.0; // tokens per ms
         if self.buckets.len() >= 10_000 {
             // Idle a minute = full again: forgetting them changes nothing.
-            self.buckets.retain(|_, (_, last)| now.saturating_sub(*last) < 60_000);
+            self.buckets.retain(|_, (_, last)| last.until(now).0 < 60_000);
         }
         let (tokens, last) = self.buckets.entry(client.to_owned()).or_insert((cap, now));
-        *tokens = (*tokens + now.saturating_sub(*last) as f64 * rate).min(cap);
+        *tokens = (*tokens + last.until(now).0 as f64 * rate).min(cap);
         *last = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -408,7 +357,7 @@ impl RateLimiter {
         } else {
             let wait = (1.0 - *tokens) / rate;
             let ms = wait as u64 + u64::from((wait as u64 as f64) < wait); // ceil, no_std
-            Err(ms.div_ceil(1000).max(1))
+            Err(Secs(ms.div_ceil(1000).max(1)))
         }
     }
 }

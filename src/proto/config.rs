@@ -2,16 +2,20 @@
 //!
 //! A typo in an option name must not silently weaken security, so unknown names are
 //! errors, as are wrong types, negative numbers and insecure URLs. Every error names the
-//! field it is about (`INVALID_CONFIG`).
+//! field it is about (`INVALID_CONFIG`). There are three modes, each parsed by its own
+//! function: a token endpoint ([`endpoint`]), a tokenkit broker ([`broker`]) and a static
+//! API key ([`api_key`]); provider quirks come from [`super::presets`].
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use super::encode::{is_printable, push_u64};
 use super::error::Error;
-use super::response::{TokenSet, NEVER};
+use super::presets::{PresetSpec, GENERIC, SYMBL, SYPHT};
 use super::secret::Secret;
+use super::time::{Millis, Secs};
 use super::value::{get, Value};
-use super::{Millis, MAX_EXPIRES_IN_SECS};
+use super::MAX_EXPIRES_IN;
 
 /// How the client authenticates to the token endpoint.
 ///
@@ -34,8 +38,8 @@ pub enum Dialect {
     /// Symbl's JSON endpoint (`{"type":"application","appId","appSecret"}` and
     /// `{"accessToken","expiresIn"}`).
     Symbl,
-    /// A tokenkit broker (`brokerUrl`): an empty POST, answered like RFC 6749 §5.1. The
-    /// secret stays on the broker.
+    /// A tokenkit broker (`brokerUrl`): an empty POST, answered by the broker contract
+    /// ([`super::broker_contract`]). The secret stays on the broker.
     Broker,
 }
 
@@ -50,6 +54,17 @@ pub enum Preset {
     Symbl,
     /// `TokenClient.apiKey(options)`.
     ApiKey,
+}
+
+/// The fetch `credentials` mode of token requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// No cookies (every token request except a broker client's that asks for them).
+    Omit,
+    /// Cookies for same-origin brokers.
+    SameOrigin,
+    /// Cookies always (a broker behind a cookie session).
+    Include,
 }
 
 /// A URL as the platform's URL parser sees it (`new URL(s)` in the shell).
@@ -72,6 +87,9 @@ pub struct UrlParts {
     /// Whether the URL carries a user name or password.
     pub has_credentials: bool,
 }
+
+/// The platform's URL parser: `None` for strings that are not absolute URLs.
+pub type ParseUrl<'a> = &'a dyn Fn(&str) -> Option<UrlParts>;
 
 /// Where the token comes from.
 #[derive(Clone, Debug)]
@@ -104,16 +122,46 @@ pub struct Endpoint {
     pub scope: Option<String>,
     /// The `audience` parameter.
     pub audience: Option<String>,
-    /// The RFC 8707 `resource` parameter.
+    /// The RFC 8707 `resource` parameter, exactly as the caller gave it.
     pub resource: Option<String>,
     /// Extra form parameters, in the caller's order.
     pub extra_params: Vec<(String, String)>,
-    /// Sypht: Basic credentials are `id:secret` as is, without form encoding.
-    pub basic_raw: bool,
-    /// Sypht: also send `client_id` in the body with Basic auth.
-    pub client_id_in_body: bool,
-    /// The fetch `credentials` mode: `omit` except for a broker that asks for cookies.
-    pub credentials: &'static str,
+    /// The provider's quirks.
+    pub preset: &'static PresetSpec,
+    /// The fetch `credentials` mode.
+    pub credentials: Credentials,
+}
+
+/// When to refresh, how long to wait, how often to retry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Refresh this long before expiry (at most half the token's life).
+    pub refresh_skew: Millis,
+    /// Lifetime assumed when the server omits `expires_in`.
+    pub default_expires_in: Secs,
+    /// Per token request, body included.
+    pub timeout: Millis,
+    /// For one `getToken()`: all attempts, backoff and `Retry-After` waits together.
+    pub deadline: Millis,
+    /// Retries for network errors, timeouts, 429 and 5xx.
+    pub max_retries: u32,
+}
+
+/// The shortest token lifetime tokenkit keeps: a server that says `expires_in: 0` (or
+/// 3) gets its token used for this long, so it cannot make every call fetch a new one.
+/// A token the API refuses sooner is replaced through the 401 rule anyway.
+pub const MIN_LIFETIME: Secs = Secs(10);
+
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            refresh_skew: Secs(60).ms(),
+            default_expires_in: Secs(3600),
+            timeout: Millis(10_000),
+            deadline: Millis(30_000),
+            max_retries: 2,
+        }
+    }
 }
 
 /// A validated client configuration.
@@ -123,23 +171,13 @@ pub struct Config {
     pub source: Source,
     /// Origins (scheme, host, port) that may receive the token, serialized as `URL.origin`.
     pub allowed_origins: Vec<String>,
-    /// Refresh this long before expiry.
-    pub refresh_skew_ms: Millis,
-    /// Lifetime assumed when the server omits `expires_in`.
-    pub default_expires_in_secs: u64,
-    /// Per token request.
-    pub timeout_ms: Millis,
-    /// Retries for network errors, 429 and 5xx.
-    pub max_retries: u32,
+    /// Refresh, timeout and retry settings.
+    pub timing: Timing,
 }
-
-const SYPHT_TOKEN_URL: &str = "https://auth.sypht.com/oauth2/token";
-const SYPHT_API: &str = "https://api.sypht.com";
-const SYMBL_TOKEN_URL: &str = "https://api.symbl.ai/oauth2/token:generate";
-const SYMBL_API: &str = "https://api.symbl.ai";
 
 /// Options every constructor accepts. `fetch` is taken by the shell.
 const COMMON: &[&str] = &["allowedOrigins", "fetch"];
+const TIMING: &[&str] = &["refreshSkewSeconds", "defaultExpiresInSeconds", "timeoutMs", "deadlineMs", "maxRetries"];
 const ENDPOINT: &[&str] = &[
     "tokenUrl",
     "clientId",
@@ -150,268 +188,57 @@ const ENDPOINT: &[&str] = &[
     "resource",
     "extraParams",
     "dialect",
-    "refreshSkewSeconds",
-    "defaultExpiresInSeconds",
-    "timeoutMs",
-    "maxRetries",
 ];
 const API_KEY: &[&str] = &["apiKey", "header"];
-const BROKER: &[&str] = &[
-    "brokerUrl",
-    "credentials",
-    "refreshSkewSeconds",
-    "defaultExpiresInSeconds",
-    "timeoutMs",
-    "maxRetries",
-];
-const SYMBL: &[&str] = &["appId", "appSecret"];
+const BROKER: &[&str] = &["brokerUrl", "credentials"];
+const SYMBL_NAMES: &[&str] = &["appId", "appSecret"];
 /// Parameters the client sets itself; `extraParams` may not override them.
-const RESERVED_PARAMS: &[&str] = &[
-    "grant_type",
-    "client_id",
-    "client_secret",
-    "scope",
-    "audience",
-    "resource",
-];
+const RESERVED_PARAMS: &[&str] = &["grant_type", "client_id", "client_secret", "scope", "audience", "resource"];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Endpoint,
+    Broker,
+    ApiKey,
+}
+
+type Opts = [(String, Value)];
 
 impl Config {
     /// Validates the caller's options for `preset`.
-    ///
-    /// `parse_url` is the platform's URL parser (`new URL` in the shell); it returns `None`
-    /// for strings that are not absolute URLs.
-    pub fn from_options(
-        preset: Preset,
-        options: &Value,
-        parse_url: &dyn Fn(&str) -> Option<UrlParts>,
-    ) -> Result<Config, Error> {
-        let opts: &[(String, Value)] = match options {
+    pub fn from_options(preset: Preset, options: &Value, parse_url: ParseUrl<'_>) -> Result<Config, Error> {
+        let opts: &Opts = match options {
             Value::Object(entries) => entries,
             Value::Null => &[],
             _ => return Err(Error::config("options", "must be an object")),
         };
-        let api_key_mode = preset == Preset::ApiKey || get(opts, "apiKey").is_some();
-        let broker_mode = !api_key_mode && preset == Preset::Generic && get(opts, "brokerUrl").is_some();
-        for (key, value) in opts {
-            let k = key.as_str();
-            let known = COMMON.contains(&k)
-                || if api_key_mode {
-                    API_KEY.contains(&k)
-                } else if broker_mode {
-                    BROKER.contains(&k)
-                } else {
-                    ENDPOINT.contains(&k) || (preset == Preset::Symbl && SYMBL.contains(&k))
-                };
-            if !known && !matches!(value, Value::Null) {
-                let reason = if api_key_mode && (ENDPOINT.contains(&k) || BROKER.contains(&k)) {
-                    "does not apply to an API key client"
-                } else if broker_mode && ENDPOINT.contains(&k) {
-                    "does not apply to a broker client (the broker holds the credentials)"
-                } else if !api_key_mode && API_KEY.contains(&k) {
-                    "does not apply to a token endpoint client"
-                } else {
-                    "is not a known option (check the spelling)"
-                };
-                return Err(Error::config(k, reason));
-            }
-        }
-
-        let default_origin = match preset {
-            Preset::Sypht => Some(SYPHT_API),
-            Preset::Symbl => Some(SYMBL_API),
-            _ => None,
+        let spec = match preset {
+            Preset::Sypht => &SYPHT,
+            Preset::Symbl => &SYMBL,
+            Preset::Generic | Preset::ApiKey => &GENERIC,
         };
+        let mode = if preset == Preset::ApiKey || get(opts, "apiKey").is_some() {
+            Mode::ApiKey
+        } else if preset == Preset::Generic && get(opts, "brokerUrl").is_some() {
+            Mode::Broker
+        } else {
+            Mode::Endpoint
+        };
+        check_names(opts, mode, preset == Preset::Symbl)?;
         let allowed_origins = match get(opts, "allowedOrigins") {
             Some(v) => origins(v, parse_url)?,
-            None => default_origin.map(|o| vec![o.to_owned()]).unwrap_or_default(),
+            None if spec.api_origin.is_empty() => Vec::new(),
+            None => vec![spec.api_origin.to_owned()],
         };
-
-        if api_key_mode {
-            let key = required_str(opts, "apiKey")?;
-            if !is_header_value(&key) {
-                return Err(Error::config(
-                    "apiKey",
-                    "contains characters not allowed in an HTTP header",
-                ));
-            }
-            let header = optional_str(opts, "header")?;
-            if let Some(h) = &header {
-                if !is_token(h) {
-                    return Err(Error::config("header", "is not a valid HTTP header name"));
-                }
-            }
-            return Ok(Config {
-                source: Source::ApiKey {
-                    key: Secret::new(key),
-                    header,
-                },
-                allowed_origins,
-                refresh_skew_ms: 0,
-                default_expires_in_secs: 0,
-                timeout_ms: 0,
-                max_retries: 0,
-            });
-        }
-
-        if broker_mode {
-            let url = secure_url(&required_str(opts, "brokerUrl")?, "brokerUrl", parse_url)?;
-            let credentials = match optional_str(opts, "credentials")?.as_deref() {
-                None | Some("omit") => "omit",
-                Some("same-origin") => "same-origin",
-                Some("include") => "include",
-                Some(_) => {
-                    return Err(Error::config(
-                        "credentials",
-                        "must be \"omit\", \"same-origin\" or \"include\"",
-                    ))
-                }
-            };
-            let (refresh_skew_ms, default_expires_in_secs, timeout_ms, max_retries) = timing(opts)?;
-            return Ok(Config {
-                source: Source::Endpoint(Endpoint {
-                    token_url: url.href,
-                    client_id: String::new(),
-                    client_secret: None,
-                    client_auth: ClientAuth::None,
-                    dialect: Dialect::Broker,
-                    scope: None,
-                    audience: None,
-                    resource: None,
-                    extra_params: Vec::new(),
-                    basic_raw: false,
-                    client_id_in_body: false,
-                    credentials,
-                }),
-                allowed_origins,
-                refresh_skew_ms,
-                default_expires_in_secs,
-                timeout_ms,
-                max_retries,
-            });
-        }
-
-        let dialect = match optional_str(opts, "dialect")?.as_deref() {
-            None if preset == Preset::Symbl => Dialect::Symbl,
-            None | Some("oauth2") => Dialect::OAuth2,
-            Some("symbl") => Dialect::Symbl,
-            Some(_) => return Err(Error::config("dialect", "must be \"oauth2\" or \"symbl\"")),
+        let (source, timing) = match mode {
+            Mode::ApiKey => (api_key(opts)?, Timing::default()),
+            Mode::Broker => (broker(opts, parse_url)?, timing(opts)?),
+            Mode::Endpoint => (endpoint(opts, spec, parse_url)?, timing(opts)?),
         };
-
-        let token_url_in = match (optional_str(opts, "tokenUrl")?, preset) {
-            (Some(u), _) => u,
-            (None, Preset::Sypht) => SYPHT_TOKEN_URL.to_owned(),
-            (None, Preset::Symbl) => SYMBL_TOKEN_URL.to_owned(),
-            (None, _) => return Err(Error::config("tokenUrl", "is required")),
-        };
-        let token_url = secure_url(&token_url_in, "tokenUrl", parse_url)?;
-        if token_url.has_fragment {
-            return Err(Error::config("tokenUrl", "must not have a #fragment"));
-        }
-
-        // Symbl's preset names its credentials appId/appSecret; clientId/clientSecret work too.
-        let has = |k: &str| get(opts, k).is_some();
-        let app_names = has("appId") || has("appSecret");
-        if app_names && (has("clientId") || has("clientSecret")) {
-            return Err(Error::config(
-                "appId",
-                "give appId/appSecret or clientId/clientSecret, not both",
-            ));
-        }
-        let (id_field, secret_field) =
-            if app_names || (preset == Preset::Symbl && !has("clientId") && !has("clientSecret")) {
-                ("appId", "appSecret")
-            } else {
-                ("clientId", "clientSecret")
-            };
-        let client_id = required_str(opts, id_field)?;
-        let client_secret = optional_str(opts, secret_field)?;
-
-        let client_auth = match optional_str(opts, "clientAuth")?.as_deref() {
-            None | Some("client_secret_basic") => ClientAuth::Basic,
-            Some("client_secret_post") => ClientAuth::Post,
-            Some("none") => ClientAuth::None,
-            Some(_) => {
-                return Err(Error::config(
-                    "clientAuth",
-                    "must be \"client_secret_basic\", \"client_secret_post\" or \"none\"",
-                ))
-            }
-        };
-        match (&client_secret, client_auth, dialect) {
-            (None, ClientAuth::None, Dialect::OAuth2) => {}
-            (None, _, _) => return Err(Error::config(secret_field, "is required")),
-            (Some(_), ClientAuth::None, _) => {
-                return Err(Error::config(
-                    secret_field,
-                    "must not be given with clientAuth \"none\"",
-                ))
-            }
-            (Some(s), _, _) if s.is_empty() => {
-                return Err(Error::config(secret_field, "must not be empty"))
-            }
-            _ => {}
-        }
-
-        let scope = match get(opts, "scope") {
-            None => None,
-            Some(v) => Some(scope(v)?),
-        };
-        let audience = optional_str(opts, "audience")?.or_else(|| {
-            (preset == Preset::Sypht).then(|| SYPHT_API.to_owned())
-        });
-        let resource = match optional_str(opts, "resource")? {
-            None => None,
-            Some(r) => match parse_url(&r) {
-                Some(u) if !u.has_fragment => Some(u.href),
-                _ => {
-                    return Err(Error::config(
-                        "resource",
-                        "must be an absolute URL without a #fragment (RFC 8707)",
-                    ))
-                }
-            },
-        };
-        let extra_params = match get(opts, "extraParams") {
-            None => Vec::new(),
-            Some(v) => extra_params(v)?,
-        };
-        if dialect == Dialect::Symbl {
-            for field in ["clientAuth", "scope", "audience", "resource", "extraParams"] {
-                if get(opts, field).is_some() {
-                    return Err(Error::config(field, "is not used by the symbl dialect"));
-                }
-            }
-        }
-        let basic_raw = preset == Preset::Sypht;
-        if basic_raw && client_auth == ClientAuth::Basic && client_id.contains(':') {
-            return Err(Error::config(
-                id_field,
-                "must not contain ':' (Sypht sends id:secret without encoding)",
-            ));
-        }
-
-        let (refresh_skew_ms, default_expires_in_secs, timeout_ms, max_retries) = timing(opts)?;
-
         Ok(Config {
-            source: Source::Endpoint(Endpoint {
-                token_url: token_url.href,
-                client_id,
-                client_secret: client_secret.map(Secret::new),
-                client_auth,
-                dialect,
-                scope,
-                audience,
-                resource,
-                extra_params,
-                basic_raw,
-                client_id_in_body: preset == Preset::Sypht,
-                credentials: "omit",
-            }),
+            source,
             allowed_origins,
-            refresh_skew_ms,
-            default_expires_in_secs,
-            timeout_ms,
-            max_retries,
+            timing,
         })
     }
 
@@ -425,47 +252,158 @@ impl Config {
     }
 }
 
-impl Config {
-    /// The header that carries `token` to an API: `Authorization: <type> <token>`, or an API
-    /// key's own header with the key as is.
-    pub fn authorization(&self, token: &TokenSet) -> (&str, String) {
-        if let Source::ApiKey {
-            header: Some(h), ..
-        } = &self.source
-        {
-            return (h, token.access_token.expose().to_owned());
+/// Unknown names, and names that belong to another mode, are errors.
+fn check_names(opts: &Opts, mode: Mode, symbl: bool) -> Result<(), Error> {
+    for (key, value) in opts {
+        let k = key.as_str();
+        let known = COMMON.contains(&k)
+            || match mode {
+                Mode::ApiKey => API_KEY.contains(&k),
+                Mode::Broker => BROKER.contains(&k) || TIMING.contains(&k),
+                Mode::Endpoint => {
+                    ENDPOINT.contains(&k) || TIMING.contains(&k) || (symbl && SYMBL_NAMES.contains(&k))
+                }
+            };
+        if known || matches!(value, Value::Null) {
+            continue;
         }
-        let mut v = String::with_capacity(token.token_type.len() + 1 + token.access_token.expose().len());
-        v.push_str(&token.token_type);
-        v.push(' ');
-        v.push_str(token.access_token.expose());
-        ("Authorization", v)
+        let endpointish = ENDPOINT.contains(&k) || TIMING.contains(&k) || BROKER.contains(&k);
+        let reason = match mode {
+            Mode::ApiKey if endpointish => "does not apply to an API key client",
+            Mode::Broker if ENDPOINT.contains(&k) => {
+                "does not apply to a broker client (the broker holds the credentials)"
+            }
+            Mode::Endpoint | Mode::Broker if API_KEY.contains(&k) => "does not apply to a token endpoint client",
+            _ => "is not a known option (check the spelling)",
+        };
+        return Err(Error::config(k, reason));
+    }
+    Ok(())
+}
+
+/// `TokenClient.apiKey({ apiKey, header })`.
+fn api_key(opts: &Opts) -> Result<Source, Error> {
+    let key = required_str(opts, "apiKey")?;
+    if !is_header_value(&key) {
+        return Err(Error::config("apiKey", "contains characters not allowed in an HTTP header"));
+    }
+    let header = optional_str(opts, "header")?;
+    if header.as_deref().is_some_and(|h| !is_token(h)) {
+        return Err(Error::config("header", "is not a valid HTTP header name"));
+    }
+    Ok(Source::ApiKey {
+        key: Secret::new(key),
+        header,
+    })
+}
+
+/// `new TokenClient({ brokerUrl, credentials })`.
+fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
+    let url = secure_url(&required_str(opts, "brokerUrl")?, "brokerUrl", parse_url)?;
+    let credentials = match optional_str(opts, "credentials")?.as_deref() {
+        None | Some("omit") => Credentials::Omit,
+        Some("same-origin") => Credentials::SameOrigin,
+        Some("include") => Credentials::Include,
+        Some(_) => return Err(Error::config("credentials", "must be \"omit\", \"same-origin\" or \"include\"")),
+    };
+    Ok(Source::Endpoint(Endpoint {
+        token_url: url.href,
+        client_id: String::new(),
+        client_secret: None,
+        client_auth: ClientAuth::None,
+        dialect: Dialect::Broker,
+        scope: None,
+        audience: None,
+        resource: None,
+        extra_params: Vec::new(),
+        preset: &GENERIC,
+        credentials,
+    }))
+}
+
+/// A token endpoint with the client's credentials, with `spec`'s defaults.
+fn endpoint(opts: &Opts, spec: &'static PresetSpec, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
+    let dialect = match optional_str(opts, "dialect")?.as_deref() {
+        None => spec.dialect,
+        Some("oauth2") => Dialect::OAuth2,
+        Some("symbl") => Dialect::Symbl,
+        Some(_) => return Err(Error::config("dialect", "must be \"oauth2\" or \"symbl\"")),
+    };
+    let token_url = match optional_str(opts, "tokenUrl")? {
+        Some(u) => u,
+        None if !spec.token_url.is_empty() => spec.token_url.to_owned(),
+        None => return Err(Error::config("tokenUrl", "is required")),
+    };
+    let token_url = secure_url(&token_url, "tokenUrl", parse_url)?;
+    if token_url.has_fragment {
+        return Err(Error::config("tokenUrl", "must not have a #fragment"));
     }
 
-    /// The name of the header [`Config::authorization`] sets.
-    pub fn header_name(&self) -> &str {
-        match &self.source {
-            Source::ApiKey {
-                header: Some(h), ..
-            } => h,
-            _ => "Authorization",
+    // A preset's own names (Symbl: appId/appSecret) or the generic ones, not both.
+    let has = |k: &str| get(opts, k).is_some();
+    let own_names = spec.id_field != GENERIC.id_field && (has(spec.id_field) || has(spec.secret_field));
+    let generic_names = has(GENERIC.id_field) || has(GENERIC.secret_field);
+    if own_names && generic_names {
+        return Err(Error::config(spec.id_field, "give appId/appSecret or clientId/clientSecret, not both"));
+    }
+    let (id_field, secret_field) = if generic_names {
+        (GENERIC.id_field, GENERIC.secret_field)
+    } else {
+        (spec.id_field, spec.secret_field)
+    };
+    let client_id = required_str(opts, id_field)?;
+    let client_secret = optional_str(opts, secret_field)?;
+    let client_auth = match optional_str(opts, "clientAuth")?.as_deref() {
+        None | Some("client_secret_basic") => ClientAuth::Basic,
+        Some("client_secret_post") => ClientAuth::Post,
+        Some("none") => ClientAuth::None,
+        Some(_) => {
+            return Err(Error::config(
+                "clientAuth",
+                "must be \"client_secret_basic\", \"client_secret_post\" or \"none\"",
+            ))
+        }
+    };
+    match (&client_secret, client_auth, dialect) {
+        (None, ClientAuth::None, Dialect::OAuth2) => {}
+        (None, _, _) => return Err(Error::config(secret_field, "is required")),
+        (Some(_), ClientAuth::None, _) => {
+            return Err(Error::config(secret_field, "must not be given with clientAuth \"none\""))
+        }
+        (Some(s), _, _) if s.is_empty() => return Err(Error::config(secret_field, "must not be empty")),
+        _ => {}
+    }
+    if dialect == Dialect::Symbl {
+        for field in ["clientAuth", "scope", "audience", "resource", "extraParams"] {
+            if has(field) {
+                return Err(Error::config(field, "is not used by the symbl dialect"));
+            }
         }
     }
-
-    /// For API key clients: the key as a token that never expires.
-    pub fn static_token(&self) -> Option<TokenSet> {
-        match &self.source {
-            Source::ApiKey { key, .. } => Some(TokenSet {
-                access_token: key.clone(),
-                token_type: "Bearer".to_owned(),
-                expires_at: NEVER,
-                refresh_at: NEVER,
-                scope: None,
-                id: 0,
-            }),
-            Source::Endpoint(_) => None,
+    if spec.basic_raw && client_auth == ClientAuth::Basic && client_id.contains(':') {
+        return Err(Error::config(id_field, "must not contain ':' (Sypht sends id:secret without encoding)"));
+    }
+    let resource = optional_str(opts, "resource")?;
+    if let Some(r) = &resource {
+        // Validated with the platform's parser, but sent exactly as given: strict servers
+        // compare the resource indicator as a string (RFC 8707 §2).
+        if !parse_url(r).is_some_and(|u| !u.has_fragment) || !is_printable(r) {
+            return Err(Error::config("resource", "must be an absolute URL without a #fragment (RFC 8707)"));
         }
     }
+    Ok(Source::Endpoint(Endpoint {
+        token_url: token_url.href,
+        client_id,
+        client_secret: client_secret.map(Secret::new),
+        client_auth,
+        dialect,
+        scope: get(opts, "scope").map(scope).transpose()?,
+        audience: optional_str(opts, "audience")?.or_else(|| spec.audience.map(str::to_owned)),
+        resource,
+        extra_params: get(opts, "extraParams").map(extra_params).transpose()?.unwrap_or_default(),
+        preset: spec,
+        credentials: Credentials::Omit,
+    }))
 }
 
 /// Whether `host` (a `URL.hostname`) is a loopback host: `localhost`, 127.0.0.0/8 or `[::1]`.
@@ -476,36 +414,43 @@ pub fn is_loopback(host: &str) -> bool {
     let mut parts = host.split('.');
     parts.next() == Some("127")
         && parts.clone().count() == 3
-        && parts.all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.all(|p| super::encode::parse_decimal(p, 3).is_some())
 }
 
-fn secure_url(
-    s: &str,
-    field: &str,
-    parse_url: &dyn Fn(&str) -> Option<UrlParts>,
-) -> Result<UrlParts, Error> {
-    let u = parse_url(s).ok_or_else(|| Error::config(field, "is not an absolute URL"))?;
+/// Why `u` may not receive secrets or tokens, if it may not: https, or plain http on a
+/// loopback host only; no user name or password.
+fn insecure(u: &UrlParts) -> Option<&'static str> {
     match u.protocol.as_str() {
         "https:" => {}
         "http:" if is_loopback(&u.hostname) => {}
-        "http:" => {
-            return Err(Error::config(
-                field,
-                "must use https (plain http is allowed only for localhost, 127.0.0.0/8 and [::1])",
-            ))
-        }
-        _ => return Err(Error::config(field, "must be an https URL")),
+        "http:" => return Some("must use https (plain http is allowed only for localhost, 127.0.0.0/8 and [::1])"),
+        _ => return Some("must be an https URL"),
     }
-    if u.has_credentials {
-        return Err(Error::config(field, "must not contain a user name or password"));
-    }
-    Ok(u)
+    u.has_credentials.then_some("must not contain a user name or password")
 }
 
-fn origins(
-    v: &Value,
-    parse_url: &dyn Fn(&str) -> Option<UrlParts>,
-) -> Result<Vec<String>, Error> {
+fn secure_url(s: &str, field: &str, parse_url: ParseUrl<'_>) -> Result<UrlParts, Error> {
+    let u = parse_url(s).ok_or_else(|| Error::config(field, "is not an absolute URL"))?;
+    match insecure(&u) {
+        Some(reason) => Err(Error::config(field, reason)),
+        None => Ok(u),
+    }
+}
+
+/// A secure origin (`scheme://host[:port]`, nothing else) serialized as `URL.origin`, or
+/// why `s` is not one. Shared by `allowedOrigins` and the broker's origin variables.
+pub fn parse_origin(s: &str, parse_url: ParseUrl<'_>) -> Result<String, &'static str> {
+    let u = parse_url(s).ok_or("is not an absolute URL")?;
+    if let Some(reason) = insecure(&u) {
+        return Err(reason);
+    }
+    if u.pathname != "/" || u.has_query || u.has_fragment {
+        return Err("must be an origin only (scheme://host[:port]) with no path, query or fragment");
+    }
+    Ok(u.origin)
+}
+
+fn origins(v: &Value, parse_url: ParseUrl<'_>) -> Result<Vec<String>, Error> {
     let items: &[Value] = match v {
         Value::List(items) => items,
         Value::Str(_) => core::slice::from_ref(v),
@@ -513,18 +458,10 @@ fn origins(
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let field = indexed("allowedOrigins", i);
         let Value::Str(s) = item else {
-            return Err(Error::config(field, "must be a string"));
+            return Err(Error::config(indexed("allowedOrigins", i), "must be a string"));
         };
-        let u = secure_url(s, &field, parse_url)?;
-        if u.pathname != "/" || u.has_query || u.has_fragment {
-            return Err(Error::config(
-                field,
-                "must be an origin only (scheme://host[:port]) with no path, query or fragment",
-            ));
-        }
-        out.push(u.origin);
+        out.push(parse_origin(s, parse_url).map_err(|r| Error::config(indexed("allowedOrigins", i), r))?);
     }
     Ok(out)
 }
@@ -533,14 +470,8 @@ fn scope(v: &Value) -> Result<String, Error> {
     let mut out = String::new();
     let mut push = |token: &str, field: &str| -> Result<(), Error> {
         // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-        if !token
-            .bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
-        {
-            return Err(Error::config(
-                field,
-                "contains a character not allowed in a scope (RFC 6749 §3.3)",
-            ));
+        if !token.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b)) {
+            return Err(Error::config(field, "contains a character not allowed in a scope (RFC 6749 §3.3)"));
         }
         if !out.is_empty() {
             out.push(' ');
@@ -582,10 +513,7 @@ fn extra_params(v: &Value) -> Result<Vec<(String, String)>, Error> {
             return Err(Error::config(field, "has an empty name"));
         }
         if RESERVED_PARAMS.contains(&k.as_str()) {
-            return Err(Error::config(
-                field,
-                "is set by tokenkit itself (use the matching option instead)",
-            ));
+            return Err(Error::config(field, "is set by tokenkit itself (use the matching option instead)"));
         }
         match v {
             Value::Str(s) => out.push((k.clone(), s.clone())),
@@ -596,27 +524,41 @@ fn extra_params(v: &Value) -> Result<Vec<(String, String)>, Error> {
     Ok(out)
 }
 
-/// `refreshSkewSeconds`, `defaultExpiresInSeconds`, `timeoutMs` and `maxRetries`.
-fn timing(opts: &[(String, Value)]) -> Result<(Millis, u64, Millis, u32), Error> {
-    let refresh_skew_ms = seconds_ms(opts, "refreshSkewSeconds", 60)?;
-    let default_expires_in_secs = seconds_ms(opts, "defaultExpiresInSeconds", 3600)?.div_ceil(1000);
-    let timeout_ms = number(opts, "timeoutMs", 10_000.0, 1.0, i32::MAX as f64)? as Millis;
-    let max_retries = number(opts, "maxRetries", 2.0, 0.0, 10.0)?;
+/// `refreshSkewSeconds`, `defaultExpiresInSeconds`, `timeoutMs`, `deadlineMs` and `maxRetries`.
+fn timing(opts: &Opts) -> Result<Timing, Error> {
+    let d = Timing::default();
+    let max_secs = MAX_EXPIRES_IN.0 as f64;
+    let secs_ms = |key, default: Millis, min| number(opts, key, default.0 as f64 / 1000.0, min, max_secs).map(|s| Millis((s * 1000.0 + 0.5) as u64));
+    let refresh_skew = secs_ms("refreshSkewSeconds", d.refresh_skew, 0.0)?;
+    if matches!(get(opts, "defaultExpiresInSeconds"), Some(Value::Num(n)) if *n >= 0.0 && *n < MIN_LIFETIME.0 as f64) {
+        return Err(Error::config("defaultExpiresInSeconds", "must be at least 10 (the shortest lifetime tokenkit keeps a token for)"));
+    }
+    let default_expires_in = secs_ms("defaultExpiresInSeconds", d.default_expires_in.ms(), 0.0)?.secs_ceil();
+    let ms = |key, default: Millis| number(opts, key, default.0 as f64, 1.0, i32::MAX as f64).map(|n| Millis(n as u64));
+    let timeout = ms("timeoutMs", d.timeout)?;
+    let deadline = ms("deadlineMs", d.deadline)?;
+    let max_retries = number(opts, "maxRetries", f64::from(d.max_retries), 0.0, 10.0)?;
     if max_retries != f64::from(max_retries as u32) {
         return Err(Error::config("maxRetries", "must be a whole number"));
     }
-    Ok((refresh_skew_ms, default_expires_in_secs, timeout_ms, max_retries as u32))
+    Ok(Timing {
+        refresh_skew,
+        default_expires_in,
+        timeout,
+        deadline,
+        max_retries: max_retries as u32,
+    })
 }
 
 fn indexed(name: &str, i: usize) -> String {
     let mut s = String::from(name);
     s.push('[');
-    super::encode::push_u64(&mut s, i as u64);
+    push_u64(&mut s, i as u64);
     s.push(']');
     s
 }
 
-fn optional_str(opts: &[(String, Value)], key: &str) -> Result<Option<String>, Error> {
+fn optional_str(opts: &Opts, key: &str) -> Result<Option<String>, Error> {
     match get(opts, key) {
         None => Ok(None),
         Some(Value::Str(s)) => Ok(Some(s.clone())),
@@ -624,7 +566,7 @@ fn optional_str(opts: &[(String, Value)], key: &str) -> Result<Option<String>, E
     }
 }
 
-fn required_str(opts: &[(String, Value)], key: &str) -> Result<String, Error> {
+fn required_str(opts: &Opts, key: &str) -> Result<String, Error> {
     match optional_str(opts, key)? {
         None => Err(Error::config(key, "is required")),
         Some(s) if s.is_empty() => Err(Error::config(key, "must not be empty")),
@@ -632,7 +574,7 @@ fn required_str(opts: &[(String, Value)], key: &str) -> Result<String, Error> {
     }
 }
 
-fn number(opts: &[(String, Value)], key: &str, default: f64, min: f64, max: f64) -> Result<f64, Error> {
+fn number(opts: &Opts, key: &str, default: f64, min: f64, max: f64) -> Result<f64, Error> {
     match get(opts, key) {
         None => Ok(default),
         Some(Value::Num(n)) if !n.is_finite() => Err(Error::config(key, "must be a finite number")),
@@ -644,24 +586,13 @@ fn number(opts: &[(String, Value)], key: &str, default: f64, min: f64, max: f64)
     }
 }
 
-fn seconds_ms(opts: &[(String, Value)], key: &str, default_secs: u64) -> Result<Millis, Error> {
-    let secs = number(opts, key, default_secs as f64, 0.0, MAX_EXPIRES_IN_SECS as f64)?;
-    Ok((secs * 1000.0 + 0.5) as Millis) // secs >= 0: rounds to the nearest ms
-}
-
 /// Whether `s` is an RFC 9110 token (header names, auth schemes).
 pub fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Whether `s` can be sent in a header value as is: visible ASCII and inner spaces only,
 /// so it can never smuggle a CR/LF or be altered by the platform's header normalisation.
 pub fn is_header_value(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with(' ')
-        && !s.ends_with(' ')
-        && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+    !s.is_empty() && !s.starts_with(' ') && !s.ends_with(' ') && is_printable(s)
 }

@@ -22,6 +22,21 @@ pub fn push_u64(out: &mut String, mut n: u64) {
     }
 }
 
+/// Parses a non-empty run of ASCII digits of at most `max_len` digits; anything else
+/// (sign, space, dot, too long) is `None`. The one decimal parser of the crate.
+pub fn parse_decimal(s: &str, max_len: usize) -> Option<u64> {
+    if s.is_empty() || s.len() > max_len.min(19) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0')))
+}
+
+/// Whether every byte of `s` is printable ASCII (space to `~`): safe in a message or a
+/// header value, and free of CR/LF.
+pub fn is_printable(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 /// The hex digit for a nibble (`0..16`), with `a` as the letter base (`b'a'` or `b'A'`).
 fn hex_digit(nibble: u8, a: u8) -> char {
     (if nibble < 10 { b'0' + nibble } else { a + nibble - 10 }) as char
@@ -124,6 +139,17 @@ mod tests {
             push_u64(&mut s, n);
             assert_eq!(s, n.to_string());
         }
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal("0", 3), Some(0));
+        assert_eq!(parse_decimal("120", 3), Some(120));
+        assert_eq!(parse_decimal("1200", 3), None);
+        for bad in ["", "-1", "+1", " 1", "1.5", "1e3", "١"] {
+            assert_eq!(parse_decimal(bad, 12), None, "{bad:?}");
+        }
+        assert_eq!(parse_decimal("99999999999999999999", 40), None, "never overflows");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use crate::prelude::*;
 
 use super::encode::push_u64;
+use super::time::Secs;
 
 /// Everything that can go wrong, each with a stable [`Error::code`].
 #[derive(Clone, Debug, PartialEq)]
@@ -42,13 +43,15 @@ pub enum Error {
         status: u16,
         /// What the status means for this endpoint (e.g. Symbl's documented meanings).
         detail: &'static str,
+        /// A 503's `Retry-After`, honoured before the next attempt.
+        retry_after: Option<Secs>,
     },
     /// The token endpoint answered 429 (or asked for a wait we will not make).
     RateLimited {
         /// The HTTP status (429, or 503 with a long `Retry-After`).
         status: u16,
-        /// Seconds the server asked us to wait, from `Retry-After`.
-        retry_after: Option<u64>,
+        /// How long the server asked us to wait, from `Retry-After`.
+        retry_after: Option<Secs>,
     },
     /// A 2xx answer that is not a valid token response, or a redirect.
     InvalidResponse {
@@ -56,6 +59,13 @@ pub enum Error {
         status: u16,
         /// What was wrong, never what the body contained.
         reason: &'static str,
+    },
+    /// A token of a type tokenkit does not speak (RFC 6749 §7.1): only Bearer is used.
+    UnsupportedTokenType {
+        /// The HTTP status.
+        status: u16,
+        /// The `token_type` the server sent (printable and short, else a placeholder).
+        token_type: String,
     },
     /// The request's origin is not in `allowedOrigins`; nothing was sent.
     OriginNotAllowed {
@@ -76,7 +86,7 @@ impl Error {
             Error::OAuth { .. } => "OAUTH_ERROR",
             Error::Http { .. } => "HTTP_ERROR",
             Error::RateLimited { .. } => "RATE_LIMITED",
-            Error::InvalidResponse { .. } => "INVALID_RESPONSE",
+            Error::InvalidResponse { .. } | Error::UnsupportedTokenType { .. } => "INVALID_RESPONSE",
             Error::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
             Error::Disposed => "DISPOSED",
         }
@@ -88,7 +98,16 @@ impl Error {
             Error::OAuth { status, .. }
             | Error::Http { status, .. }
             | Error::RateLimited { status, .. }
-            | Error::InvalidResponse { status, .. } => Some(*status),
+            | Error::InvalidResponse { status, .. }
+            | Error::UnsupportedTokenType { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The `Retry-After` the server sent with this error, if any.
+    pub fn retry_after(&self) -> Option<Secs> {
+        match self {
+            Error::RateLimited { retry_after, .. } | Error::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -118,7 +137,7 @@ impl Error {
                     m.push_str(d);
                 }
             }
-            Error::Http { status, detail } => {
+            Error::Http { status, detail, .. } => {
                 m.push_str("the token endpoint answered HTTP ");
                 push_u64(&mut m, u64::from(*status));
                 if !detail.is_empty() {
@@ -135,7 +154,7 @@ impl Error {
                 m.push(')');
                 if let Some(s) = retry_after {
                     m.push_str("; retry after ");
-                    push_u64(&mut m, *s);
+                    push_u64(&mut m, s.0);
                     m.push_str(" s");
                 }
             }
@@ -144,6 +163,13 @@ impl Error {
                 push_u64(&mut m, u64::from(*status));
                 m.push_str("): ");
                 m.push_str(reason);
+            }
+            Error::UnsupportedTokenType { status, token_type } => {
+                m.push_str("invalid token response (HTTP ");
+                push_u64(&mut m, u64::from(*status));
+                m.push_str("): token_type \"");
+                m.push_str(token_type);
+                m.push_str("\" is not supported; tokenkit uses Bearer tokens only (RFC 6749 §7.1)");
             }
             Error::OriginNotAllowed { origin } => {
                 m.push_str("the origin ");

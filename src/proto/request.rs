@@ -3,11 +3,22 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::config::{ClientAuth, Dialect, Endpoint};
+use super::config::{ClientAuth, Credentials, Dialect, Endpoint};
 use super::encode::{push_base64, push_form, push_json_str};
 
-/// A token request to send: always `POST`, with `redirect: "manual"`, `cache: "no-store"`
-/// and no cookies (the shell sets those).
+/// Where the shell runs; one explicit input from the package entry that loaded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// A browser page or web worker.
+    Browser,
+    /// Node.js (and runtimes that pass for it: Bun, Deno's npm mode).
+    Node,
+    /// Cloudflare Workers (workerd): no timers outlive a request, no promise may be awaited
+    /// by a request other than the one that made it.
+    Workerd,
+}
+
+/// A token request to send: always `POST`, never following redirects.
 ///
 /// # Security
 /// Holds the client secret (in `body` or the `Authorization` header). It deliberately has no
@@ -19,14 +30,23 @@ pub struct HttpRequest {
     pub headers: Vec<(&'static str, String)>,
     /// The request body.
     pub body: String,
+    /// Always `"manual"`: a redirect would carry the credentials to wherever it points.
+    pub redirect: &'static str,
+    /// `"no-store"`, or `None` where the platform has no HTTP cache and older Workers
+    /// compatibility dates reject the field.
+    pub cache: Option<&'static str>,
+    /// The fetch `credentials` mode (`"omit"` unless a broker client asks for cookies), or
+    /// `None` in Workers, which have no cookie jar and may reject the field.
+    pub credentials: Option<&'static str>,
 }
 
 impl Endpoint {
-    /// The token request for this endpoint's grant and dialect.
+    /// The token request for this endpoint's grant and dialect, with the request policy
+    /// for `runtime`.
     ///
     /// See <https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2> and, for client
     /// authentication, <https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1>.
-    pub fn token_request(&self) -> HttpRequest {
+    pub fn token_request(&self, runtime: Runtime) -> HttpRequest {
         let secret = self.client_secret.as_ref().map(|s| s.expose()).unwrap_or("");
         let mut headers = Vec::with_capacity(3);
         let mut body = String::new();
@@ -66,7 +86,7 @@ impl Endpoint {
                 }
                 match self.client_auth {
                     ClientAuth::Basic => {
-                        if self.client_id_in_body {
+                        if self.preset.client_id_in_body {
                             param("client_id", &self.client_id);
                         }
                         headers.push(("Authorization", self.basic_credentials(secret)));
@@ -80,10 +100,18 @@ impl Endpoint {
             }
         }
         headers.push(("Accept", "application/json".to_owned()));
+        let workerd = runtime == Runtime::Workerd;
         HttpRequest {
             url: self.token_url.clone(),
             headers,
             body,
+            redirect: "manual",
+            cache: (!workerd).then_some("no-store"),
+            credentials: (!workerd).then_some(match self.credentials {
+                Credentials::Omit => "omit",
+                Credentials::SameOrigin => "same-origin",
+                Credentials::Include => "include",
+            }),
         }
     }
 
@@ -91,7 +119,7 @@ impl Endpoint {
     /// requires, except for Sypht, whose documentation shows them raw.
     fn basic_credentials(&self, secret: &str) -> String {
         let mut pair = String::new();
-        if self.basic_raw {
+        if self.preset.basic_raw {
             pair.push_str(&self.client_id);
             pair.push(':');
             pair.push_str(secret);

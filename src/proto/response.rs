@@ -3,12 +3,14 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::config::{is_token, Config, Dialect, Endpoint};
-use super::encode::replace_all;
+use super::broker_contract;
+use super::config::{Dialect, Endpoint, Timing, MIN_LIFETIME};
+use super::encode::{is_printable, parse_decimal, replace_all};
 use super::error::Error;
 use super::secret::Secret;
+use super::time::{Instant, Secs, WallMillis};
 use super::value::{get, Value};
-use super::{Millis, MAX_EXPIRES_IN_SECS};
+use super::MAX_EXPIRES_IN;
 
 /// A token endpoint's answer as plain data.
 pub struct HttpResponse {
@@ -28,41 +30,67 @@ pub enum Body {
     NotJson,
 }
 
-/// A validated access token with its timing.
+/// A valid token response: the token and how long it lives, not yet placed in time.
+#[derive(Clone, Debug)]
+pub struct Issued {
+    /// The access token (a Bearer token: nothing else is accepted).
+    pub access_token: Secret,
+    /// The lifetime, between [`MIN_LIFETIME`] and a year.
+    pub lifetime: Secs,
+    /// The granted scope (the requested one if the server did not say).
+    pub scope: Option<String>,
+}
+
+/// Which token the cache holds; assigned by the state machine. A 401 invalidates only
+/// the token it was sent with, never a newer one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenId(pub u64);
+
+/// A held access token with its timing on the monotonic clock.
 #[derive(Clone, Debug)]
 pub struct TokenSet {
     /// The access token.
     pub access_token: Secret,
-    /// The token type for the `Authorization` header (`Bearer` normalised).
-    pub token_type: String,
-    /// When the token expires (ms epoch), counted from when the request was sent.
-    pub expires_at: Millis,
+    /// When the token expires, counted from when its request was sent.
+    pub expires_at: Instant,
     /// When to refresh: `expires_at - refreshSkew`, but never earlier than half-way
     /// through the token's life, so a short-lived token cannot cause a refresh storm.
-    pub refresh_at: Millis,
-    /// The granted scope (the requested one if the server did not say).
+    pub refresh_at: Instant,
+    /// The granted scope.
     pub scope: Option<String>,
-    /// Which stored token this is; the cache assigns it. Lets a caller that saw a 401
-    /// invalidate exactly the token it used, not a newer one.
-    pub id: u64,
+    /// Which token this is.
+    pub id: TokenId,
 }
 
 /// An `expires_at` for tokens that never expire (API keys).
-pub const NEVER: Millis = Millis::MAX;
+pub const NEVER: Instant = Instant(u64::MAX);
 
-/// Turns the token endpoint's answer into a [`TokenSet`] or a precise [`Error`].
+impl TokenSet {
+    /// Places `issued` in time: it was requested at `sent_at`.
+    pub fn new(issued: Issued, sent_at: Instant, skew: super::time::Millis, id: TokenId) -> TokenSet {
+        let life = issued.lifetime.ms();
+        let expires_at = sent_at + life;
+        TokenSet {
+            access_token: issued.access_token,
+            expires_at,
+            refresh_at: expires_at - skew.min(super::time::Millis(life.0 / 2)),
+            scope: issued.scope,
+            id,
+        }
+    }
+}
+
+/// Turns the token endpoint's answer into an [`Issued`] token or a precise [`Error`].
 ///
-/// `sent_at` is when the request was sent: expiry counts from then, not from when the
-/// answer arrived. `now` is used only to turn an HTTP-date `Retry-After` into seconds.
+/// `wall` (`Date.now()`) only turns an HTTP-date `Retry-After` into seconds.
 ///
 /// See <https://www.rfc-editor.org/rfc/rfc6749#section-5.1> and §5.2.
 pub fn process_token_response(
-    cfg: &Config,
     ep: &Endpoint,
+    timing: &Timing,
     resp: &HttpResponse,
-    sent_at: Millis,
-    now: Millis,
-) -> Result<TokenSet, Error> {
+    wall: WallMillis,
+) -> Result<Issued, Error> {
     let status = resp.status;
     let fields: Option<&[(String, Value)]> = match &resp.body {
         Body::Json(Value::Object(entries)) => Some(entries),
@@ -74,24 +102,20 @@ pub fn process_token_response(
             "the token endpoint answered with a redirect, and token requests never follow redirects",
         ));
     }
-    if status == 429 {
-        return Err(Error::RateLimited {
-            status,
-            retry_after: resp
-                .retry_after
-                .as_deref()
-                .and_then(|v| parse_retry_after(v, now)),
-        });
-    }
+    let retry_after = resp.retry_after.as_deref().and_then(|v| parse_retry_after(v, wall));
     if !(200..300).contains(&status) {
-        return Err(match ep.dialect {
-            Dialect::Symbl => Error::Http {
-                status,
-                detail: symbl_meaning(status),
-            },
-            Dialect::OAuth2 | Dialect::Broker => match fields.and_then(|f| oauth_error(f, status, ep)) {
+        if ep.dialect == Dialect::Broker {
+            return Err(broker_contract::client_error(status, fields.unwrap_or(&[]), retry_after));
+        }
+        return Err(match status {
+            429 => Error::RateLimited { status, retry_after },
+            _ => match fields.and_then(|f| oauth_error(f, status, ep)) {
                 Some(e) if status < 500 => e,
-                _ => Error::Http { status, detail: "" },
+                _ => Error::Http {
+                    status,
+                    detail: ep.preset.meaning(status),
+                    retry_after: if status == 503 { retry_after } else { None },
+                },
             },
         });
     }
@@ -105,23 +129,24 @@ pub fn process_token_response(
             },
         ));
     };
-    let (token_key, expires_key) = match ep.dialect {
-        Dialect::OAuth2 | Dialect::Broker => ("access_token", "expires_in"),
-        Dialect::Symbl => ("accessToken", "expiresIn"),
+    let symbl = ep.dialect == Dialect::Symbl;
+    let (token_key, expires_key) = if symbl {
+        ("accessToken", "expiresIn")
+    } else {
+        ("access_token", "expires_in")
     };
-    if ep.dialect != Dialect::Symbl && get(fields, "access_token").is_none() {
+    if !symbl && get(fields, token_key).is_none() {
         // Some servers send an RFC 6749 error with a 200.
         if let Some(e) = oauth_error(fields, status, ep) {
             return Err(e);
         }
     }
+    let which = |i: usize| missing(symbl, i);
     let access_token = match get(fields, token_key) {
-        None => return Err(Error::invalid(status, missing(ep.dialect, 0))),
-        Some(Value::Str(s)) if s.is_empty() => {
-            return Err(Error::invalid(status, missing(ep.dialect, 1)))
-        }
+        None => return Err(Error::invalid(status, which(0))),
+        Some(Value::Str(s)) if s.is_empty() => return Err(Error::invalid(status, which(1))),
         Some(Value::Str(s)) => s,
-        Some(_) => return Err(Error::invalid(status, missing(ep.dialect, 2))),
+        Some(_) => return Err(Error::invalid(status, which(2))),
     };
     if !access_token.bytes().all(|b| (0x21..0x7f).contains(&b)) {
         return Err(Error::invalid(
@@ -129,85 +154,57 @@ pub fn process_token_response(
             "the access token contains characters that cannot be sent in an HTTP header",
         ));
     }
-    let token_type = match ep.dialect {
-        Dialect::Symbl => "Bearer".to_owned(),
-        Dialect::OAuth2 | Dialect::Broker => match get(fields, "token_type") {
-            None => "Bearer".to_owned(),
-            Some(Value::Str(t)) if t.eq_ignore_ascii_case("bearer") => "Bearer".to_owned(),
-            Some(Value::Str(t)) if is_token(t) => t.clone(),
-            Some(_) => {
-                return Err(Error::invalid(
-                    status,
-                    "token_type is not a valid authentication scheme name",
-                ))
-            }
-        },
-    };
-    let expires_in = match get(fields, expires_key) {
-        None => cfg.default_expires_in_secs,
-        Some(Value::Num(n)) if *n < 0.0 => {
-            return Err(Error::invalid(status, "expires_in is negative"))
+    // RFC 6749 §7.1: a client must not use a token whose type it does not understand.
+    // tokenkit speaks Bearer (RFC 6750); `DPoP`, `mac` and the rest are refused by name.
+    match get(fields, "token_type") {
+        None => {}
+        Some(Value::Str(t)) if t.eq_ignore_ascii_case("bearer") => {}
+        Some(Value::Str(t)) => {
+            let shown = if t.len() <= 40 && is_printable(t) { t.clone() } else { "(unprintable)".to_owned() };
+            return Err(Error::UnsupportedTokenType { status, token_type: shown });
         }
-        Some(Value::Num(n)) if n.is_finite() => *n as u64, // whole seconds, rounded down
-        Some(Value::Str(s)) if !s.is_empty() && s.len() <= 12 && s.bytes().all(|b| b.is_ascii_digit()) => {
-            s.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'))
-        }
-        Some(_) => return Err(Error::invalid(status, "expires_in is not a number")),
+        Some(_) => return Err(Error::invalid(status, "token_type is not a string")),
     }
-    .min(MAX_EXPIRES_IN_SECS);
-    let scope = match (ep.dialect, get(fields, "scope")) {
-        (Dialect::OAuth2 | Dialect::Broker, Some(Value::Str(s))) => Some(s.clone()),
-        (Dialect::OAuth2 | Dialect::Broker, Some(_)) => {
-            return Err(Error::invalid(status, "scope is not a string"))
-        }
+    let expires_in = match get(fields, expires_key) {
+        None => timing.default_expires_in,
+        Some(Value::Num(n)) if *n < 0.0 => return Err(Error::invalid(status, "expires_in is negative")),
+        Some(Value::Num(n)) if n.is_finite() => Secs(*n as u64), // whole seconds, rounded down
+        Some(Value::Str(s)) => Secs(parse_decimal(s, 12).ok_or(Error::invalid(status, "expires_in is not a number"))?),
+        Some(_) => return Err(Error::invalid(status, "expires_in is not a number")),
+    };
+    let scope = match (symbl, get(fields, "scope")) {
+        (false, Some(Value::Str(s))) => Some(s.clone()),
+        (false, Some(_)) => return Err(Error::invalid(status, "scope is not a string")),
         _ => ep.scope.clone(),
     };
-
-    let lifetime = expires_in * 1000;
-    let expires_at = sent_at.saturating_add(lifetime);
-    Ok(TokenSet {
+    Ok(Issued {
         access_token: Secret::new(access_token.clone()),
-        token_type,
-        expires_at,
-        refresh_at: expires_at - cfg.refresh_skew_ms.min(lifetime / 2),
+        lifetime: expires_in.clamp(MIN_LIFETIME, MAX_EXPIRES_IN),
         scope,
-        id: 0,
     })
 }
 
-fn missing(dialect: Dialect, what: usize) -> &'static str {
-    const OAUTH2: [&str; 3] = [
-        "access_token is missing",
-        "access_token is empty",
-        "access_token is not a string",
-    ];
-    const SYMBL: [&str; 3] = [
-        "accessToken is missing",
-        "accessToken is empty",
-        "accessToken is not a string",
-    ];
-    let table = if dialect == Dialect::Symbl { SYMBL } else { OAUTH2 };
-    table.get(what).copied().unwrap_or("")
+fn missing(symbl: bool, what: usize) -> &'static str {
+    const OAUTH2: [&str; 3] = ["access_token is missing", "access_token is empty", "access_token is not a string"];
+    const SYMBL: [&str; 3] = ["accessToken is missing", "accessToken is empty", "accessToken is not a string"];
+    (if symbl { SYMBL } else { OAUTH2 }).get(what).copied().unwrap_or("")
 }
 
 /// An RFC 6749 §5.2 error body, if `fields` is one. `error` must be a printable code;
 /// `error_description` is kept only if printable, shortened, and with the client secret
 /// blotted out in case a server echoes it.
-fn oauth_error(fields: &[(String, Value)], status: u16, ep: &Endpoint) -> Option<Error> {
-    let printable = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b));
+pub(crate) fn oauth_error(fields: &[(String, Value)], status: u16, ep: &Endpoint) -> Option<Error> {
     let Some(Value::Str(error)) = get(fields, "error") else {
         return None;
     };
-    if error.is_empty() || error.len() > 64 || !printable(error) {
+    if error.is_empty() || error.len() > 64 || !is_printable(error) {
         return None;
     }
     let description = match get(fields, "error_description") {
-        Some(Value::Str(d)) if !d.is_empty() && printable(d) => {
+        Some(Value::Str(d)) if !d.is_empty() && is_printable(d) => {
             let mut d: String = d.chars().take(300).collect();
-            if let Some(secret) = &ep.client_secret {
-                if !secret.expose().is_empty() {
-                    d = replace_all(&d, secret.expose(), "[redacted]");
-                }
+            if let Some(secret) = ep.client_secret.as_ref().filter(|s| !s.expose().is_empty()) {
+                d = replace_all(&d, secret.expose(), "[redacted]");
             }
             Some(d)
         }
@@ -220,64 +217,113 @@ fn oauth_error(fields: &[(String, Value)], status: u16, ep: &Endpoint) -> Option
     })
 }
 
-/// Symbl's documented meaning of each status of its token endpoint.
-fn symbl_meaning(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request: the request is invalid (check appId and appSecret)",
-        401 => "Unauthorized: the appId or appSecret is invalid",
-        404 => "Not Found: the specified resource does not exist (check tokenUrl)",
-        500 => "Internal Server Error: Symbl had a problem with its server; try again later",
-        _ => "",
-    }
-}
-
-/// Parses `Retry-After` (delta-seconds or an IMF-fixdate) into seconds from `now`.
+/// Parses `Retry-After`: delta-seconds, or an HTTP-date in any of its three forms, as
+/// seconds from `now` (a date in the past is 0).
 ///
 /// See <https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3>.
-pub fn parse_retry_after(value: &str, now: Millis) -> Option<u64> {
+pub fn parse_retry_after(value: &str, now: WallMillis) -> Option<Secs> {
     let v = value.trim();
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(if v.len() > 12 {
-            u64::MAX / 1000
-        } else {
-            v.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0'))
-        });
+        // Absurdly long waits saturate; the retry rules refuse them anyway.
+        return Some(Secs(parse_decimal(v, 12).unwrap_or(u64::MAX / 1000)));
     }
-    let at = parse_http_date(v)?;
-    Some(at.saturating_sub(now).div_ceil(1000))
+    let at = parse_http_date(v, now)?;
+    Some(super::time::Millis(at.0.saturating_sub(now.0)).secs_ceil())
 }
 
-/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) into ms since the epoch.
-pub fn parse_http_date(s: &str) -> Option<Millis> {
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const LONG_DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
+/// Parses an HTTP-date (RFC 9110 §5.6.7) into ms since the epoch: the preferred
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and the obsolete RFC 850
+/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`) forms.
+/// Impossible dates (`30 Feb`, hour 24) are `None`. `now` resolves RFC 850's two-digit
+/// year: one more than 50 years ahead is taken from the previous century.
+pub fn parse_http_date(s: &str, now: WallMillis) -> Option<WallMillis> {
     let mut it = s.split_ascii_whitespace();
-    let _weekday = it.next().filter(|w| w.len() == 4 && w.ends_with(','))?;
-    let day = num(it.next()?, 2)?;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let month_name = it.next()?;
-    let month = MONTHS.iter().position(|m| *m == month_name)? as u64 + 1;
-    let year = num(it.next()?, 4)?;
-    let mut hms = it.next()?.split(':');
-    let (h, m, sec) = (num(hms.next()?, 2)?, num(hms.next()?, 2)?, num(hms.next()?, 2)?);
-    if it.next()? != "GMT" || it.next().is_some() || hms.next().is_some() {
+    let first = it.next()?;
+    let (day, month, year, time) = if let Some(weekday) = first.strip_suffix(',') {
+        let parsed = if DAYS.contains(&weekday) {
+            let (d, m, y, t) = (it.next()?, it.next()?, it.next()?, it.next()?);
+            (num(d, 2, 2)?, month(m)?, num(y, 4, 4)?, t)
+        } else if LONG_DAYS.contains(&weekday) {
+            let mut dmy = it.next()?.split('-');
+            let (d, m, y) = (dmy.next()?, dmy.next()?, dmy.next()?);
+            if dmy.next().is_some() {
+                return None;
+            }
+            (num(d, 2, 2)?, month(m)?, full_year(num(y, 2, 2)?, now), it.next()?)
+        } else {
+            return None;
+        };
+        if it.next()? != "GMT" {
+            return None;
+        }
+        parsed
+    } else {
+        if !DAYS.contains(&first) {
+            return None;
+        }
+        let (m, d, t, y) = (it.next()?, it.next()?, it.next()?, it.next()?);
+        (num(d, 1, 2)?, month(m)?, num(y, 4, 4)?, t)
+    };
+    if it.next().is_some() {
         return None;
     }
-    if year < 1970 || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+    let mut hms = time.split(':');
+    let (h, m, sec) = (num(hms.next()?, 2, 2)?, num(hms.next()?, 2, 2)?, num(hms.next()?, 2, 2)?);
+    if hms.next().is_some() || year < 1970 || h > 23 || m > 59 || sec > 60 {
         return None;
     }
-    // Days from civil (Howard Hinnant's algorithm), years since 1970 only.
+    if day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    Some(WallMillis(((days * 24 + h) * 60 + m) * 60_000 + sec * 1000))
+}
+
+fn month(m: &str) -> Option<u64> {
+    MONTHS.iter().position(|x| *x == m).map(|i| i as u64 + 1)
+}
+
+fn num(s: &str, min_len: usize, max_len: usize) -> Option<u64> {
+    (s.len() >= min_len).then(|| parse_decimal(s, max_len)).flatten()
+}
+
+fn is_leap(y: u64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in_month(y: u64, m: u64) -> u64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 (Howard Hinnant's algorithm), for years from 1970.
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y / 400;
     let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
-    Some(((days * 24 + h) * 60 + m) * 60_000 + sec * 1000)
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    (era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy).saturating_sub(719_468)
 }
 
-fn num(s: &str, len: usize) -> Option<u64> {
-    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0')))
+/// The year `now` falls in (close enough: 365.2425-day years from 1970).
+fn current_year(now: WallMillis) -> u64 {
+    1970 + now.0 / 31_556_952_000
+}
+
+fn full_year(yy: u64, now: WallMillis) -> u64 {
+    let this = current_year(now);
+    let candidate = this - this % 100 + yy;
+    if candidate > this + 50 {
+        candidate - 100
+    } else {
+        candidate
+    }
 }

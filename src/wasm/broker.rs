@@ -1,9 +1,10 @@
 //! The exported `TokenBroker` (Worker build, cargo feature `broker`): the edge token broker.
 //!
-//! One broker per isolate. Tokens are fetched with the same core as `TokenClient`
-//! (single flight, retries, validation), with timers off: Workers check expiry lazily per
-//! request. The request that starts a token fetch hands it to `ctx.waitUntil`, so the
-//! fetch completes for every waiter even if that request's caller goes away.
+//! One broker per isolate. Tokens come from the same state machine and shell as
+//! `TokenClient` in its Workers mode (single flight, retries, validation, no timers that
+//! outlive a request, each waiter waiting in its own request). The request that starts a
+//! token fetch hands it to `ctx.waitUntil`, so the fetch completes for every waiter even if
+//! that request's caller goes away.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -16,14 +17,16 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
-use super::client::{begin, Begin, Inner};
+use super::client::{token, Inner};
 use super::convert::parse_url;
 use super::js;
 use crate::proto::broker::{
-    config_error_reply, forward_header, token_reply, upstream_error_reply, BrokerConfig, EnvError, Incoming,
-    RateLimiter, Reply, Route,
+    config_error_reply, forward_header, token_reply, BrokerConfig, EnvError, Incoming, RateLimiter, Reply, Route,
 };
+use crate::proto::broker_contract::upstream_reply;
+use crate::proto::request::Runtime;
 use crate::proto::response::TokenSet;
+use crate::proto::sign;
 use crate::proto::Error;
 
 #[wasm_bindgen(module = "/js/broker.js")]
@@ -33,8 +36,6 @@ extern "C" {
     #[wasm_bindgen(catch)]
     fn forward(fetch: Option<Function>, request: &Request, url: &str, headers: &Array) -> Result<Promise, JsValue>;
     fn relay(response: &Response, extra: &Array) -> Response;
-    #[wasm_bindgen(js_name = waitUntil)]
-    fn wait_until(ctx: &JsValue, promise: &Promise);
 }
 
 /// The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`.
@@ -57,7 +58,7 @@ impl TokenBroker {
     pub fn new(env: JsValue) -> TokenBroker {
         let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
         let cfg = BrokerConfig::from_env(&get, &parse_url).map(Rc::new);
-        let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, false));
+        let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, Runtime::Workerd));
         TokenBroker {
             inner: Rc::new(Broker {
                 cfg,
@@ -97,7 +98,7 @@ impl Broker {
         if let Err(secs) = self.limiter.borrow_mut().check(&client, cfg.rate_per_minute, js::now()) {
             let mut r = Reply::error(429, "rate_limited", "too many requests; retry later");
             let mut v = String::new();
-            crate::proto::encode_u64(&mut v, secs);
+            crate::proto::encode_u64(&mut v, secs.0);
             r.headers.push(("Retry-After", v));
             return respond(r, &cors);
         }
@@ -118,7 +119,7 @@ impl Broker {
             Ok(Route::Health) => respond(Reply { status: 200, headers: Vec::new(), body: "{\"ok\":true}".to_owned() }, &cors),
             Ok(Route::Token) => match self.token(ctx).await {
                 Ok(t) => respond(token_reply(&t, js::now()), &cors),
-                Err(e) => respond(upstream_error_reply(&e), &cors),
+                Err(e) => respond(upstream_reply(&e), &cors),
             },
             Ok(Route::Proxy(target)) => {
                 // Defence in depth: whatever proxy_target allowed must parse to PROXY_ORIGIN.
@@ -134,7 +135,7 @@ impl Broker {
                         }
                         relay(&resp, &extra)
                     }
-                    Err(Some(e)) => respond(upstream_error_reply(&e), &cors),
+                    Err(Some(e)) => respond(upstream_reply(&e), &cors),
                     Err(None) => respond(Reply::error(502, "api_unavailable", "the API could not be reached"), &cors),
                 }
             }
@@ -142,16 +143,7 @@ impl Broker {
     }
 
     async fn token(&self, ctx: &JsValue) -> Result<TokenSet, Error> {
-        let tokens = self.tokens.as_ref().ok_or(Error::Disposed)?;
-        match begin(tokens)? {
-            Begin::Ready(t) => Ok(t),
-            Begin::Wait { flight, started } => {
-                if let Some(p) = started {
-                    wait_until(ctx, &p);
-                }
-                flight.wait_in_worker().await
-            }
-        }
+        token(self.tokens.as_ref().ok_or(Error::Disposed)?, ctx).await
     }
 
     /// Forwards the request with the token; `Err(None)` when the API is unreachable.
@@ -173,15 +165,16 @@ impl Broker {
                 headers.push(&pair);
             }
         }
-        let (name, value) = cfg.upstream.authorization(&t);
+        let (name, value) = sign::authorization(&cfg.upstream, &t);
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(&value)));
         let sent = forward(None, request, target, &headers).map_err(|_| None)?;
         let resp = JsFuture::from(sent).await.map_err(|_| None)?;
         let resp: Response = resp.unchecked_into();
         if resp.status() == 401 {
-            // The API no longer accepts this token: the next caller gets a fresh one.
+            // The machine drops the token if the API refused it (the next caller gets a
+            // fresh one); the caller's body is streamed, so there is no replay here.
             if let Some(tokens) = &self.tokens {
-                tokens.invalidate_token(t.id);
+                tokens.unauthorized(&t, &resp, false);
             }
         }
         Ok(resp)

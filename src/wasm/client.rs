@@ -1,14 +1,18 @@
-//! The exported `TokenClient` class.
+//! The exported `TokenClient` class: a translator between JavaScript and
+//! [`crate::proto::machine::Machine`], which makes every decision.
 //!
-//! State lives in `Rc<Inner>`; every async method clones the `Rc` into its future and never
-//! holds a `RefCell` borrow across an `.await` (wasm-bindgen #4440), nor while calling back
-//! into JavaScript (listeners, a custom `fetch`, `abort()`), so re-entrant calls are safe.
+//! The shell feeds the machine inputs with the time, then [`drive`]s its actions: sends
+//! and aborts token requests, wakes waiters, emits events, and (outside Workers) arms one
+//! timer for the machine's next deadline. It holds no state of its own beyond the handles
+//! the machine's actions point to. It never holds a `RefCell` borrow across an `.await`
+//! (wasm-bindgen #4440) nor while calling into JavaScript (listeners, a custom `fetch`,
+//! `abort()`, a waiter's `resolve`), so re-entrant calls are safe.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use core::cell::RefCell;
 use alloc::rc::{Rc, Weak};
+use core::cell::RefCell;
 
 use js_sys::{Array, Function, Promise, Set};
 use wasm_bindgen::prelude::*;
@@ -16,13 +20,14 @@ use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{AbortController, Request, Response};
 
 use super::convert::{js_error, parse_url, to_value, token_info};
-use super::flight::Flight;
 use super::js;
 use super::timer::Timer;
-use crate::proto::config::{Preset, Source};
-use crate::proto::response::{process_token_response, Body, HttpResponse, TokenSet};
-use crate::proto::retry::retry_delay;
-use crate::proto::state::{Cache, Completion, Lookup, Ticket, TimerAction};
+use crate::proto::config::Preset;
+use crate::proto::machine::{Action, AttemptId, Get, Machine, Outcome};
+use crate::proto::request::Runtime;
+use crate::proto::response::{Body, HttpResponse, TokenSet};
+use crate::proto::sign::{self, Plan};
+use crate::proto::time::Instant;
 use crate::proto::{Config, Error};
 
 /// A token client: fetches, caches, refreshes and attaches access tokens.
@@ -32,31 +37,21 @@ pub struct TokenClient {
 }
 
 pub(super) struct Inner {
-    st: RefCell<State>,
+    st: RefCell<Shell>,
     on_token: Set,
     on_expired: Set,
     on_error: Set,
 }
 
-struct State {
-    /// `None` once disposed: the secrets go with it.
-    cfg: Option<Rc<Config>>,
+struct Shell {
+    m: Machine,
     fetch: Option<Function>,
-    cache: Cache,
-    flight: Option<(Ticket, Rc<Flight>)>,
-    abort: Option<AbortController>,
-    /// Settles when the request in flight is done (Workers keep it alive with waitUntil).
-    flight_done: Option<Promise>,
-    /// Proactive refresh timers; off in Workers, where timers do not outlive a request.
-    timers: bool,
-    timer: Option<Timer>,
-}
-
-#[derive(Clone, Copy)]
-enum Event {
-    Token,
-    Expired,
-    Error,
+    /// The abort handle of the attempt the machine last sent.
+    sending: Option<(AttemptId, AbortController)>,
+    /// `resolve` of each waiter's own promise, called on [`Action::Wake`].
+    waiters: Vec<Function>,
+    /// The armed timer and what it was armed for (re-armed only when that changes).
+    timer: Option<(Timer, Instant, bool)>,
 }
 
 type JsResult = Result<JsValue, JsValue>;
@@ -108,55 +103,53 @@ impl TokenClient {
         };
         let cfg = Config::from_options(preset, &to_value(options, 3), &parse_url).map_err(err)?;
         Ok(TokenClient {
-            inner: Inner::new(cfg, fetch, true),
+            inner: Inner::new(cfg, fetch, js::runtime()),
         })
     }
 
-    /// The access token, from memory until its refresh is due.
+    /// The access token, from memory while it is valid. `ctx`: a Workers `ExecutionContext`.
     #[wasm_bindgen(js_name = getToken)]
-    pub fn get_token(&self) -> Promise {
+    pub fn get_token(&self, ctx: JsValue) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            let t = token(&inner).await.map_err(err)?;
+            let t = token(&inner, &ctx).await.map_err(err)?;
             Ok(JsValue::from_str(t.access_token.expose()))
         })
     }
 
-    /// `{ accessToken, tokenType, expiresAt, scope }`.
+    /// `{ accessToken, tokenType, expiresAt, refreshAt, scope }`.
     #[wasm_bindgen(js_name = getTokenInfo)]
-    pub fn get_token_info(&self) -> Promise {
+    pub fn get_token_info(&self, ctx: JsValue) -> Promise {
         let inner = self.inner.clone();
-        promise(async move { Ok(token_info(&token(&inner).await.map_err(err)?)) })
+        promise(async move {
+            let t = token(&inner, &ctx).await.map_err(err)?;
+            Ok(token_info(&t, js::now(), js::wall()))
+        })
     }
 
     /// Like global `fetch`, with the token attached when the origin is allowed.
-    pub fn fetch(&self, input: JsValue, init: JsValue) -> Promise {
+    pub fn fetch(&self, input: JsValue, init: JsValue, ctx: JsValue) -> Promise {
         let inner = self.inner.clone();
-        promise(async move { signed_fetch(&inner, &input, &init).await })
+        promise(async move { signed_fetch(&inner, &input, &init, &ctx).await })
     }
 
     /// A new `Request` with the token attached.
-    pub fn sign(&self, request: JsValue) -> Promise {
+    pub fn sign(&self, request: JsValue, ctx: JsValue) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
             let req = js::new_request(&request, &JsValue::UNDEFINED)?;
-            let cfg = inner.config().map_err(err)?.0;
-            check_origin(&cfg, &req)?;
-            attach(&inner, &cfg, &req).await?;
+            if inner.plan(&req)? == Plan::Sign {
+                let t = token(&inner, &ctx).await.map_err(err)?;
+                inner.set_auth(&req, &t)?;
+            }
             Ok(req.into())
         })
     }
 
     /// Forgets the cached token; the next call fetches a new one.
     pub fn invalidate(&self) {
-        let mut st = self.inner.st.borrow_mut();
-        if st.cfg.is_some() {
-            st.cache.invalidate();
-            st.flight = None;
-            st.abort = None;
-            st.flight_done = None;
-            arm_timer(&self.inner, &mut st);
-        }
+        self.inner.st.borrow_mut().m.invalidate(js::now());
+        drive(&self.inner, &JsValue::UNDEFINED);
     }
 
     /// Subscribes to `"token"`, `"expired"` or `"error"`; returns the unsubscribe function.
@@ -165,55 +158,41 @@ impl TokenClient {
             Some("token") => &self.inner.on_token,
             Some("expired") => &self.inner.on_expired,
             Some("error") => &self.inner.on_error,
-            _ => {
-                return Err(err(Error::config(
-                    "event",
-                    "must be \"token\", \"expired\" or \"error\"",
-                )))
-            }
+            _ => return Err(err(Error::config("event", "must be \"token\", \"expired\" or \"error\""))),
         };
         let listener = listener
             .dyn_into::<Function>()
             .map_err(|_| err(Error::config("listener", "must be a function")))?;
-        self.inner.config().map_err(err)?;
+        if self.inner.st.borrow().m.config().is_none() {
+            return Err(err(Error::Disposed));
+        }
         Ok(js::subscribe(set, &listener))
     }
 
     /// Cancels timers and requests, drops secrets and tokens; later calls reject `DISPOSED`.
     pub fn dispose(&self) {
-        let (abort, flight) = {
-            let mut st = self.inner.st.borrow_mut();
-            st.cfg = None;
-            st.fetch = None;
-            st.cache = Cache::default();
-            st.timer = None;
-            st.flight_done = None;
-            (st.abort.take(), st.flight.take())
-        };
         for set in [&self.inner.on_token, &self.inner.on_expired, &self.inner.on_error] {
             set.clear();
         }
-        if let Some(a) = abort {
-            a.abort();
+        {
+            let mut st = self.inner.st.borrow_mut();
+            st.m.dispose();
+            st.fetch = None;
         }
-        if let Some((_, f)) = flight {
-            f.finish(Err(Error::Disposed));
-        }
+        drive(&self.inner, &JsValue::UNDEFINED);
     }
 }
 
 impl Inner {
-    /// A token client's state; `timers` off where timers do not outlive a request (Workers).
-    pub(super) fn new(cfg: Config, fetch: Option<Function>, timers: bool) -> Rc<Inner> {
+    /// A token client's state.
+    pub(super) fn new(cfg: Config, fetch: Option<Function>, runtime: Runtime) -> Rc<Inner> {
+        let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
         Rc::new(Inner {
-            st: RefCell::new(State {
-                cfg: Some(Rc::new(cfg)),
+            st: RefCell::new(Shell {
+                m: Machine::new(cfg, runtime, seed),
                 fetch,
-                cache: Cache::default(),
-                flight: None,
-                abort: None,
-                flight_done: None,
-                timers,
+                sending: None,
+                waiters: Vec::new(),
                 timer: None,
             }),
             on_token: Set::new(&JsValue::UNDEFINED),
@@ -222,285 +201,229 @@ impl Inner {
         })
     }
 
-    /// Forgets the token `token_id` (after the API answered 401 with it).
-    pub(super) fn invalidate_token(&self, token_id: u64) {
-        self.st.borrow_mut().cache.invalidate_token(token_id);
+    /// The API answered 401 to a request signed with `t`: tells the machine, which
+    /// decides whether the token is dropped and whether to replay.
+    pub(super) fn unauthorized(&self, t: &TokenSet, resp: &Response, replayable: bool) -> bool {
+        let www = resp.headers().get("www-authenticate").ok().flatten();
+        self.st.borrow_mut().m.unauthorized(t.id, www.as_deref(), replayable)
     }
 
-    pub(super) fn config(&self) -> Result<(Rc<Config>, Option<Function>), Error> {
-        let st = self.st.borrow();
-        let cfg = st.cfg.clone().ok_or(Error::Disposed)?;
-        Ok((cfg, st.fetch.clone()))
-    }
-
-    fn disposed(&self) -> bool {
-        self.st.borrow().cfg.is_none()
-    }
-
-    fn emit(&self, event: Event, value: &JsValue) {
-        let set = match event {
-            Event::Token => &self.on_token,
-            Event::Expired => &self.on_expired,
-            Event::Error => &self.on_error,
+    /// Sets the header that carries `t` on `req`.
+    pub(super) fn set_auth(&self, req: &Request, t: &TokenSet) -> Result<(), JsValue> {
+        let (name, value) = {
+            let st = self.st.borrow();
+            let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
+            let (name, value) = sign::authorization(cfg, t);
+            (name.to_owned(), value)
         };
+        req.headers().set(&name, &value)
+    }
+
+    /// The machine's word on signing `req`.
+    fn plan(&self, req: &Request) -> Result<Plan, JsValue> {
+        let origin = js::parse_url(&req.url()).map(|u| u.origin()).unwrap_or_default();
+        let name = {
+            let st = self.st.borrow();
+            let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
+            sign::header_name(cfg).to_owned()
+        };
+        let has = req.headers().has(&name)?;
+        let st = self.st.borrow();
+        let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
+        sign::plan(cfg, &origin, has).map_err(err)
+    }
+
+    fn fetch_fn(&self) -> Option<Function> {
+        self.st.borrow().fetch.clone()
+    }
+
+    fn emit(&self, set: &Set, value: &JsValue) {
         js::emit(set, value);
     }
 }
 
-/// What [`begin`] found.
-pub(super) enum Begin {
-    /// A valid cached token.
-    Ready(TokenSet),
-    /// Wait for this flight; `started` is its completion promise if this call started it.
-    Wait {
-        flight: Rc<Flight>,
-        #[cfg_attr(not(feature = "broker"), allow(dead_code))]
-        started: Option<Promise>,
-    },
-}
-
-/// A valid token: from the cache, or by joining or starting the one token request.
-async fn token(inner: &Rc<Inner>) -> Result<TokenSet, Error> {
-    match begin(inner)? {
-        Begin::Ready(t) => Ok(t),
-        Begin::Wait { flight, .. } => flight.wait().await,
-    }
-}
-
-/// Looks the token up and joins or starts the token request, without waiting.
-pub(super) fn begin(inner: &Rc<Inner>) -> Result<Begin, Error> {
-    let (outcome, expired) = {
-        let mut guard = inner.st.borrow_mut();
-        let st = &mut *guard;
-        let cfg = st.cfg.clone().ok_or(Error::Disposed)?;
-        if let Some(t) = cfg.static_token() {
-            return Ok(Begin::Ready(t));
-        }
-        let now = js::now();
-        let expired = st.cache.expire(now);
-        if expired {
-            arm_timer(inner, st);
-        }
-        let outcome = match st.cache.lookup(now) {
-            Lookup::Fresh(t) => return Ok(Begin::Ready(t)),
-            Lookup::Join => st.flight.as_ref().map(|(_, f)| Begin::Wait {
-                flight: f.clone(),
-                started: None,
-            }),
-            Lookup::Fetch(ticket) => {
-                let flight = start_flight(inner, st, ticket);
-                Some(Begin::Wait {
-                    flight,
-                    started: st.flight_done.clone(),
-                })
-            }
+/// A valid token: from memory, or by waiting for the one token request. `ctx` (a Workers
+/// `ExecutionContext`, or `undefined`) keeps any request this call starts alive.
+pub(super) async fn token(inner: &Rc<Inner>, ctx: &JsValue) -> Result<TokenSet, Error> {
+    loop {
+        let got = inner.st.borrow_mut().m.get(js::now());
+        drive(inner, ctx);
+        let flight = match got {
+            Get::Ready(t) => return Ok(t),
+            Get::Fail(e) => return Err(e),
+            Get::Wait(flight) => flight,
         };
-        (outcome, expired)
-    };
-    if expired {
-        inner.emit(Event::Expired, &JsValue::UNDEFINED);
-    }
-    outcome.ok_or(Error::Disposed)
-}
-
-fn start_flight(inner: &Rc<Inner>, st: &mut State, ticket: Ticket) -> Rc<Flight> {
-    let flight = Rc::new(Flight::default());
-    let abort = AbortController::new().ok();
-    st.flight = Some((ticket, flight.clone()));
-    st.abort = abort.clone();
-    let done = promise(run_flight(inner.clone(), ticket, flight.clone(), abort));
-    st.flight_done = Some(done);
-    flight
-}
-
-async fn run_flight(
-    inner: Rc<Inner>,
-    ticket: Ticket,
-    flight: Rc<Flight>,
-    abort: Option<AbortController>,
-) -> JsResult {
-    let result = match &abort {
-        Some(a) => request_token(&inner, a).await,
-        None => Err(Error::Network),
-    };
-    let completion = {
-        let mut guard = inner.st.borrow_mut();
-        let st = &mut *guard;
-        if st.cfg.is_none() {
-            None
-        } else {
-            if st.cache.is_in_flight(ticket) {
-                st.flight = None;
-                st.abort = None;
-                st.flight_done = None;
+        let mut woken: Option<Promise> = None;
+        loop {
+            match inner.st.borrow().m.outcome(flight) {
+                Outcome::Done(r) => return r,
+                Outcome::Gone => break,
+                Outcome::Pending => {}
             }
-            let c = st.cache.complete(ticket, result, js::now());
-            arm_timer(&inner, st);
-            Some(c)
-        }
-    };
-    match completion {
-        None => flight.finish(Err(Error::Disposed)),
-        Some(Completion::Token { token, stored }) => {
-            if stored {
-                inner.emit(Event::Token, &token_info(&token));
+            let wake = match woken.take() {
+                Some(p) => p,
+                None => waiter(inner),
+            };
+            if inner.st.borrow().m.runtime() == Runtime::Workerd {
+                wait_in_worker(inner, ctx, &wake).await;
+                woken = Some(wake);
+            } else {
+                let _ = JsFuture::from(wake).await;
             }
-            flight.finish(Ok(token));
-        }
-        Some(Completion::Fallback { token, error }) => {
-            inner.emit(Event::Error, &js_error(&error));
-            flight.finish(Ok(token));
-        }
-        Some(Completion::Failed(error)) => {
-            inner.emit(Event::Error, &js_error(&error));
-            flight.finish(Err(error));
         }
     }
-    Ok(JsValue::UNDEFINED)
 }
 
-/// One token request with its retries.
-async fn request_token(inner: &Rc<Inner>, abort: &AbortController) -> Result<TokenSet, Error> {
-    let (cfg, fetch) = inner.config()?;
-    let Source::Endpoint(ep) = &cfg.source else {
-        return Err(Error::Disposed);
-    };
-    let req = ep.token_request();
+/// A promise of the waiter's own that [`Action::Wake`] resolves.
+fn waiter(inner: &Inner) -> Promise {
+    Promise::new(&mut |resolve, _reject| inner.st.borrow_mut().waiters.push(resolve))
+}
+
+/// One wait in a Worker. workerd cancels a request whose only pending work is a promise
+/// another request will resolve ("hung"), and timers do not outlive a request, so each
+/// waiter races its promise with short timers of its own and, on every wake-up, lets the
+/// machine handle whatever deadline has passed (it may send the next attempt itself).
+async fn wait_in_worker(inner: &Rc<Inner>, ctx: &JsValue, wake: &Promise) {
+    let next = inner.st.borrow().m.poll_timeout();
+    let now = js::now();
+    let step = next.map_or(100, |at| now.until(at).0.clamp(1, 100));
+    let race = Promise::race(&Array::of2(wake, &js::sleep(step as f64)));
+    let _ = JsFuture::from(race).await;
+    inner.st.borrow_mut().m.handle_timeout(js::now());
+    drive(inner, ctx);
+}
+
+/// Carries out the machine's actions until it has none, then re-arms the timer.
+fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
+    loop {
+        let action = inner.st.borrow_mut().m.poll();
+        let Some(action) = action else { break };
+        match action {
+            Action::Send(attempt) => send(inner, attempt, ctx),
+            Action::Abort(attempt) => {
+                let controller = {
+                    let mut st = inner.st.borrow_mut();
+                    match st.sending.take() {
+                        Some((a, c)) if a == attempt => Some(c),
+                        other => {
+                            st.sending = other;
+                            None
+                        }
+                    }
+                };
+                if let Some(c) = controller {
+                    c.abort();
+                }
+            }
+            Action::Wake => {
+                let waiters = core::mem::take(&mut inner.st.borrow_mut().waiters);
+                for resolve in waiters {
+                    let _ = resolve.call0(&JsValue::UNDEFINED);
+                }
+            }
+            Action::Token(t) => inner.emit(&inner.on_token, &token_info(&t, js::now(), js::wall())),
+            Action::Expired => inner.emit(&inner.on_expired, &JsValue::UNDEFINED),
+            Action::Error(e) => inner.emit(&inner.on_error, &js_error(&e)),
+        }
+    }
+    arm_timer(inner);
+}
+
+/// Sends the token request as `attempt`; its answer goes back to the machine.
+fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
+    let Some(req) = inner.st.borrow().m.request() else { return };
+    let controller = AbortController::new().ok();
+    inner.st.borrow_mut().sending = controller.clone().map(|c| (attempt, c));
     let headers = Array::new();
     for (name, value) in &req.headers {
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
     }
-    let mut retries = 0;
-    loop {
-        let sent_at = js::now();
-        let answer = JsFuture::from(js::post_token(
-            fetch.clone(),
-            &req.url,
-            &headers,
-            &req.body,
-            cfg.timeout_ms as f64,
-            abort,
-            ep.credentials,
-        ))
-        .await;
-        let result = match answer {
+    let answer = js::post_token(
+        inner.fetch_fn(),
+        &req.url,
+        &headers,
+        &req.body,
+        req.redirect,
+        req.cache,
+        req.credentials,
+        controller.map(|c| c.signal()),
+    );
+    let (inner2, ctx2) = (inner.clone(), ctx.clone());
+    let done = promise(async move {
+        let result = match JsFuture::from(answer).await {
             Ok(v) => {
                 let a: Array = v.unchecked_into();
                 let text = a.get(2).as_string().unwrap_or_default();
-                let resp = HttpResponse {
+                Ok(HttpResponse {
                     status: a.get(0).as_f64().unwrap_or(0.0) as u16,
                     retry_after: a.get(1).as_string(),
                     body: match js_sys::JSON::parse(&text) {
                         Ok(json) => Body::Json(to_value(&json, 1)),
                         Err(_) => Body::NotJson,
                     },
-                };
-                process_token_response(&cfg, ep, &resp, sent_at, js::now())
+                })
             }
-            Err(e) if js::is_timeout(&e) => Err(Error::Timeout),
             Err(_) => Err(Error::Network),
         };
-        if inner.disposed() {
-            return Err(Error::Disposed);
+        {
+            let mut st = inner2.st.borrow_mut();
+            if st.sending.as_ref().is_some_and(|(a, _)| *a == attempt) {
+                st.sending = None;
+            }
+            st.m.handle_response(attempt, result, js::now(), js::wall());
         }
-        let e = match result {
-            Ok(t) => return Ok(t),
-            Err(e) => e,
-        };
-        let delay = retry_delay(&e, retries, cfg.max_retries, js_sys::Math::random()).ok_or(e)?;
-        let _ = JsFuture::from(js::sleep(delay as f64)).await;
-        if inner.disposed() {
-            return Err(Error::Disposed);
-        }
-        retries += 1;
-    }
+        drive(&inner2, &ctx2);
+        Ok(JsValue::UNDEFINED)
+    });
+    js::wait_until(ctx, &done);
 }
 
-/// Re-arms the one timer from the cache's next deadline (dropping the old one cancels it).
-fn arm_timer(inner: &Rc<Inner>, st: &mut State) {
-    st.timer = None;
-    if !st.timers {
+/// Arms the one timer for the machine's next deadline (outside Workers), unless it is
+/// already armed for exactly that.
+fn arm_timer(inner: &Rc<Inner>) {
+    let mut st = inner.st.borrow_mut();
+    if st.m.runtime() == Runtime::Workerd {
         return;
     }
-    if let Some(at) = st.cache.poll_timeout() {
-        let weak = Rc::downgrade(inner);
-        let delay = at.saturating_sub(js::now());
-        // Handle the timeout outside the timer's own callback, which arm_timer replaces.
-        st.timer = Some(Timer::new(delay, move || spawn_local(on_timer(weak))));
+    let want = st.m.poll_timeout().map(|at| (at, st.m.keep_alive()));
+    if st.timer.as_ref().map(|(_, at, keep)| (*at, *keep)) == want {
+        return;
     }
+    st.timer = want.map(|(at, keep_alive)| {
+        let weak = Rc::downgrade(inner);
+        // Handled outside the timer's own callback, which re-arming replaces.
+        let timer = Timer::new(js::now().until(at).0, keep_alive, move || spawn_local(on_timer(weak)));
+        (timer, at, keep_alive)
+    });
 }
 
 async fn on_timer(weak: Weak<Inner>) {
-    let Some(inner) = weak.upgrade() else {
-        return;
-    };
-    let expired = {
-        let mut guard = inner.st.borrow_mut();
-        let st = &mut *guard;
-        if st.cfg.is_none() {
-            return;
-        }
-        let expired = match st.cache.handle_timeout(js::now()) {
-            TimerAction::Expired => true,
-            TimerAction::Refresh(ticket) => {
-                start_flight(&inner, st, ticket);
-                false
-            }
-            TimerAction::Nothing => false,
-        };
-        arm_timer(&inner, st);
-        expired
-    };
-    if expired {
-        inner.emit(Event::Expired, &JsValue::UNDEFINED);
+    let Some(inner) = weak.upgrade() else { return };
+    {
+        let mut st = inner.st.borrow_mut();
+        st.timer = None;
+        st.m.handle_timeout(js::now());
     }
+    drive(&inner, &JsValue::UNDEFINED);
 }
 
-fn check_origin(cfg: &Config, req: &Request) -> Result<(), JsValue> {
-    let origin = js::parse_url(&req.url()).map(|u| u.origin()).unwrap_or_default();
-    if cfg.origin_allowed(&origin) {
-        Ok(())
-    } else {
-        Err(err(Error::OriginNotAllowed { origin }))
-    }
-}
-
-/// Sets the header that carries `t` (`Authorization: <type> <token>`, or the API key's).
-fn set_auth(cfg: &Config, req: &Request, t: &TokenSet) -> Result<(), JsValue> {
-    let (name, value) = cfg.authorization(t);
-    req.headers().set(name, &value)
-}
-
-/// Sets the token header on `req` unless the caller set it.
-async fn attach(inner: &Rc<Inner>, cfg: &Config, req: &Request) -> Result<(), JsValue> {
-    if req.headers().has(cfg.header_name())? {
-        return Ok(());
-    }
-    set_auth(cfg, req, &token(inner).await.map_err(err)?)
-}
-
-async fn signed_fetch(inner: &Rc<Inner>, input: &JsValue, init: &JsValue) -> JsResult {
+async fn signed_fetch(inner: &Rc<Inner>, input: &JsValue, init: &JsValue, ctx: &JsValue) -> JsResult {
     let req = js::new_request(input, init)?;
-    let (cfg, fetch) = inner.config().map_err(err)?;
-    check_origin(&cfg, &req)?;
-    if req.headers().has(cfg.header_name())? {
-        // The caller's own credentials: sent as is, no token fetched, no replay.
+    let plan = inner.plan(&req)?;
+    let fetch = inner.fetch_fn();
+    if plan == Plan::AsIs {
         return JsFuture::from(js::send(fetch, &req)?).await;
     }
-    let replay = match cfg.static_token() {
-        None => js::replay_copy(&req, init)?,
-        Some(_) => None, // a static key would be refused again
-    };
-    let t = token(inner).await.map_err(err)?;
-    set_auth(&cfg, &req, &t)?;
+    let replay = js::replay_copy(&req, init)?;
+    let t = token(inner, ctx).await.map_err(err)?;
+    inner.set_auth(&req, &t)?;
     let resp: Response = JsFuture::from(js::send(fetch.clone(), &req)?).await?.unchecked_into();
-    match replay {
-        Some(replay) if resp.status() == 401 => {
-            js::discard(&resp);
-            inner.invalidate_token(t.id);
-            set_auth(&cfg, &replay, &token(inner).await.map_err(err)?)?;
-            JsFuture::from(js::send(fetch, &replay)?).await
-        }
-        _ => Ok(resp.into()),
+    if resp.status() != 401 || !inner.unauthorized(&t, &resp, replay.is_some()) {
+        return Ok(resp.into());
     }
+    let Some(replay) = replay else { return Ok(resp.into()) };
+    js::discard(&resp);
+    let t = token(inner, ctx).await.map_err(err)?;
+    inner.set_auth(&replay, &t)?;
+    JsFuture::from(js::send(fetch, &replay)?).await
 }

@@ -9,6 +9,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use super::js;
 use crate::proto::config::UrlParts;
 use crate::proto::response::{TokenSet, NEVER};
+use crate::proto::time::{Instant, WallMillis};
 use crate::proto::value::Value;
 use crate::proto::Error;
 
@@ -58,13 +59,11 @@ pub fn parse_url(s: &str) -> Option<UrlParts> {
 
 /// A core error as a JS `TokenError`.
 pub fn js_error(e: &Error) -> JsValue {
-    let (error, description, retry_after) = match e {
-        Error::OAuth {
-            error, description, ..
-        } => (Some(error.clone()), description.clone(), None),
-        Error::RateLimited { retry_after, .. } => (None, None, retry_after.map(|s| s as f64)),
-        _ => (None, None, None),
+    let (error, description) = match e {
+        Error::OAuth { error, description, .. } => (Some(error.clone()), description.clone()),
+        _ => (None, None),
     };
+    let retry_after = e.retry_after().map(|s| s.0 as f64);
     js::token_error(
         e.code(),
         &e.message(),
@@ -75,17 +74,21 @@ pub fn js_error(e: &Error) -> JsValue {
     )
 }
 
-/// `{ accessToken, tokenType, expiresAt, scope }`; `expiresAt` is `null` for API keys.
-pub fn token_info(t: &TokenSet) -> JsValue {
+/// `{ accessToken, tokenType, expiresAt, refreshAt, scope }`: the machine's instants as
+/// epoch ms read off the wall clock now (`null` for API keys, which never expire).
+pub fn token_info(t: &TokenSet, now: Instant, wall: WallMillis) -> JsValue {
     let o = js_sys::Object::new();
     js::set(&o, "accessToken", &JsValue::from_str(t.access_token.expose()));
-    js::set(&o, "tokenType", &JsValue::from_str(&t.token_type));
-    let expires = if t.expires_at == NEVER {
-        JsValue::NULL
-    } else {
-        JsValue::from_f64(t.expires_at as f64)
+    js::set(&o, "tokenType", &JsValue::from_str("Bearer"));
+    let at = |i: Instant| {
+        if i == NEVER {
+            JsValue::NULL
+        } else {
+            JsValue::from_f64(wall.0 as f64 + (i.0 as f64 - now.0 as f64))
+        }
     };
-    js::set(&o, "expiresAt", &expires);
+    js::set(&o, "expiresAt", &at(t.expires_at));
+    js::set(&o, "refreshAt", &at(t.refresh_at));
     let scope = t.scope.as_deref().map_or(JsValue::NULL, JsValue::from_str);
     js::set(&o, "scope", &scope);
     o.into()

@@ -5,7 +5,10 @@ use crate::prelude::*;
 
 use js_sys::{Function, Object, Promise, Set};
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortController, Request, Response};
+use web_sys::{AbortSignal, Request, Response};
+
+use crate::proto::request::Runtime;
+use crate::proto::time::{Instant, WallMillis};
 
 #[wasm_bindgen(module = "/js/shell.js")]
 extern "C" {
@@ -26,26 +29,33 @@ extern "C" {
     pub fn plain_entries(v: &JsValue) -> Option<js_sys::Array>;
 
     #[wasm_bindgen(js_name = postToken)]
+    #[allow(clippy::too_many_arguments)]
     pub fn post_token(
         fetch: Option<Function>,
         url: &str,
         headers: &js_sys::Array,
         body: &str,
-        ms: f64,
-        controller: &AbortController,
-        credentials: &str,
+        redirect: &str,
+        cache: Option<&str>,
+        credentials: Option<&str>,
+        signal: Option<AbortSignal>,
     ) -> Promise;
-
-    #[wasm_bindgen(js_name = isTimeout)]
-    pub fn is_timeout(e: &JsValue) -> bool;
 
     pub fn sleep(ms: f64) -> Promise;
 
     #[wasm_bindgen(js_name = setTimer)]
-    pub fn set_timer(callback: &Function, ms: f64) -> JsValue;
+    pub fn set_timer(callback: &Function, ms: f64, keep_alive: bool) -> JsValue;
 
     #[wasm_bindgen(js_name = clearTimer)]
     pub fn clear_timer(handle: &JsValue);
+
+    #[wasm_bindgen(js_name = getRuntime)]
+    fn get_runtime() -> String;
+
+    fn monotonic() -> f64;
+
+    #[wasm_bindgen(js_name = waitUntil)]
+    pub fn wait_until(ctx: &JsValue, promise: &Promise);
 
     #[wasm_bindgen(js_name = newRequest, catch)]
     pub fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue>;
@@ -84,9 +94,23 @@ extern "C" {
     pub fn password(this: &Url) -> String;
 }
 
-/// `Date.now()`.
-pub fn now() -> u64 {
-    js_sys::Date::now() as u64
+/// The monotonic clock (`performance.now()`): what every deadline is measured on.
+pub fn now() -> Instant {
+    Instant(monotonic() as u64)
+}
+
+/// `Date.now()`: for reported times and HTTP dates only.
+pub fn wall() -> WallMillis {
+    WallMillis(js_sys::Date::now() as u64)
+}
+
+/// The runtime the package entry declared.
+pub fn runtime() -> Runtime {
+    match get_runtime().as_str() {
+        "workerd" => Runtime::Workerd,
+        "node" => Runtime::Node,
+        _ => Runtime::Browser,
+    }
 }
 
 /// Sets `key` on a fresh object; used to build small result objects.

@@ -7,7 +7,6 @@
 mod broker;
 mod client;
 mod convert;
-mod flight;
 mod js;
 mod timer;
 

@@ -20,11 +20,12 @@ pub struct Timer {
 }
 
 impl Timer {
-    /// Calls `callback` once after `ms` milliseconds (clamped to the 32-bit limit).
-    pub fn new(ms: u64, callback: impl FnOnce() + 'static) -> Timer {
+    /// Calls `callback` once after `ms` milliseconds (clamped to the 32-bit limit). In
+    /// Node the timer keeps the process alive only if `keep_alive`.
+    pub fn new(ms: u64, keep_alive: bool, callback: impl FnOnce() + 'static) -> Timer {
         let closure = Closure::once(callback);
         let ms = ms.min(i32::MAX as u64) as f64;
-        let handle = js::set_timer(closure.as_ref().unchecked_ref::<Function>(), ms);
+        let handle = js::set_timer(closure.as_ref().unchecked_ref::<Function>(), ms, keep_alive);
         Timer {
             handle,
             _closure: closure,

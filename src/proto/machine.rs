@@ -1,0 +1,405 @@
+//! The token state machine: every decision and every deadline of a token client.
+//!
+//! Modelled on quinn-proto's `Connection`. The shell feeds it inputs with the time
+//! ([`Machine::get`], [`Machine::handle_response`], [`Machine::handle_timeout`],
+//! [`Machine::invalidate`], [`Machine::unauthorized`], [`Machine::dispose`]), then drains
+//! [`Machine::poll`] for what to do ([`Action`]) and arms one timer for
+//! [`Machine::poll_timeout`]. The machine holds the one copy of every fact: the token and
+//! its identity, the single request in flight, its attempts, backoff and overall deadline,
+//! the failure cooldown. The shell holds only handles the machine points to (the abort
+//! handle of [`Action::Send`]'s attempt, the waiters' promises).
+//!
+//! Rules:
+//! - A valid token is answered at once, even while its refresh runs (stale-while-revalidate).
+//!   The refresh starts at `refresh_at`, from the timer or from whichever call sees it due.
+//! - One request at a time. Callers without a valid token join it ([`Get::Wait`]).
+//! - An attempt fails after `timeoutMs`; network errors, timeouts, 429 and 5xx are retried
+//!   with backoff (and `Retry-After`), never past the flight's deadline (`deadlineMs` from
+//!   its start), so no `getToken()` waits longer than that.
+//! - A refresh that fails while the token is still valid leaves the token in use, emits
+//!   `error`, and is not tried again for [`COOLDOWN`] (or the server's `Retry-After`).
+//!   Without a valid token, a `Retry-After` makes calls fail fast until it has passed.
+//! - Timers are an optimisation: every input re-checks the clock first.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::collections::VecDeque;
+
+use super::challenge::token_refused;
+use super::config::{Config, Source};
+use super::error::Error;
+use super::request::{HttpRequest, Runtime};
+use super::response::{process_token_response, HttpResponse, TokenId, TokenSet};
+use super::retry::retry_delay;
+use super::time::{Instant, Millis, WallMillis};
+
+/// How long a failed refresh waits before the next one while the old token is valid.
+pub const COOLDOWN: Millis = Millis(5_000);
+
+/// Identifies one token request (with its retries) that callers can wait for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlightId(u64);
+
+/// Identifies one HTTP attempt of a flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptId(u64);
+
+/// What a caller who wants a token should do.
+#[derive(Debug)]
+pub enum Get {
+    /// Use this token now.
+    Ready(TokenSet),
+    /// Wait for this flight ([`Machine::outcome`] after each [`Action::Wake`]).
+    Wait(FlightId),
+    /// Fail with this error now (disposed, or the server's `Retry-After` has not passed).
+    Fail(Error),
+}
+
+/// Where a flight a caller waits for stands.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Still running.
+    Pending,
+    /// Finished with this result.
+    Done(Result<TokenSet, Error>),
+    /// Finished long enough ago that its result is gone: ask [`Machine::get`] again.
+    Gone,
+}
+
+/// What the shell must do next.
+#[derive(Debug)]
+pub enum Action {
+    /// Send [`Machine::request`] now as this attempt, abortable by [`Action::Abort`];
+    /// report the answer with [`Machine::handle_response`].
+    Send(AttemptId),
+    /// Abort this attempt's request (timed out, superseded or disposed).
+    Abort(AttemptId),
+    /// A flight finished: wake every waiter to check [`Machine::outcome`].
+    Wake,
+    /// A new token was stored: emit `"token"`.
+    Token(TokenSet),
+    /// The token lapsed with no replacement: emit `"expired"`.
+    Expired,
+    /// A token request finally failed: emit `"error"`.
+    Error(Error),
+}
+
+#[derive(Debug)]
+enum Stage {
+    Sending { attempt: AttemptId, sent_at: Instant, timeout_at: Instant },
+    Backoff { until: Instant },
+}
+
+#[derive(Debug)]
+struct Flight {
+    id: FlightId,
+    deadline: Instant,
+    retries: u32,
+    /// Someone awaits it (a background refresh has no waiters).
+    joined: bool,
+    stage: Stage,
+}
+
+/// The token client's state; see the module docs.
+#[derive(Debug)]
+pub struct Machine {
+    /// `None` once disposed: the secrets go with it.
+    cfg: Option<Config>,
+    runtime: Runtime,
+    token: Option<TokenSet>,
+    flight: Option<Flight>,
+    /// The result of the last finished flight, for waiters that have not looked yet.
+    last: Option<(FlightId, Result<TokenSet, Error>)>,
+    /// No background refresh before this (after one failed).
+    cooldown_until: Instant,
+    /// With no valid token: calls fail with this error until the instant passes.
+    blocked: Option<(Instant, Error)>,
+    actions: VecDeque<Action>,
+    next_id: u64,
+    rng: u64,
+}
+
+impl Machine {
+    /// A client's state for `cfg` in `runtime`; `seed` seeds the backoff jitter.
+    pub fn new(cfg: Config, runtime: Runtime, seed: u64) -> Machine {
+        Machine {
+            cfg: Some(cfg),
+            runtime,
+            token: None,
+            flight: None,
+            last: None,
+            cooldown_until: Instant(0),
+            blocked: None,
+            actions: VecDeque::new(),
+            next_id: 0,
+            rng: seed | 1,
+        }
+    }
+
+    /// The configuration, until disposed.
+    pub fn config(&self) -> Option<&Config> {
+        self.cfg.as_ref()
+    }
+
+    /// The runtime the shell declared.
+    pub fn runtime(&self) -> Runtime {
+        self.runtime
+    }
+
+    /// The token request to send for [`Action::Send`] (the same bytes every attempt).
+    pub fn request(&self) -> Option<HttpRequest> {
+        match &self.cfg.as_ref()?.source {
+            Source::Endpoint(ep) => Some(ep.token_request(self.runtime)),
+            Source::ApiKey { .. } => None,
+        }
+    }
+
+    /// A caller wants a token at `now`.
+    pub fn get(&mut self, now: Instant) -> Get {
+        let Some(cfg) = &self.cfg else {
+            return Get::Fail(Error::Disposed);
+        };
+        if let Some(t) = super::sign::static_token(cfg) {
+            return Get::Ready(t);
+        }
+        self.handle_timeout(now);
+        if let Some(t) = &self.token {
+            return Get::Ready(t.clone());
+        }
+        if let Some(f) = &mut self.flight {
+            f.joined = true;
+            return Get::Wait(f.id);
+        }
+        if let Some((until, e)) = &self.blocked {
+            if now < *until {
+                return Get::Fail(with_retry_after(e, now.until(*until)));
+            }
+            self.blocked = None;
+        }
+        Get::Wait(self.start_flight(now, true))
+    }
+
+    /// Where flight `id` stands.
+    pub fn outcome(&self, id: FlightId) -> Outcome {
+        match (&self.flight, &self.last) {
+            (Some(f), _) if f.id == id => Outcome::Pending,
+            (_, Some((last, r))) if *last == id => Outcome::Done(r.clone()),
+            _ if self.cfg.is_none() => Outcome::Done(Err(Error::Disposed)),
+            _ => Outcome::Gone,
+        }
+    }
+
+    /// The answer to attempt `attempt` arrived at `now` (`Err(Error::Network)` if the
+    /// request failed). Answers to attempts no longer current are ignored.
+    pub fn handle_response(
+        &mut self,
+        attempt: AttemptId,
+        result: Result<HttpResponse, Error>,
+        now: Instant,
+        wall: WallMillis,
+    ) {
+        let sent_at = match &self.flight {
+            Some(Flight { stage: Stage::Sending { attempt: a, sent_at, .. }, .. }) if *a == attempt => *sent_at,
+            _ => return,
+        };
+        let Some(cfg) = &self.cfg else { return };
+        let Source::Endpoint(ep) = &cfg.source else { return };
+        let skew = cfg.timing.refresh_skew;
+        match result.and_then(|resp| process_token_response(ep, &cfg.timing, &resp, wall)) {
+            Ok(issued) => {
+                let t = TokenSet::new(issued, sent_at, skew, TokenId(self.next()));
+                self.token = Some(t.clone());
+                self.cooldown_until = Instant(0);
+                self.blocked = None;
+                self.actions.push_back(Action::Token(t.clone()));
+                self.settle(Ok(t));
+            }
+            Err(e) => self.attempt_failed(e, now),
+        }
+    }
+
+    /// The timer fired (or a caller looked) at `now`; spurious calls are harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.cfg.is_none() {
+            return;
+        }
+        match self.flight.as_ref().map(|f| &f.stage) {
+            Some(Stage::Sending { attempt, timeout_at, .. }) if now >= *timeout_at => {
+                self.actions.push_back(Action::Abort(*attempt));
+                self.attempt_failed(Error::Timeout, now);
+            }
+            Some(Stage::Backoff { until }) if now >= *until => self.send(now),
+            _ => {}
+        }
+        if self.token.as_ref().is_some_and(|t| now >= t.expires_at) {
+            self.token = None;
+            self.actions.push_back(Action::Expired);
+        }
+        let due = self.token.as_ref().is_some_and(|t| now >= t.refresh_at);
+        if due && self.flight.is_none() && now >= self.cooldown_until {
+            self.start_flight(now, false);
+        }
+    }
+
+    /// When the shell should call [`Machine::handle_timeout`], if at all.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.cfg.as_ref()?;
+        let flight = self.flight.as_ref().map(|f| match f.stage {
+            Stage::Sending { timeout_at, .. } => timeout_at,
+            Stage::Backoff { until } => until,
+        });
+        let token = self.token.as_ref().map(|t| match &self.flight {
+            None => t.refresh_at.max(self.cooldown_until).min(t.expires_at),
+            Some(_) => t.expires_at,
+        });
+        match (flight, token) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether a caller awaits the flight (a Node timer for it must keep the process alive;
+    /// one for a background refresh or expiry must not).
+    pub fn keep_alive(&self) -> bool {
+        self.flight.as_ref().is_some_and(|f| f.joined)
+    }
+
+    /// The next thing the shell must do.
+    pub fn poll(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Forgets the token (the caller's `invalidate()`). A request in flight was sent before
+    /// this and is replaced by a new one: its waiters get the new request's result.
+    pub fn invalidate(&mut self, now: Instant) {
+        self.token = None;
+        self.cooldown_until = Instant(0);
+        self.blocked = None;
+        let deadline = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.deadline);
+        if let Some(f) = &mut self.flight {
+            if let Stage::Sending { attempt, .. } = f.stage {
+                self.actions.push_back(Action::Abort(attempt));
+            }
+            f.retries = 0;
+            f.deadline = now + deadline;
+            self.send(now);
+        }
+    }
+
+    /// The API answered 401 to a request signed with token `token`. Forgets that token if
+    /// the challenge says it was refused and it is still the current one (a newer token, or
+    /// a replacement already in flight, is kept). Returns whether to replay the request
+    /// once: only for a refused token, a body that can be sent again, and a token that
+    /// can change (not an API key).
+    ///
+    /// See <https://www.rfc-editor.org/rfc/rfc6750#section-3.1>.
+    pub fn unauthorized(&mut self, token: TokenId, www_authenticate: Option<&str>, replayable: bool) -> bool {
+        let Some(cfg) = &self.cfg else { return false };
+        if matches!(cfg.source, Source::ApiKey { .. }) || !token_refused(www_authenticate) {
+            return false;
+        }
+        if self.token.as_ref().is_some_and(|t| t.id == token) {
+            self.token = None;
+            self.cooldown_until = Instant(0);
+        }
+        replayable
+    }
+
+    /// Aborts the request in flight, fails its waiters with `DISPOSED` and drops the
+    /// configuration, secrets and token.
+    pub fn dispose(&mut self) {
+        if let Some(f) = self.flight.take() {
+            if let Stage::Sending { attempt, .. } = f.stage {
+                self.actions.push_back(Action::Abort(attempt));
+            }
+            self.last = Some((f.id, Err(Error::Disposed)));
+            self.actions.push_back(Action::Wake);
+        }
+        self.cfg = None;
+        self.token = None;
+        self.blocked = None;
+    }
+
+    fn next(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// A number in `[0, 1)` (xorshift64*): backoff jitter needs spread, not secrecy.
+    fn jitter(&mut self) -> f64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn start_flight(&mut self, now: Instant, joined: bool) -> FlightId {
+        let id = FlightId(self.next());
+        let deadline = now + self.cfg.as_ref().map_or(Millis(0), |c| c.timing.deadline);
+        self.flight = Some(Flight {
+            id,
+            deadline,
+            retries: 0,
+            joined,
+            stage: Stage::Backoff { until: now },
+        });
+        self.send(now);
+        id
+    }
+
+    fn send(&mut self, now: Instant) {
+        let attempt = AttemptId(self.next());
+        let timeout = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.timeout);
+        if let Some(f) = &mut self.flight {
+            let timeout_at = (now + timeout).min(f.deadline);
+            f.stage = Stage::Sending { attempt, sent_at: now, timeout_at };
+            self.actions.push_back(Action::Send(attempt));
+        }
+    }
+
+    fn attempt_failed(&mut self, e: Error, now: Instant) {
+        let max_retries = self.cfg.as_ref().map_or(0, |c| c.timing.max_retries);
+        let retries = self.flight.as_ref().map_or(0, |f| f.retries);
+        let jitter = self.jitter();
+        if let (Some(delay), Some(f)) = (retry_delay(&e, retries, max_retries, jitter), &mut self.flight) {
+            let at = now + delay;
+            if at < f.deadline {
+                f.retries += 1;
+                f.stage = Stage::Backoff { until: at };
+                return;
+            }
+        }
+        let wait = e.retry_after().map(|s| s.ms());
+        self.actions.push_back(Action::Error(e.clone()));
+        match self.token.as_ref().filter(|t| now < t.expires_at).cloned() {
+            Some(t) => {
+                self.cooldown_until = now + COOLDOWN.max(wait.unwrap_or_default());
+                self.settle(Ok(t));
+            }
+            None => {
+                if let Some(w) = wait {
+                    self.blocked = Some((now + w, e.clone()));
+                }
+                self.settle(Err(e));
+            }
+        }
+    }
+
+    fn settle(&mut self, result: Result<TokenSet, Error>) {
+        if let Some(f) = self.flight.take() {
+            self.last = Some((f.id, result));
+            self.actions.push_back(Action::Wake);
+        }
+    }
+}
+
+/// `e` with its `Retry-After` lowered to what is left of it.
+fn with_retry_after(e: &Error, left: Millis) -> Error {
+    let left = Some(left.secs_ceil());
+    match e {
+        Error::RateLimited { status, .. } => Error::RateLimited { status: *status, retry_after: left },
+        Error::Http { status, detail, .. } => Error::Http { status: *status, detail, retry_after: left },
+        other => other.clone(),
+    }
+}

@@ -1,0 +1,423 @@
+//! The token state machine (src/proto/machine.rs) under races, failures and time, with a
+//! fake clock. Each scenario is a script of steps; each would fail if the bug it names
+//! came back.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::parse_url;
+use tokenkit::proto::config::{Config, Preset};
+use tokenkit::proto::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome, COOLDOWN};
+use tokenkit::proto::request::Runtime;
+use tokenkit::proto::response::{Body, HttpResponse, TokenId};
+use tokenkit::proto::time::{Instant, WallMillis};
+use tokenkit::proto::value::Value;
+use tokenkit::proto::Error;
+
+/// What the server answers to the attempt in flight.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    /// A token `t<n>` (n counts issued tokens) living this many seconds.
+    Token(u64),
+    /// This status with an RFC 6749 error body (for 4xx) and an optional `Retry-After`.
+    Status(u16, Option<&'static str>),
+    /// The connection failed.
+    Network,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// A new caller asks; expect it to get `t<n>` at once (`Ready(n)`), wait, or fail.
+    Get(Expect),
+    /// The current attempt's answer arrives.
+    Reply(Answer),
+    /// An answer to an older attempt (by index in the sent list) arrives late.
+    LateReply(usize, Answer),
+    /// Monotonic time passes by this many ms; the timer fires.
+    Advance(u64),
+    /// The wall clock jumps by this many ms (NTP, the user); the monotonic clock does not.
+    WallJump(i64),
+    /// The caller's `invalidate()`.
+    Invalidate,
+    /// The API answered 401 to a request signed with `t<n>`; expect replay or not.
+    Unauthorized(u64, Option<&'static str>, bool),
+    Dispose,
+    /// Token requests sent so far.
+    Sent(usize),
+    /// Requests aborted so far.
+    Aborted(usize),
+    /// Every caller that waited since the last such check has this outcome.
+    Waiters(Expect),
+    /// `error` events so far.
+    Errors(usize),
+    /// `expired` events so far.
+    Expired(usize),
+    /// The next timer deadline, in ms from now (None: no timer).
+    Timer(Option<u64>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    Ready(u64),
+    Wait,
+    Fail(&'static str),
+    Pending,
+}
+
+struct Sim {
+    m: Machine,
+    now: u64,
+    wall: i64,
+    sent: Vec<AttemptId>,
+    aborted: usize,
+    issued: u64,
+    waiters: Vec<FlightId>,
+    errors: usize,
+    expired: usize,
+    /// `t<n>` and the id the machine gave it (from its `Token` actions).
+    ids: Vec<(u64, TokenId)>,
+    /// Outcomes waiters collected when woken, as the shell's waiters do.
+    settled: Vec<Expect>,
+}
+
+fn config(extra: &[(&str, Value)]) -> Config {
+    let mut pairs: Vec<(String, Value)> = vec![
+        ("tokenUrl".into(), Value::Str("https://auth.example.com/token".into())),
+        ("clientId".into(), Value::Str("id".into())),
+        ("clientSecret".into(), Value::Str("secret".into())),
+    ];
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    Config::from_options(Preset::Generic, &Value::Object(pairs), &parse_url).unwrap()
+}
+
+impl Sim {
+    fn new(cfg: Config) -> Sim {
+        Sim {
+            m: Machine::new(cfg, Runtime::Browser, 7),
+            now: 1_000,
+            wall: 1_700_000_000_000,
+            sent: Vec::new(),
+            aborted: 0,
+            issued: 0,
+            waiters: Vec::new(),
+            errors: 0,
+            expired: 0,
+            ids: Vec::new(),
+            settled: Vec::new(),
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(a) = self.m.poll() {
+            match a {
+                Action::Send(id) => self.sent.push(id),
+                Action::Abort(_) => self.aborted += 1,
+                Action::Error(_) => self.errors += 1,
+                Action::Expired => self.expired += 1,
+                Action::Token(t) => self.ids.push((t.access_token.expose()[1..].parse().unwrap(), t.id)),
+                Action::Wake => {
+                    for f in std::mem::take(&mut self.waiters) {
+                        match self.outcome(f) {
+                            Expect::Pending => self.waiters.push(f),
+                            done => self.settled.push(done),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn response(&mut self, answer: Answer) -> Result<HttpResponse, Error> {
+        let json = |fields: Vec<(&str, Value)>| {
+            Body::Json(Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+        };
+        match answer {
+            Answer::Token(ttl) => {
+                self.issued += 1;
+                Ok(HttpResponse {
+                    status: 200,
+                    retry_after: None,
+                    body: json(vec![
+                        ("access_token", Value::Str(format!("t{}", self.issued))),
+                        ("token_type", Value::Str("Bearer".into())),
+                        ("expires_in", Value::Num(ttl as f64)),
+                    ]),
+                })
+            }
+            Answer::Status(status, retry_after) => Ok(HttpResponse {
+                status,
+                retry_after: retry_after.map(str::to_owned),
+                body: if status < 500 { json(vec![("error", Value::Str("invalid_client".into()))]) } else { Body::NotJson },
+            }),
+            Answer::Network => Err(Error::Network),
+        }
+    }
+
+    fn outcome(&self, f: FlightId) -> Expect {
+        match self.m.outcome(f) {
+            Outcome::Pending => Expect::Pending,
+            Outcome::Done(Ok(t)) => Expect::Ready(t.access_token.expose()[1..].parse().unwrap()),
+            Outcome::Done(Err(e)) => Expect::Fail(e.code()),
+            Outcome::Gone => panic!("a waiter's flight is gone"),
+        }
+    }
+
+    fn step(&mut self, i: usize, step: Step) {
+        let now = Instant(self.now);
+        let wall = WallMillis(self.wall as u64);
+        match step {
+            Step::Get(want) => {
+                let got = match self.m.get(now) {
+                    Get::Ready(t) => Expect::Ready(t.access_token.expose()[1..].parse().unwrap()),
+                    Get::Wait(f) => {
+                        self.waiters.push(f);
+                        Expect::Wait
+                    }
+                    Get::Fail(e) => Expect::Fail(e.code()),
+                };
+                assert_eq!(got, want, "step {i}: {step:?}");
+            }
+            Step::Reply(answer) => {
+                let attempt = *self.sent.last().expect("nothing was sent");
+                let r = self.response(answer);
+                self.m.handle_response(attempt, r, now, wall);
+            }
+            Step::LateReply(index, answer) => {
+                let r = self.response(answer);
+                self.m.handle_response(self.sent[index], r, now, wall);
+            }
+            Step::Advance(ms) => {
+                self.now += ms;
+                self.m.handle_timeout(Instant(self.now));
+            }
+            Step::WallJump(ms) => self.wall += ms,
+            Step::Invalidate => self.m.invalidate(now),
+            Step::Unauthorized(n, www, replay) => {
+                let id = self.token_id(n);
+                assert_eq!(self.m.unauthorized(id, www, true), replay, "step {i}: {step:?}");
+            }
+            Step::Dispose => self.m.dispose(),
+            Step::Sent(n) => assert_eq!(self.sent.len(), n, "step {i}: requests sent"),
+            Step::Aborted(n) => assert_eq!(self.aborted, n, "step {i}: requests aborted"),
+            Step::Errors(n) => assert_eq!(self.errors, n, "step {i}: error events"),
+            Step::Expired(n) => assert_eq!(self.expired, n, "step {i}: expired events"),
+            Step::Waiters(Expect::Pending) => {
+                assert!(!self.waiters.is_empty() && self.settled.is_empty(), "step {i}: nobody is waiting");
+                for f in self.waiters.clone() {
+                    assert_eq!(self.outcome(f), Expect::Pending, "step {i}: waiter outcome");
+                }
+            }
+            Step::Waiters(want) => {
+                assert!(self.waiters.is_empty(), "step {i}: callers still waiting");
+                assert!(!self.settled.is_empty(), "step {i}: no waiter was answered");
+                for got in std::mem::take(&mut self.settled) {
+                    assert_eq!(got, want, "step {i}: waiter outcome");
+                }
+            }
+            Step::Timer(want) => {
+                let got = self.m.poll_timeout().map(|at| at.0 - self.now);
+                assert_eq!(got, want, "step {i}: next timer");
+            }
+        }
+        self.drain();
+    }
+
+    fn token_id(&self, n: u64) -> TokenId {
+        self.ids.iter().find(|(k, _)| *k == n).map(|(_, id)| *id).unwrap_or(TokenId(u64::MAX))
+    }
+}
+
+use Answer::*;
+use Expect::*;
+use Step::*;
+
+fn run(name: &str, cfg: Config, steps: &[Step]) {
+    let mut sim = Sim::new(cfg);
+    for (i, s) in steps.iter().enumerate() {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.step(i, *s)))
+            .unwrap_or_else(|_| panic!("scenario {name:?} failed at step {i} ({s:?})"));
+    }
+}
+
+fn num(n: f64) -> Value {
+    Value::Num(n)
+}
+
+#[test]
+fn race_table() {
+    let std = || config(&[]);
+    let quiet = || config(&[("maxRetries", num(0.0))]);
+    let scenarios: Vec<(&str, Config, Vec<Step>)> = vec![
+        ("two callers on a cold cache share one request", std(), vec![
+            Get(Wait), Get(Wait), Sent(1),
+            Reply(Token(100)), Waiters(Ready(1)), Get(Ready(1)), Sent(1),
+        ]),
+        ("stale 401s while the replacement is in flight start no more requests", std(), vec![
+            Get(Wait), Reply(Token(100)), Waiters(Ready(1)), Get(Ready(1)),
+            Unauthorized(1, None, true), Get(Wait), Sent(2),
+            // Three more calls signed with t1 come back 401 while t2 is being fetched.
+            Unauthorized(1, None, true), Unauthorized(1, None, true), Unauthorized(1, Some("Bearer"), true),
+            Get(Wait), Sent(2),
+            Reply(Token(100)), Waiters(Ready(2)),
+            // A late 401 for t1 does not throw away t2.
+            Unauthorized(1, None, true), Get(Ready(2)), Sent(2),
+        ]),
+        ("401 challenges: only a refused token is dropped and replayed (RFC 6750 §3.1)", std(), vec![
+            Get(Wait), Reply(Token(100)),
+            Unauthorized(1, Some("Bearer error=\"insufficient_scope\", scope=\"admin\""), false),
+            Unauthorized(1, Some("Bearer error=\"invalid_request\""), false),
+            Unauthorized(1, Some("Basic realm=\"legacy\""), false),
+            Unauthorized(1, Some("DPoP algs=\"ES256\""), false),
+            Unauthorized(1, Some("Bearer, Basic realm=\"x\""), false),
+            Get(Ready(1)), Sent(1),
+            Unauthorized(1, Some("Bearer realm=\"api, v2\", error=\"invalid_token\", error_description=\"expired\""), true),
+            Get(Wait), Sent(2),
+        ]),
+        ("a refresh in flight never stalls callers holding a valid token", std(), vec![
+            Get(Wait), Reply(Token(100)), Timer(Some(50_000)),
+            Advance(50_000), Sent(2),
+            Get(Ready(1)), Get(Ready(1)), Sent(2),
+            Reply(Token(100)), Get(Ready(2)),
+        ]),
+        ("a due refresh is started by the caller that sees it, and still answered at once", std(), vec![
+            Get(Wait), Reply(Token(100)),
+            // No timer ran (a throttled tab, a Worker): the clock is re-checked per call.
+            WallJump(0), Advance(0), Sent(1),
+        ]),
+        ("a failed refresh keeps the token, emits one error and cools down", std(), vec![
+            Get(Wait), Reply(Token(100)), Advance(50_000), Sent(2),
+            Reply(Status(500, None)), Advance(1_000), Sent(3),
+            Reply(Status(502, None)), Advance(1_000), Sent(4),
+            Reply(Status(503, None)), Errors(1),
+            // Three calls right after the failure: the old token, no new requests.
+            Get(Ready(1)), Get(Ready(1)), Get(Ready(1)), Sent(4),
+            Advance(COOLDOWN.0), Sent(5),
+            Reply(Token(100)), Get(Ready(2)),
+        ]),
+        ("a refresh refused by Retry-After waits at least that long", std(), vec![
+            Get(Wait), Reply(Token(100)), Advance(50_000), Sent(2),
+            Reply(Status(429, Some("40"))), Errors(1), Get(Ready(1)), Sent(2),
+            Advance(COOLDOWN.0), Get(Ready(1)), Sent(2),
+            Advance(35_000), Sent(3),
+        ]),
+        ("no token: every waiter gets the error; Retry-After makes later calls fail fast", std(), vec![
+            Get(Wait), Get(Wait), Reply(Status(429, Some("40"))),
+            Waiters(Fail("RATE_LIMITED")), Errors(1),
+            Get(Fail("RATE_LIMITED")), Sent(1),
+            Advance(40_000), Get(Wait), Sent(2),
+        ]),
+        ("OAuth errors are not retried", std(), vec![
+            Get(Wait), Reply(Status(401, None)), Waiters(Fail("OAUTH_ERROR")), Sent(1), Errors(1),
+        ]),
+        ("the overall deadline bounds attempts, timeouts and backoff", config(&[("maxRetries", num(10.0))]), vec![
+            Get(Wait),
+            Advance(10_000), Aborted(1), Waiters(Pending),
+            LateReply(0, Token(100)), Waiters(Pending),
+            Advance(1_000), Sent(2),
+            Advance(10_000), Aborted(2),
+            Advance(1_000), Sent(3),
+            // The third attempt's timeout is cut to the deadline, 30 s after the start.
+            Advance(7_999), Waiters(Pending), Advance(1), Aborted(3),
+            Waiters(Fail("TIMEOUT")), Sent(3),
+        ]),
+        ("dispose during backoff fails the waiters and sends nothing more", std(), vec![
+            Get(Wait), Reply(Status(503, None)), Sent(1),
+            Dispose, Waiters(Fail("DISPOSED")), Timer(None),
+            Advance(10_000), Sent(1), Get(Fail("DISPOSED")),
+        ]),
+        ("dispose while sending aborts the request", std(), vec![
+            Get(Wait), Dispose, Aborted(1), Waiters(Fail("DISPOSED")),
+        ]),
+        ("invalidate during a flight replaces it; the old answer is ignored", std(), vec![
+            Get(Wait), Sent(1), Invalidate, Aborted(1), Sent(2),
+            LateReply(0, Token(100)), Waiters(Pending),
+            Reply(Token(100)), Waiters(Ready(2)), Get(Ready(2)),
+        ]),
+        ("invalidate during backoff sends at once", std(), vec![
+            Get(Wait), Reply(Network), Sent(1), Invalidate, Sent(2), Aborted(0),
+            Reply(Token(100)), Waiters(Ready(1)),
+        ]),
+        ("wall-clock jumps do not change a token's life", std(), vec![
+            Get(Wait), Reply(Token(100)),
+            WallJump(3_600_000), Get(Ready(1)), WallJump(-86_400_000), Advance(49_999), Get(Ready(1)), Sent(1),
+            Advance(1), Sent(2),
+        ]),
+        ("expires_in: 0 is kept for the minimum lifetime", std(), vec![
+            Get(Wait), Reply(Token(0)), Get(Ready(1)), Advance(4_999), Get(Ready(1)), Sent(1),
+            Advance(1), Sent(2), Get(Ready(1)),
+        ]),
+        ("a token that lapses with no replacement: expired once, then callers fetch", quiet(), vec![
+            Get(Wait), Reply(Token(20)), Advance(10_000), Sent(2),
+            Reply(Status(500, None)), Errors(1),
+            Advance(COOLDOWN.0), Sent(3), Reply(Network), Errors(2),
+            Advance(4_999), Expired(0), Get(Ready(1)),
+            Advance(1), Expired(1), Advance(1_000), Expired(1), Sent(3),
+            Get(Wait), Sent(4),
+        ]),
+    ];
+    for (name, cfg, steps) in scenarios {
+        run(name, cfg, &steps);
+    }
+}
+
+#[test]
+fn timer_keeps_node_alive_only_for_waiters() {
+    let mut m = Machine::new(config(&[]), Runtime::Node, 1);
+    assert!(matches!(m.get(Instant(0)), Get::Wait(_)));
+    assert!(m.keep_alive(), "someone awaits the flight");
+    let Some(Action::Send(a)) = m.poll() else { panic!() };
+    let ok = HttpResponse {
+        status: 200,
+        retry_after: None,
+        body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str("x".into())), ("expires_in".into(), num(100.0))])),
+    };
+    m.handle_response(a, Ok(ok), Instant(10), WallMillis(0));
+    assert!(!m.keep_alive(), "a refresh timer must not keep a finished script alive");
+    assert_eq!(m.poll_timeout(), Some(Instant(50_000)), "refresh point, counted from when the request was sent");
+}
+
+#[test]
+fn api_keys_are_static_and_never_replayed() {
+    let cfg = Config::from_options(
+        Preset::ApiKey,
+        &Value::Object(vec![("apiKey".into(), Value::Str("k".into()))]),
+        &parse_url,
+    )
+    .unwrap();
+    let mut m = Machine::new(cfg, Runtime::Browser, 1);
+    let Get::Ready(t) = m.get(Instant(0)) else { panic!() };
+    assert!(!m.unauthorized(t.id, None, true), "a static key would be refused again");
+    assert!(matches!(m.get(Instant(u64::MAX - 1)), Get::Ready(_)));
+    assert!(m.poll().is_none() && m.poll_timeout().is_none());
+}
+
+#[test]
+fn www_authenticate_parsing() {
+    use tokenkit::proto::challenge::{parse_challenges, token_refused, Challenge};
+    let c = |scheme: &str, error: Option<&str>| Challenge { scheme: scheme.into(), error: error.map(Into::into) };
+    assert_eq!(
+        parse_challenges(r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#),
+        vec![c("Newauth", None), c("Basic", None)],
+        "RFC 9110 §11.6.1's example"
+    );
+    assert_eq!(
+        parse_challenges(r#"Bearer realm="a, b", error="invalid_token", error_description="x,y", DPoP algs="ES256""#),
+        vec![c("Bearer", Some("invalid_token")), c("DPoP", None)]
+    );
+    assert_eq!(parse_challenges("Bearer error=invalid_token"), vec![c("Bearer", Some("invalid_token"))]);
+    assert_eq!(parse_challenges("Negotiate abc=="), vec![c("Negotiate", None)], "token68");
+    assert_eq!(parse_challenges(" , ,"), vec![]);
+    for (header, refused) in [
+        (None, true),
+        (Some(""), true),
+        (Some("Bearer"), true),
+        (Some(r#"Bearer realm="x""#), true),
+        (Some(r#"bearer ERROR="invalid_token""#), true),
+        (Some(r#"Bearer error="insufficient_scope""#), false),
+        (Some("Basic"), false),
+        (Some(r#"Bearer, Basic realm="x""#), false),
+        (Some(r#"Basic realm="x", Bearer error="invalid_token""#), true),
+    ] {
+        assert_eq!(token_refused(header), refused, "{header:?}");
+    }
+}

@@ -2,6 +2,7 @@
 // pkg-template/, and prints the size that every user downloads.
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
+import { transformSync } from "esbuild";
 import { dirname, join, relative } from "node:path";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
@@ -16,6 +17,12 @@ const shell = readdirSync(join(out, "snippets"))
   .map((d) => `snippets/${d}/js/shell.js`)
   .filter((f) => existsSync(join(out, f)));
 if (shell.length !== 1) throw new Error(`expected one shell.js snippet, found ${shell.length}`);
+// wasm-bindgen's glue and our shell ship minified (whitespace and syntax only: every name
+// stays, so a stack trace still reads): the readable sources are js/ and the Rust crate.
+for (const f of ["tokenkit.js", shell[0]]) {
+  const code = readFileSync(join(out, f), "utf8");
+  writeFileSync(join(out, f), transformSync(code, { format: "esm", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
+}
 for (const name of readdirSync(join(root, "pkg-template"))) {
   const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`);
   writeFileSync(join(out, name), text);

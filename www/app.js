@@ -43,6 +43,7 @@ function build() {
   for (const off of offs) off();
   client?.dispose();
   current = null;
+  renderToken(); // the old client's token must not show as the new one's
   const m = mode();
   const skew = Math.max(0, Number($("skew").value) || 0);
   const tokenEndpoint = m.brokerUrl ?? m.tokenUrl;
@@ -63,10 +64,8 @@ function build() {
   else client = TokenClient.apiKey({ apiKey: m.apiKey, ...common });
   offs = [
     client.on("token", (info) => {
-      const issuedAt = Date.now();
-      const life = info.expiresAt === null ? Infinity : info.expiresAt - issuedAt;
-      const refreshAt = info.expiresAt === null ? null : Math.max(info.expiresAt - skew * 1000, issuedAt + life / 2);
-      current = { info, issuedAt, refreshAt };
+      // The refresh point is the client's own (getTokenInfo().refreshAt), not re-derived here.
+      current = { info, issuedAt: Date.now(), refreshAt: info.refreshAt };
       log("token", `token: ${info.tokenType} ${redact(info.accessToken)}, expires ${time(info.expiresAt)}`);
       mark("token");
       renderToken();
@@ -90,7 +89,7 @@ function build() {
 async function load() {
   try {
     const info = await client.getTokenInfo();
-    if (!current || current.info.accessToken !== info.accessToken) current = { info, issuedAt: Date.now(), refreshAt: null };
+    if (!current || current.info.accessToken !== info.accessToken) current = { info, issuedAt: Date.now(), refreshAt: info.refreshAt };
     renderToken();
   } catch (e) {
     result(false, describeError(e));

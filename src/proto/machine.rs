@@ -24,8 +24,6 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use alloc::collections::VecDeque;
-
 use super::challenge::token_refused;
 use super::config::{Config, Source};
 use super::error::Error;
@@ -115,7 +113,8 @@ pub struct Machine {
     cooldown_until: Instant,
     /// With no valid token: calls fail with this error until the instant passes.
     blocked: Option<(Instant, Error)>,
-    actions: VecDeque<Action>,
+    /// Pending actions, oldest last (few at a time: a Vec beats a VecDeque on wasm size).
+    actions: Vec<Action>,
     next_id: u64,
     rng: u64,
 }
@@ -131,7 +130,7 @@ impl Machine {
             last: None,
             cooldown_until: Instant(0),
             blocked: None,
-            actions: VecDeque::new(),
+            actions: Vec::new(),
             next_id: 0,
             rng: seed | 1,
         }
@@ -212,7 +211,7 @@ impl Machine {
                 self.token = Some(t.clone());
                 self.cooldown_until = Instant(0);
                 self.blocked = None;
-                self.actions.push_back(Action::Token(t.clone()));
+                self.actions.insert(0, Action::Token(t.clone()));
                 self.settle(Ok(t));
             }
             Err(e) => self.attempt_failed(e, now),
@@ -226,7 +225,7 @@ impl Machine {
         }
         match self.flight.as_ref().map(|f| &f.stage) {
             Some(Stage::Sending { attempt, timeout_at, .. }) if now >= *timeout_at => {
-                self.actions.push_back(Action::Abort(*attempt));
+                self.actions.insert(0, Action::Abort(*attempt));
                 self.attempt_failed(Error::Timeout, now);
             }
             Some(Stage::Backoff { until }) if now >= *until => self.send(now),
@@ -234,7 +233,7 @@ impl Machine {
         }
         if self.token.as_ref().is_some_and(|t| now >= t.expires_at) {
             self.token = None;
-            self.actions.push_back(Action::Expired);
+            self.actions.insert(0, Action::Expired);
         }
         let due = self.token.as_ref().is_some_and(|t| now >= t.refresh_at);
         if due && self.flight.is_none() && now >= self.cooldown_until {
@@ -267,7 +266,7 @@ impl Machine {
 
     /// The next thing the shell must do.
     pub fn poll(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        self.actions.pop()
     }
 
     /// Forgets the token (the caller's `invalidate()`). A request in flight was sent before
@@ -279,7 +278,7 @@ impl Machine {
         let deadline = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.deadline);
         if let Some(f) = &mut self.flight {
             if let Stage::Sending { attempt, .. } = f.stage {
-                self.actions.push_back(Action::Abort(attempt));
+                self.actions.insert(0, Action::Abort(attempt));
             }
             f.retries = 0;
             f.deadline = now + deadline;
@@ -311,10 +310,10 @@ impl Machine {
     pub fn dispose(&mut self) {
         if let Some(f) = self.flight.take() {
             if let Stage::Sending { attempt, .. } = f.stage {
-                self.actions.push_back(Action::Abort(attempt));
+                self.actions.insert(0, Action::Abort(attempt));
             }
             self.last = Some((f.id, Err(Error::Disposed)));
-            self.actions.push_back(Action::Wake);
+            self.actions.insert(0, Action::Wake);
         }
         self.cfg = None;
         self.token = None;
@@ -354,7 +353,7 @@ impl Machine {
         if let Some(f) = &mut self.flight {
             let timeout_at = (now + timeout).min(f.deadline);
             f.stage = Stage::Sending { attempt, sent_at: now, timeout_at };
-            self.actions.push_back(Action::Send(attempt));
+            self.actions.insert(0, Action::Send(attempt));
         }
     }
 
@@ -371,7 +370,7 @@ impl Machine {
             }
         }
         let wait = e.retry_after().map(|s| s.ms());
-        self.actions.push_back(Action::Error(e.clone()));
+        self.actions.insert(0, Action::Error(e.clone()));
         match self.token.as_ref().filter(|t| now < t.expires_at).cloned() {
             Some(t) => {
                 self.cooldown_until = now + COOLDOWN.max(wait.unwrap_or_default());
@@ -389,7 +388,7 @@ impl Machine {
     fn settle(&mut self, result: Result<TokenSet, Error>) {
         if let Some(f) = self.flight.take() {
             self.last = Some((f.id, result));
-            self.actions.push_back(Action::Wake);
+            self.actions.insert(0, Action::Wake);
         }
     }
 }

@@ -109,7 +109,8 @@ pub fn process_token_response(
         }
         return Err(match status {
             429 => Error::RateLimited { status, retry_after },
-            _ => match fields.and_then(|f| oauth_error(f, status, ep)) {
+            // Only the RFC 6749 dialect has §5.2 error bodies; Symbl's are read by status.
+            _ => match fields.filter(|_| ep.dialect == Dialect::OAuth2).and_then(|f| oauth_error(f, status, ep)) {
                 Some(e) if status < 500 => e,
                 _ => Error::Http {
                     status,

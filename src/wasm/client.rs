@@ -110,21 +110,13 @@ impl TokenClient {
     /// The access token, from memory while it is valid. `ctx`: a Workers `ExecutionContext`.
     #[wasm_bindgen(js_name = getToken)]
     pub fn get_token(&self, ctx: JsValue) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move {
-            let t = token(&inner, &ctx).await.map_err(err)?;
-            Ok(JsValue::from_str(t.access_token.expose()))
-        })
+        self.answer(ctx, false)
     }
 
     /// `{ accessToken, tokenType, expiresAt, refreshAt, scope }`.
     #[wasm_bindgen(js_name = getTokenInfo)]
     pub fn get_token_info(&self, ctx: JsValue) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move {
-            let t = token(&inner, &ctx).await.map_err(err)?;
-            Ok(token_info(&t, js::now(), js::wall()))
-        })
+        self.answer(ctx, true)
     }
 
     /// Like global `fetch`, with the token attached when the origin is allowed.
@@ -183,6 +175,21 @@ impl TokenClient {
     }
 }
 
+impl TokenClient {
+    /// `getToken()` and `getTokenInfo()`: one compiled body for both.
+    fn answer(&self, ctx: JsValue, info: bool) -> Promise {
+        let inner = self.inner.clone();
+        promise(async move {
+            let t = token(&inner, &ctx).await.map_err(err)?;
+            Ok(if info {
+                token_info(&t, js::now(), js::wall())
+            } else {
+                JsValue::from_str(t.access_token.expose())
+            })
+        })
+    }
+}
+
 impl Inner {
     /// A token client's state.
     pub(super) fn new(cfg: Config, fetch: Option<Function>, runtime: Runtime) -> Rc<Inner> {
@@ -208,28 +215,21 @@ impl Inner {
         self.st.borrow_mut().m.unauthorized(t.id, www.as_deref(), replayable)
     }
 
-    /// Sets the header that carries `t` on `req`.
+    /// Sets the header that carries `t` on `req`. (`Headers` calls cannot re-enter the
+    /// client, so the borrow may span them.)
     pub(super) fn set_auth(&self, req: &Request, t: &TokenSet) -> Result<(), JsValue> {
-        let (name, value) = {
-            let st = self.st.borrow();
-            let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
-            let (name, value) = sign::authorization(cfg, t);
-            (name.to_owned(), value)
-        };
-        req.headers().set(&name, &value)
+        let st = self.st.borrow();
+        let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
+        let (name, value) = sign::authorization(cfg, t);
+        req.headers().set(name, &value)
     }
 
     /// The machine's word on signing `req`.
     fn plan(&self, req: &Request) -> Result<Plan, JsValue> {
         let origin = js::parse_url(&req.url()).map(|u| u.origin()).unwrap_or_default();
-        let name = {
-            let st = self.st.borrow();
-            let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
-            sign::header_name(cfg).to_owned()
-        };
-        let has = req.headers().has(&name)?;
         let st = self.st.borrow();
         let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
+        let has = req.headers().has(sign::header_name(cfg))?;
         sign::plan(cfg, &origin, has).map_err(err)
     }
 
@@ -414,16 +414,21 @@ async fn signed_fetch(inner: &Rc<Inner>, input: &JsValue, init: &JsValue, ctx: &
     if plan == Plan::AsIs {
         return JsFuture::from(js::send(fetch, &req)?).await;
     }
-    let replay = js::replay_copy(&req, init)?;
-    let t = token(inner, ctx).await.map_err(err)?;
-    inner.set_auth(&req, &t)?;
-    let resp: Response = JsFuture::from(js::send(fetch.clone(), &req)?).await?.unchecked_into();
-    if resp.status() != 401 || !inner.unauthorized(&t, &resp, replay.is_some()) {
-        return Ok(resp.into());
+    // Once, and once more if the API refused the token and the machine says replay.
+    let mut replay = js::replay_copy(&req, init)?;
+    let mut req = req;
+    loop {
+        let t = token(inner, ctx).await.map_err(err)?;
+        inner.set_auth(&req, &t)?;
+        let resp: Response = JsFuture::from(js::send(fetch.clone(), &req)?).await?.unchecked_into();
+        // Every 401 is reported (a refused token is dropped even if this body cannot be
+        // sent again); the machine says whether to replay.
+        let refused = resp.status() == 401 && inner.unauthorized(&t, &resp, replay.is_some());
+        let again = match replay.take() {
+            Some(r) if refused => r,
+            _ => return Ok(resp.into()),
+        };
+        js::discard(&resp);
+        req = again;
     }
-    let Some(replay) = replay else { return Ok(resp.into()) };
-    js::discard(&resp);
-    let t = token(inner, ctx).await.map_err(err)?;
-    inner.set_auth(&replay, &t)?;
-    JsFuture::from(js::send(fetch, &replay)?).await
 }

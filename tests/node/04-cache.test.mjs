@@ -1,7 +1,8 @@
 // Behaviours 4 and 5: the in-memory cache, fallback to an unexpired token, single flight.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { TokenClient, startFixture, key, fakeFetch, base, sleep } from "./helpers.mjs";
+import { inspect } from "node:util";
+import { TokenClient, startFixture, key, fakeFetch, base, sleep, next } from "./helpers.mjs";
 
 let fx;
 before(async () => (fx = await startFixture()));
@@ -12,7 +13,7 @@ const client = (k, query, extra = {}) =>
 
 test("answers from memory until expiresAt - refreshSkew", async () => {
   const k = key();
-  const c = client(k, "ttl=4", { refreshSkewSeconds: 1 });
+  const c = client(k, "ttl=20", { refreshSkewSeconds: 1 });
   const first = await c.getToken();
   await sleep(1500);
   assert.equal(await c.getToken(), first, "still fresh");
@@ -24,29 +25,68 @@ test("answers from memory until expiresAt - refreshSkew", async () => {
   c.dispose();
 });
 
-test("refresh fails while the old token is unexpired: old token + error event; expired: reject", async () => {
-  // 4 s tokens, skew 3 s (limited to half: 2 s); the refresh answers 500.
+test("refresh fails while the old token is unexpired: old token + one error per cooldown; expired: reject", async () => {
+  // 10 s tokens, skew 5 s: the refresh at 5 s answers 500 (no retries); the 5 s cooldown
+  // then reaches expiry at 10 s.
   const k = key();
-  const c = client(k, "ttl=4&seq=ok,500", { refreshSkewSeconds: 3, maxRetries: 0 });
+  const c = client(k, "ttl=10&seq=ok,500", { refreshSkewSeconds: 5, maxRetries: 0 });
   const errors = [];
   c.on("error", (e) => errors.push(e.code));
+  const failed = next(c, "error");
   const first = await c.getToken();
-  await sleep(2200); // refresh due (timer fires too)
-  assert.equal(await c.getToken(), first, "old, still valid token");
-  assert.ok(errors.length >= 1 && errors.every((code) => code === "HTTP_ERROR"), String(errors));
-  await sleep(2000); // now expired
+  await failed;
+  assert.deepEqual(errors, ["HTTP_ERROR"]);
+  const again = await Promise.all([c.getToken(), c.getToken(), c.getToken()]);
+  assert.deepEqual(again, [first, first, first], "the old, still valid token");
+  assert.equal(fx.count(k), 2, "no new request inside the cooldown (one attempt per cooldown)");
+  await next(c, "expired");
   await assert.rejects(c.getToken(), { code: "HTTP_ERROR", status: 500 });
   c.dispose();
 });
 
-test("tokens live in memory only: no storage, no cookies, no URLs", async () => {
+test("during a slow proactive refresh, getToken() answers at once with the old token", async () => {
+  // The refresh request hangs until the test releases it: every getToken() in between must
+  // resolve first, with the old token; the new token arrives after the release.
+  let release;
+  const gate = new Promise((r) => (release = r));
+  let calls = 0;
+  let refreshing;
+  const started = new Promise((r) => (refreshing = r));
+  const f = fakeFetch(async () => {
+    calls++;
+    if (calls === 2) {
+      refreshing();
+      await gate;
+    }
+    return { access_token: `tok-${calls}`, expires_in: 10 };
+  });
+  const c = new TokenClient({ ...base, fetch: f, refreshSkewSeconds: 5 });
+  assert.equal(await c.getToken(), "tok-1");
+  await started; // the timer started the refresh at 5 s; it is now in flight
+  const order = [];
+  const answers = Promise.all(Array.from({ length: 5 }, () => c.getToken().then((t) => (order.push("token"), t))));
+  const done = sleep(5).then(() => order.push("5 ms"));
+  assert.deepEqual(await answers, Array(5).fill("tok-1"));
+  await done;
+  assert.deepEqual(order, ["token", "token", "token", "token", "token", "5 ms"], "answered before 5 ms passed");
+  const stored = next(c, "token");
+  release();
+  assert.equal((await stored).accessToken, "tok-2");
+  assert.equal(await c.getToken(), "tok-2");
+  assert.equal(f.calls.length, 2);
+  c.dispose();
+});
+
+test("tokens live in memory only: not on the client object, not in URLs", async () => {
   const k = key();
   const c = client(k, "ttl=60");
   const tok = await c.getToken();
-  assert.equal(typeof globalThis.localStorage, "undefined");
-  assert.ok(!fx.log(k)[0].headers.cookie);
+  const seen = inspect(c, { showHidden: true, depth: Infinity, getters: true });
+  assert.ok(!seen.includes(tok), `the token is visible on the client: ${seen}`);
+  for (const name of Object.getOwnPropertyNames(c)) assert.ok(!String(c[name]).includes(tok), name);
   await c.fetch(fx.api(k, "/x?y=1"));
   assert.ok(!fx.apilog(k).some((r) => r.path.includes(tok)), "the token never goes into a URL");
+  assert.ok(!fx.log(k).some((r) => JSON.stringify(r).includes(tok)), "nor back to the token endpoint");
   c.dispose();
 });
 

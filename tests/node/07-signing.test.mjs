@@ -97,7 +97,7 @@ test("API keys: default Bearer, or a custom header as is, same origin rules", as
   const k = key();
   const bearer = TokenClient.apiKey({ apiKey: "static-key", allowedOrigins: [fx.origin] });
   assert.equal(await bearer.getToken(), "static-key");
-  assert.deepEqual(await bearer.getTokenInfo(), { accessToken: "static-key", tokenType: "Bearer", expiresAt: null, scope: null });
+  assert.deepEqual(await bearer.getTokenInfo(), { accessToken: "static-key", tokenType: "Bearer", expiresAt: null, refreshAt: null, scope: null });
   assert.equal((await bearer.fetch(fx.api(k))).status, 200);
   assert.equal(fx.apilog(k)[0].authorization, "Bearer static-key");
   const custom = TokenClient.apiKey({ apiKey: "static-key", header: "X-Api-Key", allowedOrigins: [fx.origin] });

@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startFixture, key } from "./helpers.mjs";
+import { startFixture, key, until } from "./helpers.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name) => join(root, "node_modules/.bin", name);
@@ -144,6 +144,73 @@ test("Cloudflare Workers: bundled by Wrangler, run in workerd by Miniflare", asy
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
     assert.deepEqual(body, { status: 200, body: { ok: true, path: "/data", method: "GET", body: "" }, denied: "ORIGIN_NOT_ALLOWED" });
+    assert.equal(fx.count(k), 1);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requests and an aborted starter", async () => {
+  // The natural Workers code: a client at module scope, `client.fetch(url, init, ctx)` in
+  // every request. workerd cancels a request that waits on another request's promise
+  // ("hung"), so a shared client must make each request wait in its own context, and the
+  // starter's token request must survive the starter going away (ctx.waitUntil).
+  const { Miniflare } = await import("miniflare");
+  const k = key("wk");
+  const w = join(dir, "worker-shared");
+  mkdirSync(w, { recursive: true });
+  writeFileSync(
+    join(w, "worker.js"),
+    `import { TokenClient } from "tokenkit";
+     let client; // module scope: shared by every request this isolate serves
+     export default {
+       async fetch(req, env, ctx) {
+         client ??= new TokenClient({ tokenUrl: env.TOKEN_URL, clientId: "a", clientSecret: "b", allowedOrigins: [env.API_ORIGIN] });
+         try {
+           const r = await client.fetch(env.API_URL, undefined, ctx);
+           return new Response(await r.text(), { status: r.status });
+         } catch (e) {
+           return Response.json({ code: e.code, message: e.message }, { status: 500 });
+         }
+       },
+     };`,
+  );
+  writeFileSync(join(w, "wrangler.toml"), `name = "tokenkit-shared"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`);
+  execFileSync(bin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
+    cwd: w,
+    stdio: "pipe",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NODE_PATH: join(dir, "node_modules") },
+  });
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(w, "dist/worker.js"),
+    modulesRoot: join(w, "dist"),
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-01-01",
+    bindings: { TOKEN_URL: fx.url(k, "seq=slow:1000&ttl=60"), API_URL: fx.api(k), API_ORIGIN: fx.origin },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    const ctl = new AbortController();
+    const starter = mf.dispatchFetch("http://localhost/", { signal: ctl.signal }).then(
+      (r) => r.status,
+      (e) => e.name,
+    );
+    await until(() => fx.count(k) === 1, 10_000, "the starter's token request");
+    const rest = Array.from({ length: 200 }, () => mf.dispatchFetch("http://localhost/").then(async (r) => [r.status, await r.text()]));
+    ctl.abort();
+    const results = await Promise.all(rest);
+    const bad = results.filter(([status]) => status !== 200);
+    assert.deepEqual(bad.slice(0, 3), [], `${bad.length} of 200 failed (a "hung" cancellation answers 500)`);
+    assert.ok(results.every(([, body]) => JSON.parse(body).ok === true));
+    assert.equal(await starter, "AbortError");
+    assert.equal(fx.count(k), 1, "one token request for all of them");
+    // Later requests use the cached token.
+    assert.equal((await mf.dispatchFetch("http://localhost/")).status, 200);
     assert.equal(fx.count(k), 1);
   } finally {
     await mf.dispose();

@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { request as httpRequest } from "node:http";
 import { startBroker } from "../../worker/local.mjs";
-import { TokenClient, startFixture, key, sleep } from "./helpers.mjs";
+import { TokenClient, startFixture, key, until } from "./helpers.mjs";
 
 const APP = "https://app.example.com";
 let up;
@@ -160,12 +160,12 @@ test("rate limit per client answers 429 with Retry-After", async () => {
   assert.equal((await b.fetch("/healthz", { headers: { "cf-connecting-ip": "203.0.113.8" } })).status, 200, "another client");
 });
 
-test("upstream failures map to clear JSON errors without secrets", async () => {
+test("upstream failures map to the broker contract, without secrets", async () => {
   for (const [seq, status, code] of [
     ["500", 502, "upstream_unavailable"],
     ["close", 502, "upstream_unavailable"],
-    ["429:9", 503, "upstream_rate_limited"],
-    ["oauth:invalid_client", 500, "upstream_rejected"],
+    ["429:9", 429, "upstream_rate_limited"],
+    ["oauth:invalid_client", 400, "upstream_rejected"],
     ["malformed", 502, "upstream_invalid_response"],
   ]) {
     const k = key("uf");
@@ -175,7 +175,7 @@ test("upstream failures map to clear JSON errors without secrets", async () => {
     assert.equal(r.status, status, `${seq}: ${text}`);
     assert.equal(JSON.parse(text).error, code);
     assert.ok(!text.includes("EDGE-SECRET") && !/\bat \w+ \(/.test(text) && !text.includes("rejected: invalid_client"), text);
-    if (status === 503) assert.equal(r.headers.get("retry-after"), "9");
+    if (status === 429) assert.equal(r.headers.get("retry-after"), "9");
   }
 });
 
@@ -193,9 +193,8 @@ test("the request that started the refresh is aborted: other waiters still get t
   const b = await broker(vars(k, { TOKEN_URL: up.url(k, "seq=slow:800&ttl=60") }));
   const ctl = new AbortController();
   const first = b.fetch("/token", { method: "POST", signal: ctl.signal }).catch((e) => e.name);
-  await sleep(100);
+  await until(() => up.count(k) === 1, 5000, "the upstream token request");
   const second = b.fetch("/token", { method: "POST" });
-  await sleep(100);
   ctl.abort();
   assert.equal(await first, "AbortError");
   const r = await second;
@@ -229,5 +228,52 @@ test("browser side: TokenClient({ brokerUrl }) gets tokens from the broker, no s
   const viaProxy = await fetch(`${b.url}/proxy/s/${k}/api/viaproxy`);
   assert.equal(viaProxy.status, 200);
   await assert.rejects(client.fetch("https://elsewhere.example.com/"), { code: "ORIGIN_NOT_ALLOWED" });
+  client.dispose();
+});
+
+test("browser side: a refusal the broker cannot fix is one broker call, never retried", async () => {
+  const k = key("br");
+  const b = await broker(vars(k, { TOKEN_URL: up.url(k, "seq=oauth:invalid_client") }));
+  let calls = 0;
+  const counted = (url, init) => (calls++, fetch(url, init));
+  const client = new TokenClient({ brokerUrl: `${b.url}/token`, fetch: counted, maxRetries: 5 });
+  await assert.rejects(client.getToken(), (e) => e.code === "OAUTH_ERROR" && e.status === 400 && e.error === "upstream_rejected");
+  assert.equal(calls, 1, "one broker call");
+  assert.equal(up.count(k), 1, "one upstream request");
+  client.dispose();
+});
+
+test("browser side: the broker's 429 + Retry-After is waited out by the client, then retried", async () => {
+  // RATE_LIMIT=60: a full bucket of 60, refilled one a second. Drain it, then ask for a token.
+  const k = key("b429");
+  const b = await broker(vars(k, { RATE_LIMIT: "60" }));
+  for (let i = 0; i < 60; i++) await (await b.fetch("/healthz")).text();
+  const seen = [];
+  const counted = (url, init) => (seen.push(Date.now()), fetch(url, init));
+  const client = new TokenClient({ brokerUrl: `${b.url}/token`, fetch: counted });
+  assert.match(await client.getToken(), /^tok-/);
+  assert.equal(seen.length, 2, "one retry");
+  assert.ok(seen[1] - seen[0] >= 1000, `waited ${seen[1] - seen[0]} ms for Retry-After: 1`);
+  client.dispose();
+});
+
+test("browser side: an upstream 429 the broker will not wait out is passed on and honoured", async () => {
+  // The broker waits out a short upstream Retry-After itself (within its 30 s deadline); a
+  // longer one comes back as 429 + Retry-After, and the client makes no call before it passes.
+  const k = key("u429");
+  const b = await broker(vars(k, { TOKEN_URL: up.url(k, "seq=429:40,ok") }));
+  let calls = 0;
+  const counted = (url, init) => (calls++, fetch(url, init));
+  const client = new TokenClient({ brokerUrl: `${b.url}/token`, fetch: counted });
+  const e = await client.getToken().catch((e) => e);
+  assert.equal(e.code, "RATE_LIMITED");
+  assert.ok(e.retryAfter >= 39 && e.retryAfter <= 40, String(e.retryAfter));
+  await assert.rejects(client.getToken(), { code: "RATE_LIMITED" });
+  assert.equal(calls, 1, "no broker call inside Retry-After");
+  assert.equal(up.count(k), 1, "and no upstream request");
+  const direct = await b.fetch("/token", { method: "POST" });
+  assert.equal(direct.status, 429, "the broker also fails fast until Retry-After passes");
+  assert.ok(Number(direct.headers.get("retry-after")) >= 39);
+  assert.equal(up.count(k), 1);
   client.dispose();
 });

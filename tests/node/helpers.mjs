@@ -6,6 +6,27 @@ export { startFixture };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Resolves once `cond()` is true (checked every 10 ms); rejects after `ms`. For waiting on
+ * a count or an event's effect instead of guessing a sleep.
+ */
+export async function until(cond, ms = 10_000, what = "condition") {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** A promise of the next `event` from `client` (its payload). */
+export const next = (client, event) =>
+  new Promise((resolve) => {
+    const off = client.on(event, (v) => {
+      off();
+      resolve(v);
+    });
+  });
+
 let n = 0;
 /** A fresh scenario key, so tests never share counters. */
 export const key = (name = "t") => `${name}-${process.pid}-${++n}`;

@@ -21,6 +21,13 @@ async function use(): Promise<void> {
   const token: string = await client.getToken();
   const info: TokenInfo = await sypht.getTokenInfo();
   const expires: number | null = info.expiresAt;
+  const refreshAt: number | null = info.refreshAt;
+  // Cloudflare Workers: the handler's ctx keeps a token request this call starts alive.
+  const ctx = { waitUntil(_p: Promise<unknown>): void {} };
+  await client.fetch("https://api.example.com/x", undefined, ctx);
+  await client.getToken(ctx);
+  const bounded = new TokenClient({ tokenUrl: "https://a.example.com/t", clientId: "a", clientSecret: "b", timeoutMs: 5000, deadlineMs: 20000 });
+  void [refreshAt, bounded];
   const res: Response = await client.fetch("https://api.example.com/x", { method: "POST" });
   const req: Request = await key.sign(new Request("https://api.example.com/"));
   const off: () => void = symbl.on("token", (i) => console.log(i.tokenType, i.scope?.length));

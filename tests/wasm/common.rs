@@ -49,6 +49,19 @@ async fn log_len(k: &str) -> u32 {
     js_sys::Array::from(&v).length()
 }
 
+/// Waits until `done()` holds, checking every 50 ms, for at most `ms`: ordering by the
+/// event itself, not by a guessed sleep.
+async fn until(ms: f64, done: impl Fn() -> bool) -> bool {
+    let start = js_sys::Date::now();
+    while !done() {
+        if js_sys::Date::now() - start > ms {
+            return false;
+        }
+        wait(sleep(50.0)).await.unwrap();
+    }
+    true
+}
+
 fn code(e: &JsValue) -> String {
     Reflect::get(e, &"code".into()).unwrap().as_string().unwrap_or_default()
 }
@@ -57,12 +70,12 @@ fn code(e: &JsValue) -> String {
 async fn token_is_fetched_once_and_cached() {
     let k = key("cache");
     let c = TokenClient::new(opts(&k, "ttl=60", "")).unwrap();
-    let a = wait(c.get_token()).await.unwrap().as_string().unwrap();
-    let b = wait(c.get_token()).await.unwrap().as_string().unwrap();
+    let a = wait(c.get_token(JsValue::UNDEFINED)).await.unwrap().as_string().unwrap();
+    let b = wait(c.get_token(JsValue::UNDEFINED)).await.unwrap().as_string().unwrap();
     assert_eq!(a, b);
     assert!(a.starts_with("tok-"));
     assert_eq!(log_len(&k).await, 1);
-    let info = wait(c.get_token_info()).await.unwrap();
+    let info = wait(c.get_token_info(JsValue::UNDEFINED)).await.unwrap();
     let expires = Reflect::get(&info, &"expiresAt".into()).unwrap().as_f64().unwrap();
     let left = expires - js_sys::Date::now();
     assert!(left > 55_000.0 && left <= 60_000.0, "{left}");
@@ -75,7 +88,7 @@ async fn concurrent_calls_share_one_request() {
     let c = TokenClient::new(opts(&k, "seq=slow:100&ttl=60", "")).unwrap();
     let all = js_sys::Array::new();
     for _ in 0..200 {
-        all.push(&c.get_token());
+        all.push(&c.get_token(JsValue::UNDEFINED));
     }
     let tokens = wait(Promise::all(&all)).await.unwrap();
     let tokens = js_sys::Array::from(&tokens);
@@ -87,33 +100,35 @@ async fn concurrent_calls_share_one_request() {
 
 #[wasm_bindgen_test]
 async fn refresh_timer_really_fires() {
-    // 2 s tokens, refresh skew 1 s: the timer refreshes after about 1 s with no call.
+    // 10 s tokens (the shortest tokenkit keeps), skew 5 s: the timer refreshes at 5 s with no call.
     let k = key("timer");
-    let c = TokenClient::new(opts(&k, "ttl=2", r#","refreshSkewSeconds":1"#)).unwrap();
+    let c = TokenClient::new(opts(&k, "ttl=10", r#","refreshSkewSeconds":5"#)).unwrap();
     let seen = counter();
     let _off = c.on("token".into(), seen.clone().into()).unwrap();
-    wait(c.get_token()).await.unwrap();
-    wait(sleep(1600.0)).await.unwrap();
-    assert_eq!(log_len(&k).await, 2, "proactive refresh");
-    assert_eq!(calls(&seen).length(), 2);
+    wait(c.get_token(JsValue::UNDEFINED)).await.unwrap();
+    assert_eq!(calls(&seen).length(), 1);
+    assert!(until(9_000.0, || calls(&seen).length() == 2).await, "proactive refresh with no call");
+    assert_eq!(log_len(&k).await, 2);
     c.dispose();
-    wait(sleep(1200.0)).await.unwrap();
+    wait(sleep(300.0)).await.unwrap();
     assert_eq!(log_len(&k).await, 2, "dispose cancels the timer");
 }
 
 #[wasm_bindgen_test]
 async fn expired_event_when_refresh_fails() {
+    // The refresh at 5 s fails (one error), the 5 s cooldown reaches expiry at 10 s: expired.
     let k = key("expired");
-    let c = TokenClient::new(opts(&k, "ttl=1&seq=ok,500", r#","maxRetries":0"#)).unwrap();
+    let c = TokenClient::new(opts(&k, "ttl=10&seq=ok,500", r#","maxRetries":0,"refreshSkewSeconds":5"#)).unwrap();
     let expired = counter();
     let errors = counter();
     let _a = c.on("expired".into(), expired.clone().into()).unwrap();
     let _b = c.on("error".into(), errors.clone().into()).unwrap();
-    wait(c.get_token()).await.unwrap();
-    wait(sleep(1400.0)).await.unwrap();
-    assert_eq!(calls(&errors).length(), 1, "background refresh failed");
+    wait(c.get_token(JsValue::UNDEFINED)).await.unwrap();
+    assert!(until(9_000.0, || calls(&errors).length() == 1).await, "background refresh failed");
     assert_eq!(code(&calls(&errors).get(0)), "HTTP_ERROR");
-    assert_eq!(calls(&expired).length(), 1, "token lapsed without replacement");
+    assert_eq!(calls(&expired).length(), 0, "the old token is still valid");
+    assert!(until(9_000.0, || calls(&expired).length() == 1).await, "token lapsed without replacement");
+    assert_eq!(calls(&errors).length(), 1, "one attempt per cooldown");
     c.dispose();
 }
 
@@ -121,12 +136,12 @@ async fn expired_event_when_refresh_fails() {
 async fn signed_fetch_only_to_allowed_origins() {
     let k = key("sign");
     let c = TokenClient::new(opts(&k, "ttl=60", "")).unwrap();
-    let resp: web_sys::Response = wait(c.fetch(format!("{FIXTURE}/s/{k}/api/data").into(), JsValue::UNDEFINED))
+    let resp: web_sys::Response = wait(c.fetch(format!("{FIXTURE}/s/{k}/api/data").into(), JsValue::UNDEFINED, JsValue::UNDEFINED))
         .await
         .unwrap()
         .into();
     assert_eq!(resp.status(), 200);
-    let err = wait(c.fetch("https://example.invalid/x".into(), JsValue::UNDEFINED)).await.unwrap_err();
+    let err = wait(c.fetch("https://example.invalid/x".into(), JsValue::UNDEFINED, JsValue::UNDEFINED)).await.unwrap_err();
     assert_eq!(code(&err), "ORIGIN_NOT_ALLOWED");
     let name = Reflect::get(&err, &"name".into()).unwrap();
     assert_eq!(name.as_string().as_deref(), Some("TokenError"));
@@ -138,7 +153,7 @@ async fn signed_fetch_only_to_allowed_origins() {
 async fn timeout_aborts_hung_request() {
     let k = key("hang");
     let c = TokenClient::new(opts(&k, "seq=hang", r#","timeoutMs":300"#)).unwrap();
-    let err = wait(c.get_token()).await.unwrap_err();
+    let err = wait(c.get_token(JsValue::UNDEFINED)).await.unwrap_err();
     assert_eq!(code(&err), "TIMEOUT");
     c.dispose();
 }
@@ -147,7 +162,7 @@ async fn timeout_aborts_hung_request() {
 async fn retries_then_succeeds() {
     let k = key("retry");
     let c = TokenClient::new(opts(&k, "seq=503,503,ok", "")).unwrap();
-    assert!(wait(c.get_token()).await.is_ok());
+    assert!(wait(c.get_token(JsValue::UNDEFINED)).await.is_ok());
     assert_eq!(log_len(&k).await, 3);
     c.dispose();
 }

@@ -11,7 +11,7 @@ use crate::prelude::*;
 use alloc::collections::BTreeMap;
 
 use super::config::{parse_origin, ParseUrl, Preset};
-use super::encode::{parse_decimal, push_json_str, push_u64};
+use super::encode::{is_printable, parse_decimal, push_json_str, push_u64};
 use super::error::Error;
 use super::response::TokenSet;
 use super::secret::Secret;
@@ -238,7 +238,7 @@ impl BrokerConfig {
             let mut r = Reply { status: 204, headers: Vec::new(), body: String::new() }
                 .with("Access-Control-Allow-Methods", allow)
                 .with("Access-Control-Max-Age", "600");
-            if let Some(h) = req.request_headers.filter(|h| h.bytes().all(|b| (0x20..0x7f).contains(&b))) {
+            if let Some(h) = req.request_headers.filter(|h| is_printable(h)) {
                 r = r.with("Access-Control-Allow-Headers", h);
             }
             return Err(r);

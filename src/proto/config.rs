@@ -191,7 +191,6 @@ const ENDPOINT: &[&str] = &[
 ];
 const API_KEY: &[&str] = &["apiKey", "header"];
 const BROKER: &[&str] = &["brokerUrl", "credentials"];
-const SYMBL_NAMES: &[&str] = &["appId", "appSecret"];
 /// Parameters the client sets itself; `extraParams` may not override them.
 const RESERVED_PARAMS: &[&str] = &["grant_type", "client_id", "client_secret", "scope", "audience", "resource"];
 
@@ -224,7 +223,7 @@ impl Config {
         } else {
             Mode::Endpoint
         };
-        check_names(opts, mode, preset == Preset::Symbl)?;
+        check_names(opts, mode, spec)?;
         let allowed_origins = match get(opts, "allowedOrigins") {
             Some(v) => origins(v, parse_url)?,
             None if spec.api_origin.is_empty() => Vec::new(),
@@ -252,17 +251,16 @@ impl Config {
     }
 }
 
-/// Unknown names, and names that belong to another mode, are errors.
-fn check_names(opts: &Opts, mode: Mode, symbl: bool) -> Result<(), Error> {
+/// Unknown names, and names that belong to another mode, are errors. A preset may add its
+/// own names for the credentials (Symbl's `appId`/`appSecret`).
+fn check_names(opts: &Opts, mode: Mode, spec: &PresetSpec) -> Result<(), Error> {
     for (key, value) in opts {
         let k = key.as_str();
         let known = COMMON.contains(&k)
             || match mode {
                 Mode::ApiKey => API_KEY.contains(&k),
                 Mode::Broker => BROKER.contains(&k) || TIMING.contains(&k),
-                Mode::Endpoint => {
-                    ENDPOINT.contains(&k) || TIMING.contains(&k) || (symbl && SYMBL_NAMES.contains(&k))
-                }
+                Mode::Endpoint => ENDPOINT.contains(&k) || TIMING.contains(&k) || k == spec.id_field || k == spec.secret_field,
             };
         if known || matches!(value, Value::Null) {
             continue;

@@ -1,7 +1,8 @@
-// Behaviours 11 and 12: no secret or token in messages, String/JSON of the client or
+// Behaviours 11 and 12: no secret or token in messages, what JS can inspect of the client or
 // console output; every failure is a TokenError and the instance survives bad input.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { inspect } from "node:util";
 import { TokenClient, TokenError, startFixture, key, fakeFetch, base } from "./helpers.mjs";
 
 let fx;
@@ -35,7 +36,8 @@ test("secrets and tokens never show up in errors, String(), JSON.stringify() or 
     } catch (e) {
       seen.push(e);
     }
-    const surfaces = [String(c), JSON.stringify(c), Object.keys(c).join(","), ...printed];
+    // Everything JS can see of the client: a secret or token kept in a JS property would show.
+    const surfaces = [inspect(c, { showHidden: true, depth: Infinity, getters: true }), JSON.stringify(c), ...printed];
     for (const e of seen) surfaces.push(e.message, e.stack ?? "", JSON.stringify(e), String(e));
     for (const s of surfaces) {
       assert.ok(!s.includes("TOPSECRET"), `secret leaked: ${s}`);

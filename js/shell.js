@@ -16,8 +16,44 @@ export class TokenError extends Error {
   }
 }
 
-export function tokenError(code, message, status, error, errorDescription, retryAfter) {
-  return new TokenError(code, message, { status, error, errorDescription, retryAfter });
+export function tokenError(code, message, status, error, errorDescription, retryAfter, cause) {
+  if (cause !== undefined) {
+    // Say what the platform said: ECONNREFUSED, ENOTFOUND, a TLS error code...
+    const detail = cause?.cause?.code ?? cause?.code ?? cause?.cause?.message ?? cause?.message;
+    if (typeof detail === "string" && detail) message += ` (${detail.slice(0, 120)})`;
+  }
+  return new TokenError(code, message, { status, error, errorDescription, retryAfter, ...(cause !== undefined && { cause }) });
+}
+
+/** The text of an error and its cause, for the secret check before it becomes a `cause`. */
+export const errorText = (e) => [e, e?.cause].map((x) => (x == null ? "" : `${x.message ?? ""} ${x.code ?? ""} ${String(x)}`)).join(" ");
+
+/**
+ * After free() (or `using`), the wasm object is gone and wasm-bindgen would throw "null
+ * pointer passed to rust": every method answers like a disposed client instead.
+ */
+export function guard(TokenClient) {
+  const p = TokenClient.prototype;
+  const gone = () => new TokenError("DISPOSED", "the client was disposed (free() was called)");
+  const wrap = (name, whenGone) => {
+    const f = p[name];
+    p[name] = function (...args) {
+      return this.__wbg_ptr ? f.apply(this, args) : whenGone();
+    };
+  };
+  for (const m of ["getToken", "getTokenInfo", "fetch", "sign"]) wrap(m, () => Promise.reject(gone()));
+  wrap("on", () => {
+    throw gone();
+  });
+  wrap("invalidate", () => {});
+  wrap("dispose", () => {});
+  const free = p.free;
+  p.free = function () {
+    if (!this.__wbg_ptr) return;
+    this.dispose(); // abort requests and timers before the memory goes
+    free.call(this);
+  };
+  if (typeof Symbol.dispose === "symbol") p[Symbol.dispose] = p.free;
 }
 
 export function parseUrl(s) {

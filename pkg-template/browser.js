@@ -3,11 +3,15 @@
 // Bundlers that understand `new URL(..., import.meta.url)` (Vite, webpack, Parcel) copy the
 // .wasm for you; with esbuild, copy tokenkit_bg.wasm next to your bundle.
 import init from "./tokenkit.js";
-import { setRuntime } from "%SHELL%";
+import { guard, setRuntime } from "%SHELL%";
 
 setRuntime("browser");
 
 await init({ module_or_path: new URL("./tokenkit_bg.wasm", import.meta.url) });
 
-export { TokenClient } from "./tokenkit.js";
+import { TokenClient } from "./tokenkit.js";
+
+guard(TokenClient);
+
+export { TokenClient };
 export { TokenError } from "%SHELL%";

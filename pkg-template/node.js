@@ -2,11 +2,15 @@
 // `import { TokenClient } from "tokenkit"` needs no init() call.
 import { readFileSync } from "node:fs";
 import { initSync } from "./tokenkit.js";
-import { setRuntime } from "%SHELL%";
+import { guard, setRuntime } from "%SHELL%";
 
 setRuntime("node");
 
 initSync({ module: readFileSync(new URL("./tokenkit_bg.wasm", import.meta.url)) });
 
-export { TokenClient } from "./tokenkit.js";
+import { TokenClient } from "./tokenkit.js";
+
+guard(TokenClient);
+
+export { TokenClient };
 export { TokenError } from "%SHELL%";

@@ -2,11 +2,15 @@
 // WebAssembly.Module, which instantiates synchronously; no init() call is needed.
 import { initSync } from "./tokenkit.js";
 import wasm from "./tokenkit_bg.wasm";
-import { setRuntime } from "%SHELL%";
+import { guard, setRuntime } from "%SHELL%";
 
 setRuntime("workerd");
 
 initSync({ module: wasm });
 
-export { TokenClient } from "./tokenkit.js";
+import { TokenClient } from "./tokenkit.js";
+
+guard(TokenClient);
+
+export { TokenClient };
 export { TokenError } from "%SHELL%";

@@ -225,6 +225,29 @@ fn config_errors_name_the_field() {
 }
 
 #[test]
+fn config_messages_name_the_limit() {
+    let base = [("tokenUrl", s("https://auth.example.com/token")), ("clientId", s("id")), ("clientSecret", s("x"))];
+    for (k, v, message) in [
+        ("maxRetries", Value::Num(11.0), "maxRetries: must be at most 10"),
+        ("timeoutMs", Value::Num(0.5), "timeoutMs: must be at least 1"),
+        ("timeoutMs", Value::Num(3e9), "timeoutMs: must be at most 2147483647 (the timer limit)"),
+        ("deadlineMs", Value::Num(0.0), "deadlineMs: must be at least 1"),
+        ("refreshSkewSeconds", Value::Num(4e7), "refreshSkewSeconds: must be at most 31536000 (a year)"),
+        ("defaultExpiresInSeconds", Value::Num(9.0), "defaultExpiresInSeconds: must be at least 10 (the shortest lifetime tokenkit keeps a token for)"),
+    ] {
+        let mut pairs = base.to_vec();
+        pairs.push((k, v));
+        assert_eq!(config(Preset::Generic, &pairs).unwrap_err().message(), message);
+    }
+    let err = config(Preset::Generic, &[("clientId", s("id")), ("clientSecret", s("x"))]).unwrap_err();
+    assert_eq!(err.message(), "tokenUrl: is required (or brokerUrl, or apiKey)");
+    assert_eq!(
+        Error::Timeout { after: Millis(10_000) }.message(),
+        "the token endpoint did not answer within 10000 ms (timeoutMs, within deadlineMs)"
+    );
+}
+
+#[test]
 fn loopback_hosts() {
     for h in ["localhost", "127.0.0.1", "127.255.3.4", "[::1]"] {
         assert!(is_loopback(h), "{h}");
@@ -243,12 +266,15 @@ fn api_key_config() {
     .unwrap();
     assert!(matches!(cfg.source, Source::ApiKey { ref header, .. } if header.as_deref() == Some("X-Api-Key")));
     for (k, v) in [("header", s("bad header")), ("apiKey", s("line\nbreak")), ("tokenUrl", s("https://a.com/t"))] {
-        let mut pairs = vec![("apiKey", s("k"))];
+        let mut pairs = vec![("apiKey", s("k")), ("allowedOrigins", s("https://api.example.com"))];
         pairs.retain(|(key, _)| *key != k);
         pairs.push((k, v));
         let err = config(Preset::ApiKey, &pairs).unwrap_err();
         assert_eq!(err.code(), "INVALID_CONFIG");
+        assert!(err.message().starts_with(k), "{}", err.message());
     }
+    let err = config(Preset::ApiKey, &[("apiKey", s("k"))]).unwrap_err();
+    assert_eq!(err.message(), "allowedOrigins: is required for an API key (the origins that may receive it)");
 }
 
 #[test]
@@ -276,7 +302,7 @@ fn debug_never_shows_secrets() {
     let cfg = standard(&[]);
     let dbg = format!("{cfg:?}");
     assert!(!dbg.contains("s3cr"), "{dbg}");
-    let key = config(Preset::ApiKey, &[("apiKey", s("super-key"))]).unwrap();
+    let key = config(Preset::ApiKey, &[("apiKey", s("super-key")), ("allowedOrigins", s("https://api.example.com"))]).unwrap();
     assert!(!format!("{key:?}").contains("super-key"));
     let t = ok_token(&cfg, &[("access_token", s("tok-SECRET"))], 0);
     assert!(!format!("{t:?}").contains("tok-SECRET"));
@@ -498,7 +524,7 @@ fn retry_schedule() {
     assert_eq!(retry_delay(&net, 2, 2, 0.0), None, "maxRetries reached");
     assert_eq!(retry_delay(&net, 9, 10, 0.0), ms(4000), "capped step");
     assert_eq!(retry_delay(&net, 0, 2, f64::NAN), ms(250));
-    assert_eq!(retry_delay(&Error::Timeout, 0, 2, 0.0), ms(250), "a timeout is retried like a network error");
+    assert_eq!(retry_delay(&Error::Timeout { after: Millis(10_000) }, 0, 2, 0.0), ms(250), "a timeout is retried like a network error");
     let http = |status, retry_after| Error::Http { status, detail: "", retry_after };
     assert_eq!(retry_delay(&http(503, None), 0, 1, 0.0), ms(250));
     assert_eq!(retry_delay(&http(503, Some(Secs(3))), 0, 1, 0.0), ms(3000), "503 Retry-After honoured");

@@ -380,7 +380,10 @@ fn timer_keeps_node_alive_only_for_waiters() {
 fn api_keys_are_static_and_never_replayed() {
     let cfg = Config::from_options(
         Preset::ApiKey,
-        &Value::Object(vec![("apiKey".into(), Value::Str("k".into()))]),
+        &Value::Object(vec![
+            ("apiKey".into(), Value::Str("k".into())),
+            ("allowedOrigins".into(), Value::Str("https://api.example.com".into())),
+        ]),
         &parse_url,
     )
     .unwrap();

@@ -15,7 +15,6 @@ use super::presets::{PresetSpec, GENERIC, SYMBL, SYPHT};
 use super::secret::Secret;
 use super::time::{Millis, Secs};
 use super::value::{get, Value};
-use super::MAX_EXPIRES_IN;
 
 /// How the client authenticates to the token endpoint.
 ///
@@ -152,15 +151,17 @@ pub struct Timing {
 /// A token the API refuses sooner is replaced through the 401 rule anyway.
 pub const MIN_LIFETIME: Secs = Secs(10);
 
+const DEFAULT_TIMING: Timing = Timing {
+    refresh_skew: Secs(60).ms(),
+    default_expires_in: Secs(3600),
+    timeout: Millis(10_000),
+    deadline: Millis(30_000),
+    max_retries: 2,
+};
+
 impl Default for Timing {
     fn default() -> Timing {
-        Timing {
-            refresh_skew: Secs(60).ms(),
-            default_expires_in: Secs(3600),
-            timeout: Millis(10_000),
-            deadline: Millis(30_000),
-            max_retries: 2,
-        }
+        DEFAULT_TIMING
     }
 }
 
@@ -234,6 +235,10 @@ impl Config {
             Mode::Broker => (broker(opts, parse_url)?, timing(opts)?),
             Mode::Endpoint => (endpoint(opts, spec, parse_url)?, timing(opts)?),
         };
+        if mode == Mode::ApiKey && allowed_origins.is_empty() {
+            // A static key is only ever useful attached to requests: say where, up front.
+            return Err(Error::config("allowedOrigins", "is required for an API key (the origins that may receive it)"));
+        }
         Ok(Config {
             source,
             allowed_origins,
@@ -330,7 +335,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, parse_url: ParseUrl<'_>) -> 
     let token_url = match optional_str(opts, "tokenUrl")? {
         Some(u) => u,
         None if !spec.token_url.is_empty() => spec.token_url.to_owned(),
-        None => return Err(Error::config("tokenUrl", "is required")),
+        None => return Err(Error::config("tokenUrl", "is required (or brokerUrl, or apiKey)")),
     };
     let token_url = secure_url(&token_url, "tokenUrl", parse_url)?;
     if token_url.has_fragment {
@@ -522,28 +527,45 @@ fn extra_params(v: &Value) -> Result<Vec<(String, String)>, Error> {
     Ok(out)
 }
 
+/// The numeric options: name, default, smallest, largest, and the messages that name the
+/// limits.
+const NUMBERS: [(&str, f64, f64, f64, &str, &str); 5] = {
+    const YEAR: f64 = super::MAX_EXPIRES_IN.0 as f64;
+    const TIMER: f64 = i32::MAX as f64;
+    const D: Timing = DEFAULT_TIMING;
+    [
+        ("refreshSkewSeconds", D.refresh_skew.0 as f64 / 1000.0, 0.0, YEAR, "", "must be at most 31536000 (a year)"),
+        ("defaultExpiresInSeconds", D.default_expires_in.0 as f64, MIN_LIFETIME.0 as f64, YEAR,
+            "must be at least 10 (the shortest lifetime tokenkit keeps a token for)", "must be at most 31536000 (a year)"),
+        ("timeoutMs", D.timeout.0 as f64, 1.0, TIMER, "must be at least 1", "must be at most 2147483647 (the timer limit)"),
+        ("deadlineMs", D.deadline.0 as f64, 1.0, TIMER, "must be at least 1", "must be at most 2147483647 (the timer limit)"),
+        ("maxRetries", D.max_retries as f64, 0.0, 10.0, "", "must be at most 10"),
+    ]
+};
+
 /// `refreshSkewSeconds`, `defaultExpiresInSeconds`, `timeoutMs`, `deadlineMs` and `maxRetries`.
 fn timing(opts: &Opts) -> Result<Timing, Error> {
-    let d = Timing::default();
-    let max_secs = MAX_EXPIRES_IN.0 as f64;
-    let secs_ms = |key, default: Millis, min| number(opts, key, default.0 as f64 / 1000.0, min, max_secs).map(|s| Millis((s * 1000.0 + 0.5) as u64));
-    let refresh_skew = secs_ms("refreshSkewSeconds", d.refresh_skew, 0.0)?;
-    if matches!(get(opts, "defaultExpiresInSeconds"), Some(Value::Num(n)) if *n >= 0.0 && *n < MIN_LIFETIME.0 as f64) {
-        return Err(Error::config("defaultExpiresInSeconds", "must be at least 10 (the shortest lifetime tokenkit keeps a token for)"));
+    let mut v = [0.0; 5];
+    for (slot, (key, default, min, max, too_small, too_large)) in v.iter_mut().zip(NUMBERS) {
+        *slot = match get(opts, key) {
+            None => default,
+            Some(Value::Num(n)) if !n.is_finite() => return Err(Error::config(key, "must be a finite number")),
+            Some(Value::Num(n)) if *n < 0.0 => return Err(Error::config(key, "must not be negative")),
+            Some(Value::Num(n)) if *n < min => return Err(Error::config(key, too_small)),
+            Some(Value::Num(n)) if *n > max => return Err(Error::config(key, too_large)),
+            Some(Value::Num(n)) => *n,
+            Some(_) => return Err(Error::config(key, "must be a number")),
+        };
     }
-    let default_expires_in = secs_ms("defaultExpiresInSeconds", d.default_expires_in.ms(), 0.0)?.secs_ceil();
-    let ms = |key, default: Millis| number(opts, key, default.0 as f64, 1.0, i32::MAX as f64).map(|n| Millis(n as u64));
-    let timeout = ms("timeoutMs", d.timeout)?;
-    let deadline = ms("deadlineMs", d.deadline)?;
-    let max_retries = number(opts, "maxRetries", f64::from(d.max_retries), 0.0, 10.0)?;
+    let [skew, default_expires_in, timeout, deadline, max_retries] = v;
     if max_retries != f64::from(max_retries as u32) {
         return Err(Error::config("maxRetries", "must be a whole number"));
     }
     Ok(Timing {
-        refresh_skew,
-        default_expires_in,
-        timeout,
-        deadline,
+        refresh_skew: Millis((skew * 1000.0 + 0.5) as u64),
+        default_expires_in: Millis((default_expires_in * 1000.0 + 0.5) as u64).secs_ceil(),
+        timeout: Millis(timeout as u64),
+        deadline: Millis(deadline as u64),
         max_retries: max_retries as u32,
     })
 }
@@ -569,18 +591,6 @@ fn required_str(opts: &Opts, key: &str) -> Result<String, Error> {
         None => Err(Error::config(key, "is required")),
         Some(s) if s.is_empty() => Err(Error::config(key, "must not be empty")),
         Some(s) => Ok(s),
-    }
-}
-
-fn number(opts: &Opts, key: &str, default: f64, min: f64, max: f64) -> Result<f64, Error> {
-    match get(opts, key) {
-        None => Ok(default),
-        Some(Value::Num(n)) if !n.is_finite() => Err(Error::config(key, "must be a finite number")),
-        Some(Value::Num(n)) if *n < 0.0 => Err(Error::config(key, "must not be negative")),
-        Some(Value::Num(n)) if *n < min => Err(Error::config(key, "is too small")),
-        Some(Value::Num(n)) if *n > max => Err(Error::config(key, "is too large")),
-        Some(Value::Num(n)) => Ok(*n),
-        Some(_) => Err(Error::config(key, "must be a number")),
     }
 }
 

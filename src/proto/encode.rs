@@ -84,6 +84,12 @@ pub fn push_base64(out: &mut String, bytes: &[u8]) {
     }
 }
 
+/// Whether `needle` (non-empty) occurs in `hay`. A plain scan: `str::contains` would pull
+/// core's two-way searcher into the wasm (about 10 KB raw).
+pub fn contains(hay: &str, needle: &str) -> bool {
+    !needle.is_empty() && hay.as_bytes().windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
 /// Replaces every occurrence of `needle` (non-empty) in `hay` with `with`.
 pub fn replace_all(hay: &str, needle: &str, with: &str) -> String {
     let mut out = String::with_capacity(hay.len());

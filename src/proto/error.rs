@@ -9,7 +9,7 @@
 use crate::prelude::*;
 
 use super::encode::push_u64;
-use super::time::Secs;
+use super::time::{Millis, Secs};
 
 /// Everything that can go wrong, each with a stable [`Error::code`].
 #[derive(Clone, Debug, PartialEq)]
@@ -24,8 +24,11 @@ pub enum Error {
     },
     /// The token endpoint could not be reached.
     Network,
-    /// The token request took longer than `timeoutMs`.
-    Timeout,
+    /// A token request attempt got no complete answer in time.
+    Timeout {
+        /// How long the attempt waited: `timeoutMs`, or less where `deadlineMs` cut it.
+        after: Millis,
+    },
     /// The token endpoint answered with an RFC 6749 §5.2 error body.
     ///
     /// See <https://www.rfc-editor.org/rfc/rfc6749#section-5.2>.
@@ -82,7 +85,7 @@ impl Error {
         match self {
             Error::InvalidConfig { .. } => "INVALID_CONFIG",
             Error::Network => "NETWORK",
-            Error::Timeout => "TIMEOUT",
+            Error::Timeout { .. } => "TIMEOUT",
             Error::OAuth { .. } => "OAUTH_ERROR",
             Error::Http { .. } => "HTTP_ERROR",
             Error::RateLimited { .. } => "RATE_LIMITED",
@@ -122,7 +125,11 @@ impl Error {
                 m.push_str(reason);
             }
             Error::Network => m.push_str("the token endpoint could not be reached"),
-            Error::Timeout => m.push_str("the token request timed out (timeoutMs)"),
+            Error::Timeout { after } => {
+                m.push_str("the token endpoint did not answer within ");
+                push_u64(&mut m, after.0);
+                m.push_str(" ms (timeoutMs, within deadlineMs)");
+            }
             Error::OAuth {
                 status,
                 error,

@@ -224,9 +224,10 @@ impl Machine {
             return;
         }
         match self.flight.as_ref().map(|f| &f.stage) {
-            Some(Stage::Sending { attempt, timeout_at, .. }) if now >= *timeout_at => {
+            Some(Stage::Sending { attempt, sent_at, timeout_at }) if now >= *timeout_at => {
+                let after = sent_at.until(*timeout_at);
                 self.actions.insert(0, Action::Abort(*attempt));
-                self.attempt_failed(Error::Timeout, now);
+                self.attempt_failed(Error::Timeout { after }, now);
             }
             Some(Stage::Backoff { until }) if now >= *until => self.send(now),
             _ => {}

@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{AbortController, Request, Response};
 
-use super::convert::{js_error, parse_url, to_value, token_info};
+use super::convert::{js_error, js_error_with, parse_url, to_value, token_info};
 use super::js;
 use super::timer::Timer;
 use crate::proto::config::Preset;
@@ -52,6 +52,9 @@ struct Shell {
     waiters: Vec<Function>,
     /// The armed timer and what it was armed for (re-armed only when that changes).
     timer: Option<(Timer, Instant, bool)>,
+    /// What the platform said when the last token request could not be sent (the `cause`
+    /// of a `NETWORK` error), if it does not contain the secret.
+    cause: JsValue,
 }
 
 type JsResult = Result<JsValue, JsValue>;
@@ -131,7 +134,7 @@ impl TokenClient {
         promise(async move {
             let req = js::new_request(&request, &JsValue::UNDEFINED)?;
             if inner.plan(&req)? == Plan::Sign {
-                let t = token(&inner, &ctx).await.map_err(err)?;
+                let t = token(&inner, &ctx).await.map_err(|e| inner.error(&e))?;
                 inner.set_auth(&req, &t)?;
             }
             Ok(req.into())
@@ -180,7 +183,7 @@ impl TokenClient {
     fn answer(&self, ctx: JsValue, info: bool) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            let t = token(&inner, &ctx).await.map_err(err)?;
+            let t = token(&inner, &ctx).await.map_err(|e| inner.error(&e))?;
             Ok(if info {
                 token_info(&t, js::now(), js::wall())
             } else {
@@ -201,6 +204,7 @@ impl Inner {
                 sending: None,
                 waiters: Vec::new(),
                 timer: None,
+                cause: JsValue::UNDEFINED,
             }),
             on_token: Set::new(&JsValue::UNDEFINED),
             on_expired: Set::new(&JsValue::UNDEFINED),
@@ -231,6 +235,28 @@ impl Inner {
         let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
         let has = req.headers().has(sign::header_name(cfg))?;
         sign::plan(cfg, &origin, has).map_err(err)
+    }
+
+    /// `e` for JavaScript; a `NETWORK` error carries the platform's error as its `cause`.
+    fn error(&self, e: &Error) -> JsValue {
+        let cause = match e {
+            Error::Network => self.st.borrow().cause.clone(),
+            _ => JsValue::UNDEFINED,
+        };
+        js_error_with(e, &cause)
+    }
+
+    /// Keeps `e` as the next `NETWORK` error's cause, unless its text contains the secret.
+    fn keep_cause(&self, e: JsValue) {
+        let text = js::error_text(&e);
+        let mut st = self.st.borrow_mut();
+        let leaks = st.m.config().is_some_and(|cfg| match &cfg.source {
+            crate::proto::config::Source::Endpoint(ep) => {
+                ep.client_secret.as_ref().is_some_and(|s| crate::proto::contains(&text, s.expose()))
+            }
+            crate::proto::config::Source::ApiKey { .. } => false,
+        });
+        st.cause = if leaks { JsValue::UNDEFINED } else { e };
     }
 
     fn fetch_fn(&self) -> Option<Function> {
@@ -323,7 +349,7 @@ fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
             }
             Action::Token(t) => inner.emit(&inner.on_token, &token_info(&t, js::now(), js::wall())),
             Action::Expired => inner.emit(&inner.on_expired, &JsValue::UNDEFINED),
-            Action::Error(e) => inner.emit(&inner.on_error, &js_error(&e)),
+            Action::Error(e) => inner.emit(&inner.on_error, &inner.error(&e)),
         }
     }
     arm_timer(inner);
@@ -363,7 +389,12 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
                     },
                 })
             }
-            Err(_) => Err(Error::Network),
+            Err(e) => {
+                if inner2.st.borrow().sending.as_ref().is_some_and(|(a, _)| *a == attempt) {
+                    inner2.keep_cause(e); // not for attempts the machine aborted itself
+                }
+                Err(Error::Network)
+            }
         };
         {
             let mut st = inner2.st.borrow_mut();
@@ -418,7 +449,7 @@ async fn signed_fetch(inner: &Rc<Inner>, input: &JsValue, init: &JsValue, ctx: &
     let mut replay = js::replay_copy(&req, init)?;
     let mut req = req;
     loop {
-        let t = token(inner, ctx).await.map_err(err)?;
+        let t = token(inner, ctx).await.map_err(|e| inner.error(&e))?;
         inner.set_auth(&req, &t)?;
         let resp: Response = JsFuture::from(js::send(fetch.clone(), &req)?).await?.unchecked_into();
         // Every 401 is reported (a refused token is dropped even if this body cannot be

@@ -59,6 +59,11 @@ pub fn parse_url(s: &str) -> Option<UrlParts> {
 
 /// A core error as a JS `TokenError`.
 pub fn js_error(e: &Error) -> JsValue {
+    js_error_with(e, &JsValue::UNDEFINED)
+}
+
+/// A core error as a JS `TokenError` with the platform's error as its `cause`.
+pub fn js_error_with(e: &Error, cause: &JsValue) -> JsValue {
     let (error, description) = match e {
         Error::OAuth { error, description, .. } => (Some(error.clone()), description.clone()),
         _ => (None, None),
@@ -71,6 +76,7 @@ pub fn js_error(e: &Error) -> JsValue {
         error,
         description,
         retry_after,
+        cause,
     )
 }
 

@@ -20,7 +20,11 @@ extern "C" {
         error: Option<String>,
         error_description: Option<String>,
         retry_after: Option<f64>,
+        cause: &JsValue,
     ) -> JsValue;
+
+    #[wasm_bindgen(js_name = errorText)]
+    pub fn error_text(e: &JsValue) -> String;
 
     #[wasm_bindgen(js_name = parseUrl)]
     pub fn parse_url(s: &str) -> Option<Url>;

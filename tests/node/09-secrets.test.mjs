@@ -2,6 +2,7 @@
 // console output; every failure is a TokenError and the instance survives bad input.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:net";
 import { inspect } from "node:util";
 import { TokenClient, TokenError, startFixture, key, fakeFetch, base } from "./helpers.mjs";
 
@@ -100,4 +101,40 @@ test("hostile inputs give typed errors and the instance keeps working", async ()
   good.invalidate();
   assert.match(await good.getToken(), /^tok-/);
   assert.equal((await good.fetch(fx.api(k))).status, 200, "the wasm instance is alive");
+});
+
+test("NETWORK says why: the platform's error as `cause` and its code in the message, never a secret", async () => {
+  // A port that was just free: nothing listens there.
+  const probe = createServer();
+  await new Promise((r) => probe.listen(0, "127.0.0.1", r));
+  const { port } = probe.address();
+  await new Promise((r) => probe.close(r));
+  const dead = new TokenClient({ tokenUrl: `http://127.0.0.1:${port}/token`, clientId: "a", clientSecret: "TOPSECRET-xyz", maxRetries: 0 });
+  const e = await dead.getToken().catch((e) => e);
+  assert.equal(e.code, "NETWORK");
+  assert.ok(e.cause instanceof Error, "the underlying error is kept");
+  assert.match(e.message, /could not be reached \(ECONNREFUSED\)/);
+  // Port 9 is one fetch refuses to use at all; the message says so.
+  const blocked = new TokenClient({ tokenUrl: "http://127.0.0.1:9/token", clientId: "a", clientSecret: "s3cret-value", maxRetries: 0 });
+  assert.match((await blocked.getToken().catch((e) => e)).message, /\(bad port\)/);
+  // A fetch whose error would carry the secret: the cause is dropped, the code stays.
+  const leaky = new TokenClient({ ...base, maxRetries: 0, fetch: () => Promise.reject(new Error("refused with TOPSECRET-xyz")) });
+  const e2 = await leaky.getToken().catch((e) => e);
+  assert.equal(e2.code, "NETWORK");
+  assert.equal(e2.cause, undefined);
+  assert.ok(!e2.message.includes("TOPSECRET"), e2.message);
+});
+
+test("after free(), calls reject DISPOSED instead of crashing into wasm; free() twice is fine", async () => {
+  const c = new TokenClient({ ...base, fetch: fakeFetch(() => ({ access_token: "t1" })) });
+  assert.equal(await c.getToken(), "t1");
+  c.free();
+  for (const call of [() => c.getToken(), () => c.getTokenInfo(), () => c.fetch("https://api.example.com/"), () => c.sign("https://api.example.com/")]) {
+    await assert.rejects(call(), { code: "DISPOSED" });
+  }
+  assert.throws(() => c.on("token", () => {}), { code: "DISPOSED" });
+  c.invalidate();
+  c.dispose();
+  c.free();
+  assert.throws(() => TokenClient.apiKey({ apiKey: "k" }), (e) => e.code === "INVALID_CONFIG" && /^allowedOrigins: is required/.test(e.message));
 });

@@ -63,6 +63,7 @@ test-wasm:
 
 test-node:
 	tsc -p tests/types
+	tsc -p tests/types/tsconfig.node.json
 	node --test --test-concurrency=1 tests/node/
 	node examples/demo.mjs > /dev/null
 

@@ -28,83 +28,112 @@ export class TokenError extends Error {
 }
 
 export interface TokenErrorOptions {
-  status?: number;
-  error?: string;
-  errorDescription?: string;
-  retryAfter?: number;
+  status?: number | undefined;
+  error?: string | undefined;
+  errorDescription?: string | undefined;
+  retryAfter?: number | undefined;
   cause?: unknown;
 }
 
-export type FetchLike = (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+/** What `fetch` accepts, without DOM-only names, so a Node-only project (no "dom" lib) sees the same types. */
+export type FetchInput = string | URL | Request;
 
-/** Options shared by every constructor. */
+export type FetchLike = (input: FetchInput, init?: RequestInit) => Promise<Response>;
+
+/** Options shared by every constructor. Every optional field also accepts `undefined`. */
 export interface CommonOptions {
   /** Origins (scheme://host[:port]) that may receive the token. https, or http on a loopback host. Default: none (presets: their API). */
-  allowedOrigins?: string | readonly string[];
+  allowedOrigins?: string | readonly string[] | undefined;
   /** A fetch to use instead of the global one (tests, Workers bindings). */
-  fetch?: FetchLike;
+  fetch?: FetchLike | undefined;
 }
 
-/** Options of a client that gets tokens from a token endpoint. Unknown names are rejected. */
-export interface EndpointOptions extends CommonOptions {
-  /** The token endpoint: https, or http on localhost / 127.0.0.0/8 / [::1]. Required unless a preset supplies it. */
-  tokenUrl?: string;
-  clientId?: string;
-  clientSecret?: string;
-  /** Default "client_secret_basic". */
-  clientAuth?: "client_secret_basic" | "client_secret_post" | "none";
-  scope?: string | readonly string[];
-  audience?: string;
-  /** RFC 8707 resource indicator (an absolute URL), sent exactly as given. */
-  resource?: string;
-  /** More form parameters; cannot override grant_type, client_id, client_secret, scope, audience, resource. */
-  extraParams?: Readonly<Record<string, string>>;
-  /** Default "oauth2"; "symbl" is Symbl's JSON endpoint. */
-  dialect?: "oauth2" | "symbl";
+/** When to refresh, how long to wait, how often to retry. */
+export interface TimingOptions {
   /** Refresh this long before expiry (default 60; at most half the token's life). */
-  refreshSkewSeconds?: number;
+  refreshSkewSeconds?: number | undefined;
   /** Lifetime assumed when the server omits expires_in (default 3600, at least 10). */
-  defaultExpiresInSeconds?: number;
+  defaultExpiresInSeconds?: number | undefined;
   /** Per token request attempt, including reading the body (default 10000). */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** For one getToken(): every attempt, backoff and Retry-After wait together (default 30000). */
-  deadlineMs?: number;
+  deadlineMs?: number | undefined;
   /** Retries for network errors, timeouts, 429 and 5xx (default 2, at most 10). */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
 }
 
-export interface ClientCredentialsOptions extends EndpointOptions {
-  tokenUrl: string;
-  clientId: string;
+/** RFC 6749 request parameters. */
+export interface GrantOptions {
+  scope?: string | readonly string[] | undefined;
+  audience?: string | undefined;
+  /** RFC 8707 resource indicator (an absolute URL), sent exactly as given. */
+  resource?: string | undefined;
+  /** More form parameters; cannot override grant_type, client_id, client_secret, scope, audience, resource. */
+  extraParams?: Readonly<Record<string, string>> | undefined;
 }
 
-export interface SyphtOptions extends EndpointOptions {
-  clientId: string;
+/** A confidential client: a secret, sent with Basic auth (default) or in the body. */
+export interface SecretAuth {
   clientSecret: string;
+  clientAuth?: "client_secret_basic" | "client_secret_post" | undefined;
 }
 
-export interface SymblOptions extends Omit<EndpointOptions, "clientAuth" | "scope" | "audience" | "resource" | "extraParams"> {
-  appId?: string;
-  appSecret?: string;
+/** A public client (RFC 6749 §2.1): `clientAuth: "none"` is the only way to leave out the secret. */
+export interface PublicAuth {
+  clientAuth: "none";
+  clientSecret?: undefined;
+}
+
+/** `new TokenClient({ tokenUrl, clientId, clientSecret | clientAuth: "none", ... })`. Unknown names are rejected. */
+export type ClientCredentialsOptions = CommonOptions &
+  TimingOptions &
+  GrantOptions & {
+    /** The token endpoint: https, or http on localhost / 127.0.0.0/8 / [::1]. */
+    tokenUrl: string;
+    clientId: string;
+    dialect?: "oauth2" | undefined;
+  } & (SecretAuth | PublicAuth);
+
+/** Symbl's JSON app-credentials endpoint, through the constructor: `{ dialect: "symbl", tokenUrl, appId, appSecret }`. */
+export interface SymblDialectOptions extends CommonOptions, TimingOptions {
+  dialect: "symbl";
+  tokenUrl: string;
+  appId: string;
+  appSecret: string;
+}
+
+export type SyphtOptions = CommonOptions &
+  TimingOptions &
+  GrantOptions & {
+    clientId: string;
+    clientSecret: string;
+    /** Default https://auth.sypht.com/oauth2/token. */
+    tokenUrl?: string | undefined;
+    clientAuth?: "client_secret_basic" | "client_secret_post" | undefined;
+  };
+
+export interface SymblOptions extends CommonOptions, TimingOptions {
+  appId: string;
+  appSecret: string;
+  /** Default https://api.symbl.ai/oauth2/token:generate. */
+  tokenUrl?: string | undefined;
+  dialect?: "symbl" | undefined;
 }
 
 /** A client that gets tokens from a tokenkit edge broker: no secret in the browser. */
-export interface BrokerClientOptions extends CommonOptions {
+export interface BrokerClientOptions extends CommonOptions, TimingOptions {
   /** The broker's token endpoint, e.g. "https://edge.example.com/token". */
   brokerUrl: string;
   /** fetch credentials mode for the broker request (default "omit"; "include" sends its cookies). */
-  credentials?: "omit" | "same-origin" | "include";
-  refreshSkewSeconds?: number;
-  defaultExpiresInSeconds?: number;
-  timeoutMs?: number;
-  deadlineMs?: number;
-  maxRetries?: number;
+  credentials?: "omit" | "same-origin" | "include" | undefined;
 }
 
 export interface ApiKeyOptions extends CommonOptions {
   apiKey: string;
   /** The header to send the key in, as is. Default: `Authorization: Bearer <key>`. */
-  header?: string;
+  header?: string | undefined;
+  /** Required: the origins that may receive the key. */
+  allowedOrigins: string | readonly string[];
 }
 
 export interface TokenInfo {
@@ -136,7 +165,7 @@ export interface TokenClientEvents {
 
 export class TokenClient {
   /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
-  constructor(options: ClientCredentialsOptions | BrokerClientOptions | ApiKeyOptions);
+  constructor(options: ClientCredentialsOptions | SymblDialectOptions | BrokerClientOptions | ApiKeyOptions);
   /** https://auth.sypht.com/oauth2/token, audience and allowed origin https://api.sypht.com. */
   static sypht(options: SyphtOptions): TokenClient;
   /** https://api.symbl.ai/oauth2/token:generate, dialect "symbl", allowed origin https://api.symbl.ai. */
@@ -148,12 +177,12 @@ export class TokenClient {
    * The access token, from memory while it is valid (also while its refresh runs);
    * concurrent calls share one request. In Cloudflare Workers pass the handler's `ctx`.
    */
-  getToken(ctx?: WaitUntilContext): Promise<string>;
-  getTokenInfo(ctx?: WaitUntilContext): Promise<TokenInfo>;
+  getToken(ctx?: WaitUntilContext | undefined): Promise<string>;
+  getTokenInfo(ctx?: WaitUntilContext | undefined): Promise<TokenInfo>;
   /** Like global fetch, with the token attached if the origin is allowed; a refused token replays once. */
-  fetch(input: RequestInfo | URL, init?: RequestInit, ctx?: WaitUntilContext): Promise<Response>;
+  fetch(input: FetchInput, init?: RequestInit, ctx?: WaitUntilContext): Promise<Response>;
   /** A new Request with the token attached (allowed origins only). */
-  sign(request: RequestInfo | URL, ctx?: WaitUntilContext): Promise<Request>;
+  sign(request: FetchInput, ctx?: WaitUntilContext): Promise<Request>;
   /** Forget the cached token; the next call fetches a new one. */
   invalidate(): void;
   /** Subscribe; returns the function that unsubscribes. */

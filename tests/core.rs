@@ -147,6 +147,18 @@ fn symbl_preset_sends_json() {
 }
 
 #[test]
+fn symbl_dialect_through_the_constructor_takes_app_names() {
+    let cfg = config(
+        Preset::Generic,
+        &[("dialect", s("symbl")), ("tokenUrl", s("https://api.symbl.ai/oauth2/token:generate")), ("appId", s("a")), ("appSecret", s("b"))],
+    )
+    .unwrap();
+    assert_eq!(endpoint(&cfg).token_request(Runtime::Browser).body, r#"{"type":"application","appId":"a","appSecret":"b"}"#);
+    let err = config(Preset::Generic, &[("tokenUrl", s("https://a.example.com/t")), ("appId", s("a")), ("clientSecret", s("b"))]).unwrap_err();
+    assert_eq!(err.message(), "appId: is not a known option (check the spelling)", "only with dialect symbl");
+}
+
+#[test]
 fn presets_accept_overrides() {
     let cfg = config(
         Preset::Sypht,

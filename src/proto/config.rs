@@ -224,7 +224,11 @@ impl Config {
         } else {
             Mode::Endpoint
         };
-        check_names(opts, mode, spec)?;
+        // The credentials' option names: a preset's own (Symbl's appId/appSecret), or the
+        // Symbl dialect's when it is asked for by name.
+        let symbl_dialect = matches!(get(opts, "dialect"), Some(Value::Str(d)) if d == "symbl");
+        let names = if spec.id_field == GENERIC.id_field && symbl_dialect { &SYMBL } else { spec };
+        check_names(opts, mode, names)?;
         let allowed_origins = match get(opts, "allowedOrigins") {
             Some(v) => origins(v, parse_url)?,
             None if spec.api_origin.is_empty() => Vec::new(),
@@ -233,7 +237,7 @@ impl Config {
         let (source, timing) = match mode {
             Mode::ApiKey => (api_key(opts)?, Timing::default()),
             Mode::Broker => (broker(opts, parse_url)?, timing(opts)?),
-            Mode::Endpoint => (endpoint(opts, spec, parse_url)?, timing(opts)?),
+            Mode::Endpoint => (endpoint(opts, spec, names, parse_url)?, timing(opts)?),
         };
         if mode == Mode::ApiKey && allowed_origins.is_empty() {
             // A static key is only ever useful attached to requests: say where, up front.
@@ -324,8 +328,9 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
     }))
 }
 
-/// A token endpoint with the client's credentials, with `spec`'s defaults.
-fn endpoint(opts: &Opts, spec: &'static PresetSpec, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
+/// A token endpoint with the client's credentials, with `spec`'s defaults; the credentials
+/// may be given under `names`' option names.
+fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
     let dialect = match optional_str(opts, "dialect")?.as_deref() {
         None => spec.dialect,
         Some("oauth2") => Dialect::OAuth2,
@@ -344,15 +349,15 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, parse_url: ParseUrl<'_>) -> 
 
     // A preset's own names (Symbl: appId/appSecret) or the generic ones, not both.
     let has = |k: &str| get(opts, k).is_some();
-    let own_names = spec.id_field != GENERIC.id_field && (has(spec.id_field) || has(spec.secret_field));
+    let own_names = names.id_field != GENERIC.id_field && (has(names.id_field) || has(names.secret_field));
     let generic_names = has(GENERIC.id_field) || has(GENERIC.secret_field);
     if own_names && generic_names {
-        return Err(Error::config(spec.id_field, "give appId/appSecret or clientId/clientSecret, not both"));
+        return Err(Error::config(names.id_field, "give appId/appSecret or clientId/clientSecret, not both"));
     }
     let (id_field, secret_field) = if generic_names {
         (GENERIC.id_field, GENERIC.secret_field)
     } else {
-        (spec.id_field, spec.secret_field)
+        (names.id_field, names.secret_field)
     };
     let client_id = required_str(opts, id_field)?;
     let client_secret = optional_str(opts, secret_field)?;

@@ -1,4 +1,6 @@
-// Compiled with `tsc --noEmit --strict`: the declarations must describe real use, and
+// Compiled twice, with `strict` and `exactOptionalPropertyTypes` (tsc --init's defaults):
+// once with the DOM lib (browsers) and once Node-only (`lib: es2022` + @types/node), so no
+// DOM-only name may appear in a signature. The declarations must describe real use, and
 // misuse must not type-check (each @ts-expect-error fails the build if it becomes valid).
 import { TokenClient, TokenError, type TokenInfo, type TokenErrorCode } from "tokenkit";
 
@@ -48,6 +50,24 @@ async function use(): Promise<void> {
   client.dispose();
 }
 void use;
+
+// Optional fields accept undefined (exactOptionalPropertyTypes): options built from config.
+const maybe: { scope?: string | undefined; timeoutMs?: number | undefined } = {};
+new TokenClient({ tokenUrl: "https://a.example.com/t", clientId: "a", clientSecret: "b", scope: maybe.scope, timeoutMs: maybe.timeoutMs, fetch: undefined });
+// A public client is the one way to leave out the secret.
+new TokenClient({ tokenUrl: "https://a.example.com/t", clientId: "spa", clientAuth: "none" });
+// The Symbl dialect through the constructor takes Symbl's names.
+new TokenClient({ dialect: "symbl", tokenUrl: "https://api.symbl.ai/oauth2/token:generate", appId: "a", appSecret: "b" });
+// fetch/sign take what fetch takes.
+void client.sign(new URL("https://api.example.com/x"));
+void client.fetch(new Request("https://api.example.com/x"), { method: "PUT", body: "b" });
+
+// @ts-expect-error a confidential client needs its secret (or clientAuth: "none")
+new TokenClient({ tokenUrl: "https://a.example.com/t", clientId: "a" });
+// @ts-expect-error a public client has no secret
+new TokenClient({ tokenUrl: "https://a.example.com/t", clientId: "a", clientAuth: "none", clientSecret: "b" });
+// @ts-expect-error an API key needs allowedOrigins
+TokenClient.apiKey({ apiKey: "k" });
 
 // @ts-expect-error tokenUrl is required by the constructor
 new TokenClient({ clientId: "a", clientSecret: "b" });

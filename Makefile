@@ -12,31 +12,49 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: setup build worker-build worker test demo example test-native test-wasm test-node clean
+.PHONY: setup setup-chromium build worker-build worker test demo example test-native test-wasm test-node clean FORCE
 
+# What building needs. Chromium is only for the tests (setup-chromium).
 setup:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 	@[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || \
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; }
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 
-build: setup
-	cargo build --release --target wasm32-unknown-unknown --lib --no-default-features
+setup-chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; }
+
+# Cargo runs every time (a no-op when nothing changed) but its output is copied only when
+# its bytes change, so wasm-bindgen and wasm-opt (about 6 s) run only when they must. The
+# browser and broker builds share cargo's output path; each keeps its own copy.
+target/wasm/browser.wasm: FORCE | setup
+	@cargo build --release --target wasm32-unknown-unknown --lib --no-default-features
+	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+
+target/wasm/broker.wasm: FORCE | setup
+	@cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
+	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+
+target/bindgen/tokenkit_bg.wasm: target/wasm/browser.wasm
 	rm -rf target/bindgen
-	wasm-bindgen --target web --no-typescript --out-dir target/bindgen --out-name tokenkit $(WASM)
-	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) target/bindgen/tokenkit_bg.wasm -o target/bindgen/tokenkit_bg.wasm
+	wasm-bindgen --target web --no-typescript --out-dir target/bindgen --out-name tokenkit $<
+	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
+
+pkg/package.json: target/bindgen/tokenkit_bg.wasm scripts/assemble.mjs $(wildcard pkg-template/*)
 	node scripts/assemble.mjs
 
-# The Worker build: the same crate with the broker, to worker/pkg/.
-worker-build: setup
-	cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
+build: setup pkg/package.json
+
+worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm
 	rm -rf worker/pkg
-	wasm-bindgen --target web --no-typescript --out-dir worker/pkg --out-name tokenkit $(WASM)
-	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) worker/pkg/tokenkit_bg.wasm -o worker/pkg/tokenkit_bg.wasm
-	@echo "worker/pkg: broker wasm $$(wc -c < worker/pkg/tokenkit_bg.wasm) bytes"
+	wasm-bindgen --target web --no-typescript --out-dir worker/pkg --out-name tokenkit $<
+	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
+	@echo "worker/pkg: broker wasm $$(wc -c < $@) bytes"
+
+# The Worker build: the same crate with the broker, to worker/pkg/.
+worker-build: setup worker/pkg/tokenkit_bg.wasm
 
 worker: worker-build
 	node worker/dev.mjs
@@ -49,7 +67,7 @@ demo: build worker-build
 example: build worker-build
 	node examples/demo.mjs
 
-test: build worker-build test-native test-wasm test-node
+test: setup-chromium build worker-build test-native test-wasm test-node
 
 test-native:
 	cargo test --locked

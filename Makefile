@@ -37,19 +37,23 @@ target/wasm/broker.wasm: FORCE | setup
 	@cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
 	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
 
-target/bindgen/tokenkit_bg.wasm: target/wasm/browser.wasm
+target/bindgen/tokenkit_bg.wasm: target/wasm/browser.wasm scripts/glue.mjs
 	rm -rf target/bindgen
-	wasm-bindgen --target web --no-typescript --out-dir target/bindgen --out-name tokenkit $<
+	wasm-bindgen --target web --no-typescript --out-dir target/bindgen --out-name tokenkit target/wasm/browser.wasm
+	node scripts/glue.mjs target/bindgen/tokenkit.js
 	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
 
-pkg/package.json: target/bindgen/tokenkit_bg.wasm scripts/assemble.mjs $(wildcard pkg-template/*)
+# The npm package: the browser/Node/Workers client, and tokenkit/broker (the prebuilt broker).
+pkg/package.json: target/bindgen/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs \
+  $(wildcard pkg-template/* pkg-template/broker/*)
 	node scripts/assemble.mjs
 
 build: setup pkg/package.json
 
-worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm
+worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm scripts/glue.mjs
 	rm -rf worker/pkg
-	wasm-bindgen --target web --no-typescript --out-dir worker/pkg --out-name tokenkit $<
+	wasm-bindgen --target web --no-typescript --out-dir worker/pkg --out-name tokenkit target/wasm/broker.wasm
+	node scripts/glue.mjs worker/pkg/tokenkit.js
 	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
 	@echo "worker/pkg: broker wasm $$(wc -c < $@) bytes"
 

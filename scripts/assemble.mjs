@@ -23,10 +23,17 @@ for (const f of ["tokenkit.js", shell[0]]) {
   const code = readFileSync(join(out, f), "utf8");
   writeFileSync(join(out, f), transformSync(code, { format: "esm", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
 }
-for (const name of readdirSync(join(root, "pkg-template"))) {
+for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
   const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`);
   writeFileSync(join(out, name), text);
 }
+
+// tokenkit/broker: the prebuilt broker (make worker-build's worker/pkg/), its Worker entry
+// (worker/index.js, the one the tests and the demo run), types and a wrangler.toml template.
+const broker = join(out, "broker");
+cpSync(join(root, "worker/pkg"), broker, { recursive: true });
+writeFileSync(join(broker, "index.js"), readFileSync(join(root, "worker/index.js"), "utf8").replaceAll('"./pkg/', '"./'));
+cpSync(join(root, "pkg-template/broker"), broker, { recursive: true });
 const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
 pkg.version = /^version = "(.*)"$/m.exec(readFileSync(join(root, "Cargo.toml"), "utf8"))[1];
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");

@@ -3,7 +3,7 @@
 // built by esbuild (real Chromium), and in a Worker bundled by Wrangler (real workerd).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, execFile } from "node:child_process";
+import { execFileSync, execFile, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -31,7 +31,7 @@ after(async () => {
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
-  for (const f of ["package/package.json", "package/node.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md"]) {
+  for (const f of ["package/package.json", "package/node.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml"]) {
     assert.ok(files.includes(f), `${f} in ${files}`);
   }
   assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));
@@ -212,6 +212,52 @@ test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requ
     // Later requests use the cached token.
     assert.equal((await mf.dispatchFetch("http://localhost/")).status, 200);
     assert.equal(fx.count(k), 1);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.toml, no Rust, no bundler warnings", async () => {
+  const { Miniflare } = await import("miniflare");
+  const k = key("npmbroker");
+  const w = join(dir, "broker-app");
+  mkdirSync(w, { recursive: true });
+  writeFileSync(join(w, "worker.js"), `export { default } from "tokenkit/broker";\n`);
+  copyFileSync(join(dir, "node_modules/tokenkit/broker/wrangler.toml"), join(w, "wrangler.toml"));
+  const built = spawnSync(bin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
+    cwd: w,
+    encoding: "utf8",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NODE_PATH: join(dir, "node_modules"), FORCE_COLOR: "0" },
+  });
+  assert.equal(built.status, 0, built.stderr);
+  // esbuild keeps quiet about files in node_modules, so check the shipped glue directly.
+  for (const glue of ["tokenkit.js", "broker/tokenkit.js"]) {
+    const keys = readFileSync(join(dir, "node_modules/tokenkit", glue), "utf8").match(/"\.\/snippets\/[^"]+":\s*import\d+/g) ?? [];
+    const names = keys.map((k) => k.split(":")[0]);
+    assert.equal(new Set(names).size, names.length, `${glue}: one imports-object key per snippet`);
+  }
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: join(w, "dist/worker.js"),
+    modulesRoot: join(w, "dist"),
+    modulesRules: [
+      { type: "ESModule", include: ["**/*.js"] },
+      { type: "CompiledWasm", include: ["**/*.wasm"] },
+    ],
+    compatibilityDate: "2025-01-01",
+    bindings: { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "npm-broker", CLIENT_SECRET: "NPM-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  try {
+    const health = await mf.dispatchFetch("http://localhost/healthz");
+    assert.deepEqual(await health.json(), { ok: true });
+    const r = await mf.dispatchFetch("http://localhost/token", { method: "POST", headers: { origin: "https://app.example.com" } });
+    const body = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(body));
+    assert.match(body.access_token, /^tok-/);
+    assert.equal(r.headers.get("access-control-allow-origin"), "https://app.example.com");
+    assert.equal(fx.log(k)[0].headers.authorization, `Basic ${Buffer.from("npm-broker:NPM-SECRET").toString("base64")}`);
   } finally {
     await mf.dispose();
   }

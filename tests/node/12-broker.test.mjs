@@ -2,7 +2,11 @@
 // token server and API on 127.0.0.1.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { startBroker } from "../../worker/local.mjs";
 import { TokenClient, startFixture, key, until } from "./helpers.mjs";
 
@@ -276,4 +280,21 @@ test("browser side: an upstream 429 the broker will not wait out is passed on an
   assert.ok(Number(direct.headers.get("retry-after")) >= 39);
   assert.equal(up.count(k), 1);
   client.dispose();
+});
+
+test("the Worker in worker/ bundles with Wrangler without warnings (make worker, deploying from the repo)", () => {
+  const root = new URL("../..", import.meta.url).pathname;
+  const w = mkdtempSync(join(tmpdir(), "tokenkit-worker-"));
+  try {
+    cpSync(join(root, "worker"), w, { recursive: true });
+    const built = spawnSync(join(root, "node_modules/.bin/wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
+      cwd: w,
+      encoding: "utf8",
+      env: { ...process.env, WRANGLER_SEND_METRICS: "false", FORCE_COLOR: "0" },
+    });
+    assert.equal(built.status, 0, built.stderr);
+    assert.doesNotMatch(built.stdout + built.stderr, /Duplicate key|WARNING/);
+  } finally {
+    rmSync(w, { recursive: true, force: true });
+  }
 });

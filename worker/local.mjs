@@ -4,12 +4,12 @@ import { Miniflare } from "miniflare";
 
 const dir = new URL(".", import.meta.url).pathname;
 
-/** Resolves to { url, fetch(path, init), dispose() } for a broker with these env bindings. */
-export async function startBroker(bindings) {
-  const mf = new Miniflare({
+/** Miniflare options that run the module Worker `scriptPath` (with its .wasm) in workerd on 127.0.0.1. */
+export function workerdOptions(scriptPath, modulesRoot, bindings) {
+  return {
     modules: true,
-    scriptPath: `${dir}index.js`,
-    modulesRoot: dir,
+    scriptPath,
+    modulesRoot,
     modulesRules: [
       { type: "ESModule", include: ["**/*.js"] },
       { type: "CompiledWasm", include: ["**/*.wasm"] },
@@ -18,7 +18,12 @@ export async function startBroker(bindings) {
     bindings,
     host: "127.0.0.1",
     port: 0,
-  });
+  };
+}
+
+/** Resolves to { url, fetch(path, init), dispose() } for a broker with these env bindings. */
+export async function startBroker(bindings) {
+  const mf = new Miniflare(workerdOptions(`${dir}index.js`, dir, bindings));
   try {
     const url = String(await mf.ready).replace(/\/$/, "");
     return { url, fetch: (path, init) => mf.dispatchFetch(`${url}${path}`, init), dispose: () => mf.dispose() };

@@ -3,7 +3,7 @@
 // built by esbuild (real Chromium), and in a Worker bundled by Wrangler (real workerd).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, execFile, spawnSync } from "node:child_process";
+import { execFileSync, execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFixture, key, until } from "./helpers.mjs";
+import { workerdOptions } from "../../worker/local.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const bin = (name) => join(root, "node_modules/.bin", name);
@@ -28,6 +29,17 @@ after(async () => {
   await fx.close();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** Bundles the Worker project `w` with Wrangler (as `wrangler deploy` would) and runs it in workerd. */
+async function bundleAndRun(w, bindings) {
+  const { Miniflare } = await import("miniflare");
+  execFileSync(bin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
+    cwd: w,
+    stdio: "pipe",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NODE_PATH: join(dir, "node_modules") },
+  });
+  return new Miniflare(workerdOptions(join(w, "dist/worker.js"), join(w, "dist"), bindings));
+}
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
@@ -98,7 +110,6 @@ test("browser: an esbuild bundle in headless Chromium", async () => {
 });
 
 test("Cloudflare Workers: bundled by Wrangler, run in workerd by Miniflare", async () => {
-  const { Miniflare } = await import("miniflare");
   const k = key();
   const w = join(dir, "worker");
   mkdirSync(w, { recursive: true });
@@ -121,24 +132,7 @@ test("Cloudflare Workers: bundled by Wrangler, run in workerd by Miniflare", asy
      };`,
   );
   writeFileSync(join(w, "wrangler.toml"), `name = "tokenkit-test"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`);
-  execFileSync(bin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: w,
-    stdio: "pipe",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NODE_PATH: join(dir, "node_modules") },
-  });
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: join(w, "dist/worker.js"),
-    modulesRoot: join(w, "dist"),
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2025-01-01",
-    bindings: { TOKEN_URL: fx.url(k), API_URL: fx.api(k), API_ORIGIN: fx.origin },
-    host: "127.0.0.1",
-    port: 0,
-  });
+  const mf = await bundleAndRun(w, { TOKEN_URL: fx.url(k), API_URL: fx.api(k), API_ORIGIN: fx.origin });
   try {
     const res = await mf.dispatchFetch("http://localhost/");
     const body = await res.json();
@@ -155,7 +149,6 @@ test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requ
   // every request. workerd cancels a request that waits on another request's promise
   // ("hung"), so a shared client must make each request wait in its own context, and the
   // starter's token request must survive the starter going away (ctx.waitUntil).
-  const { Miniflare } = await import("miniflare");
   const k = key("wk");
   const w = join(dir, "worker-shared");
   mkdirSync(w, { recursive: true });
@@ -176,24 +169,7 @@ test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requ
      };`,
   );
   writeFileSync(join(w, "wrangler.toml"), `name = "tokenkit-shared"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`);
-  execFileSync(bin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: w,
-    stdio: "pipe",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NODE_PATH: join(dir, "node_modules") },
-  });
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: join(w, "dist/worker.js"),
-    modulesRoot: join(w, "dist"),
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2025-01-01",
-    bindings: { TOKEN_URL: fx.url(k, "seq=slow:1000&ttl=60"), API_URL: fx.api(k), API_ORIGIN: fx.origin },
-    host: "127.0.0.1",
-    port: 0,
-  });
+  const mf = await bundleAndRun(w, { TOKEN_URL: fx.url(k, "seq=slow:1000&ttl=60"), API_URL: fx.api(k), API_ORIGIN: fx.origin });
   try {
     const ctl = new AbortController();
     const starter = mf.dispatchFetch("http://localhost/", { signal: ctl.signal }).then(
@@ -218,37 +194,18 @@ test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requ
 });
 
 test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.toml, no Rust, no bundler warnings", async () => {
-  const { Miniflare } = await import("miniflare");
   const k = key("npmbroker");
   const w = join(dir, "broker-app");
   mkdirSync(w, { recursive: true });
   writeFileSync(join(w, "worker.js"), `export { default } from "tokenkit/broker";\n`);
   copyFileSync(join(dir, "node_modules/tokenkit/broker/wrangler.toml"), join(w, "wrangler.toml"));
-  const built = spawnSync(bin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: w,
-    encoding: "utf8",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NODE_PATH: join(dir, "node_modules"), FORCE_COLOR: "0" },
-  });
-  assert.equal(built.status, 0, built.stderr);
   // esbuild keeps quiet about files in node_modules, so check the shipped glue directly.
   for (const glue of ["tokenkit.js", "broker/tokenkit.js"]) {
     const keys = readFileSync(join(dir, "node_modules/tokenkit", glue), "utf8").match(/"\.\/snippets\/[^"]+":\s*import\d+/g) ?? [];
     const names = keys.map((k) => k.split(":")[0]);
     assert.equal(new Set(names).size, names.length, `${glue}: one imports-object key per snippet`);
   }
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: join(w, "dist/worker.js"),
-    modulesRoot: join(w, "dist"),
-    modulesRules: [
-      { type: "ESModule", include: ["**/*.js"] },
-      { type: "CompiledWasm", include: ["**/*.wasm"] },
-    ],
-    compatibilityDate: "2025-01-01",
-    bindings: { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "npm-broker", CLIENT_SECRET: "NPM-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" },
-    host: "127.0.0.1",
-    port: 0,
-  });
+  const mf = await bundleAndRun(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "npm-broker", CLIENT_SECRET: "NPM-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
   try {
     const health = await mf.dispatchFetch("http://localhost/healthz");
     assert.deepEqual(await health.json(), { ok: true });

@@ -35,6 +35,16 @@ function result(ok, text) {
   $("result").textContent = text;
 }
 
+const ABOUT = {
+  broker:
+    "The page asks the edge broker (a Worker in workerd) for tokens; the client secret never reaches the browser. " +
+    "The broker caches and retries upstream itself, so a fault shows when the broker next asks upstream: Invalidate here does not empty its cache.",
+  direct:
+    "The page runs the client-credentials grant itself, as a public client: every token request, retry and error is logged here. " +
+    "For comparison only: a real client secret must never be in a page.",
+  apikey: "A static key, attached only to allowed origins: no token endpoint, nothing expires, so no faults apply.",
+};
+
 function mode() {
   return config.modes[$("mode").value];
 }
@@ -48,12 +58,19 @@ function build() {
   const skew = Math.max(0, Number($("skew").value) || 0);
   const tokenEndpoint = m.brokerUrl ?? m.tokenUrl;
   // An injected fetch, only to count this page's token requests for the burst demo.
-  const counting = (input, init) => {
-    if ((typeof input === "string" ? input : input.url) === tokenEndpoint) {
-      pageTokenRequests++;
-      $("s-page").textContent = pageTokenRequests;
+  // Every token request this page sends is counted and its outcome logged, so retries show.
+  const counting = async (input, init) => {
+    if ((typeof input === "string" ? input : input.url) !== tokenEndpoint) return fetch(input, init);
+    const n = ++pageTokenRequests;
+    $("s-page").textContent = pageTokenRequests;
+    try {
+      const res = await fetch(input, init);
+      log("request", `token request #${n}: HTTP ${res.status}`);
+      return res;
+    } catch (e) {
+      log("request", `token request #${n}: ${e?.name === "AbortError" ? "aborted (timeoutMs)" : "failed"}`);
+      throw e;
     }
-    return fetch(input, init);
   };
   const common = { allowedOrigins: [new URL(m.apiUrl).origin], ...(tokenEndpoint ? { fetch: counting } : {}) };
   const timing = { refreshSkewSeconds: skew, maxRetries: 1, timeoutMs: 3000 };
@@ -81,7 +98,12 @@ function build() {
       mark("error");
     }),
   ];
-  document.querySelectorAll("[data-fault]").forEach((b) => (b.disabled = !m.faultUrl));
+  // Only what applies to this mode is enabled; one line says what the mode demonstrates.
+  const which = $("mode").value;
+  document.querySelectorAll("[data-fault]").forEach((b) => (b.disabled = !m.faultUrl || which === "apikey"));
+  $("scope").disabled = which !== "direct";
+  $("skew").disabled = which === "apikey";
+  $("mode-about").textContent = ABOUT[which];
   log("info", `client: ${$("mode").selectedOptions[0].textContent}`);
   load();
 }

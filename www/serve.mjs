@@ -36,6 +36,11 @@ export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) 
     // The page server: www/ and the built package under /pkg/ (no directory escapes).
     const page = createServer(async (req, res) => {
       const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+      if (path === "/docs") {
+        // The project README, as the page's "docs" link (nothing is fetched from outside).
+        res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" }).end(await readFile(join(root, "README.md")));
+        return;
+      }
       if (path === "/config.json") {
         res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(config));
         return;

@@ -40,6 +40,8 @@ const resultMatches = (re) => waitFor((src) => new RegExp(src).test(document.get
 test("loads, shows a token from the broker, calls the API, bursts with one token request", async () => {
   await page.goto(demo.pageUrl);
   await waitFor(() => document.getElementById("t-status").textContent === "valid");
+  assert.match(await text("#mode-about"), /edge broker.*never reaches the browser/);
+  assert.equal(await page.isDisabled("#scope"), true, "scope is a direct-mode option");
   assert.equal(await text("#t-type"), "Bearer");
   assert.match(await text("#t-preview"), /^tok-de…/);
   await page.click("#call");
@@ -53,6 +55,8 @@ test("loads, shows a token from the broker, calls the API, bursts with one token
 test("direct mode: faults show typed errors, retries and recovery", async () => {
   await page.selectOption("#mode", "direct");
   await waitFor(() => document.getElementById("t-status").textContent === "valid");
+  assert.match(await text("#mode-about"), /public client/);
+  assert.equal(await page.isDisabled("#scope"), false);
   assert.equal(await text("#t-scope"), "read write");
   const burstBefore = demo.auth.count("demo-direct");
   await page.click("#burst");
@@ -73,6 +77,12 @@ test("direct mode: faults show typed errors, retries and recovery", async () => 
     await page.click(`button[data-fault]:text-is("${label}")`);
     await resultMatches(expect);
     assert.equal(demo.auth.count("demo-direct") - before, requests, `${label}: token requests`);
+    if (label === "500") {
+      // The retry is visible: the page logs each token request it sends, with its outcome.
+      const requests = await page.$$eval("#log li.request", (els) => els.map((e) => e.textContent));
+      // Newest first: the retry's 200 above the first attempt's 500.
+      assert.match(requests.slice(0, 2).join(" | "), /HTTP 200 \| .*HTTP 500/);
+    }
     if (label === "429 + Retry-After") {
       // The server's Retry-After is honoured across calls: the next call fails at once,
       // without a token request, until the caller invalidates.
@@ -87,6 +97,11 @@ test("direct mode: faults show typed errors, retries and recovery", async () => 
     await resultMatches(/API answered 200/); // recovery
   }
   allowFaultNoise = false;
+  await page.selectOption("#mode", "apikey");
+  await waitFor(() => /static key/.test(document.getElementById("mode-about").textContent));
+  assert.equal(await page.isDisabled('button[data-fault="500"]'), true, "no faults apply to an API key");
+  await page.selectOption("#mode", "direct");
+  await waitFor(() => document.getElementById("t-status").textContent === "valid");
   const log = await text("#log");
   for (const code of ["RATE_LIMITED", "INVALID_RESPONSE", "OAUTH_ERROR"]) assert.ok(log.includes(code), code);
   assert.deepEqual(problems, []);

@@ -2,7 +2,7 @@
 // pkg-template/, and prints the size that every user downloads.
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { transformSync } from "esbuild";
+import { buildSync, transformSync } from "esbuild";
 import { dirname, join, relative } from "node:path";
 
 const root = join(dirname(new URL(import.meta.url).pathname), "..");
@@ -27,6 +27,25 @@ for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true
   const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`);
   writeFileSync(join(out, name), text);
 }
+
+// node.cjs: the CommonJS entry, one bundle of pkg-template/cjs/node.js with the glue and shell.
+const cjsEntry = join(out, ".node-cjs-entry.mjs");
+writeFileSync(cjsEntry, readFileSync(join(root, "pkg-template/cjs/node.js"), "utf8").replaceAll("%SHELL%", `./${shell[0]}`));
+buildSync({
+  entryPoints: [cjsEntry],
+  outfile: join(out, "node.cjs"),
+  bundle: true,
+  format: "cjs",
+  platform: "node",
+  target: "node20",
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: "none",
+  // Only the glue's async init (never called here) reads import.meta.url.
+  define: { "import.meta.url": '""' },
+  logLevel: "error",
+});
+rmSync(cjsEntry);
 
 // tokenkit/broker: the prebuilt broker (make worker-build's worker/pkg/), its Worker entry
 // (worker/index.js, the one the tests and the demo run), types and a wrangler.toml template.

@@ -43,7 +43,7 @@ async function bundleAndRun(w, bindings) {
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
-  for (const f of ["package/package.json", "package/node.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml"]) {
+  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml"]) {
     assert.ok(files.includes(f), `${f} in ${files}`);
   }
   assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));
@@ -218,4 +218,46 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
   } finally {
     await mf.dispose();
   }
+});
+
+test("CommonJS: require('tokenkit') from the tarball, with no require(esm)", async () => {
+  const k = key("cjs");
+  writeFileSync(
+    join(dir, "cjs-app.cjs"),
+    `const { TokenClient, TokenError } = require("tokenkit");
+     const c = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+     c.fetch(${JSON.stringify(fx.api(k))}).then(async (r) => {
+       const denied = await c.fetch("https://evil.example.com/").catch((e) => e instanceof TokenError && e.code);
+       console.log(JSON.stringify({ status: r.status, denied }));
+       c.dispose();
+     });`,
+  );
+  // --no-experimental-require-module: prove node.cjs does not lean on require(esm) (absent before Node 20.19).
+  const { stdout } = await promisify(execFile)(process.execPath, ["--no-experimental-require-module", "cjs-app.cjs"], { cwd: dir, timeout: 20_000 });
+  assert.deepEqual(JSON.parse(stdout), { status: 200, denied: "ORIGIN_NOT_ALLOWED" });
+});
+
+test("Jest 30 in its default mode (CommonJS, no config) loads the package and gets a token", async () => {
+  const k = key("jest");
+  const j = join(dir, "jest-app");
+  mkdirSync(j, { recursive: true });
+  writeFileSync(join(j, "package.json"), JSON.stringify({ name: "jest-app", private: true }));
+  writeFileSync(
+    join(j, "token.test.cjs"),
+    `const { TokenClient } = require("tokenkit");
+     test("a token and a signed call", async () => {
+       const c = new TokenClient({ tokenUrl: process.env.TOKEN_URL, clientId: "a", clientSecret: "b", allowedOrigins: [process.env.API_ORIGIN] });
+       const r = await c.fetch(process.env.API_URL);
+       expect(r.status).toBe(200);
+       await expect(c.fetch("https://evil.example.com/")).rejects.toMatchObject({ code: "ORIGIN_NOT_ALLOWED" });
+       c.dispose();
+     });`,
+  );
+  const { stdout, stderr } = await promisify(execFile)(bin("jest"), ["--ci", "--rootDir", j, "--modulePaths", join(dir, "node_modules")], {
+    cwd: j,
+    timeout: 60_000,
+    env: { ...process.env, TOKEN_URL: fx.url(k), API_URL: fx.api(k), API_ORIGIN: fx.origin },
+  });
+  assert.match(stdout + stderr, /Tests:\s+1 passed, 1 total/);
+  assert.equal(fx.count(k), 1);
 });

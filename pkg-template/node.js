@@ -1,14 +1,13 @@
-// Node entry: compiles the wasm synchronously from this package's directory, so
-// `import { TokenClient } from "tokenkit"` needs no init() call.
-import { readFileSync } from "node:fs";
-import { initSync } from "./tokenkit.js";
+// Node entry: the wasm is inlined (wasm-inline.js, base64) and compiled synchronously, so
+// `import { TokenClient } from "tokenkit"` needs no init() call and no file read: it keeps
+// working when a bundler (esbuild, Next.js, a serverless packager) moves this file.
+import { initSync, TokenClient } from "./tokenkit.js";
 import { guard, setRuntime } from "%SHELL%";
+import wasm from "./wasm-inline.js";
 
 setRuntime("node");
 
-initSync({ module: readFileSync(new URL("./tokenkit_bg.wasm", import.meta.url)) });
-
-import { TokenClient } from "./tokenkit.js";
+initSync({ module: Buffer.from(wasm, "base64") });
 
 guard(TokenClient);
 

@@ -28,6 +28,11 @@ for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true
   writeFileSync(join(out, name), text);
 }
 
+// The Node entries inline the wasm (a server downloads it once, not per user), so they need
+// no file read that a bundler could break.
+const wasmBytes = readFileSync(join(out, "tokenkit_bg.wasm"));
+writeFileSync(join(out, "wasm-inline.js"), `// The wasm, base64, for the Node entries.\nexport default ${JSON.stringify(wasmBytes.toString("base64"))};\n`);
+
 // node.cjs: the CommonJS entry, one bundle of pkg-template/cjs/node.js with the glue and shell.
 const cjsEntry = join(out, ".node-cjs-entry.mjs");
 writeFileSync(cjsEntry, readFileSync(join(root, "pkg-template/cjs/node.js"), "utf8").replaceAll("%SHELL%", `./${shell[0]}`));
@@ -64,6 +69,10 @@ const gz = gzipSync(bytes, { level: 9 }).length;
 const wasm = readFileSync(join(out, "tokenkit_bg.wasm")).length;
 const report = { wasmBytes: wasm, shippedBytes: bytes.length, shippedGzipBytes: gz, files: shipped };
 writeFileSync(join(root, "target/size.json"), JSON.stringify(report, null, 2) + "\n");
+const inline = readFileSync(join(out, "wasm-inline.js")).length;
+console.log(
+  `tokenkit: Node entries inline the wasm: +${(inline / 1024).toFixed(1)} KB raw in the package (not in the browser download)`,
+);
 console.log(
   `tokenkit: ${relative(root, out)}/ assembled; .wasm ${(wasm / 1024).toFixed(1)} KB, ` +
     `wasm + JS glue ${(bytes.length / 1024).toFixed(1)} KB raw, ${(gz / 1024).toFixed(1)} KB gzip -9 (budget 45 KB)`,

@@ -261,3 +261,28 @@ test("Jest 30 in its default mode (CommonJS, no config) loads the package and ge
   assert.match(stdout + stderr, /Tests:\s+1 passed, 1 total/);
   assert.equal(fx.count(k), 1);
 });
+
+test("esbuild Node bundles (ESM and CJS) run anywhere: the wasm travels inside them", async () => {
+  const k = key("nodebundle");
+  writeFileSync(
+    join(dir, "lambda.js"),
+    `import { TokenClient } from "tokenkit";
+     const c = new TokenClient({ tokenUrl: process.env.TOKEN_URL, clientId: "a", clientSecret: "b", allowedOrigins: [process.env.API_ORIGIN] });
+     const r = await c.fetch(process.env.API_URL);
+     console.log(r.status);
+     c.dispose();`,
+  );
+  writeFileSync(join(dir, "lambda-cjs.js"), `require("tokenkit").TokenClient.apiKey({ apiKey: "k", allowedOrigins: ["https://a.example.com"] }).getToken().then(console.log);`);
+  // Bundled and then run from an empty directory: nothing of the package is next to them.
+  const away = mkdtempSync(join(tmpdir(), "tokenkit-away-"));
+  try {
+    execFileSync(bin("esbuild"), ["lambda.js", "--bundle", "--platform=node", "--format=esm", `--outfile=${join(away, "esm.mjs")}`], { cwd: dir, stdio: "pipe" });
+    execFileSync(bin("esbuild"), ["lambda-cjs.js", "--bundle", "--platform=node", "--format=cjs", `--outfile=${join(away, "cjs.cjs")}`], { cwd: dir, stdio: "pipe" });
+    const run = (file) =>
+      promisify(execFile)(process.execPath, [file], { cwd: away, timeout: 20_000, env: { ...process.env, TOKEN_URL: fx.url(k), API_URL: fx.api(k), API_ORIGIN: fx.origin } });
+    assert.equal((await run("esm.mjs")).stdout.trim(), "200");
+    assert.equal((await run("cjs.cjs")).stdout.trim(), "k");
+  } finally {
+    rmSync(away, { recursive: true, force: true });
+  }
+});

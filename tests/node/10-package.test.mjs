@@ -237,13 +237,13 @@ test("CommonJS: require('tokenkit') from the tarball, with no require(esm)", asy
   assert.deepEqual(JSON.parse(stdout), { status: 200, denied: "ORIGIN_NOT_ALLOWED" });
 });
 
-test("Jest 30 in its default mode (CommonJS, no config) loads the package and gets a token", async () => {
+test("Jest 29 in its default mode (CommonJS, no config) loads the package and gets a token", async () => {
   const k = key("jest");
   const j = join(dir, "jest-app");
   mkdirSync(j, { recursive: true });
   writeFileSync(join(j, "package.json"), JSON.stringify({ name: "jest-app", private: true }));
   writeFileSync(
-    join(j, "token.test.cjs"),
+    join(j, "token.test.js"),
     `const { TokenClient } = require("tokenkit");
      test("a token and a signed call", async () => {
        const c = new TokenClient({ tokenUrl: process.env.TOKEN_URL, clientId: "a", clientSecret: "b", allowedOrigins: [process.env.API_ORIGIN] });

@@ -31,13 +31,15 @@ for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true
 // The Node entries inline the wasm (a server downloads it once, not per user), so they need
 // no file read that a bundler could break.
 const wasmBytes = readFileSync(join(out, "tokenkit_bg.wasm"));
-writeFileSync(join(out, "wasm-inline.js"), `// The wasm, base64, for the Node entries.\nexport default ${JSON.stringify(wasmBytes.toString("base64"))};\n`);
+// CommonJS, so that both entries share this one copy: node.js imports it, node.cjs requires it.
+writeFileSync(join(out, "wasm-inline.cjs"), `// The wasm, base64, for the Node entries.\nmodule.exports = ${JSON.stringify(wasmBytes.toString("base64"))};\n`);
 
-// node.cjs: the CommonJS entry, one bundle of pkg-template/cjs/node.js with the glue and shell.
-const cjsEntry = join(out, ".node-cjs-entry.mjs");
-writeFileSync(cjsEntry, readFileSync(join(root, "pkg-template/cjs/node.js"), "utf8").replaceAll("%SHELL%", `./${shell[0]}`));
+// node.cjs: the CommonJS entry (require, Jest's default mode), node.js bundled with the glue
+// and shell into one CommonJS file, so it needs no require(esm) (absent before Node 20.19).
+// It is a second copy of the JS: its TokenError is not \`instanceof\` the ESM entry's.
 buildSync({
-  entryPoints: [cjsEntry],
+  entryPoints: [join(out, "node.js")],
+  external: ["./wasm-inline.cjs"],
   outfile: join(out, "node.cjs"),
   bundle: true,
   format: "cjs",
@@ -50,7 +52,6 @@ buildSync({
   define: { "import.meta.url": '""' },
   logLevel: "error",
 });
-rmSync(cjsEntry);
 
 // tokenkit/broker: the prebuilt broker (make worker-build's worker/pkg/), its Worker entry
 // (worker/index.js, the one the tests and the demo run), types and a wrangler.toml template.
@@ -69,7 +70,7 @@ const gz = gzipSync(bytes, { level: 9 }).length;
 const wasm = readFileSync(join(out, "tokenkit_bg.wasm")).length;
 const report = { wasmBytes: wasm, shippedBytes: bytes.length, shippedGzipBytes: gz, files: shipped };
 writeFileSync(join(root, "target/size.json"), JSON.stringify(report, null, 2) + "\n");
-const inline = readFileSync(join(out, "wasm-inline.js")).length;
+const inline = readFileSync(join(out, "wasm-inline.cjs")).length;
 console.log(
   `tokenkit: Node entries inline the wasm: +${(inline / 1024).toFixed(1)} KB raw in the package (not in the browser download)`,
 );

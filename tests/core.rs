@@ -260,6 +260,17 @@ fn config_messages_name_the_limit() {
 }
 
 #[test]
+fn secrets_are_recognised_in_platform_text() {
+    let cfg = standard(&[("clientSecret", s("hunter2-xyz"))]);
+    assert!(cfg.mentions_secret("connect failed: hunter2-xyz@auth"));
+    assert!(!cfg.mentions_secret("connect ECONNREFUSED 127.0.0.1:9"));
+    let public = config(Preset::Generic, &[("tokenUrl", s("https://a.example.com/t")), ("clientId", s("id")), ("clientAuth", s("none"))]).unwrap();
+    assert!(!public.mentions_secret("anything"), "a public client has no secret");
+    let key = config(Preset::ApiKey, &[("apiKey", s("key-123")), ("allowedOrigins", s("https://api.example.com"))]).unwrap();
+    assert!(key.mentions_secret("bad key-123"));
+}
+
+#[test]
 fn loopback_hosts() {
     for h in ["localhost", "127.0.0.1", "127.255.3.4", "[::1]"] {
         assert!(is_loopback(h), "{h}");

@@ -258,6 +258,16 @@ impl Config {
     pub fn origin_allowed(&self, origin: &str) -> bool {
         origin != "null" && self.allowed_origins.iter().any(|o| o == origin)
     }
+
+    /// Whether `text` (a platform error's message, say) contains the client secret or the
+    /// API key, so that it must not be handed to JavaScript.
+    pub fn mentions_secret(&self, text: &str) -> bool {
+        let secret = match &self.source {
+            Source::Endpoint(ep) => ep.client_secret.as_ref(),
+            Source::ApiKey { key, .. } => Some(key),
+        };
+        secret.is_some_and(|s| super::encode::contains(text, s.expose()))
+    }
 }
 
 /// Unknown names, and names that belong to another mode, are errors. A preset may add its

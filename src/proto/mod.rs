@@ -23,7 +23,7 @@ pub mod time;
 pub mod value;
 
 pub use config::Config;
-pub use encode::{contains, parse_decimal, push_u64 as encode_u64};
+pub use encode::{parse_decimal, push_u64 as encode_u64};
 pub use error::Error;
 pub use secret::Secret;
 

@@ -56,10 +56,3 @@ impl Sub<Millis> for Instant {
         Instant(self.0.saturating_sub(d.0))
     }
 }
-
-impl Add<Millis> for WallMillis {
-    type Output = WallMillis;
-    fn add(self, d: Millis) -> WallMillis {
-        WallMillis(self.0.saturating_add(d.0))
-    }
-}

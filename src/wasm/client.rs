@@ -250,13 +250,20 @@ impl Inner {
     fn keep_cause(&self, e: JsValue) {
         let text = js::error_text(&e);
         let mut st = self.st.borrow_mut();
-        let leaks = st.m.config().is_some_and(|cfg| match &cfg.source {
-            crate::proto::config::Source::Endpoint(ep) => {
-                ep.client_secret.as_ref().is_some_and(|s| crate::proto::contains(&text, s.expose()))
-            }
-            crate::proto::config::Source::ApiKey { .. } => false,
-        });
+        let leaks = st.m.config().is_some_and(|cfg| cfg.mentions_secret(&text));
         st.cause = if leaks { JsValue::UNDEFINED } else { e };
+    }
+
+    /// The abort handle of `attempt`, if it is the one being sent (taken: it is done).
+    fn take_sending(&self, attempt: AttemptId) -> Option<AbortController> {
+        let mut st = self.st.borrow_mut();
+        match st.sending.take() {
+            Some((a, c)) if a == attempt => Some(c),
+            other => {
+                st.sending = other;
+                None
+            }
+        }
     }
 
     fn fetch_fn(&self) -> Option<Function> {
@@ -327,17 +334,7 @@ fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
         match action {
             Action::Send(attempt) => send(inner, attempt, ctx),
             Action::Abort(attempt) => {
-                let controller = {
-                    let mut st = inner.st.borrow_mut();
-                    match st.sending.take() {
-                        Some((a, c)) if a == attempt => Some(c),
-                        other => {
-                            st.sending = other;
-                            None
-                        }
-                    }
-                };
-                if let Some(c) = controller {
+                if let Some(c) = inner.take_sending(attempt) {
                     c.abort();
                 }
             }
@@ -376,33 +373,27 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     );
     let (inner2, ctx2) = (inner.clone(), ctx.clone());
     let done = promise(async move {
-        let result = match JsFuture::from(answer).await {
-            Ok(v) => {
-                let a: Array = v.unchecked_into();
-                let text = a.get(2).as_string().unwrap_or_default();
-                Ok(HttpResponse {
-                    status: a.get(0).as_f64().unwrap_or(0.0) as u16,
-                    retry_after: a.get(1).as_string(),
-                    body: match js_sys::JSON::parse(&text) {
-                        Ok(json) => Body::Json(to_value(&json, 1)),
-                        Err(_) => Body::NotJson,
-                    },
-                })
+        let answer = JsFuture::from(answer).await.map(|v| {
+            let a: Array = v.unchecked_into();
+            let text = a.get(2).as_string().unwrap_or_default();
+            HttpResponse {
+                status: a.get(0).as_f64().unwrap_or(0.0) as u16,
+                retry_after: a.get(1).as_string(),
+                body: match js_sys::JSON::parse(&text) {
+                    Ok(json) => Body::Json(to_value(&json, 1)),
+                    Err(_) => Body::NotJson,
+                },
             }
-            Err(e) => {
-                if inner2.st.borrow().sending.as_ref().is_some_and(|(a, _)| *a == attempt) {
-                    inner2.keep_cause(e); // not for attempts the machine aborted itself
-                }
-                Err(Error::Network)
+        });
+        // Still the attempt being sent (not one the machine aborted): its error is the cause.
+        let current = inner2.take_sending(attempt).is_some();
+        let result = answer.map_err(|e| {
+            if current {
+                inner2.keep_cause(e);
             }
-        };
-        {
-            let mut st = inner2.st.borrow_mut();
-            if st.sending.as_ref().is_some_and(|(a, _)| *a == attempt) {
-                st.sending = None;
-            }
-            st.m.handle_response(attempt, result, js::now(), js::wall());
-        }
+            Error::Network
+        });
+        inner2.st.borrow_mut().m.handle_response(attempt, result, js::now(), js::wall());
         drive(&inner2, &ctx2);
         Ok(JsValue::UNDEFINED)
     });

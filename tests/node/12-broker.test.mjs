@@ -235,14 +235,19 @@ test("browser side: TokenClient({ brokerUrl }) gets tokens from the broker, no s
   client.dispose();
 });
 
+/** A TokenClient of broker `b` whose fetch records when each broker call is made. */
+function brokerClient(b, extra = {}) {
+  const calls = [];
+  const client = new TokenClient({ brokerUrl: `${b.url}/token`, fetch: (url, init) => (calls.push(Date.now()), fetch(url, init)), ...extra });
+  return { client, calls };
+}
+
 test("browser side: a refusal the broker cannot fix is one broker call, never retried", async () => {
   const k = key("br");
   const b = await broker(vars(k, { TOKEN_URL: up.url(k, "seq=oauth:invalid_client") }));
-  let calls = 0;
-  const counted = (url, init) => (calls++, fetch(url, init));
-  const client = new TokenClient({ brokerUrl: `${b.url}/token`, fetch: counted, maxRetries: 5 });
+  const { client, calls } = brokerClient(b, { maxRetries: 5 });
   await assert.rejects(client.getToken(), (e) => e.code === "OAUTH_ERROR" && e.status === 400 && e.error === "upstream_rejected");
-  assert.equal(calls, 1, "one broker call");
+  assert.equal(calls.length, 1, "one broker call");
   assert.equal(up.count(k), 1, "one upstream request");
   client.dispose();
 });
@@ -252,9 +257,7 @@ test("browser side: the broker's 429 + Retry-After is waited out by the client, 
   const k = key("b429");
   const b = await broker(vars(k, { RATE_LIMIT: "60" }));
   for (let i = 0; i < 60; i++) await (await b.fetch("/healthz")).text();
-  const seen = [];
-  const counted = (url, init) => (seen.push(Date.now()), fetch(url, init));
-  const client = new TokenClient({ brokerUrl: `${b.url}/token`, fetch: counted });
+  const { client, calls: seen } = brokerClient(b);
   assert.match(await client.getToken(), /^tok-/);
   assert.equal(seen.length, 2, "one retry");
   assert.ok(seen[1] - seen[0] >= 1000, `waited ${seen[1] - seen[0]} ms for Retry-After: 1`);
@@ -266,14 +269,12 @@ test("browser side: an upstream 429 the broker will not wait out is passed on an
   // longer one comes back as 429 + Retry-After, and the client makes no call before it passes.
   const k = key("u429");
   const b = await broker(vars(k, { TOKEN_URL: up.url(k, "seq=429:40,ok") }));
-  let calls = 0;
-  const counted = (url, init) => (calls++, fetch(url, init));
-  const client = new TokenClient({ brokerUrl: `${b.url}/token`, fetch: counted });
+  const { client, calls } = brokerClient(b);
   const e = await client.getToken().catch((e) => e);
   assert.equal(e.code, "RATE_LIMITED");
   assert.ok(e.retryAfter >= 39 && e.retryAfter <= 40, String(e.retryAfter));
   await assert.rejects(client.getToken(), { code: "RATE_LIMITED" });
-  assert.equal(calls, 1, "no broker call inside Retry-After");
+  assert.equal(calls.length, 1, "no broker call inside Retry-After");
   assert.equal(up.count(k), 1, "and no upstream request");
   const direct = await b.fetch("/token", { method: "POST" });
   assert.equal(direct.status, 429, "the broker also fails fast until Retry-After passes");

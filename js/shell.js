@@ -56,6 +56,45 @@ export function guard(TokenClient) {
   if (typeof Symbol.dispose === "symbol") p[Symbol.dispose] = p.free;
 }
 
+/**
+ * The wasm is compiled and instantiated the first time a client is made (`new TokenClient`,
+ * or a static factory), not at import: importing never fails and never waits, and a failure
+ * (a Content-Security-Policy without 'wasm-unsafe-eval', no WebAssembly) is a TokenError
+ * thrown by the call that needed the wasm, where the app's own try/catch sees it.
+ * Returns the class to export: the glue's class behind a Proxy that loads before `new`.
+ */
+export function loadOnFirstUse(TokenClient, instantiate) {
+  let loaded = false;
+  const load = () => {
+    if (loaded) return;
+    try {
+      instantiate();
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new TokenError(
+        "WASM_UNAVAILABLE",
+        `tokenkit's WebAssembly could not be loaded (${why.slice(0, 200)}); a page with a Content-Security-Policy needs 'wasm-unsafe-eval' in script-src`,
+        { cause: e },
+      );
+    }
+    loaded = true;
+  };
+  for (const name of Object.getOwnPropertyNames(TokenClient)) {
+    const f = TokenClient[name];
+    if (typeof f !== "function" || name.startsWith("__")) continue;
+    TokenClient[name] = function (...args) {
+      load();
+      return f.apply(this, args);
+    };
+  }
+  return new Proxy(TokenClient, {
+    construct(target, args, newTarget) {
+      load();
+      return Reflect.construct(target, args, newTarget);
+    },
+  });
+}
+
 export function parseUrl(s) {
   try {
     return new URL(s);

@@ -1,17 +1,14 @@
-// Browser entry: fetches and compiles the wasm next to this module (browsers only compile
-// large modules asynchronously, hence the top-level await), so no init() call is needed.
-// Bundlers that understand `new URL(..., import.meta.url)` (Vite, webpack, Parcel) copy the
-// .wasm for you; with esbuild, copy tokenkit_bg.wasm next to your bundle.
-import init from "./tokenkit.js";
-import { guard, setRuntime } from "%SHELL%";
+// Browser entry. The wasm is inlined (wasm-inline.js: raw DEFLATE, base64) and compiled
+// synchronously the first time a client is made, so there is no top-level await, no separate
+// asset for a bundler to copy or a server to serve, and no init() call. A load failure (a
+// Content-Security-Policy without 'wasm-unsafe-eval') is a TokenError thrown by that call.
+import { initSync, TokenClient as Glue } from "./tokenkit.js";
+import { guard, loadOnFirstUse, setRuntime } from "%SHELL%";
+import { size, wasm } from "./wasm-inline.js";
+import inflate from "./inflate.js";
 
 setRuntime("browser");
+guard(Glue);
 
-await init({ module_or_path: new URL("./tokenkit_bg.wasm", import.meta.url) });
-
-import { TokenClient } from "./tokenkit.js";
-
-guard(TokenClient);
-
-export { TokenClient };
+export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: new WebAssembly.Module(inflate(wasm, size)) }));
 export { TokenError } from "%SHELL%";

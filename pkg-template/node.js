@@ -1,16 +1,16 @@
-// Node entry: the wasm is inlined (wasm-inline.cjs, base64) and compiled synchronously, so
-// `import { TokenClient } from "tokenkit"` needs no init() call and no file read: it keeps
-// working when a bundler (esbuild, Next.js, a serverless packager) moves this file.
+// Node entry (also Deno and Bun). The wasm is inlined (wasm-inline.js: raw DEFLATE, base64)
+// and compiled synchronously the first time a client is made: no init() call, no file read
+// (it keeps working when a bundler or a serverless packager moves this file), and a load
+// failure is a TokenError thrown by that call, not a failed import.
 // scripts/assemble.mjs also bundles this file as node.cjs, the CommonJS entry.
-import { initSync, TokenClient } from "./tokenkit.js";
-import { guard, setRuntime } from "%SHELL%";
-import wasm from "./wasm-inline.cjs";
+import { Buffer } from "node:buffer";
+import { inflateRawSync } from "node:zlib";
+import { initSync, TokenClient as Glue } from "./tokenkit.js";
+import { guard, loadOnFirstUse, setRuntime } from "%SHELL%";
+import { wasm } from "./wasm-inline.js";
 
 setRuntime("node");
+guard(Glue);
 
-initSync({ module: Buffer.from(wasm, "base64") });
-
-guard(TokenClient);
-
-export { TokenClient };
+export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: inflateRawSync(Buffer.from(wasm, "base64")) }));
 export { TokenError } from "%SHELL%";

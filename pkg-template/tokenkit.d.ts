@@ -10,7 +10,8 @@ export type TokenErrorCode =
   | "RATE_LIMITED"
   | "INVALID_RESPONSE"
   | "ORIGIN_NOT_ALLOWED"
-  | "DISPOSED";
+  | "DISPOSED"
+  | "WASM_UNAVAILABLE";
 
 /** Every failure of tokenkit's own is a TokenError. Messages never contain secrets or tokens. */
 export class TokenError extends Error {

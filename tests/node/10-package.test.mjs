@@ -43,7 +43,7 @@ async function bundleAndRun(w, bindings) {
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
-  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml"]) {
+  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/inflate.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml"]) {
     assert.ok(files.includes(f), `${f} in ${files}`);
   }
   assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));
@@ -76,8 +76,6 @@ test("browser: an esbuild bundle in headless Chromium", async () => {
      document.title = JSON.stringify({ status: r.status, denied });`,
   );
   execFileSync(bin("esbuild"), ["browser-app.js", "--bundle", "--format=esm", "--platform=browser", `--outfile=${join(www, "app.js")}`], { cwd: dir, stdio: "pipe" });
-  // As the package README says for esbuild: copy the .wasm next to the bundle.
-  copyFileSync(join(dir, "node_modules/tokenkit/tokenkit_bg.wasm"), join(www, "tokenkit_bg.wasm"));
   writeFileSync(join(www, "index.html"), `<!doctype html><link rel="icon" href="data:,"><title>loading</title><script type="module" src="app.js"></script>`);
   const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
   const server = createServer((req, res) => {

@@ -12,7 +12,7 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: setup setup-chromium build worker-build worker test demo example test-native test-wasm test-node clean FORCE
+.PHONY: setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
 
 # What building needs. Chromium is only for the tests (setup-chromium).
 setup:
@@ -21,6 +21,13 @@ setup:
 	@[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || \
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+
+# The bundlers, frameworks and runtimes of the matrix test (tests/matrix/package.json, exact
+# versions, about 900 MB, 50 s once). `npm install` with the lock, not `npm ci`: npm 11.19.1's
+# lock leaves out other platforms' optional bindings (@swc/core) and its own `npm ci` rejects it.
+setup-matrix:
+	@[ tests/matrix/node_modules/.package-lock.json -nt tests/matrix/package-lock.json ] || \
+	  (cd tests/matrix && npm install --no-save --no-audit --no-fund --loglevel=error)
 
 setup-chromium:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
@@ -71,7 +78,7 @@ demo: build worker-build
 example: build worker-build
 	node examples/demo.mjs
 
-test: setup-chromium build worker-build test-native test-wasm test-node
+test: setup-chromium setup-matrix build worker-build test-native test-wasm test-node test-matrix
 
 test-native:
 	cargo test --locked
@@ -89,5 +96,9 @@ test-node:
 	node --test --test-concurrency=1 tests/node/
 	node examples/demo.mjs > /dev/null
 
+# Every bundler/runtime scenario, from the packed tarball, in fresh projects (tests/matrix/).
+test-matrix: setup-matrix
+	node --test tests/matrix/matrix.test.mjs
+
 clean:
-	rm -rf target pkg node_modules tests/artifacts
+	rm -rf target pkg node_modules tests/artifacts tests/matrix/node_modules tests/matrix/.work

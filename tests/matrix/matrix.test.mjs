@@ -1,0 +1,484 @@
+// The bundler/runtime matrix: the packed tarball, installed into a fresh project per scenario,
+// loaded the way each tool's users load it (default settings, no tokenkit-specific config),
+// then a page in Chromium or a program in the runtime gets a token from a local server, makes
+// one signed call and is refused a call to a foreign origin.
+//
+// The tools are installed once, at exact versions, in tests/matrix/node_modules (make
+// matrix-setup); each project lives in tests/matrix/.work/<scenario>/ so that Node's module
+// resolution finds them there, and holds its own node_modules/tokenkit from the tarball.
+// Offline after install: the only server is the local fixture on 127.0.0.1.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { dirname, extname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startFixture } from "../fixtures/server.mjs";
+import { workerdOptions } from "../../worker/local.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "../..");
+const tools = join(here, "node_modules");
+const work = join(here, ".work");
+const rootBin = (name) => join(root, "node_modules/.bin", name);
+const toolBin = (name) => join(tools, ".bin", name);
+const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+// Quiet, offline tools: no telemetry, no update checks.
+const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", DENO_NO_UPDATE_CHECK: "1", BUN_DISABLE_TELEMETRY: "1", DO_NOT_TRACK: "1", WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1", FORCE_COLOR: "0" };
+
+let fx, tarball, browser;
+const results = [];
+const OK = { status: 200, denied: "ORIGIN_NOT_ALLOWED" };
+
+before(async () => {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  fx = await startFixture();
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: join(root, "pkg"), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  tarball = join(work, JSON.parse(out)[0].filename);
+  const { chromium } = await import("playwright-core");
+  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+});
+
+after(async () => {
+  await browser?.close();
+  await fx?.close();
+  const lines = ["| scenario | result | seconds |", "|---|---|---|", ...results.map((r) => `| ${r.name} | ${r.ok ? "works" : "FAILS"} | ${(r.ms / 1000).toFixed(1)} |`)];
+  const total = results.reduce((n, r) => n + r.ms, 0);
+  lines.push(`| all ${results.length} | ${results.filter((r) => r.ok).length} work | ${(total / 1000).toFixed(0)} |`);
+  writeFileSync(join(work, "results.md"), lines.join("\n") + "\n");
+  console.log(lines.join("\n"));
+});
+
+/** One matrix row: a node:test test, timed, with its result in the printed table. */
+function scenario(name, fn) {
+  test(name, async () => {
+    const t0 = performance.now();
+    let ok = false;
+    try {
+      await fn();
+      ok = true;
+    } finally {
+      results.push({ name, ok, ms: performance.now() - t0 });
+    }
+  });
+}
+
+let n = 0;
+/** A fresh project: package.json, the files `files(key)` names, and `npm install <tarball>` (offline). */
+function project(name, files, pkg = {}) {
+  const key = `mx-${name}-${process.pid}-${++n}`;
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: `app-${name}`, private: true, type: "module", ...pkg }, null, 2));
+  for (const [f, text] of Object.entries(files(key))) {
+    mkdirSync(dirname(join(dir, f)), { recursive: true });
+    writeFileSync(join(dir, f), text);
+  }
+  execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--loglevel=error", tarball], { cwd: dir, stdio: "ignore" });
+  return { dir, key };
+}
+
+const run = (cmd, args, opts = {}) =>
+  new Promise((resolve, reject) => {
+    execFile(cmd, args, { env: ENV, timeout: 180_000, maxBuffer: 64 << 20, ...opts }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(" ")} failed: ${err.message}\n${stdout}\n${stderr}`.slice(0, 6000)));
+      else resolve({ stdout, stderr });
+    });
+  });
+
+/** Starts a long-running server (a dev server, `next start`) and waits for its URL on stdout. */
+function serve(cmd, args, cwd, urlPattern) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: ENV, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const stop = () =>
+      new Promise((r) => {
+        if (child.exitCode !== null || child.signalCode !== null) return r();
+        child.once("exit", r);
+        try {
+          process.kill(-child.pid, "SIGTERM"); // its process group: the server and its workers
+        } catch {
+          r();
+        }
+      });
+    const onData = (d) => {
+      out += d;
+      // eslint-disable-next-line no-control-regex
+      const m = urlPattern.exec(out.replace(/\x1b\[[0-9;]*m/g, ""));
+      if (m) resolve({ url: m[1].replace(/\/$/, ""), stop, output: () => out, child });
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`${cmd} exited (${code}) before serving:\n${out.slice(-3000)}`)));
+    // A liveness guard, not a timing assertion: a server that never says where it listens.
+    setTimeout(() => stop().then(() => reject(new Error(`${cmd}: no URL after 120 s:\n${out.slice(-3000)}`))), 120_000).unref();
+  });
+}
+
+/** Serves a built directory on 127.0.0.1, optionally with a Content-Security-Policy. */
+async function staticServer(dir, headers = {}) {
+  const types = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
+  const server = createServer((req, res) => {
+    try {
+      let path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+      if (path.endsWith("/")) path += "index.html";
+      const body = readFileSync(join(dir, path));
+      res.writeHead(200, { "content-type": types[extname(path)] ?? "application/octet-stream", ...headers }).end(body);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${server.address().port}`, stop: () => new Promise((r) => server.close(r)) };
+}
+
+/** Loads `url` in Chromium, waits for the app to write its result into document.title. */
+async function pageResult(url) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+  page.on("pageerror", (e) => problems.push(String(e)));
+  try {
+    await page.goto(url);
+    await page.waitForFunction(() => document.title.startsWith("{"), null, { timeout: 30_000 }).catch((e) => {
+      throw new Error(`${url}: no result (${e.message}); page errors: ${problems.join(" | ")}`);
+    });
+    return { result: JSON.parse(await page.title()), problems };
+  } finally {
+    await page.close();
+  }
+}
+
+/** The browser app: one client, one signed call to the API, one refused call. No top-level await. */
+const browserApp = (key) => `import { TokenClient, TokenError } from "tokenkit";
+const show = (v) => { document.title = JSON.stringify(v); };
+try {
+  const client = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(key))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+  client.fetch(${JSON.stringify(fx.api(key))}).then(async (r) => {
+    const denied = await client.fetch("https://evil.example.com/").then(() => "sent", (e) => e instanceof TokenError && e.code);
+    show({ status: r.status, denied });
+  }, (e) => show({ code: e.code, message: e.message }));
+} catch (e) {
+  show({ code: e.code, message: e.message });
+}
+`;
+
+/** The server-side program: the same, printed as JSON. */
+const serverApp = (key, { cjs = false } = {}) => `${cjs ? 'const { TokenClient, TokenError } = require("tokenkit");' : 'import { TokenClient, TokenError } from "tokenkit";'}
+const client = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(key))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+client.fetch(${JSON.stringify(fx.api(key))}).then(async (r) => {
+  const denied = await client.fetch("https://evil.example.com/").then(() => "sent", (e) => e instanceof TokenError && e.code);
+  console.log(JSON.stringify({ status: r.status, denied }));
+  client.dispose();
+}, (e) => { console.log(JSON.stringify({ code: e.code, message: e.message })); client.dispose(); });
+`;
+
+const lastJson = (stdout) => JSON.parse(stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop() ?? "null");
+
+async function expectPage(url, key, maxTokenRequests = 1) {
+  const { result, problems } = await pageResult(url);
+  assert.deepEqual(result, OK);
+  assert.deepEqual(problems, []);
+  assert.ok(fx.count(key) >= 1 && fx.count(key) <= maxTokenRequests, `${fx.count(key)} token requests, expected 1..${maxTokenRequests}`);
+}
+
+async function expectBuilt(dir, key) {
+  const s = await staticServer(dir);
+  try {
+    await expectPage(`${s.url}/`, key);
+  } finally {
+    await s.stop();
+  }
+}
+
+const INDEX_HTML = (src) => `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title></head><body><script type="module" src="${src}"></script></body></html>\n`;
+
+// ---- Vite 5, 6, 7, 8: build (default target) and dev server --------------------------------
+for (const v of [5, 6, 7, 8]) {
+  const vite = join(tools, `vite${v}/bin/vite.js`);
+  scenario(`Vite ${v} build`, async () => {
+    const { dir, key } = project(`vite${v}-build`, (k) => ({ "index.html": INDEX_HTML("/src/main.js"), "src/main.js": browserApp(k) }));
+    await run(process.execPath, [vite, "build", "--logLevel", "warn"], { cwd: dir });
+    await expectBuilt(join(dir, "dist"), key);
+  });
+  scenario(`Vite ${v} dev`, async () => {
+    const { dir, key } = project(`vite${v}-dev`, (k) => ({ "index.html": INDEX_HTML("/src/main.js"), "src/main.js": browserApp(k) }));
+    const s = await serve(process.execPath, [vite, "--host", "127.0.0.1", "--port", "0"], dir, /(http:\/\/127\.0\.0\.1:\d+\/)/);
+    try {
+      await expectPage(`${s.url}/`, key);
+      assert.equal(s.child.exitCode, null, "the dev server is still running");
+    } finally {
+      await s.stop();
+    }
+  });
+}
+
+
+// ---- webpack 5 (its defaults: ./src/index.js -> dist/main.js, production) -------------------
+scenario("webpack 5 build", async () => {
+  const { dir, key } = project("webpack5", (k) => ({ "src/index.js": browserApp(k), "dist/index.html": INDEX_HTML("main.js") }));
+  // What `npx webpack` does with no config file, run in the project.
+  const build = `import webpack from "webpack";
+webpack({ mode: "production" }, (err, stats) => {
+  if (err || stats.hasErrors() || stats.hasWarnings()) { console.error(err ?? stats.toString("errors-warnings")); process.exit(1); }
+});`;
+  await run(process.execPath, ["--input-type=module", "-e", build], { cwd: dir });
+  await expectBuilt(join(dir, "dist"), key);
+});
+
+// ---- Rollup 4 + @rollup/plugin-node-resolve (defaults) --------------------------------------
+scenario("Rollup 4 + node-resolve build", async () => {
+  const { dir, key } = project("rollup4", (k) => ({ "src/main.js": browserApp(k), "dist/index.html": INDEX_HTML("main.js") }));
+  const { rollup } = await import("rollup");
+  const { nodeResolve } = await import("@rollup/plugin-node-resolve");
+  const warnings = [];
+  const bundle = await rollup({ input: join(dir, "src/main.js"), plugins: [nodeResolve()], onwarn: (w) => warnings.push(String(w)) });
+  await bundle.write({ dir: join(dir, "dist"), format: "es" });
+  await bundle.close();
+  assert.deepEqual(warnings, []);
+  await expectBuilt(join(dir, "dist"), key);
+});
+
+// ---- Parcel 2: build and dev server, zero config --------------------------------------------
+const parcelFiles = (k) => ({ "index.html": INDEX_HTML("./main.js"), "main.js": browserApp(k) });
+scenario("Parcel 2 build", async () => {
+  const { dir, key } = project("parcel-build", parcelFiles);
+  await run(toolBin("parcel"), ["build", "index.html", "--no-autoinstall", "--log-level", "warn"], { cwd: dir });
+  await expectBuilt(join(dir, "dist"), key);
+});
+scenario("Parcel 2 dev", async () => {
+  const { dir, key } = project("parcel-dev", parcelFiles);
+  const s = await serve(toolBin("parcel"), ["serve", "index.html", "--no-autoinstall", "--host", "127.0.0.1", "--port", String(await freePort()), "--no-hmr"], dir, /Server running at (http:\/\/[\d.:]+)/);
+  try {
+    await expectPage(`${s.url}/`, key);
+  } finally {
+    await s.stop();
+  }
+});
+
+// ---- esbuild: its default iife and esm for the browser; esm and cjs bundles for Node --------
+for (const format of ["iife", "esm"]) {
+  scenario(`esbuild ${format} (browser)`, async () => {
+    const { dir, key } = project(`esbuild-${format}`, (k) => ({ "app.js": browserApp(k), "www/index.html": format === "esm" ? INDEX_HTML("app.js") : INDEX_HTML("app.js").replace(' type="module"', "") }));
+    const args = ["app.js", "--bundle", "--outfile=www/app.js", ...(format === "esm" ? ["--format=esm"] : [])];
+    await run(rootBin("esbuild"), args, { cwd: dir });
+    await expectBuilt(join(dir, "www"), key);
+  });
+}
+for (const format of ["esm", "cjs"]) {
+  scenario(`esbuild ${format} (Node bundle, run from an empty directory)`, async () => {
+    const { dir, key } = project(`esbuild-node-${format}`, (k) => ({ "app.js": serverApp(k) }));
+    const out = join(dir, "lambda", format === "esm" ? "index.mjs" : "index.cjs");
+    await run(rootBin("esbuild"), ["app.js", "--bundle", "--platform=node", `--format=${format}`, `--outfile=${out}`], { cwd: dir });
+    // As a serverless packager ships it: the bundle alone, no node_modules next to it.
+    const { stdout } = await run(process.execPath, [out], { cwd: dirname(out) });
+    assert.deepEqual(lastJson(stdout), OK);
+    assert.equal(fx.count(key), 1);
+  });
+}
+
+// ---- Node: ESM and CommonJS, on this Node and on Node 20.11 (no require(esm)) ---------------
+const nodes = [
+  ["Node " + process.versions.node, process.execPath],
+  ["Node 20.11.1", join(tools, "node20-11/bin/node")],
+];
+for (const [label, node] of nodes) {
+  scenario(`${label} ESM import`, async () => {
+    const { dir, key } = project(`node-esm-${label.split(" ")[1]}`, (k) => ({ "app.js": serverApp(k) }));
+    const { stdout } = await run(node, ["app.js"], { cwd: dir });
+    assert.deepEqual(lastJson(stdout), OK);
+    assert.equal(fx.count(key), 1);
+  });
+  scenario(`${label} CommonJS require`, async () => {
+    const { dir, key } = project(`node-cjs-${label.split(" ")[1]}`, (k) => ({ "app.js": serverApp(k, { cjs: true }) }), { type: "commonjs" });
+    const { stdout } = await run(node, ["app.js"], { cwd: dir });
+    assert.deepEqual(lastJson(stdout), OK);
+    assert.equal(fx.count(key), 1);
+  });
+}
+
+// ---- Test runners: Jest in its default (CommonJS) mode, Vitest ------------------------------
+const runnerTest = (k, cjs) => `${cjs ? 'const { TokenClient } = require("tokenkit");' : 'import { test, expect } from "vitest";\nimport { TokenClient } from "tokenkit";'}
+test("a token and a signed call", async () => {
+  const c = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+  const r = await c.fetch(${JSON.stringify(fx.api(k))});
+  expect(r.status).toBe(200);
+  await expect(c.fetch("https://evil.example.com/")).rejects.toMatchObject({ code: "ORIGIN_NOT_ALLOWED" });
+  c.dispose();
+});
+`;
+scenario("Jest 29 (default mode)", async () => {
+  const { dir, key } = project("jest", (k) => ({ "token.test.js": runnerTest(k, true) }), { type: "commonjs" });
+  const { stdout, stderr } = await run(rootBin("jest"), ["--ci"], { cwd: dir });
+  assert.match(stdout + stderr, /Tests:\s+1 passed, 1 total/);
+  assert.equal(fx.count(key), 1);
+});
+scenario("Vitest 4", async () => {
+  const { dir, key } = project("vitest", (k) => ({ "token.test.js": runnerTest(k, false) }));
+  const { stdout, stderr } = await run(toolBin("vitest"), ["run"], { cwd: dir });
+  assert.match(stdout + stderr, /Tests\s+1 passed \(1\)/);
+  assert.equal(fx.count(key), 1);
+});
+
+// ---- Bun, Deno (network permission only) ----------------------------------------------------
+scenario("Bun", async () => {
+  const { dir, key } = project("bun", (k) => ({ "app.js": serverApp(k) }));
+  const { stdout } = await run(toolBin("bun"), ["app.js"], { cwd: dir });
+  assert.deepEqual(lastJson(stdout), OK);
+  assert.equal(fx.count(key), 1);
+});
+scenario("Deno (--allow-net only)", async () => {
+  const { dir, key } = project("deno", (k) => ({ "app.js": serverApp(k) }));
+  const { stdout } = await run(toolBin("deno"), ["run", "--allow-net=127.0.0.1", "app.js"], { cwd: dir, env: { ...ENV, DENO_DIR: join(work, ".deno") } });
+  assert.deepEqual(lastJson(stdout), OK);
+  assert.equal(fx.count(key), 1);
+});
+
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, "127.0.0.1", r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+// ---- Next.js: a client component (browser entry) and a route handler (Node entry) -----------
+const nextModes = [
+  ["build (Turbopack) + start", ["build"]],
+  ["build --webpack + start", ["build", "--webpack"]],
+  ["dev (Turbopack)", null],
+];
+for (const [mode, buildArgs] of nextModes) scenario(`Next.js 16 ${mode}: client component, route handler`, async () => {
+  const { dir, key } = project(`next-${mode.split(" ")[0]}${buildArgs?.[1] ?? ""}`, (k) => ({
+    "app/layout.js": `export const metadata = { title: "loading", icons: { icon: "data:," } };\nexport default function Layout({ children }) { return <html><body>{children}</body></html>; }\n`,
+    "app/page.js": `import Token from "./token";\nexport default function Page() { return <main><Token /></main>; }\n`,
+    // The React recipe: create the client in an effect and dispose of it in the cleanup, so
+    // StrictMode's double effect and unmounts leave no timers behind.
+    "app/token.js": `"use client";
+import { useEffect } from "react";
+import { TokenClient, TokenError } from "tokenkit";
+export default function Token() {
+  useEffect(() => {
+    const client = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+    let live = true;
+    client.fetch(${JSON.stringify(fx.api(k))}).then(async (r) => {
+      const denied = await client.fetch("https://evil.example.com/").then(() => "sent", (e) => e instanceof TokenError && e.code);
+      if (live) document.title = JSON.stringify({ status: r.status, denied });
+    }, (e) => { if (live) document.title = JSON.stringify({ code: e.code, message: e.message }); });
+    return () => { live = false; client.dispose(); };
+  }, []);
+  return <p>token demo</p>;
+}
+`,
+    "app/api/token/route.js": `import { TokenClient, TokenError } from "tokenkit";
+export const dynamic = "force-dynamic";
+// Module scope: one client (one token) for every request this server instance handles.
+const client = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k + "-route"))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+export async function GET() {
+  const r = await client.fetch(${JSON.stringify(fx.api(k + "-route"))});
+  const denied = await client.fetch("https://evil.example.com/").then(() => "sent", (e) => e instanceof TokenError && e.code);
+  return Response.json({ status: r.status, denied });
+}
+`,
+  }));
+  if (buildArgs) await run(toolBin("next"), buildArgs, { cwd: dir, timeout: 600_000 });
+  const s = await serve(toolBin("next"), [buildArgs ? "start" : "dev", "-H", "127.0.0.1", "-p", String(await freePort())], dir, /Local:\s+(http:\/\/[\d.:]+)/);
+  try {
+    // next dev renders in StrictMode: the effect runs, is cleaned up (dispose) and runs again,
+    // so the first client's token request may have reached the server before it was aborted.
+    await expectPage(`${s.url}/`, key, buildArgs ? 1 : 2);
+    const routes = await Promise.all(Array.from({ length: 20 }, () => fetch(`${s.url}/api/token`).then((r) => r.json())));
+    assert.deepEqual(routes, Array(20).fill(OK));
+    assert.equal(fx.count(key + "-route"), 1, "20 concurrent route calls, one token request");
+  } finally {
+    await s.stop();
+  }
+});
+
+// ---- Cloudflare Workers: bundled by Wrangler as `wrangler deploy` does, run in workerd -------
+scenario("workerd (Wrangler bundle, Miniflare)", async () => {
+  const { dir, key } = project("workerd", () => ({
+    "worker.js": `import { TokenClient, TokenError } from "tokenkit";
+let client; // module scope: shared by every request this isolate serves
+export default {
+  async fetch(req, env, ctx) {
+    client ??= new TokenClient({ tokenUrl: env.TOKEN_URL, clientId: "a", clientSecret: "b", allowedOrigins: [env.API_ORIGIN] });
+    const r = await client.fetch(env.API_URL, undefined, ctx);
+    const denied = await client.fetch("https://evil.example.com/", undefined, ctx).then(() => "sent", (e) => e instanceof TokenError && e.code);
+    return Response.json({ status: r.status, denied });
+  },
+};
+`,
+    "wrangler.toml": `name = "matrix"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`,
+  }));
+  const { stdout, stderr } = await run(rootBin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], { cwd: dir });
+  assert.doesNotMatch(stdout + stderr, /\[WARNING\]/);
+  const { Miniflare } = await import("miniflare");
+  const mf = new Miniflare(workerdOptions(join(dir, "dist/worker.js"), join(dir, "dist"), { TOKEN_URL: fx.url(key), API_URL: fx.api(key), API_ORIGIN: fx.origin }));
+  try {
+    const bodies = await Promise.all(Array.from({ length: 20 }, () => mf.dispatchFetch("http://localhost/").then((r) => r.json())));
+    assert.deepEqual(bodies, Array(20).fill(OK));
+    assert.equal(fx.count(key), 1);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+// ---- TypeScript: `tsc --init` defaults (TS 5.9: strict, exactOptionalPropertyTypes, ...) ------
+const quickStart = () => {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const block = /## Quick start \(JavaScript\)[\s\S]*?```js\n([\s\S]*?)```/.exec(readme);
+  assert.ok(block, "README has a quick start");
+  return `export {};\n${block[1]}`;
+};
+const tsProject = async (name, files, edit) => {
+  const { dir } = project(name, () => files);
+  await run(rootBin("tsc"), ["--init"], { cwd: dir });
+  const p = join(dir, "tsconfig.json");
+  writeFileSync(p, edit(readFileSync(p, "utf8")));
+  cpSync(join(root, "node_modules/@types/node"), join(dir, "node_modules/@types/node"), { recursive: true });
+  await run(rootBin("tsc"), ["--noEmit", "-p", "."], { cwd: dir });
+};
+scenario("TypeScript: tsc --init defaults, a browser app", async () => {
+  const app = `import { TokenClient, TokenError } from "tokenkit";
+const secret: string | undefined = new URLSearchParams(location.search).get("s") ?? undefined;
+const client = TokenClient.apiKey({ apiKey: secret ?? "", allowedOrigins: ["https://api.example.com"] });
+const pkce = new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "spa", clientAuth: "none", scope: undefined, allowedOrigins: ["https://api.example.com"] });
+const res: Response = await client.fetch(new URL("https://api.example.com/v1/items"), { method: "POST", body: "{}" });
+try {
+  await pkce.getToken();
+} catch (e) {
+  if (e instanceof TokenError && e.code === "WASM_UNAVAILABLE") document.title = e.message;
+}
+console.log(res.status);
+`;
+  await tsProject("ts-defaults", { "index.ts": app }, (c) => c);
+});
+scenario("TypeScript: tsc --init with its Node settings (lib esnext, no DOM), the README quick start", async () => {
+  await tsProject("ts-node", { "index.ts": quickStart() }, (c) =>
+    c.replace('"types": [],', '"types": ["node"], "lib": ["esnext"],'),
+  );
+});
+
+// ---- A page with a strict Content-Security-Policy --------------------------------------------
+scenario("CSP: 'wasm-unsafe-eval' works; without it the constructor throws WASM_UNAVAILABLE", async () => {
+  const { dir, key } = project("csp", (k) => ({ "app.js": browserApp(k), "www/index.html": INDEX_HTML("app.js") }));
+  await run(rootBin("esbuild"), ["app.js", "--bundle", "--format=esm", "--outfile=www/app.js"], { cwd: dir });
+  const strict = await staticServer(join(dir, "www"), { "content-security-policy": "default-src 'self'; script-src 'self'; connect-src *; img-src data:" });
+  try {
+    const { result } = await pageResult(`${strict.url}/`);
+    assert.equal(result.code, "WASM_UNAVAILABLE", JSON.stringify(result));
+    assert.match(result.message, /'wasm-unsafe-eval'/);
+    assert.equal(fx.count(key), 0);
+  } finally {
+    await strict.stop();
+  }
+  const allowed = await staticServer(join(dir, "www"), { "content-security-policy": "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src *; img-src data:" });
+  try {
+    await expectPage(`${allowed.url}/`, key);
+  } finally {
+    await allowed.stop();
+  }
+});

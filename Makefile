@@ -51,7 +51,7 @@ target/bindgen/tokenkit_bg.wasm: target/wasm/browser.wasm scripts/glue.mjs
 	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
 
 # The npm package: the browser/Node/Workers client, and tokenkit/broker (the prebuilt broker).
-pkg/package.json: target/bindgen/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs \
+pkg/package.json: target/bindgen/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/inflate.js \
   $(wildcard pkg-template/* pkg-template/broker/*)
 	node scripts/assemble.mjs
 

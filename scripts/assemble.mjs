@@ -72,6 +72,8 @@ const broker = join(out, "broker");
 cpSync(join(root, "worker/pkg"), broker, { recursive: true });
 writeFileSync(join(broker, "index.js"), readFileSync(join(root, "worker/index.js"), "utf8").replaceAll('"./pkg/', '"./'));
 cpSync(join(root, "pkg-template/broker"), broker, { recursive: true });
+// The full documentation travels with the package; the npm README links to it.
+cpSync(join(root, "README.md"), join(out, "DOCS.md"));
 const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
 pkg.version = /^version = "(.*)"$/m.exec(readFileSync(join(root, "Cargo.toml"), "utf8"))[1];
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");

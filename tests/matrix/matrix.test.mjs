@@ -427,10 +427,10 @@ export default {
 });
 
 // ---- TypeScript: `tsc --init` defaults (TS 5.9: strict, exactOptionalPropertyTypes, ...) ------
-const quickStart = () => {
-  const readme = readFileSync(join(root, "README.md"), "utf8");
-  const block = /## Quick start \(JavaScript\)[\s\S]*?```js\n([\s\S]*?)```/.exec(readme);
-  assert.ok(block, "README has a quick start");
+/** The first ```js block of a README (the quick start), as a TypeScript module. */
+const quickStart = (readme) => {
+  const block = /```js\n([\s\S]*?)```/.exec(readFileSync(join(root, readme), "utf8"));
+  assert.ok(block, `${readme} has a quick start`);
   return `export {};\n${block[1]}`;
 };
 const tsProject = async (name, files, edit) => {
@@ -456,8 +456,8 @@ console.log(res.status);
 `;
   await tsProject("ts-defaults", { "index.ts": app }, (c) => c);
 });
-scenario("TypeScript: tsc --init with its Node settings (lib esnext, no DOM), the README quick start", async () => {
-  await tsProject("ts-node", { "index.ts": quickStart() }, (c) =>
+scenario("TypeScript: tsc --init with its Node settings (lib esnext, no DOM), both READMEs' quick starts", async () => {
+  await tsProject("ts-node", { "index.ts": quickStart("README.md"), "npm.ts": quickStart("pkg-template/README.md") }, (c) =>
     c.replace('"types": [],', '"types": ["node"], "lib": ["esnext"],'),
   );
 });

@@ -15,7 +15,8 @@ const timeline = []; // { t, kind }
 
 const redact = (t) => (t.length > 16 ? `${t.slice(0, 6)}…${t.slice(-4)}` : "••••");
 const time = (ms) => new Date(ms).toLocaleTimeString();
-const describeError = (e) => (e instanceof TokenError ? `${e.code}${e.status ? ` (HTTP ${e.status})` : ""}: ${e.message}` : String(e));
+const describeError = (e) =>
+  e instanceof TokenError ? `${e.code}${e.status ? ` (HTTP ${e.status})` : ""}: ${e.message}${e.retryAfter ? `; retry after ${e.retryAfter} s` : ""}` : String(e);
 
 function log(kind, text) {
   const li = document.createElement("li");
@@ -38,7 +39,7 @@ function result(ok, text) {
 const ABOUT = {
   broker:
     "The page asks the edge broker (a Worker in workerd) for tokens; the client secret never reaches the browser. " +
-    "The broker caches and retries upstream itself, so a fault shows when the broker next asks upstream: Invalidate here does not empty its cache.",
+    "The broker caches tokens and retries upstream itself: a fault button first makes the broker drop its token (the API refuses it, seen through the broker's /proxy/), so the fault bites at once.",
   direct:
     "The page runs the client-credentials grant itself, as a public client: every token request, retry and error is logged here. " +
     "For comparison only: a real client secret must never be in a page.",
@@ -223,11 +224,26 @@ $("burst").onclick = (ev) =>
 document.querySelectorAll("[data-fault]").forEach((b) => {
   b.onclick = () =>
     busy(b, async () => {
-      await fetch(`${mode().faultUrl}?kind=${encodeURIComponent(b.dataset.fault)}`, { method: "POST" });
-      log("info", `fault armed: the next token request answers ${b.textContent}`);
+      const m = mode();
+      await fetch(`${m.faultUrl}?kind=${encodeURIComponent(b.dataset.fault)}`, { method: "POST" });
+      log("info", `fault armed: the next token request ${m.brokerUrl ? "the broker sends upstream" : "this page sends"} answers ${b.textContent}`);
+      if (m.revokeUrl) {
+        // The broker would answer from its cache until its token nears expiry. Revoke that token
+        // at the API; the broker drops it when the API refuses it (RFC 6750), here through its
+        // /proxy/, so its next /token goes upstream and meets the fault.
+        await fetch(m.revokeUrl, { method: "POST" });
+        const r = await fetch(m.proxyUrl);
+        log("info", `the API revoked the broker's token; a call through the broker's /proxy/ got ${r.status}, so the broker dropped it`);
+      }
+      const upstreamBefore = m.brokerUrl ? (await stats())?.tokenRequests : undefined;
       client.invalidate();
       current = null;
+      renderToken();
       await callApi();
+      if (upstreamBefore !== undefined) {
+        const n = (await stats())?.tokenRequests - upstreamBefore;
+        log("request", `the broker sent ${n} upstream token request(s)${n > 1 ? ": the fault, then its own retry" : ""}`);
+      }
     });
 });
 

@@ -91,7 +91,18 @@ export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) 
       ttl,
       real,
       modes: {
-        broker: { brokerUrl: `${brokerOrigin}/token`, ...(real ? { apiUrl: realApi } : local("demo-broker")) },
+        broker: {
+          brokerUrl: `${brokerOrigin}/token`,
+          ...(real
+            ? { apiUrl: realApi }
+            : {
+                ...local("demo-broker"),
+                // For the fault buttons: revoke the broker's token at the API, and the same API
+                // through the broker's /proxy/, whose 401 makes the broker drop its cached token.
+                revokeUrl: `${auth.origin}/s/demo-broker/revoke`,
+                proxyUrl: `${brokerOrigin}/proxy${new URL(auth.api("demo-broker", "/reports")).pathname}`,
+              }),
+        },
         ...(real
           ? {}
           : {

@@ -187,11 +187,14 @@ pub struct Incoming<'a> {
 }
 
 impl BrokerConfig {
-    /// CORS headers for a response to `origin` (empty for non-browser callers).
+    /// CORS headers for a response to `origin` (empty for non-browser callers). `Retry-After`
+    /// is exposed: without it a browser client cannot read the wait the broker asks for (a
+    /// rate limit passed on from upstream, or the broker's own) and would ask again sooner.
     pub fn cors_headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
         let mut h = vec![("Vary", "Origin".to_owned())];
         if let Some(o) = origin.filter(|o| self.allowed_origins.iter().any(|a| a == o)) {
             h.push(("Access-Control-Allow-Origin", o.to_owned()));
+            h.push(("Access-Control-Expose-Headers", "Retry-After".to_owned()));
         }
         h
     }

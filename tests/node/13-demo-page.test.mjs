@@ -9,6 +9,7 @@ import { startDemo } from "../../www/serve.mjs";
 let demo, browser, page;
 const problems = [];
 let allowFaultNoise = false;
+const brokerTokens = []; // full tokens the broker handed out, which the DOM must never show
 const artifacts = new URL("../artifacts/", import.meta.url).pathname;
 
 before(async () => {
@@ -22,7 +23,7 @@ before(async () => {
   page.on("console", (m) => {
     if (m.type() !== "error") return;
     // Chromium itself logs each failed HTTP load; the fault buttons cause exactly those.
-    const faultNoise = /Failed to load resource: the server responded with a status of (500|429|401)/.test(m.text());
+    const faultNoise = /Failed to load resource: the server responded with a status of (400|401|429|500|502)/.test(m.text());
     if (!(allowFaultNoise && faultNoise)) problems.push(m.text());
   });
 });
@@ -49,6 +50,46 @@ test("loads, shows a token from the broker, calls the API, bursts with one token
   await page.click("#burst");
   await resultMatches(/^burst/);
   assert.match(await text("#result"), /100 concurrent calls, 100 OK in \d+ ms, caused 1 token request\(s\)/);
+  assert.deepEqual(problems, []);
+});
+
+test("broker mode: a fault bites at once (the broker drops its cached token), its retries and the card show it", async () => {
+  allowFaultNoise = true;
+  const requestLog = () => page.$$eval("#log li.request", (els) => els.map((e) => e.textContent));
+  for (const [label, expect, upstream] of [
+    ["500", /API answered 200/, 2], // the broker retries upstream itself
+    ["Slow", /API answered 200/, 1], // the page's 3 s timeout retries; the broker's one upstream request answers
+    ["Malformed JSON", /API answered 200/, 2],
+    ["Revoked credentials", /OAUTH_ERROR \(HTTP 400\).*upstream_rejected/, 1],
+    // Last: the broker passes on a 120 s Retry-After and asks upstream no more until then.
+    ["429 + Retry-After", /RATE_LIMITED \(HTTP 429\).*retry after 120 s/, 1],
+  ]) {
+    const before = demo.auth.count("demo-broker");
+    await clearResult();
+    await page.click(`button[data-fault]:text-is("${label}")`);
+    await resultMatches(expect);
+    // The fault bit at once: the broker went upstream for this click, not from its cache.
+    await waitFor(() => ![...document.querySelectorAll("[data-fault]")].some((b) => b.disabled)); // the click's work is done
+    assert.equal(demo.auth.count("demo-broker") - before, upstream, `${label}: upstream token requests`);
+    assert.match((await requestLog())[0], new RegExp(`the broker sent ${upstream} upstream token request`), label);
+    if (label === "429 + Retry-After") {
+      assert.equal(await text("#t-status"), "none", "the card shows no token after a failed fetch");
+      await clearResult();
+      await page.click("#call");
+      await resultMatches(/RATE_LIMITED \(HTTP 429\)/);
+      assert.equal(demo.auth.count("demo-broker") - before, 1, "no upstream request inside Retry-After");
+      continue;
+    }
+    if (!/API answered 200/.test(expect.source)) {
+      assert.equal(await text("#t-status"), "none", "the card shows no token after a failed fetch");
+      await clearResult();
+      await page.click("#call");
+      await resultMatches(/API answered 200/); // recovery
+    }
+    await waitFor(() => document.getElementById("t-status").textContent === "valid"); // the card shows the new token
+    brokerTokens.push((await (await fetch(`${demo.brokerUrl}/token`, { method: "POST" })).json()).access_token);
+  }
+  allowFaultNoise = false;
   assert.deepEqual(problems, []);
 });
 
@@ -117,8 +158,8 @@ test("refreshes before expiry with no clicks (12 s tokens, skew limited to 6 s),
 test("no secret and no full token in the DOM; no console errors; screenshot", async () => {
   const html = await page.content();
   assert.ok(!html.includes(demo.secret), "client secret");
-  const full = await (await fetch(`${demo.brokerUrl}/token`, { method: "POST" })).json();
-  assert.ok(full.access_token.startsWith("tok-") && !html.includes(full.access_token), "full token");
+  assert.ok(brokerTokens.length >= 4);
+  for (const t of brokerTokens) assert.ok(t.startsWith("tok-") && !html.includes(t), "full token");
   for (const secretish of ["demo-broker-secret", "Basic "]) assert.ok(!html.includes(secretish), secretish);
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);

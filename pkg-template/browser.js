@@ -4,11 +4,11 @@
 // Content-Security-Policy without 'wasm-unsafe-eval') is a TokenError thrown by that call.
 import { initSync, TokenClient as Glue } from "./tokenkit.js";
 import { guard, loadOnFirstUse, setRuntime } from "%SHELL%";
-import { size, wasm } from "./wasm-inline.js";
+import { packed, size, wasm } from "./wasm-inline.js";
 import inflate from "./inflate.js";
 
 setRuntime("browser");
 guard(Glue);
 
-export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: new WebAssembly.Module(inflate(wasm, size)) }));
+export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: new WebAssembly.Module(inflate(wasm, packed, size)) }));
 export { TokenError } from "%SHELL%";

@@ -31,11 +31,11 @@ for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true
 // The browser and Node entries inline the wasm, so loading needs no top-level await and no
 // file or asset that a bundler could fail to copy: raw DEFLATE, base64 (see js/inflate.js).
 const wasmBytes = readFileSync(join(out, "tokenkit_bg.wasm"));
-const deflated = deflateRawSync(wasmBytes, { level: 9 }).toString("base64");
+const deflated = deflateRawSync(wasmBytes, { level: 9 });
 writeFileSync(
   join(out, "wasm-inline.js"),
   `// tokenkit's wasm (tokenkit_bg.wasm), raw DEFLATE, base64, for the browser and Node entries.\n` +
-    `export const size = ${wasmBytes.length};\nexport const wasm = ${JSON.stringify(deflated)};\n`,
+    `export const size = ${wasmBytes.length};\nexport const packed = ${deflated.length};\nexport const wasm = ${JSON.stringify(deflated.toString("base64"))};\n`,
 );
 buildSync({
   entryPoints: [join(root, "js/inflate.js")],

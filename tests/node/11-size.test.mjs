@@ -29,3 +29,22 @@ test("the release wasm carries no std panic handler (built no_std)", () => {
   const wasm = readFileSync(new URL("../../pkg/tokenkit_bg.wasm", import.meta.url)).toString("latin1");
   assert.ok(!wasm.includes("panicked at"));
 });
+
+test("the inlined wasm decodes to tokenkit_bg.wasm byte for byte, with and without Uint8Array.fromBase64", async () => {
+  const pkg = new URL("../../pkg/", import.meta.url);
+  const { packed, size, wasm } = await import(new URL("wasm-inline.js", pkg));
+  const { default: inflate } = await import(new URL("inflate.js", pkg));
+  const expected = readFileSync(new URL("tokenkit_bg.wasm", pkg));
+  const native = Uint8Array.fromBase64;
+  const fake = (s) => new Uint8Array(Buffer.from(s, "base64"));
+  for (const fromBase64 of [undefined, fake]) {
+    Uint8Array.fromBase64 = fromBase64;
+    try {
+      assert.ok(Buffer.from(inflate(wasm, packed, size)).equals(expected), `fromBase64 ${fromBase64 ? "present" : "absent"}`);
+    } finally {
+      Uint8Array.fromBase64 = native;
+    }
+  }
+  assert.throws(() => inflate(wasm, packed, size + 1), /truncated/);
+  assert.throws(() => inflate(wasm.slice(0, 4000), packed, size), /truncated/);
+});

@@ -35,9 +35,11 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()
 }
 
+// SAFETY: TalckWasm needs a single-threaded wasm module: this crate is built for
+// wasm32-unknown-unknown without the atomics feature, so there is no shared memory and one thread.
 #[cfg(all(target_arch = "wasm32", not(feature = "std")))]
 #[global_allocator]
-static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

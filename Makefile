@@ -12,7 +12,7 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
+.PHONY: bench setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
 
 # What building needs. Chromium is only for the tests (setup-chromium).
 setup:
@@ -100,5 +100,12 @@ test-node:
 test-matrix: setup-matrix
 	node --test tests/matrix/matrix.test.mjs
 
+# Benchmarks next to the peers (bench/package.json, exact versions): not part of `make test`.
+# Writes bench/results/latest.{md,json}.
+bench: build
+	@[ bench/node_modules/.package-lock.json -nt bench/package-lock.json ] || \
+	  (cd bench && npm install --no-save --no-audit --no-fund --loglevel=error)
+	node --expose-gc bench/run.mjs
+
 clean:
-	rm -rf target pkg node_modules tests/artifacts tests/matrix/node_modules tests/matrix/.work
+	rm -rf target pkg node_modules tests/artifacts tests/matrix/node_modules tests/matrix/.work bench/node_modules

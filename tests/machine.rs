@@ -424,3 +424,56 @@ fn www_authenticate_parsing() {
         assert_eq!(token_refused(header), refused, "{header:?}");
     }
 }
+
+/// `serving()` is what lets the JS shell answer `getToken()` without entering wasm: it must
+/// name exactly the token `get` would return, and an instant before which `get` changes
+/// nothing (no action, no flight, the same answer), and vanish whenever the token may not be
+/// served (invalidated, refused by the API, disposed).
+#[test]
+fn serving_is_exactly_when_get_would_answer_from_memory() {
+    let mut m = Machine::new(config(&[]), Runtime::Node, 1);
+    let token = |n: &str, secs: f64| HttpResponse {
+        status: 200,
+        retry_after: None,
+        body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str(n.into())), ("expires_in".into(), num(secs))])),
+    };
+    let served = |m: &Machine| m.serving().map(|(t, u)| (t.access_token.expose().to_owned(), u.0));
+    assert_eq!(served(&m), None, "no token yet");
+    assert!(matches!(m.get(Instant(0)), Get::Wait(_)));
+    assert_eq!(served(&m), None, "a first flight is not a token");
+    let Some(Action::Send(a)) = m.poll() else { panic!() };
+    m.handle_response(a, Ok(token("t1", 100.0)), Instant(10), WallMillis(0));
+    while m.poll().is_some() {}
+    // Served until the refresh point; just before it, get answers t1 and does nothing else.
+    assert_eq!(served(&m), Some(("t1".into(), 50_000)));
+    assert!(matches!(m.get(Instant(49_999)), Get::Ready(t) if t.access_token.expose() == "t1"));
+    assert!(m.poll().is_none(), "no action before the instant serving() names");
+    assert_eq!(served(&m), Some(("t1".into(), 50_000)));
+    // At it, get starts the background refresh: the shell must have asked.
+    assert!(matches!(m.get(Instant(50_000)), Get::Ready(_)));
+    let Some(Action::Send(b)) = m.poll() else { panic!("the refresh starts at the refresh point") };
+    // While the refresh is in flight, t1 is served until the flight's next deadline.
+    let (_, until) = m.serving().map(|(t, u)| (t.id, u)).unwrap();
+    assert_eq!(Some(until), m.poll_timeout());
+    assert!(until.0 > 50_000 && until.0 <= 100_010);
+    m.handle_response(b, Ok(token("t2", 100.0)), Instant(50_100), WallMillis(0));
+    while m.poll().is_some() {}
+    assert_eq!(served(&m).map(|s| s.0), Some("t2".into()), "the new token is served at once");
+    // The API refused t2: not served any more.
+    let t2 = m.serving().map(|(t, _)| t.id).unwrap();
+    m.unauthorized(t2, None, false);
+    assert_eq!(served(&m), None, "a refused token is never served from the shell");
+    assert!(matches!(m.get(Instant(50_200)), Get::Wait(_)));
+    let Some(Action::Send(c)) = m.poll() else { panic!() };
+    m.handle_response(c, Ok(token("t3", 100.0)), Instant(50_300), WallMillis(0));
+    while m.poll().is_some() {}
+    assert!(served(&m).is_some());
+    m.invalidate(Instant(50_400));
+    assert_eq!(served(&m), None, "invalidated");
+    assert!(matches!(m.get(Instant(50_500)), Get::Wait(_)));
+    let Some(Action::Send(d)) = m.poll() else { panic!() };
+    m.handle_response(d, Ok(token("t4", 100.0)), Instant(50_600), WallMillis(0));
+    assert!(served(&m).is_some());
+    m.dispose();
+    assert_eq!(served(&m), None, "disposed");
+}

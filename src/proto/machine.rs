@@ -259,6 +259,15 @@ impl Machine {
         }
     }
 
+    /// The current token and the instant until which [`Machine::get`] would answer with it
+    /// and change nothing (before the machine's next deadline, [`Machine::handle_timeout`]
+    /// has nothing to do). The shell may serve that token without asking until then: the
+    /// decision stays here, the shell only compares numbers. `None`: ask.
+    pub fn serving(&self) -> Option<(&TokenSet, Instant)> {
+        self.cfg.as_ref()?;
+        Some((self.token.as_ref()?, self.poll_timeout()?))
+    }
+
     /// Whether a caller awaits the flight (a Node timer for it must keep the process alive;
     /// one for a background refresh or expiry must not).
     pub fn keep_alive(&self) -> bool {

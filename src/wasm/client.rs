@@ -38,6 +38,11 @@ pub struct TokenClient {
 
 pub(super) struct Inner {
     st: RefCell<Shell>,
+    /// What the shell's `getToken()` may answer without entering wasm: `{ t, u }`, the token
+    /// and the monotonic ms before which the machine would answer with it and change nothing
+    /// ([`Machine::serving`]). Rewritten after every machine input; reachable from JS only
+    /// through `__cell()`, which shell.js keeps in a module-private WeakMap.
+    cell: js_sys::Object,
     on_token: Set,
     on_expired: Set,
     on_error: Set,
@@ -114,6 +119,12 @@ impl TokenClient {
     #[wasm_bindgen(js_name = getToken)]
     pub fn get_token(&self, ctx: JsValue) -> Promise {
         self.answer(ctx, false)
+    }
+
+    /// The fast-path cell (see [`Inner`]), for shell.js's `getToken()`.
+    #[wasm_bindgen(js_name = __cell)]
+    pub fn cell(&self) -> js_sys::Object {
+        self.inner.cell.clone()
     }
 
     /// `{ accessToken, tokenType, expiresAt, refreshAt, scope }`.
@@ -206,6 +217,7 @@ impl Inner {
                 timer: None,
                 cause: JsValue::UNDEFINED,
             }),
+            cell: js_sys::Object::new(),
             on_token: Set::new(&JsValue::UNDEFINED),
             on_expired: Set::new(&JsValue::UNDEFINED),
             on_error: Set::new(&JsValue::UNDEFINED),
@@ -216,7 +228,18 @@ impl Inner {
     /// decides whether the token is dropped and whether to replay.
     pub(super) fn unauthorized(&self, t: &TokenSet, resp: &Response, replayable: bool) -> bool {
         let www = resp.headers().get("www-authenticate").ok().flatten();
-        self.st.borrow_mut().m.unauthorized(t.id, www.as_deref(), replayable)
+        let replay = self.st.borrow_mut().m.unauthorized(t.id, www.as_deref(), replayable);
+        self.publish();
+        replay
+    }
+
+    /// Tells shell.js what `getToken()` may answer without asking ([`Machine::serving`]).
+    fn publish(&self) {
+        let st = self.st.borrow();
+        match st.m.serving() {
+            Some((t, until)) => js::publish(&self.cell, Some(t.access_token.expose()), until.0 as f64),
+            None => js::publish(&self.cell, None, 0.0),
+        }
     }
 
     /// Sets the header that carries `t` on `req`. (`Headers` calls cannot re-enter the
@@ -349,6 +372,7 @@ fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
             Action::Error(e) => inner.emit(&inner.on_error, &inner.error(&e)),
         }
     }
+    inner.publish();
     arm_timer(inner);
 }
 

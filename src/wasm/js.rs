@@ -76,6 +76,9 @@ extern "C" {
 
     pub fn emit(set: &Set, value: &JsValue);
 
+    /// Sets the fast-path cell: the token shell.js may serve, and until when.
+    pub fn publish(cell: &js_sys::Object, token: Option<&str>, until: f64);
+
     /// A WHATWG `URL`.
     pub type Url;
     #[wasm_bindgen(method, getter)]

@@ -123,3 +123,22 @@ test("all waiters get the same error, from one request", async () => {
   assert.ok(results.every((r) => r.status === "rejected" && r.reason.code === "OAUTH_ERROR"));
   assert.equal(f.calls.length, 1);
 });
+
+test("the JS fast path never serves a token the core dropped (refused by the API, invalidated, disposed)", async () => {
+  const k = key();
+  const c = client(k, "ttl=600");
+  const t1 = await c.getToken();
+  assert.equal(await c.getToken(), t1, "served from memory");
+  // A 401 to a request whose body cannot be replayed: the refused token is dropped, no replay.
+  const body = new ReadableStream({ start: (ctl) => (ctl.enqueue(new TextEncoder().encode("x")), ctl.close()) });
+  const r = await c.fetch(fx.api(k, "/x?reject=1"), { method: "POST", body, duplex: "half" });
+  assert.equal(r.status, 401);
+  const t2 = await c.getToken();
+  assert.notEqual(t2, t1, "the refused token is not served");
+  assert.equal(fx.count(k), 2);
+  c.invalidate();
+  const t3 = await c.getToken();
+  assert.ok(t3 !== t2 && fx.count(k) === 3, "invalidate() reaches the fast path");
+  c.dispose();
+  await assert.rejects(c.getToken(), { code: "DISPOSED" });
+});

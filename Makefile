@@ -22,12 +22,16 @@ setup:
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 
+# Installs the locked dev dependencies of directory $(1), unless they are newer than its lock.
+# `npm install` with the lock, not `npm ci`: npm 11.19.1's lock leaves out other platforms'
+# optional bindings (@swc/core) and its own `npm ci` rejects it.
+npm-install-locked = [ $(1)/node_modules/.package-lock.json -nt $(1)/package-lock.json ] || \
+  (cd $(1) && npm install --no-save --no-audit --no-fund --loglevel=error)
+
 # The bundlers, frameworks and runtimes of the matrix test (tests/matrix/package.json, exact
-# versions, about 900 MB, 50 s once). `npm install` with the lock, not `npm ci`: npm 11.19.1's
-# lock leaves out other platforms' optional bindings (@swc/core) and its own `npm ci` rejects it.
+# versions, about 900 MB, 50 s once).
 setup-matrix:
-	@[ tests/matrix/node_modules/.package-lock.json -nt tests/matrix/package-lock.json ] || \
-	  (cd tests/matrix && npm install --no-save --no-audit --no-fund --loglevel=error)
+	@$(call npm-install-locked,tests/matrix)
 
 setup-chromium:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
@@ -103,8 +107,7 @@ test-matrix: setup-matrix
 # Benchmarks next to the peers (bench/package.json, exact versions): not part of `make test`.
 # Writes bench/results/latest.{md,json}.
 bench: build
-	@[ bench/node_modules/.package-lock.json -nt bench/package-lock.json ] || \
-	  (cd bench && npm install --no-save --no-audit --no-fund --loglevel=error)
+	@$(call npm-install-locked,bench)
 	node --expose-gc bench/run.mjs
 
 clean:

@@ -80,8 +80,9 @@ writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 
 // What a browser downloads: the entry and everything it imports.
 const shipped = ["browser.js", "tokenkit.js", shell[0], "wasm-inline.js", "inflate.js"];
-const gzip = (files) => gzipSync(Buffer.concat(files.map((f) => readFileSync(join(out, f)))), { level: 9 }).length;
-const bytes = shipped.reduce((n, f) => n + readFileSync(join(out, f)).length, 0);
+const read = (files) => Buffer.concat(files.map((f) => readFileSync(join(out, f))));
+const gzip = (files) => gzipSync(read(files), { level: 9 }).length;
+const bytes = read(shipped).length;
 const gz = gzip(shipped);
 // What inlining costs: the design before it fetched the .wasm as a separate asset, gzipped
 // apart from the JS (a bundler merges the JS files into one chunk; the .wasm stays a file).

@@ -1,5 +1,6 @@
 // Runs the broker Worker (worker/index.js + worker/pkg/) in real workerd through Miniflare,
 // on 127.0.0.1 with a free port. Used by `make demo`, `make example` and the tests.
+import { spawnSync } from "node:child_process";
 import { Miniflare } from "miniflare";
 
 const dir = new URL(".", import.meta.url).pathname;
@@ -31,4 +32,21 @@ export async function startBroker(bindings) {
     await mf.dispose();
     throw e;
   }
+}
+
+/**
+ * Bundles the Worker project in `project` with Wrangler, as `wrangler deploy` would (to
+ * `project/dist`), and runs the bundle in workerd. Resolves to { mf, log } (log: Wrangler's
+ * stdout and stderr, for its warnings). `env` adds to Wrangler's environment.
+ */
+export async function bundleAndRun(project, bindings, env = {}) {
+  const wrangler = new URL("../node_modules/.bin/wrangler", import.meta.url).pathname;
+  const r = spawnSync(wrangler, ["deploy", "--dry-run", "--outdir", "dist"], {
+    cwd: project,
+    encoding: "utf8",
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", ...env },
+  });
+  const log = `${r.stdout}${r.stderr}`;
+  if (r.status !== 0) throw new Error(`wrangler deploy --dry-run failed in ${project}:\n${log.slice(-3000)}`);
+  return { mf: new Miniflare(workerdOptions(`${project}/dist/worker.js`, `${project}/dist`, bindings)), log };
 }

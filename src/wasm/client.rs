@@ -25,7 +25,7 @@ use super::timer::Timer;
 use crate::proto::config::Preset;
 use crate::proto::machine::{Action, AttemptId, Get, Machine, Outcome};
 use crate::proto::request::Runtime;
-use crate::proto::response::{Body, HttpResponse, TokenSet};
+use crate::proto::response::{Body, HttpResponse, TokenId, TokenSet};
 use crate::proto::sign::{self, Plan};
 use crate::proto::time::Instant;
 use crate::proto::{Config, Error};
@@ -60,6 +60,9 @@ struct Shell {
     /// What the platform said when the last token request could not be sent (the `cause`
     /// of a `NETWORK` error), if it does not contain the secret.
     cause: JsValue,
+    /// What the fast-path cell last said (`None`: nothing to serve), so it is rewritten,
+    /// and the token copied into JS, only when that changes.
+    published: Option<(TokenId, Instant)>,
 }
 
 type JsResult = Result<JsValue, JsValue>;
@@ -216,6 +219,7 @@ impl Inner {
                 waiters: Vec::new(),
                 timer: None,
                 cause: JsValue::UNDEFINED,
+                published: None,
             }),
             cell: js_sys::Object::new(),
             on_token: Set::new(&JsValue::UNDEFINED),
@@ -235,7 +239,12 @@ impl Inner {
 
     /// Tells shell.js what `getToken()` may answer without asking ([`Machine::serving`]).
     fn publish(&self) {
-        let st = self.st.borrow();
+        let mut st = self.st.borrow_mut();
+        let now = st.m.serving().map(|(t, until)| (t.id, until));
+        if now == st.published {
+            return;
+        }
+        st.published = now;
         match st.m.serving() {
             Some((t, until)) => js::publish(&self.cell, Some(t.access_token.expose()), until.0 as f64),
             None => js::publish(&self.cell, None, 0.0),

@@ -15,7 +15,8 @@ import { createServer } from "node:http";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFixture } from "../fixtures/server.mjs";
-import { workerdOptions } from "../../worker/local.mjs";
+import { bundleAndRun } from "../../worker/local.mjs";
+import { launchChromium } from "../fixtures/chromium.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "../..");
@@ -23,7 +24,6 @@ const tools = join(here, "node_modules");
 const work = join(here, ".work");
 const rootBin = (name) => join(root, "node_modules/.bin", name);
 const toolBin = (name) => join(tools, ".bin", name);
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 // Quiet, offline tools: no telemetry, no update checks.
 const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", DENO_NO_UPDATE_CHECK: "1", BUN_DISABLE_TELEMETRY: "1", DO_NOT_TRACK: "1", WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1", FORCE_COLOR: "0" };
 
@@ -37,8 +37,7 @@ before(async () => {
   fx = await startFixture();
   const out = execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: join(root, "pkg"), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   tarball = join(work, JSON.parse(out)[0].filename);
-  const { chromium } = await import("playwright-core");
-  browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -151,29 +150,28 @@ async function pageResult(url) {
   }
 }
 
-/** The browser app: one client, one signed call to the API, one refused call. No top-level await. */
-const browserApp = (key) => `import { TokenClient, TokenError } from "tokenkit";
-const show = (v) => { document.title = JSON.stringify(v); };
+/**
+ * The app every scenario runs: one client, one signed call to the API, one refused call,
+ * the outcome handed to `report` (no top-level await). `imports` is how it loads tokenkit.
+ */
+const app = (key, imports, report) => `${imports}
+const report = ${report};
 try {
   const client = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(key))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
   client.fetch(${JSON.stringify(fx.api(key))}).then(async (r) => {
     const denied = await client.fetch("https://evil.example.com/").then(() => "sent", (e) => e instanceof TokenError && e.code);
-    show({ status: r.status, denied });
-  }, (e) => show({ code: e.code, message: e.message }));
+    report({ status: r.status, denied });
+  }, (e) => report({ code: e.code, message: e.message })).finally(() => client.dispose());
 } catch (e) {
-  show({ code: e.code, message: e.message });
+  report({ code: e.code, message: e.message });
 }
 `;
-
-/** The server-side program: the same, printed as JSON. */
-const serverApp = (key, { cjs = false } = {}) => `${cjs ? 'const { TokenClient, TokenError } = require("tokenkit");' : 'import { TokenClient, TokenError } from "tokenkit";'}
-const client = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(key))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
-client.fetch(${JSON.stringify(fx.api(key))}).then(async (r) => {
-  const denied = await client.fetch("https://evil.example.com/").then(() => "sent", (e) => e instanceof TokenError && e.code);
-  console.log(JSON.stringify({ status: r.status, denied }));
-  client.dispose();
-}, (e) => { console.log(JSON.stringify({ code: e.code, message: e.message })); client.dispose(); });
-`;
+const ESM = 'import { TokenClient, TokenError } from "tokenkit";';
+/** In a page: the outcome goes to document.title. */
+const browserApp = (key) => app(key, ESM, "(v) => { document.title = JSON.stringify(v); }");
+/** In a runtime: the outcome is printed as JSON. */
+const serverApp = (key, { cjs = false } = {}) =>
+  app(key, cjs ? 'const { TokenClient, TokenError } = require("tokenkit");' : ESM, "(v) => console.log(JSON.stringify(v))");
 
 const lastJson = (stdout) => JSON.parse(stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop() ?? "null");
 
@@ -413,10 +411,8 @@ export default {
 `,
     "wrangler.toml": `name = "matrix"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`,
   }));
-  const { stdout, stderr } = await run(rootBin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], { cwd: dir });
-  assert.doesNotMatch(stdout + stderr, /\[WARNING\]/);
-  const { Miniflare } = await import("miniflare");
-  const mf = new Miniflare(workerdOptions(join(dir, "dist/worker.js"), join(dir, "dist"), { TOKEN_URL: fx.url(key), API_URL: fx.api(key), API_ORIGIN: fx.origin }));
+  const { mf, log } = await bundleAndRun(dir, { TOKEN_URL: fx.url(key), API_URL: fx.api(key), API_ORIGIN: fx.origin }, ENV);
+  assert.doesNotMatch(log, /\[WARNING\]/);
   try {
     const bodies = await Promise.all(Array.from({ length: 20 }, () => mf.dispatchFetch("http://localhost/").then((r) => r.json())));
     assert.deepEqual(bodies, Array(20).fill(OK));

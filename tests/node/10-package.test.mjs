@@ -9,10 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFixture, key, until } from "./helpers.mjs";
-import { workerdOptions } from "../../worker/local.mjs";
+import { bundleAndRun } from "../../worker/local.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const bin = (name) => join(root, "node_modules/.bin", name);
 let fx, dir, tarball;
 
 before(async () => {
@@ -28,16 +27,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Bundles the Worker project `w` with Wrangler (as `wrangler deploy` would) and runs it in workerd. */
-async function bundleAndRun(w, bindings) {
-  const { Miniflare } = await import("miniflare");
-  execFileSync(bin("wrangler"), ["deploy", "--dry-run", "--outdir", "dist"], {
-    cwd: w,
-    stdio: "pipe",
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", NODE_PATH: join(dir, "node_modules") },
-  });
-  return new Miniflare(workerdOptions(join(w, "dist/worker.js"), join(w, "dist"), bindings));
-}
+/** Bundles the Worker project `w` with Wrangler and runs it in workerd; tokenkit comes from the tarball's install. */
+const bundle = async (w, bindings) => (await bundleAndRun(w, bindings, { NODE_PATH: join(dir, "node_modules") })).mf;
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
@@ -72,7 +63,7 @@ test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requ
      };`,
   );
   writeFileSync(join(w, "wrangler.toml"), `name = "tokenkit-shared"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`);
-  const mf = await bundleAndRun(w, { TOKEN_URL: fx.url(k, "seq=slow:1000&ttl=60"), API_URL: fx.api(k), API_ORIGIN: fx.origin });
+  const mf = await bundle(w, { TOKEN_URL: fx.url(k, "seq=slow:1000&ttl=60"), API_URL: fx.api(k), API_ORIGIN: fx.origin });
   try {
     const ctl = new AbortController();
     const starter = mf.dispatchFetch("http://localhost/", { signal: ctl.signal }).then(
@@ -108,7 +99,7 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
     const names = keys.map((k) => k.split(":")[0]);
     assert.equal(new Set(names).size, names.length, `${glue}: one imports-object key per snippet`);
   }
-  const mf = await bundleAndRun(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "npm-broker", CLIENT_SECRET: "NPM-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
+  const mf = await bundle(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "npm-broker", CLIENT_SECRET: "NPM-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
   try {
     const health = await mf.dispatchFetch("http://localhost/healthz");
     assert.deepEqual(await health.json(), { ok: true });

@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "../fixtures/chromium.mjs";
 import { startDemo } from "../../www/serve.mjs";
 
 let demo, browser, page;
@@ -14,10 +14,7 @@ const artifacts = new URL("../artifacts/", import.meta.url).pathname;
 
 before(async () => {
   demo = await startDemo({ ttl: 12 });
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   page.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
   page.on("console", (m) => {

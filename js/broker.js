@@ -1,25 +1,26 @@
 // The JavaScript half of the broker's shell (Worker build only): Request/Response plumbing.
 // Decisions (routing, CORS, which headers pass, error mapping) are made in Rust.
 
-/** [method, url, [[name, value], ...], origin, brokerKey, requestHeaders, clientIp, connection] */
+/** [method, url, origin, brokerKey, requestHeaders, clientIp] */
 export function describe(request) {
   const h = request.headers;
-  return [
-    request.method,
-    request.url,
-    Array.from(h.entries()),
-    h.get("origin"),
-    h.get("x-broker-key"),
-    h.get("access-control-request-headers"),
-    h.get("cf-connecting-ip"),
-    h.get("connection") ?? "",
-  ];
+  return [request.method, request.url, h.get("origin"), h.get("x-broker-key"), h.get("access-control-request-headers"), h.get("cf-connecting-ip")];
+}
+
+/** [[name, value], ...] of the request's headers (for the proxy). */
+export const entries = (request) => Array.from(request.headers.entries());
+
+/** `name\nvalue\n...` (as Rust's `lines` writes it) -> [[name, value], ...]. */
+function pairs(lines, out = []) {
+  const p = lines ? lines.split("\n") : [];
+  for (let i = 0; i + 1 < p.length; i += 2) out.push([p[i], p[i + 1]]);
+  return out;
 }
 
 export function reply(status, headers, body) {
   return new Response(status === 204 || status === 304 ? null : body, {
     status,
-    headers: [["content-type", "application/json"], ...headers],
+    headers: pairs(headers, [["content-type", "application/json"]]),
   });
 }
 
@@ -35,6 +36,6 @@ export function forward(fetchFn, request, url, headers) {
 export function relay(response, extra) {
   const headers = new Headers(response.headers);
   headers.delete("set-cookie");
-  for (const [k, v] of extra) headers.set(k, v);
+  for (const [k, v] of pairs(extra)) headers.set(k, v);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }

@@ -41,23 +41,43 @@ export function guard(TokenClient) {
       return this.__wbg_ptr ? f.apply(this, args) : whenGone();
     };
   };
-  for (const m of ["getToken", "getTokenInfo", "fetch", "sign"]) wrap(m, () => Promise.reject(gone()));
+  // The fast path: while the core says its token may be served (the cell it rewrites after
+  // every input: the token, its header value and id, and the instant before which it would
+  // answer with it and change nothing), getToken(), fetch() and sign() use it without
+  // entering wasm. The decision is the core's; this only compares numbers (servable).
+  const cells = new WeakMap();
+  const serving = (client) => {
+    let c = cells.get(client);
+    if (c === undefined) cells.set(client, (c = client.__cell()));
+    return servable(c, Date.now, monotonic) ? c : undefined;
+  };
+  const getToken = p.getToken;
+  p.getToken = function (ctx) {
+    // The disposed check inline (not wrap's rest-args call): this is the hot path.
+    if (!this.__wbg_ptr) return Promise.reject(gone());
+    const c = serving(this);
+    return c ? Promise.resolve(c.t) : getToken.call(this, ctx);
+  };
+  // [header value, token id] of a valid token.
+  const auth = (client, ctx) => {
+    const c = serving(client);
+    return c ? [c.v, c.i] : client.__auth(ctx);
+  };
+  p.fetch = function (input, init, ctx) {
+    return signedFetch(this, auth, input, init, ctx);
+  };
+  p.sign = async function (request, ctx) {
+    const req = new Request(request);
+    const name = this.__plan(parseUrl(req.url)?.origin ?? "", req.headers);
+    if (name !== undefined) req.headers.set(name, (await auth(this, ctx))[0]);
+    return req;
+  };
+  for (const m of ["getTokenInfo", "fetch", "sign"]) wrap(m, () => Promise.reject(gone()));
   wrap("on", () => {
     throw gone();
   });
   wrap("invalidate", () => {});
   wrap("dispose", () => {});
-  // The fast path: while the core says its token may be served (the cell it rewrites after
-  // every input: the token and the instant before which it would answer with it and change
-  // nothing), getToken() answers without entering wasm. The decision is the core's; this
-  // only compares two numbers.
-  const cells = new WeakMap();
-  const getToken = p.getToken;
-  p.getToken = function (ctx) {
-    let c = cells.get(this);
-    if (c === undefined && this.__wbg_ptr) cells.set(this, (c = this.__cell()));
-    return c !== undefined && c.t !== undefined && monotonic() < c.u ? Promise.resolve(c.t) : getToken.call(this, ctx);
-  };
   const free = p.free;
   p.free = function () {
     if (!this.__wbg_ptr) return;
@@ -106,9 +126,9 @@ export function loadOnFirstUse(TokenClient, instantiate) {
   });
 }
 
-export function parseUrl(s) {
+export function parseUrl(s, base) {
   try {
-    return new URL(s);
+    return new URL(s, base);
   } catch {
     return undefined;
   }
@@ -166,32 +186,110 @@ export function waitUntil(ctx, promise) {
   if (ctx && typeof ctx.waitUntil === "function") ctx.waitUntil(promise);
 }
 
-export const newRequest = (input, init) => new Request(input, init);
-
-/**
- * What to send again after a refused token, or null when the body cannot be replayed (a
- * stream). A bodyless request is reused as is: cloning costs a Request per call.
- */
-export function replayCopy(request, init) {
-  if (request.body === null) return request;
-  if (init && typeof ReadableStream === "function" && init.body instanceof ReadableStream) return null;
-  return request.clone();
-}
-
-export function send(fetchFn, request) {
-  return fetchFn ? fetchFn(request) : globalThis.fetch(request);
-}
-
 /** Releases a response we will not read (the 401 before a replay). */
-export function discard(response) {
+function discard(response) {
   response.body?.cancel().catch(ignore);
 }
 
-/** Sets the fast-path cell (see guard): `t` the token that may be served, before `u`. */
-export function publish(cell, token, until) {
+/**
+ * Sets the fast-path cell (see guard): `t` the token that may be served while the monotonic
+ * clock is before `u`, `v` the header value that carries it, `i` its id.
+ */
+export function publish(cell, token, value, id, until) {
   cell.t = token;
+  cell.v = value;
+  cell.i = id;
   cell.u = until;
+  cell.w = 0; // re-anchor (servable)
 }
+
+/** The longest the fast path trusts the wall clock before it reads the monotonic one again. */
+const WINDOW_MS = 1000;
+
+/**
+ * Whether the cell's token may be served now: while the monotonic clock (`mono()`) is before
+ * the core's `u`. In Chromium performance.now() costs ~260 ns and Date.now() ~55 ns, so the
+ * monotonic clock is read only to anchor a window of at most WINDOW_MS on the wall clock,
+ * [l, w), that ends no later than `u`; inside it, a wall-clock reading decides. A wall clock
+ * that steps back (a reading before the last one) or leaves the window re-anchors on the
+ * monotonic clock; one that runs fast only ends the window early. What the wall clock cannot
+ * show (a step back between two readings, a stopped clock) can keep a token served past `u`
+ * only until the core's own timer for `u` fires and republishes the cell (the shell arms it
+ * whenever a token is served, outside Workers, where both clocks stand still in a request).
+ */
+export function servable(c, wall, mono) {
+  if (c.t === undefined) return false;
+  const now = wall();
+  if (c.l <= now && now < c.w) {
+    c.l = now;
+    return true;
+  }
+  const m = mono();
+  if (!(m < c.u)) return false;
+  c.l = now;
+  c.w = now + Math.min(c.u - m, WINDOW_MS);
+  return true;
+}
+
+/**
+ * `client.fetch(input, init, ctx)`. The core decides (`__plan`: is the origin allowed, which
+ * header; `__refused`: after a 401, drop the token and send again?); this carries it out.
+ * A string or URL with a plain `init` is sent as `fetch(input, { ...init, headers })`, with no
+ * `Request` built or cloned (each costs more than the header); anything else goes through
+ * a copy, `new Request(input, init)`, as fetch itself would read it.
+ */
+async function signedFetch(client, auth, input, init, ctx) {
+  const f = client.__fetch();
+  const send = (a, b) => (f ? f(a, b) : globalThis.fetch(a, b));
+  const proto = init == null ? null : Object.getPrototypeOf(init);
+  const url = (typeof input === "string" || input instanceof URL) && (proto === null || proto === Object.prototype) && parseUrl(input, baseUrl());
+  let origin, headers, go, replayable;
+  if (url && !url.username && !url.password) {
+    origin = url.origin;
+    headers = new Headers(init?.headers);
+    replayable = reusable(init?.body);
+    go = () => send(input, { ...init, headers });
+  } else {
+    // Sent as the caller's Request would be, never the caller's object itself (its headers
+    // are not ours to change); a body is copied for a replay unless it is a stream.
+    let req = new Request(input, init);
+    const copy = req.body === null ? req : typeof ReadableStream === "function" && init?.body instanceof ReadableStream ? null : req.clone();
+    origin = parseUrl(req.url)?.origin ?? "";
+    headers = req.headers;
+    replayable = copy !== null;
+    go = () => {
+      const r = req;
+      req = copy;
+      headers = copy?.headers;
+      return send(r);
+    };
+  }
+  const name = client.__plan(origin, headers);
+  if (name === undefined) return go();
+  for (;;) {
+    const [value, id] = await auth(client, ctx);
+    headers.set(name, value);
+    const res = await go();
+    // Every 401 is reported (a refused token is dropped even if this body cannot be sent
+    // again); the core says whether to send it again, and only once.
+    if (res.status !== 401 || !client.__wbg_ptr || !client.__refused(id, res.headers.get("www-authenticate"), replayable)) return res;
+    replayable = false;
+    discard(res);
+  }
+}
+
+/** The base a relative URL resolves against, as fetch does (none in Node). */
+const baseUrl = () => globalThis.document?.baseURI ?? globalThis.location?.href;
+
+/** A body fetch can send again as is (not a stream, nor an iterable Node's fetch takes). */
+const reusable = (b) =>
+  b == null ||
+  typeof b === "string" ||
+  b instanceof ArrayBuffer ||
+  ArrayBuffer.isView(b) ||
+  b instanceof URLSearchParams ||
+  (typeof Blob === "function" && b instanceof Blob) ||
+  (typeof FormData === "function" && b instanceof FormData);
 
 export function subscribe(set, listener) {
   set.add(listener);

@@ -9,7 +9,7 @@ use common::parse_url;
 use tokenkit::proto::config::{Config, Preset};
 use tokenkit::proto::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome, COOLDOWN};
 use tokenkit::proto::request::Runtime;
-use tokenkit::proto::response::{Body, HttpResponse, TokenId};
+use tokenkit::proto::response::{Body, HttpResponse, TokenId, NEVER};
 use tokenkit::proto::time::{Instant, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::Error;
@@ -388,10 +388,20 @@ fn api_keys_are_static_and_never_replayed() {
     )
     .unwrap();
     let mut m = Machine::new(cfg, Runtime::Browser, 1);
+    // Served by the shell from the start, for ever, with no timer to arm.
+    let served = |m: &Machine| m.serving().map(|(t, u)| (t.access_token.expose().to_owned(), u));
+    assert_eq!(served(&m), Some(("k".into(), NEVER)));
+    assert_eq!(m.poll_timeout(), None, "nothing to wake for");
     let Get::Ready(t) = m.get(Instant(0)) else { panic!() };
     assert!(!m.unauthorized(t.id, None, true), "a static key would be refused again");
+    assert_eq!(served(&m), Some(("k".into(), NEVER)), "and is not dropped");
+    m.invalidate(Instant(1));
+    assert_eq!(served(&m), Some(("k".into(), NEVER)), "invalidate() has nothing to fetch again");
     assert!(matches!(m.get(Instant(u64::MAX - 1)), Get::Ready(_)));
     assert!(m.poll().is_none() && m.poll_timeout().is_none());
+    m.dispose();
+    assert_eq!(served(&m), None);
+    assert!(matches!(m.get(Instant(2)), Get::Fail(Error::Disposed)));
 }
 
 #[test]

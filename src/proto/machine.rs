@@ -28,7 +28,7 @@ use super::challenge::token_refused;
 use super::config::{Config, Source};
 use super::error::Error;
 use super::request::{HttpRequest, Runtime};
-use super::response::{process_token_response, HttpResponse, TokenId, TokenSet};
+use super::response::{process_token_response, HttpResponse, TokenId, TokenSet, NEVER};
 use super::retry::retry_delay;
 use super::time::{Instant, Millis, WallMillis};
 
@@ -123,9 +123,10 @@ impl Machine {
     /// A client's state for `cfg` in `runtime`; `seed` seeds the backoff jitter.
     pub fn new(cfg: Config, runtime: Runtime, seed: u64) -> Machine {
         Machine {
+            // An API key is the token from the start: always served, never fetched.
+            token: super::sign::static_token(&cfg),
             cfg: Some(cfg),
             runtime,
-            token: None,
             flight: None,
             last: None,
             cooldown_until: Instant(0),
@@ -156,11 +157,8 @@ impl Machine {
 
     /// A caller wants a token at `now`.
     pub fn get(&mut self, now: Instant) -> Get {
-        let Some(cfg) = &self.cfg else {
+        if self.cfg.is_none() {
             return Get::Fail(Error::Disposed);
-        };
-        if let Some(t) = super::sign::static_token(cfg) {
-            return Get::Ready(t);
         }
         self.handle_timeout(now);
         if let Some(t) = &self.token {
@@ -253,6 +251,8 @@ impl Machine {
             None => t.refresh_at.max(self.cooldown_until).min(t.expires_at),
             Some(_) => t.expires_at,
         });
+        // A token that never lapses (an API key) has no deadline to wake for.
+        let token = token.filter(|at| *at != NEVER);
         match (flight, token) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -265,7 +265,8 @@ impl Machine {
     /// decision stays here, the shell only compares numbers. `None`: ask.
     pub fn serving(&self) -> Option<(&TokenSet, Instant)> {
         self.cfg.as_ref()?;
-        Some((self.token.as_ref()?, self.poll_timeout()?))
+        // No deadline at all: get() answers with this token for ever.
+        Some((self.token.as_ref()?, self.poll_timeout().unwrap_or(NEVER)))
     }
 
     /// Whether a caller awaits the flight (a Node timer for it must keep the process alive;
@@ -282,7 +283,7 @@ impl Machine {
     /// Forgets the token (the caller's `invalidate()`). A request in flight was sent before
     /// this and is replaced by a new one: its waiters get the new request's result.
     pub fn invalidate(&mut self, now: Instant) {
-        self.token = None;
+        self.token = self.cfg.as_ref().and_then(super::sign::static_token);
         self.cooldown_until = Instant(0);
         self.blocked = None;
         let deadline = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.deadline);

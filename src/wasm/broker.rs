@@ -17,7 +17,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
-use super::client::{token, Inner};
+use super::client::{ready, token, Inner};
 use super::convert::parse_url;
 use super::js;
 use crate::proto::broker::{
@@ -32,10 +32,11 @@ use crate::proto::Error;
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {
     fn describe(request: &Request) -> Array;
-    fn reply(status: u16, headers: &Array, body: &str) -> Response;
+    fn entries(request: &Request) -> Array;
+    fn reply(status: u16, headers: &str, body: &str) -> Response;
     #[wasm_bindgen(catch)]
     fn forward(fetch: Option<Function>, request: &Request, url: &str, headers: &Array) -> Result<Promise, JsValue>;
-    fn relay(response: &Response, extra: &Array) -> Response;
+    fn relay(response: &Response, extra: &str) -> Response;
 }
 
 /// The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`.
@@ -59,48 +60,80 @@ impl TokenBroker {
         let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
         let cfg = BrokerConfig::from_env(&get, &parse_url).map(Rc::new);
         let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, Runtime::Workerd));
-        TokenBroker {
-            inner: Rc::new(Broker {
-                cfg,
-                tokens,
-                limiter: RefCell::new(RateLimiter::default()),
+        TokenBroker { inner: Rc::new(Broker { cfg, tokens, limiter: RefCell::new(RateLimiter::default()) }) }
+    }
+
+    /// Answers one request. A cached token, CORS and errors are answered without the
+    /// future machinery (an already-resolved promise); a token being fetched and the proxy
+    /// wait.
+    pub fn handle(&self, request: Request, ctx: JsValue) -> Promise {
+        let broker = self.inner.clone();
+        let now = |resp: Response| Promise::resolve(&JsValue::from(resp));
+        match broker.route(&request) {
+            Step::Done(resp) => now(resp),
+            Step::Token(cors) => match broker.tokens.as_ref().map(|t| ready(t, &ctx)) {
+                Some(Ok(r)) => now(token_response(r, &cors)),
+                _ => future_to_promise(async move { Ok(token_response(broker.token(&ctx).await, &cors).into()) }),
+            },
+            Step::Proxy(cfg, target, cors) => future_to_promise(async move {
+                Ok(broker.proxy_response(&cfg, &request, &target, &cors, &ctx).await.into())
             }),
         }
     }
+}
 
-    /// Answers one request.
-    pub fn handle(&self, request: Request, ctx: JsValue) -> Promise {
-        let broker = self.inner.clone();
-        future_to_promise(async move { Ok(broker.handle(&request, &ctx).await.into()) })
+/// What [`Broker::route`] leaves to do.
+enum Step {
+    Done(Response),
+    Token(Vec<(&'static str, String)>),
+    Proxy(Rc<BrokerConfig>, String, Vec<(&'static str, String)>),
+}
+
+fn token_response(r: Result<TokenSet, Error>, cors: &[(&'static str, String)]) -> Response {
+    match r {
+        Ok(t) => respond(token_reply(&t, js::now()), cors),
+        Err(e) => respond(upstream_reply(&e), cors),
     }
 }
 
 fn respond(r: Reply, cors: &[(&'static str, String)]) -> Response {
-    let headers = Array::new();
-    for (k, v) in r.headers.iter().chain(cors) {
-        headers.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
+    reply(r.status, &lines(r.headers.iter().chain(cors)), &r.body)
+}
+
+/// Headers as one string, `name\nvalue\n...`, for js/broker.js: one string crossing instead
+/// of two per header. A pair holding a newline (never a valid header) is left out.
+fn lines<'a>(pairs: impl Iterator<Item = &'a (&'static str, String)>) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs.filter(|(k, v)| !k.contains('\n') && !v.contains('\n')) {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(k);
+        out.push('\n');
+        out.push_str(v);
     }
-    reply(r.status, &headers, &r.body)
+    out
 }
 
 impl Broker {
-    async fn handle(&self, request: &Request, ctx: &JsValue) -> Response {
+    /// Routes `request` (the core decides); answers at once unless it needs the token or the API.
+    fn route(&self, request: &Request) -> Step {
         let cfg = match &self.cfg {
             Ok(c) => c.clone(),
-            Err(e) => return respond(config_error_reply(e), &[]),
+            Err(e) => return Step::Done(respond(config_error_reply(e), &[])),
         };
         let d = describe(request);
         let s = |i: u32| d.get(i).as_string();
         let (method, url) = (s(0).unwrap_or_default(), s(1).unwrap_or_default());
-        let (origin, key, request_headers) = (s(3), s(4), s(5));
+        let (origin, key, request_headers) = (s(2), s(3), s(4));
         let cors = cfg.cors_headers(origin.as_deref());
-        let client = s(6).unwrap_or_else(|| "*".to_owned());
+        let client = s(5).unwrap_or_else(|| "*".to_owned());
         if let Err(secs) = self.limiter.borrow_mut().check(&client, cfg.rate_per_minute, js::now()) {
             let mut r = Reply::error(429, "rate_limited", "too many requests; retry later");
             let mut v = String::new();
             crate::proto::encode_u64(&mut v, secs.0);
             r.headers.push(("Retry-After", v));
-            return respond(r, &cors);
+            return Step::Done(respond(r, &cors));
         }
         // The path exactly as received: after "scheme://authority", before "?".
         let after = url.split_once("://").map_or("", |(_, rest)| rest);
@@ -115,30 +148,37 @@ impl Broker {
             request_headers: request_headers.as_deref(),
         };
         match cfg.route(&incoming) {
-            Err(r) => respond(r, &cors),
-            Ok(Route::Health) => respond(Reply { status: 200, headers: Vec::new(), body: "{\"ok\":true}".to_owned() }, &cors),
-            Ok(Route::Token) => match self.token(ctx).await {
-                Ok(t) => respond(token_reply(&t, js::now()), &cors),
-                Err(e) => respond(upstream_reply(&e), &cors),
-            },
+            Err(r) => Step::Done(respond(r, &cors)),
+            Ok(Route::Health) => {
+                Step::Done(respond(Reply { status: 200, headers: Vec::new(), body: "{\"ok\":true}".to_owned() }, &cors))
+            }
+            Ok(Route::Token) => Step::Token(cors),
             Ok(Route::Proxy(target)) => {
                 // Defence in depth: whatever proxy_target allowed must parse to PROXY_ORIGIN.
                 let same = parse_url(&target).map(|u| u.origin) == cfg.proxy_origin.clone();
                 if !same {
-                    return respond(Reply::error(400, "bad_proxy_path", "the proxy path leaves PROXY_ORIGIN"), &cors);
+                    return Step::Done(respond(
+                        Reply::error(400, "bad_proxy_path", "the proxy path leaves PROXY_ORIGIN"),
+                        &cors,
+                    ));
                 }
-                match self.proxy(&cfg, request, &d, &target, ctx).await {
-                    Ok(resp) => {
-                        let extra = Array::new();
-                        for (k, v) in &cors {
-                            extra.push(&Array::of2(&JsValue::from_str(k), &JsValue::from_str(v)));
-                        }
-                        relay(&resp, &extra)
-                    }
-                    Err(Some(e)) => respond(upstream_reply(&e), &cors),
-                    Err(None) => respond(Reply::error(502, "api_unavailable", "the API could not be reached"), &cors),
-                }
+                Step::Proxy(cfg, target, cors)
             }
+        }
+    }
+
+    async fn proxy_response(
+        &self,
+        cfg: &BrokerConfig,
+        request: &Request,
+        target: &str,
+        cors: &[(&'static str, String)],
+        ctx: &JsValue,
+    ) -> Response {
+        match self.proxy(cfg, request, target, ctx).await {
+            Ok(resp) => relay(&resp, &lines(cors.iter())),
+            Err(Some(e)) => respond(upstream_reply(&e), cors),
+            Err(None) => respond(Reply::error(502, "api_unavailable", "the API could not be reached"), cors),
         }
     }
 
@@ -151,14 +191,13 @@ impl Broker {
         &self,
         cfg: &BrokerConfig,
         request: &Request,
-        d: &Array,
         target: &str,
         ctx: &JsValue,
     ) -> Result<Response, Option<Error>> {
         let t = self.token(ctx).await.map_err(Some)?;
-        let connection = d.get(7).as_string().unwrap_or_default();
+        let connection = request.headers().get("connection").ok().flatten().unwrap_or_default();
         let headers = Array::new();
-        for pair in Array::from(&d.get(2)).iter() {
+        for pair in entries(request).iter() {
             let pair = Array::from(&pair);
             let name = pair.get(0).as_string().unwrap_or_default();
             if forward_header(&name, &connection) {
@@ -174,7 +213,8 @@ impl Broker {
             // The machine drops the token if the API refused it (the next caller gets a
             // fresh one); the caller's body is streamed, so there is no replay here.
             if let Some(tokens) = &self.tokens {
-                tokens.unauthorized(&t, &resp, false);
+                let www = resp.headers().get("www-authenticate").ok().flatten();
+                tokens.refused(t.id, www.as_deref(), false);
             }
         }
         Ok(resp)

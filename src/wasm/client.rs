@@ -17,13 +17,13 @@ use core::cell::RefCell;
 use js_sys::{Array, Function, Promise, Set};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
-use web_sys::{AbortController, Request, Response};
+use web_sys::{AbortController, Headers};
 
 use super::convert::{js_error, js_error_with, parse_url, to_value, token_info};
 use super::js;
 use super::timer::Timer;
 use crate::proto::config::Preset;
-use crate::proto::machine::{Action, AttemptId, Get, Machine, Outcome};
+use crate::proto::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome};
 use crate::proto::request::Runtime;
 use crate::proto::response::{Body, HttpResponse, TokenId, TokenSet};
 use crate::proto::sign::{self, Plan};
@@ -38,8 +38,9 @@ pub struct TokenClient {
 
 pub(super) struct Inner {
     st: RefCell<Shell>,
-    /// What the shell's `getToken()` may answer without entering wasm: `{ t, u }`, the token
-    /// and the monotonic ms before which the machine would answer with it and change nothing
+    /// What the shell's `getToken()`, `fetch()` and `sign()` may use without entering wasm:
+    /// `{ t, v, i, u }`, the token, the header value that carries it, its id, and the
+    /// monotonic ms before which the machine would answer with it and change nothing
     /// ([`Machine::serving`]). Rewritten after every machine input; reachable from JS only
     /// through `__cell()`, which shell.js keeps in a module-private WeakMap.
     cell: js_sys::Object,
@@ -113,9 +114,7 @@ impl TokenClient {
             Err(_) => None,
         };
         let cfg = Config::from_options(preset, &to_value(options, 3), &parse_url).map_err(err)?;
-        Ok(TokenClient {
-            inner: Inner::new(cfg, fetch, js::runtime()),
-        })
+        Ok(TokenClient { inner: Inner::new(cfg, fetch, js::runtime()) })
     }
 
     /// The access token, from memory while it is valid. `ctx`: a Workers `ExecutionContext`.
@@ -124,7 +123,7 @@ impl TokenClient {
         self.answer(ctx, false)
     }
 
-    /// The fast-path cell (see [`Inner`]), for shell.js's `getToken()`.
+    /// The fast-path cell (see [`Inner`]), for shell.js.
     #[wasm_bindgen(js_name = __cell)]
     pub fn cell(&self) -> js_sys::Object {
         self.inner.cell.clone()
@@ -136,23 +135,46 @@ impl TokenClient {
         self.answer(ctx, true)
     }
 
-    /// Like global `fetch`, with the token attached when the origin is allowed.
-    pub fn fetch(&self, input: JsValue, init: JsValue, ctx: JsValue) -> Promise {
-        let inner = self.inner.clone();
-        promise(async move { signed_fetch(&inner, &input, &init, &ctx).await })
+    /// For shell.js's `fetch()`: the `fetch` option, if one was given.
+    #[wasm_bindgen(js_name = __fetch)]
+    pub fn fetch_option(&self) -> Option<Function> {
+        self.inner.fetch_fn()
     }
 
-    /// A new `Request` with the token attached.
-    pub fn sign(&self, request: JsValue, ctx: JsValue) -> Promise {
+    /// For shell.js's `fetch()` and `sign()`: the header that carries the token on a request
+    /// to `origin` whose headers are `headers`, or `undefined` to send it as is (the caller
+    /// set that header). Throws `ORIGIN_NOT_ALLOWED` before anything is sent.
+    #[wasm_bindgen(js_name = __plan)]
+    pub fn plan(&self, origin: &str, headers: &Headers) -> Result<Option<String>, JsValue> {
+        let st = self.inner.st.borrow();
+        let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
+        let name = sign::header_name(cfg);
+        Ok(match sign::plan(cfg, origin, headers.has(name)?).map_err(err)? {
+            Plan::Sign => Some(name.to_owned()),
+            Plan::AsIs => None,
+        })
+    }
+
+    /// For shell.js: `[headerValue, tokenId]` of a valid token (from memory, or by waiting
+    /// for the one token request), the value [`sign::authorization`] gives.
+    #[wasm_bindgen(js_name = __auth)]
+    pub fn auth(&self, ctx: JsValue) -> Promise {
         let inner = self.inner.clone();
         promise(async move {
-            let req = js::new_request(&request, &JsValue::UNDEFINED)?;
-            if inner.plan(&req)? == Plan::Sign {
-                let t = token(&inner, &ctx).await.map_err(|e| inner.error(&e))?;
-                inner.set_auth(&req, &t)?;
-            }
-            Ok(req.into())
+            let t = token(&inner, &ctx).await.map_err(|e| inner.error(&e))?;
+            let st = inner.st.borrow();
+            let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
+            Ok(Array::of2(&JsValue::from_str(&sign::authorization(cfg, &t).1), &JsValue::from_f64(t.id.0 as f64))
+                .into())
         })
+    }
+
+    /// For shell.js: the API answered 401 (with `www`, its `WWW-Authenticate`) to a request
+    /// signed with token `id`. The machine drops a refused token and says whether to send
+    /// the request again (never when it is not `replayable`).
+    #[wasm_bindgen(js_name = __refused)]
+    pub fn refused(&self, id: f64, www: Option<String>, replayable: bool) -> bool {
+        self.inner.refused(TokenId(id as u64), www.as_deref(), replayable)
     }
 
     /// Forgets the cached token; the next call fetches a new one.
@@ -169,9 +191,8 @@ impl TokenClient {
             Some("error") => &self.inner.on_error,
             _ => return Err(err(Error::config("event", "must be \"token\", \"expired\" or \"error\""))),
         };
-        let listener = listener
-            .dyn_into::<Function>()
-            .map_err(|_| err(Error::config("listener", "must be a function")))?;
+        let listener =
+            listener.dyn_into::<Function>().map_err(|_| err(Error::config("listener", "must be a function")))?;
         if self.inner.st.borrow().m.config().is_none() {
             return Err(err(Error::Disposed));
         }
@@ -198,11 +219,7 @@ impl TokenClient {
         let inner = self.inner.clone();
         promise(async move {
             let t = token(&inner, &ctx).await.map_err(|e| inner.error(&e))?;
-            Ok(if info {
-                token_info(&t, js::now(), js::wall())
-            } else {
-                JsValue::from_str(t.access_token.expose())
-            })
+            Ok(if info { token_info(&t, js::now(), js::wall()) } else { JsValue::from_str(t.access_token.expose()) })
         })
     }
 }
@@ -228,11 +245,10 @@ impl Inner {
         })
     }
 
-    /// The API answered 401 to a request signed with `t`: tells the machine, which
-    /// decides whether the token is dropped and whether to replay.
-    pub(super) fn unauthorized(&self, t: &TokenSet, resp: &Response, replayable: bool) -> bool {
-        let www = resp.headers().get("www-authenticate").ok().flatten();
-        let replay = self.st.borrow_mut().m.unauthorized(t.id, www.as_deref(), replayable);
+    /// The API answered 401 (with `www`) to a request signed with token `id`: tells the
+    /// machine, which decides whether the token is dropped and whether to replay.
+    pub(super) fn refused(&self, id: TokenId, www: Option<&str>, replayable: bool) -> bool {
+        let replay = self.st.borrow_mut().m.unauthorized(id, www, replayable);
         self.publish();
         replay
     }
@@ -245,28 +261,13 @@ impl Inner {
             return;
         }
         st.published = now;
-        match st.m.serving() {
-            Some((t, until)) => js::publish(&self.cell, Some(t.access_token.expose()), until.0 as f64),
-            None => js::publish(&self.cell, None, 0.0),
+        match (st.m.serving(), st.m.config()) {
+            (Some((t, until)), Some(cfg)) => {
+                let value = sign::authorization(cfg, t).1;
+                js::publish(&self.cell, Some(t.access_token.expose()), Some(&value), t.id.0 as f64, until.0 as f64)
+            }
+            _ => js::publish(&self.cell, None, None, 0.0, 0.0),
         }
-    }
-
-    /// Sets the header that carries `t` on `req`. (`Headers` calls cannot re-enter the
-    /// client, so the borrow may span them.)
-    pub(super) fn set_auth(&self, req: &Request, t: &TokenSet) -> Result<(), JsValue> {
-        let st = self.st.borrow();
-        let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
-        let (name, value) = sign::authorization(cfg, t);
-        req.headers().set(name, &value)
-    }
-
-    /// The machine's word on signing `req`.
-    fn plan(&self, req: &Request) -> Result<Plan, JsValue> {
-        let origin = js::parse_url(&req.url()).map(|u| u.origin()).unwrap_or_default();
-        let st = self.st.borrow();
-        let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
-        let has = req.headers().has(sign::header_name(cfg))?;
-        sign::plan(cfg, &origin, has).map_err(err)
     }
 
     /// `e` for JavaScript; a `NETWORK` error carries the platform's error as its `cause`.
@@ -311,12 +312,9 @@ impl Inner {
 /// `ExecutionContext`, or `undefined`) keeps any request this call starts alive.
 pub(super) async fn token(inner: &Rc<Inner>, ctx: &JsValue) -> Result<TokenSet, Error> {
     loop {
-        let got = inner.st.borrow_mut().m.get(js::now());
-        drive(inner, ctx);
-        let flight = match got {
-            Get::Ready(t) => return Ok(t),
-            Get::Fail(e) => return Err(e),
-            Get::Wait(flight) => flight,
+        let flight = match ready(inner, ctx) {
+            Ok(r) => return r,
+            Err(flight) => flight,
         };
         let mut woken: Option<Promise> = None;
         loop {
@@ -336,6 +334,18 @@ pub(super) async fn token(inner: &Rc<Inner>, ctx: &JsValue) -> Result<TokenSet, 
                 let _ = JsFuture::from(wake).await;
             }
         }
+    }
+}
+
+/// The machine's answer if it has one now (a token from memory, or a failure), else the
+/// flight to wait for. `ctx` keeps any request this starts alive.
+pub(super) fn ready(inner: &Rc<Inner>, ctx: &JsValue) -> Result<Result<TokenSet, Error>, FlightId> {
+    let got = inner.st.borrow_mut().m.get(js::now());
+    drive(inner, ctx);
+    match got {
+        Get::Ready(t) => Ok(Ok(t)),
+        Get::Fail(e) => Ok(Err(e)),
+        Get::Wait(flight) => Err(flight),
     }
 }
 
@@ -387,7 +397,9 @@ fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
 
 /// Sends the token request as `attempt`; its answer goes back to the machine.
 fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
-    let Some(req) = inner.st.borrow().m.request() else { return };
+    let Some(req) = inner.st.borrow().m.request() else {
+        return;
+    };
     let controller = AbortController::new().ok();
     inner.st.borrow_mut().sending = controller.clone().map(|c| (attempt, c));
     let headers = Array::new();
@@ -460,30 +472,4 @@ async fn on_timer(weak: Weak<Inner>) {
         st.m.handle_timeout(js::now());
     }
     drive(&inner, &JsValue::UNDEFINED);
-}
-
-async fn signed_fetch(inner: &Rc<Inner>, input: &JsValue, init: &JsValue, ctx: &JsValue) -> JsResult {
-    let req = js::new_request(input, init)?;
-    let plan = inner.plan(&req)?;
-    let fetch = inner.fetch_fn();
-    if plan == Plan::AsIs {
-        return JsFuture::from(js::send(fetch, &req)?).await;
-    }
-    // Once, and once more if the API refused the token and the machine says replay.
-    let mut replay = js::replay_copy(&req, init)?;
-    let mut req = req;
-    loop {
-        let t = token(inner, ctx).await.map_err(|e| inner.error(&e))?;
-        inner.set_auth(&req, &t)?;
-        let resp: Response = JsFuture::from(js::send(fetch.clone(), &req)?).await?.unchecked_into();
-        // Every 401 is reported (a refused token is dropped even if this body cannot be
-        // sent again); the machine says whether to replay.
-        let refused = resp.status() == 401 && inner.unauthorized(&t, &resp, replay.is_some());
-        let again = match replay.take() {
-            Some(r) if refused => r,
-            _ => return Ok(resp.into()),
-        };
-        js::discard(&resp);
-        req = again;
-    }
 }

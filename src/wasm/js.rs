@@ -5,7 +5,7 @@ use crate::prelude::*;
 
 use js_sys::{Function, Object, Promise, Set};
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortSignal, Request, Response};
+use web_sys::AbortSignal;
 
 use crate::proto::request::Runtime;
 use crate::proto::time::{Instant, WallMillis};
@@ -61,23 +61,13 @@ extern "C" {
     #[wasm_bindgen(js_name = waitUntil)]
     pub fn wait_until(ctx: &JsValue, promise: &Promise);
 
-    #[wasm_bindgen(js_name = newRequest, catch)]
-    pub fn new_request(input: &JsValue, init: &JsValue) -> Result<Request, JsValue>;
-
-    #[wasm_bindgen(js_name = replayCopy, catch)]
-    pub fn replay_copy(request: &Request, init: &JsValue) -> Result<Option<Request>, JsValue>;
-
-    #[wasm_bindgen(catch)]
-    pub fn send(fetch: Option<Function>, request: &Request) -> Result<Promise, JsValue>;
-
-    pub fn discard(response: &Response);
-
     pub fn subscribe(set: &Set, listener: &Function) -> Function;
 
     pub fn emit(set: &Set, value: &JsValue);
 
-    /// Sets the fast-path cell: the token shell.js may serve, and until when.
-    pub fn publish(cell: &js_sys::Object, token: Option<&str>, until: f64);
+    /// Sets the fast-path cell: the token shell.js may serve, its header value and id, and
+    /// until when.
+    pub fn publish(cell: &js_sys::Object, token: Option<&str>, value: Option<&str>, id: f64, until: f64);
 
     /// A WHATWG `URL`.
     pub type Url;

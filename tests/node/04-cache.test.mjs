@@ -142,3 +142,34 @@ test("the JS fast path never serves a token the core dropped (refused by the API
   c.dispose();
   await assert.rejects(c.getToken(), { code: "DISPOSED" });
 });
+
+test("the fast path serves only while the core's monotonic deadline holds, whatever the wall clock does", async () => {
+  // js/shell.js's servable(): a wall-clock window anchored on the monotonic clock. Each row:
+  // the cell's state, the two clocks (mono: undefined = must not be read), the answer, and
+  // the window [l, w) left behind.
+  const { servable, publish } = await import("../../js/shell.js");
+  const cell = (u, l, w) => ({ t: "tok", v: "Bearer tok", i: 1, u, l, w });
+  const rows = [
+    ["no token published", { t: undefined, u: 9e9 }, 100, undefined, false],
+    ["first use anchors a window of at most 1 s", cell(10_000, undefined, undefined), 500, 2_000, true, [500, 1_500]],
+    ["near the deadline the window ends at it", cell(2_300, undefined, undefined), 500, 2_000, true, [500, 800]],
+    ["inside the window the wall clock decides, monotonic not read", cell(10_000, 500, 1_500), 900, undefined, true, [900, 1_500]],
+    ["at the window's end: re-anchored on the monotonic clock", cell(10_000, 500, 1_500), 1_500, 3_000, true, [1_500, 2_500]],
+    ["at the window's end, past the deadline: not served", cell(3_000, 500, 1_500), 1_500, 3_000, false],
+    ["wall clock stepped back, deadline passed: not served", cell(2_300, 900, 1_500), 600, 2_300, false],
+    ["wall clock stepped back, deadline ahead: re-anchored", cell(9_000, 900, 1_500), 600, 3_000, true, [600, 1_600]],
+    ["a NEVER deadline (an API key)", cell(2 ** 64, undefined, undefined), 5, 7, true, [5, 1_005]],
+  ];
+  for (const [name, c, wall, mono, served, window] of rows) {
+    const got = servable(c, () => wall, () => {
+      if (mono === undefined) throw new Error(`${name}: the monotonic clock was read`);
+      return mono;
+    });
+    assert.equal(got, served, name);
+    if (window) assert.deepEqual([c.l, c.w], window, name);
+  }
+  // A new publication (a new token or deadline) ends the window at once.
+  const c = cell(10_000, 500, 1_500);
+  publish(c, "tok2", "Bearer tok2", 2, 1_000);
+  assert.equal(servable(c, () => 600, () => 1_000), false, "the new deadline applies, not the old window");
+});

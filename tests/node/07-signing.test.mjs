@@ -93,6 +93,64 @@ test("a streamed body is not replayed", async () => {
   assert.equal(fx.apilog(k).length, 1);
 });
 
+test("every input shape fetch() takes is signed, replayed once and sent as fetch would send it; the caller's objects are not changed", async () => {
+  // string/URL inputs with a plain init are sent without building a Request; everything else
+  // goes through a copy. Both must look the same on the wire.
+  const shapes = [
+    ["string, no init", (u) => [u], "GET", ""],
+    ["string, init with object headers and a string body", (u) => [u, { method: "POST", headers: { "X-Test": "a" }, body: "s" }], "POST", "s", "a"],
+    ["URL, init with a Headers body of bytes", (u) => [new URL(u), { method: "PUT", headers: new Headers([["x-test", "b"]]), body: new TextEncoder().encode("bytes") }], "PUT", "bytes", "b"],
+    ["string, URLSearchParams body, array headers", (u) => [u, { method: "POST", headers: [["x-test", "c"]], body: new URLSearchParams({ q: "1" }) }], "POST", "q=1", "c"],
+    ["string, Blob body", (u) => [u, { method: "POST", body: new Blob(["blob"]) }], "POST", "blob"],
+    ["Request with a body", (u) => [new Request(u, { method: "POST", headers: { "x-test": "d" }, body: "req" })], "POST", "req", "d"],
+    ["Request and an init", (u) => [new Request(u, { method: "POST", body: "old" }), { method: "PATCH", body: "new" }], "PATCH", "new"],
+    ["string and a Request as init", (u) => [u, new Request("http://ignored.example/", { method: "DELETE", headers: { "x-test": "e" } })], "DELETE", "", "e"],
+    ["string, init with a null prototype", (u) => [u, Object.assign(Object.create(null), { method: "POST", body: "np" })], "POST", "np"],
+  ];
+  for (const [name, make, method, body, xTest = null] of shapes) {
+    const k = key();
+    const c = client(k);
+    const args = make(`${fx.api(k, "/shape")}?reject=1`);
+    const before = args.map((a) => (a instanceof Request ? [...a.headers] : a?.headers instanceof Headers ? [...a.headers] : JSON.stringify(a)));
+    const r = await c.fetch(...args);
+    assert.equal(r.status, 200, name);
+    const log = fx.apilog(k);
+    assert.equal(log.length, 2, `${name}: sent, refused, sent once more`);
+    assert.equal(fx.count(k), 2, `${name}: a fresh token for the replay`);
+    for (const sent of log) {
+      assert.equal(sent.method, method, name);
+      assert.equal(sent.body, body, name);
+      assert.equal(sent.xTest, xTest, `${name}: the caller's other headers are sent`);
+    }
+    assert.equal(log[1].authorization, `Bearer ${await c.getToken()}`, name);
+    const after = args.map((a) => (a instanceof Request ? [...a.headers] : a?.headers instanceof Headers ? [...a.headers] : JSON.stringify(a)));
+    assert.deepEqual(after, before, `${name}: the caller's Request, Headers and init are untouched`);
+  }
+});
+
+test("inputs fetch itself refuses are refused before a token is fetched", async () => {
+  const k = key();
+  const c = client(k);
+  const withCredentials = fx.api(k).replace("http://", "http://user:pw@");
+  await assert.rejects(c.fetch(withCredentials), TypeError);
+  await assert.rejects(c.fetch("/relative/in/node"), TypeError);
+  await assert.rejects(c.fetch(fx.api(k), { headers: { "bad header": "x" } }), TypeError);
+  assert.equal(fx.count(k), 0);
+  assert.equal(fx.apilog(k).length, 0);
+});
+
+test("a body Node's fetch takes as an async iterable is sent once, not replayed", async () => {
+  const k = key();
+  const c = client(k);
+  async function* chunks() {
+    yield new TextEncoder().encode("it");
+  }
+  const r = await c.fetch(`${fx.api(k)}?reject=1`, { method: "POST", body: chunks(), duplex: "half" });
+  assert.equal(r.status, 401);
+  assert.equal(fx.apilog(k).length, 1);
+  assert.equal(fx.apilog(k)[0].body, "it");
+});
+
 test("API keys: default Bearer, or a custom header as is, same origin rules", async () => {
   const k = key();
   const bearer = TokenClient.apiKey({ apiKey: "static-key", allowedOrigins: [fx.origin] });

@@ -48,11 +48,12 @@ target/wasm/broker.wasm: FORCE | setup
 	@cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
 	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
 
-target/bindgen/tokenkit_bg.wasm: target/wasm/browser.wasm scripts/glue.mjs
+target/bindgen/tokenkit_bg.wasm: target/wasm/browser.wasm scripts/glue.mjs scripts/minify-names.mjs
 	rm -rf target/bindgen
 	wasm-bindgen --target web --no-typescript --out-dir target/bindgen --out-name tokenkit target/wasm/browser.wasm
 	node scripts/glue.mjs target/bindgen/tokenkit.js
 	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
+	node scripts/minify-names.mjs target/bindgen $(WASM_OPT_FEATURES)
 
 # The npm package: the browser/Node/Workers client, and tokenkit/broker (the prebuilt broker).
 pkg/package.json: target/bindgen/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/inflate.js \
@@ -61,11 +62,12 @@ pkg/package.json: target/bindgen/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm wo
 
 build: setup pkg/package.json
 
-worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm scripts/glue.mjs
+worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm scripts/glue.mjs scripts/minify-names.mjs
 	rm -rf worker/pkg
 	wasm-bindgen --target web --no-typescript --out-dir worker/pkg --out-name tokenkit target/wasm/broker.wasm
 	node scripts/glue.mjs worker/pkg/tokenkit.js
 	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
+	node scripts/minify-names.mjs worker/pkg $(WASM_OPT_FEATURES)
 	@echo "worker/pkg: broker wasm $$(wc -c < $@) bytes"
 
 # The Worker build: the same crate with the broker, to worker/pkg/.

@@ -43,6 +43,10 @@ async function rounds(contenders) {
 const { files } = JSON.parse(readFileSync(join(root, "target/size.json"), "utf8"));
 const download = Buffer.concat(files.map((f) => readFileSync(join(pkg, f))));
 row("size", "tokenkit browser download (entry + glue + inlined wasm), gzip -9 / brotli", `${kb(gz(download))} / ${kb(br(download))}`);
+for (const f of files) {
+  const b = readFileSync(join(pkg, f));
+  row("size", `  of which ${f.replace(/snippets\/[^/]+\//, "snippets/…/")} (${kb(b.length)} raw), gzip -9 / brotli`, `${kb(gz(b))} / ${kb(br(b))}`);
+}
 
 // The smallest app each library serves: get a token (a cached one where it caches) for an API call.
 const apps = {

@@ -193,7 +193,7 @@ row("concurrency", "1000 concurrent getToken() on a cold client → token reques
 
 // ---- Memory after 100,000 signed calls and 1,000 rotations ----------------------------------
 const { initSync } = await import(join(pkg, "tokenkit.js"));
-const wasmMemory = () => initSync({}).memory.buffer.byteLength; // the loaded instance's exports
+const wasmMemory = () => Object.values(initSync({})).find((v) => v instanceof WebAssembly.Memory).buffer.byteLength; // the loaded instance's exports (names minified)
 const memClient = new TokenClient(opts);
 const work = async (n) => {
   for (let i = 0; i < n; i++) {

@@ -110,7 +110,7 @@ export async function workerdRows({ root, rounds, row, spread }) {
     // Throughput of a cached /token: both Workers running, rounds interleaved.
     const running = {};
     for (const name of Object.keys(workers)) running[name] = await start(name, `load-${name.length}`);
-    const N = 2000;
+    const N = 4000;
     const C = 16;
     const out = Object.fromEntries(Object.keys(workers).map((k) => [k, []]));
     for (const { url } of Object.values(running)) await load(url, 200, C); // warm up

@@ -114,6 +114,7 @@ impl Sim {
                 Action::Abort(_) => self.aborted += 1,
                 Action::Error(_) => self.errors += 1,
                 Action::Expired => self.expired += 1,
+                Action::Share => {}
                 Action::Token(t) => self.ids.push((t.access_token.expose()[1..].parse().unwrap(), t.id)),
                 Action::Wake => {
                     for f in std::mem::take(&mut self.waiters) {

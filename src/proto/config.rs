@@ -104,9 +104,35 @@ pub enum Source {
     },
 }
 
+/// The grant a token endpoint client uses.
+#[derive(Clone, Debug)]
+pub enum Grant {
+    /// Client credentials (RFC 6749 §4.4): the application's own token.
+    ClientCredentials,
+    /// Authorization code with PKCE (RFC 6749 §4.1, RFC 7636) kept alive with refresh
+    /// tokens (§6): a signed-in user's tokens.
+    AuthorizationCode(alloc::boxed::Box<AuthCode>),
+}
+
+/// Where a user signs in, and where the authorization server sends them back.
+#[derive(Clone, Debug)]
+pub struct AuthCode {
+    /// The authorization endpoint (https, or http on a loopback host).
+    pub authorize_url: String,
+    /// The redirect URI registered for this client, sent as given.
+    pub redirect_uri: String,
+    /// The RFC 7009 revocation endpoint, if the server has one.
+    pub revocation_url: Option<String>,
+    /// The authorization server's issuer identifier: the callback's `iss` must match it
+    /// when the server sends one (RFC 9207).
+    pub issuer: Option<String>,
+}
+
 /// A token endpoint and the client's credentials for it.
 #[derive(Clone, Debug)]
 pub struct Endpoint {
+    /// The grant: client credentials, or a user's authorization code and refresh tokens.
+    pub grant: Grant,
     /// The token endpoint URL (https, or http on a loopback host).
     pub token_url: String,
     /// The client identifier (Symbl: `appId`).
@@ -189,11 +215,29 @@ const ENDPOINT: &[&str] = &[
     "resource",
     "extraParams",
     "dialect",
+    "grant",
+    "authorizeUrl",
+    "redirectUri",
+    "revocationUrl",
+    "issuer",
 ];
+/// Options of the authorization code grant only.
+const AUTH_CODE: &[&str] = &["authorizeUrl", "redirectUri", "revocationUrl", "issuer"];
 const API_KEY: &[&str] = &["apiKey", "header"];
 const BROKER: &[&str] = &["brokerUrl", "credentials"];
 /// Parameters the client sets itself; `extraParams` may not override them.
-const RESERVED_PARAMS: &[&str] = &["grant_type", "client_id", "client_secret", "scope", "audience", "resource"];
+const RESERVED_PARAMS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "audience",
+    "resource",
+    "code",
+    "code_verifier",
+    "redirect_uri",
+    "refresh_token",
+];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -324,6 +368,7 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
         Some(_) => return Err(Error::config("credentials", "must be \"omit\", \"same-origin\" or \"include\"")),
     };
     Ok(Source::Endpoint(Endpoint {
+        grant: Grant::ClientCredentials,
         token_url: url.href,
         client_id: String::new(),
         client_secret: None,
@@ -401,6 +446,19 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     if spec.basic_raw && client_auth == ClientAuth::Basic && client_id.contains(':') {
         return Err(Error::config(id_field, "must not contain ':' (Sypht sends id:secret without encoding)"));
     }
+    let grant = match optional_str(opts, "grant")?.as_deref() {
+        None | Some("client_credentials") => {
+            if let Some(k) = AUTH_CODE.iter().find(|k| has(k)) {
+                return Err(Error::config(*k, "applies only to grant \"authorization_code\""));
+            }
+            Grant::ClientCredentials
+        }
+        Some("authorization_code") if dialect != Dialect::OAuth2 || spec.id_field != GENERIC.id_field => {
+            return Err(Error::config("grant", "\"authorization_code\" needs the oauth2 dialect and new TokenClient()"))
+        }
+        Some("authorization_code") => Grant::AuthorizationCode(alloc::boxed::Box::new(auth_code(opts, parse_url)?)),
+        Some(_) => return Err(Error::config("grant", "must be \"client_credentials\" or \"authorization_code\"")),
+    };
     let resource = optional_str(opts, "resource")?;
     if let Some(r) = &resource {
         // Validated with the platform's parser, but sent exactly as given: strict servers
@@ -410,6 +468,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         }
     }
     Ok(Source::Endpoint(Endpoint {
+        grant,
         token_url: token_url.href,
         client_id,
         client_secret: client_secret.map(Secret::new),
@@ -422,6 +481,30 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         preset: spec,
         credentials: Credentials::Omit,
     }))
+}
+
+/// `authorizeUrl`, `redirectUri`, `revocationUrl` and `issuer` of the authorization code grant.
+fn auth_code(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
+    let authorize = secure_url(&required_str(opts, "authorizeUrl")?, "authorizeUrl", parse_url)?;
+    if authorize.has_fragment {
+        return Err(Error::config("authorizeUrl", "must not have a #fragment"));
+    }
+    // Sent as given (the server compares it as a string), but it must be an absolute URL
+    // without a fragment (RFC 6749 §3.1.2); http only for loopback hosts.
+    let redirect_uri = required_str(opts, "redirectUri")?;
+    let parsed = secure_url(&redirect_uri, "redirectUri", parse_url)?;
+    if parsed.has_fragment || !is_printable(&redirect_uri) {
+        return Err(Error::config("redirectUri", "must be an absolute URL without a #fragment"));
+    }
+    let revocation_url = match optional_str(opts, "revocationUrl")? {
+        Some(u) => Some(secure_url(&u, "revocationUrl", parse_url)?.href),
+        None => None,
+    };
+    let issuer = optional_str(opts, "issuer")?;
+    if issuer.as_deref().is_some_and(|i| parse_url(i).is_none()) {
+        return Err(Error::config("issuer", "is not an absolute URL"));
+    }
+    Ok(AuthCode { authorize_url: authorize.href, redirect_uri, revocation_url, issuer })
 }
 
 /// Whether `host` (a `URL.hostname`) is a loopback host: `localhost`, 127.0.0.0/8 or `[::1]`.

@@ -63,24 +63,43 @@ pub fn push_form(out: &mut String, s: &str) {
 
 /// Appends standard base64 (RFC 4648 §4, padded) of `bytes`.
 pub fn push_base64(out: &mut String, bytes: &[u8]) {
-    fn digit(n: u32) -> char {
+    base64(out, bytes, false);
+}
+
+/// Appends base64url without padding (RFC 4648 §5; RFC 7636's `BASE64URL-ENCODE`).
+pub fn push_base64url(out: &mut String, bytes: &[u8]) {
+    base64(out, bytes, true);
+}
+
+fn base64(out: &mut String, bytes: &[u8], url: bool) {
+    let digit = |n: u32| -> char {
         let n = (n & 63) as u8;
         (match n {
             0..=25 => b'A' + n,
             26..=51 => b'a' + n - 26,
             52..=61 => b'0' + n - 52,
+            62 if url => b'-',
             62 => b'+',
+            _ if url => b'_',
             _ => b'/',
         }) as char
-    }
+    };
     for chunk in bytes.chunks(3) {
         let mut it = chunk.iter().map(|&b| u32::from(b));
         let (a, b, c) = (it.next().unwrap_or(0), it.next(), it.next());
         let n = a << 16 | b.unwrap_or(0) << 8 | c.unwrap_or(0);
         out.push(digit(n >> 18));
         out.push(digit(n >> 12));
-        out.push(if b.is_some() { digit(n >> 6) } else { '=' });
-        out.push(if c.is_some() { digit(n) } else { '=' });
+        match (b.is_some(), url) {
+            (true, _) => out.push(digit(n >> 6)),
+            (false, false) => out.push('='),
+            (false, true) => {}
+        }
+        match (c.is_some(), url) {
+            (true, _) => out.push(digit(n)),
+            (false, false) => out.push('='),
+            (false, true) => {}
+        }
     }
 }
 

@@ -77,6 +77,18 @@ pub enum Error {
     },
     /// The client was disposed.
     Disposed,
+    /// A user's session is needed and there is none (never signed in, signed out, or the
+    /// refresh token was refused): sign in again.
+    LoginRequired {
+        /// Why, e.g. the authorization server's `invalid_grant`.
+        reason: &'static str,
+    },
+    /// The authorization callback does not belong to the sign-in this client started (its
+    /// `state` differs, or no sign-in is pending); nothing was exchanged.
+    StateMismatch {
+        /// What did not match.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -92,6 +104,8 @@ impl Error {
             Error::InvalidResponse { .. } | Error::UnsupportedTokenType { .. } => "INVALID_RESPONSE",
             Error::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
             Error::Disposed => "DISPOSED",
+            Error::LoginRequired { .. } => "LOGIN_REQUIRED",
+            Error::StateMismatch { .. } => "STATE_MISMATCH",
         }
     }
 
@@ -135,9 +149,13 @@ impl Error {
                 error,
                 description,
             } => {
-                m.push_str("the token endpoint refused the request (HTTP ");
-                push_u64(&mut m, u64::from(*status));
-                m.push_str("): ");
+                if *status == 0 {
+                    m.push_str("the authorization server refused the sign-in: ");
+                } else {
+                    m.push_str("the token endpoint refused the request (HTTP ");
+                    push_u64(&mut m, u64::from(*status));
+                    m.push_str("): ");
+                }
                 m.push_str(error);
                 if let Some(d) = description {
                     m.push_str(": ");
@@ -184,6 +202,15 @@ impl Error {
                 m.push_str(" is not in allowedOrigins; the request was not sent");
             }
             Error::Disposed => m.push_str("the client was disposed"),
+            Error::LoginRequired { reason } => {
+                m.push_str("the user must sign in: ");
+                m.push_str(reason);
+            }
+            Error::StateMismatch { reason } => {
+                m.push_str("the authorization callback was refused: ");
+                m.push_str(reason);
+                m.push_str("; nothing was exchanged");
+            }
         }
         m
     }

@@ -25,15 +25,20 @@
 use crate::prelude::*;
 
 use super::challenge::token_refused;
-use super::config::{Config, Source};
+use super::config::{Config, Endpoint, Grant, Source};
 use super::error::Error;
-use super::request::{HttpRequest, Runtime};
-use super::response::{process_token_response, HttpResponse, TokenId, TokenSet, NEVER};
+use super::request::{Call, HttpRequest, Runtime};
+use super::response::{process_token_response, HttpResponse, Issued, TokenId, TokenSet, NEVER};
+use super::secret::Secret;
 use super::retry::retry_delay;
 use super::time::{Instant, Millis, WallMillis};
 
 /// How long a failed refresh waits before the next one while the old token is valid.
 pub const COOLDOWN: Millis = Millis(5_000);
+
+/// How far the wall clock may run ahead of the monotonic one before the machine counts
+/// the difference as time spent suspended.
+pub const SUSPEND_GAP: Millis = Millis(2_000);
 
 /// Identifies one token request (with its retries) that callers can wait for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +86,9 @@ pub enum Action {
     Expired,
     /// A token request finally failed: emit `"error"`.
     Error(Error),
+    /// A user's tokens came from the server (a sign-in or a refresh): tell this browser's
+    /// other tabs, which adopt them instead of refreshing themselves ([`Machine::adopt`]).
+    Share,
 }
 
 #[derive(Debug)]
@@ -89,9 +97,19 @@ enum Stage {
     Backoff { until: Instant },
 }
 
+/// What a flight asks the server for.
+#[derive(Debug)]
+enum Kind {
+    /// A token: client credentials, or a user's refresh.
+    Token,
+    /// Redeeming a sign-in's authorization code (never retried: a code is single-use).
+    Exchange { code: Secret, verifier: Secret },
+}
+
 #[derive(Debug)]
 struct Flight {
     id: FlightId,
+    kind: Kind,
     deadline: Instant,
     retries: u32,
     /// Someone awaits it (a background refresh has no waiters).
@@ -117,6 +135,12 @@ pub struct Machine {
     actions: Vec<Action>,
     next_id: u64,
     rng: u64,
+    /// A signed-in user's refresh token (authorization code grant).
+    refresh: Option<Secret>,
+    /// The ID token of the last sign-in, until the shell has checked its nonce.
+    id_token: Option<Secret>,
+    /// Both clocks when last observed, to see a suspended machine ([`Machine::observe_clock`]).
+    clock: Option<(Instant, WallMillis)>,
 }
 
 impl Machine {
@@ -134,6 +158,9 @@ impl Machine {
             actions: Vec::new(),
             next_id: 0,
             rng: seed | 1,
+            refresh: None,
+            id_token: None,
+            clock: None,
         }
     }
 
@@ -149,10 +176,129 @@ impl Machine {
 
     /// The token request to send for [`Action::Send`] (the same bytes every attempt).
     pub fn request(&self) -> Option<HttpRequest> {
-        match &self.cfg.as_ref()?.source {
-            Source::Endpoint(ep) => Some(ep.token_request(self.runtime)),
-            Source::ApiKey { .. } => None,
+        let Source::Endpoint(ep) = &self.cfg.as_ref()?.source else { return None };
+        Some(match (&ep.grant, self.flight.as_ref().map(|f| &f.kind)) {
+            (Grant::AuthorizationCode(ac), Some(Kind::Exchange { code, verifier })) => ep.request(
+                self.runtime,
+                Call::Code { code: code.expose(), verifier: verifier.expose(), redirect_uri: &ac.redirect_uri },
+            ),
+            (Grant::AuthorizationCode(_), _) => {
+                ep.request(self.runtime, Call::Refresh { refresh_token: self.refresh.as_ref()?.expose() })
+            }
+            (Grant::ClientCredentials, _) => ep.token_request(self.runtime),
+        })
+    }
+
+    /// Whether this client acts for a signed-in user (the authorization code grant).
+    fn user(&self) -> bool {
+        matches!(&self.cfg, Some(Config { source: Source::Endpoint(Endpoint { grant: Grant::AuthorizationCode(_), .. }), .. }))
+    }
+
+    /// Whether a user's session is held: a token, or a refresh token to get one.
+    pub fn is_authorized(&self) -> bool {
+        self.token.is_some() || self.refresh.is_some()
+    }
+
+    /// The held token and refresh token, for sharing with other tabs ([`Action::Share`]).
+    pub fn session(&self) -> Option<(&TokenSet, Option<&Secret>)> {
+        Some((self.token.as_ref()?, self.refresh.as_ref()))
+    }
+
+    /// The last sign-in's ID token, once, for the shell to read its `nonce`.
+    pub fn take_id_token(&mut self) -> Option<Secret> {
+        self.id_token.take()
+    }
+
+    /// Redeems a sign-in's authorization `code` with its PKCE `verifier`: a flight the
+    /// caller waits for. A sign-in replaces whatever session was held.
+    pub fn exchange(&mut self, code: String, verifier: String, now: Instant) -> Result<FlightId, Error> {
+        if !self.user() {
+            return Err(Error::config("grant", "completeAuthorization() needs grant \"authorization_code\""));
         }
+        self.end_session(Error::LoginRequired { reason: "a new sign-in replaced this session" }, false);
+        let id = self.start_flight(now, true);
+        if let Some(f) = &mut self.flight {
+            f.kind = Kind::Exchange { code: Secret::new(code), verifier: Secret::new(verifier) };
+        }
+        Ok(id)
+    }
+
+    /// Tokens another tab got from the server (its [`Action::Share`]): held as if this
+    /// machine had fetched them at `now`, `lifetime` left. A refresh in flight here is
+    /// called off; its waiters get these tokens.
+    pub fn adopt(&mut self, issued: Issued, now: Instant) {
+        // This tab's own sign-in goes on.
+        if !self.user() || matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) {
+            return;
+        }
+        let skew = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.refresh_skew);
+        let mut issued = issued;
+        if let Some(rt) = issued.refresh_token.take() {
+            self.refresh = Some(rt);
+        }
+        issued.id_token = None;
+        let t = TokenSet::new(issued, now, skew, TokenId(self.next()));
+        if let Some(Flight { stage: Stage::Sending { attempt, .. }, .. }) = &self.flight {
+            self.actions.insert(0, Action::Abort(*attempt));
+        }
+        self.token = Some(t.clone());
+        self.cooldown_until = Instant(0);
+        self.blocked = None;
+        self.actions.insert(0, Action::Token(t.clone()));
+        self.settle(Ok(t));
+    }
+
+    /// Forgets the user's session (signing out, here or in another tab) and returns the
+    /// RFC 7009 revocation request to send for it, if the server has an endpoint: the
+    /// refresh token if one is held (revoking it revokes its access tokens too), else the
+    /// access token.
+    pub fn sign_out(&mut self) -> Option<HttpRequest> {
+        let Some(Config { source: Source::Endpoint(ep), .. }) = &self.cfg else { return None };
+        let revoke = match &ep.grant {
+            Grant::AuthorizationCode(ac) => ac.revocation_url.as_deref().and_then(|url| {
+                let (token, hint) = match (&self.refresh, &self.token) {
+                    (Some(rt), _) => (rt.expose(), "refresh_token"),
+                    (None, Some(t)) => (t.access_token.expose(), "access_token"),
+                    (None, None) => return None,
+                };
+                Some(ep.request(self.runtime, Call::Revoke { url, token, hint }))
+            }),
+            Grant::ClientCredentials => None,
+        };
+        self.end_session(Error::LoginRequired { reason: "signed out" }, false);
+        revoke
+    }
+
+    /// Both clocks at once. A machine that was suspended (a laptop asleep) sees the wall
+    /// clock run ahead of the monotonic one, which stops in suspend on some platforms: the
+    /// token's deadlines move earlier by the gap, so a token whose time passed while asleep
+    /// is never handed out. A wall clock set back is ignored.
+    pub fn observe_clock(&mut self, now: Instant, wall: WallMillis) {
+        if let Some((m0, w0)) = self.clock {
+            let gap = wall.0.saturating_sub(w0.0).saturating_sub(now.0.saturating_sub(m0.0));
+            if gap > SUSPEND_GAP.0 {
+                if let Some(t) = &mut self.token {
+                    t.expires_at = Instant(t.expires_at.0.saturating_sub(gap));
+                    t.refresh_at = Instant(t.refresh_at.0.saturating_sub(gap));
+                }
+            }
+        }
+        self.clock = Some((now, wall));
+    }
+
+    /// Ends the user's session: tokens forgotten, a flight called off with `why`.
+    fn end_session(&mut self, why: Error, expired: bool) {
+        if expired && self.token.is_some() {
+            self.actions.insert(0, Action::Expired);
+        }
+        self.token = None;
+        self.refresh = None;
+        self.id_token = None;
+        self.blocked = None;
+        if let Some(Flight { stage: Stage::Sending { attempt, .. }, .. }) = &self.flight {
+            self.actions.insert(0, Action::Abort(*attempt));
+        }
+        self.settle(Err(why));
     }
 
     /// A caller wants a token at `now`.
@@ -167,6 +313,9 @@ impl Machine {
         if let Some(f) = &mut self.flight {
             f.joined = true;
             return Get::Wait(f.id);
+        }
+        if self.user() && self.refresh.is_none() {
+            return Get::Fail(Error::LoginRequired { reason: "no user is signed in" });
         }
         if let Some((until, e)) = &self.blocked {
             if now < *until {
@@ -203,14 +352,32 @@ impl Machine {
         let Some(cfg) = &self.cfg else { return };
         let Source::Endpoint(ep) = &cfg.source else { return };
         let skew = cfg.timing.refresh_skew;
+        let user = matches!(ep.grant, Grant::AuthorizationCode(_));
         match result.and_then(|resp| process_token_response(ep, &cfg.timing, &resp, wall)) {
-            Ok(issued) => {
+            Ok(mut issued) => {
+                if let Some(rt) = issued.refresh_token.take() {
+                    self.refresh = Some(rt); // rotated: the old one is spent
+                }
+                if matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) {
+                    self.id_token = issued.id_token.take();
+                }
                 let t = TokenSet::new(issued, sent_at, skew, TokenId(self.next()));
                 self.token = Some(t.clone());
                 self.cooldown_until = Instant(0);
                 self.blocked = None;
                 self.actions.insert(0, Action::Token(t.clone()));
+                if user {
+                    self.actions.insert(0, Action::Share);
+                }
                 self.settle(Ok(t));
+            }
+            // A refused refresh token ends the session: sign in again (RFC 6749 §5.2).
+            Err(Error::OAuth { error, .. })
+                if user && error == "invalid_grant" && matches!(self.flight, Some(Flight { kind: Kind::Token, .. })) =>
+            {
+                let e = Error::LoginRequired { reason: "the refresh token was refused (invalid_grant)" };
+                self.actions.insert(0, Action::Error(e.clone()));
+                self.end_session(e, true);
             }
             Err(e) => self.attempt_failed(e, now),
         }
@@ -235,7 +402,8 @@ impl Machine {
             self.actions.insert(0, Action::Expired);
         }
         let due = self.token.as_ref().is_some_and(|t| now >= t.refresh_at);
-        if due && self.flight.is_none() && now >= self.cooldown_until {
+        let can = !self.user() || self.refresh.is_some();
+        if due && can && self.flight.is_none() && now >= self.cooldown_until {
             self.start_flight(now, false);
         }
     }
@@ -319,6 +487,8 @@ impl Machine {
     /// Aborts the request in flight, fails its waiters with `DISPOSED` and drops the
     /// configuration, secrets and token.
     pub fn dispose(&mut self) {
+        self.refresh = None;
+        self.id_token = None;
         if let Some(f) = self.flight.take() {
             if let Stage::Sending { attempt, .. } = f.stage {
                 self.actions.insert(0, Action::Abort(attempt));
@@ -349,6 +519,7 @@ impl Machine {
         let deadline = now + self.cfg.as_ref().map_or(Millis(0), |c| c.timing.deadline);
         self.flight = Some(Flight {
             id,
+            kind: Kind::Token,
             deadline,
             retries: 0,
             joined,
@@ -369,7 +540,8 @@ impl Machine {
     }
 
     fn attempt_failed(&mut self, e: Error, now: Instant) {
-        let max_retries = self.cfg.as_ref().map_or(0, |c| c.timing.max_retries);
+        let exchange = matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. }));
+        let max_retries = if exchange { 0 } else { self.cfg.as_ref().map_or(0, |c| c.timing.max_retries) };
         let retries = self.flight.as_ref().map_or(0, |f| f.retries);
         let jitter = self.jitter();
         if let (Some(delay), Some(f)) = (retry_delay(&e, retries, max_retries, jitter), &mut self.flight) {

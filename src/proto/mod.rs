@@ -6,6 +6,7 @@
 //! translates between these values and the platform. [`machine::Machine`] makes every
 //! decision of a token client; the rest are its pure parts.
 
+pub mod authcode;
 pub mod broker;
 pub mod broker_contract;
 pub mod challenge;

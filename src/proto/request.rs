@@ -38,6 +38,38 @@ pub struct HttpRequest {
     /// The fetch `credentials` mode (`"omit"` unless a broker client asks for cookies), or
     /// `None` in Workers, which have no cookie jar and may reject the field.
     pub credentials: Option<&'static str>,
+    /// Send it holding the browser's cross-tab lock for this client (a refresh: a rotating
+    /// refresh token must be used once, by one tab).
+    pub lock: bool,
+}
+
+/// Which request to the authorization server to build.
+pub enum Call<'a> {
+    /// The client credentials grant (or a broker's, or Symbl's, token request).
+    ClientCredentials,
+    /// Redeeming an authorization code with its PKCE verifier (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    Code {
+        /// The code from the callback.
+        code: &'a str,
+        /// The PKCE `code_verifier`.
+        verifier: &'a str,
+        /// The `redirect_uri` the authorization request carried.
+        redirect_uri: &'a str,
+    },
+    /// Refreshing a user's access token (RFC 6749 §6).
+    Refresh {
+        /// The refresh token.
+        refresh_token: &'a str,
+    },
+    /// Revoking a token (RFC 7009 §2.1) at this URL.
+    Revoke {
+        /// The revocation endpoint.
+        url: &'a str,
+        /// The token to revoke.
+        token: &'a str,
+        /// Its `token_type_hint`: `refresh_token` or `access_token`.
+        hint: &'a str,
+    },
 }
 
 impl Endpoint {
@@ -47,6 +79,11 @@ impl Endpoint {
     /// See <https://www.rfc-editor.org/rfc/rfc6749#section-4.4.2> and, for client
     /// authentication, <https://www.rfc-editor.org/rfc/rfc6749#section-2.3.1>.
     pub fn token_request(&self, runtime: Runtime) -> HttpRequest {
+        self.request(runtime, Call::ClientCredentials)
+    }
+
+    /// The request for `call`, with the request policy for `runtime`.
+    pub fn request(&self, runtime: Runtime, call: Call<'_>) -> HttpRequest {
         let secret = self.client_secret.as_ref().map(|s| s.expose()).unwrap_or("");
         let mut headers = Vec::with_capacity(3);
         let mut body = String::new();
@@ -65,24 +102,45 @@ impl Endpoint {
                     "Content-Type",
                     "application/x-www-form-urlencoded".to_owned(),
                 ));
-                body.push_str("grant_type=client_credentials");
                 let mut param = |name: &str, value: &str| {
-                    body.push('&');
+                    if !body.is_empty() {
+                        body.push('&');
+                    }
                     push_form(&mut body, name);
                     body.push('=');
                     push_form(&mut body, value);
                 };
-                if let Some(s) = &self.scope {
-                    param("scope", s);
+                match &call {
+                    Call::ClientCredentials => param("grant_type", "client_credentials"),
+                    Call::Code { code, verifier, redirect_uri } => {
+                        param("grant_type", "authorization_code");
+                        param("code", code);
+                        param("redirect_uri", redirect_uri);
+                        param("code_verifier", verifier);
+                    }
+                    Call::Refresh { refresh_token } => {
+                        param("grant_type", "refresh_token");
+                        param("refresh_token", refresh_token);
+                    }
+                    Call::Revoke { token, hint, .. } => {
+                        param("token", token);
+                        param("token_type_hint", hint);
+                    }
                 }
-                if let Some(a) = &self.audience {
-                    param("audience", a);
-                }
-                if let Some(r) = &self.resource {
-                    param("resource", r);
-                }
-                for (k, v) in &self.extra_params {
-                    param(k, v);
+                if !matches!(call, Call::Revoke { .. }) {
+                    // A code or a refresh keeps the scope the user granted (RFC 6749 §6).
+                    if let (Some(s), Call::ClientCredentials) = (&self.scope, &call) {
+                        param("scope", s);
+                    }
+                    if let Some(a) = &self.audience {
+                        param("audience", a);
+                    }
+                    if let Some(r) = &self.resource {
+                        param("resource", r);
+                    }
+                    for (k, v) in &self.extra_params {
+                        param(k, v);
+                    }
                 }
                 match self.client_auth {
                     ClientAuth::Basic => {
@@ -102,7 +160,11 @@ impl Endpoint {
         headers.push(("Accept", "application/json".to_owned()));
         let workerd = runtime == Runtime::Workerd;
         HttpRequest {
-            url: self.token_url.clone(),
+            url: match call {
+                Call::Revoke { url, .. } => url.to_owned(),
+                _ => self.token_url.clone(),
+            },
+            lock: matches!(call, Call::Refresh { .. }) && runtime == Runtime::Browser,
             headers,
             body,
             redirect: "manual",

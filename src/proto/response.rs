@@ -4,7 +4,7 @@
 use crate::prelude::*;
 
 use super::broker_contract;
-use super::config::{Dialect, Endpoint, Timing, MIN_LIFETIME};
+use super::config::{Dialect, Endpoint, Grant, Timing, MIN_LIFETIME};
 use super::encode::{is_printable, parse_decimal, replace_all};
 use super::error::Error;
 use super::secret::Secret;
@@ -39,6 +39,10 @@ pub struct Issued {
     pub lifetime: Secs,
     /// The granted scope (the requested one if the server did not say).
     pub scope: Option<String>,
+    /// A user's refresh token (authorization code grant only; `None`: keep the one held).
+    pub refresh_token: Option<Secret>,
+    /// The OpenID Connect ID token, kept only to check its `nonce` after a sign-in.
+    pub id_token: Option<Secret>,
 }
 
 /// Which token the cache holds; assigned by the state machine. A 401 invalidates only
@@ -178,10 +182,22 @@ pub fn process_token_response(
         (false, Some(_)) => return Err(Error::invalid(status, "scope is not a string")),
         _ => ep.scope.clone(),
     };
+    let user = matches!(ep.grant, Grant::AuthorizationCode(_));
+    let refresh_token = match get(fields, "refresh_token").filter(|_| user) {
+        None => None,
+        Some(Value::Str(s)) if !s.is_empty() && s.bytes().all(|b| (0x20..0x7f).contains(&b)) => Some(Secret::new(s.clone())),
+        Some(_) => return Err(Error::invalid(status, "refresh_token is not a printable string")),
+    };
+    let id_token = match get(fields, "id_token").filter(|_| user) {
+        Some(Value::Str(s)) => Some(Secret::new(s.clone())),
+        _ => None,
+    };
     Ok(Issued {
         access_token: Secret::new(access_token.clone()),
         lifetime: expires_in.clamp(MIN_LIFETIME, MAX_EXPIRES_IN),
         scope,
+        refresh_token,
+        id_token,
     })
 }
 

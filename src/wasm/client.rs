@@ -389,6 +389,7 @@ fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
             Action::Token(t) => inner.emit(&inner.on_token, &token_info(&t, js::now(), js::wall())),
             Action::Expired => inner.emit(&inner.on_expired, &JsValue::UNDEFINED),
             Action::Error(e) => inner.emit(&inner.on_error, &inner.error(&e)),
+            Action::Share => inner.share(),
         }
     }
     inner.publish();

@@ -13,8 +13,8 @@ pub fn parse_url(s: &str) -> Option<UrlParts> {
         None => (rest, false),
     };
     let (rest, query) = match rest.split_once('?') {
-        Some((r, _)) => (r, true),
-        None => (rest, false),
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
     };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -47,10 +47,13 @@ pub fn parse_url(s: &str) -> Option<UrlParts> {
     Some(UrlParts {
         protocol: format!("{scheme}:"),
         hostname: host,
-        href: format!("{origin}{path}"),
+        href: match query {
+            Some(q) => format!("{origin}{path}?{q}"),
+            None => format!("{origin}{path}"),
+        },
         origin,
         pathname: path.to_owned(),
-        has_query: query,
+        has_query: query.is_some(),
         has_fragment: frag,
         has_credentials: creds,
     })

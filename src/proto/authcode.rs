@@ -1,0 +1,151 @@
+//! Signing a user in: the authorization code grant with PKCE (RFC 6749 §4.1, RFC 7636,
+//! RFC 9700 §2.1.1), as plain data. The shell supplies the randomness
+//! (`crypto.getRandomValues`) and the SHA-256 digest (WebCrypto); everything else — the
+//! verifier, the challenge, the authorization URL and what a callback means — is decided
+//! here.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::config::{AuthCode, Endpoint};
+use super::encode::{is_printable, push_base64url, push_form};
+use super::error::Error;
+
+/// Random bytes the shell must supply for one sign-in: 32 for the PKCE verifier, 16 for
+/// `state`, 16 for `nonce`.
+pub const RANDOM_BYTES: usize = 64;
+
+/// What one sign-in attempt must remember across the redirect.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The `state` sent, to be found again in the callback.
+    pub state: String,
+    /// The PKCE `code_verifier`: 43 base64url characters (256 bits).
+    pub verifier: String,
+    /// The OpenID Connect `nonce` sent, when `openid` is in scope.
+    pub nonce: Option<String>,
+}
+
+impl core::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Pending { .. }")
+    }
+}
+
+/// A new sign-in attempt from `random` ([`RANDOM_BYTES`] bytes from a CSPRNG). `state`: the
+/// caller's own (at least 16 printable characters), else a random one.
+pub fn pending(random: &[u8], state: Option<String>, scope: Option<&str>) -> Result<Pending, Error> {
+    let (Some(v), Some(s), Some(n)) = (random.get(..32), random.get(32..48), random.get(48..64)) else {
+        return Err(Error::config("random", "too few random bytes"));
+    };
+    let b64 = |bytes: &[u8]| {
+        let mut out = String::new();
+        push_base64url(&mut out, bytes);
+        out
+    };
+    let state = match state {
+        Some(s) if s.len() >= 16 && is_printable(&s) => s,
+        Some(_) => return Err(Error::config("state", "must be at least 16 printable characters (it must be unguessable)")),
+        None => b64(s),
+    };
+    let openid = scope.is_some_and(|sc| sc.split(' ').any(|t| t == "openid"));
+    Ok(Pending { state, verifier: b64(v), nonce: openid.then(|| b64(n)) })
+}
+
+/// The S256 `code_challenge`: BASE64URL(SHA256(verifier)), given the digest (RFC 7636 §4.2).
+pub fn code_challenge(sha256: &[u8]) -> String {
+    let mut out = String::new();
+    push_base64url(&mut out, sha256);
+    out
+}
+
+/// Names the authorization URL sets itself; `extraParams` may not.
+const SET_BY_US: &[&str] =
+    &["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "nonce"];
+
+/// The URL to send the user to (RFC 6749 §4.1.1, RFC 7636 §4.3). `extra`: the caller's
+/// own parameters (`prompt`, `login_hint`, ...), after ours.
+pub fn authorization_url(
+    ep: &Endpoint,
+    ac: &AuthCode,
+    p: &Pending,
+    challenge: &str,
+    extra: &[(String, String)],
+) -> Result<String, Error> {
+    let mut url = ac.authorize_url.clone();
+    let mut param = |name: &str, value: &str| {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        push_form(&mut url, name);
+        url.push('=');
+        push_form(&mut url, value);
+    };
+    param("response_type", "code");
+    param("client_id", &ep.client_id);
+    param("redirect_uri", &ac.redirect_uri);
+    if let Some(s) = &ep.scope {
+        param("scope", s);
+    }
+    param("state", &p.state);
+    param("code_challenge", challenge);
+    param("code_challenge_method", "S256");
+    if let Some(n) = &p.nonce {
+        param("nonce", n);
+    }
+    if let Some(r) = &ep.resource {
+        param("resource", r);
+    }
+    for (k, v) in extra {
+        if k.is_empty() || SET_BY_US.contains(&k.as_str()) {
+            let mut field = String::from("extraParams.");
+            field.push_str(k);
+            return Err(Error::config(field, "is set by tokenkit itself"));
+        }
+        param(k, v);
+    }
+    Ok(url)
+}
+
+/// What the authorization server's redirect back means: the code to exchange, or why not.
+/// `params`: the callback URL's query parameters; `pending`: the attempt this client
+/// started (`None`: none is pending).
+///
+/// The order matters: a callback whose `state` is not ours is refused before anything in
+/// it is believed, its `error` included (RFC 6749 §10.12); a mix-up defence (RFC 9207)
+/// refuses an `iss` that is not the configured issuer.
+pub fn callback(params: &[(String, String)], pending: Option<&Pending>, issuer: Option<&str>) -> Result<String, Error> {
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let Some(p) = pending else {
+        return Err(Error::StateMismatch { reason: "no sign-in is pending here (completed already, or started elsewhere)" });
+    };
+    match get("state") {
+        Some(s) if s == p.state => {}
+        Some(_) => return Err(Error::StateMismatch { reason: "its state is not the one this sign-in sent" }),
+        None => return Err(Error::StateMismatch { reason: "it has no state" }),
+    }
+    if let (Some(expected), Some(iss)) = (issuer, get("iss")) {
+        if iss != expected {
+            return Err(Error::invalid(0, "the callback's iss is not the configured issuer (RFC 9207)"));
+        }
+    }
+    if let Some(error) = get("error") {
+        let shown = |s: &str, max: usize| (is_printable(s) && !s.is_empty()).then(|| s.chars().take(max).collect::<String>());
+        return Err(Error::OAuth {
+            status: 0,
+            error: shown(error, 64).unwrap_or_else(|| "(unprintable)".to_owned()),
+            description: get("error_description").and_then(|d| shown(d, 300)),
+        });
+    }
+    match get("code") {
+        Some(c) if !c.is_empty() && is_printable(c) => Ok(c.to_owned()),
+        _ => Err(Error::invalid(0, "the callback has no code")),
+    }
+}
+
+/// Checks the ID token's `nonce` claim (read by the shell) against the one sent.
+pub fn check_nonce(sent: Option<&str>, claim: Option<&str>) -> Result<(), Error> {
+    match (sent, claim) {
+        (Some(s), Some(c)) if s == c => Ok(()),
+        (Some(_), _) => Err(Error::invalid(200, "the ID token's nonce is not the one this sign-in sent")),
+        (None, _) => Ok(()),
+    }
+}

@@ -1,0 +1,438 @@
+//! Native tests of signing a user in: PKCE (RFC 7636 Appendix B), the authorization URL,
+//! what a callback means, the sign-in's token requests, and the user session in the state
+//! machine (refresh with rotation, invalid_grant, other tabs' tokens, sign-out, sleep).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+use common::parse_url;
+use sha2::{Digest, Sha256};
+use tokenkit::proto::authcode::{authorization_url, callback, check_nonce, code_challenge, pending, Pending};
+use tokenkit::proto::config::{Config, Grant, Preset, Source};
+use tokenkit::proto::machine::{Action, Get, Machine, Outcome};
+use tokenkit::proto::request::{Call, Runtime};
+use tokenkit::proto::response::{Body, HttpResponse, Issued};
+use tokenkit::proto::time::{Instant, Secs, WallMillis};
+use tokenkit::proto::value::Value;
+use tokenkit::proto::{Error, Secret};
+
+fn s(v: &str) -> Value {
+    Value::Str(v.to_owned())
+}
+
+fn opts(extra: &[(&str, Value)]) -> Vec<(String, Value)> {
+    let mut pairs: Vec<(String, Value)> = vec![
+        ("grant".into(), s("authorization_code")),
+        ("authorizeUrl".into(), s("https://auth.example.com/authorize")),
+        ("tokenUrl".into(), s("https://auth.example.com/token")),
+        ("revocationUrl".into(), s("https://auth.example.com/revoke")),
+        ("clientId".into(), s("spa")),
+        ("clientAuth".into(), s("none")),
+        ("redirectUri".into(), s("https://app.example.com/callback")),
+        ("scope".into(), s("openid offline_access read")),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(n, _)| n != k);
+        if !matches!(v, Value::Null) {
+            pairs.push((k.to_string(), v.clone()));
+        }
+    }
+    pairs
+}
+
+fn config(extra: &[(&str, Value)]) -> Result<Config, Error> {
+    Config::from_options(Preset::Generic, &Value::Object(opts(extra)), &parse_url)
+}
+
+fn parts(cfg: &Config) -> (&tokenkit::proto::config::Endpoint, &tokenkit::proto::config::AuthCode) {
+    match &cfg.source {
+        Source::Endpoint(ep) => match &ep.grant {
+            Grant::AuthorizationCode(ac) => (ep, ac),
+            Grant::ClientCredentials => panic!("not a sign-in client"),
+        },
+        Source::ApiKey { .. } => panic!("not an endpoint"),
+    }
+}
+
+// ---------------------------------------------------------------- PKCE
+
+#[test]
+fn pkce_matches_rfc_7636_appendix_b() {
+    // The appendix's 32 random octets, its verifier and its challenge.
+    let octets = [
+        116, 24, 223, 180, 151, 153, 224, 37, 79, 250, 96, 125, 216, 173, 187, 186, 22, 212, 37, 77, 105, 214, 191, 240, 91,
+        88, 5, 88, 83, 132, 141, 121,
+    ];
+    let mut random = octets.to_vec();
+    random.extend([7u8; 32]);
+    let p = pending(&random, None, Some("read")).unwrap();
+    assert_eq!(p.verifier, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    let digest = Sha256::digest(p.verifier.as_bytes());
+    assert_eq!(code_challenge(&digest), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    assert_eq!(p.nonce, None, "no nonce without openid");
+    assert_eq!(p.state.len(), 22, "128 bits of state, base64url");
+    assert!(p.state.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+}
+
+#[test]
+fn state_and_nonce() {
+    let random: Vec<u8> = (0..64).collect();
+    let p = pending(&random, None, Some("openid profile")).unwrap();
+    assert_eq!(p.nonce.as_deref().map(str::len), Some(22));
+    assert_ne!(p.nonce.as_deref(), Some(p.state.as_str()));
+    let mine = pending(&random, Some("app-state-0123456789".into()), None).unwrap();
+    assert_eq!(mine.state, "app-state-0123456789");
+    let short = pending(&random, Some("guessable".into()), None).unwrap_err();
+    assert_eq!(short.code(), "INVALID_CONFIG");
+    assert!(pending(&random[..40], None, None).is_err(), "too few random bytes");
+}
+
+// ---------------------------------------------------------------- the authorization URL
+
+#[test]
+fn authorization_url_carries_exactly_the_sign_in_parameters() {
+    let cfg = config(&[("resource", s("https://api.example.com/"))]).unwrap();
+    let (ep, ac) = parts(&cfg);
+    let p = Pending { state: "st".into(), verifier: "v".into(), nonce: Some("n0".into()) };
+    let url = authorization_url(ep, ac, &p, "CH", &[("prompt".into(), "login".into()), ("login_hint".into(), "a b@c".into())]).unwrap();
+    assert_eq!(
+        url,
+        "https://auth.example.com/authorize?response_type=code&client_id=spa\
+         &redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&scope=openid+offline_access+read\
+         &state=st&code_challenge=CH&code_challenge_method=S256&nonce=n0\
+         &resource=https%3A%2F%2Fapi.example.com%2F&prompt=login&login_hint=a+b%40c"
+    );
+    // An authorize URL with its own query keeps it.
+    let cfg = config(&[("authorizeUrl", s("https://login.example.com/authorize?p=B2C_1_signin"))]).unwrap();
+    let (ep, ac) = parts(&cfg);
+    let url = authorization_url(ep, ac, &p, "CH", &[]).unwrap();
+    assert!(url.starts_with("https://login.example.com/authorize?p=B2C_1_signin&response_type=code&"), "{url}");
+    for name in ["state", "code_challenge", "redirect_uri", "nonce", "client_id", "scope", ""] {
+        let e = authorization_url(ep, ac, &p, "CH", &[(name.into(), "x".into())]).unwrap_err();
+        assert_eq!(e.code(), "INVALID_CONFIG", "{name}");
+    }
+}
+
+// ---------------------------------------------------------------- callbacks
+
+#[test]
+fn callback_table() {
+    let p = Pending { state: "good-state".into(), verifier: "v".into(), nonce: None };
+    let q = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    let iss = Some("https://auth.example.com");
+    type Row<'a> = (&'a str, Vec<(String, String)>, Option<&'a Pending>, Result<&'a str, &'a str>);
+    let rows: Vec<Row> = vec![
+        ("a code with our state", q(&[("code", "c1"), ("state", "good-state")]), Some(&p), Ok("c1")),
+        ("the matching iss", q(&[("code", "c1"), ("state", "good-state"), ("iss", "https://auth.example.com")]), Some(&p), Ok("c1")),
+        ("nothing pending", q(&[("code", "c1"), ("state", "good-state")]), None, Err("STATE_MISMATCH")),
+        ("another state", q(&[("code", "c1"), ("state", "evil")]), Some(&p), Err("STATE_MISMATCH")),
+        ("no state", q(&[("code", "c1")]), Some(&p), Err("STATE_MISMATCH")),
+        ("an error with another state is not believed", q(&[("error", "access_denied"), ("state", "evil")]), Some(&p), Err("STATE_MISMATCH")),
+        ("an error with our state", q(&[("error", "access_denied"), ("error_description", "no"), ("state", "good-state")]), Some(&p), Err("OAUTH_ERROR")),
+        ("another issuer (mix-up)", q(&[("code", "c1"), ("state", "good-state"), ("iss", "https://evil.example.com")]), Some(&p), Err("INVALID_RESPONSE")),
+        ("no code", q(&[("state", "good-state")]), Some(&p), Err("INVALID_RESPONSE")),
+        ("an empty code", q(&[("code", ""), ("state", "good-state")]), Some(&p), Err("INVALID_RESPONSE")),
+    ];
+    for (name, params, pend, want) in rows {
+        let got = callback(&params, pend, iss);
+        match (got, want) {
+            (Ok(code), Ok(w)) => assert_eq!(code, w, "{name}"),
+            (Err(e), Err(w)) => assert_eq!(e.code(), w, "{name}: {}", e.message()),
+            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
+        }
+    }
+    let e = callback(&q(&[("error", "access_denied"), ("error_description", "The user said no"), ("state", "good-state")]), Some(&p), iss).unwrap_err();
+    assert_eq!(e.message(), "the authorization server refused the sign-in: access_denied: The user said no");
+    assert!(check_nonce(Some("n"), Some("n")).is_ok());
+    assert_eq!(check_nonce(Some("n"), Some("m")).unwrap_err().code(), "INVALID_RESPONSE");
+    assert_eq!(check_nonce(Some("n"), None).unwrap_err().code(), "INVALID_RESPONSE");
+    assert!(check_nonce(None, None).is_ok());
+}
+
+// ---------------------------------------------------------------- configuration
+
+#[test]
+fn sign_in_options_are_checked() {
+    let err = |extra: &[(&str, Value)]| config(extra).map(|_| ()).unwrap_err();
+    let field = |e: Error| match e {
+        Error::InvalidConfig { field, .. } => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(err(&[("authorizeUrl", Value::Null)])), "authorizeUrl");
+    assert_eq!(field(err(&[("redirectUri", Value::Null)])), "redirectUri");
+    assert_eq!(field(err(&[("authorizeUrl", s("http://auth.example.com/authorize"))])), "authorizeUrl");
+    assert_eq!(field(err(&[("redirectUri", s("http://app.example.com/cb"))])), "redirectUri");
+    assert_eq!(field(err(&[("redirectUri", s("https://app.example.com/cb#x"))])), "redirectUri");
+    assert_eq!(field(err(&[("grant", s("implicit"))])), "grant");
+    assert!(config(&[("redirectUri", s("http://localhost:5173/cb"))]).is_ok(), "loopback http is allowed");
+    // Sign-in options without the grant are a mistake, not ignored.
+    let cc = Config::from_options(
+        Preset::Generic,
+        &Value::Object(vec![
+            ("tokenUrl".into(), s("https://auth.example.com/token")),
+            ("clientId".into(), s("a")),
+            ("clientSecret".into(), s("b")),
+            ("redirectUri".into(), s("https://app.example.com/cb")),
+        ]),
+        &parse_url,
+    );
+    assert_eq!(field(cc.map(|_| ()).unwrap_err()), "redirectUri");
+    // A confidential client signs users in too (client_secret_basic by default).
+    let conf = config(&[("clientAuth", Value::Null), ("clientSecret", s("shh"))]).unwrap();
+    assert!(matches!(&conf.source, Source::Endpoint(ep) if ep.client_secret.is_some()));
+}
+
+// ---------------------------------------------------------------- requests
+
+#[test]
+fn exchange_refresh_and_revocation_requests() {
+    let cfg = config(&[]).unwrap();
+    let (ep, _) = parts(&cfg);
+    let code = ep.request(Runtime::Browser, Call::Code { code: "c/1", verifier: "ver", redirect_uri: "https://app.example.com/callback" });
+    assert_eq!(code.url, "https://auth.example.com/token");
+    assert_eq!(code.body, "grant_type=authorization_code&code=c%2F1&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&code_verifier=ver&client_id=spa");
+    assert!(!code.lock);
+    let refresh = ep.request(Runtime::Browser, Call::Refresh { refresh_token: "rt+1" });
+    assert_eq!(refresh.body, "grant_type=refresh_token&refresh_token=rt%2B1&client_id=spa", "no scope: a refresh keeps the granted one");
+    assert!(refresh.lock, "a browser refresh holds the cross-tab lock");
+    assert!(!ep.request(Runtime::Node, Call::Refresh { refresh_token: "r" }).lock);
+    let revoke = ep.request(Runtime::Browser, Call::Revoke { url: "https://auth.example.com/revoke", token: "rt", hint: "refresh_token" });
+    assert_eq!(revoke.url, "https://auth.example.com/revoke");
+    assert_eq!(revoke.body, "token=rt&token_type_hint=refresh_token&client_id=spa");
+    assert_eq!(revoke.redirect, "manual");
+    // A confidential client authenticates every one of them.
+    let conf = config(&[("clientAuth", Value::Null), ("clientSecret", s("shh"))]).unwrap();
+    let (ep, _) = parts(&conf);
+    let r = ep.request(Runtime::Node, Call::Refresh { refresh_token: "rt" });
+    assert_eq!(r.body, "grant_type=refresh_token&refresh_token=rt");
+    assert!(r.headers.iter().any(|(k, v)| *k == "Authorization" && v == "Basic c3BhOnNoaA=="));
+}
+
+// ---------------------------------------------------------------- the user session
+
+fn tokens(at: &str, rt: Option<&str>, expires_in: f64) -> HttpResponse {
+    let mut f = vec![("access_token".to_owned(), s(at)), ("token_type".to_owned(), s("Bearer")), ("expires_in".to_owned(), Value::Num(expires_in))];
+    if let Some(rt) = rt {
+        f.push(("refresh_token".to_owned(), s(rt)));
+    }
+    HttpResponse { status: 200, retry_after: None, body: Body::Json(Value::Object(f)) }
+}
+
+fn oauth_error(code: &str) -> HttpResponse {
+    HttpResponse { status: 400, retry_after: None, body: Body::Json(Value::Object(vec![("error".into(), s(code))])) }
+}
+
+/// Drains the actions: (sends, aborts, shares, expired, errors).
+fn drain(m: &mut Machine) -> (Vec<tokenkit::proto::machine::AttemptId>, usize, usize, usize, usize) {
+    let (mut sends, mut aborts, mut shares, mut expired, mut errors) = (Vec::new(), 0, 0, 0, 0);
+    while let Some(a) = m.poll() {
+        match a {
+            Action::Send(id) => sends.push(id),
+            Action::Abort(_) => aborts += 1,
+            Action::Share => shares += 1,
+            Action::Expired => expired += 1,
+            Action::Error(_) => errors += 1,
+            _ => {}
+        }
+    }
+    (sends, aborts, shares, expired, errors)
+}
+
+fn body(m: &Machine) -> String {
+    m.request().map(|r| r.body).unwrap_or_default()
+}
+
+#[test]
+fn a_user_session_from_sign_in_to_sign_out() {
+    let wall = WallMillis(1_700_000_000_000);
+    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    // Not signed in: no token request, a typed error.
+    assert!(matches!(m.get(Instant(0)), Get::Fail(Error::LoginRequired { .. })));
+    assert!(!m.is_authorized());
+    assert_eq!(drain(&mut m).0.len(), 0);
+
+    // Sign-in: the code is exchanged once, never retried.
+    let flight = m.exchange("code-1".into(), "verifier-1".into(), Instant(10)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    assert!(body(&m).starts_with("grant_type=authorization_code&code=code-1&"));
+    m.handle_response(sends[0], Err(Error::Network), Instant(20), wall);
+    assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::Network))), "a code is single-use: no retry");
+    let flight = m.exchange("code-2".into(), "verifier-2".into(), Instant(30)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(40), wall);
+    let (_, _, shares, ..) = drain(&mut m);
+    assert_eq!(shares, 1, "other tabs are told");
+    assert!(matches!(m.outcome(flight), Outcome::Done(Ok(t)) if t.access_token.expose() == "at1"));
+    assert!(m.is_authorized());
+
+    // At the refresh point the refresh token is used, and the rotated one replaces it.
+    m.handle_timeout(Instant(30 + 50_000));
+    let (sends, ..) = drain(&mut m);
+    assert_eq!(sends.len(), 1);
+    assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
+    assert!(m.request().unwrap().lock);
+    m.handle_response(sends[0], Ok(tokens("at2", Some("rt2"), 100.0)), Instant(50_100), wall);
+    drain(&mut m);
+    assert!(matches!(m.get(Instant(50_200)), Get::Ready(t) if t.access_token.expose() == "at2"));
+    m.invalidate(Instant(50_300));
+    drain(&mut m);
+    let Get::Wait(_) = m.get(Instant(50_400)) else { panic!("an invalidated token is refreshed") };
+    assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa");
+    let (sends, ..) = drain(&mut m);
+    // A server that does not rotate: the refresh token is kept.
+    m.handle_response(sends[0], Ok(tokens("at3", None, 100.0)), Instant(50_500), wall);
+    drain(&mut m);
+    m.invalidate(Instant(50_600));
+    let Get::Wait(_) = m.get(Instant(50_700)) else { panic!() };
+    assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa");
+
+    // The refresh token is refused: the session ends, waiters are told to sign in.
+    let Get::Wait(w) = m.get(Instant(50_710)) else { panic!() };
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), Instant(50_800), wall);
+    let (_, _, _, _, errors) = drain(&mut m);
+    assert_eq!(errors, 1, "one \"error\" event");
+    assert!(matches!(m.outcome(w), Outcome::Done(Err(Error::LoginRequired { .. }))));
+    assert!(!m.is_authorized());
+    assert!(matches!(m.get(Instant(50_900)), Get::Fail(Error::LoginRequired { .. })));
+    assert_eq!(drain(&mut m).0.len(), 0, "and nothing is sent without a session");
+}
+
+#[test]
+fn invalid_grant_on_a_background_refresh_expires_the_session() {
+    let wall = WallMillis(0);
+    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Node, 1);
+    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), wall);
+    drain(&mut m);
+    m.handle_timeout(Instant(50_000));
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), Instant(50_010), wall);
+    let (_, _, _, expired, errors) = drain(&mut m);
+    assert_eq!((expired, errors), (1, 1), "\"expired\" and \"error\", so the app can sign in again");
+    assert!(matches!(m.get(Instant(50_020)), Get::Fail(Error::LoginRequired { .. })), "the old access token is not served either");
+    // Other errors keep the session: the old token is served while it lasts.
+    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Node, 1);
+    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), wall);
+    drain(&mut m);
+    m.handle_timeout(Instant(50_000));
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(oauth_error("invalid_request")), Instant(50_010), wall);
+    drain(&mut m);
+    assert!(matches!(m.get(Instant(50_020)), Get::Ready(t) if t.access_token.expose() == "at1"));
+    assert!(m.is_authorized());
+}
+
+#[test]
+fn tokens_from_another_tab_call_off_this_tabs_refresh() {
+    let wall = WallMillis(0);
+    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    // Adopting before any sign-in: a new tab joins the session.
+    let issued = |at: &str, rt: &str| Issued {
+        access_token: Secret::new(at.into()),
+        lifetime: Secs(100),
+        scope: None,
+        refresh_token: Some(Secret::new(rt.into())),
+        id_token: None,
+    };
+    m.adopt(issued("at1", "rt1"), Instant(0));
+    let (sends, _, shares, ..) = drain(&mut m);
+    assert!(sends.is_empty() && shares == 0, "adopted tokens are not shared back");
+    assert!(matches!(m.get(Instant(1)), Get::Ready(t) if t.access_token.expose() == "at1"));
+    // This tab's refresh is waiting (for the lock, say) when another tab's tokens arrive.
+    m.invalidate(Instant(2));
+    let Get::Wait(w) = m.get(Instant(3)) else { panic!() };
+    let (sends, ..) = drain(&mut m);
+    assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
+    m.adopt(issued("at2", "rt2"), Instant(4));
+    let (_, aborts, ..) = drain(&mut m);
+    assert_eq!(aborts, 1, "the refresh is called off (its lock callback sees the abort)");
+    assert!(matches!(m.outcome(w), Outcome::Done(Ok(t)) if t.access_token.expose() == "at2"));
+    m.handle_response(sends[0], Ok(tokens("late", Some("rt-late"), 100.0)), Instant(5), wall);
+    assert!(matches!(m.get(Instant(6)), Get::Ready(t) if t.access_token.expose() == "at2"), "a stale answer is ignored");
+    m.invalidate(Instant(7));
+    m.get(Instant(8));
+    assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa", "the adopted refresh token is used");
+    // A client-credentials client never adopts.
+    let cc = Config::from_options(
+        Preset::Generic,
+        &Value::Object(vec![
+            ("tokenUrl".into(), s("https://auth.example.com/token")),
+            ("clientId".into(), s("a")),
+            ("clientSecret".into(), s("b")),
+        ]),
+        &parse_url,
+    )
+    .unwrap();
+    let mut m = Machine::new(cc, Runtime::Browser, 1);
+    m.adopt(issued("x", "y"), Instant(0));
+    assert!(m.session().is_none());
+}
+
+#[test]
+fn sign_out_revokes_the_refresh_token_and_forgets_everything() {
+    let wall = WallMillis(0);
+    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), wall);
+    drain(&mut m);
+    let revoke = m.sign_out().expect("a revocation request");
+    assert_eq!(revoke.url, "https://auth.example.com/revoke");
+    assert_eq!(revoke.body, "token=rt1&token_type_hint=refresh_token&client_id=spa");
+    assert!(!m.is_authorized());
+    assert!(matches!(m.get(Instant(1)), Get::Fail(Error::LoginRequired { .. })));
+    assert!(m.sign_out().is_none(), "nothing left to revoke");
+    // Without a refresh token the access token is revoked; without an endpoint, nothing.
+    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens("at1", None, 100.0)), Instant(0), wall);
+    drain(&mut m);
+    assert_eq!(m.sign_out().unwrap().body, "token=at1&token_type_hint=access_token&client_id=spa");
+    let mut m = Machine::new(config(&[("revocationUrl", Value::Null)]).unwrap(), Runtime::Browser, 1);
+    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt"), 100.0)), Instant(0), wall);
+    drain(&mut m);
+    assert!(m.sign_out().is_none());
+    assert!(!m.is_authorized());
+}
+
+#[test]
+fn a_token_whose_time_passed_in_suspend_is_not_served() {
+    // A laptop sleeps: the monotonic clock stands still, the wall clock does not.
+    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    m.observe_clock(Instant(0), WallMillis(1_000_000));
+    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), WallMillis(1_000_000));
+    drain(&mut m);
+    let before = m.serving().map(|(_, u)| u).unwrap();
+    // An hour asleep: 10 ms of monotonic time, 3,600 s of wall time.
+    m.observe_clock(Instant(10), WallMillis(1_000_000 + 3_600_000));
+    assert!(m.serving().is_none_or(|(_, u)| u < before), "the deadline moved earlier");
+    let Get::Ready(t) = m.get(Instant(11)) else {
+        // The token expired in its sleep: a refresh is under way.
+        assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
+        return;
+    };
+    panic!("served a token whose time passed in suspend: {}", t.access_token.expose());
+}
+
+#[test]
+fn a_wall_clock_set_back_or_small_drift_changes_nothing() {
+    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    m.observe_clock(Instant(0), WallMillis(10_000_000));
+    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), WallMillis(10_000_000));
+    drain(&mut m);
+    let before = m.serving().map(|(_, u)| u);
+    m.observe_clock(Instant(1_000), WallMillis(5_000_000)); // set back
+    m.observe_clock(Instant(2_000), WallMillis(5_002_500)); // 500 ms of drift
+    assert_eq!(m.serving().map(|(_, u)| u), before);
+    assert!(matches!(m.get(Instant(2_001)), Get::Ready(_)));
+}

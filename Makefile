@@ -44,6 +44,10 @@ target/wasm/browser.wasm: FORCE | setup
 	@cargo build --release --target wasm32-unknown-unknown --lib --no-default-features
 	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
 
+target/wasm/signin.wasm: FORCE | setup
+	@cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin
+	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+
 target/wasm/broker.wasm: FORCE | setup
 	@cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
 	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
@@ -55,8 +59,17 @@ target/bindgen/tokenkit_bg.wasm: target/wasm/browser.wasm scripts/glue.mjs scrip
 	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
 	node scripts/minify-names.mjs target/bindgen $(WASM_OPT_FEATURES)
 
-# The npm package: the browser/Node/Workers client, and tokenkit/broker (the prebuilt broker).
-pkg/package.json: target/bindgen/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/inflate.js \
+# tokenkit/signin: the same client with the sign-in code (authorization code + PKCE).
+target/bindgen-signin/tokenkit_bg.wasm: target/wasm/signin.wasm scripts/glue.mjs scripts/minify-names.mjs
+	rm -rf target/bindgen-signin
+	wasm-bindgen --target web --no-typescript --out-dir target/bindgen-signin --out-name tokenkit target/wasm/signin.wasm
+	node scripts/glue.mjs target/bindgen-signin/tokenkit.js
+	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
+	node scripts/minify-names.mjs target/bindgen-signin $(WASM_OPT_FEATURES)
+
+# The npm package: the browser/Node/Workers client, tokenkit/signin and tokenkit/broker
+# (the prebuilt broker).
+pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/inflate.js \
   $(wildcard pkg-template/* pkg-template/broker/*)
 	node scripts/assemble.mjs
 
@@ -92,6 +105,7 @@ test-native:
 	cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features broker -- -D warnings
+	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features signin -- -D warnings
 
 test-wasm:
 	node tests/wasm/run.mjs

@@ -156,16 +156,27 @@ const ignore = () => {};
  * POSTs a token request and reads the answer; resolves to [status, retryAfter, text].
  * Deadlines and retries are the state machine's: it aborts `signal` when an attempt is
  * over. An opaque redirect (a browser's answer to `redirect: "manual"`) reports status 0.
+ * `lock` (a user's refresh, in a browser): sent holding this endpoint's Web Lock, so one
+ * tab at a time spends a rotating refresh token; an attempt called off while it waited
+ * (another tab's tokens arrived) is not sent.
  */
-export function postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal) {
+export function postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal, lock) {
   const init = { method: "POST", headers, body, redirect, signal };
   if (cache !== undefined) init.cache = cache;
   if (credentials !== undefined) init.credentials = credentials;
-  return (async () => {
+  const post = async () => {
+    signal?.throwIfAborted();
     const res = await (fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init));
     if (res.type === "opaqueredirect") return [0, null, ""];
     return [res.status, res.headers.get("retry-after"), await res.text()];
-  })();
+  };
+  const locks = lock ? globalThis.navigator?.locks : undefined;
+  if (!locks) return post();
+  return locks.request(`tokenkit ${url}`, async () => {
+    // Let the tokens the previous holder shared arrive before deciding to send.
+    await new Promise((r) => setTimeout(r, 0));
+    return post();
+  });
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -193,13 +204,15 @@ function discard(response) {
 
 /**
  * Sets the fast-path cell (see guard): `t` the token that may be served while the monotonic
- * clock is before `u`, `v` the header value that carries it, `i` its id.
+ * clock is before `u` and the wall clock before `e`, `v` the header value that carries it,
+ * `i` its id.
  */
-export function publish(cell, token, value, id, until) {
+export function publish(cell, token, value, id, until, wallUntil) {
   cell.t = token;
   cell.v = value;
   cell.i = id;
   cell.u = until;
+  cell.e = wallUntil;
   cell.w = 0; // re-anchor (servable)
 }
 
@@ -220,6 +233,9 @@ const WINDOW_MS = 1000;
 export function servable(c, wall, mono) {
   if (c.t === undefined) return false;
   const now = wall();
+  // Never past the deadline on the wall clock either: after a suspend, where the monotonic
+  // clock stood still, the core re-reads both clocks before it serves.
+  if (!(now < c.e)) return false;
   if (c.l <= now && now < c.w) {
     c.l = now;
     return true;

@@ -11,7 +11,9 @@ export type TokenErrorCode =
   | "INVALID_RESPONSE"
   | "ORIGIN_NOT_ALLOWED"
   | "DISPOSED"
-  | "WASM_UNAVAILABLE";
+  | "WASM_UNAVAILABLE"
+  | "LOGIN_REQUIRED"
+  | "STATE_MISMATCH";
 
 /** Every failure of tokenkit's own is a TokenError. Messages never contain secrets or tokens. */
 export class TokenError extends Error {

@@ -216,12 +216,17 @@ const ENDPOINT: &[&str] = &[
     "extraParams",
     "dialect",
     "grant",
+    #[cfg(feature = "signin")]
     "authorizeUrl",
+    #[cfg(feature = "signin")]
     "redirectUri",
+    #[cfg(feature = "signin")]
     "revocationUrl",
+    #[cfg(feature = "signin")]
     "issuer",
 ];
 /// Options of the authorization code grant only.
+#[cfg(feature = "signin")]
 const AUTH_CODE: &[&str] = &["authorizeUrl", "redirectUri", "revocationUrl", "issuer"];
 const API_KEY: &[&str] = &["apiKey", "header"];
 const BROKER: &[&str] = &["brokerUrl", "credentials"];
@@ -448,14 +453,21 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     }
     let grant = match optional_str(opts, "grant")?.as_deref() {
         None | Some("client_credentials") => {
+            #[cfg(feature = "signin")]
             if let Some(k) = AUTH_CODE.iter().find(|k| has(k)) {
                 return Err(Error::config(*k, "applies only to grant \"authorization_code\""));
             }
             Grant::ClientCredentials
         }
+        #[cfg(not(feature = "signin"))]
+        Some("authorization_code") => {
+            return Err(Error::config("grant", "\"authorization_code\" needs the sign-in build: import from \"tokenkit/signin\""))
+        }
+        #[cfg(feature = "signin")]
         Some("authorization_code") if dialect != Dialect::OAuth2 || spec.id_field != GENERIC.id_field => {
             return Err(Error::config("grant", "\"authorization_code\" needs the oauth2 dialect and new TokenClient()"))
         }
+        #[cfg(feature = "signin")]
         Some("authorization_code") => Grant::AuthorizationCode(alloc::boxed::Box::new(auth_code(opts, parse_url)?)),
         Some(_) => return Err(Error::config("grant", "must be \"client_credentials\" or \"authorization_code\"")),
     };
@@ -484,6 +496,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
 }
 
 /// `authorizeUrl`, `redirectUri`, `revocationUrl` and `issuer` of the authorization code grant.
+#[cfg(feature = "signin")]
 fn auth_code(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
     let authorize = secure_url(&required_str(opts, "authorizeUrl")?, "authorizeUrl", parse_url)?;
     if authorize.has_fragment {

@@ -77,12 +77,14 @@ pub enum Error {
     },
     /// The client was disposed.
     Disposed,
+    #[cfg(feature = "signin")]
     /// A user's session is needed and there is none (never signed in, signed out, or the
     /// refresh token was refused): sign in again.
     LoginRequired {
         /// Why, e.g. the authorization server's `invalid_grant`.
         reason: &'static str,
     },
+    #[cfg(feature = "signin")]
     /// The authorization callback does not belong to the sign-in this client started (its
     /// `state` differs, or no sign-in is pending); nothing was exchanged.
     StateMismatch {
@@ -104,7 +106,9 @@ impl Error {
             Error::InvalidResponse { .. } | Error::UnsupportedTokenType { .. } => "INVALID_RESPONSE",
             Error::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
             Error::Disposed => "DISPOSED",
+            #[cfg(feature = "signin")]
             Error::LoginRequired { .. } => "LOGIN_REQUIRED",
+            #[cfg(feature = "signin")]
             Error::StateMismatch { .. } => "STATE_MISMATCH",
         }
     }
@@ -202,10 +206,12 @@ impl Error {
                 m.push_str(" is not in allowedOrigins; the request was not sent");
             }
             Error::Disposed => m.push_str("the client was disposed"),
+            #[cfg(feature = "signin")]
             Error::LoginRequired { reason } => {
                 m.push_str("the user must sign in: ");
                 m.push_str(reason);
             }
+            #[cfg(feature = "signin")]
             Error::StateMismatch { reason } => {
                 m.push_str("the authorization callback was refused: ");
                 m.push_str(reason);

@@ -27,8 +27,12 @@ use crate::prelude::*;
 use super::challenge::token_refused;
 use super::config::{Config, Endpoint, Grant, Source};
 use super::error::Error;
-use super::request::{Call, HttpRequest, Runtime};
-use super::response::{process_token_response, HttpResponse, Issued, TokenId, TokenSet, NEVER};
+#[cfg(feature = "signin")]
+use super::request::Call;
+use super::request::{HttpRequest, Runtime};
+#[cfg(feature = "signin")]
+use super::response::Issued;
+use super::response::{process_token_response, HttpResponse, TokenId, TokenSet, NEVER};
 use super::secret::Secret;
 use super::retry::retry_delay;
 use super::time::{Instant, Millis, WallMillis};
@@ -99,6 +103,7 @@ enum Stage {
 
 /// What a flight asks the server for.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "signin"), allow(dead_code))]
 enum Kind {
     /// A token: client credentials, or a user's refresh.
     Token,
@@ -177,38 +182,44 @@ impl Machine {
     /// The token request to send for [`Action::Send`] (the same bytes every attempt).
     pub fn request(&self) -> Option<HttpRequest> {
         let Source::Endpoint(ep) = &self.cfg.as_ref()?.source else { return None };
-        Some(match (&ep.grant, self.flight.as_ref().map(|f| &f.kind)) {
-            (Grant::AuthorizationCode(ac), Some(Kind::Exchange { code, verifier })) => ep.request(
-                self.runtime,
-                Call::Code { code: code.expose(), verifier: verifier.expose(), redirect_uri: &ac.redirect_uri },
-            ),
-            (Grant::AuthorizationCode(_), _) => {
-                ep.request(self.runtime, Call::Refresh { refresh_token: self.refresh.as_ref()?.expose() })
-            }
-            (Grant::ClientCredentials, _) => ep.token_request(self.runtime),
-        })
+        #[cfg(feature = "signin")]
+        if let Grant::AuthorizationCode(ac) = &ep.grant {
+            return Some(match self.flight.as_ref().map(|f| &f.kind) {
+                Some(Kind::Exchange { code, verifier }) => ep.request(
+                    self.runtime,
+                    Call::Code { code: code.expose(), verifier: verifier.expose(), redirect_uri: &ac.redirect_uri },
+                ),
+                _ => ep.request(self.runtime, Call::Refresh { refresh_token: self.refresh.as_ref()?.expose() }),
+            });
+        }
+        Some(ep.token_request(self.runtime))
     }
 
     /// Whether this client acts for a signed-in user (the authorization code grant).
     fn user(&self) -> bool {
-        matches!(&self.cfg, Some(Config { source: Source::Endpoint(Endpoint { grant: Grant::AuthorizationCode(_), .. }), .. }))
+        super::SIGNIN
+            && matches!(&self.cfg, Some(Config { source: Source::Endpoint(Endpoint { grant: Grant::AuthorizationCode(_), .. }), .. }))
     }
 
+    #[cfg(feature = "signin")]
     /// Whether a user's session is held: a token, or a refresh token to get one.
     pub fn is_authorized(&self) -> bool {
         self.token.is_some() || self.refresh.is_some()
     }
 
+    #[cfg(feature = "signin")]
     /// The held token and refresh token, for sharing with other tabs ([`Action::Share`]).
     pub fn session(&self) -> Option<(&TokenSet, Option<&Secret>)> {
         Some((self.token.as_ref()?, self.refresh.as_ref()))
     }
 
+    #[cfg(feature = "signin")]
     /// The last sign-in's ID token, once, for the shell to read its `nonce`.
     pub fn take_id_token(&mut self) -> Option<Secret> {
         self.id_token.take()
     }
 
+    #[cfg(feature = "signin")]
     /// Redeems a sign-in's authorization `code` with its PKCE `verifier`: a flight the
     /// caller waits for. A sign-in replaces whatever session was held.
     pub fn exchange(&mut self, code: String, verifier: String, now: Instant) -> Result<FlightId, Error> {
@@ -223,6 +234,7 @@ impl Machine {
         Ok(id)
     }
 
+    #[cfg(feature = "signin")]
     /// Tokens another tab got from the server (its [`Action::Share`]): held as if this
     /// machine had fetched them at `now`, `lifetime` left. A refresh in flight here is
     /// called off; its waiters get these tokens.
@@ -248,6 +260,7 @@ impl Machine {
         self.settle(Ok(t));
     }
 
+    #[cfg(feature = "signin")]
     /// Forgets the user's session (signing out, here or in another tab) and returns the
     /// RFC 7009 revocation request to send for it, if the server has an endpoint: the
     /// refresh token if one is held (revoking it revokes its access tokens too), else the
@@ -286,6 +299,7 @@ impl Machine {
         self.clock = Some((now, wall));
     }
 
+    #[cfg(feature = "signin")]
     /// Ends the user's session: tokens forgotten, a flight called off with `why`.
     fn end_session(&mut self, why: Error, expired: bool) {
         if expired && self.token.is_some() {
@@ -314,6 +328,7 @@ impl Machine {
             f.joined = true;
             return Get::Wait(f.id);
         }
+        #[cfg(feature = "signin")]
         if self.user() && self.refresh.is_none() {
             return Get::Fail(Error::LoginRequired { reason: "no user is signed in" });
         }
@@ -352,14 +367,16 @@ impl Machine {
         let Some(cfg) = &self.cfg else { return };
         let Source::Endpoint(ep) = &cfg.source else { return };
         let skew = cfg.timing.refresh_skew;
-        let user = matches!(ep.grant, Grant::AuthorizationCode(_));
+        let user = super::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
         match result.and_then(|resp| process_token_response(ep, &cfg.timing, &resp, wall)) {
             Ok(mut issued) => {
-                if let Some(rt) = issued.refresh_token.take() {
-                    self.refresh = Some(rt); // rotated: the old one is spent
-                }
-                if matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) {
-                    self.id_token = issued.id_token.take();
+                if user {
+                    if let Some(rt) = issued.refresh_token.take() {
+                        self.refresh = Some(rt); // rotated: the old one is spent
+                    }
+                    if matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) {
+                        self.id_token = issued.id_token.take();
+                    }
                 }
                 let t = TokenSet::new(issued, sent_at, skew, TokenId(self.next()));
                 self.token = Some(t.clone());
@@ -372,6 +389,7 @@ impl Machine {
                 self.settle(Ok(t));
             }
             // A refused refresh token ends the session: sign in again (RFC 6749 §5.2).
+            #[cfg(feature = "signin")]
             Err(Error::OAuth { error, .. })
                 if user && error == "invalid_grant" && matches!(self.flight, Some(Flight { kind: Kind::Token, .. })) =>
             {
@@ -540,7 +558,7 @@ impl Machine {
     }
 
     fn attempt_failed(&mut self, e: Error, now: Instant) {
-        let exchange = matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. }));
+        let exchange = super::SIGNIN && matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. }));
         let max_retries = if exchange { 0 } else { self.cfg.as_ref().map_or(0, |c| c.timing.max_retries) };
         let retries = self.flight.as_ref().map_or(0, |f| f.retries);
         let jitter = self.jitter();

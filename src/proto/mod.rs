@@ -6,6 +6,7 @@
 //! translates between these values and the platform. [`machine::Machine`] makes every
 //! decision of a token client; the rest are its pure parts.
 
+#[cfg(feature = "signin")]
 pub mod authcode;
 pub mod broker;
 pub mod broker_contract;
@@ -24,9 +25,14 @@ pub mod time;
 pub mod value;
 
 pub use config::Config;
-pub use encode::{parse_decimal, push_u64 as encode_u64};
+pub use encode::{parse_decimal, push_json_str as encode_json_str, push_u64 as encode_u64};
 pub use error::Error;
 pub use secret::Secret;
+
+/// Whether this build signs users in (the authorization code grant). The default browser
+/// build leaves it out: with this `false` the grant cannot be configured, and every branch
+/// for it is dead code the compiler drops (its wasm stays the size it was).
+pub const SIGNIN: bool = cfg!(feature = "signin");
 
 /// One year: the cap on any `expires_in`.
 pub const MAX_EXPIRES_IN: time::Secs = time::Secs(365 * 24 * 3600);

@@ -182,7 +182,7 @@ pub fn process_token_response(
         (false, Some(_)) => return Err(Error::invalid(status, "scope is not a string")),
         _ => ep.scope.clone(),
     };
-    let user = matches!(ep.grant, Grant::AuthorizationCode(_));
+    let user = super::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
     let refresh_token = match get(fields, "refresh_token").filter(|_| user) {
         None => None,
         Some(Value::Str(s)) if !s.is_empty() && s.bytes().all(|b| (0x20..0x7f).contains(&b)) => Some(Secret::new(s.clone())),

@@ -33,11 +33,11 @@ use crate::proto::{Config, Error};
 /// A token client: fetches, caches, refreshes and attaches access tokens.
 #[wasm_bindgen(skip_typescript)]
 pub struct TokenClient {
-    inner: Rc<Inner>,
+    pub(super) inner: Rc<Inner>,
 }
 
 pub(super) struct Inner {
-    st: RefCell<Shell>,
+    pub(super) st: RefCell<Shell>,
     /// What the shell's `getToken()`, `fetch()` and `sign()` may use without entering wasm:
     /// `{ t, v, i, u }`, the token, the header value that carries it, its id, and the
     /// monotonic ms before which the machine would answer with it and change nothing
@@ -47,11 +47,14 @@ pub(super) struct Inner {
     on_token: Set,
     on_expired: Set,
     on_error: Set,
+    /// The other tabs' channel and the wake-up listeners (the sign-in build, in a browser).
+    #[cfg(feature = "signin")]
+    pub(super) tabs: RefCell<Option<super::signin::Tabs>>,
 }
 
-struct Shell {
-    m: Machine,
-    fetch: Option<Function>,
+pub(super) struct Shell {
+    pub(super) m: Machine,
+    pub(super) fetch: Option<Function>,
     /// The abort handle of the attempt the machine last sent.
     sending: Option<(AttemptId, AbortController)>,
     /// `resolve` of each waiter's own promise, called on [`Action::Wake`].
@@ -114,7 +117,10 @@ impl TokenClient {
             Err(_) => None,
         };
         let cfg = Config::from_options(preset, &to_value(options, 3), &parse_url).map_err(err)?;
-        Ok(TokenClient { inner: Inner::new(cfg, fetch, js::runtime()) })
+        let inner = Inner::new(cfg, fetch, js::runtime());
+        #[cfg(feature = "signin")]
+        super::signin::attach(&inner);
+        Ok(TokenClient { inner })
     }
 
     /// The access token, from memory while it is valid. `ctx`: a Workers `ExecutionContext`.
@@ -242,7 +248,15 @@ impl Inner {
             on_token: Set::new(&JsValue::UNDEFINED),
             on_expired: Set::new(&JsValue::UNDEFINED),
             on_error: Set::new(&JsValue::UNDEFINED),
+            #[cfg(feature = "signin")]
+            tabs: RefCell::new(None),
         })
+    }
+
+    /// Tells this browser's other tabs about the tokens just fetched ([`Action::Share`]).
+    fn share(&self) {
+        #[cfg(feature = "signin")]
+        super::signin::share(self);
     }
 
     /// The API answered 401 (with `www`) to a request signed with token `id`: tells the
@@ -264,14 +278,18 @@ impl Inner {
         match (st.m.serving(), st.m.config()) {
             (Some((t, until)), Some(cfg)) => {
                 let value = sign::authorization(cfg, t).1;
-                js::publish(&self.cell, Some(t.access_token.expose()), Some(&value), t.id.0 as f64, until.0 as f64)
+                // The same deadline on the wall clock: a machine that was suspended (where
+                // the monotonic clock stood still) stops serving when it wakes.
+                let now = js::now();
+                let wall_until = js::wall().0 as f64 + now.until(until).0 as f64;
+                js::publish(&self.cell, Some(t.access_token.expose()), Some(&value), t.id.0 as f64, until.0 as f64, wall_until)
             }
-            _ => js::publish(&self.cell, None, None, 0.0, 0.0),
+            _ => js::publish(&self.cell, None, None, 0.0, 0.0, 0.0),
         }
     }
 
     /// `e` for JavaScript; a `NETWORK` error carries the platform's error as its `cause`.
-    fn error(&self, e: &Error) -> JsValue {
+    pub(super) fn error(&self, e: &Error) -> JsValue {
         let cause = match e {
             Error::Network => self.st.borrow().cause.clone(),
             _ => JsValue::UNDEFINED,
@@ -340,7 +358,11 @@ pub(super) async fn token(inner: &Rc<Inner>, ctx: &JsValue) -> Result<TokenSet, 
 /// The machine's answer if it has one now (a token from memory, or a failure), else the
 /// flight to wait for. `ctx` keeps any request this starts alive.
 pub(super) fn ready(inner: &Rc<Inner>, ctx: &JsValue) -> Result<Result<TokenSet, Error>, FlightId> {
-    let got = inner.st.borrow_mut().m.get(js::now());
+    let got = {
+        let mut st = inner.st.borrow_mut();
+        st.m.observe_clock(js::now(), js::wall());
+        st.m.get(js::now())
+    };
     drive(inner, ctx);
     match got {
         Get::Ready(t) => Ok(Ok(t)),
@@ -350,7 +372,7 @@ pub(super) fn ready(inner: &Rc<Inner>, ctx: &JsValue) -> Result<Result<TokenSet,
 }
 
 /// A promise of the waiter's own that [`Action::Wake`] resolves.
-fn waiter(inner: &Inner) -> Promise {
+pub(super) fn waiter(inner: &Inner) -> Promise {
     Promise::new(&mut |resolve, _reject| inner.st.borrow_mut().waiters.push(resolve))
 }
 
@@ -369,7 +391,7 @@ async fn wait_in_worker(inner: &Rc<Inner>, ctx: &JsValue, wake: &Promise) {
 }
 
 /// Carries out the machine's actions until it has none, then re-arms the timer.
-fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
+pub(super) fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
     loop {
         let action = inner.st.borrow_mut().m.poll();
         let Some(action) = action else { break };
@@ -416,6 +438,7 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
         req.cache,
         req.credentials,
         controller.map(|c| c.signal()),
+        req.lock,
     );
     let (inner2, ctx2) = (inner.clone(), ctx.clone());
     let done = promise(async move {
@@ -470,6 +493,7 @@ async fn on_timer(weak: Weak<Inner>) {
     {
         let mut st = inner.st.borrow_mut();
         st.timer = None;
+        st.m.observe_clock(js::now(), js::wall());
         st.m.handle_timeout(js::now());
     }
     drive(&inner, &JsValue::UNDEFINED);

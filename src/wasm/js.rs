@@ -43,6 +43,7 @@ extern "C" {
         cache: Option<&str>,
         credentials: Option<&str>,
         signal: Option<AbortSignal>,
+        lock: bool,
     ) -> Promise;
 
     pub fn sleep(ms: f64) -> Promise;
@@ -67,7 +68,7 @@ extern "C" {
 
     /// Sets the fast-path cell: the token shell.js may serve, its header value and id, and
     /// until when.
-    pub fn publish(cell: &js_sys::Object, token: Option<&str>, value: Option<&str>, id: f64, until: f64);
+    pub fn publish(cell: &js_sys::Object, token: Option<&str>, value: Option<&str>, id: f64, until: f64, wall_until: f64);
 
     /// A WHATWG `URL`.
     pub type Url;

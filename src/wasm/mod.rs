@@ -8,6 +8,8 @@ mod broker;
 mod client;
 mod convert;
 mod js;
+#[cfg(feature = "signin")]
+mod signin;
 mod timer;
 
 pub use client::TokenClient;

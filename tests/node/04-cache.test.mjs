@@ -148,7 +148,7 @@ test("the fast path serves only while the core's monotonic deadline holds, whate
   // the cell's state, the two clocks (mono: undefined = must not be read), the answer, and
   // the window [l, w) left behind.
   const { servable, publish } = await import("../../js/shell.js");
-  const cell = (u, l, w) => ({ t: "tok", v: "Bearer tok", i: 1, u, l, w });
+  const cell = (u, l, w, e = 9e15) => ({ t: "tok", v: "Bearer tok", i: 1, u, e, l, w });
   const rows = [
     ["no token published", { t: undefined, u: 9e9 }, 100, undefined, false],
     ["first use anchors a window of at most 1 s", cell(10_000, undefined, undefined), 500, 2_000, true, [500, 1_500]],
@@ -159,6 +159,8 @@ test("the fast path serves only while the core's monotonic deadline holds, whate
     ["wall clock stepped back, deadline passed: not served", cell(2_300, 900, 1_500), 600, 2_300, false],
     ["wall clock stepped back, deadline ahead: re-anchored", cell(9_000, 900, 1_500), 600, 3_000, true, [600, 1_600]],
     ["a NEVER deadline (an API key)", cell(2 ** 64, undefined, undefined), 5, 7, true, [5, 1_005]],
+    ["woken from suspend: past the wall-clock deadline, though the monotonic one stood still", cell(10_000, 500, 1_500, 1_200), 1_300, undefined, false],
+    ["inside the window but past the wall-clock deadline", cell(10_000, 500, 1_500, 900), 950, undefined, false],
   ];
   for (const [name, c, wall, mono, served, window] of rows) {
     const got = servable(c, () => wall, () => {
@@ -170,6 +172,6 @@ test("the fast path serves only while the core's monotonic deadline holds, whate
   }
   // A new publication (a new token or deadline) ends the window at once.
   const c = cell(10_000, 500, 1_500);
-  publish(c, "tok2", "Bearer tok2", 2, 1_000);
+  publish(c, "tok2", "Bearer tok2", 2, 1_000, 9e15);
   assert.equal(servable(c, () => 600, () => 1_000), false, "the new deadline applies, not the old window");
 });

@@ -1,0 +1,70 @@
+// Type declarations for tokenkit/signin: the client of "tokenkit", plus signing a user in
+// (authorization code + PKCE, refresh tokens, sign-out).
+import {
+  TokenClient as BaseClient,
+  type ClientCredentialsOptions,
+  type CommonOptions,
+  type PublicAuth,
+  type SecretAuth,
+  type TimingOptions,
+} from "../tokenkit.js";
+
+export * from "../tokenkit.js";
+
+/** `new TokenClient({ grant: "authorization_code", ... })`: a signed-in user's tokens. */
+export type AuthorizationCodeOptions = CommonOptions &
+  TimingOptions & {
+    grant: "authorization_code";
+    /** The authorization endpoint (https, or http on a loopback host). */
+    authorizeUrl: string;
+    /** The token endpoint. */
+    tokenUrl: string;
+    /** The RFC 7009 revocation endpoint: signOut() revokes the refresh token there. */
+    revocationUrl?: string | undefined;
+    /** The issuer: a callback's `iss` must match it when the server sends one (RFC 9207). */
+    issuer?: string | undefined;
+    clientId: string;
+    /** The registered redirect URI, sent as given. */
+    redirectUri: string;
+    /** With `openid` a nonce is sent and checked; `offline_access` usually brings a refresh token. */
+    scope?: string | readonly string[] | undefined;
+    /** RFC 8707 resource indicator, sent with the authorization and token requests. */
+    resource?: string | undefined;
+    /** More token request parameters. */
+    extraParams?: Readonly<Record<string, string>> | undefined;
+  } & (SecretAuth | PublicAuth);
+
+/** What a server-side app keeps in its own session between the redirect and the callback. */
+export interface PendingSignIn {
+  url: string;
+  state: string;
+  codeVerifier: string;
+  nonce?: string | undefined;
+}
+
+export interface AuthorizationUrlOptions {
+  /** Your own state (at least 16 unguessable characters); default: a random one. */
+  state?: string | undefined;
+  /** More authorization request parameters (prompt, login_hint, ...). */
+  extraParams?: Readonly<Record<string, string>> | undefined;
+}
+
+export class TokenClient extends BaseClient {
+  constructor(options: AuthorizationCodeOptions | ClientCredentialsOptions | ConstructorParameters<typeof BaseClient>[0]);
+  /**
+   * Where to send the user. In a browser the pending sign-in (state, PKCE verifier, nonce:
+   * never a token) waits in sessionStorage and this resolves to the URL; in Node and Workers
+   * it resolves to `{ url, state, codeVerifier, nonce }` for your own session.
+   */
+  createAuthorizationUrl(options?: AuthorizationUrlOptions): Promise<string | PendingSignIn>;
+  /**
+   * On the redirect back: checks state (STATE_MISMATCH), the server's error (OAUTH_ERROR) and
+   * `iss`, exchanges the code, and removes it from the address bar. Server side, pass what
+   * createAuthorizationUrl() returned.
+   */
+  completeAuthorization(callbackUrl: string | URL, saved?: Omit<PendingSignIn, "url">): Promise<void>;
+  /** Whether a user's session is held (a token, or a refresh token to get one). */
+  readonly isAuthorized: boolean;
+  /** Revokes the refresh token (RFC 7009) and forgets the session here and in other tabs. */
+  signOut(): Promise<void>;
+}

@@ -1,0 +1,372 @@
+//! Signing a user in (cargo feature `signin`, the `tokenkit/signin` entry): the
+//! authorization code grant with PKCE, refresh tokens shared between a browser's tabs, and
+//! sign-out. Every decision is in [`crate::proto::authcode`] and the machine; this only
+//! carries them out: randomness and SHA-256 from WebCrypto, the pending sign-in in
+//! sessionStorage, a BroadcastChannel to the other tabs, wake-up listeners.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use alloc::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+
+use super::client::{drive, Inner, TokenClient};
+use super::convert::js_error;
+use super::js;
+use crate::proto::authcode::{self, Pending, RANDOM_BYTES};
+use crate::proto::config::{Grant, Source};
+use crate::proto::machine::Outcome;
+use crate::proto::request::Runtime;
+use crate::proto::response::Issued;
+use crate::proto::time::{Millis, Secs};
+use crate::proto::{Error, Secret};
+
+#[wasm_bindgen(module = "/js/signin.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = randomBytes)]
+    fn random_bytes(n: u32) -> Uint8Array;
+    fn sha256(text: &str) -> Promise;
+    #[wasm_bindgen(js_name = savePending)]
+    fn save_pending(key: &str, value: &str) -> bool;
+    #[wasm_bindgen(js_name = takePending)]
+    fn take_pending(key: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = callbackParams)]
+    fn callback_params(url: &JsValue) -> Option<Array>;
+    #[wasm_bindgen(js_name = cleanHistory)]
+    fn clean_history(url: &JsValue);
+    #[wasm_bindgen(js_name = idTokenNonce)]
+    fn id_token_nonce(jwt: &str) -> Option<String>;
+    #[wasm_bindgen(js_name = openTabs)]
+    fn open_tabs(name: &str, on_message: &Function, on_wake: &Function) -> Function;
+    fn post(close: &Function, message: &JsValue);
+    #[wasm_bindgen(js_name = postRevocation)]
+    fn post_revocation(fetch: Option<Function>, url: &str, headers: &Array, body: &str) -> Promise;
+    #[wasm_bindgen(js_name = pendingFields)]
+    fn pending_fields(v: &JsValue) -> Option<Array>;
+}
+
+/// The other tabs' channel and the wake-up listeners of one client (browser only).
+pub(super) struct Tabs {
+    /// Closes the channel and removes the listeners; `post(close, message)` sends.
+    close: Function,
+    _on_message: Closure<dyn FnMut(JsValue)>,
+    _on_wake: Closure<dyn FnMut()>,
+}
+
+impl Drop for Tabs {
+    fn drop(&mut self) {
+        let _ = self.close.call0(&JsValue::UNDEFINED);
+    }
+}
+
+/// The name of this client's channel and the key of its pending sign-in: the token
+/// endpoint and the client (not secret).
+fn scope_key(inner: &Inner) -> Option<String> {
+    let st = inner.st.borrow();
+    let Source::Endpoint(ep) = &st.m.config()?.source else { return None };
+    let Grant::AuthorizationCode(_) = &ep.grant else { return None };
+    let mut key = String::from("tokenkit ");
+    key.push_str(&ep.token_url);
+    key.push(' ');
+    key.push_str(&ep.client_id);
+    Some(key)
+}
+
+/// In a browser, a sign-in client joins its origin's other tabs: it adopts the tokens they
+/// fetch, forgets the session when one signs out, asks for the session when it opens, and
+/// re-checks its token when the page is shown again or the network returns.
+pub(super) fn attach(inner: &Rc<Inner>) {
+    if inner.st.borrow().m.runtime() != Runtime::Browser {
+        return;
+    }
+    let Some(name) = scope_key(inner) else { return };
+    let weak = Rc::downgrade(inner);
+    let on_message = Closure::<dyn FnMut(JsValue)>::new(move |msg: JsValue| {
+        if let Some(inner) = weak.upgrade() {
+            on_message(&inner, &msg);
+        }
+    });
+    let weak = Rc::downgrade(inner);
+    let on_wake = Closure::<dyn FnMut()>::new(move || {
+        if let Some(inner) = weak.upgrade() {
+            wake(&inner);
+        }
+    });
+    let close = open_tabs(&name, on_message.as_ref().unchecked_ref(), on_wake.as_ref().unchecked_ref());
+    post(&close, &message("hello", &[]));
+    *inner.tabs.borrow_mut() = Some(Tabs { close, _on_message: on_message, _on_wake: on_wake });
+}
+
+fn message(kind: &str, fields: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    js::set(&o, "t", &JsValue::from_str(kind));
+    for (k, v) in fields {
+        js::set(&o, k, v);
+    }
+    o.into()
+}
+
+fn field(msg: &JsValue, k: &str) -> JsValue {
+    js_sys::Reflect::get(msg, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// Sends the session (tokens just fetched, or to a tab that asked) to the other tabs.
+pub(super) fn share(inner: &Inner) {
+    let msg = {
+        let st = inner.st.borrow();
+        let Some((t, rt)) = st.m.session() else { return };
+        let left = js::now().until(t.expires_at);
+        message(
+            "tokens",
+            &[
+                ("at", JsValue::from_str(t.access_token.expose())),
+                ("rt", rt.map_or(JsValue::UNDEFINED, |r| JsValue::from_str(r.expose()))),
+                ("exp", JsValue::from_f64(js::wall().0 as f64 + left.0 as f64)),
+                ("scope", t.scope.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str)),
+            ],
+        )
+    };
+    if let Some(tabs) = inner.tabs.borrow().as_ref() {
+        post(&tabs.close, &msg);
+    }
+}
+
+fn on_message(inner: &Rc<Inner>, msg: &JsValue) {
+    match field(msg, "t").as_string().as_deref() {
+        Some("tokens") => {
+            let (Some(at), Some(exp)) = (field(msg, "at").as_string(), field(msg, "exp").as_f64()) else { return };
+            let left = Millis((exp - js::wall().0 as f64).max(0.0) as u64);
+            if left.0 < 1000 {
+                return; // already (nearly) expired: nothing worth adopting
+            }
+            let issued = Issued {
+                access_token: Secret::new(at),
+                lifetime: Secs(left.0 / 1000),
+                scope: field(msg, "scope").as_string(),
+                refresh_token: field(msg, "rt").as_string().map(Secret::new),
+                id_token: None,
+            };
+            inner.st.borrow_mut().m.adopt(issued, js::now());
+            drive(inner, &JsValue::UNDEFINED);
+        }
+        Some("signout") => {
+            let _ = inner.st.borrow_mut().m.sign_out(); // the tab that signed out revokes
+            drive(inner, &JsValue::UNDEFINED);
+        }
+        Some("hello") => share(inner),
+        _ => {}
+    }
+}
+
+/// The page is shown again, or the network is back: both clocks re-read, the token
+/// re-checked at once (a timer may not have fired while the tab slept).
+fn wake(inner: &Rc<Inner>) {
+    {
+        let mut st = inner.st.borrow_mut();
+        st.m.observe_clock(js::now(), js::wall());
+        st.m.handle_timeout(js::now());
+    }
+    drive(inner, &JsValue::UNDEFINED);
+}
+
+fn err(e: Error) -> JsValue {
+    js_error(&e)
+}
+
+fn get_str(o: &JsValue, k: &str) -> Result<Option<String>, JsValue> {
+    let v = field(o, k);
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    v.as_string().map(Some).ok_or_else(|| err(Error::config(k.to_owned(), "must be a string")))
+}
+
+#[wasm_bindgen]
+impl TokenClient {
+    /// `createAuthorizationUrl({ state?, extraParams? })`: where to send the user. In a
+    /// browser the pending sign-in waits in sessionStorage and this resolves to the URL;
+    /// elsewhere it resolves to `{ url, state, codeVerifier, nonce }` for the app's session.
+    #[wasm_bindgen(js_name = createAuthorizationUrl)]
+    pub fn create_authorization_url(&self, options: JsValue) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let state = get_str(&options, "state")?;
+            let extra: Vec<(String, String)> = match js::plain_entries(&field(&options, "extraParams")) {
+                Some(entries) => entries
+                    .iter()
+                    .map(|pair| {
+                        let pair = Array::from(&pair);
+                        let k = pair.get(0).as_string().unwrap_or_default();
+                        match pair.get(1).as_string() {
+                            Some(v) => Ok((k, v)),
+                            None => Err(err(Error::config(k, "must be a string"))),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+                None => Vec::new(),
+            };
+            let scope = {
+                let st = inner.st.borrow();
+                match st.m.config().map(|c| &c.source) {
+                    Some(Source::Endpoint(ep)) => ep.scope.clone(),
+                    _ => return Err(err(Error::Disposed)),
+                }
+            };
+            let random = random_bytes(RANDOM_BYTES as u32).to_vec();
+            let p = authcode::pending(&random, state, scope.as_deref()).map_err(err)?;
+            let digest = Uint8Array::new(&JsFuture::from(sha256(&p.verifier)).await?).to_vec();
+            let challenge = authcode::code_challenge(&digest);
+            let url = {
+                let st = inner.st.borrow();
+                let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
+                let Source::Endpoint(ep) = &cfg.source else { return Err(err(Error::Disposed)) };
+                let Grant::AuthorizationCode(ac) = &ep.grant else {
+                    return Err(err(Error::config("grant", "createAuthorizationUrl() needs grant \"authorization_code\"")));
+                };
+                authcode::authorization_url(ep, ac, &p, &challenge, &extra).map_err(err)?
+            };
+            let browser = inner.st.borrow().m.runtime() == Runtime::Browser;
+            let key = scope_key(&inner).unwrap_or_default();
+            if browser && save_pending(&key, &pending_json(&p)) {
+                return Ok(JsValue::from_str(&url));
+            }
+            let o = Object::new();
+            js::set(&o, "url", &JsValue::from_str(&url));
+            js::set(&o, "state", &JsValue::from_str(&p.state));
+            js::set(&o, "codeVerifier", &JsValue::from_str(&p.verifier));
+            js::set(&o, "nonce", &p.nonce.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str));
+            Ok(o.into())
+        })
+    }
+
+    /// `completeAuthorization(callbackUrl, saved?)`: checks the callback against the
+    /// pending sign-in (from sessionStorage, or `saved`: `{ state, codeVerifier, nonce }`),
+    /// exchanges the code, and removes the code from the address bar.
+    #[wasm_bindgen(js_name = completeAuthorization)]
+    pub fn complete_authorization(&self, callback_url: JsValue, saved: JsValue) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let params = callback_params(&callback_url)
+                .ok_or_else(|| err(Error::config("callbackUrl", "is not an absolute URL")))?;
+            let params: Vec<(String, String)> = params
+                .iter()
+                .map(|p| {
+                    let p = Array::from(&p);
+                    (p.get(0).as_string().unwrap_or_default(), p.get(1).as_string().unwrap_or_default())
+                })
+                .collect();
+            let key = scope_key(&inner).ok_or_else(|| {
+                err(Error::config("grant", "completeAuthorization() needs grant \"authorization_code\""))
+            })?;
+            // Taken whatever happens next: a pending sign-in is used once.
+            let from_storage = take_pending(&key).and_then(|s| parse_pending(&s));
+            let pending = match from_storage {
+                Some(p) => Some(p),
+                None if saved.is_object() => Some(Pending {
+                    state: get_str(&saved, "state")?.unwrap_or_default(),
+                    verifier: get_str(&saved, "codeVerifier")?
+                        .ok_or_else(|| err(Error::config("codeVerifier", "is required")))?,
+                    nonce: get_str(&saved, "nonce")?,
+                }),
+                None => None,
+            };
+            let issuer = {
+                let st = inner.st.borrow();
+                match st.m.config().map(|c| &c.source) {
+                    Some(Source::Endpoint(ep)) => match &ep.grant {
+                        Grant::AuthorizationCode(ac) => ac.issuer.clone(),
+                        Grant::ClientCredentials => None,
+                    },
+                    _ => None,
+                }
+            };
+            let code = authcode::callback(&params, pending.as_ref(), issuer.as_deref()).map_err(err)?;
+            let Some(p) = pending else { return Err(err(Error::StateMismatch { reason: "no sign-in is pending" })) };
+            let flight = inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now()).map_err(err)?;
+            drive(&inner, &JsValue::UNDEFINED);
+            clean_history(&callback_url);
+            loop {
+                let outcome = inner.st.borrow().m.outcome(flight);
+                match outcome {
+                    Outcome::Done(Ok(_)) => break,
+                    Outcome::Done(Err(e)) => return Err(inner.error(&e)),
+                    Outcome::Gone => return Err(err(Error::LoginRequired { reason: "the sign-in was replaced" })),
+                    Outcome::Pending => {
+                        let wake = super::client::waiter(&inner);
+                        let _ = JsFuture::from(wake).await;
+                    }
+                }
+            }
+            let id_token = inner.st.borrow_mut().m.take_id_token();
+            if let Some(jwt) = id_token {
+                let claim = id_token_nonce(jwt.expose());
+                if let Err(e) = authcode::check_nonce(p.nonce.as_deref(), claim.as_deref()) {
+                    let _ = inner.st.borrow_mut().m.sign_out();
+                    drive(&inner, &JsValue::UNDEFINED);
+                    return Err(err(e));
+                }
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Whether a user's session is held (a token, or a refresh token to get one).
+    #[wasm_bindgen(getter, js_name = isAuthorized)]
+    pub fn is_authorized(&self) -> bool {
+        self.inner.st.borrow().m.is_authorized()
+    }
+
+    /// Revokes the session at the server (RFC 7009, when it has a revocation endpoint),
+    /// forgets it here and in this browser's other tabs. Resolves once revoked; a failed
+    /// revocation rejects, and the session is forgotten all the same.
+    #[wasm_bindgen(js_name = signOut)]
+    pub fn sign_out(&self) -> Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let revoke = inner.st.borrow_mut().m.sign_out();
+            drive(&inner, &JsValue::UNDEFINED);
+            if let Some(key) = scope_key(&inner) {
+                let _ = take_pending(&key);
+            }
+            if let Some(tabs) = inner.tabs.borrow().as_ref() {
+                post(&tabs.close, &message("signout", &[]));
+            }
+            let Some(req) = revoke else { return Ok(JsValue::UNDEFINED) };
+            let headers = Array::new();
+            for (name, value) in &req.headers {
+                headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
+            }
+            let fetch = inner.st.borrow().fetch.clone();
+            let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &req.body))
+                .await
+                .map_err(|_| err(Error::Network))?;
+            // RFC 7009 §2.2: 200 whether or not the token was valid.
+            match status.as_f64().unwrap_or(0.0) as u16 {
+                200..=299 => Ok(JsValue::UNDEFINED),
+                s => Err(err(Error::Http { status: s, detail: "the revocation endpoint refused", retry_after: None })),
+            }
+        })
+    }
+}
+
+/// The pending sign-in as sessionStorage keeps it (JSON of three strings).
+fn pending_json(p: &Pending) -> String {
+    let mut out = String::from("{\"state\":");
+    crate::proto::encode_json_str(&mut out, &p.state);
+    out.push_str(",\"codeVerifier\":");
+    crate::proto::encode_json_str(&mut out, &p.verifier);
+    if let Some(n) = &p.nonce {
+        out.push_str(",\"nonce\":");
+        crate::proto::encode_json_str(&mut out, n);
+    }
+    out.push('}');
+    out
+}
+
+fn parse_pending(s: &str) -> Option<Pending> {
+    let f = pending_fields(&JsValue::from_str(s))?;
+    Some(Pending { state: f.get(0).as_string()?, verifier: f.get(1).as_string()?, nonce: f.get(2).as_string() })
+}

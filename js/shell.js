@@ -156,27 +156,16 @@ const ignore = () => {};
  * POSTs a token request and reads the answer; resolves to [status, retryAfter, text].
  * Deadlines and retries are the state machine's: it aborts `signal` when an attempt is
  * over. An opaque redirect (a browser's answer to `redirect: "manual"`) reports status 0.
- * `lock` (a user's refresh, in a browser): sent holding this endpoint's Web Lock, so one
- * tab at a time spends a rotating refresh token; an attempt called off while it waited
- * (another tab's tokens arrived) is not sent.
  */
-export function postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal, lock) {
+export function postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal) {
   const init = { method: "POST", headers, body, redirect, signal };
   if (cache !== undefined) init.cache = cache;
   if (credentials !== undefined) init.credentials = credentials;
-  const post = async () => {
-    signal?.throwIfAborted();
+  return (async () => {
     const res = await (fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init));
     if (res.type === "opaqueredirect") return [0, null, ""];
     return [res.status, res.headers.get("retry-after"), await res.text()];
-  };
-  const locks = lock ? globalThis.navigator?.locks : undefined;
-  if (!locks) return post();
-  return locks.request(`tokenkit ${url}`, async () => {
-    // Let the tokens the previous holder shared arrive before deciding to send.
-    await new Promise((r) => setTimeout(r, 0));
-    return post();
-  });
+  })();
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

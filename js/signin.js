@@ -1,6 +1,7 @@
 // The JavaScript half of the sign-in shell (the "tokenkit/signin" entry only): WebCrypto,
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
 // wake-up listeners. No decisions: src/proto/authcode.rs and the machine make them.
+import { postToken } from "./shell.js";
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
@@ -121,4 +122,37 @@ export async function postRevocation(fetchFn, url, headers, body) {
   const res = await (fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init));
   res.body?.cancel().catch(() => {});
   return res.type === "opaqueredirect" ? 0 : res.status;
+}
+
+/**
+ * A user's refresh in a browser: postToken() holding the Web Lock `lock`, named for the
+ * refresh token being spent. If another tab holds it, that tab is spending this refresh
+ * token: this attempt is not sent and waits for that tab's tokens (they call it off through
+ * `signal`). The tab that refreshed keeps the lock a minute, so a tab that missed its tokens
+ * cannot spend the rotated refresh token again; a refresh that failed releases it at once.
+ * Without Web Locks: a plain postToken() (one tab's behaviour).
+ */
+export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cache, credentials, signal) {
+  const post = () => postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal);
+  const locks = globalThis.navigator?.locks;
+  if (!locks) return post();
+  return new Promise((resolve, reject) => {
+    const calledOff = () => reject(signal?.reason ?? new Error("called off"));
+    locks
+      .request(lock, { ifAvailable: true }, async (held) => {
+        if (!held) {
+          if (signal?.aborted) return calledOff();
+          return signal?.addEventListener("abort", calledOff, { once: true });
+        }
+        let answer;
+        try {
+          answer = await post();
+        } catch (e) {
+          return reject(e);
+        }
+        resolve(answer);
+        if (answer[0] >= 200 && answer[0] < 300) await new Promise((r) => setTimeout(r, 60_000));
+      })
+      .catch(reject);
+  });
 }

@@ -30,13 +30,17 @@ for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true
 
 // The browser and Node entries inline the wasm, so loading needs no top-level await and no
 // file or asset that a bundler could fail to copy: raw DEFLATE, base64 (see js/inflate.js).
-const wasmBytes = readFileSync(join(out, "tokenkit_bg.wasm"));
-const deflated = deflateRawSync(wasmBytes, { level: 9 });
-writeFileSync(
-  join(out, "wasm-inline.js"),
-  `// tokenkit's wasm (tokenkit_bg.wasm), raw DEFLATE, base64, for the browser and Node entries.\n` +
-    `export const size = ${wasmBytes.length};\nexport const packed = ${deflated.length};\nexport const wasm = ${JSON.stringify(deflated.toString("base64"))};\n`,
-);
+function inlineWasm(dir) {
+  const bytes = readFileSync(join(dir, "tokenkit_bg.wasm"));
+  const deflated = deflateRawSync(bytes, { level: 9 });
+  writeFileSync(
+    join(dir, "wasm-inline.js"),
+    `// tokenkit's wasm (tokenkit_bg.wasm beside this file), raw DEFLATE, base64, for the browser and Node entries.\n` +
+      `export const size = ${bytes.length};\nexport const packed = ${deflated.length};\nexport const wasm = ${JSON.stringify(deflated.toString("base64"))};\n`,
+  );
+  return bytes;
+}
+const wasmBytes = inlineWasm(out);
 buildSync({
   entryPoints: [join(root, "js/inflate.js")],
   outfile: join(out, "inflate.js"),
@@ -51,20 +55,23 @@ buildSync({
 // node.cjs: the CommonJS entry (require, Jest's default mode), node.js bundled with the glue,
 // shell and inlined wasm into one CommonJS file, so it needs no require(esm) (absent before
 // Node 20.19). It is a second copy of the JS: its TokenError is not \`instanceof\` the ESM entry's.
-buildSync({
-  entryPoints: [join(out, "node.js")],
-  outfile: join(out, "node.cjs"),
-  bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node20",
-  minifyWhitespace: true,
-  minifySyntax: true,
-  legalComments: "none",
-  // Only the glue's async init (never called here) reads import.meta.url.
-  define: { "import.meta.url": '""' },
-  logLevel: "error",
-});
+function cjsEntry(dir) {
+  buildSync({
+    entryPoints: [join(dir, "node.js")],
+    outfile: join(dir, "node.cjs"),
+    bundle: true,
+    format: "cjs",
+    platform: "node",
+    target: "node20",
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: "none",
+    // Only the glue's async init (never called here) reads import.meta.url.
+    define: { "import.meta.url": '""' },
+    logLevel: "error",
+  });
+}
+cjsEntry(out);
 
 // tokenkit/signin: the same entries over the sign-in build (target/bindgen-signin/), in
 // signin/, sharing inflate.js. Apps that do not sign users in never download it.
@@ -84,26 +91,8 @@ for (const name of ["browser.js", "node.js", "workerd.js"]) {
     .replaceAll('"./inflate.js"', '"../inflate.js"');
   writeFileSync(join(signin, name), text);
 }
-const signinWasm = readFileSync(join(signin, "tokenkit_bg.wasm"));
-const signinDeflated = deflateRawSync(signinWasm, { level: 9 });
-writeFileSync(
-  join(signin, "wasm-inline.js"),
-  `// tokenkit's sign-in wasm (signin/tokenkit_bg.wasm), raw DEFLATE, base64.\n` +
-    `export const size = ${signinWasm.length};\nexport const packed = ${signinDeflated.length};\nexport const wasm = ${JSON.stringify(signinDeflated.toString("base64"))};\n`,
-);
-buildSync({
-  entryPoints: [join(signin, "node.js")],
-  outfile: join(signin, "node.cjs"),
-  bundle: true,
-  format: "cjs",
-  platform: "node",
-  target: "node20",
-  minifyWhitespace: true,
-  minifySyntax: true,
-  legalComments: "none",
-  define: { "import.meta.url": '""' },
-  logLevel: "error",
-});
+const signinWasm = inlineWasm(signin);
+cjsEntry(signin);
 cpSync(join(root, "pkg-template/signin.d.ts"), join(signin, "index.d.ts"));
 
 // tokenkit/broker: the prebuilt broker (make worker-build's worker/pkg/), its Worker entry

@@ -243,6 +243,11 @@ impl Machine {
         if !self.user() || matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) {
             return;
         }
+        // Only newer tokens: a tab answering late with an older session (whose refresh
+        // token was spent since) must not replace this one.
+        if self.token.as_ref().is_some_and(|t| now + issued.lifetime.ms() <= t.expires_at) {
+            return;
+        }
         let skew = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.refresh_skew);
         let mut issued = issued;
         if let Some(rt) = issued.refresh_token.take() {
@@ -364,6 +369,7 @@ impl Machine {
             Some(Flight { stage: Stage::Sending { attempt: a, sent_at, .. }, .. }) if *a == attempt => *sent_at,
             _ => return,
         };
+        self.observe_clock(now, wall);
         let Some(cfg) = &self.cfg else { return };
         let Source::Endpoint(ep) = &cfg.source else { return };
         let skew = cfg.timing.refresh_skew;

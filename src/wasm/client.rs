@@ -256,7 +256,7 @@ impl Inner {
     /// Tells this browser's other tabs about the tokens just fetched ([`Action::Share`]).
     fn share(&self) {
         #[cfg(feature = "signin")]
-        super::signin::share(self);
+        super::signin::fetched(self);
     }
 
     /// The API answered 401 (with `www`) to a request signed with token `id`: tells the
@@ -429,17 +429,17 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     for (name, value) in &req.headers {
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
     }
-    let answer = js::post_token(
-        inner.fetch_fn(),
-        &req.url,
-        &headers,
-        &req.body,
-        req.redirect,
-        req.cache,
-        req.credentials,
-        controller.map(|c| c.signal()),
-        req.lock,
-    );
+    let fetch = inner.fetch_fn();
+    let signal = controller.map(|c| c.signal());
+    #[cfg(feature = "signin")]
+    let answer = match req.lock.then(|| super::signin::lock_name(inner)).flatten() {
+        Some(lock) => super::signin::post_token_locked(
+            &lock, fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal,
+        ),
+        None => js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal),
+    };
+    #[cfg(not(feature = "signin"))]
+    let answer = js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal);
     let (inner2, ctx2) = (inner.clone(), ctx.clone());
     let done = promise(async move {
         let answer = JsFuture::from(answer).await.map(|v| {

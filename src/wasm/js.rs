@@ -43,7 +43,6 @@ extern "C" {
         cache: Option<&str>,
         credentials: Option<&str>,
         signal: Option<AbortSignal>,
-        lock: bool,
     ) -> Promise;
 
     pub fn sleep(ms: f64) -> Promise;

@@ -44,6 +44,19 @@ extern "C" {
     fn post(close: &Function, message: &JsValue);
     #[wasm_bindgen(js_name = postRevocation)]
     fn post_revocation(fetch: Option<Function>, url: &str, headers: &Array, body: &str) -> Promise;
+    #[wasm_bindgen(js_name = postTokenLocked)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn post_token_locked(
+        lock: &str,
+        fetch: Option<Function>,
+        url: &str,
+        headers: &Array,
+        body: &str,
+        redirect: &str,
+        cache: Option<&str>,
+        credentials: Option<&str>,
+        signal: Option<web_sys::AbortSignal>,
+    ) -> Promise;
     #[wasm_bindgen(js_name = pendingFields)]
     fn pending_fields(v: &JsValue) -> Option<Array>;
 }
@@ -52,6 +65,10 @@ extern "C" {
 pub(super) struct Tabs {
     /// Closes the channel and removes the listeners; `post(close, message)` sends.
     close: Function,
+    /// Names the refresh token this tab holds, without revealing it: random, new with each
+    /// token response, passed on with the tokens. A refresh holds the lock of its
+    /// generation, so two tabs never spend the same refresh token.
+    generation: core::cell::RefCell<String>,
     _on_message: Closure<dyn FnMut(JsValue)>,
     _on_wake: Closure<dyn FnMut()>,
 }
@@ -97,7 +114,8 @@ pub(super) fn attach(inner: &Rc<Inner>) {
     });
     let close = open_tabs(&name, on_message.as_ref().unchecked_ref(), on_wake.as_ref().unchecked_ref());
     post(&close, &message("hello", &[]));
-    *inner.tabs.borrow_mut() = Some(Tabs { close, _on_message: on_message, _on_wake: on_wake });
+    *inner.tabs.borrow_mut() =
+        Some(Tabs { close, generation: core::cell::RefCell::new(new_generation()), _on_message: on_message, _on_wake: on_wake });
 }
 
 fn message(kind: &str, fields: &[(&str, JsValue)]) -> JsValue {
@@ -113,6 +131,29 @@ fn field(msg: &JsValue, k: &str) -> JsValue {
     js_sys::Reflect::get(msg, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
 }
 
+fn new_generation() -> String {
+    let mut out = String::new();
+    crate::proto::encode_base64url(&mut out, &random_bytes(12).to_vec());
+    out
+}
+
+/// The lock a refresh of the current refresh token is sent under.
+pub(super) fn lock_name(inner: &Inner) -> Option<String> {
+    let tabs = inner.tabs.borrow();
+    let mut name = scope_key(inner)?;
+    name.push(' ');
+    name.push_str(&tabs.as_ref()?.generation.borrow());
+    Some(name)
+}
+
+/// Tokens just came from the server: a new generation, told to the other tabs.
+pub(super) fn fetched(inner: &Inner) {
+    if let Some(tabs) = inner.tabs.borrow().as_ref() {
+        *tabs.generation.borrow_mut() = new_generation();
+    }
+    share(inner);
+}
+
 /// Sends the session (tokens just fetched, or to a tab that asked) to the other tabs.
 pub(super) fn share(inner: &Inner) {
     let msg = {
@@ -126,6 +167,10 @@ pub(super) fn share(inner: &Inner) {
                 ("rt", rt.map_or(JsValue::UNDEFINED, |r| JsValue::from_str(r.expose()))),
                 ("exp", JsValue::from_f64(js::wall().0 as f64 + left.0 as f64)),
                 ("scope", t.scope.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str)),
+                (
+                    "gen",
+                    inner.tabs.borrow().as_ref().map_or(JsValue::UNDEFINED, |t| JsValue::from_str(&t.generation.borrow())),
+                ),
             ],
         )
     };
@@ -149,7 +194,15 @@ fn on_message(inner: &Rc<Inner>, msg: &JsValue) {
                 refresh_token: field(msg, "rt").as_string().map(Secret::new),
                 id_token: None,
             };
-            inner.st.borrow_mut().m.adopt(issued, js::now());
+            let adopted = {
+                let mut st = inner.st.borrow_mut();
+                let before = st.m.session().map(|(t, _)| t.id);
+                st.m.adopt(issued, js::now());
+                st.m.session().map(|(t, _)| t.id) != before
+            };
+            if let (true, Some(gen), Some(tabs)) = (adopted, field(msg, "gen").as_string(), inner.tabs.borrow().as_ref()) {
+                *tabs.generation.borrow_mut() = gen;
+            }
             drive(inner, &JsValue::UNDEFINED);
         }
         Some("signout") => {

@@ -1,0 +1,281 @@
+// Signing a user in (tokenkit/signin) against oidc-provider, a standards-checked
+// authorization server, on 127.0.0.1: PKCE required, refresh tokens rotated. Browser flows run
+// in Chromium (Playwright) from a page served here; the confidential flow runs in Node.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
+import { extname, join, normalize } from "node:path";
+import { launchChromium } from "../fixtures/chromium.mjs";
+import { startOidc, signInAt } from "../fixtures/oidc.mjs";
+import { until } from "./helpers.mjs";
+
+const pkg = new URL("../../pkg/", import.meta.url).pathname;
+let app, oidc, browser;
+
+// The app: one page (also the callback) that makes the client and waits for the test.
+const page = (issuer, origin) => `<!doctype html><meta charset="utf-8"><title>app</title><script type="module">
+import { TokenClient, TokenError } from "/pkg/signin/browser.js";
+window.TokenError = TokenError;
+window.events = [];
+window.client = new TokenClient({
+  grant: "authorization_code",
+  authorizeUrl: "${issuer}/auth",
+  tokenUrl: "${issuer}/token",
+  revocationUrl: "${issuer}/token/revocation",
+  issuer: "${issuer}",
+  clientId: "spa",
+  clientAuth: "none",
+  redirectUri: "${origin}/callback",
+  scope: "openid offline_access",
+  allowedOrigins: ["${issuer}"],
+  refreshSkewSeconds: 60,
+});
+for (const e of ["token", "expired", "error"]) client.on(e, (v) => events.push(e === "token" ? ["token", v.accessToken] : [e, v?.code]));
+window.ready = true;
+</script>`;
+
+async function startApp() {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    if (path === "/" || path === "/callback") return res.writeHead(200, { "content-type": "text/html" }).end(page(oidc.issuer, app.origin));
+    if (path.startsWith("/pkg/")) {
+      const file = normalize(join(pkg, path.slice(5)));
+      if (!file.startsWith(pkg)) return res.writeHead(404).end();
+      try {
+        return res.writeHead(200, { "content-type": extname(file) === ".js" ? "text/javascript" : "application/octet-stream" }).end(readFileSync(file));
+      } catch {
+        return res.writeHead(404).end();
+      }
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) };
+}
+
+before(async () => {
+  app = await startApp();
+  oidc = await startOidc({ redirects: [`${app.origin}/callback`] });
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await oidc?.close();
+  await app?.close();
+});
+
+const ready = (p) => p.waitForFunction(() => window.ready === true);
+
+/** Signs in from a fresh page of `context` and returns the page, on the app, signed in. */
+async function signedIn(context) {
+  const p = await context.newPage();
+  await p.goto(`${app.origin}/`);
+  await ready(p);
+  const url = await p.evaluate(() => client.createAuthorizationUrl());
+  await p.goto(url);
+  await signInAt(p);
+  await p.waitForURL(`${app.origin}/callback?**`);
+  await ready(p);
+  await p.evaluate(() => client.completeAuthorization(location.href));
+  return p;
+}
+
+test("sign-in round trip: PKCE, state in sessionStorage only until the callback, code exchanged once, address bar cleaned, API call signed", async () => {
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  await p.goto(`${app.origin}/`);
+  await ready(p);
+  assert.equal(await p.evaluate(() => client.isAuthorized), false);
+  assert.equal(await p.evaluate(() => client.getToken().catch((e) => e.code)), "LOGIN_REQUIRED");
+  const url = new URL(await p.evaluate(() => client.createAuthorizationUrl()));
+  assert.equal(url.origin + url.pathname, `${oidc.issuer}/auth`);
+  assert.equal(url.searchParams.get("code_challenge_method"), "S256");
+  assert.match(url.searchParams.get("code_challenge"), /^[A-Za-z0-9_-]{43}$/);
+  assert.ok(url.searchParams.get("nonce"), "openid in scope: a nonce");
+  const stored = await p.evaluate(() => Object.entries(sessionStorage));
+  assert.equal(stored.length, 1);
+  const pending = JSON.parse(stored[0][1]);
+  assert.deepEqual(Object.keys(pending).sort(), ["codeVerifier", "nonce", "state"]);
+  assert.equal(pending.state, url.searchParams.get("state"));
+
+  const codes = oidc.count.code;
+  await p.goto(url.href);
+  await signInAt(p);
+  await p.waitForURL(`${app.origin}/callback?**`);
+  await ready(p);
+  const after = await p.evaluate(async () => {
+    await client.completeAuthorization(location.href);
+    return { authorized: client.isAuthorized, href: location.href, stored: Object.keys(sessionStorage).length, events: window.events };
+  });
+  assert.equal(after.authorized, true);
+  assert.equal(after.href, `${app.origin}/callback`, "code and state removed from the address bar");
+  assert.equal(after.stored, 0, "the pending sign-in is gone from sessionStorage");
+  assert.equal(oidc.count.code, codes + 1);
+  const me = await p.evaluate(async (iss) => (await client.fetch(`${iss}/me`)).json(), oidc.issuer);
+  assert.equal(me.sub, "alice");
+  // Completing the same callback again is refused: the pending sign-in was used once.
+  const again = await p.evaluate(() => client.completeAuthorization(location.href + "?code=x&state=y").catch((e) => e.code));
+  assert.equal(again, "STATE_MISMATCH");
+  assert.equal(oidc.count.code, codes + 1);
+  await context.close();
+});
+
+test("a callback with another state is refused and nothing is exchanged; an error callback is OAUTH_ERROR", async () => {
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  await p.goto(`${app.origin}/`);
+  await ready(p);
+  await p.goto(await p.evaluate(() => client.createAuthorizationUrl()));
+  await signInAt(p);
+  await p.waitForURL(`${app.origin}/callback?**`);
+  await ready(p);
+  const codes = oidc.count.code;
+  const tampered = await p.evaluate(() => {
+    const u = new URL(location.href);
+    u.searchParams.set("state", "forged-state-from-an-attacker");
+    return client.completeAuthorization(u.href).then(() => "exchanged", (e) => [e.code, e instanceof TokenError]);
+  });
+  assert.deepEqual(tampered, ["STATE_MISMATCH", true]);
+  assert.equal(oidc.count.code, codes, "no code was exchanged");
+  assert.equal(await p.evaluate(() => client.isAuthorized), false);
+
+  // prompt=none without a session: the server answers the callback with an error.
+  const fresh = await browser.newContext();
+  const q = await fresh.newPage();
+  await q.goto(`${app.origin}/`);
+  await ready(q);
+  await q.goto(await q.evaluate(() => client.createAuthorizationUrl({ extraParams: { prompt: "none" } })));
+  await q.waitForURL(`${app.origin}/callback?**`);
+  await ready(q);
+  const refused = await q.evaluate(() => client.completeAuthorization(location.href).then(() => "exchanged", (e) => [e.code, e.error]));
+  assert.deepEqual(refused, ["OAUTH_ERROR", "login_required"]);
+  await context.close();
+  await fresh.close();
+});
+
+test("refresh tokens rotate; a refused refresh token ends the session with \"expired\" and LOGIN_REQUIRED", async () => {
+  oidc.setAccessTtl(10); // refreshed at half-life: every 5 s
+  const context = await browser.newContext();
+  try {
+    const p = await signedIn(context);
+    const refreshes = oidc.count.refresh;
+    const invalid = oidc.count.invalidGrant;
+    const first = await p.evaluate(() => client.getToken());
+    await until(() => oidc.count.refresh >= refreshes + 2, 20_000, "two refreshes");
+    const now = await p.evaluate(() => client.getToken());
+    assert.notEqual(now, first);
+    assert.equal(oidc.count.invalidGrant, invalid, "each refresh used the rotated refresh token");
+    await oidc.spoilRefreshTokens();
+    await p.waitForFunction(() => events.some(([e]) => e === "expired"), null, { timeout: 20_000 });
+    const after = await p.evaluate(async () => ({ code: await client.getToken().catch((e) => e.code), authorized: client.isAuthorized, errors: events.filter(([e]) => e === "error").map(([, c]) => c) }));
+    assert.deepEqual(after, { code: "LOGIN_REQUIRED", authorized: false, errors: ["LOGIN_REQUIRED"] });
+  } finally {
+    oidc.setAccessTtl(300);
+    await context.close();
+  }
+});
+
+test("signOut() revokes the refresh token at the server and forgets the session", async () => {
+  const context = await browser.newContext();
+  const p = await signedIn(context);
+  const revocations = oidc.count.revocations;
+  assert.ok((await oidc.liveRefreshTokens()) > 0);
+  await p.evaluate(() => client.signOut());
+  assert.equal(oidc.count.revocations, revocations + 1);
+  assert.equal(await oidc.liveRefreshTokens(), 0, "revoked");
+  assert.deepEqual(await p.evaluate(async () => [client.isAuthorized, await client.getToken().catch((e) => e.code)]), [false, "LOGIN_REQUIRED"]);
+  await context.close();
+});
+
+for (const tabs of [2, 5]) {
+  test(`${tabs} tabs: one refresh per window, the others adopt it; a new tab joins the session; sign-out reaches every tab`, async () => {
+    oidc.setAccessTtl(10);
+    const context = await browser.newContext();
+    try {
+      const first = await signedIn(context);
+      const pages = [first];
+      for (let i = 1; i < tabs; i++) {
+        const q = await context.newPage();
+        await q.goto(`${app.origin}/`);
+        await ready(q);
+        await q.waitForFunction(() => client.isAuthorized, null, { timeout: 5000 }); // joined through the channel
+        pages.push(q);
+      }
+      const refreshes = oidc.count.refresh;
+      const invalid = oidc.count.invalidGrant;
+      const tokensSeen = async () => (await Promise.all(pages.map((q) => q.evaluate(() => client.getToken())))).sort();
+      // Two refresh windows go by.
+      await until(() => oidc.count.refresh >= refreshes + 2, 25_000, "two refreshes");
+      await until(async () => new Set(await tokensSeen()).size === 1, 5_000, "every tab on the same token");
+      const windows = oidc.count.refresh - refreshes;
+      assert.ok(windows <= 3, `${windows} refreshes for ${tabs} tabs over two windows`);
+      assert.equal(oidc.count.invalidGrant, invalid, "no tab spent a rotated refresh token twice");
+      await first.evaluate(() => client.signOut());
+      for (const q of pages) await q.waitForFunction(() => !client.isAuthorized, null, { timeout: 5000 });
+    } finally {
+      oidc.setAccessTtl(300);
+      await context.close();
+    }
+  });
+}
+
+test("a tab that slept past its token's expiry gets a fresh token, never the expired one", async () => {
+  oidc.setAccessTtl(30);
+  const context = await browser.newContext();
+  try {
+    await context.clock.install();
+    const p = await signedIn(context);
+    const before = await p.evaluate(() => client.getToken());
+    const refreshes = oidc.count.refresh;
+    // The laptop sleeps for two minutes: the wall clock moves, the monotonic one and the
+    // page's timers do not. Then the page is shown again.
+    await p.clock.setSystemTime(Date.now() + 120_000);
+    const [served, counted] = await p.evaluate(async () => {
+      const t = await client.getToken(); // before any wake-up event
+      document.dispatchEvent(new Event("visibilitychange"));
+      return [t, events.filter(([e]) => e === "token").length];
+    });
+    assert.notEqual(served, before, "the expired token was not handed out");
+    assert.ok(counted >= 2);
+    assert.equal(oidc.count.refresh, refreshes + 1);
+  } finally {
+    oidc.setAccessTtl(300);
+    await context.close();
+  }
+});
+
+test("confidential client in Node: client_secret_basic + PKCE, the app keeps state and verifier in its own session", async () => {
+  const { TokenClient } = await import("../../pkg/signin/node.js");
+  const client = new TokenClient({
+    grant: "authorization_code",
+    authorizeUrl: `${oidc.issuer}/auth`,
+    tokenUrl: `${oidc.issuer}/token`,
+    revocationUrl: `${oidc.issuer}/token/revocation`,
+    issuer: oidc.issuer,
+    clientId: "web",
+    clientSecret: "web-secret",
+    redirectUri: `${app.origin}/callback`,
+    scope: "openid offline_access",
+    allowedOrigins: [oidc.issuer],
+  });
+  const saved = await client.createAuthorizationUrl();
+  assert.deepEqual(Object.keys(saved).sort(), ["codeVerifier", "nonce", "state", "url"]);
+  // The user's browser signs in; the server-side app receives the callback URL.
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  await p.route(`${app.origin}/callback?**`, (route) => route.fulfill({ status: 200, body: "ok" }));
+  await p.goto(saved.url);
+  await signInAt(p, "bob");
+  await p.waitForURL(`${app.origin}/callback?**`);
+  const callback = p.url();
+  await context.close();
+  await assert.rejects(client.completeAuthorization(callback, { ...saved, state: "another-session-state" }), { code: "STATE_MISMATCH" });
+  await client.completeAuthorization(callback, saved);
+  assert.equal(client.isAuthorized, true);
+  const me = await (await client.fetch(`${oidc.issuer}/me`)).json();
+  assert.equal(me.sub, "bob");
+  await client.signOut();
+  assert.equal(client.isAuthorized, false);
+  client.dispose();
+});

@@ -95,6 +95,8 @@ export type ClientCredentialsOptions = CommonOptions &
     tokenUrl: string;
     clientId: string;
     dialect?: "oauth2" | undefined;
+    /** The default. `"authorization_code"` (signing users in) is in "tokenkit/signin". */
+    grant?: "client_credentials" | undefined;
   } & (SecretAuth | PublicAuth);
 
 /** Symbl's JSON app-credentials endpoint, through the constructor: `{ dialect: "symbl", tokenUrl, appId, appSecret }`. */

@@ -1,0 +1,48 @@
+// tokenkit/signin's declarations, compiled with usage.ts (both configs): a browser sign-in, a
+// server-side one, and misuse that must not type-check.
+import { TokenClient, TokenError, type PendingSignIn } from "tokenkit/signin";
+
+const user = new TokenClient({
+  grant: "authorization_code",
+  authorizeUrl: "https://auth.example.com/authorize",
+  tokenUrl: "https://auth.example.com/token",
+  revocationUrl: "https://auth.example.com/revoke",
+  clientId: "spa",
+  clientAuth: "none",
+  redirectUri: "https://app.example.com/callback",
+  scope: "openid offline_access read",
+  allowedOrigins: ["https://api.example.com"],
+});
+async function browserFlow(): Promise<void> {
+  const url = await user.createAuthorizationUrl({ extraParams: { prompt: "login" } });
+  if (typeof url === "string") void url.startsWith("https://");
+  await user.completeAuthorization("https://app.example.com/callback?code=c&state=s");
+  const signedIn: boolean = user.isAuthorized;
+  void signedIn;
+  await user.getToken();
+  await user.signOut();
+}
+void browserFlow;
+
+const server = new TokenClient({
+  grant: "authorization_code",
+  authorizeUrl: "https://auth.example.com/authorize",
+  tokenUrl: "https://auth.example.com/token",
+  clientId: "web",
+  clientSecret: "s",
+  redirectUri: "https://app.example.com/callback",
+});
+async function serverFlow(): Promise<void> {
+  const pending = (await server.createAuthorizationUrl()) as PendingSignIn;
+  await server.completeAuthorization(new URL("https://app.example.com/callback?code=c&state=s"), pending);
+}
+void serverFlow;
+
+const e = new TokenError("LOGIN_REQUIRED", "sign in");
+const code: "STATE_MISMATCH" | string = e.code;
+void code;
+
+// @ts-expect-error: a sign-in client needs a redirectUri
+new TokenClient({ grant: "authorization_code", authorizeUrl: "https://a", tokenUrl: "https://t", clientId: "spa", clientAuth: "none" });
+// @ts-expect-error: isAuthorized is read-only
+user.isAuthorized = true;

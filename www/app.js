@@ -2,6 +2,7 @@
 // through the import map) and never sees a client secret: the broker holds it, direct mode
 // uses a public client, and tokens are shown redacted.
 import { TokenClient, TokenError } from "tokenkit";
+import { TokenClient as UserClient, TokenError as UserTokenError } from "tokenkit/signin";
 
 const $ = (id) => document.getElementById(id);
 const config = await (await fetch("/config.json")).json();
@@ -16,7 +17,7 @@ const timeline = []; // { t, kind }
 const redact = (t) => (t.length > 16 ? `${t.slice(0, 6)}…${t.slice(-4)}` : "••••");
 const time = (ms) => new Date(ms).toLocaleTimeString();
 const describeError = (e) =>
-  e instanceof TokenError ? `${e.code}${e.status ? ` (HTTP ${e.status})` : ""}: ${e.message}${e.retryAfter ? `; retry after ${e.retryAfter} s` : ""}` : String(e);
+  e instanceof TokenError || e instanceof UserTokenError ? `${e.code}${e.status ? ` (HTTP ${e.status})` : ""}: ${e.message}${e.retryAfter ? `; retry after ${e.retryAfter} s` : ""}` : String(e);
 
 function log(kind, text) {
   const li = document.createElement("li");
@@ -44,6 +45,9 @@ const ABOUT = {
     "The page runs the client-credentials grant itself, as a public client: every token request, retry and error is logged here. " +
     "For comparison only: a real client secret must never be in a page.",
   apikey: "A static key, attached only to allowed origins: no token endpoint, nothing expires, so no faults apply.",
+  signin:
+    "A user signs in at the authorization server (any login and password here) and comes back with a code, exchanged with PKCE; " +
+    "the refresh token renews the access token before it lapses. Tokens stay in this tab's memory (other tabs get them over a BroadcastChannel); \"Call API\" asks the server's userinfo.",
 };
 
 function mode() {
@@ -79,6 +83,20 @@ function build() {
   if ($("mode").value === "broker") client = new TokenClient({ brokerUrl: m.brokerUrl, ...common, ...timing });
   else if ($("mode").value === "direct")
     client = new TokenClient({ tokenUrl: m.tokenUrl, clientId: m.clientId, clientAuth: "none", ...(scope ? { scope } : {}), ...common, ...timing });
+  else if ($("mode").value === "signin")
+    client = new UserClient({
+      grant: "authorization_code",
+      authorizeUrl: m.authorizeUrl,
+      tokenUrl: m.tokenUrl,
+      revocationUrl: m.revocationUrl,
+      issuer: m.issuer,
+      clientId: m.clientId,
+      clientAuth: "none",
+      redirectUri: m.redirectUri,
+      scope: "openid offline_access",
+      ...common,
+      ...timing,
+    });
   else client = TokenClient.apiKey({ apiKey: m.apiKey, ...common });
   offs = [
     client.on("token", (info) => {
@@ -103,6 +121,7 @@ function build() {
   const which = $("mode").value;
   document.querySelectorAll("[data-fault]").forEach((b) => (b.disabled = !m.faultUrl || which === "apikey"));
   $("scope").disabled = which !== "direct";
+  document.querySelectorAll(".signin-only").forEach((e) => (e.hidden = which !== "signin"));
   $("skew").disabled = which === "apikey";
   $("mode-about").textContent = ABOUT[which];
   log("info", `client: ${$("mode").selectedOptions[0].textContent}`);
@@ -110,6 +129,11 @@ function build() {
 }
 
 async function load() {
+  if ($("mode").value === "signin" && !client.isAuthorized) {
+    $("who").textContent = "not signed in";
+    result(true, "Sign in to get a user's token.");
+    return;
+  }
   try {
     const info = await client.getTokenInfo();
     if (!current || current.info.accessToken !== info.accessToken) current = { info, issuedAt: Date.now(), refreshAt: info.refreshAt };
@@ -247,8 +271,40 @@ document.querySelectorAll("[data-fault]").forEach((b) => {
     });
 });
 
+$("signin").onclick = (ev) =>
+  busy(ev.target, async () => {
+    log("info", "signing in: off to the authorization server (the PKCE verifier waits in sessionStorage)");
+    location.assign(await client.createAuthorizationUrl());
+  });
+$("signout").onclick = (ev) =>
+  busy(ev.target, async () => {
+    try {
+      await client.signOut();
+      log("info", "signed out: the refresh token was revoked at the server, and every tab forgot the session");
+    } catch (e) {
+      log("error", `sign-out: ${describeError(e)}`);
+    }
+    current = null;
+    renderToken();
+    $("who").textContent = "signed out";
+  });
+
 if (!config.modes.direct) for (const v of ["direct", "apikey"]) $("mode").querySelector(`[value=${v}]`).remove();
-build();
+// Back from the authorization server: this page is the redirect URI.
+const callback = new URLSearchParams(location.search);
+if (callback.has("state") && (callback.has("code") || callback.has("error"))) {
+  $("mode").value = "signin";
+  build();
+  try {
+    await client.completeAuthorization(location.href);
+    $("who").textContent = "signed in";
+    log("info", "signed in: the code was exchanged (PKCE) for an access token and a refresh token");
+    load();
+  } catch (e) {
+    result(false, describeError(e));
+    log("error", `sign-in: ${describeError(e)}`);
+  }
+} else build();
 setInterval(tick, 500);
 setInterval(stats, 3000);
 window.tokenkitDemo = { ready: true };

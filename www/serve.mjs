@@ -15,6 +15,7 @@ import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFixture } from "../tests/fixtures/server.mjs";
 import { startBroker } from "../worker/local.mjs";
+import { startOidc } from "../tests/fixtures/oidc.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".json": "application/json", ".svg": "image/svg+xml" };
@@ -86,6 +87,11 @@ export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) 
     stops.push(() => broker.dispose());
     const brokerOrigin = broker.url;
 
+    // Signing a user in: oidc-provider (a standards-checked authorization server) with its
+    // development login page; "Call API" asks its userinfo endpoint.
+    const oidc = await startOidc({ redirects: [`${pageOrigin}/`], accessTtl: ttl });
+    stops.push(() => oidc.close());
+
     const local = (key) => ({ apiUrl: auth.api(key, "/reports"), statsUrl: `${auth.origin}/s/${key}/stats`, faultUrl: `${auth.origin}/s/${key}/fault` });
     const config = {
       ttl,
@@ -109,9 +115,18 @@ export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) 
               direct: { tokenUrl: auth.url("demo-direct", `ttl=${ttl}`), clientId: "demo-public-client", ...local("demo-direct") },
               apikey: { apiKey: "static-key", ...local("demo-apikey") },
             }),
+        signin: {
+          authorizeUrl: `${oidc.issuer}/auth`,
+          tokenUrl: `${oidc.issuer}/token`,
+          revocationUrl: `${oidc.issuer}/token/revocation`,
+          issuer: oidc.issuer,
+          clientId: "spa",
+          redirectUri: `${pageOrigin}/`,
+          apiUrl: `${oidc.issuer}/me`,
+        },
       },
     };
-    return { pageUrl: `${pageOrigin}/`, brokerUrl: brokerOrigin, authUrl: auth.origin, auth, secret: upstream.CLIENT_SECRET, stop };
+    return { pageUrl: `${pageOrigin}/`, brokerUrl: brokerOrigin, authUrl: auth.origin, auth, oidc, secret: upstream.CLIENT_SECRET, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -122,6 +137,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const demo = await startDemo({ port: Number(process.env.PORT ?? 8000), ttl: Number(process.env.TOKENKIT_TTL ?? 30) });
   console.log(`authorization server + API (local): ${demo.authUrl}`);
   console.log(`edge broker (workerd):              ${demo.brokerUrl}`);
+  console.log(`sign-in server (oidc-provider):     ${demo.oidc.issuer}  (any login and password)`);
   console.log(`demo page:                          ${demo.pageUrl}`);
   console.log("Ctrl-C stops everything.");
   const quit = async () => {

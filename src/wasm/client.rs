@@ -215,6 +215,8 @@ impl TokenClient {
             st.m.dispose();
             st.fetch = None;
         }
+        #[cfg(feature = "signin")]
+        self.inner.tabs.borrow_mut().take(); // leaves the other tabs, removes the listeners
         drive(&self.inner, &JsValue::UNDEFINED);
     }
 }

@@ -32,10 +32,25 @@ const bundle = async (w, bindings) => (await bundleAndRun(w, bindings, { NODE_PA
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
-  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/inflate.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/DOCS.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml"]) {
+  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/inflate.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/DOCS.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml", "package/signin/browser.js", "package/signin/node.js", "package/signin/node.cjs", "package/signin/workerd.js", "package/signin/index.d.ts", "package/signin/wasm-inline.js", "package/signin/tokenkit_bg.wasm"]) {
     assert.ok(files.includes(f), `${f} in ${files}`);
   }
   assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));
+});
+
+test("tokenkit/signin from the tarball: ESM and CommonJS in Node, each with its own sign-in client; the main entry refuses the grant", () => {
+  const run = (file, code) => {
+    writeFileSync(join(dir, file), code);
+    return JSON.parse(execFileSync(process.execPath, [file], { cwd: dir, encoding: "utf8" }).trim());
+  };
+  const body = `const c = new TokenClient({ grant: "authorization_code", authorizeUrl: "https://a.example/authorize", tokenUrl: "https://a.example/token", clientId: "web", clientSecret: "s", redirectUri: "https://app.example/cb", scope: "openid" });
+  c.createAuthorizationUrl().then((p) => console.log(JSON.stringify({ keys: Object.keys(p).sort(), challenge: new URL(p.url).searchParams.get("code_challenge_method"), authorized: c.isAuthorized })));`;
+  const want = { keys: ["codeVerifier", "nonce", "state", "url"], challenge: "S256", authorized: false };
+  assert.deepEqual(run("signin.mjs", `import { TokenClient } from "tokenkit/signin";\n${body}`), want);
+  assert.deepEqual(run("signin.cjs", `const { TokenClient } = require("tokenkit/signin");\n${body}`), want);
+  const refused = run("main.mjs", `import { TokenClient } from "tokenkit";
+try { new TokenClient({ grant: "authorization_code", tokenUrl: "https://a.example/token", clientId: "a", clientAuth: "none" }); } catch (e) { console.log(JSON.stringify([e.code, e.message])); }`);
+  assert.deepEqual(refused, ["INVALID_CONFIG", 'grant: "authorization_code" needs the sign-in build: import from "tokenkit/signin"']);
 });
 
 test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requests and an aborted starter", async () => {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { launchChromium } from "../fixtures/chromium.mjs";
 import { startDemo } from "../../www/serve.mjs";
+import { signInAt } from "../fixtures/oidc.mjs";
 
 let demo, browser, page;
 const problems = [];
@@ -19,6 +20,9 @@ before(async () => {
   page.on("pageerror", (e) => problems.push(`pageerror: ${e}`));
   page.on("console", (m) => {
     if (m.type() !== "error") return;
+    // The authorization server's own login pages are not ours (they load web fonts from
+    // the internet, which does not exist here).
+    if (!page.url().startsWith(demo.pageUrl) || m.location()?.url?.startsWith(demo.oidc.issuer)) return;
     // Chromium itself logs each failed HTTP load; the fault buttons cause exactly those.
     const faultNoise = /Failed to load resource: the server responded with a status of (400|401|429|500|502)/.test(m.text());
     if (!(allowFaultNoise && faultNoise)) problems.push(m.text());
@@ -150,6 +154,29 @@ test("refreshes before expiry with no clicks (12 s tokens, skew limited to 6 s),
   const n = await tokens();
   await waitFor((count) => document.querySelectorAll("#log li.token").length > count, n, 12_000);
   assert.equal(await text("#t-status"), "valid");
+});
+
+test("sign-in mode: a user signs in (PKCE), the page calls the API as them, signs out", async () => {
+  await page.selectOption("#mode", "signin");
+  await waitFor(() => document.getElementById("who").textContent === "not signed in");
+  assert.equal(await page.isHidden("#signin"), false);
+  const codes = demo.oidc.count.code;
+  await page.click("#signin");
+  await signInAt(page, "demo-user");
+  await page.waitForURL(`${demo.pageUrl}**`);
+  await waitFor(() => document.getElementById("who").textContent === "signed in");
+  assert.equal(new URL(page.url()).search, "", "the code left the address bar");
+  assert.equal(demo.oidc.count.code, codes + 1);
+  await waitFor(() => document.getElementById("t-status").textContent === "valid");
+  await clearResult();
+  await page.click("#call");
+  await resultMatches(/API answered 200 .*"sub":"demo-user"/);
+  const revocations = demo.oidc.count.revocations;
+  await page.click("#signout");
+  await waitFor(() => document.getElementById("who").textContent === "signed out");
+  assert.equal(demo.oidc.count.revocations, revocations + 1);
+  assert.equal(await text("#t-status"), "none");
+  assert.deepEqual(problems, []);
 });
 
 test("no secret and no full token in the DOM; no console errors; screenshot", async () => {

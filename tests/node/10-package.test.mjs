@@ -102,6 +102,33 @@ test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requ
   }
 });
 
+test("tokenkit/signin in Cloudflare Workers (Wrangler bundle, workerd): a server-side sign-in starts, a forged callback is refused", async () => {
+  const w = join(dir, "signin-app");
+  mkdirSync(w, { recursive: true });
+  writeFileSync(join(w, "wrangler.toml"), `name = "signin-app"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`);
+  writeFileSync(
+    join(w, "worker.js"),
+    `import { TokenClient } from "tokenkit/signin";
+export default {
+  async fetch(request, env) {
+    const client = new TokenClient({ grant: "authorization_code", authorizeUrl: "https://auth.example.com/authorize", tokenUrl: "https://auth.example.com/token",
+      clientId: "web", clientSecret: env.SECRET, redirectUri: "https://app.example.com/callback", scope: "openid offline_access" });
+    const pending = await client.createAuthorizationUrl();
+    const forged = await client.completeAuthorization("https://app.example.com/callback?code=c&state=forged", pending).then(() => "exchanged", (e) => e.code);
+    return Response.json({ keys: Object.keys(pending).sort(), method: new URL(pending.url).searchParams.get("code_challenge_method"), forged, authorized: client.isAuthorized });
+  },
+};
+`,
+  );
+  const mf = await bundle(w, { SECRET: "worker-secret" });
+  try {
+    const r = await mf.dispatchFetch("http://localhost/");
+    assert.deepEqual(await r.json(), { keys: ["codeVerifier", "nonce", "state", "url"], method: "S256", forged: "STATE_MISMATCH", authorized: false });
+  } finally {
+    await mf.dispose();
+  }
+});
+
 test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.toml, no Rust, no bundler warnings", async () => {
   const k = key("npmbroker");
   const w = join(dir, "broker-app");

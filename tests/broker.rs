@@ -99,7 +99,11 @@ fn routing_cors_and_methods() {
     let keyed = env(&[("BROKER_KEYS", "k1")]).unwrap();
     assert_eq!(keyed.route(&req("POST", "/token", None)).unwrap_err().status, 401);
     assert_eq!(keyed.route(&Incoming { broker_key: Some("k1"), ..req("POST", "/token", None) }), Ok(Route::Token));
-    assert_eq!(keyed.route(&req("POST", "/token", app)), Ok(Route::Token), "browsers from allowed origins need no key");
+    // An Origin header is no credential: anyone can send one (curl, Node).
+    assert_eq!(keyed.route(&req("POST", "/token", app)).unwrap_err().status, 401, "an allowed Origin does not stand in for the key");
+    assert_eq!(keyed.route(&req("GET", "/proxy/x", app)).unwrap_err().status, 401);
+    assert_eq!(keyed.route(&Incoming { broker_key: Some("k1"), ..req("POST", "/token", app) }), Ok(Route::Token));
+    assert_eq!(keyed.route(&req("OPTIONS", "/token", app)).unwrap_err().status, 204, "a preflight cannot carry the key");
     assert_eq!(keyed.route(&req("GET", "/healthz", None)), Ok(Route::Health));
     let no_proxy = env(&[("PROXY_ORIGIN", "")]).unwrap();
     assert_eq!(no_proxy.route(&req("GET", "/proxy/x", app)).unwrap_err().status, 404);
@@ -128,6 +132,47 @@ fn headers_forwarded_to_the_api() {
     for h in ["Content-Type", "Accept", "X-Request-Id", "If-None-Match"] {
         assert!(forward_header(h, "close"), "{h}");
     }
+}
+
+#[test]
+fn credentialed_cors_only_when_configured_and_only_for_allowed_origins() {
+    let app = Some("https://app.example.com");
+    let plain = env(&[]).unwrap();
+    assert!(!plain.cors_headers(app).iter().any(|(k, _)| *k == "Access-Control-Allow-Credentials"));
+    let cred = env(&[("ALLOW_CREDENTIALS", "true")]).unwrap();
+    assert!(cred.cors_headers(app).contains(&("Access-Control-Allow-Credentials", "true".into())));
+    assert_eq!(cred.cors_headers(Some("https://evil.example.com")), vec![("Vary", "Origin".into())]);
+    assert_eq!(env(&[("ALLOW_CREDENTIALS", "yes")]).unwrap_err().var, "ALLOW_CREDENTIALS");
+}
+
+#[test]
+fn rate_limiter_memory_is_bounded_and_ipv6_counts_by_64() {
+    use tokenkit::proto::broker::{client_key, RATE_CLIENTS};
+    assert_eq!(client_key("203.0.113.9"), "203.0.113.9");
+    assert_eq!(client_key("2001:db8:0:1::5"), client_key("2001:0DB8:0000:0001:ffff:1:2:3"), "one /64");
+    assert_ne!(client_key("2001:db8:0:1::5"), client_key("2001:db8:0:2::5"));
+    assert_eq!(client_key("::1"), "0:0:0:0::/64");
+    let mut r = RateLimiter::default();
+    // An attacker rotating through addresses: after the cap they share one bucket.
+    let mut allowed = 0;
+    for i in 0..(RATE_CLIENTS + 500) {
+        let ip = format!("10.{}.{}.{}", i >> 16 & 255, i >> 8 & 255, i & 255);
+        for _ in 0..3 {
+            if r.check(&ip, 2, Instant(1_000)).is_ok() {
+                allowed += 1;
+            }
+        }
+    }
+    assert_eq!(allowed, RATE_CLIENTS * 2 + 2, "clients beyond the cap share one bucket of 2");
+    assert!(r.clients() <= RATE_CLIENTS);
+    // Two idle minutes later every bucket is gone (they would be full anyway).
+    r.check("198.51.100.1", 2, Instant(61_000)).unwrap();
+    r.check("198.51.100.1", 2, Instant(122_000)).unwrap();
+    assert_eq!(r.clients(), 1);
+    // A client seen within the last minute keeps its bucket across the turn of a generation.
+    let mut r = RateLimiter::default();
+    assert!(r.check("1.1.1.1", 1, Instant(59_000)).is_ok());
+    assert!(r.check("1.1.1.1", 1, Instant(60_500)).is_err(), "the bucket moved to the new generation, still empty");
 }
 
 #[test]

@@ -28,8 +28,12 @@ pub struct BrokerConfig {
     pub allowed_origins: Vec<String>,
     /// The API origin `/proxy/` forwards to.
     pub proxy_origin: Option<String>,
-    /// Keys non-browser callers must send as `X-Broker-Key`; empty = not required.
+    /// Keys every caller must send as `X-Broker-Key` (an `Origin` header, which anyone can
+    /// set, never stands in for one); empty = not required.
     pub broker_keys: Vec<Secret>,
+    /// Whether allowed origins may call with credentials (cookies): CORS answers carry
+    /// `Access-Control-Allow-Credentials: true` (`ALLOW_CREDENTIALS=true`).
+    pub allow_credentials: bool,
     /// Requests per minute per client; 0 disables the limit.
     pub rate_per_minute: u32,
 }
@@ -99,11 +103,17 @@ impl BrokerConfig {
                 })
             }
         };
+        let allow_credentials = match get("ALLOW_CREDENTIALS").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(EnvError { var: "ALLOW_CREDENTIALS", reason: "must be true or false" }),
+        };
         Ok(BrokerConfig {
             upstream,
             allowed_origins,
             proxy_origin,
             broker_keys,
+            allow_credentials,
             rate_per_minute,
         })
     }
@@ -195,6 +205,9 @@ impl BrokerConfig {
         if let Some(o) = origin.filter(|o| self.allowed_origins.iter().any(|a| a == o)) {
             h.push(("Access-Control-Allow-Origin", o.to_owned()));
             h.push(("Access-Control-Expose-Headers", "Retry-After".to_owned()));
+            if self.allow_credentials {
+                h.push(("Access-Control-Allow-Credentials", "true".to_owned()));
+            }
         }
         h
     }
@@ -249,11 +262,9 @@ impl BrokerConfig {
         if !method_ok {
             return Err(Reply::error(405, "method_not_allowed", "method not allowed").with("Allow", allow));
         }
-        if route != Route::Health
-            && browser_ok.is_none()
-            && !self.broker_keys.is_empty()
-            && !self.key_ok(req.broker_key)
-        {
+        // Every caller, browser or not: an Origin header is no credential (anyone can send
+        // one). A preflight (above) cannot carry the key and needs none.
+        if route != Route::Health && !self.broker_keys.is_empty() && !self.key_ok(req.broker_key) {
             return Err(Reply::error(401, "broker_key_required", "send a valid X-Broker-Key"));
         }
         Ok(route)
@@ -332,10 +343,20 @@ pub fn token_reply(t: &TokenSet, now: Instant) -> Reply {
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
 }
 
-/// A token bucket per client (by `CF-Connecting-IP`), kept in the isolate's memory.
+/// At most this many clients have a bucket of their own per minute; more share one.
+pub const RATE_CLIENTS: usize = 4096;
+
+/// A token bucket per client (by `CF-Connecting-IP`, IPv6 by its /64), kept in the isolate's
+/// memory. Bounded and cheap per request whatever the traffic: buckets live in two
+/// generations of a minute each (a bucket idle for a minute is full again, so dropping it
+/// changes nothing), each of at most [`RATE_CLIENTS`] entries; clients beyond that share
+/// one overflow bucket, so rotating addresses (an IPv6 host has 2^64) buys no more requests.
 #[derive(Debug, Default)]
 pub struct RateLimiter {
-    buckets: BTreeMap<String, (f64, Instant)>,
+    current: BTreeMap<String, (f64, Instant)>,
+    previous: BTreeMap<String, (f64, Instant)>,
+    since: Instant,
+    overflow: Option<(f64, Instant)>,
 }
 
 impl RateLimiter {
@@ -345,13 +366,24 @@ impl RateLimiter {
         if per_minute == 0 {
             return Ok(());
         }
-        let cap = f64::from(per_minute);
-        let rate = cap / 60_000.0; // tokens per ms
-        if self.buckets.len() >= 10_000 {
-            // Idle a minute = full again: forgetting them changes nothing.
-            self.buckets.retain(|_, (_, last)| last.until(now).0 < 60_000);
+        if self.since.until(now).0 >= 60_000 {
+            self.previous = core::mem::take(&mut self.current);
+            self.since = now;
         }
-        let (tokens, last) = self.buckets.entry(client.to_owned()).or_insert((cap, now));
+        let cap = f64::from(per_minute);
+        let key = client_key(client);
+        if !self.current.contains_key(&key) {
+            if let Some(b) = self.previous.remove(&key) {
+                self.current.insert(key.clone(), b);
+            } else if self.current.len() < RATE_CLIENTS {
+                self.current.insert(key.clone(), (cap, now));
+            }
+        }
+        let (tokens, last) = match self.current.get_mut(&key) {
+            Some(b) => b,
+            None => self.overflow.get_or_insert((cap, now)),
+        };
+        let rate = cap / 60_000.0; // tokens per ms
         *tokens = (*tokens + last.until(now).0 as f64 * rate).min(cap);
         *last = now;
         if *tokens >= 1.0 {
@@ -363,4 +395,33 @@ impl RateLimiter {
             Err(Secs(ms.div_ceil(1000).max(1)))
         }
     }
+
+    /// How many clients have a bucket (for tests: memory stays bounded).
+    pub fn clients(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+}
+
+/// The bucket key of a client address: an IPv4 address as is, an IPv6 address by its /64
+/// (one host's own network: rotating within it is one client).
+pub fn client_key(ip: &str) -> String {
+    if !ip.contains(':') {
+        return ip.to_owned();
+    }
+    let (head, tail) = ip.split_once("::").unwrap_or((ip, ""));
+    let groups = |s: &str| -> Vec<String> {
+        s.split(':').filter(|g| !g.is_empty()).map(|g| g.trim_start_matches('0').to_ascii_lowercase()).collect()
+    };
+    let (mut h, t) = (groups(head), groups(tail));
+    while h.len() + t.len() < 8 {
+        h.push(String::new());
+    }
+    h.extend(t);
+    let mut key = String::new();
+    for g in h.iter().take(4) {
+        key.push_str(if g.is_empty() { "0" } else { g });
+        key.push(':');
+    }
+    key.push_str(":/64");
+    key
 }

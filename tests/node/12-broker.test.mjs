@@ -210,13 +210,31 @@ test("the request that started the refresh is aborted: other waiters still get t
   assert.equal(up.count(k), 1);
 });
 
-test("BROKER_KEYS: non-browser callers need X-Broker-Key", async () => {
+test("BROKER_KEYS: every caller needs X-Broker-Key; an allowed Origin (anyone can send one) is no substitute", async () => {
   const k = key("bk");
   const b = await broker(vars(k, { BROKER_KEYS: "alpha, beta" }));
   assert.equal((await b.fetch("/token", { method: "POST" })).status, 401);
   assert.equal((await b.fetch("/token", { method: "POST", headers: { "x-broker-key": "nope" } })).status, 401);
   assert.equal((await b.fetch("/token", { method: "POST", headers: { "x-broker-key": "beta" } })).status, 200);
-  assert.equal((await b.fetch("/token", { method: "POST", headers: { origin: APP } })).status, 200);
+  assert.equal((await b.fetch("/token", { method: "POST", headers: { origin: APP } })).status, 401);
+  assert.equal((await b.fetch("/proxy/x", { headers: { origin: APP } })).status, 401);
+  assert.equal((await b.fetch("/token", { method: "POST", headers: { origin: APP, "x-broker-key": "alpha" } })).status, 200);
+  const pre = await b.fetch("/token", { method: "OPTIONS", headers: { origin: APP, "access-control-request-method": "POST", "access-control-request-headers": "x-broker-key" } });
+  assert.equal(pre.status, 204, "a preflight cannot carry the key");
+  assert.equal(pre.headers.get("access-control-allow-headers"), "x-broker-key");
+});
+
+test("ALLOW_CREDENTIALS=true: credentialed CORS for allowed origins only", async () => {
+  const k = key("cred");
+  const b = await broker(vars(k, { ALLOW_CREDENTIALS: "true" }));
+  const ok = await b.fetch("/token", { method: "POST", headers: { origin: APP } });
+  assert.equal(ok.headers.get("access-control-allow-credentials"), "true");
+  assert.equal(ok.headers.get("access-control-allow-origin"), APP);
+  const evil = await b.fetch("/token", { method: "POST", headers: { origin: "https://evil.example.com" } });
+  assert.equal(evil.status, 403);
+  assert.equal(evil.headers.get("access-control-allow-credentials"), null);
+  const plain = await broker(vars(key("nocred")));
+  assert.equal((await plain.fetch("/token", { method: "POST", headers: { origin: APP } })).headers.get("access-control-allow-credentials"), null);
 });
 
 test("browser side: TokenClient({ brokerUrl }) gets tokens from the broker, no secret", async () => {

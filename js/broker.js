@@ -1,6 +1,21 @@
 // The JavaScript half of the broker's shell (Worker build only): Request/Response plumbing.
 // Decisions (routing, CORS, which headers pass, error mapping) are made in Rust.
 
+/**
+ * The fetch an isolate's token cache uses to ask the deployment's Durable Object (binding
+ * `TOKEN_CACHE`, one object per credential set, named `name`), or undefined without the
+ * binding. The object answers POST /token with the broker contract's reply.
+ */
+export function tokenCacheFetch(env, name) {
+  const ns = env?.TOKEN_CACHE;
+  if (!ns || typeof ns.idFromName !== "function") return undefined;
+  const id = ns.idFromName(name);
+  // A stub is an I/O object of the request that made it: a new one per call. It takes no
+  // AbortSignal (the isolate's own deadline still applies: it stops waiting), and the
+  // object never redirects.
+  return (url, init) => ns.get(id).fetch(url, { method: init.method, headers: init.headers, body: init.body });
+}
+
 /** [method, url, origin, brokerKey, requestHeaders, clientIp] */
 export function describe(request) {
   const h = request.headers;

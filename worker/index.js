@@ -5,7 +5,7 @@ import wasm from "./pkg/tokenkit_bg.wasm";
 
 initSync({ module: wasm });
 
-let broker; // one per isolate: its token cache is shared by every request the isolate serves
+let broker; // one per isolate; its token cache is shared by every request the isolate serves
 
 export default {
   fetch(request, env, ctx) {
@@ -13,3 +13,22 @@ export default {
     return broker.handle(request, ctx);
   },
 };
+
+/**
+ * The deployment's token, when the Worker binds this class as `TOKEN_CACHE` (a Durable
+ * Object; see wrangler.toml): one object per credential set holds the upstream token and
+ * single-flights its requests, so the token endpoint sees one request per expiry window for
+ * the whole deployment, not one per isolate. Isolates ask it over the broker contract (POST
+ * /token) and keep its answer for the token's remaining life; if it cannot answer, they ask
+ * upstream themselves. It serves only the isolates: no origins, keys or proxy of its own.
+ */
+export class TokenCache {
+  constructor(state, env) {
+    this.state = state;
+    this.broker = new TokenBroker({ ...env, TOKEN_CACHE: undefined, ALLOWED_ORIGINS: "", BROKER_KEYS: "", PROXY_ORIGIN: "", RATE_LIMIT: "0" });
+  }
+
+  fetch(request) {
+    return this.broker.handle(request, { waitUntil: (p) => this.state.waitUntil?.(p) });
+  }
+}

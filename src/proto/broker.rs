@@ -118,6 +118,30 @@ impl BrokerConfig {
         })
     }
 
+    /// Names the credential set (token endpoint, client, scope, audience, resource: never the
+    /// secret): the Durable Object that holds the deployment's token for it.
+    pub fn credential_set(&self) -> String {
+        let mut name = String::new();
+        if let super::config::Source::Endpoint(ep) = &self.upstream.source {
+            for part in [Some(&ep.token_url), Some(&ep.client_id), ep.scope.as_ref(), ep.audience.as_ref(), ep.resource.as_ref()] {
+                name.push_str(part.map_or("", |s| s.as_str()));
+                name.push('\n');
+            }
+        }
+        name
+    }
+
+    /// The client an isolate uses to get the deployment's token from its Durable Object:
+    /// the broker contract (an empty POST answered with the token and its remaining life),
+    /// the same as a browser's `TokenClient({ brokerUrl })`, sent to the object's stub.
+    pub fn shared_cache_config(&self, parse_url: ParseUrl<'_>) -> Result<Config, Error> {
+        let mut opts = vec![("brokerUrl".to_owned(), Value::Str("https://token-cache.tokenkit.invalid/token".to_owned()))];
+        if let Some(p) = &self.proxy_origin {
+            opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
+        }
+        Config::from_options(Preset::Generic, &Value::Object(opts), parse_url)
+    }
+
     /// Whether `key` (from `X-Broker-Key`) is one of the configured keys. Compares every
     /// byte of every key, so timing does not reveal how much of a key matched.
     pub fn key_ok(&self, key: Option<&str>) -> bool {

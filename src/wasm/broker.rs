@@ -32,6 +32,8 @@ use crate::proto::Error;
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {
     fn describe(request: &Request) -> Array;
+    #[wasm_bindgen(js_name = tokenCacheFetch)]
+    fn token_cache_fetch(env: &JsValue, name: &str) -> Option<Function>;
     fn entries(request: &Request) -> Array;
     fn reply(status: u16, headers: &str, body: &str) -> Response;
     #[wasm_bindgen(catch)]
@@ -47,7 +49,12 @@ pub struct TokenBroker {
 
 struct Broker {
     cfg: Result<Rc<BrokerConfig>, EnvError>,
+    /// This isolate's own token client for the upstream endpoint.
     tokens: Option<Rc<Inner>>,
+    /// With a `TOKEN_CACHE` Durable Object binding: a broker-contract client of the
+    /// deployment's one token (the object single-flights the upstream request), whose copy
+    /// is kept here for the token's remaining life. `tokens` serves if the object cannot.
+    shared: Option<Rc<Inner>>,
     limiter: RefCell<RateLimiter>,
 }
 
@@ -60,7 +67,12 @@ impl TokenBroker {
         let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
         let cfg = BrokerConfig::from_env(&get, &parse_url).map(Rc::new);
         let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, Runtime::Workerd));
-        TokenBroker { inner: Rc::new(Broker { cfg, tokens, limiter: RefCell::new(RateLimiter::default()) }) }
+        let shared = cfg.as_ref().ok().and_then(|c| {
+            let fetch = token_cache_fetch(&env, &c.credential_set())?;
+            let shared = c.shared_cache_config(&parse_url).ok()?;
+            Some(Inner::new(shared, Some(fetch), Runtime::Workerd))
+        });
+        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()) }) }
     }
 
     /// Answers one request. A cached token, CORS and errors are answered without the
@@ -71,8 +83,9 @@ impl TokenBroker {
         let now = |resp: Response| Promise::resolve(&JsValue::from(resp));
         match broker.route(&request) {
             Step::Done(resp) => now(resp),
-            Step::Token(cors) => match broker.tokens.as_ref().map(|t| ready(t, &ctx)) {
-                Some(Ok(r)) => now(token_response(r, &cors)),
+            Step::Token(cors) => match broker.shared.as_ref().or(broker.tokens.as_ref()).map(|t| ready(t, &ctx)) {
+                Some(Ok(Ok(t))) => now(token_response(Ok(t), &cors)),
+                Some(Ok(Err(e))) if broker.shared.is_none() => now(token_response(Err(e), &cors)),
                 _ => future_to_promise(async move { Ok(token_response(broker.token(&ctx).await, &cors).into()) }),
             },
             Step::Proxy(cfg, target, cors) => future_to_promise(async move {
@@ -150,7 +163,13 @@ impl Broker {
         match cfg.route(&incoming) {
             Err(r) => Step::Done(respond(r, &cors)),
             Ok(Route::Health) => {
-                Step::Done(respond(Reply { status: 200, headers: Vec::new(), body: "{\"ok\":true}".to_owned() }, &cors))
+                // Which token cache serves: the deployment's (Durable Object) or this isolate's.
+                let body = if self.shared.is_some() {
+                    "{\"ok\":true,\"cache\":\"durable-object\"}"
+                } else {
+                    "{\"ok\":true,\"cache\":\"isolate\"}"
+                };
+                Step::Done(respond(Reply { status: 200, headers: Vec::new(), body: body.to_owned() }, &cors))
             }
             Ok(Route::Token) => Step::Token(cors),
             Ok(Route::Proxy(target)) => {
@@ -182,7 +201,16 @@ impl Broker {
         }
     }
 
+    /// The deployment's token (through the Durable Object), else this isolate's own: when
+    /// the object cannot be reached or fails, the isolate asks upstream itself.
     async fn token(&self, ctx: &JsValue) -> Result<TokenSet, Error> {
+        if let Some(shared) = &self.shared {
+            match token(shared, ctx).await {
+                Ok(t) => return Ok(t),
+                Err(Error::Network | Error::Timeout { .. } | Error::Http { .. } | Error::InvalidResponse { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
         token(self.tokens.as_ref().ok_or(Error::Disposed)?, ctx).await
     }
 
@@ -212,7 +240,7 @@ impl Broker {
         if resp.status() == 401 {
             // The machine drops the token if the API refused it (the next caller gets a
             // fresh one); the caller's body is streamed, so there is no replay here.
-            if let Some(tokens) = &self.tokens {
+            for tokens in self.tokens.iter().chain(&self.shared) {
                 let www = resp.headers().get("www-authenticate").ok().flatten();
                 tokens.refused(t.id, www.as_deref(), false);
             }

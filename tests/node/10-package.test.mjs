@@ -133,7 +133,7 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
   const k = key("npmbroker");
   const w = join(dir, "broker-app");
   mkdirSync(w, { recursive: true });
-  writeFileSync(join(w, "worker.js"), `export { default } from "tokenkit/broker";\n`);
+  writeFileSync(join(w, "worker.js"), `export { default, TokenCache } from "tokenkit/broker";\n`);
   copyFileSync(join(dir, "node_modules/tokenkit/broker/wrangler.toml"), join(w, "wrangler.toml"));
   // esbuild keeps quiet about files in node_modules, so check the shipped glue directly.
   for (const glue of ["tokenkit.js", "broker/tokenkit.js"]) {
@@ -144,7 +144,7 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
   const mf = await bundle(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "npm-broker", CLIENT_SECRET: "NPM-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
   try {
     const health = await mf.dispatchFetch("http://localhost/healthz");
-    assert.deepEqual(await health.json(), { ok: true });
+    assert.deepEqual(await health.json(), { ok: true, cache: "isolate" });
     const r = await mf.dispatchFetch("http://localhost/token", { method: "POST", headers: { origin: "https://app.example.com" } });
     const body = await r.json();
     assert.equal(r.status, 200, JSON.stringify(body));

@@ -32,10 +32,10 @@ const us = (n) => `${n.toFixed(1)} µs`;
 const gz = (b) => gzipSync(b, { level: 9 }).length;
 const br = (b) => brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
 
-/** Interleaved rounds: `contenders` is { name: async () => perOpValue }. */
-async function rounds(contenders) {
+/** Interleaved rounds: `contenders` is { name: async () => perOpValue }; `warmup` rounds first, not kept. */
+async function rounds(contenders, n = ROUNDS, warmup = 0) {
   const results = Object.fromEntries(Object.keys(contenders).map((k) => [k, []]));
-  for (let r = 0; r < ROUNDS; r++) for (const [k, f] of Object.entries(contenders)) results[k].push(await f());
+  for (let r = 0; r < warmup + n; r++) for (const [k, f] of Object.entries(contenders)) (r < warmup ? [] : results[k]).push(await f());
   return results;
 }
 
@@ -138,17 +138,18 @@ const plain = () => fetch(api, { headers: { authorization: `Bearer ${token}` } }
 // on this shared machine hits both sides of a ratio alike. More rounds than elsewhere: the
 // target (1.05×) is inside the noise between two identical contenders (see below).
 const FETCH_ROUNDS = 15;
-const signedFetch = Object.fromEntries(["plain fetch, sequential", "plain fetch again, sequential", "client.fetch(), sequential", "fetch(await client.sign(url)), sequential", "plain fetch, 100 concurrent", "client.fetch(), 100 concurrent"].map((k) => [k, []]));
-const contenders = {
+const signedFetch = await rounds(
+  {
   "plain fetch, sequential": () => seq(400, plain),
   "plain fetch again, sequential": () => seq(400, plain),
   "client.fetch(), sequential": () => seq(400, () => realClient.fetch(api)),
   "fetch(await client.sign(url)), sequential": () => seq(400, async () => fetch(await realClient.sign(api))),
   "plain fetch, 100 concurrent": () => conc(3, plain),
   "client.fetch(), 100 concurrent": () => conc(3, () => realClient.fetch(api)),
-};
-for (const f of Object.values(contenders)) await f(); // warm up
-for (let r = 0; r < FETCH_ROUNDS; r++) for (const [k, f] of Object.entries(contenders)) signedFetch[k].push(await f());
+  },
+  FETCH_ROUNDS,
+  1,
+);
 server.kill();
 for (const [k, v] of Object.entries(signedFetch)) row("signed fetch per call, Node, loopback", k, spread(v, us));
 const paired = (a, b) => spread(signedFetch[a].map((x, i) => x / signedFetch[b][i]), (x) => `${x.toFixed(2)}×`);

@@ -18,11 +18,11 @@ const storage = () => {
 };
 
 /** Keeps the pending sign-in (state, verifier, nonce: never a token) for the redirect back. */
-export function savePending(key, value) {
+export function savePending(key, state, codeVerifier, nonce) {
   try {
     const s = storage();
     if (!s) return false;
-    s.setItem(key, value);
+    s.setItem(key, JSON.stringify({ state, codeVerifier, nonce }));
     return true;
   } catch {
     return false;

@@ -237,6 +237,18 @@ fn drain(m: &mut Machine) -> (Vec<tokenkit::proto::machine::AttemptId>, usize, u
     (sends, aborts, shares, expired, errors)
 }
 
+/// A machine of `cfg` whose user signed in at `now` (wall `wall`): its exchange answered with
+/// `at` and refresh token `rt`, lasting 100 s.
+fn signed_in(cfg: Config, runtime: Runtime, at: &str, rt: Option<&str>, now: Instant, wall: WallMillis) -> Machine {
+    let mut m = Machine::new(cfg, runtime, 1);
+    m.observe_clock(now, wall);
+    m.exchange("c".into(), "v".into(), now).unwrap();
+    let (sends, ..) = drain(&mut m);
+    m.handle_response(sends[0], Ok(tokens(at, rt, 100.0)), now, wall);
+    drain(&mut m);
+    m
+}
+
 fn body(m: &Machine) -> String {
     m.request().map(|r| r.body).unwrap_or_default()
 }
@@ -300,11 +312,7 @@ fn a_user_session_from_sign_in_to_sign_out() {
 #[test]
 fn invalid_grant_on_a_background_refresh_expires_the_session() {
     let wall = WallMillis(0);
-    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Node, 1);
-    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
-    let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), wall);
-    drain(&mut m);
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), Instant(0), wall);
     m.handle_timeout(Instant(50_000));
     let (sends, ..) = drain(&mut m);
     m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), Instant(50_010), wall);
@@ -312,11 +320,7 @@ fn invalid_grant_on_a_background_refresh_expires_the_session() {
     assert_eq!((expired, errors), (1, 1), "\"expired\" and \"error\", so the app can sign in again");
     assert!(matches!(m.get(Instant(50_020)), Get::Fail(Error::LoginRequired { .. })), "the old access token is not served either");
     // Other errors keep the session: the old token is served while it lasts.
-    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Node, 1);
-    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
-    let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), wall);
-    drain(&mut m);
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), Instant(0), wall);
     m.handle_timeout(Instant(50_000));
     let (sends, ..) = drain(&mut m);
     m.handle_response(sends[0], Ok(oauth_error("invalid_request")), Instant(50_010), wall);
@@ -374,11 +378,7 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
 #[test]
 fn sign_out_revokes_the_refresh_token_and_forgets_everything() {
     let wall = WallMillis(0);
-    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
-    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
-    let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), wall);
-    drain(&mut m);
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), Instant(0), wall);
     let revoke = m.sign_out().expect("a revocation request");
     assert_eq!(revoke.url, "https://auth.example.com/revoke");
     assert_eq!(revoke.body, "token=rt1&token_type_hint=refresh_token&client_id=spa");
@@ -386,17 +386,9 @@ fn sign_out_revokes_the_refresh_token_and_forgets_everything() {
     assert!(matches!(m.get(Instant(1)), Get::Fail(Error::LoginRequired { .. })));
     assert!(m.sign_out().is_none(), "nothing left to revoke");
     // Without a refresh token the access token is revoked; without an endpoint, nothing.
-    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
-    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
-    let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", None, 100.0)), Instant(0), wall);
-    drain(&mut m);
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", None, Instant(0), wall);
     assert_eq!(m.sign_out().unwrap().body, "token=at1&token_type_hint=access_token&client_id=spa");
-    let mut m = Machine::new(config(&[("revocationUrl", Value::Null)]).unwrap(), Runtime::Browser, 1);
-    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
-    let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", Some("rt"), 100.0)), Instant(0), wall);
-    drain(&mut m);
+    let mut m = signed_in(config(&[("revocationUrl", Value::Null)]).unwrap(), Runtime::Browser, "at1", Some("rt"), Instant(0), wall);
     assert!(m.sign_out().is_none());
     assert!(!m.is_authorized());
 }
@@ -404,12 +396,7 @@ fn sign_out_revokes_the_refresh_token_and_forgets_everything() {
 #[test]
 fn a_token_whose_time_passed_in_suspend_is_not_served() {
     // A laptop sleeps: the monotonic clock stands still, the wall clock does not.
-    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
-    m.observe_clock(Instant(0), WallMillis(1_000_000));
-    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
-    let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), WallMillis(1_000_000));
-    drain(&mut m);
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), Instant(0), WallMillis(1_000_000));
     let before = m.serving().map(|(_, u)| u).unwrap();
     // An hour asleep: 10 ms of monotonic time, 3,600 s of wall time.
     m.observe_clock(Instant(10), WallMillis(1_000_000 + 3_600_000));
@@ -424,12 +411,7 @@ fn a_token_whose_time_passed_in_suspend_is_not_served() {
 
 #[test]
 fn a_wall_clock_set_back_or_small_drift_changes_nothing() {
-    let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
-    m.observe_clock(Instant(0), WallMillis(10_000_000));
-    m.exchange("c".into(), "v".into(), Instant(0)).unwrap();
-    let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(0), WallMillis(10_000_000));
-    drain(&mut m);
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), Instant(0), WallMillis(10_000_000));
     let before = m.serving().map(|(_, u)| u);
     m.observe_clock(Instant(1_000), WallMillis(5_000_000)); // set back
     m.observe_clock(Instant(2_000), WallMillis(5_002_500)); // 500 ms of drift

@@ -25,7 +25,7 @@ pub mod time;
 pub mod value;
 
 pub use config::Config;
-pub use encode::{parse_decimal, push_json_str as encode_json_str, push_u64 as encode_u64};
+pub use encode::{parse_decimal, push_u64 as encode_u64};
 #[cfg(feature = "signin")]
 pub use encode::push_base64url as encode_base64url;
 pub use error::Error;

@@ -374,7 +374,7 @@ pub(super) fn ready(inner: &Rc<Inner>, ctx: &JsValue) -> Result<Result<TokenSet,
 }
 
 /// A promise of the waiter's own that [`Action::Wake`] resolves.
-pub(super) fn waiter(inner: &Inner) -> Promise {
+fn waiter(inner: &Inner) -> Promise {
     Promise::new(&mut |resolve, _reject| inner.st.borrow_mut().waiters.push(resolve))
 }
 

@@ -18,7 +18,6 @@ use super::convert::js_error;
 use super::js;
 use crate::proto::authcode::{self, Pending, RANDOM_BYTES};
 use crate::proto::config::{Grant, Source};
-use crate::proto::machine::Outcome;
 use crate::proto::request::Runtime;
 use crate::proto::response::Issued;
 use crate::proto::time::{Millis, Secs};
@@ -30,7 +29,7 @@ extern "C" {
     fn random_bytes(n: u32) -> Uint8Array;
     fn sha256(text: &str) -> Promise;
     #[wasm_bindgen(js_name = savePending)]
-    fn save_pending(key: &str, value: &str) -> bool;
+    fn save_pending(key: &str, state: &str, verifier: &str, nonce: Option<String>) -> bool;
     #[wasm_bindgen(js_name = takePending)]
     fn take_pending(key: &str) -> Option<String>;
     #[wasm_bindgen(js_name = callbackParams)]
@@ -283,7 +282,7 @@ impl TokenClient {
             };
             let browser = inner.st.borrow().m.runtime() == Runtime::Browser;
             let key = scope_key(&inner).unwrap_or_default();
-            if browser && save_pending(&key, &pending_json(&p)) {
+            if browser && save_pending(&key, &p.state, &p.verifier, p.nonce.clone()) {
                 return Ok(JsValue::from_str(&url));
             }
             let o = Object::new();
@@ -338,21 +337,11 @@ impl TokenClient {
             };
             let code = authcode::callback(&params, pending.as_ref(), issuer.as_deref()).map_err(err)?;
             let Some(p) = pending else { return Err(err(Error::StateMismatch { reason: "no sign-in is pending" })) };
-            let flight = inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now()).map_err(err)?;
+            inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now()).map_err(err)?;
             drive(&inner, &JsValue::UNDEFINED);
             clean_history(&callback_url);
-            loop {
-                let outcome = inner.st.borrow().m.outcome(flight);
-                match outcome {
-                    Outcome::Done(Ok(_)) => break,
-                    Outcome::Done(Err(e)) => return Err(inner.error(&e)),
-                    Outcome::Gone => return Err(err(Error::LoginRequired { reason: "the sign-in was replaced" })),
-                    Outcome::Pending => {
-                        let wake = super::client::waiter(&inner);
-                        let _ = JsFuture::from(wake).await;
-                    }
-                }
-            }
+            // The exchange is the machine's flight now: waiting for a token joins it.
+            super::client::token(&inner, &JsValue::UNDEFINED).await.map_err(|e| inner.error(&e))?;
             let id_token = inner.st.borrow_mut().m.take_id_token();
             if let Some(jwt) = id_token {
                 let claim = id_token_nonce(jwt.expose());
@@ -403,20 +392,6 @@ impl TokenClient {
             }
         })
     }
-}
-
-/// The pending sign-in as sessionStorage keeps it (JSON of three strings).
-fn pending_json(p: &Pending) -> String {
-    let mut out = String::from("{\"state\":");
-    crate::proto::encode_json_str(&mut out, &p.state);
-    out.push_str(",\"codeVerifier\":");
-    crate::proto::encode_json_str(&mut out, &p.verifier);
-    if let Some(n) = &p.nonce {
-        out.push_str(",\"nonce\":");
-        crate::proto::encode_json_str(&mut out, n);
-    }
-    out.push('}');
-    out
 }
 
 fn parse_pending(s: &str) -> Option<Pending> {

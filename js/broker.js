@@ -54,3 +54,15 @@ export function relay(response, extra) {
   for (const [k, v] of pairs(extra)) headers.set(k, v);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
+
+/** The Rate Limiting binding (`RATE_LIMITER`: `[[ratelimits]]` in wrangler.toml), or undefined. */
+export const rateBinding = (env) => (typeof env?.RATE_LIMITER?.limit === "function" ? env.RATE_LIMITER : undefined);
+
+/** Asks the binding about `key`: true (within the limit), false (over it), null (it failed). */
+export function rateLimit(binding, key) {
+  try {
+    return Promise.resolve(binding.limit({ key })).then((o) => (typeof o?.success === "boolean" ? o.success : null), () => null);
+  } catch {
+    return Promise.resolve(null);
+  }
+}

@@ -271,3 +271,17 @@ mod serde_like {
         Obj(out)
     }
 }
+
+#[test]
+fn rate_verdict_binding_first_buckets_as_fallback() {
+    use tokenkit::proto::broker::{rate_verdict, BINDING_RETRY_AFTER};
+    let mut r = RateLimiter::default();
+    let t = Instant(1_000);
+    // The binding decides when it answered, whatever the isolate's buckets say.
+    assert_eq!(rate_verdict(Some(false), &mut r, "a", 600, t), Err(BINDING_RETRY_AFTER));
+    assert_eq!(rate_verdict(Some(true), &mut r, "a", 1, t), Ok(()));
+    assert_eq!(rate_verdict(Some(true), &mut r, "a", 1, t), Ok(()), "the binding said yes: no bucket spent");
+    // No binding, or it failed: the buckets.
+    assert_eq!(rate_verdict(None, &mut r, "a", 1, t), Ok(()));
+    assert!(rate_verdict(None, &mut r, "a", 1, t).is_err());
+}

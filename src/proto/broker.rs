@@ -367,6 +367,27 @@ pub fn token_reply(t: &TokenSet, now: Instant) -> Reply {
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
 }
 
+/// The `Retry-After` of a refusal by the Rate Limiting binding, which says only yes or no:
+/// its shortest period (10 s), so no caller waits longer than a window can take to reset.
+pub const BINDING_RETRY_AFTER: Secs = Secs(10);
+
+/// Whether a request from `client` may go on: `binding` is what Cloudflare's Rate Limiting
+/// binding answered (shared by the location's isolates; `None` without one, or when it
+/// failed), else the isolate's own buckets decide. `Err` carries the `Retry-After`.
+pub fn rate_verdict(
+    binding: Option<bool>,
+    limiter: &mut RateLimiter,
+    client: &str,
+    per_minute: u32,
+    now: Instant,
+) -> Result<(), Secs> {
+    match binding {
+        Some(true) => Ok(()),
+        Some(false) => Err(BINDING_RETRY_AFTER),
+        None => limiter.check(client, per_minute, now),
+    }
+}
+
 /// At most this many clients have a bucket of their own per minute; more share one.
 pub const RATE_CLIENTS: usize = 4096;
 

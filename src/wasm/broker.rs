@@ -21,7 +21,8 @@ use super::client::{ready, token, Inner};
 use super::convert::parse_url;
 use super::js;
 use crate::proto::broker::{
-    config_error_reply, forward_header, token_reply, BrokerConfig, EnvError, Incoming, RateLimiter, Reply, Route,
+    client_key, config_error_reply, forward_header, rate_verdict, token_reply, BrokerConfig, EnvError, Incoming,
+    RateLimiter, Reply, Route,
 };
 use crate::proto::broker_contract::upstream_reply;
 use crate::proto::request::Runtime;
@@ -32,6 +33,10 @@ use crate::proto::Error;
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {
     fn describe(request: &Request) -> Array;
+    #[wasm_bindgen(js_name = rateBinding)]
+    fn rate_binding(env: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = rateLimit)]
+    fn rate_limit(binding: &JsValue, key: &str) -> Promise;
     #[wasm_bindgen(js_name = tokenCacheFetch)]
     fn token_cache_fetch(env: &JsValue, name: &str) -> Option<Function>;
     fn entries(request: &Request) -> Array;
@@ -55,7 +60,12 @@ struct Broker {
     /// deployment's one token (the object single-flights the upstream request), whose copy
     /// is kept here for the token's remaining life. `tokens` serves if the object cannot.
     shared: Option<Rc<Inner>>,
+    /// This isolate's own rate limit buckets: the limit without a `RATE_LIMITER` binding,
+    /// or when it fails.
     limiter: RefCell<RateLimiter>,
+    /// Cloudflare's Rate Limiting binding (`RATE_LIMITER`), shared by the isolates of a
+    /// location; `undefined` without one.
+    rate: JsValue,
 }
 
 #[wasm_bindgen]
@@ -72,7 +82,8 @@ impl TokenBroker {
             let shared = c.shared_cache_config(&parse_url).ok()?;
             Some(Inner::new(shared, Some(fetch), Runtime::Workerd))
         });
-        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()) }) }
+        let rate = rate_binding(&env);
+        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate }) }
     }
 
     /// Answers one request. A cached token, CORS and errors are answered without the
@@ -80,8 +91,27 @@ impl TokenBroker {
     /// wait.
     pub fn handle(&self, request: Request, ctx: JsValue) -> Promise {
         let broker = self.inner.clone();
+        let d = describe(&request);
+        let client = d.get(5).as_string().unwrap_or_else(|| "*".to_owned());
+        if broker.rate.is_undefined() || broker.cfg.is_err() {
+            return broker.serve(request, &d, &client, None, ctx);
+        }
+        // The binding is asked first (keyed like the buckets: CF-Connecting-IP, IPv6 by /64);
+        // it answers true, false, or null when it failed (then the isolate's buckets decide).
+        let asked = rate_limit(&broker.rate, &client_key(&client));
+        future_to_promise(async move {
+            let verdict = JsFuture::from(asked).await.ok().and_then(|v| v.as_bool());
+            JsFuture::from(broker.serve(request, &d, &client, verdict, ctx)).await
+        })
+    }
+}
+
+impl Broker {
+    /// Answers `request` once the rate limit binding (if any) gave its `verdict`.
+    fn serve(self: &Rc<Self>, request: Request, d: &Array, client: &str, verdict: Option<bool>, ctx: JsValue) -> Promise {
+        let broker = self.clone();
         let now = |resp: Response| Promise::resolve(&JsValue::from(resp));
-        match broker.route(&request) {
+        match broker.route(d, client, verdict) {
             Step::Done(resp) => now(resp),
             Step::Token(cors) => match broker.shared.as_ref().or(broker.tokens.as_ref()).map(|t| ready(t, &ctx)) {
                 Some(Ok(Ok(t))) => now(token_response(Ok(t), &cors)),
@@ -130,18 +160,17 @@ fn lines<'a>(pairs: impl Iterator<Item = &'a (&'static str, String)>) -> String 
 
 impl Broker {
     /// Routes `request` (the core decides); answers at once unless it needs the token or the API.
-    fn route(&self, request: &Request) -> Step {
+    fn route(&self, d: &Array, client: &str, verdict: Option<bool>) -> Step {
         let cfg = match &self.cfg {
             Ok(c) => c.clone(),
             Err(e) => return Step::Done(respond(config_error_reply(e), &[])),
         };
-        let d = describe(request);
         let s = |i: u32| d.get(i).as_string();
         let (method, url) = (s(0).unwrap_or_default(), s(1).unwrap_or_default());
         let (origin, key, request_headers) = (s(2), s(3), s(4));
         let cors = cfg.cors_headers(origin.as_deref());
-        let client = s(5).unwrap_or_else(|| "*".to_owned());
-        if let Err(secs) = self.limiter.borrow_mut().check(&client, cfg.rate_per_minute, js::now()) {
+        let limiter = &mut self.limiter.borrow_mut();
+        if let Err(secs) = rate_verdict(verdict, limiter, client, cfg.rate_per_minute, js::now()) {
             let mut r = Reply::error(429, "rate_limited", "too many requests; retry later");
             let mut v = String::new();
             crate::proto::encode_u64(&mut v, secs.0);
@@ -164,12 +193,18 @@ impl Broker {
             Err(r) => Step::Done(respond(r, &cors)),
             Ok(Route::Health) => {
                 // Which token cache serves: the deployment's (Durable Object) or this isolate's.
-                let body = if self.shared.is_some() {
-                    "{\"ok\":true,\"cache\":\"durable-object\"}"
+                // Which rate limit: the location's (binding), this isolate's, or none.
+                let mut body = String::from(if self.shared.is_some() {
+                    "{\"ok\":true,\"cache\":\"durable-object\""
                 } else {
-                    "{\"ok\":true,\"cache\":\"isolate\"}"
-                };
-                Step::Done(respond(Reply { status: 200, headers: Vec::new(), body: body.to_owned() }, &cors))
+                    "{\"ok\":true,\"cache\":\"isolate\""
+                });
+                body.push_str(match (self.rate.is_undefined(), cfg.rate_per_minute) {
+                    (false, _) => ",\"rateLimit\":\"binding\"}",
+                    (true, 0) => ",\"rateLimit\":\"off\"}",
+                    (true, _) => ",\"rateLimit\":\"isolate\"}",
+                });
+                Step::Done(respond(Reply { status: 200, headers: Vec::new(), body }, &cors))
             }
             Ok(Route::Token) => Step::Token(cors),
             Ok(Route::Proxy(target)) => {

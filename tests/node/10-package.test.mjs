@@ -144,7 +144,7 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
   const mf = await bundle(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "npm-broker", CLIENT_SECRET: "NPM-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
   try {
     const health = await mf.dispatchFetch("http://localhost/healthz");
-    assert.deepEqual(await health.json(), { ok: true, cache: "isolate" });
+    assert.deepEqual(await health.json(), { ok: true, cache: "isolate", rateLimit: "off" });
     const r = await mf.dispatchFetch("http://localhost/token", { method: "POST", headers: { origin: "https://app.example.com" } });
     const body = await r.json();
     assert.equal(r.status, 200, JSON.stringify(body));

@@ -55,7 +55,7 @@ test("endpoints, methods, CORS", async () => {
   const b = await broker(vars(k));
   const health = await b.fetch("/healthz");
   assert.equal(health.status, 200);
-  assert.deepEqual(await health.json(), { ok: true, cache: "isolate" });
+  assert.deepEqual(await health.json(), { ok: true, cache: "isolate", rateLimit: "off" });
 
   const t = await b.fetch("/token", { method: "POST", headers: { origin: APP } });
   assert.equal(t.status, 200);

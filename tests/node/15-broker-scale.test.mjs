@@ -57,7 +57,7 @@ test(`${ISOLATES} isolates × 200 concurrent /token on a cold deployment: one up
   const k = key("scale");
   const { mf, isolates } = await deployment({ TOKEN_URL: up.url(k, "ttl=12"), CLIENT_ID: "c", CLIENT_SECRET: "s", RATE_LIMIT: "0" });
   try {
-    for (const w of isolates) assert.deepEqual(await (await w.fetch("http://broker/healthz")).json(), { ok: true, cache: "durable-object" });
+    for (const w of isolates) assert.deepEqual(await (await w.fetch("http://broker/healthz")).json(), { ok: true, cache: "durable-object", rateLimit: "off" });
     const first = await burst(isolates, 200);
     assert.equal(new Set(first).size, 1, "every isolate serves the deployment's one token");
     assert.equal(up.count(k), 1, `${ISOLATES * 200} calls, one upstream token request`);
@@ -108,9 +108,98 @@ test("without the binding: the per-isolate cache, said at /healthz", async () =>
   const mf = new Miniflare({ host, port, ...w, bindings: { TOKEN_URL: up.url(k, "ttl=60"), CLIENT_ID: "c", CLIENT_SECRET: "s", RATE_LIMIT: "0" } });
   try {
     await mf.ready;
-    assert.deepEqual(await (await mf.dispatchFetch("http://broker/healthz")).json(), { ok: true, cache: "isolate" });
+    assert.deepEqual(await (await mf.dispatchFetch("http://broker/healthz")).json(), { ok: true, cache: "isolate", rateLimit: "off" });
     assert.equal((await mf.dispatchFetch("http://broker/token", { method: "POST" })).status, 200);
   } finally {
     await mf.dispose();
+  }
+});
+
+/** Waits out the last seconds of a rate limit window (a count straddling two is not one window's). */
+async function freshWindow(period) {
+  const left = period * 1000 - (Date.now() % (period * 1000));
+  if (left < 8000) await new Promise((r) => setTimeout(r, left + 50));
+}
+
+/** `n` GET /healthz from `ip` (each with another spoofed X-Forwarded-For); their statuses. A 429 must carry `wait` as Retry-After. */
+const calls = (w, ip, n, wait = "10") =>
+  Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const r = await w.fetch("http://broker/healthz", { headers: { "cf-connecting-ip": ip, "x-forwarded-for": `192.0.2.${i}` } });
+      await r.arrayBuffer();
+      if (r.status === 429) assert.equal(r.headers.get("retry-after"), wait);
+      return r.status;
+    }),
+  );
+const ok = (statuses) => statuses.filter((s) => s === 200).length;
+
+test("the Rate Limiting binding (Miniflare's): keyed by CF-Connecting-IP, IPv6 by /64; X-Forwarded-For changes nothing", async () => {
+  const { host, port, ...w } = workerdOptions(`${worker}index.js`, worker, {});
+  const mf = new Miniflare({
+    host,
+    port,
+    ...w,
+    bindings: { TOKEN_URL: up.url(key("rl"), "ttl=60"), CLIENT_ID: "c", CLIENT_SECRET: "s", RATE_LIMIT: "1000" },
+    ratelimits: { RATE_LIMITER: { simple: { limit: 5, period: 60 } } },
+  });
+  try {
+    await mf.ready;
+    const b = { fetch: (url, init) => mf.dispatchFetch(url, init) };
+    await freshWindow(60);
+    assert.equal(ok(await calls(b, "203.0.113.5", 12)), 5, "the binding's limit, not the isolate's 1000 a minute");
+    assert.equal(ok(await calls(b, "203.0.113.6", 3)), 3, "another client has its own");
+    assert.equal(ok(await calls(b, "2001:db8:0:7::1", 4)) + ok(await calls(b, "2001:db8:0:7:ffff::2", 4)), 5, "one /64, one client");
+    const h = await (await b.fetch("http://broker/healthz", { headers: { "cf-connecting-ip": "203.0.113.99" } })).json();
+    assert.equal(h.rateLimit, "binding");
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test(`the limit holds across ${ISOLATES} isolates sharing the binding; a failing binding falls back to each isolate's buckets`, async () => {
+  // Miniflare's own binding counts per Worker; Cloudflare's counts per location, shared by
+  // its isolates. This stand-in has the binding's interface and one count for all isolates.
+  const dir = mkdtempSync(join(tmpdir(), "tokenkit-limiter-"));
+  writeFileSync(
+    join(dir, "limiter.js"),
+    `import { WorkerEntrypoint } from "cloudflare:workers";
+const counts = new Map();
+export class Limiter extends WorkerEntrypoint {
+  limit(options) {
+    if (Object.keys(options).join() !== "key") throw new Error("the binding takes { key }");
+    if (options.key === "203.0.113.66") throw new Error("limiter down");
+    const n = (counts.get(options.key) ?? 0) + 1;
+    counts.set(options.key, n);
+    return { success: n <= 50 };
+  }
+}
+export default { fetch() { return new Response("limiter"); } };
+`,
+  );
+  const { host, port, ...w } = workerdOptions(`${worker}index.js`, worker, {});
+  const bindings = { TOKEN_URL: up.url(key("rl8"), "ttl=60"), CLIENT_ID: "c", CLIENT_SECRET: "s", RATE_LIMIT: "5" };
+  const mf = new Miniflare({
+    host,
+    port,
+    workers: [
+      ...Array.from({ length: ISOLATES }, (_, i) => ({
+        ...w,
+        name: `isolate-${i}`,
+        bindings,
+        serviceBindings: { RATE_LIMITER: { name: "limiter", entrypoint: "Limiter" } },
+      })),
+      { name: "limiter", modules: true, scriptPath: join(dir, "limiter.js"), modulesRoot: dir, compatibilityDate: "2025-01-01" },
+    ],
+  });
+  try {
+    await mf.ready;
+    const isolates = await Promise.all(Array.from({ length: ISOLATES }, (_, i) => mf.getWorker(`isolate-${i}`)));
+    const spread = async (ip, n, wait) => (await Promise.all(isolates.map((b) => calls(b, ip, n, wait)))).flat();
+    assert.equal(ok(await spread("198.51.100.1", 20)), 50, `${ISOLATES * 20} calls from one client across ${ISOLATES} isolates: the shared limit of 50`);
+    assert.equal(ok(await spread("198.51.100.2", 5)), ISOLATES * 5, "another client is not limited by the first");
+    assert.equal(ok(await spread("203.0.113.66", 10, "12")), ISOLATES * 5, "binding down: each isolate's own 5 a minute");
+  } finally {
+    await mf.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -16,10 +16,10 @@ export function tokenCacheFetch(env, name) {
   return (url, init) => ns.get(id).fetch(url, { method: init.method, headers: init.headers, body: init.body });
 }
 
-/** [method, url, origin, brokerKey, requestHeaders, clientIp] */
+/** [method, url, origin, brokerKey, requestHeaders, clientIp, cookie] */
 export function describe(request) {
   const h = request.headers;
-  return [request.method, request.url, h.get("origin"), h.get("x-broker-key"), h.get("access-control-request-headers"), h.get("cf-connecting-ip")];
+  return [request.method, request.url, h.get("origin"), h.get("x-broker-key"), h.get("access-control-request-headers"), h.get("cf-connecting-ip"), h.get("cookie")];
 }
 
 /** [[name, value], ...] of the request's headers (for the proxy). */
@@ -65,4 +65,33 @@ export function rateLimit(binding, key) {
   } catch {
     return Promise.resolve(null);
   }
+}
+
+/** The first value of query parameter `name` of `url`, or undefined. */
+export function queryValue(url, name) {
+  try {
+    return new URL(url).searchParams.get(name) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Sends `op` to the Durable Object of session `sid` (binding `SESSIONS`, class
+ * `UserSession`): a POST with `body` as text. The object answers as the broker does.
+ */
+export function sessionFetch(ns, sid, op, body) {
+  return ns.get(ns.idFromName(sid)).fetch(`https://session.tokenkit.invalid/${op}`, { method: "POST", body });
+}
+
+let macKey; // [secret, CryptoKey]: the session key, imported once per isolate
+
+/** base64url(HMAC-SHA256(secret, text)). */
+export async function sessionMac(secret, text) {
+  if (macKey?.[0] !== secret) {
+    const raw = new TextEncoder().encode(secret);
+    macKey = [secret, await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"])];
+  }
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", macKey[1], new TextEncoder().encode(text)));
+  return btoa(String.fromCharCode(...mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }

@@ -285,3 +285,80 @@ fn rate_verdict_binding_first_buckets_as_fallback() {
     assert_eq!(rate_verdict(None, &mut r, "a", 1, t), Ok(()));
     assert!(rate_verdict(None, &mut r, "a", 1, t).is_err());
 }
+
+/// The sign-in (backend-for-frontend) env on top of [`env`]'s.
+fn signin_env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::EnvError> {
+    let mut all = vec![
+        ("AUTHORIZE_URL", "https://auth.example.com/authorize"),
+        ("REDIRECT_URI", "https://edge.example.com/callback"),
+        ("SESSION_SECRET", "0123456789abcdef0123456789abcdef-KEY"),
+    ];
+    all.extend_from_slice(pairs);
+    env(&all)
+}
+
+#[test]
+fn signin_env_and_routes() {
+    use tokenkit::proto::bff::DEFAULT_SCOPE;
+    use tokenkit::proto::config::{Grant, Source};
+    for (pairs, var) in [
+        (vec![("REDIRECT_URI", "")], "REDIRECT_URI"),
+        (vec![("REDIRECT_URI", "http://edge.example.com/callback")], "REDIRECT_URI"),
+        (vec![("AUTHORIZE_URL", "not a url")], "AUTHORIZE_URL"),
+        (vec![("REVOCATION_URL", "http://auth.example.com/revoke")], "REVOCATION_URL"),
+        (vec![("SESSION_SECRET", "")], "SESSION_SECRET"),
+        (vec![("SESSION_SECRET", "short-KEY")], "SESSION_SECRET"),
+        (vec![("SESSION_TTL", "5")], "SESSION_TTL"),
+    ] {
+        let e = signin_env(&pairs).unwrap_err();
+        assert_eq!(e.var, var, "{pairs:?}");
+        assert!(!config_error_reply(&e).body.contains("KEY"), "never the value");
+    }
+    let c = signin_env(&[]).unwrap();
+    assert!(c.signs_in());
+    let (s, client) = c.signin.as_ref().unwrap();
+    assert_eq!(s.session_ttl, Secs(86_400));
+    assert!(!format!("{s:?}{client:?}").contains("KEY"), "Debug hides the session key");
+    let Source::Endpoint(ep) = &client.source else { panic!() };
+    assert!(matches!(ep.grant, Grant::AuthorizationCode(_)));
+    assert_eq!(ep.scope.as_deref(), Some(DEFAULT_SCOPE));
+    assert!(!env(&[]).unwrap().signs_in());
+
+    // Sign-in routes exist only in sign-in mode; /token does not; navigations need no key.
+    let keyed = signin_env(&[("BROKER_KEYS", "k1")]).unwrap();
+    for (m, p, r) in [("GET", "/login", Route::Login), ("GET", "/callback", Route::Callback), ("GET", "/session", Route::Session), ("POST", "/logout", Route::Logout)] {
+        assert_eq!(keyed.route(&req(m, p, None)), Ok(r), "{p}");
+        assert_eq!(env(&[]).unwrap().route(&req(m, p, None)).unwrap_err().status, 404, "{p} without sign-in");
+    }
+    assert_eq!(keyed.route(&req("POST", "/token", None)).unwrap_err().status, 404);
+    assert_eq!(keyed.route(&req("GET", "/proxy/x", None)).unwrap_err().status, 401, "the proxy still needs the key");
+    assert_eq!(keyed.route(&req("POST", "/login", None)).unwrap_err().status, 405);
+    assert_eq!(keyed.route(&req("POST", "/logout", Some("https://evil.example"))).unwrap_err().status, 403);
+}
+
+#[test]
+fn session_cookie_and_return_target() {
+    use tokenkit::proto::bff::{clear_cookie, mac_ok, return_target, session_cookie, set_cookie, COOKIE};
+    let sid = "A".repeat(43);
+    let c = set_cookie(&sid, "mac_-1", Secs(3600));
+    for flag in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age=3600"] {
+        assert!(c.split("; ").any(|a| a == flag), "{flag} in {c}");
+    }
+    assert!(c.starts_with("__Host-tokenkit-session="));
+    assert!(clear_cookie().contains("Max-Age=0"));
+    let header = format!("a=1; {COOKIE}={sid}.mac_-1; b=2");
+    assert_eq!(session_cookie(Some(&header)), Some((sid.as_str(), "mac_-1")));
+    for bad in [format!("{COOKIE}={sid}"), format!("{COOKIE}=short.mac"), format!("{COOKIE}={sid}.m=c"), format!("x{COOKIE}={sid}.mac")] {
+        assert_eq!(session_cookie(Some(&bad)), None, "{bad}");
+    }
+    assert!(mac_ok("abc", "abc"));
+    assert!(!mac_ok("abc", "abd") && !mac_ok("abc", "ab") && !mac_ok("abc", "abcd"));
+
+    let allowed = vec!["https://app.example.com".to_owned()];
+    assert_eq!(return_target(None, &allowed, &parse_url).unwrap(), "https://app.example.com/");
+    assert_eq!(return_target(Some("/done?x=1"), &allowed, &parse_url).unwrap(), "/done?x=1");
+    assert_eq!(return_target(Some("https://app.example.com/a"), &allowed, &parse_url).unwrap(), "https://app.example.com/a");
+    for bad in ["//evil.example/", "/\\evil.example", "https://evil.example/", "https://app.example.com.evil.example/", "javascript:alert(1)"] {
+        assert_eq!(return_target(Some(bad), &allowed, &parse_url).unwrap_err().status, 400, "{bad}");
+    }
+}

@@ -1,6 +1,6 @@
 // The tokenkit edge token broker as a Cloudflare Worker. Wiring only: the broker itself
 // (routing, CORS, proxying, token cache) is Rust, in src/proto/broker.rs and src/wasm/broker.rs.
-import { initSync, TokenBroker } from "./pkg/tokenkit.js";
+import { initSync, TokenBroker, BrokerSession } from "./pkg/tokenkit.js";
 import wasm from "./pkg/tokenkit_bg.wasm";
 
 initSync({ module: wasm });
@@ -30,5 +30,38 @@ export class TokenCache {
 
   fetch(request) {
     return this.broker.handle(request, { waitUntil: (p) => this.state.waitUntil?.(p) });
+  }
+}
+
+/**
+ * One browser's session when the broker signs users in (`AUTHORIZE_URL`; bound as
+ * `SESSIONS`, see wrangler.toml): its pending sign-in and the user's tokens, which never
+ * reach the browser. Every request of the session reaches this one object, so a refresh
+ * is single-flight however many requests need it. What it holds is kept in its storage
+ * (and deleted at sign-out or when the session ends), so it outlives eviction.
+ */
+export class UserSession {
+  constructor(state, env) {
+    this.state = state;
+    this.env = env;
+    state.blockConcurrencyWhile(async () => this.open(await state.storage.get("session")));
+  }
+
+  open(saved) {
+    const storage = this.state.storage;
+    this.session = new BrokerSession(this.env, saved ?? null, async (record) => {
+      if (!record) return storage.deleteAll();
+      await storage.put("session", record);
+      if (record.u) await storage.setAlarm(record.u);
+    });
+  }
+
+  fetch(request) {
+    return this.session.handle(request);
+  }
+
+  /** The session's time is up: revoked and forgotten, as at sign-out. */
+  async alarm() {
+    await this.session.handle(new Request("https://session.tokenkit.invalid/logout", { method: "POST" }));
   }
 }

@@ -16,7 +16,29 @@ export interface BrokerEnv {
   /** The API origin /proxy/ forwards to. */
   PROXY_ORIGIN?: string;
   BROKER_KEYS?: string;
+  /** "true": allowed origins may call with cookies (Access-Control-Allow-Credentials). */
+  ALLOW_CREDENTIALS?: "true" | "false";
+  /** Requests per minute per client in each isolate (without RATE_LIMITER, or if it fails); 0 = off. */
   RATE_LIMIT?: string;
+  /** Cloudflare's Rate Limiting binding ([[ratelimits]]), shared by a location's isolates. */
+  RATE_LIMITER?: { limit(options: { key: string }): Promise<{ success: boolean }> };
+  /** The TokenCache Durable Object namespace: one upstream token for the whole deployment. */
+  TOKEN_CACHE?: unknown;
+  /** Signing users in (backend-for-frontend): set to turn it on. */
+  AUTHORIZE_URL?: string;
+  /** The broker's own /callback URL, registered at the authorization server. */
+  REDIRECT_URI?: string;
+  REVOCATION_URL?: string;
+  /** The authorization server's issuer identifier (RFC 9207 mix-up defence). */
+  ISSUER?: string;
+  /** Default "openid offline_access". */
+  SIGNIN_SCOPE?: string;
+  /** At least 32 random characters; a secret. Signs the session cookie. */
+  SESSION_SECRET?: string;
+  /** Seconds a session lasts from sign-in (default 86400). */
+  SESSION_TTL?: string;
+  /** The UserSession Durable Object namespace (required for sign-in). */
+  SESSIONS?: unknown;
   [name: string]: unknown;
 }
 
@@ -36,4 +58,24 @@ export class TokenBroker {
   constructor(env: BrokerEnv);
   handle(request: Request, ctx: BrokerContext): Promise<Response>;
   free(): void;
+}
+
+/** A Durable Object state, as far as the broker's objects use it. */
+export interface BrokerObjectState {
+  waitUntil?(promise: Promise<unknown>): void;
+  blockConcurrencyWhile<T>(fn: () => Promise<T>): Promise<T>;
+  storage: unknown;
+}
+
+/** The deployment's token cache (bind as TOKEN_CACHE): export it from worker.js. */
+export class TokenCache {
+  constructor(state: BrokerObjectState, env: BrokerEnv);
+  fetch(request: Request): Promise<Response>;
+}
+
+/** One browser session's tokens when the broker signs users in (bind as SESSIONS). */
+export class UserSession {
+  constructor(state: BrokerObjectState, env: BrokerEnv);
+  fetch(request: Request): Promise<Response>;
+  alarm(): Promise<void>;
 }

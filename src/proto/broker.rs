@@ -36,6 +36,11 @@ pub struct BrokerConfig {
     pub allow_credentials: bool,
     /// Requests per minute per client; 0 disables the limit.
     pub rate_per_minute: u32,
+    /// Signing users in through the broker (`AUTHORIZE_URL` set): the session settings and
+    /// the user-session client (authorization code grant, the broker's token endpoint and
+    /// credentials). See [`super::bff`].
+    #[cfg(feature = "signin")]
+    pub signin: Option<(super::bff::SignIn, Config)>,
 }
 
 /// Env variables and the client option each one sets.
@@ -103,6 +108,39 @@ impl BrokerConfig {
                 })
             }
         };
+        #[cfg(feature = "signin")]
+        let signin = match get("AUTHORIZE_URL") {
+            None => None,
+            Some(_) => {
+                use super::bff::{SignIn, DEFAULT_SCOPE, SIGNIN_ENV};
+                let session = SignIn::from_env(&get)?;
+                let mut opts: Vec<(String, Value)> = ENV
+                    .iter()
+                    .filter(|(var, _)| !matches!(*var, "SCOPE" | "DIALECT"))
+                    .chain(SIGNIN_ENV)
+                    .filter_map(|(var, opt)| get(var).map(|v| ((*opt).to_owned(), Value::Str(v))))
+                    .collect();
+                if get("SIGNIN_SCOPE").is_none() {
+                    opts.push(("scope".to_owned(), Value::Str(DEFAULT_SCOPE.to_owned())));
+                }
+                opts.push(("grant".to_owned(), Value::Str("authorization_code".to_owned())));
+                if let Some(p) = &proxy_origin {
+                    opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
+                }
+                let client = Config::from_options(Preset::Generic, &Value::Object(opts), parse_url).map_err(|e| match e {
+                    Error::InvalidConfig { field, reason } => EnvError {
+                        var: SIGNIN_ENV
+                            .iter()
+                            .chain(ENV)
+                            .find(|(_, opt)| field.starts_with(opt))
+                            .map_or("AUTHORIZE_URL", |(var, _)| var),
+                        reason,
+                    },
+                    _ => EnvError { var: "AUTHORIZE_URL", reason: "is invalid" },
+                })?;
+                Some((session, client))
+            }
+        };
         let allow_credentials = match get("ALLOW_CREDENTIALS").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
@@ -115,6 +153,8 @@ impl BrokerConfig {
             broker_keys,
             allow_credentials,
             rate_per_minute,
+            #[cfg(feature = "signin")]
+            signin,
         })
     }
 
@@ -166,6 +206,14 @@ pub enum Route {
     Proxy(String),
     /// `GET /healthz`.
     Health,
+    /// `GET /login`: start signing a user in (sign-in mode).
+    Login,
+    /// `GET /callback`: the authorization server's redirect back (sign-in mode).
+    Callback,
+    /// `POST /logout`: revoke and forget the session (sign-in mode).
+    Logout,
+    /// `GET /session`: whether this browser's session is signed in (sign-in mode).
+    Session,
 }
 
 /// A response the broker sends without going anywhere.
@@ -236,6 +284,15 @@ impl BrokerConfig {
         h
     }
 
+    /// Whether the broker signs users in (`AUTHORIZE_URL`): `/proxy/` then acts for the
+    /// session's user, and `/token` is not served (tokens stay in the broker).
+    pub fn signs_in(&self) -> bool {
+        #[cfg(feature = "signin")]
+        return self.signin.is_some();
+        #[cfg(not(feature = "signin"))]
+        false
+    }
+
     /// Decides what to do with a request: a [`Route`] to serve, or a [`Reply`] to send now.
     /// CORS headers are added by the caller to every response ([`BrokerConfig::cors_headers`]).
     pub fn route(&self, req: &Incoming<'_>) -> Result<Route, Reply> {
@@ -247,8 +304,20 @@ impl BrokerConfig {
         if browser_ok == Some(false) {
             return Err(Reply::error(403, "origin_not_allowed", "this origin may not use the broker"));
         }
+        let signs_in = self.signs_in();
         let (route, allow) = if req.path == "/healthz" {
             (Some(Route::Health), "GET, HEAD")
+        } else if signs_in && req.path == "/token" {
+            return Err(Reply::error(404, "not_found", "in sign-in mode tokens stay in the broker: call the API through /proxy/"));
+        } else if signs_in && matches!(req.path, "/login" | "/callback" | "/session") {
+            let r = match req.path {
+                "/login" => Route::Login,
+                "/callback" => Route::Callback,
+                _ => Route::Session,
+            };
+            (Some(r), "GET")
+        } else if signs_in && req.path == "/logout" {
+            (Some(Route::Logout), "POST, OPTIONS")
         } else if req.path == "/token" {
             (Some(Route::Token), "POST, OPTIONS")
         } else if let Some(rest) = req.path.strip_prefix("/proxy/") {
@@ -267,11 +336,12 @@ impl BrokerConfig {
         };
         let method_ok = match (&route, req.method) {
             (Route::Health, "GET" | "HEAD") => true,
-            (Route::Token, "POST") => true,
+            (Route::Token | Route::Logout, "POST") => true,
+            (Route::Login | Route::Callback | Route::Session, "GET") => true,
             (Route::Proxy(_), m) => m != "OPTIONS" && m != "CONNECT" && m != "TRACE",
             _ => false,
         };
-        if req.method == "OPTIONS" && route != Route::Health {
+        if req.method == "OPTIONS" && matches!(route, Route::Token | Route::Proxy(_) | Route::Logout) {
             if browser_ok != Some(true) {
                 return Err(Reply::error(403, "origin_not_allowed", "preflight needs an allowed Origin"));
             }
@@ -288,7 +358,10 @@ impl BrokerConfig {
         }
         // Every caller, browser or not: an Origin header is no credential (anyone can send
         // one). A preflight (above) cannot carry the key and needs none.
-        if route != Route::Health && !self.broker_keys.is_empty() && !self.key_ok(req.broker_key) {
+        // Sign-in routes are browser navigations, which cannot send a header: the session
+        // cookie is their credential.
+        let keyed = matches!(route, Route::Token | Route::Proxy(_));
+        if keyed && !self.broker_keys.is_empty() && !self.key_ok(req.broker_key) {
             return Err(Reply::error(401, "broker_key_required", "send a valid X-Broker-Key"));
         }
         Ok(route)

@@ -8,6 +8,8 @@
 
 #[cfg(feature = "signin")]
 pub mod authcode;
+#[cfg(feature = "signin")]
+pub mod bff;
 pub mod broker;
 pub mod broker_contract;
 pub mod challenge;

@@ -17,6 +17,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
+use super::bff::Front;
 use super::client::{ready, token, Inner};
 use super::convert::parse_url;
 use super::js;
@@ -33,6 +34,9 @@ use crate::proto::Error;
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {
     fn describe(request: &Request) -> Array;
+    /// The first value of query parameter `name` of `url`, form-decoded.
+    #[wasm_bindgen(js_name = queryValue)]
+    fn query_value(url: &str, name: &str) -> Option<String>;
     #[wasm_bindgen(js_name = rateBinding)]
     fn rate_binding(env: &JsValue) -> JsValue;
     #[wasm_bindgen(js_name = rateLimit)]
@@ -66,6 +70,8 @@ struct Broker {
     /// Cloudflare's Rate Limiting binding (`RATE_LIMITER`), shared by the isolates of a
     /// location; `undefined` without one.
     rate: JsValue,
+    /// The `SESSIONS` Durable Object namespace (`UserSession`), for signing users in.
+    sessions: JsValue,
 }
 
 #[wasm_bindgen]
@@ -75,7 +81,11 @@ impl TokenBroker {
     #[wasm_bindgen(constructor)]
     pub fn new(env: JsValue) -> TokenBroker {
         let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
-        let cfg = BrokerConfig::from_env(&get, &parse_url).map(Rc::new);
+        let sessions = js_sys::Reflect::get(&env, &JsValue::from_str("SESSIONS")).unwrap_or(JsValue::UNDEFINED);
+        let cfg = BrokerConfig::from_env(&get, &parse_url).and_then(|c| match (c.signs_in(), sessions.is_object()) {
+            (true, false) => Err(EnvError { var: "SESSIONS", reason: "sign-in needs the UserSession Durable Object bound as SESSIONS" }),
+            _ => Ok(Rc::new(c)),
+        });
         let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, Runtime::Workerd));
         let shared = cfg.as_ref().ok().and_then(|c| {
             let fetch = token_cache_fetch(&env, &c.credential_set())?;
@@ -83,7 +93,7 @@ impl TokenBroker {
             Some(Inner::new(shared, Some(fetch), Runtime::Workerd))
         });
         let rate = rate_binding(&env);
-        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate }) }
+        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions }) }
     }
 
     /// Answers one request. A cached token, CORS and errors are answered without the
@@ -121,6 +131,17 @@ impl Broker {
             Step::Proxy(cfg, target, cors) => future_to_promise(async move {
                 Ok(broker.proxy_response(&cfg, &request, &target, &cors, &ctx).await.into())
             }),
+            Step::SignIn(cfg, route, url, cookie, cors) => future_to_promise(async move {
+                let Some(front) = broker.front(&cfg) else { return Ok(respond(config_error_reply(&NO_SIGNIN), &cors).into()) };
+                let cookie = cookie.as_deref();
+                let r = match route {
+                    Route::Login => front.login(query_value(&url, "return_to")).await,
+                    Route::Callback => front.callback(&url, cookie).await,
+                    Route::Logout => front.logout(cookie).await,
+                    _ => front.status(cookie).await,
+                };
+                Ok(respond(r, &cors).into())
+            }),
         }
     }
 }
@@ -130,6 +151,8 @@ enum Step {
     Done(Response),
     Token(Vec<(&'static str, String)>),
     Proxy(Rc<BrokerConfig>, String, Vec<(&'static str, String)>),
+    /// A sign-in route: the route, the request's URL and cookie.
+    SignIn(Rc<BrokerConfig>, Route, String, Option<String>, Vec<(&'static str, String)>),
 }
 
 fn token_response(r: Result<TokenSet, Error>, cors: &[(&'static str, String)]) -> Response {
@@ -139,7 +162,7 @@ fn token_response(r: Result<TokenSet, Error>, cors: &[(&'static str, String)]) -
     }
 }
 
-fn respond(r: Reply, cors: &[(&'static str, String)]) -> Response {
+pub(super) fn respond(r: Reply, cors: &[(&'static str, String)]) -> Response {
     reply(r.status, &lines(r.headers.iter().chain(cors)), &r.body)
 }
 
@@ -207,6 +230,9 @@ impl Broker {
                 Step::Done(respond(Reply { status: 200, headers: Vec::new(), body }, &cors))
             }
             Ok(Route::Token) => Step::Token(cors),
+            Ok(r @ (Route::Login | Route::Callback | Route::Logout | Route::Session)) => {
+                Step::SignIn(cfg, r, url.clone(), s(6), cors)
+            }
             Ok(Route::Proxy(target)) => {
                 // Defence in depth: whatever proxy_target allowed must parse to PROXY_ORIGIN.
                 let same = parse_url(&target).map(|u| u.origin) == cfg.proxy_origin.clone();
@@ -231,7 +257,7 @@ impl Broker {
     ) -> Response {
         match self.proxy(cfg, request, target, ctx).await {
             Ok(resp) => relay(&resp, &lines(cors.iter())),
-            Err(Some(e)) => respond(upstream_reply(&e), cors),
+            Err(Some(r)) => respond(r, cors),
             Err(None) => respond(Reply::error(502, "api_unavailable", "the API could not be reached"), cors),
         }
     }
@@ -249,15 +275,34 @@ impl Broker {
         token(self.tokens.as_ref().ok_or(Error::Disposed)?, ctx).await
     }
 
-    /// Forwards the request with the token; `Err(None)` when the API is unreachable.
+    /// The sign-in half, when the broker signs users in.
+    fn front<'a>(&'a self, cfg: &'a BrokerConfig) -> Option<Front<'a>> {
+        let (signin, _) = cfg.signin.as_ref()?;
+        Some(Front { sessions: &self.sessions, cfg, signin })
+    }
+
+    /// Forwards the request with the token (the signed-in user's, in sign-in mode, else
+    /// the broker's own); `Err(None)` when the API is unreachable.
     async fn proxy(
         &self,
         cfg: &BrokerConfig,
         request: &Request,
         target: &str,
         ctx: &JsValue,
-    ) -> Result<Response, Option<Error>> {
-        let t = self.token(ctx).await.map_err(Some)?;
+    ) -> Result<Response, Option<Reply>> {
+        let front = self.front(cfg);
+        let (name, value, used) = match &front {
+            Some(front) => {
+                let cookie = request.headers().get("cookie").ok().flatten();
+                let (sid, t) = front.user_token(cookie.as_deref()).await.map_err(Some)?;
+                ("Authorization", ["Bearer ", &t].concat(), Used::User(sid, t))
+            }
+            None => {
+                let t = self.token(ctx).await.map_err(|e| Some(upstream_reply(&e)))?;
+                let (name, value) = sign::authorization(&cfg.upstream, &t);
+                (name, value, Used::Broker(t.id))
+            }
+        };
         let connection = request.headers().get("connection").ok().flatten().unwrap_or_default();
         let headers = Array::new();
         for pair in entries(request).iter() {
@@ -267,19 +312,35 @@ impl Broker {
                 headers.push(&pair);
             }
         }
-        let (name, value) = sign::authorization(&cfg.upstream, &t);
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(&value)));
         let sent = forward(None, request, target, &headers).map_err(|_| None)?;
         let resp = JsFuture::from(sent).await.map_err(|_| None)?;
         let resp: Response = resp.unchecked_into();
         if resp.status() == 401 {
-            // The machine drops the token if the API refused it (the next caller gets a
+            // The token's holder drops it if the API refused it (the next caller gets a
             // fresh one); the caller's body is streamed, so there is no replay here.
-            for tokens in self.tokens.iter().chain(&self.shared) {
-                let www = resp.headers().get("www-authenticate").ok().flatten();
-                tokens.refused(t.id, www.as_deref(), false);
+            match (&used, &front) {
+                (Used::Broker(id), _) => {
+                    for tokens in self.tokens.iter().chain(&self.shared) {
+                        let www = resp.headers().get("www-authenticate").ok().flatten();
+                        tokens.refused(*id, www.as_deref(), false);
+                    }
+                }
+                (Used::User(sid, t), Some(front)) => front.refused(sid, t).await,
+                _ => {}
             }
         }
         Ok(resp)
     }
 }
+
+/// Whose token a proxied call carried.
+enum Used {
+    /// The broker's own (its id).
+    Broker(crate::proto::response::TokenId),
+    /// The signed-in user's: the session and the token.
+    User(String, String),
+}
+
+/// Sign-in is configured but this build cannot use it (never: the broker build signs in).
+const NO_SIGNIN: EnvError = EnvError { var: "AUTHORIZE_URL", reason: "sign-in is not configured" };

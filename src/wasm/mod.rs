@@ -4,6 +4,8 @@
 //! here grows an `if` about OAuth, it belongs in the core.
 
 #[cfg(feature = "broker")]
+mod bff;
+#[cfg(feature = "broker")]
 mod broker;
 mod client;
 mod convert;
@@ -13,5 +15,7 @@ mod signin;
 mod timer;
 
 pub use client::TokenClient;
+#[cfg(feature = "broker")]
+pub use bff::BrokerSession;
 #[cfg(feature = "broker")]
 pub use broker::TokenBroker;

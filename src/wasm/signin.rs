@@ -26,23 +26,23 @@ use crate::proto::{Error, Secret};
 #[wasm_bindgen(module = "/js/signin.js")]
 extern "C" {
     #[wasm_bindgen(js_name = randomBytes)]
-    fn random_bytes(n: u32) -> Uint8Array;
-    fn sha256(text: &str) -> Promise;
+    pub(super) fn random_bytes(n: u32) -> Uint8Array;
+    pub(super) fn sha256(text: &str) -> Promise;
     #[wasm_bindgen(js_name = savePending)]
     fn save_pending(key: &str, state: &str, verifier: &str, nonce: Option<String>) -> bool;
     #[wasm_bindgen(js_name = takePending)]
     fn take_pending(key: &str) -> Option<String>;
     #[wasm_bindgen(js_name = callbackParams)]
-    fn callback_params(url: &JsValue) -> Option<Array>;
+    pub(super) fn callback_params(url: &JsValue) -> Option<Array>;
     #[wasm_bindgen(js_name = cleanHistory)]
     fn clean_history(url: &JsValue);
     #[wasm_bindgen(js_name = idTokenNonce)]
-    fn id_token_nonce(jwt: &str) -> Option<String>;
+    pub(super) fn id_token_nonce(jwt: &str) -> Option<String>;
     #[wasm_bindgen(js_name = openTabs)]
     fn open_tabs(name: &str, on_message: &Function, on_wake: &Function) -> Function;
     fn post(close: &Function, message: &JsValue);
     #[wasm_bindgen(js_name = postRevocation)]
-    fn post_revocation(fetch: Option<Function>, url: &str, headers: &Array, body: &str) -> Promise;
+    pub(super) fn post_revocation(fetch: Option<Function>, url: &str, headers: &Array, body: &str) -> Promise;
     #[wasm_bindgen(js_name = postTokenLocked)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn post_token_locked(

@@ -133,7 +133,7 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
   const k = key("npmbroker");
   const w = join(dir, "broker-app");
   mkdirSync(w, { recursive: true });
-  writeFileSync(join(w, "worker.js"), `export { default, TokenCache } from "tokenkit/broker";\n`);
+  writeFileSync(join(w, "worker.js"), `export { default, TokenCache, UserSession } from "tokenkit/broker";\n`);
   copyFileSync(join(dir, "node_modules/tokenkit/broker/wrangler.toml"), join(w, "wrangler.toml"));
   // esbuild keeps quiet about files in node_modules, so check the shipped glue directly.
   for (const glue of ["tokenkit.js", "broker/tokenkit.js"]) {

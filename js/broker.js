@@ -95,3 +95,47 @@ export async function sessionMac(secret, text) {
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", macKey[1], new TextEncoder().encode(text)));
   return btoa(String.fromCharCode(...mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
+
+const b64urlBytes = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+
+/** [header, claims, signedBytes, signature] of a compact JWS, or undefined. */
+export function jwtParts(jwt) {
+  try {
+    const [h, c, sig, ...rest] = jwt.split(".");
+    if (rest.length || !sig) return undefined;
+    const json = (s) => JSON.parse(new TextDecoder().decode(b64urlBytes(s)));
+    return [json(h), json(c), new TextEncoder().encode(`${h}.${c}`), b64urlBytes(sig)];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The RSA signing keys of a JWKS at `url` as [[kid, CryptoKey], ...]; rejects if unreachable. */
+export async function accessKeys(url) {
+  const r = await fetch(url, { redirect: "manual", headers: { accept: "application/json" } });
+  if (r.status !== 200) throw new Error(`keys: HTTP ${r.status}`); // a redirect too: never followed
+  const { keys } = await r.json();
+  const out = [];
+  for (const jwk of Array.isArray(keys) ? keys : []) {
+    if (jwk?.kty !== "RSA" || typeof jwk.kid !== "string" || (jwk.use && jwk.use !== "sig")) continue;
+    try {
+      const { kty, n, e } = jwk;
+      out.push([jwk.kid, await crypto.subtle.importKey("jwk", { kty, n, e }, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"])]);
+    } catch {}
+  }
+  return out;
+}
+
+export async function verifyRs256(key, data, signature) {
+  try {
+    return await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, signature, data);
+  } catch {
+    return false;
+  }
+}
+
+/** POSTs the form `body` to Turnstile's siteverify: [status, parsed JSON or null]. */
+export async function siteverify(url, body) {
+  const r = await fetch(url, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+  return [r.status, r.status === 200 ? await r.json().catch(() => null) : null];
+}

@@ -362,3 +362,78 @@ fn session_cookie_and_return_target() {
         assert_eq!(return_target(Some(bad), &allowed, &parse_url).unwrap_err().status, 400, "{bad}");
     }
 }
+
+#[test]
+fn access_claims_table() {
+    use tokenkit::proto::gate::{access_claims, Access};
+    let a = Access { team: "https://team.cloudflareaccess.com".into(), aud: "AUD".into() };
+    let s = |v: &str| Value::Str(v.into());
+    let obj = |e: Vec<(&str, Value)>| Value::Object(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let head = |alg: &str| obj(vec![("alg", s(alg)), ("kid", s("k1"))]);
+    let claims = |iss: &str, aud: Value, exp: f64, nbf: Option<f64>| {
+        let mut c = vec![("iss", s(iss)), ("aud", aud), ("exp", Value::Num(exp))];
+        if let Some(n) = nbf {
+            c.push(("nbf", Value::Num(n)));
+        }
+        obj(c)
+    };
+    let now = 1_000_000.0;
+    let team = "https://team.cloudflareaccess.com";
+    let ok = claims(team, Value::List(vec![s("AUD")]), now + 10.0, Some(now));
+    assert_eq!(access_claims(&head("RS256"), &ok, &a, now), Ok("k1".to_owned()));
+    assert_eq!(access_claims(&head("RS256"), &claims(team, s("AUD"), now + 10.0, None), &a, now), Ok("k1".to_owned()));
+    assert!(access_claims(&head("RS256"), &claims(team, s("AUD"), now - 30.0, None), &a, now).is_ok(), "within the leeway");
+    for (h, c, why) in [
+        (head("HS256"), ok.clone(), "HS256"),
+        (head("none"), ok.clone(), "none"),
+        (obj(vec![("alg", s("RS256"))]), ok.clone(), "no kid"),
+        (head("RS256"), claims("https://evil.cloudflareaccess.com", s("AUD"), now + 10.0, None), "issuer"),
+        (head("RS256"), claims(team, s("OTHER"), now + 10.0, None), "aud"),
+        (head("RS256"), claims(team, Value::List(vec![]), now + 10.0, None), "empty aud"),
+        (head("RS256"), claims(team, s("AUD"), now - 61.0, None), "expired"),
+        (head("RS256"), claims(team, s("AUD"), now + 600.0, Some(now + 120.0)), "nbf"),
+        (head("RS256"), obj(vec![("iss", s(team)), ("aud", s("AUD"))]), "no exp"),
+        (head("RS256"), Value::Null, "not an object"),
+    ] {
+        assert!(access_claims(&h, &c, &a, now).is_err(), "{why}");
+    }
+}
+
+#[test]
+fn gate_keys_turnstile_and_env() {
+    use tokenkit::proto::gate::{jwks_stale, siteverify_body, turnstile_needed, turnstile_verdict, JWKS_MAX_AGE, JWKS_MIN_REFETCH};
+    let t0 = Instant(1_000);
+    assert!(jwks_stale(None, false, t0));
+    assert!(!jwks_stale(Some(t0), true, Instant(t0.0 + JWKS_MAX_AGE.0 - 1)));
+    assert!(jwks_stale(Some(t0), true, Instant(t0.0 + JWKS_MAX_AGE.0)));
+    assert!(!jwks_stale(Some(t0), false, Instant(t0.0 + JWKS_MIN_REFETCH.0 - 1)), "unknown kids do not flood the team");
+    assert!(jwks_stale(Some(t0), false, Instant(t0.0 + JWKS_MIN_REFETCH.0)));
+
+    let obj = |e: Vec<(&str, Value)>| Value::Object(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let good = obj(vec![("success", Value::Bool(true)), ("hostname", Value::Str("app.example.com".into()))]);
+    assert_eq!(turnstile_verdict(200, &good, Some("app.example.com")), Ok(()));
+    assert!(turnstile_verdict(200, &good, Some("evil.example")).is_err());
+    assert!(turnstile_verdict(500, &good, Some("app.example.com")).is_err());
+    assert!(turnstile_verdict(200, &obj(vec![("success", Value::Bool(false))]), None).is_err());
+    assert!(turnstile_verdict(200, &obj(vec![("success", Value::Str("true".into()))]), None).is_err());
+    assert!(turnstile_verdict(200, &Value::Null, None).is_err());
+
+    let proxy = Route::Proxy("https://api.example.com/x".into());
+    assert!(turnstile_needed(false, &Route::Token, true) && turnstile_needed(false, &proxy, true));
+    assert!(!turnstile_needed(false, &Route::Token, false), "server callers");
+    assert!(turnstile_needed(true, &Route::Login, false) && !turnstile_needed(true, &proxy, true), "sign-in: at /login only");
+    assert!(!turnstile_needed(false, &Route::Health, true));
+
+    let c = env(&[("TURNSTILE_SECRET", "TS-SECRET")]).unwrap();
+    let t = c.turnstile.as_ref().unwrap();
+    assert_eq!(siteverify_body(t, "a b&c", Some("2001:db8::1")), "secret=TS-SECRET&response=a+b%26c&remoteip=2001%3Adb8%3A%3A1");
+    assert!(!format!("{c:?}").contains("TS-SECRET"), "Debug hides the Turnstile secret");
+    for (pairs, var) in [
+        (vec![("ACCESS_TEAM_DOMAIN", "https://t.cloudflareaccess.com")], "ACCESS_AUD"),
+        (vec![("ACCESS_AUD", "x")], "ACCESS_TEAM_DOMAIN"),
+        (vec![("ACCESS_TEAM_DOMAIN", "http://t.example.com"), ("ACCESS_AUD", "x")], "ACCESS_TEAM_DOMAIN"),
+        (vec![("TURNSTILE_SECRET", "s"), ("TURNSTILE_VERIFY_URL", "http://verify.example.com/x")], "TURNSTILE_VERIFY_URL"),
+    ] {
+        assert_eq!(env(&pairs).unwrap_err().var, var, "{pairs:?}");
+    }
+}

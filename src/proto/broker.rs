@@ -36,6 +36,11 @@ pub struct BrokerConfig {
     pub allow_credentials: bool,
     /// Requests per minute per client; 0 disables the limit.
     pub rate_per_minute: u32,
+    /// Cloudflare Access in front (`ACCESS_TEAM_DOMAIN`, `ACCESS_AUD`): every request but
+    /// `/healthz` and preflights must carry a valid `Cf-Access-Jwt-Assertion`.
+    pub access: Option<super::gate::Access>,
+    /// Turnstile for browser callers (`TURNSTILE_SECRET`).
+    pub turnstile: Option<super::gate::Turnstile>,
     /// Signing users in through the broker (`AUTHORIZE_URL` set): the session settings and
     /// the user-session client (authorization code grant, the broker's token endpoint and
     /// credentials). See [`super::bff`].
@@ -146,8 +151,12 @@ impl BrokerConfig {
             Some("true") => true,
             Some(_) => return Err(EnvError { var: "ALLOW_CREDENTIALS", reason: "must be true or false" }),
         };
+        let access = super::gate::access_from_env(&get, parse_url)?;
+        let turnstile = super::gate::turnstile_from_env(&get, parse_url)?;
         Ok(BrokerConfig {
             upstream,
+            access,
+            turnstile,
             allowed_origins,
             proxy_origin,
             broker_keys,
@@ -198,7 +207,7 @@ impl BrokerConfig {
 }
 
 /// Where a request goes, once the broker has decided it may.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route {
     /// `POST /token`.
     Token,

@@ -16,6 +16,7 @@ pub mod challenge;
 pub mod config;
 mod encode;
 pub mod error;
+pub mod gate;
 pub mod machine;
 pub mod presets;
 pub mod request;

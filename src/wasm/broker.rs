@@ -18,6 +18,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
 use super::bff::Front;
+use super::gate::{Gates, Pass};
 use super::client::{ready, token, Inner};
 use super::convert::parse_url;
 use super::js;
@@ -72,6 +73,8 @@ struct Broker {
     rate: JsValue,
     /// The `SESSIONS` Durable Object namespace (`UserSession`), for signing users in.
     sessions: JsValue,
+    /// The Access keys this isolate holds.
+    gates: Gates,
 }
 
 #[wasm_bindgen]
@@ -93,7 +96,7 @@ impl TokenBroker {
             Some(Inner::new(shared, Some(fetch), Runtime::Workerd))
         });
         let rate = rate_binding(&env);
-        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions }) }
+        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions, gates: Gates::default() }) }
     }
 
     /// Answers one request. A cached token, CORS and errors are answered without the
@@ -117,11 +120,43 @@ impl TokenBroker {
 }
 
 impl Broker {
-    /// Answers `request` once the rate limit binding (if any) gave its `verdict`.
+    /// Answers `request` once the rate limit binding (if any) gave its `verdict`: routes
+    /// it, passes it through the configured gates (Access, Turnstile), and serves it.
     fn serve(self: &Rc<Self>, request: Request, d: &Array, client: &str, verdict: Option<bool>, ctx: JsValue) -> Promise {
+        let step = self.route(d, client, verdict);
+        let origin = d.get(2).as_string();
+        let gated = match (&self.cfg, step.route()) {
+            (Ok(cfg), Some(route)) if Gates::apply(cfg, &route, origin.is_some()) => Some((cfg.clone(), route)),
+            _ => None,
+        };
+        let Some((cfg, route)) = gated else { return self.run(step, request, ctx) };
+        let broker = self.clone();
+        let (url, ip) = (d.get(1).as_string().unwrap_or_default(), d.get(5).as_string());
+        future_to_promise(async move {
+            let header = |n: &str| request.headers().get(n).ok().flatten();
+            let turnstile = match route {
+                Route::Login => query_value(&url, "cf-turnstile-response"),
+                _ => header("cf-turnstile-response"),
+            };
+            let pass = Pass {
+                route: &route,
+                access_jwt: header("cf-access-jwt-assertion"),
+                origin: origin.as_deref(),
+                turnstile,
+                ip: ip.as_deref(),
+            };
+            if let Err(r) = broker.gates.check(&cfg, pass).await {
+                return Ok(respond(r, step.cors()).into());
+            }
+            JsFuture::from(broker.run(step, request, ctx)).await
+        })
+    }
+
+    /// Serves a routed (and admitted) request.
+    fn run(self: &Rc<Self>, step: Step, request: Request, ctx: JsValue) -> Promise {
         let broker = self.clone();
         let now = |resp: Response| Promise::resolve(&JsValue::from(resp));
-        match broker.route(d, client, verdict) {
+        match step {
             Step::Done(resp) => now(resp),
             Step::Token(cors) => match broker.shared.as_ref().or(broker.tokens.as_ref()).map(|t| ready(t, &ctx)) {
                 Some(Ok(Ok(t))) => now(token_response(Ok(t), &cors)),
@@ -142,6 +177,25 @@ impl Broker {
                 };
                 Ok(respond(r, &cors).into())
             }),
+        }
+    }
+}
+
+impl Step {
+    /// The route a step serves (`None`: answered already).
+    fn route(&self) -> Option<Route> {
+        match self {
+            Step::Done(_) => None,
+            Step::Token(_) => Some(Route::Token),
+            Step::Proxy(_, target, _) => Some(Route::Proxy(target.clone())),
+            Step::SignIn(_, route, ..) => Some(route.clone()),
+        }
+    }
+
+    fn cors(&self) -> &[(&'static str, String)] {
+        match self {
+            Step::Done(_) => &[],
+            Step::Token(cors) | Step::Proxy(.., cors) | Step::SignIn(.., cors) => cors,
         }
     }
 }

@@ -9,6 +9,8 @@ mod bff;
 mod broker;
 mod client;
 mod convert;
+#[cfg(feature = "broker")]
+mod gate;
 mod js;
 #[cfg(feature = "signin")]
 mod signin;

@@ -1,0 +1,119 @@
+//! The broker's opt-in gates in the isolate (decisions in [`crate::proto::gate`]):
+//! Cloudflare Access tokens checked with WebCrypto against the team's keys (cached), and
+//! Turnstile tokens checked with siteverify.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use core::cell::RefCell;
+
+use js_sys::{Array, Promise};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::convert::{parse_url, to_value};
+use super::js;
+use crate::proto::broker::{BrokerConfig, Reply, Route};
+use crate::proto::gate::{self, Access};
+use crate::proto::time::Instant;
+
+#[wasm_bindgen(module = "/js/broker.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = jwtParts)]
+    fn jwt_parts(jwt: &str) -> Option<Array>;
+    #[wasm_bindgen(js_name = accessKeys)]
+    fn access_keys(url: &str) -> Promise;
+    #[wasm_bindgen(js_name = verifyRs256)]
+    fn verify_rs256(key: &JsValue, input: &JsValue, sig: &JsValue) -> Promise;
+    fn siteverify(url: &str, body: &str) -> Promise;
+}
+
+/// What a request brings to the gates.
+pub(super) struct Pass<'a> {
+    pub route: &'a Route,
+    /// `Cf-Access-Jwt-Assertion`.
+    pub access_jwt: Option<String>,
+    /// The `Origin` header (a browser caller).
+    pub origin: Option<&'a str>,
+    /// `CF-Turnstile-Response`, or the `cf-turnstile-response` query parameter of `/login`.
+    pub turnstile: Option<String>,
+    /// `CF-Connecting-IP`.
+    pub ip: Option<&'a str>,
+}
+
+/// Access signing keys: when fetched, and `(kid, CryptoKey)`.
+type Keys = (Option<Instant>, Vec<(String, JsValue)>);
+
+/// The Access keys this isolate holds.
+#[derive(Default)]
+pub(super) struct Gates {
+    keys: RefCell<Keys>,
+}
+
+impl Gates {
+    /// Whether `cfg` has a gate for this route at all (no future machinery otherwise).
+    pub fn apply(cfg: &BrokerConfig, route: &Route, browser: bool) -> bool {
+        cfg.access.is_some() || (cfg.turnstile.is_some() && gate::turnstile_needed(cfg.signs_in(), route, browser))
+    }
+
+    /// Every configured gate the request must pass, Access first.
+    pub async fn check(&self, cfg: &BrokerConfig, pass: Pass<'_>) -> Result<(), Reply> {
+        if let Some(access) = &cfg.access {
+            let jwt = pass.access_jwt.as_deref().ok_or_else(|| gate::refused("access_denied", "no Cloudflare Access token"))?;
+            self.access(access, jwt).await.map_err(|why| gate::refused("access_denied", why))?;
+        }
+        if let Some(t) = cfg.turnstile.as_ref().filter(|_| gate::turnstile_needed(cfg.signs_in(), pass.route, pass.origin.is_some())) {
+            let token = pass.turnstile.as_deref().filter(|t| !t.is_empty() && t.len() <= 2048);
+            let token = token.ok_or_else(|| gate::refused("turnstile_required", "send a Turnstile token (CF-Turnstile-Response)"))?;
+            let host = pass.origin.and_then(parse_url).map(|u| u.hostname);
+            let answer = JsFuture::from(siteverify(&t.verify_url, &gate::siteverify_body(t, token, pass.ip))).await;
+            let (status, body) = match answer {
+                Ok(a) => {
+                    let a = Array::from(&a);
+                    (a.get(0).as_f64().unwrap_or(0.0) as u16, to_value(&a.get(1), 4))
+                }
+                Err(_) => (0, crate::proto::value::Value::Null),
+            };
+            gate::turnstile_verdict(status, &body, host.as_deref()).map_err(|why| gate::refused("turnstile_failed", why))?;
+        }
+        Ok(())
+    }
+
+    /// Checks an Access token: claims by the core, the RS256 signature by WebCrypto.
+    async fn access(&self, access: &Access, jwt: &str) -> Result<(), &'static str> {
+        let parts = jwt_parts(jwt).ok_or("the Access token is not a JWT")?;
+        let now_secs = js::wall().0 as f64 / 1000.0;
+        let kid = gate::access_claims(&to_value(&parts.get(0), 4), &to_value(&parts.get(1), 4), access, now_secs)?;
+        // Each request that finds the keys stale fetches them itself: in Workers a request
+        // cannot wait on another request's fetch. Once fetched they serve for an hour.
+        if gate::jwks_stale(self.keys.borrow().0, self.key(&kid).is_some(), js::now()) {
+            self.fetch_keys(access).await;
+        }
+        let key = self.key(&kid).ok_or("the Access token's key is not one of the team's")?;
+        let ok = JsFuture::from(verify_rs256(&key, &parts.get(2), &parts.get(3))).await;
+        match ok.ok().and_then(|v| v.as_bool()) {
+            Some(true) => Ok(()),
+            _ => Err("the Access token's signature is not valid"),
+        }
+    }
+
+    fn key(&self, kid: &str) -> Option<JsValue> {
+        self.keys.borrow().1.iter().find(|(k, _)| k == kid).map(|(_, v)| v.clone())
+    }
+
+    /// Fetches the team's keys; a failed fetch keeps the old ones (and waits to try again).
+    async fn fetch_keys(&self, access: &Access) {
+        let got = JsFuture::from(access_keys(&access.certs_url())).await;
+        let mut keys = self.keys.borrow_mut();
+        keys.0 = Some(js::now());
+        if let Ok(list) = got {
+            keys.1 = Array::from(&list)
+                .iter()
+                .filter_map(|pair| {
+                    let pair = Array::from(&pair);
+                    Some((pair.get(0).as_string()?, pair.get(1)))
+                })
+                .collect();
+        }
+    }
+}

@@ -1,0 +1,173 @@
+// The broker's opt-in gates in real workerd (Miniflare): Cloudflare Access (RS256 tokens
+// checked against the team's keys) and Turnstile (siteverify), with a stand-in for the
+// Access team and for siteverify on 127.0.0.1. What is checked is what a forger could try.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { generateKeyPairSync, sign, createHmac } from "node:crypto";
+import { Miniflare } from "miniflare";
+import { startBroker, workerdOptions } from "../../worker/local.mjs";
+import { startFixture, key } from "./helpers.mjs";
+
+const APP = "https://app.example.com";
+const AUD = "aud-tag-0123456789";
+let up, team, brokers = [];
+
+const keyPair = () => generateKeyPairSync("rsa", { modulusLength: 2048 });
+const signer = keyPair();
+const stranger = keyPair();
+const b64url = (b) => Buffer.from(b).toString("base64url");
+
+/** A compact JWS of `claims` (header fields `head` override RS256 + kid "k1"), signed with `pair`. */
+function jwt(claims, { head = {}, pair = signer } = {}) {
+  const input = `${b64url(JSON.stringify({ alg: "RS256", kid: "k1", typ: "JWT", ...head }))}.${b64url(JSON.stringify(claims))}`;
+  const sig = head.alg === "HS256" ? createHmac("sha256", "public").update(input).digest() : head.alg === "none" ? Buffer.alloc(0) : sign("sha256", Buffer.from(input), pair.privateKey);
+  return `${input}.${b64url(sig)}`;
+}
+
+/** The Access team (its keys) and siteverify, on one server. Counts what they were asked. */
+async function startTeam() {
+  const seen = { certs: 0, verify: [] };
+  let verifyStatus = 200;
+  const server = createServer(async (req, res) => {
+    if (req.url === "/cdn-cgi/access/certs") {
+      seen.certs++;
+      const jwk = { ...signer.publicKey.export({ format: "jwk" }), kid: "k1", use: "sig", alg: "RS256" };
+      return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] }));
+    }
+    if (req.url === "/siteverify" && req.method === "POST") {
+      let body = "";
+      for await (const c of req) body += c;
+      const form = Object.fromEntries(new URLSearchParams(body));
+      seen.verify.push(form);
+      const [kind, host] = form.response.split(":");
+      const answer = kind === "ok" ? { success: true, hostname: host, "error-codes": [] } : { success: false, "error-codes": ["timeout-or-duplicate"] };
+      return res.writeHead(verifyStatus, { "content-type": "application/json" }).end(JSON.stringify(answer));
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return { origin, seen, failVerify: (s) => (verifyStatus = s), close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) };
+}
+
+before(async () => {
+  up = await startFixture();
+  team = await startTeam();
+});
+after(async () => {
+  for (const b of brokers) await b.dispose();
+  await team.close();
+  await up.close();
+});
+
+async function broker(extra) {
+  const b = await startBroker({ TOKEN_URL: up.url(key("gate"), "ttl=60"), CLIENT_ID: "c", CLIENT_SECRET: "GATE-SECRET", ALLOWED_ORIGINS: APP, RATE_LIMIT: "0", ...extra });
+  brokers.push(b);
+  return b;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+test("Cloudflare Access: only a valid RS256 token from the team, for this application, in its lifetime, passes", async () => {
+  const b = await broker({ ACCESS_TEAM_DOMAIN: team.origin, ACCESS_AUD: AUD });
+  const good = { iss: team.origin, aud: [AUD], exp: now() + 300, iat: now(), email: "ops@example.com" };
+  const token = (jwtValue) => b.fetch("/token", { method: "POST", headers: jwtValue ? { "cf-access-jwt-assertion": jwtValue } : {} });
+
+  assert.equal((await b.fetch("/healthz")).status, 200, "health needs no token");
+  const none = await token();
+  assert.equal(none.status, 403);
+  assert.equal((await none.json()).error, "access_denied");
+  for (let i = 0; i < 5; i++) {
+    const r = await token(jwt(good));
+    assert.equal(r.status, 200, await r.text());
+  }
+
+  for (const [why, forged] of [
+    ["another application", jwt({ ...good, aud: ["other-app"] })],
+    ["another team", jwt({ ...good, iss: "https://evil.cloudflareaccess.com" })],
+    ["expired", jwt({ ...good, exp: now() - 120 })],
+    ["not yet valid", jwt({ ...good, nbf: now() + 600 })],
+    ["no expiry", jwt({ ...good, exp: undefined })],
+    ["HS256 with a public secret", jwt(good, { head: { alg: "HS256" } })],
+    ["alg none", jwt(good, { head: { alg: "none" } })],
+    ["signed by another key under the team's kid", jwt(good, { pair: stranger })],
+    ["an unknown kid", jwt(good, { head: { kid: "k9" }, pair: stranger })],
+    ["claims changed after signing", (() => { const [h, , s] = jwt(good).split("."); return `${h}.${b64url(JSON.stringify({ ...good, aud: AUD, email: "admin@example.com", exp: now() + 9999 }))}.${s}`; })()],
+    ["not a JWT", "abc.def"],
+  ]) {
+    const r = await token(forged);
+    assert.equal(r.status, 403, why);
+    const body = await r.json();
+    assert.equal(body.error, "access_denied", why);
+  }
+  assert.equal(team.seen.certs, 1, "the team's keys are fetched once and cached (an unknown kid within a minute fetches nothing)");
+});
+
+test("Turnstile: browser callers need a token solved on their own site; server callers do not", async () => {
+  const b = await broker({ TURNSTILE_SECRET: "TS-SECRET", TURNSTILE_VERIFY_URL: `${team.origin}/siteverify`, BROKER_KEYS: "server-key" });
+  const call = (headers) => b.fetch("/token", { method: "POST", headers: { "x-broker-key": "server-key", ...headers } });
+  const before = team.seen.verify.length;
+
+  const server = await call({});
+  assert.equal(server.status, 200, await server.text());
+  const missing = await call({ origin: APP });
+  assert.equal(missing.status, 403);
+  assert.equal((await missing.json()).error, "turnstile_required");
+  assert.equal(missing.headers.get("access-control-allow-origin"), APP, "the browser can read why");
+
+  const ok = await call({ origin: APP, "cf-turnstile-response": "ok:app.example.com", "cf-connecting-ip": "203.0.113.4" });
+  assert.equal(ok.status, 200);
+  const sent = team.seen.verify.at(-1);
+  assert.deepEqual([sent.secret, sent.response, sent.remoteip], ["TS-SECRET", "ok:app.example.com", "203.0.113.4"]);
+
+  for (const [why, t] of [["used or expired", "used:x"], ["solved on another site", "ok:evil.example"]]) {
+    const r = await call({ origin: APP, "cf-turnstile-response": t });
+    assert.equal(r.status, 403, why);
+    assert.equal((await r.json()).error, "turnstile_failed", why);
+  }
+  team.failVerify(500);
+  try {
+    const r = await call({ origin: APP, "cf-turnstile-response": "ok:app.example.com" });
+    assert.equal(r.status, 403, "siteverify failing: closed, not open");
+  } finally {
+    team.failVerify(200);
+  }
+  const pre = await b.fetch("/token", { method: "OPTIONS", headers: { origin: APP, "access-control-request-method": "POST", "access-control-request-headers": "cf-turnstile-response" } });
+  assert.equal(pre.status, 204, "preflights pass");
+  assert.equal(team.seen.verify.length - before, 4, "siteverify asked once per browser call with a token");
+});
+
+test("Turnstile with sign-in: /login needs the widget's cf-turnstile-response; the session then carries the proof", async () => {
+  const { host, port, ...w } = workerdOptions(new URL("../../worker/index.js", import.meta.url).pathname, new URL("../../worker/", import.meta.url).pathname, {});
+  const mf = new Miniflare({
+    ...w,
+    host,
+    port,
+    durableObjects: { SESSIONS: "UserSession" },
+    bindings: {
+      TOKEN_URL: `${team.origin}/token`,
+      CLIENT_ID: "web",
+      CLIENT_SECRET: "web-secret",
+      AUTHORIZE_URL: `${team.origin}/auth`,
+      REDIRECT_URI: "http://127.0.0.1:9/callback",
+      SESSION_SECRET: "a-session-secret-of-at-least-32-chars!",
+      ALLOWED_ORIGINS: APP,
+      TURNSTILE_SECRET: "TS-SECRET",
+      TURNSTILE_VERIFY_URL: `${team.origin}/siteverify`,
+      RATE_LIMIT: "0",
+    },
+  });
+  try {
+    await mf.ready;
+    const without = await mf.dispatchFetch("http://broker/login", { redirect: "manual" });
+    assert.equal(without.status, 403);
+    assert.equal((await without.json()).error, "turnstile_required");
+    const login = await mf.dispatchFetch("http://broker/login?cf-turnstile-response=ok:broker", { redirect: "manual" });
+    assert.equal(login.status, 302);
+    assert.ok(login.headers.get("location").startsWith(`${team.origin}/auth?`));
+    assert.match(login.headers.get("set-cookie"), /^__Host-tokenkit-session=/);
+  } finally {
+    await mf.dispose();
+  }
+});

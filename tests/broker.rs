@@ -437,3 +437,12 @@ fn gate_keys_turnstile_and_env() {
         assert_eq!(env(&pairs).unwrap_err().var, var, "{pairs:?}");
     }
 }
+
+#[test]
+fn session_objects_delete_what_they_hold() {
+    use tokenkit::proto::bff::{expiry, PENDING_TTL};
+    assert_eq!(expiry(5_000_000, false, 1_000), Some(5_000_000), "a session: at its end");
+    assert_eq!(expiry(5_000_000, true, 1_000), Some(5_000_000), "a new sign-in in a live session: still its end");
+    assert_eq!(expiry(0, true, 1_000), Some(1_000 + PENDING_TTL.0 * 1000), "an abandoned sign-in");
+    assert_eq!(expiry(0, false, 1_000), None, "nothing held");
+}

@@ -52,7 +52,7 @@ export class UserSession {
     this.session = new BrokerSession(this.env, saved ?? null, async (record) => {
       if (!record) return storage.deleteAll();
       await storage.put("session", record);
-      if (record.u) await storage.setAlarm(record.u);
+      if (record.x) await storage.setAlarm(record.x); // when it is all deleted: see proto::bff::expiry
     });
   }
 
@@ -60,7 +60,7 @@ export class UserSession {
     return this.session.handle(request);
   }
 
-  /** The session's time is up: revoked and forgotten, as at sign-out. */
+  /** The session's time is up (or its sign-in was abandoned): revoked and forgotten, as at sign-out. */
   async alarm() {
     await this.session.handle(new Request("https://session.tokenkit.invalid/logout", { method: "POST" }));
   }

@@ -50,6 +50,21 @@ pub const SIGNIN_ENV: &[(&str, &str)] = &[
     ("SIGNIN_SCOPE", "scope"),
 ];
 
+/// How long a sign-in may take from `/login` to `/callback`; a session object holding only
+/// an abandoned sign-in deletes it after this.
+pub const PENDING_TTL: Secs = Secs(600);
+
+/// When a session object should delete what it holds (wall-clock ms): at the session's end
+/// (`until`, once signed in), else [`PENDING_TTL`] after a sign-in started at `now`, else
+/// never (it holds nothing).
+pub fn expiry(until: u64, pending: bool, now: u64) -> Option<u64> {
+    match (until, pending) {
+        (u, _) if u > 0 => Some(u),
+        (_, true) => Some(now + PENDING_TTL.0 * 1000),
+        _ => None,
+    }
+}
+
 /// The scope asked for when `SIGNIN_SCOPE` is not set: the user's identity and a refresh token.
 pub const DEFAULT_SCOPE: &str = "openid offline_access";
 

@@ -94,11 +94,15 @@ impl Front<'_> {
         }
     }
 
-    /// `GET /login?return_to=`: a new session (a fresh id, never one the browser brought),
-    /// its pending sign-in in its object, and the redirect to the authorization server.
-    pub async fn login(&self, return_to: Option<String>) -> Reply {
+    /// `GET /login?return_to=`: a new session (a fresh id, never one the browser brought:
+    /// a session it already has is ended first), its pending sign-in in its object, and the
+    /// redirect to the authorization server.
+    pub async fn login(&self, return_to: Option<String>, cookie: Option<&str>) -> Reply {
         let r = async {
             let back = bff::return_target(return_to.as_deref(), &self.cfg.allowed_origins, &parse_url)?;
+            if let Some(old) = self.session(cookie).await {
+                let _ = self.ask(&old, "logout", "").await;
+            }
             let sid = b64url(&random_bytes(32).to_vec());
             let mac = self.mac(&sid).await?;
             let url = self.ask_ok(&sid, "begin", &back).await?;
@@ -377,6 +381,10 @@ impl Session {
             }
         }
         self.saved.set(id);
+        // When the object deletes it all (its alarm): the session's end, or an abandoned sign-in's.
+        if let Some(x) = bff::expiry(self.until.get(), self.pending.borrow().is_some(), js::wall().0) {
+            js::set(&record, "x", &JsValue::from_f64(x as f64));
+        }
         let arg = if any { JsValue::from(record) } else { JsValue::NULL };
         if let Ok(p) = self.persist.call1(&JsValue::UNDEFINED, &arg) {
             if let Ok(p) = p.dyn_into::<Promise>() {

@@ -12,7 +12,7 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: bench setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
+.PHONY: fuzz bench setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
 
 # What building needs. Chromium is only for the tests (setup-chromium).
 setup:
@@ -125,6 +125,19 @@ test-matrix: setup-matrix
 bench: build
 	@$(call npm-install-locked,bench)
 	node --expose-gc bench/run.mjs
+
+# Fuzzing (cargo fuzz: nightly, native). Runs each target for FUZZ_SECONDS, then minimizes
+# its corpus (fuzz/corpus/<target>, committed; `make test` replays it on stable).
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS = token_response retry_after www_authenticate config origin broker
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	mkdir -p target && cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  cargo +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=10 2>&1 | tee ../target/fuzz-$$t.log | grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs|==[0-9]+==)' ; \
+	  [ $${PIPESTATUS[0]} -eq 0 ] || exit 1; \
+	  cargo +nightly fuzz cmin -O $$t >/dev/null 2>&1 || exit 1; \
+	done
 
 clean:
 	rm -rf target pkg node_modules tests/artifacts tests/matrix/node_modules tests/matrix/.work bench/node_modules

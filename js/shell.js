@@ -152,8 +152,25 @@ export const monotonic = typeof performance === "object" && typeof performance?.
 
 const ignore = () => {};
 
+/** src/proto/response.rs MAX_BODY_BYTES: the most of a token response read. */
+const MAX_BODY = 65536;
+
+/** The body as text, or undefined past MAX_BODY bytes (reading stops there: memory stays bounded). */
+async function cappedText(res) {
+  const reader = res.body?.getReader();
+  const parts = [];
+  for (let n = 0; reader; ) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if ((n += value.length) > MAX_BODY) return void reader.cancel().catch(ignore);
+    parts.push(value);
+  }
+  return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
+}
+
 /**
- * POSTs a token request and reads the answer; resolves to [status, retryAfter, text].
+ * POSTs a token request and reads the answer; resolves to [status, retryAfter, text]
+ * (text undefined: the body is larger than MAX_BODY).
  * Deadlines and retries are the state machine's: it aborts `signal` when an attempt is
  * over. An opaque redirect (a browser's answer to `redirect: "manual"`) reports status 0.
  */
@@ -164,7 +181,7 @@ export function postToken(fetchFn, url, headers, body, redirect, cache, credenti
   return (async () => {
     const res = await (fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init));
     if (res.type === "opaqueredirect") return [0, null, ""];
-    return [res.status, res.headers.get("retry-after"), await res.text()];
+    return [res.status, res.headers.get("retry-after"), await cappedText(res)];
   })();
 }
 

@@ -28,6 +28,8 @@ pub enum Body {
     Json(Value),
     /// The body is not JSON (or could not be read).
     NotJson,
+    /// The body was longer than [`MAX_BODY_BYTES`]: the shell stopped reading it.
+    TooLarge,
 }
 
 /// A valid token response: the token and how long it lives, not yet placed in time.
@@ -84,6 +86,10 @@ impl TokenSet {
     }
 }
 
+/// The most of a token endpoint's body the shell reads (js/shell.js `postToken` stops
+/// there and reports [`Body::TooLarge`]): a 50 MB or endless body must not fill memory.
+pub const MAX_BODY_BYTES: usize = 65_536;
+
 /// Turns the token endpoint's answer into an [`Issued`] token or a precise [`Error`].
 ///
 /// `wall` (`Date.now()`) only turns an HTTP-date `Retry-After` into seconds.
@@ -130,6 +136,7 @@ pub fn process_token_response(
             status,
             match resp.body {
                 Body::NotJson => "the body is not JSON",
+                Body::TooLarge => "the body is larger than 64 KB (a token response is a few KB at most)",
                 Body::Json(_) => "the body is not a JSON object",
             },
         ));

@@ -446,13 +446,14 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     let done = promise(async move {
         let answer = JsFuture::from(answer).await.map(|v| {
             let a: Array = v.unchecked_into();
-            let text = a.get(2).as_string().unwrap_or_default();
             HttpResponse {
                 status: a.get(0).as_f64().unwrap_or(0.0) as u16,
                 retry_after: a.get(1).as_string(),
-                body: match js_sys::JSON::parse(&text) {
-                    Ok(json) => Body::Json(to_value(&json, 1)),
-                    Err(_) => Body::NotJson,
+                // `postToken` gives no text for a body over MAX_BODY_BYTES.
+                body: match a.get(2).as_string().map(|text| js_sys::JSON::parse(&text)) {
+                    Some(Ok(json)) => Body::Json(to_value(&json, 1)),
+                    Some(Err(_)) => Body::NotJson,
+                    None => Body::TooLarge,
                 },
             }
         });

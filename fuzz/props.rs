@@ -1,0 +1,206 @@
+//! The properties the fuzz targets check, one function per target. Shared with
+//! tests/fuzz_corpus.rs, which replays fuzz/corpus/ through them on stable in `make test`.
+//! Each asserts more than "no panic": what a successful parse must mean.
+
+use crate::common::parse_url;
+use tokenkit::proto::broker::{client_key, forward_header, proxy_target, BrokerConfig, Incoming};
+use tokenkit::proto::challenge::parse_challenges;
+use tokenkit::proto::config::{Config, Preset, Source, MIN_LIFETIME};
+use tokenkit::proto::response::{parse_retry_after, process_token_response, Body, HttpResponse};
+use tokenkit::proto::sign::{self, Plan};
+use tokenkit::proto::time::{Secs, WallMillis};
+use tokenkit::proto::value::Value;
+use tokenkit::proto::MAX_EXPIRES_IN;
+
+/// A fixed wall clock: 2026-11-23T00:00:00Z.
+const NOW: WallMillis = WallMillis(1_795_392_000_000);
+
+/// JSON text to the core's [`Value`] (what the shell's `JSON.parse` + conversion gives).
+pub fn value(j: &serde_json::Value, depth: u8) -> Value {
+    use serde_json::Value as J;
+    match j {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
+        J::String(s) => Value::Str(s.clone()),
+        _ if depth == 0 => Value::Other,
+        J::Array(a) => Value::List(a.iter().map(|v| value(v, depth - 1)).collect()),
+        J::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), value(v, depth - 1))).collect()),
+    }
+}
+
+fn json(data: &[u8]) -> Option<Value> {
+    serde_json::from_slice::<serde_json::Value>(data).ok().map(|j| value(&j, 8))
+}
+
+fn text(data: &[u8]) -> String {
+    String::from_utf8_lossy(data).into_owned()
+}
+
+fn base_config(preset: Preset, opts: &[(&str, Value)]) -> Config {
+    let v = Value::Object(opts.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
+    Config::from_options(preset, &v, &parse_url).expect("a valid base configuration")
+}
+
+fn s(v: &str) -> Value {
+    Value::Str(v.to_owned())
+}
+
+/// Token responses of both dialects: a token is only ever accepted from a 2xx JSON object
+/// holding it as a non-empty printable string, with a lifetime clamped to [10 s, 1 year];
+/// no error message carries the token.
+pub fn token_response(data: &[u8]) {
+    let [sel, st, body @ ..] = data else { return };
+    let symbl = sel & 1 == 1;
+    const STATUSES: [u16; 10] = [200, 201, 204, 0, 302, 400, 401, 429, 500, 503];
+    let status = STATUSES[usize::from(*st) % STATUSES.len()];
+    let cfg = if symbl {
+        base_config(Preset::Symbl, &[("appId", s("app")), ("appSecret", s("app-secret-value"))])
+    } else {
+        base_config(
+            Preset::Generic,
+            &[("tokenUrl", s("https://auth.example.com/token")), ("clientId", s("id")), ("clientSecret", s("client-secret-value"))],
+        )
+    };
+    let Source::Endpoint(ep) = &cfg.source else { return };
+    let parsed = json(body);
+    let retry = (sel & 2 == 2).then(|| text(&body[..body.len().min(40)]));
+    let resp = HttpResponse { status, retry_after: retry, body: parsed.clone().map_or(Body::NotJson, Body::Json) };
+    let field = if symbl { "accessToken" } else { "access_token" };
+    let sent = match &parsed {
+        Some(Value::Object(f)) => f.iter().rev().find(|(k, _)| k == field).map(|(_, v)| v.clone()),
+        _ => None,
+    };
+    match process_token_response(ep, &cfg.timing, &resp, NOW) {
+        Ok(issued) => {
+            assert!((200..300).contains(&status), "a token from status {status}");
+            let t = issued.access_token.expose();
+            assert!(!t.is_empty() && t.bytes().all(|b| (0x20..0x7f).contains(&b)), "an unprintable token was accepted");
+            assert!(matches!(&sent, Some(Value::Str(v)) if v == t), "the token is not the one the body held");
+            assert!(issued.lifetime >= MIN_LIFETIME && issued.lifetime <= MAX_EXPIRES_IN, "lifetime {:?}", issued.lifetime);
+        }
+        Err(e) => {
+            if let Some(Value::Str(t)) = &sent {
+                if t.len() >= 8 {
+                    assert!(!e.message().contains(t.as_str()), "an error message carries the token");
+                }
+            }
+            assert!(e.message().len() <= 600, "a long error message");
+        }
+    }
+}
+
+/// `Retry-After`: delta-seconds round-trip exactly; HTTP-dates never land in the past
+/// (a past date is 0) nor beyond what the clock can hold.
+pub fn retry_after(data: &[u8]) {
+    let v = text(data);
+    let got = parse_retry_after(&v, NOW);
+    let t = v.trim();
+    if !t.is_empty() && t.len() <= 12 && t.bytes().all(|b| b.is_ascii_digit()) {
+        assert_eq!(got, t.parse::<u64>().ok().map(Secs), "delta-seconds {t:?}");
+    }
+    if let Ok(n) = u32::try_from(data.len()) {
+        assert_eq!(parse_retry_after(&n.to_string(), NOW), Some(Secs(u64::from(n))));
+    }
+}
+
+/// `WWW-Authenticate`: every challenge has a token scheme and a printable `error`; a
+/// Bearer challenge built around a token-character error is read back exactly.
+pub fn www_authenticate(data: &[u8]) {
+    let v = text(data);
+    for c in parse_challenges(&v) {
+        assert!(!c.scheme.is_empty() && tokenkit::proto::config::is_token(&c.scheme), "scheme {:?}", c.scheme);
+        if let Some(e) = &c.error {
+            assert!(e.chars().all(|ch| !ch.is_control()), "error {e:?}");
+        }
+    }
+    let err: String = v.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(40).collect();
+    if !err.is_empty() {
+        let built = format!("Basic realm=\"x, y\", Bearer realm=\"api\", error=\"{err}\"");
+        let got = parse_challenges(&built);
+        assert!(got.iter().any(|c| c.scheme.eq_ignore_ascii_case("Bearer") && c.error.as_deref() == Some(err.as_str())), "{built}");
+    }
+}
+
+/// Configuration from any JSON, for every preset: an accepted configuration only holds
+/// allowed origins that are exactly serialized origins, and its `Debug` never shows a
+/// secret.
+pub fn config(data: &[u8]) {
+    let Some(v) = json(data) else { return };
+    for preset in [Preset::Generic, Preset::Sypht, Preset::Symbl, Preset::ApiKey] {
+        let Ok(cfg) = Config::from_options(preset, &v, &parse_url) else { continue };
+        for o in &cfg.allowed_origins {
+            assert_eq!(parse_url(o).map(|u| u.origin).as_deref(), Some(o.as_str()), "allowed origin {o:?}");
+        }
+        if let Value::Object(f) = &v {
+            for (k, val) in f {
+                if let (true, Value::Str(secret)) = (matches!(k.as_str(), "clientSecret" | "appSecret" | "apiKey"), val) {
+                    if secret.len() >= 8 && format!("{cfg:?}").contains(secret.as_str()) {
+                        panic!("Debug shows {k}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Origin matching: a token is attached only for a URL whose origin is exactly an allowed
+/// one (scheme, host and port), never a look-alike.
+pub fn origin(data: &[u8]) {
+    let v = text(data);
+    let (allowed, candidate) = v.split_once('\n').unwrap_or(("https://api.example.com", &v));
+    let opts = Value::Object(vec![
+        ("tokenUrl".to_owned(), s("https://auth.example.com/token")),
+        ("clientId".to_owned(), s("id")),
+        ("clientSecret".to_owned(), s("client-secret-value")),
+        ("allowedOrigins".to_owned(), Value::List(vec![s(allowed)])),
+    ]);
+    let Ok(cfg) = Config::from_options(Preset::Generic, &opts, &parse_url) else { return };
+    let Some(target) = parse_url(candidate) else { return };
+    let ok = cfg.origin_allowed(&target.origin);
+    let Some(a) = parse_url(allowed) else { return };
+    if ok {
+        assert_eq!((&target.protocol, &target.hostname, &target.origin), (&a.protocol, &a.hostname, &a.origin), "{candidate:?} matched {allowed:?}");
+    }
+    if let Ok(Plan::Sign) = sign::plan(&cfg, &target.origin, false) {
+        assert!(ok, "a token planned for {candidate:?}");
+    }
+}
+
+/// The broker's path and header handling: a proxy target always stays on PROXY_ORIGIN,
+/// credentials are never forwarded, client keys never panic, routing never panics.
+pub fn broker(data: &[u8]) {
+    let v = text(data);
+    let mut parts = v.splitn(4, '\n');
+    let (rest, query, header, method) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or("GET"));
+    const ORIGIN: &str = "https://api.example.com";
+    if let Ok(url) = proxy_target(ORIGIN, rest, query) {
+        assert!(url.starts_with("https://api.example.com/"), "{url}");
+        let u = parse_url(&url).expect("a proxy target parses");
+        assert_eq!(u.origin, ORIGIN, "{url}");
+        assert!(!u.pathname.split('/').any(|seg| seg == ".." || seg == "."), "{url}");
+    }
+    for name in ["Authorization", "COOKIE", "x-broker-key", "Host", "cf-connecting-ip", "X-Forwarded-For"] {
+        assert!(!forward_header(name, header), "{name} forwarded");
+    }
+    let _ = forward_header(header, rest);
+    let key = client_key(rest);
+    if rest.contains(':') {
+        assert!(key.ends_with("/64"), "{key}");
+    }
+    let env = |k: &str| match k {
+        "TOKEN_URL" => Some("https://auth.example.com/token".to_owned()),
+        "CLIENT_ID" => Some("id".to_owned()),
+        "CLIENT_SECRET" => Some("client-secret-value".to_owned()),
+        "ALLOWED_ORIGINS" => Some("https://app.example.com".to_owned()),
+        "PROXY_ORIGIN" => Some(ORIGIN.to_owned()),
+        "BROKER_KEYS" => Some("k1".to_owned()),
+        _ => None,
+    };
+    let cfg = BrokerConfig::from_env(&env, &parse_url).expect("a valid broker configuration");
+    let path = ["/", rest].concat();
+    let incoming = Incoming { method, path: &path, query, origin: Some(header).filter(|h| !h.is_empty()), broker_key: None, request_headers: Some(query) };
+    if let Ok(route) = cfg.route(&incoming) {
+        assert!(matches!(route, tokenkit::proto::broker::Route::Health), "{route:?} without a key");
+    }
+}

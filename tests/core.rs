@@ -365,7 +365,7 @@ fn malformed_responses_table() {
         (200, j(&[tok.clone(), ("token_type", s("bad type"))]), "INVALID_RESPONSE", "token_type \"bad type\" is not supported"),
         (200, j(&[tok.clone(), ("token_type", s("mac"))]), "INVALID_RESPONSE", "token_type \"mac\" is not supported"),
         (200, j(&[tok.clone(), ("token_type", s("DPoP"))]), "INVALID_RESPONSE", "token_type \"DPoP\" is not supported; tokenkit uses Bearer tokens only (RFC 6749 §7.1)"),
-        (200, j(&[tok.clone(), ("token_type", s("N\u{1}A"))]), "INVALID_RESPONSE", "token_type \"(unprintable)\""),
+        (200, j(&[tok.clone(), ("token_type", s("N\u{1}A"))]), "INVALID_RESPONSE", "token_type \"(not shown)\""),
         (200, j(&[tok.clone(), ("expires_in", Value::Num(-1.0))]), "INVALID_RESPONSE", "expires_in is negative"),
         (200, j(&[tok.clone(), ("expires_in", s("soon"))]), "INVALID_RESPONSE", "expires_in is not a number"),
         (200, j(&[tok.clone(), ("expires_in", s("-5"))]), "INVALID_RESPONSE", "expires_in is not a number"),
@@ -585,6 +585,13 @@ fn broker_client_config_and_request() {
     assert_eq!(req.headers, vec![("Accept", "application/json".to_owned())]);
     let t = respond(&cfg, 200, Body::Json(obj(&[("access_token", s("t")), ("expires_in", Value::Num(30.0))])), None).unwrap();
     assert_eq!(t.lifetime, Secs(30));
+    // A broker's expires_in is the token's exact remaining life: never stretched to the
+    // 10 s floor a token server's tiny lifetimes get (found by the soak: isolates served a
+    // copy of the deployment's token for up to 9 s after it expired).
+    let t = respond(&cfg, 200, Body::Json(obj(&[("access_token", s("t")), ("expires_in", Value::Num(3.0))])), None).unwrap();
+    assert_eq!(t.lifetime, Secs(3));
+    let t = respond(&cfg, 200, Body::Json(obj(&[("access_token", s("t")), ("expires_in", Value::Num(0.0))])), None).unwrap();
+    assert_eq!(t.lifetime, Secs(1), "at least a second");
     for (k, v, field) in [
         ("clientSecret", s("x"), "clientSecret"),
         ("tokenUrl", s("https://a.com/t"), "tokenUrl"),

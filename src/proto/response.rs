@@ -172,7 +172,13 @@ pub fn process_token_response(
         None => {}
         Some(Value::Str(t)) if t.eq_ignore_ascii_case("bearer") => {}
         Some(Value::Str(t)) => {
-            let shown = if t.len() <= 40 && is_printable(t) { t.clone() } else { "(unprintable)".to_owned() };
+            // Named in the message only if short, printable, and not carrying the token
+            // (found by fuzzing: a token_type that held the access token echoed it).
+            let shown = if t.len() <= 40 && is_printable(t) && !super::encode::contains(t, access_token) {
+                t.clone()
+            } else {
+                "(not shown)".to_owned()
+            };
             return Err(Error::UnsupportedTokenType { status, token_type: shown });
         }
         Some(_) => return Err(Error::invalid(status, "token_type is not a string")),
@@ -199,9 +205,13 @@ pub fn process_token_response(
         Some(Value::Str(s)) => Some(Secret::new(s.clone())),
         _ => None,
     };
+    // A token server's tiny `expires_in` is stretched to MIN_LIFETIME (it must not make
+    // every call fetch). A tokenkit broker's is the exact remaining life of a token it is
+    // already refreshing: stretched, a cached copy would outlive the token itself.
+    let least = if ep.dialect == Dialect::Broker { Secs(1) } else { MIN_LIFETIME };
     Ok(Issued {
         access_token: Secret::new(access_token.clone()),
-        lifetime: expires_in.clamp(MIN_LIFETIME, MAX_EXPIRES_IN),
+        lifetime: expires_in.clamp(least, MAX_EXPIRES_IN),
         scope,
         refresh_token,
         id_token,

@@ -12,7 +12,7 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: fuzz bench setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
+.PHONY: fuzz soak bench setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
 
 # What building needs. Chromium is only for the tests (setup-chromium).
 setup:
@@ -125,6 +125,11 @@ test-matrix: setup-matrix
 bench: build
 	@$(call npm-install-locked,bench)
 	node --expose-gc bench/run.mjs
+
+# Load and soak at full length (a short version runs in make test: tests/node/20-soak).
+SOAK_SECONDS ?= 60
+soak: setup-chromium build worker-build
+	SOAK_SECONDS=$(SOAK_SECONDS) node tests/soak/run.mjs
 
 # Fuzzing (cargo fuzz: nightly, native). Runs each target for FUZZ_SECONDS, then minimizes
 # its corpus (fuzz/corpus/<target>, committed; `make test` replays it on stable).

@@ -37,8 +37,11 @@ function workerdRss() {
   return kb;
 }
 
-/** Runs the broker under load for `seconds`; resolves to its figures. */
-export async function brokerSoak({ seconds = 60, isolates = 4, connections = 32 } = {}) {
+/**
+ * Runs the broker under load for `seconds` (after a 3 s warm-up); resolves to its figures.
+ * `baseline`: the same, with a Worker that answers a constant (workerd's own growth).
+ */
+export async function brokerSoak({ seconds = 60, isolates = 4, connections = 32, baseline = false } = {}) {
   const up = await startFixture();
   const dir = mkdtempSync(join(tmpdir(), "tokenkit-soak-"));
   writeFileSync(
@@ -47,7 +50,8 @@ export async function brokerSoak({ seconds = 60, isolates = 4, connections = 32 
   );
   const key = `soak-${process.pid}-${Date.now()}`;
   const bindings = { TOKEN_URL: up.url(key, "ttl=10"), CLIENT_ID: "soak", CLIENT_SECRET: "SOAK-SECRET", RATE_LIMIT: "0" };
-  const { host, port, ...w } = workerdOptions(`${root}worker/index.js`, `${root}worker/`, {});
+  const script = baseline ? "tests/soak/trivial-worker.js" : "tests/soak/measured-worker.js";
+  const { host, port, ...w } = workerdOptions(`${root}${script}`, root, {});
   const mf = new Miniflare({
     host,
     port,
@@ -59,15 +63,20 @@ export async function brokerSoak({ seconds = 60, isolates = 4, connections = 32 
   });
   try {
     const url = String(await mf.ready).replace(/\/$/, "");
-    const rss = [];
-    const sampler = setInterval(() => rss.push(workerdRss()), 1000);
+    // The isolates' wasm memory (the router spreads 2 × isolates calls over all of them).
+    const wasm = async () => {
+      const sizes = await Promise.all(Array.from({ length: 2 * isolates }, async () => Number(await (await fetch(`${url}/__wasm`)).text())));
+      return Math.max(...sizes) / 1024;
+    };
+    await autocannon({ url: `${url}/token`, method: "POST", connections, duration: 3 }); // warm-up
+    const wasmBefore = await wasm();
     // Alongside the load: every token the broker hands out must still be live upstream
     // (the fixture's API refuses an expired one).
     let checked = 0;
     let stale = 0;
     let loading = true;
     const checker = (async () => {
-      while (loading) {
+      while (loading && !baseline) {
         const { access_token } = await (await fetch(`${url}/token`, { method: "POST" })).json();
         const api = await fetch(up.api(key), { headers: { authorization: `Bearer ${access_token}` } });
         await api.arrayBuffer();
@@ -76,13 +85,17 @@ export async function brokerSoak({ seconds = 60, isolates = 4, connections = 32 
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
+    const rss = [];
+    const sampler = setInterval(() => rss.push(workerdRss()), 1000);
     const started = Date.now();
+    const upstream0 = up.count(key);
     const result = await autocannon({ url: `${url}/token`, method: "POST", connections, duration: seconds });
     const elapsed = (Date.now() - started) / 1000;
     loading = false;
     await checker;
     clearInterval(sampler);
-    const upstream = up.count(key);
+    const wasmAfter = await wasm();
+    const upstream = up.count(key) - upstream0;
     const warm = rss.slice(Math.min(5, rss.length - 1)).filter(Boolean);
     return {
       seconds: elapsed,
@@ -97,6 +110,8 @@ export async function brokerSoak({ seconds = 60, isolates = 4, connections = 32 
       upstream,
       // A 10 s token is refreshed at half-life: a new window every 5 s.
       windows: Math.round((elapsed / 5) * 10) / 10,
+      wasmBeforeKB: wasmBefore,
+      wasmAfterKB: wasmAfter,
       rssFirstKB: warm[0] ?? 0,
       rssLastKB: warm.at(-1) ?? 0,
       rssMaxKB: Math.max(0, ...warm),

@@ -1,7 +1,10 @@
 // Shared by tests/wasm_node.rs and tests/wasm_browser.rs: the same tests in Node and in
-// headless Chromium, with real fetch against tests/fixtures/server.mjs (CORS enabled)
-// and real timers. tests/wasm/run.mjs starts the fixture and passes its origin in
-// TOKENKIT_FIXTURE at compile time.
+// headless Chromium, with real timers. The token server is simulated in the test's own
+// realm (tests/wasm/sim.js, through the client's `fetch` option), so `wasm-pack test --node`
+// and `wasm-pack test --headless --chrome` need nothing started by hand. One test per
+// runtime goes through the real `fetch` to tests/fixtures/server.mjs: `make test`
+// (tests/wasm/run.mjs) starts it and passes its origin in TOKENKIT_FIXTURE at compile
+// time; without it that test says it is skipped and passes.
 
 use js_sys::{Function, Promise, Reflect};
 use tokenkit::wasm::TokenClient;
@@ -23,19 +26,36 @@ extern "C" {
     fn calls(f: &Function) -> js_sys::Array;
 }
 
-const FIXTURE: &str = match option_env!("TOKENKIT_FIXTURE") {
-    Some(f) => f,
-    None => "http://127.0.0.1:9",
-};
+#[wasm_bindgen(module = "/tests/wasm/sim.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = simFetcher)]
+    fn sim_fetcher() -> Function;
+    #[wasm_bindgen(js_name = simRequests)]
+    fn sim_requests(key: &str) -> u32;
+}
+
+/// The simulated token server's origin (tests/wasm/sim.js).
+const SIM: &str = "https://tokens.test";
+
+/// The real fixture's origin, when `make test` started it.
+const FIXTURE: Option<&str> = option_env!("TOKENKIT_FIXTURE");
 
 fn key(name: &str) -> String {
     // Node and Chromium runs share one fixture: keep their scenario keys apart.
     format!("{RUNTIME}-{name}")
 }
 
+/// Options for a client of the simulated server (scenario `k`).
 fn opts(k: &str, query: &str, extra: &str) -> JsValue {
+    let o = real_opts(SIM, k, query, extra);
+    Reflect::set(&o, &"fetch".into(), &sim_fetcher()).unwrap();
+    o
+}
+
+/// Options for a client of the server at `origin`, through the platform's own `fetch`.
+fn real_opts(origin: &str, k: &str, query: &str, extra: &str) -> JsValue {
     let json = format!(
-        r#"{{"tokenUrl":"{FIXTURE}/s/{k}/token?{query}","clientId":"cid","clientSecret":"csecret","allowedOrigins":["{FIXTURE}"]{extra}}}"#
+        r#"{{"tokenUrl":"{origin}/s/{k}/token?{query}","clientId":"cid","clientSecret":"csecret","allowedOrigins":["{origin}"]{extra}}}"#
     );
     js_sys::JSON::parse(&json).unwrap()
 }
@@ -44,9 +64,9 @@ async fn wait(p: Promise) -> Result<JsValue, JsValue> {
     JsFuture::from(p).await
 }
 
+/// Token requests scenario `k` of the simulated server has had.
 async fn log_len(k: &str) -> u32 {
-    let v = wait(get_json(&format!("{FIXTURE}/s/{k}/log"))).await.unwrap();
-    js_sys::Array::from(&v).length()
+    sim_requests(k)
 }
 
 /// Waits until `done()` holds, checking every 50 ms, for at most `ms`: ordering by the
@@ -139,10 +159,10 @@ async fn signing_only_to_allowed_origins() {
     let k = key("sign");
     let c = TokenClient::new(opts(&k, "ttl=60", "")).unwrap();
     let none = web_sys::Headers::new().unwrap();
-    assert_eq!(c.plan(FIXTURE, &none).unwrap().as_deref(), Some("Authorization"));
+    assert_eq!(c.plan(SIM, &none).unwrap().as_deref(), Some("Authorization"));
     let mine = web_sys::Headers::new().unwrap();
     mine.set("authorization", "Basic x").unwrap();
-    assert_eq!(c.plan(FIXTURE, &mine).unwrap(), None, "the caller's own header is left as is");
+    assert_eq!(c.plan(SIM, &mine).unwrap(), None, "the caller's own header is left as is");
     let err = c.plan("https://example.invalid", &none).unwrap_err();
     assert_eq!(code(&err), "ORIGIN_NOT_ALLOWED");
     let name = Reflect::get(&err, &"name".into()).unwrap();
@@ -188,4 +208,25 @@ async fn config_errors_throw_token_errors() {
     assert_eq!(code(&err), "INVALID_CONFIG");
     let msg = Reflect::get(&err, &"message".into()).unwrap().as_string().unwrap();
     assert!(msg.starts_with("tokenUrl:"), "{msg}");
+}
+
+#[wasm_bindgen_test]
+async fn real_fetch_against_the_fixture() {
+    // The platform's own fetch (no `fetch` option) against tests/fixtures/server.mjs.
+    let Some(fixture) = FIXTURE else {
+        console_log!("skipped real_fetch_against_the_fixture: TOKENKIT_FIXTURE is not set (make test starts the fixture)");
+        return;
+    };
+    let k = key("real");
+    let c = TokenClient::new(real_opts(fixture, &k, "seq=503,ok&ttl=60", "")).unwrap();
+    let a = wait(c.get_token(JsValue::UNDEFINED)).await.unwrap().as_string().unwrap();
+    let b = wait(c.get_token(JsValue::UNDEFINED)).await.unwrap().as_string().unwrap();
+    assert_eq!(a, b);
+    assert!(a.starts_with("tok-"));
+    let log = wait(get_json(&format!("{fixture}/s/{k}/log"))).await.unwrap();
+    assert_eq!(js_sys::Array::from(&log).length(), 2, "a 503, then the token");
+    let first = js_sys::Array::from(&log).get(0);
+    let body = Reflect::get(&first, &"body".into()).unwrap().as_string().unwrap();
+    assert!(body.contains("grant_type=client_credentials"), "{body}");
+    c.dispose();
 }

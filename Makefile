@@ -7,6 +7,8 @@ export WRANGLER_SEND_METRICS := false
 export CARGO_TERM_COLOR := never
 
 WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' Cargo.lock)
+# wasm-pack runs the wasm tests (`make test`): from crates.io, never downloading its own tools.
+WASM_PACK_VERSION := 0.15.1
 WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 # strip = true drops the target-features section, so tell wasm-opt what the wasm uses.
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
@@ -20,6 +22,8 @@ setup:
 	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 	@[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || \
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force
+	@[ "$$(wasm-pack --version 2>/dev/null)" = "wasm-pack $(WASM_PACK_VERSION)" ] || \
+	  cargo install wasm-pack --version $(WASM_PACK_VERSION) --locked --force
 	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 
 # Installs the locked dev dependencies of directory $(1), unless they are newer than its lock.

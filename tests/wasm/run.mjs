@@ -1,5 +1,8 @@
-// Runs the wasm-bindgen tests in Node and in headless Chromium against the fixture server,
-// which this script starts on 127.0.0.1 and stops by its PID.
+// Runs the wasm-bindgen tests through wasm-pack, as a Rust developer would
+// (`wasm-pack test --node`, `wasm-pack test --headless --chrome`), with the fixture server
+// started on 127.0.0.1 (stopped by its PID) for the one real-fetch test per runtime; the
+// rest bring their own simulated token server. `--mode no-install`: wasm-pack uses the
+// pinned wasm-bindgen-cli and Debian's chromedriver, and never downloads either.
 import { spawn, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -17,22 +20,11 @@ const origin = await new Promise((resolve, reject) => {
   server.once("exit", () => reject(new Error("fixture server exited")));
 });
 
-const env = {
-  ...process.env,
-  TOKENKIT_FIXTURE: origin,
-  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: "wasm-bindgen-test-runner",
-  CHROMEDRIVER: "/usr/bin/chromedriver",
-  WASM_BINDGEN_TEST_WEBDRIVER_JSON: `${root}/tests/wasm/webdriver.json`,
-  WASM_BINDGEN_TEST_TIMEOUT: "60",
-};
+const env = { ...process.env, TOKENKIT_FIXTURE: origin, CHROMEDRIVER: "/usr/bin/chromedriver" };
 let failed = false;
-for (const test of ["wasm_node", "wasm_browser"]) {
-  console.log(`\n== wasm tests (${test}) against ${origin}`);
-  const r = spawnSync("cargo", ["test", "--locked", "--target", "wasm32-unknown-unknown", "--test", test], {
-    cwd: root,
-    stdio: "inherit",
-    env,
-  });
+for (const args of [["--node"], ["--headless", "--chrome"]]) {
+  console.log(`\n== wasm-pack test ${args.join(" ")} (the real-fetch test against ${origin})`);
+  const r = spawnSync("wasm-pack", ["test", "--mode", "no-install", ...args, "--", "--locked"], { cwd: root, stdio: "inherit", env });
   if (r.status !== 0) failed = true;
 }
 stop();

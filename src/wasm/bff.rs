@@ -299,6 +299,10 @@ impl Session {
                 ok(back)
             }
             "token" => {
+                // Not signed in (yet): a sign-in this browser has under way must survive.
+                if self.until.get() == 0 {
+                    return Err(Error::LoginRequired { reason: "no user is signed in" });
+                }
                 if !live {
                     self.forget(inner).await;
                     return Err(Error::LoginRequired { reason: "the session has ended" });

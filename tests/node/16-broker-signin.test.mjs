@@ -107,6 +107,12 @@ test("login → callback → proxied calls as the user → one refresh under 50 
   await page.goto(`${app.origin}/`);
   // The app sends the user to the broker's /login; they come back to the app signed in.
   await page.goto(`${broker}/login?return_to=${encodeURIComponent(`${app.origin}/`)}`);
+  // Meanwhile another tab of the app calls the API: not signed in yet, and the sign-in
+  // under way is not disturbed.
+  const tab = await context.newPage();
+  await tab.goto(`${app.origin}/`);
+  assert.equal((await call(tab, "/proxy/me"))[0], 401);
+  await tab.close();
   await signInAt(page, "alice");
   await page.waitForURL(`${app.origin}/`);
   assert.equal(oidc.count.code, 1, "one code exchange");

@@ -33,6 +33,9 @@ pub fn parse_challenges(value: &str) -> Vec<Challenge> {
         };
         let param = if head.contains('=') || rest.starts_with('=') {
             Some(item)
+        } else if !super::config::is_token(head) {
+            // Not a scheme (found by fuzzing: garbage was kept as one): skip the item.
+            continue;
         } else {
             out.push(Challenge {
                 scheme: head.to_owned(),

@@ -136,7 +136,8 @@ soak: setup-chromium build worker-build
 	SOAK_SECONDS=$(SOAK_SECONDS) node tests/soak/run.mjs
 
 # Fuzzing (cargo fuzz: nightly, native). Runs each target for FUZZ_SECONDS, then minimizes
-# its corpus (fuzz/corpus/<target>, committed; `make test` replays it on stable).
+# its corpus (fuzz/corpus/<target>, committed; `make test` replays it on stable, with the
+# inputs that found bugs in fuzz/regressions/<target>, which minimizing never touches).
 FUZZ_SECONDS ?= 600
 FUZZ_TARGETS = token_response retry_after www_authenticate config origin broker
 fuzz:

@@ -46,7 +46,10 @@ pub fn parse_challenges(value: &str) -> Vec<Challenge> {
         if let (Some(p), Some(current)) = (param, out.last_mut()) {
             if let Some((name, v)) = p.split_once('=') {
                 if name.trim().eq_ignore_ascii_case("error") && current.error.is_none() {
-                    current.error = Some(unquote(v.trim()));
+                    // An unprintable `error` is kept as an error no rule matches (found by
+                    // fuzzing: control characters came through), never as text to show.
+                    let e = unquote(v.trim());
+                    current.error = Some(if super::encode::is_printable(&e) { e } else { "(unprintable)".to_owned() });
                 }
             }
         }

@@ -382,10 +382,16 @@ impl BrokerConfig {
 /// # Security
 /// The target is always `origin`: `..` and `.` segments (also percent-encoded), encoded
 /// slashes and backslashes, empty segments (`//host`), backslashes and scheme-like first
-/// segments (absolute URLs) are rejected, so the broker cannot be aimed at another host or
-/// at a path the API would resolve differently.
+/// segments (absolute URLs), and `?`/`#` inside the path are rejected, so the broker cannot
+/// be aimed at another host or at a path the API would resolve differently.
 pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'static str> {
     let lower = rest.to_ascii_lowercase();
+    // The query comes separately: a `?` or `#` in the path would end it early, so that
+    // `..?x` passed the dot-segment check and then resolved as `/..` (found by fuzzing;
+    // a request path never holds one, but this function must not rely on that).
+    if rest.contains(['?', '#']) {
+        return Err("query and fragment markers are not allowed in the proxy path");
+    }
     if rest.contains('\\') || lower.contains("%5c") || lower.contains("%2f") {
         return Err("encoded slashes and backslashes are not allowed in the proxy path");
     }

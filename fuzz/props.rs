@@ -152,7 +152,13 @@ pub fn config(data: &[u8]) {
             for (k, val) in f {
                 if let (true, Value::Str(secret)) = (matches!(k.as_str(), "clientSecret" | "appSecret" | "apiKey"), val) {
                     if secret.len() >= 8 && format!("{cfg:?}").contains(secret.as_str()) {
-                        panic!("Debug shows {k}");
+                        // Shown only if it comes from another (non-secret) field: with this
+                        // secret's value changed, Debug must still hold the text.
+                        let other: String = core::iter::repeat(if secret.contains('Z') { 'Y' } else { 'Z' }).take(secret.chars().count()).collect();
+                        let changed = Value::Object(f.iter().map(|(n, x)| (n.clone(), if n == k { Value::Str(other.clone()) } else { x.clone() })).collect());
+                        if let Ok(cfg2) = Config::from_options(preset, &changed, &parse_url) {
+                            assert!(format!("{cfg2:?}").contains(secret.as_str()), "Debug shows {k}");
+                        }
                     }
                 }
             }

@@ -152,20 +152,17 @@ export const monotonic = typeof performance === "object" && typeof performance?.
 
 const ignore = () => {};
 
-/** src/proto/response.rs MAX_BODY_BYTES: the most of a token response read. */
-const MAX_BODY = 65536;
-
-/** The body as text, or undefined past MAX_BODY bytes (reading stops there: memory stays bounded). */
+/**
+ * The body as text, or undefined past 64 KB (src/proto/response.rs MAX_BODY_BYTES): reading
+ * stops there, so memory stays bounded. Blob.text() decodes UTF-8 and drops a BOM.
+ */
 async function cappedText(res) {
   const reader = res.body?.getReader();
   const parts = [];
-  for (let n = 0; reader; ) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if ((n += value.length) > MAX_BODY) return void reader.cancel().catch(ignore);
-    parts.push(value);
+  for (let n = 0, c; reader && !(c = await reader.read()).done; parts.push(c.value)) {
+    if ((n += c.value.length) > 65536) return void reader.cancel().catch(ignore);
   }
-  return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
+  return new Blob(parts).text();
 }
 
 /**

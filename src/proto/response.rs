@@ -136,7 +136,7 @@ pub fn process_token_response(
             status,
             match resp.body {
                 Body::NotJson => "the body is not JSON",
-                Body::TooLarge => "the body is larger than 64 KB (a token response is a few KB at most)",
+                Body::TooLarge => "the body is larger than 64 KB",
                 Body::Json(_) => "the body is not a JSON object",
             },
         ));

@@ -247,7 +247,8 @@ impl Reply {
         Reply { status, headers: Vec::new(), body }
     }
 
-    fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    /// The reply with one more header.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self
     }

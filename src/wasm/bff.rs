@@ -16,7 +16,7 @@ use crate::prelude::*;
 use alloc::rc::Rc;
 use core::cell::{Cell, RefCell};
 
-use js_sys::{Array, Function, Object, Promise, Uint8Array};
+use js_sys::{Function, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
@@ -25,7 +25,7 @@ use super::broker::respond;
 use super::client::{drive, token, Inner};
 use super::convert::parse_url;
 use super::js;
-use super::signin::{callback_params, id_token_nonce, post_revocation, random_bytes, sha256};
+use super::signin::{callback_pairs, id_token_nonce, random_bytes, revoke_at_server, sha256};
 use crate::proto::authcode::{self, Pending, RANDOM_BYTES};
 use crate::proto::bff::{self, SignIn};
 use crate::proto::broker::{config_error_reply, BrokerConfig, EnvError, Reply};
@@ -41,12 +41,6 @@ extern "C" {
     fn session_fetch(ns: &JsValue, sid: &str, op: &str, body: &str) -> Promise;
     #[wasm_bindgen(js_name = sessionMac)]
     fn session_mac(key: &str, text: &str) -> Promise;
-}
-
-fn text(r: Reply, name: &'static str, value: String) -> Reply {
-    let mut r = r;
-    r.headers.push((name, value));
-    r
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -107,7 +101,7 @@ impl Front<'_> {
             let mac = self.mac(&sid).await?;
             let url = self.ask_ok(&sid, "begin", &back).await?;
             let r = Reply { status: 302, headers: vec![("Cache-Control", "no-store".to_owned())], body: String::new() };
-            Ok::<_, Reply>(text(text(r, "Location", url), "Set-Cookie", bff::set_cookie(&sid, &mac, self.signin.session_ttl)))
+            Ok::<_, Reply>(r.with("Location", url).with("Set-Cookie", bff::set_cookie(&sid, &mac, self.signin.session_ttl)))
         };
         r.await.unwrap_or_else(|e| e)
     }
@@ -121,7 +115,7 @@ impl Front<'_> {
         match self.ask_ok(&sid, "complete", url).await {
             Ok(back) => {
                 let r = Reply { status: 302, headers: vec![("Cache-Control", "no-store".to_owned())], body: String::new() };
-                text(r, "Location", back)
+                r.with("Location", back)
             }
             Err(e) => e,
         }
@@ -135,7 +129,7 @@ impl Front<'_> {
         };
         let body = if revoked { "{\"signedOut\":true,\"revoked\":true}" } else { "{\"signedOut\":true,\"revoked\":false}" };
         let r = Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body: body.to_owned() };
-        text(r, "Set-Cookie", bff::clear_cookie())
+        r.with("Set-Cookie", bff::clear_cookie())
     }
 
     /// `GET /session`: `{"signedIn": bool}`.
@@ -271,16 +265,7 @@ impl Session {
                 // A pending sign-in is used once, whatever happens next.
                 let pending = self.pending.borrow_mut().take();
                 self.save().await;
-                let params: Vec<(String, String)> = callback_params(&JsValue::from_str(&body))
-                    .map(|a| {
-                        a.iter()
-                            .map(|p| {
-                                let p = Array::from(&p);
-                                (p.get(0).as_string().unwrap_or_default(), p.get(1).as_string().unwrap_or_default())
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let params = callback_pairs(&JsValue::from_str(&body)).unwrap_or_default();
                 let code = authcode::callback(&params, pending.as_ref().map(|(p, _)| p), self.issuer.as_deref())?;
                 let Some((p, back)) = pending else { return Err(Error::StateMismatch { reason: "no sign-in is pending" }) };
                 inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now())?;
@@ -343,12 +328,7 @@ impl Session {
         self.until.set(0);
         self.save().await;
         let Some(req) = revoke else { return false };
-        let headers = Array::new();
-        for (name, value) in &req.headers {
-            headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
-        }
-        let status = JsFuture::from(post_revocation(None, &req.url, &headers, &req.body)).await;
-        status.ok().and_then(|s| s.as_f64()).is_some_and(|s| (200.0..300.0).contains(&s))
+        revoke_at_server(None, &req).await.is_ok()
     }
 
     /// Stores what this session holds (`persist(null)` when it holds nothing).

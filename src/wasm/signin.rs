@@ -33,7 +33,7 @@ extern "C" {
     #[wasm_bindgen(js_name = takePending)]
     fn take_pending(key: &str) -> Option<String>;
     #[wasm_bindgen(js_name = callbackParams)]
-    pub(super) fn callback_params(url: &JsValue) -> Option<Array>;
+    fn callback_params(url: &JsValue) -> Option<Array>;
     #[wasm_bindgen(js_name = cleanHistory)]
     fn clean_history(url: &JsValue);
     #[wasm_bindgen(js_name = idTokenNonce)]
@@ -42,7 +42,7 @@ extern "C" {
     fn open_tabs(name: &str, on_message: &Function, on_wake: &Function) -> Function;
     fn post(close: &Function, message: &JsValue);
     #[wasm_bindgen(js_name = postRevocation)]
-    pub(super) fn post_revocation(fetch: Option<Function>, url: &str, headers: &Array, body: &str) -> Promise;
+    fn post_revocation(fetch: Option<Function>, url: &str, headers: &Array, body: &str) -> Promise;
     #[wasm_bindgen(js_name = postTokenLocked)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn post_token_locked(
@@ -301,15 +301,8 @@ impl TokenClient {
     pub fn complete_authorization(&self, callback_url: JsValue, saved: JsValue) -> Promise {
         let inner = self.inner.clone();
         future_to_promise(async move {
-            let params = callback_params(&callback_url)
+            let params = callback_pairs(&callback_url)
                 .ok_or_else(|| err(Error::config("callbackUrl", "is not an absolute URL")))?;
-            let params: Vec<(String, String)> = params
-                .iter()
-                .map(|p| {
-                    let p = Array::from(&p);
-                    (p.get(0).as_string().unwrap_or_default(), p.get(1).as_string().unwrap_or_default())
-                })
-                .collect();
             let key = scope_key(&inner).ok_or_else(|| {
                 err(Error::config("grant", "completeAuthorization() needs grant \"authorization_code\""))
             })?;
@@ -377,20 +370,37 @@ impl TokenClient {
                 post(&tabs.close, &message("signout", &[]));
             }
             let Some(req) = revoke else { return Ok(JsValue::UNDEFINED) };
-            let headers = Array::new();
-            for (name, value) in &req.headers {
-                headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
-            }
             let fetch = inner.st.borrow().fetch.clone();
-            let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &req.body))
-                .await
-                .map_err(|_| err(Error::Network))?;
-            // RFC 7009 §2.2: 200 whether or not the token was valid.
-            match status.as_f64().unwrap_or(0.0) as u16 {
-                200..=299 => Ok(JsValue::UNDEFINED),
-                s => Err(err(Error::Http { status: s, detail: "the revocation endpoint refused", retry_after: None })),
-            }
+            revoke_at_server(fetch, &req).await.map(|_| JsValue::UNDEFINED).map_err(err)
         })
+    }
+}
+
+/// The query parameters of a callback URL as pairs, or `None` if it is not an absolute URL.
+pub(super) fn callback_pairs(url: &JsValue) -> Option<Vec<(String, String)>> {
+    let pairs = callback_params(url)?;
+    Some(
+        pairs
+            .iter()
+            .map(|p| {
+                let p = Array::from(&p);
+                (p.get(0).as_string().unwrap_or_default(), p.get(1).as_string().unwrap_or_default())
+            })
+            .collect(),
+    )
+}
+
+/// Sends an RFC 7009 revocation request. The server answers 200 whether or not the token
+/// was valid (§2.2); anything else, or no answer, is an error.
+pub(super) async fn revoke_at_server(fetch: Option<Function>, req: &crate::proto::request::HttpRequest) -> Result<(), Error> {
+    let headers = Array::new();
+    for (name, value) in &req.headers {
+        headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
+    }
+    let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &req.body)).await.map_err(|_| Error::Network)?;
+    match status.as_f64().unwrap_or(0.0) as u16 {
+        200..=299 => Ok(()),
+        s => Err(Error::Http { status: s, detail: "the revocation endpoint refused", retry_after: None }),
     }
 }
 

@@ -60,7 +60,7 @@ try {
     const browserLike = new TokenClient({ brokerUrl: `${brokerUrl}/token`, allowedOrigins: [server.origin] });
     const viaBroker = await browserLike.fetch(server.api("demo-broker", "/reports"));
     console.log(`   TokenClient({ brokerUrl }) -> API answered ${viaBroker.status}; no client secret in this client`);
-    const proxied = await fetch(`${brokerUrl}/proxy/s/demo-broker/api/reports`);
+    const proxied = await fetch(`${brokerUrl}/proxy/s/demo-broker/api/reports`, { headers: { "Tokenkit-Request": "1" } }); // the CSRF header
     console.log(`   GET ${brokerUrl}/proxy/s/demo-broker/api/reports -> ${proxied.status} (the caller never held the token)`);
     console.log(`   upstream token requests for the broker: ${server.count("demo-broker")}`);
     browserLike.dispose();

@@ -16,10 +16,10 @@ export function tokenCacheFetch(env, name) {
   return (url, init) => ns.get(id).fetch(url, { method: init.method, headers: init.headers, body: init.body });
 }
 
-/** [method, url, origin, brokerKey, requestHeaders, clientIp, cookie] */
+/** [method, url, origin, brokerKey, requestHeaders, clientIp, cookie, tokenkitRequest] */
 export function describe(request) {
   const h = request.headers;
-  return [request.method, request.url, h.get("origin"), h.get("x-broker-key"), h.get("access-control-request-headers"), h.get("cf-connecting-ip"), h.get("cookie")];
+  return [request.method, request.url, h.get("origin"), h.get("x-broker-key"), h.get("access-control-request-headers"), h.get("cf-connecting-ip"), h.get("cookie"), h.get("tokenkit-request")];
 }
 
 /** [[name, value], ...] of the request's headers (for the proxy). */
@@ -47,10 +47,10 @@ export function forward(fetchFn, request, url, headers) {
   return fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init);
 }
 
-/** The API's response for the browser: its body and status, CORS added, cookies dropped. */
-export function relay(response, extra) {
+/** The API's response for the browser: its body and status, CORS added, `dropped` (comma-separated names) removed. */
+export function relay(response, extra, dropped) {
   const headers = new Headers(response.headers);
-  headers.delete("set-cookie");
+  for (const name of dropped.split(",")) headers.delete(name);
   for (const [k, v] of pairs(extra)) headers.set(k, v);
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
@@ -77,11 +77,20 @@ export function queryValue(url, name) {
 }
 
 /**
- * Sends `op` to the Durable Object of session `sid` (binding `SESSIONS`, class
- * `UserSession`): a POST with `body` as text. The object answers as the broker does.
+ * POSTs `body` (text) to `url` (its path names the operation) at the Durable Object of
+ * session `sid` (binding `SESSIONS`, class `UserSession`). The object answers as the broker does.
  */
-export function sessionFetch(ns, sid, op, body) {
-  return ns.get(ns.idFromName(sid)).fetch(`https://session.tokenkit.invalid/${op}`, { method: "POST", body });
+export function sessionFetch(ns, sid, url, body) {
+  return ns.get(ns.idFromName(sid)).fetch(url, { method: "POST", body });
+}
+
+/** A stored session record as a plain value: JSON text (this release), or the object an older one stored. */
+export function parseRecord(saved) {
+  try {
+    return typeof saved === "string" ? JSON.parse(saved) : saved;
+  } catch {
+    return null;
+  }
 }
 
 let macKey; // [secret, CryptoKey]: the session key, imported once per isolate

@@ -6,7 +6,7 @@ mod common;
 use common::parse_url;
 use std::collections::HashMap;
 use tokenkit::proto::broker::{
-    config_error_reply, forward_header, proxy_target, token_reply, BrokerConfig, Incoming, RateLimiter, Route,
+    config_error_reply, forward_header, proxy_target, token_reply, BrokerConfig, Incoming, RateLimiter, Role, Route,
 };
 use tokenkit::proto::broker_contract::upstream_reply;
 use tokenkit::proto::config::{Config, Preset};
@@ -34,11 +34,12 @@ fn env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::
             m.insert(k.to_string(), v.to_string());
         }
     }
-    BrokerConfig::from_env(&|k| m.get(k).cloned(), &parse_url)
+    BrokerConfig::from_env(Role::Edge, &|k| m.get(k).cloned(), &parse_url)
 }
 
+/// A request as a page of the app sends it: with the CSRF header.
 fn req<'a>(method: &'a str, path: &'a str, origin: Option<&'a str>) -> Incoming<'a> {
-    Incoming { method, path, query: "", origin, broker_key: None, request_headers: None }
+    Incoming { method, path, query: "", origin, broker_key: None, request_headers: None, csrf: Some("1") }
 }
 
 #[test]
@@ -338,19 +339,28 @@ fn signin_env_and_routes() {
 
 #[test]
 fn session_cookie_and_return_target() {
-    use tokenkit::proto::bff::{clear_cookie, mac_ok, return_target, session_cookie, set_cookie, COOKIE};
+    use tokenkit::proto::bff::{clear_cookie, mac_input, mac_ok, return_target, session_cookie, set_cookie, CookieKind, COOKIE, PENDING_COOKIE};
     let sid = "A".repeat(43);
-    let c = set_cookie(&sid, "mac_-1", Secs(3600));
-    for flag in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age=3600"] {
-        assert!(c.split("; ").any(|a| a == flag), "{flag} in {c}");
+    // The session cookie: Strict, __Host-Http-; the pending sign-in's: Lax, 10 minutes at most.
+    for (kind, name, same_site) in [(CookieKind::Session, COOKIE, "SameSite=Strict"), (CookieKind::Pending, PENDING_COOKIE, "SameSite=Lax")] {
+        let c = set_cookie(kind, &sid, "mac_-1", Secs(3600));
+        for flag in ["Path=/", "Secure", "HttpOnly", same_site, "Max-Age=3600"] {
+            assert!(c.split("; ").any(|a| a == flag), "{flag} in {c}");
+        }
+        assert!(c.starts_with(&format!("{name}={sid}.mac_-1;")), "{c}");
+        assert!(c.starts_with("__Host-Http-"), "{c}");
+        let cleared = clear_cookie(kind);
+        assert!(cleared.starts_with(&format!("{name}=;")) && cleared.ends_with("Max-Age=0"), "{cleared}");
+        let header = format!("a=1; {name}={sid}.mac_-1; b=2");
+        assert_eq!(session_cookie(Some(&header), kind), Some((sid.as_str(), "mac_-1")));
+        for bad in [format!("{name}={sid}"), format!("{name}=short.mac"), format!("{name}={sid}.m=c"), format!("x{name}={sid}.mac")] {
+            assert_eq!(session_cookie(Some(&bad), kind), None, "{bad}");
+        }
     }
-    assert!(c.starts_with("__Host-tokenkit-session="));
-    assert!(clear_cookie().contains("Max-Age=0"));
-    let header = format!("a=1; {COOKIE}={sid}.mac_-1; b=2");
-    assert_eq!(session_cookie(Some(&header)), Some((sid.as_str(), "mac_-1")));
-    for bad in [format!("{COOKIE}={sid}"), format!("{COOKIE}=short.mac"), format!("{COOKIE}={sid}.m=c"), format!("x{COOKIE}={sid}.mac")] {
-        assert_eq!(session_cookie(Some(&bad)), None, "{bad}");
-    }
+    // Each cookie is read only under its own name, and MACs of the two never coincide.
+    assert_eq!(session_cookie(Some(&format!("{PENDING_COOKIE}={sid}.mac")), CookieKind::Session), None);
+    assert_eq!(session_cookie(Some(&format!("__Host-tokenkit-session={sid}.mac")), CookieKind::Session), None, "the old Lax cookie");
+    assert_ne!(mac_input(CookieKind::Session, &sid), mac_input(CookieKind::Pending, &sid));
     assert!(mac_ok("abc", "abc"));
     assert!(!mac_ok("abc", "abd") && !mac_ok("abc", "ab") && !mac_ok("abc", "abcd"));
 
@@ -438,11 +448,3 @@ fn gate_keys_turnstile_and_env() {
     }
 }
 
-#[test]
-fn session_objects_delete_what_they_hold() {
-    use tokenkit::proto::bff::{expiry, PENDING_TTL};
-    assert_eq!(expiry(5_000_000, false, 1_000), Some(5_000_000), "a session: at its end");
-    assert_eq!(expiry(5_000_000, true, 1_000), Some(5_000_000), "a new sign-in in a live session: still its end");
-    assert_eq!(expiry(0, true, 1_000), Some(1_000 + PENDING_TTL.0 * 1000), "an abandoned sign-in");
-    assert_eq!(expiry(0, false, 1_000), None, "nothing held");
-}

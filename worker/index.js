@@ -25,7 +25,7 @@ export default {
 export class TokenCache {
   constructor(state, env) {
     this.state = state;
-    this.broker = new TokenBroker({ ...env, TOKEN_CACHE: undefined, ALLOWED_ORIGINS: "", BROKER_KEYS: "", PROXY_ORIGIN: "", RATE_LIMIT: "0" });
+    this.broker = TokenBroker.tokenCache(env); // reads the upstream variables only: no gates, origins, keys or limits
   }
 
   fetch(request) {
@@ -49,10 +49,10 @@ export class UserSession {
 
   open(saved) {
     const storage = this.state.storage;
-    this.session = new BrokerSession(this.env, saved ?? null, async (record) => {
-      if (!record) return storage.deleteAll();
+    this.session = new BrokerSession(this.env, saved ?? null, async (record, deleteAt) => {
+      if (record === null) return storage.deleteAll();
       await storage.put("session", record);
-      if (record.x) await storage.setAlarm(record.x); // when it is all deleted: see proto::bff::expiry
+      if (deleteAt) await storage.setAlarm(deleteAt); // when it is all deleted: see proto::bff::Record::delete_at
     });
   }
 
@@ -61,7 +61,7 @@ export class UserSession {
   }
 
   /** The session's time is up (or its sign-in was abandoned): revoked and forgotten, as at sign-out. */
-  async alarm() {
-    await this.session.handle(new Request("https://session.tokenkit.invalid/logout", { method: "POST" }));
+  alarm() {
+    return this.session.expire();
   }
 }

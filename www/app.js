@@ -256,7 +256,7 @@ document.querySelectorAll("[data-fault]").forEach((b) => {
         // at the API; the broker drops it when the API refuses it (RFC 6750), here through its
         // /proxy/, so its next /token goes upstream and meets the fault.
         await fetch(m.revokeUrl, { method: "POST" });
-        const r = await fetch(m.proxyUrl);
+        const r = await fetch(m.proxyUrl, { headers: { "Tokenkit-Request": "1" } }); // the broker's CSRF header
         log("info", `the API revoked the broker's token; a call through the broker's /proxy/ got ${r.status}, so the broker dropped it`);
       }
       const upstreamBefore = m.brokerUrl ? (await stats())?.tokenRequests : undefined;

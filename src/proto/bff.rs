@@ -23,19 +23,59 @@ use super::config::ParseUrl;
 use super::encode::is_printable;
 use super::error::Error;
 use super::secret::Secret;
+use super::authcode::Pending;
+use super::response::TokenId;
 use super::time::Secs;
+use super::value::{get, Value};
 
-/// The session cookie: `__Host-` (RFC 6265bis §4.1.3.2), so it is `Secure`, for this host
-/// only and `Path=/`; no other host of the site can set or overwrite it.
-pub const COOKIE: &str = "__Host-tokenkit-session";
+/// The session cookie, `SameSite=Strict` (RFC 10017 §6.1.3.2): sent only on requests the
+/// broker's own site starts, never on a navigation from another site. `__Host-Http-`
+/// (RFC 6265bis §4.1.3.4): `Secure`, this host only, `Path=/`, and set over HTTP only, so
+/// no script of the site can set or overwrite it.
+pub const COOKIE: &str = "__Host-Http-tokenkit-session";
+
+/// The pending sign-in's cookie, `SameSite=Lax` so that it comes along on the
+/// authorization server's redirect to `/callback` (a top-level GET from its site). Only
+/// `/callback` reads it, and clears it; it lasts [`PENDING_TTL`] at most.
+pub const PENDING_COOKIE: &str = "__Host-Http-tokenkit-signin";
+
+/// The cookie of the previous release (`SameSite=Lax`): never accepted, and cleared at
+/// sign-in and sign-out so browsers do not keep sending it.
+pub const OLD_COOKIE: &str = "__Host-tokenkit-session";
+
+/// Which of the two cookies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieKind {
+    /// [`COOKIE`]: a signed-in session.
+    Session,
+    /// [`PENDING_COOKIE`]: a sign-in under way.
+    Pending,
+}
+
+impl CookieKind {
+    fn name(self) -> &'static str {
+        match self {
+            CookieKind::Session => COOKIE,
+            CookieKind::Pending => PENDING_COOKIE,
+        }
+    }
+
+    fn attributes(self) -> &'static str {
+        match self {
+            CookieKind::Session => "; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=",
+            CookieKind::Pending => "; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=",
+        }
+    }
+}
 
 /// Sign-in settings read from the Worker's env (present when `AUTHORIZE_URL` is set).
 #[derive(Debug)]
 pub struct SignIn {
-    /// The HMAC key of the session cookie (`SESSION_SECRET`, at least 32 characters).
-    pub session_key: Secret,
-    /// How long a session lasts from sign-in (`SESSION_TTL`, seconds; default a day): the
-    /// cookie's `Max-Age`, and when the session object deletes what it holds.
+    /// The HMAC key of the cookies (`SESSION_SECRET`, at least 32 characters). Only the
+    /// edge reads it: the session objects never see a cookie.
+    pub session_key: Option<Secret>,
+    /// How long a session lasts at most from sign-in (`SESSION_TTL`, seconds; default a
+    /// day); never longer than the user's tokens can be renewed (see [`UserSession`]).
     pub session_ttl: Secs,
 }
 
@@ -54,27 +94,20 @@ pub const SIGNIN_ENV: &[(&str, &str)] = &[
 /// an abandoned sign-in deletes it after this.
 pub const PENDING_TTL: Secs = Secs(600);
 
-/// When a session object should delete what it holds (wall-clock ms): at the session's end
-/// (`until`, once signed in), else [`PENDING_TTL`] after a sign-in started at `now`, else
-/// never (it holds nothing).
-pub fn expiry(until: u64, pending: bool, now: u64) -> Option<u64> {
-    match (until, pending) {
-        (u, _) if u > 0 => Some(u),
-        (_, true) => Some(now + PENDING_TTL.0 * 1000),
-        _ => None,
-    }
-}
-
 /// The scope asked for when `SIGNIN_SCOPE` is not set: the user's identity and a refresh token.
 pub const DEFAULT_SCOPE: &str = "openid offline_access";
 
 impl SignIn {
-    /// Reads `SESSION_SECRET` and `SESSION_TTL` (the client itself is checked by `Config`).
-    pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<SignIn, EnvError> {
-        let key = get("SESSION_SECRET").ok_or(EnvError { var: "SESSION_SECRET", reason: "is required for sign-in" })?;
-        if key.len() < 32 {
-            return Err(EnvError { var: "SESSION_SECRET", reason: "must be at least 32 characters (random)" });
-        }
+    /// Reads `SESSION_SECRET` (when `edge`: the objects have no use for it) and
+    /// `SESSION_TTL` (the client itself is checked by `Config`).
+    pub fn from_env(get: &dyn Fn(&str) -> Option<String>, edge: bool) -> Result<SignIn, EnvError> {
+        let session_key = match get("SESSION_SECRET") {
+            None if edge => return Err(EnvError { var: "SESSION_SECRET", reason: "is required for sign-in" }),
+            Some(k) if k.len() < 32 => {
+                return Err(EnvError { var: "SESSION_SECRET", reason: "must be at least 32 characters (random)" })
+            }
+            k => k.map(Secret::new),
+        };
         let ttl = match get("SESSION_TTL") {
             None => 86_400,
             Some(v) => match super::parse_decimal(&v, 9) {
@@ -82,41 +115,53 @@ impl SignIn {
                 _ => return Err(EnvError { var: "SESSION_TTL", reason: "must be whole seconds from 60 to 31536000" }),
             },
         };
-        Ok(SignIn { session_key: Secret::new(key), session_ttl: Secs(ttl) })
+        Ok(SignIn { session_key, session_ttl: Secs(ttl) })
     }
 }
 
-/// The text the cookie's MAC covers: the session id, in a context of its own.
-pub fn mac_input(sid: &str) -> String {
-    let mut s = String::from("tokenkit session v1\n");
+/// The text a cookie's MAC covers: the session id, in a context of its own per kind, so
+/// a pending sign-in's cookie can never stand in for a session's.
+pub fn mac_input(kind: CookieKind, sid: &str) -> String {
+    let mut s = String::from(match kind {
+        CookieKind::Session => "tokenkit session v2\n",
+        CookieKind::Pending => "tokenkit sign-in v1\n",
+    });
     s.push_str(sid);
     s
 }
 
-/// `Set-Cookie` for session `sid` with its `mac` (base64url HMAC-SHA256 of [`mac_input`]).
-/// `SameSite=Lax`: the cookie comes along on the authorization server's redirect to
-/// `/callback` (a top-level GET) but not on other sites' POSTs or subrequests.
-pub fn set_cookie(sid: &str, mac: &str, ttl: Secs) -> String {
-    let mut c = String::from(COOKIE);
+/// `Set-Cookie` for `kind` naming session `sid` with its `mac` (base64url HMAC-SHA256 of
+/// [`mac_input`]), for `max_age`.
+pub fn set_cookie(kind: CookieKind, sid: &str, mac: &str, max_age: Secs) -> String {
+    let mut c = String::from(kind.name());
     c.push('=');
     c.push_str(sid);
     c.push('.');
     c.push_str(mac);
-    c.push_str("; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=");
-    super::encode_u64(&mut c, ttl.0);
+    c.push_str(kind.attributes());
+    super::encode_u64(&mut c, max_age.0);
     c
 }
 
-/// `Set-Cookie` that removes the session cookie.
-pub fn clear_cookie() -> String {
-    let mut c = String::from(COOKIE);
+/// `Set-Cookie` that removes `kind`'s cookie.
+pub fn clear_cookie(kind: CookieKind) -> String {
+    let mut c = String::from(kind.name());
+    c.push('=');
+    c.push_str(kind.attributes());
+    c.push('0');
+    c
+}
+
+/// `Set-Cookie` that removes the previous release's session cookie.
+pub fn clear_old_cookie() -> String {
+    let mut c = String::from(OLD_COOKIE);
     c.push_str("=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
     c
 }
 
-/// The session id and MAC in a `Cookie` header, if it holds a well-formed session cookie.
-pub fn session_cookie(header: Option<&str>) -> Option<(&str, &str)> {
-    let value = header?.split(';').find_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))?;
+/// The session id and MAC in `kind`'s cookie of a `Cookie` header, if well formed.
+pub fn session_cookie(header: Option<&str>, kind: CookieKind) -> Option<(&str, &str)> {
+    let value = header?.split(';').find_map(|c| c.trim().strip_prefix(kind.name())?.strip_prefix('='))?;
     let (sid, mac) = value.split_once('.')?;
     let b64url = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     (b64url(sid) && b64url(mac) && sid.len() >= 43).then_some((sid, mac))
@@ -124,8 +169,7 @@ pub fn session_cookie(header: Option<&str>) -> Option<(&str, &str)> {
 
 /// Whether `got` is `expected`, comparing every byte (timing does not reveal a prefix).
 pub fn mac_ok(expected: &str, got: &str) -> bool {
-    let bytes = expected.bytes().zip(got.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    expected.len() == got.len() && bytes == 0
+    super::encode::ct_eq(expected, got)
 }
 
 /// Where `/callback` sends the browser once signed in: `requested` (`/login?return_to=`) if
@@ -168,5 +212,411 @@ pub fn session_reply(e: &Error) -> Reply {
             Reply::error(400, "bad_callback", "the callback is not a valid authorization response")
         }
         e => upstream_reply(e),
+    }
+}
+
+/// Where the edge's requests to a `UserSession` object go (its stub ignores the host);
+/// the path names the [`SessionOp`].
+pub const SESSION_URL: &str = "https://session.tokenkit.invalid/";
+
+/// What the edge asks of a session's object (the path of its request), and the alarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionOp {
+    /// Start a sign-in (body: where the browser goes after it); answers the authorization URL.
+    Begin,
+    /// The callback (body: its URL); answers a [`Completed`].
+    Complete,
+    /// The user's access token (refreshed if due).
+    Token,
+    /// `1` if signed in, else `0`.
+    Status,
+    /// The API refused this access token (body).
+    Refused,
+    /// Revoke and forget; answers `revoked` if the server confirmed.
+    Logout,
+    /// The object's alarm: its time is up (never sent by the edge).
+    Expire,
+}
+
+const OPS: &[(SessionOp, &str)] = &[
+    (SessionOp::Begin, "begin"),
+    (SessionOp::Complete, "complete"),
+    (SessionOp::Token, "token"),
+    (SessionOp::Status, "status"),
+    (SessionOp::Refused, "refused"),
+    (SessionOp::Logout, "logout"),
+];
+
+impl SessionOp {
+    /// The URL of this operation's request to the object.
+    pub fn url(self) -> String {
+        let mut u = String::from(SESSION_URL);
+        u.push_str(OPS.iter().find(|(op, _)| *op == self).map_or("", |(_, n)| n));
+        u
+    }
+
+    /// The operation a request to the object names (`None`: unknown, or the alarm's).
+    pub fn from_url(url: &str) -> Option<SessionOp> {
+        let name = url.strip_prefix(SESSION_URL)?;
+        OPS.iter().find(|(_, n)| *n == name).map(|(op, _)| *op)
+    }
+}
+
+/// The object's answer to [`SessionOp::Complete`]: where the browser goes, and how long
+/// the session cookie lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completed {
+    /// The page the sign-in started for.
+    pub return_to: String,
+    /// The session's remaining life.
+    pub max_age: Secs,
+}
+
+impl Completed {
+    /// `<max_age>\n<return_to>` (a return target is printable: no newline).
+    pub fn encode(&self) -> String {
+        let mut s = String::new();
+        super::encode_u64(&mut s, self.max_age.0);
+        s.push('\n');
+        s.push_str(&self.return_to);
+        s
+    }
+
+    /// The inverse of [`Completed::encode`].
+    pub fn decode(s: &str) -> Option<Completed> {
+        let (age, back) = s.split_once('\n')?;
+        Some(Completed { max_age: Secs(super::parse_decimal(age, 12)?), return_to: back.to_owned() })
+    }
+}
+
+/// A sign-in under way in a session object.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingSignIn {
+    /// What the callback is checked against.
+    pub pending: Pending,
+    /// Where the browser goes once signed in.
+    pub return_to: String,
+    /// When it lapses (wall-clock ms): a callback after this is refused.
+    pub lapses: u64,
+}
+
+impl core::fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PendingSignIn { .. }")
+    }
+}
+
+/// The user's tokens as a session record keeps them.
+#[derive(Debug)]
+pub struct StoredTokens {
+    /// The access token.
+    pub access_token: Secret,
+    /// The refresh token, if the server issued one.
+    pub refresh_token: Option<Secret>,
+    /// The granted scope.
+    pub scope: Option<String>,
+    /// When the access token expires (wall-clock ms).
+    pub expires_at: u64,
+}
+
+/// What a session object keeps in storage so that it outlives eviction.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// A sign-in under way.
+    pub pending: Option<PendingSignIn>,
+    /// The user's tokens, once signed in.
+    pub tokens: Option<StoredTokens>,
+    /// When the session ends (wall-clock ms; 0: not signed in).
+    pub until: u64,
+}
+
+/// The version [`Record::encode`] writes.
+pub const RECORD_VERSION: u64 = 2;
+
+impl Record {
+    /// When the object deletes it all (its alarm): the session's end once signed in,
+    /// else when the pending sign-in lapses, else never (it holds nothing).
+    pub fn delete_at(&self) -> Option<u64> {
+        match (self.until, &self.pending) {
+            (u, _) if u > 0 => Some(u),
+            (_, Some(p)) => Some(p.lapses),
+            _ => None,
+        }
+    }
+
+    /// The record as JSON with named fields and its version, or `None` when it holds
+    /// nothing (the object deletes its storage).
+    pub fn encode(&self) -> Option<String> {
+        if self.pending.is_none() && (self.tokens.is_none() || self.until == 0) {
+            return None;
+        }
+        let mut s = String::from("{\"v\":");
+        super::encode_u64(&mut s, RECORD_VERSION);
+        let str_field = |s: &mut String, k: &str, v: &str| {
+            s.push_str(",\"");
+            s.push_str(k);
+            s.push_str("\":");
+            super::encode::push_json_str(s, v);
+        };
+        let num_field = |s: &mut String, k: &str, v: u64| {
+            s.push_str(",\"");
+            s.push_str(k);
+            s.push_str("\":");
+            super::encode_u64(s, v);
+        };
+        if let Some(p) = &self.pending {
+            s.push_str(",\"pending\":{\"v\":1");
+            str_field(&mut s, "state", &p.pending.state);
+            str_field(&mut s, "verifier", &p.pending.verifier);
+            if let Some(n) = &p.pending.nonce {
+                str_field(&mut s, "nonce", n);
+            }
+            str_field(&mut s, "returnTo", &p.return_to);
+            num_field(&mut s, "lapses", p.lapses);
+            s.push('}');
+        }
+        if let (Some(t), true) = (&self.tokens, self.until > 0) {
+            s.push_str(",\"tokens\":{\"v\":1");
+            str_field(&mut s, "accessToken", t.access_token.expose());
+            if let Some(rt) = &t.refresh_token {
+                str_field(&mut s, "refreshToken", rt.expose());
+            }
+            if let Some(sc) = &t.scope {
+                str_field(&mut s, "scope", sc);
+            }
+            num_field(&mut s, "expiresAt", t.expires_at);
+            num_field(&mut s, "until", self.until);
+            s.push('}');
+        }
+        if let Some(x) = self.delete_at() {
+            num_field(&mut s, "deleteAt", x);
+        }
+        s.push('}');
+        Some(s)
+    }
+
+    /// Reads a stored record: this version's, or the previous release's (an object with
+    /// keys `ps pv pr pn at rt sc exp u`), which is written back in this format at the
+    /// next change. `None`: not a record (nothing is restored).
+    pub fn decode(v: &Value) -> Option<Record> {
+        let Value::Object(o) = v else { return None };
+        let s = |o: &[(String, Value)], k: &str| match get(o, k) {
+            Some(Value::Str(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let n = |o: &[(String, Value)], k: &str| match get(o, k) {
+            Some(Value::Num(n)) if *n >= 0.0 && n.is_finite() => Some(*n as u64),
+            _ => None,
+        };
+        let obj = |k: &str| match get(o, k) {
+            Some(Value::Object(o)) => Some(o.as_slice()),
+            _ => None,
+        };
+        match n(o, "v") {
+            Some(RECORD_VERSION) => {
+                let pending = obj("pending").and_then(|p| {
+                    Some(PendingSignIn {
+                        pending: Pending { state: s(p, "state")?, verifier: s(p, "verifier")?, nonce: s(p, "nonce") },
+                        return_to: s(p, "returnTo")?,
+                        lapses: n(p, "lapses")?,
+                    })
+                });
+                let tokens = obj("tokens").and_then(|t| {
+                    Some((
+                        StoredTokens {
+                            access_token: Secret::new(s(t, "accessToken")?),
+                            refresh_token: s(t, "refreshToken").map(Secret::new),
+                            scope: s(t, "scope"),
+                            expires_at: n(t, "expiresAt")?,
+                        },
+                        n(t, "until")?,
+                    ))
+                });
+                let (tokens, until) = tokens.map_or((None, 0), |(t, u)| (Some(t), u));
+                Some(Record { pending, tokens, until })
+            }
+            Some(_) => None,
+            None => {
+                // The previous release's record: short keys, no version.
+                let pending = match (s(o, "ps"), s(o, "pv"), s(o, "pr")) {
+                    (Some(state), Some(verifier), Some(return_to)) => Some(PendingSignIn {
+                        pending: Pending { state, verifier, nonce: s(o, "pn") },
+                        return_to,
+                        lapses: n(o, "x").unwrap_or(0),
+                    }),
+                    _ => None,
+                };
+                let tokens = match (s(o, "at"), n(o, "exp"), n(o, "u")) {
+                    (Some(at), Some(exp), Some(u)) => Some((
+                        StoredTokens { access_token: Secret::new(at), refresh_token: s(o, "rt").map(Secret::new), scope: s(o, "sc"), expires_at: exp },
+                        u,
+                    )),
+                    _ => None,
+                };
+                let (tokens, until) = tokens.map_or((None, 0), |(t, u)| (Some(t), u));
+                (pending.is_some() || tokens.is_some()).then_some(Record { pending, tokens, until })
+            }
+        }
+    }
+}
+
+/// A user session's lifecycle in its Durable Object, beside the token client machine that
+/// holds the user's tokens: whether anyone is signed in, until when, the sign-in under
+/// way, and when what it holds must be written to storage. Time comes in as wall-clock
+/// milliseconds (the object's storage and alarm are in wall-clock time).
+#[derive(Debug, Default)]
+pub struct UserSession {
+    pending: Option<PendingSignIn>,
+    /// When the session ends (0: not signed in).
+    until: u64,
+    /// The token last written to storage, so a token is written once however many calls saw it.
+    saved: Option<TokenId>,
+    /// Whether storage is behind.
+    dirty: bool,
+}
+
+/// What the shell does next for an operation.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    /// Answer with this body (200).
+    Answer(String),
+    /// Refuse with this error.
+    Fail(Error),
+    /// Make a sign-in's authorization URL (the shared flow), then [`UserSession::begun`].
+    SignIn,
+    /// Check the callback against this sign-in and redeem its code (the shared flow),
+    /// then [`UserSession::completed`].
+    Complete(PendingSignIn),
+    /// Get the user's token from the client machine, then [`UserSession::token_result`].
+    Token,
+    /// Tell the client machine the API refused the body's token.
+    Refused,
+    /// End the session (the client machine signs out and its revocation is sent), then
+    /// [`UserSession::ended`]; `Err`: the failure to answer with after ending.
+    End(Result<(), Error>),
+}
+
+/// What the user's token request came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenVerdict {
+    /// Serve the token.
+    Serve,
+    /// Refuse with the error; the session goes on.
+    Fail,
+    /// The grant is gone (`invalid_grant`, ...): end the session, then refuse.
+    End,
+}
+
+impl UserSession {
+    /// A session from what storage held at wall-clock `now` (or nothing), and the tokens
+    /// the client machine should take up: none once the session has ended. A lapsed
+    /// sign-in is dropped.
+    pub fn restore(record: Option<Record>, now: u64) -> (UserSession, Option<StoredTokens>) {
+        let Some(r) = record else { return (UserSession::default(), None) };
+        let pending = r.pending.filter(|p| p.lapses > now);
+        let live = r.until > now;
+        let s = UserSession { pending, until: if live { r.until } else { 0 }, saved: None, dirty: !live && r.until > 0 };
+        (s, r.tokens.filter(|_| live))
+    }
+
+    /// Sets the id of the token the machine took up from storage.
+    pub fn restored(&mut self, id: Option<TokenId>) {
+        self.saved = id;
+    }
+
+    /// Whether someone is signed in at `now`.
+    pub fn live(&self, now: u64) -> bool {
+        self.until > now
+    }
+
+    /// The first step of `op` at wall-clock `now`. `authorized`: whether the client machine
+    /// holds the user's tokens.
+    pub fn op(&mut self, op: SessionOp, now: u64, authorized: bool) -> Next {
+        match op {
+            SessionOp::Begin => Next::SignIn,
+            SessionOp::Complete => {
+                // A pending sign-in is used once, whatever happens next.
+                let p = self.pending.take();
+                self.dirty |= p.is_some();
+                match p {
+                    None => Next::Fail(Error::StateMismatch { reason: "no sign-in is pending (completed already, or started elsewhere)" }),
+                    Some(p) if p.lapses <= now => Next::Fail(Error::StateMismatch { reason: "the sign-in took too long" }),
+                    Some(p) => Next::Complete(p),
+                }
+            }
+            SessionOp::Token if self.until == 0 => {
+                // Not signed in (yet): a sign-in this browser has under way must survive.
+                Next::Fail(Error::LoginRequired { reason: "no user is signed in" })
+            }
+            SessionOp::Token if self.until <= now => Next::End(Err(Error::LoginRequired { reason: "the session has ended" })),
+            SessionOp::Token => Next::Token,
+            SessionOp::Status => Next::Answer(if self.live(now) && authorized { "1" } else { "0" }.to_owned()),
+            SessionOp::Refused => Next::Refused,
+            SessionOp::Logout => Next::End(Ok(())),
+            SessionOp::Expire => {
+                let due = (self.until > 0 && self.until <= now) || (self.until == 0 && self.pending.as_ref().is_some_and(|p| p.lapses <= now));
+                if due || (self.until == 0 && self.pending.is_none()) {
+                    Next::End(Ok(()))
+                } else {
+                    // Early (or re-armed): what is live stays; the record says when to come back.
+                    self.dirty = true;
+                    Next::Answer(String::new())
+                }
+            }
+        }
+    }
+
+    /// A sign-in started at `now`: its URL is the answer.
+    pub fn begun(&mut self, pending: Pending, return_to: String, now: u64) {
+        self.pending = Some(PendingSignIn { pending, return_to, lapses: now + PENDING_TTL.ms().0 });
+        self.dirty = true;
+    }
+
+    /// The code was redeemed at `now`: the session lasts `ttl`, and never past the access
+    /// token's expiry (`token_expires`, wall-clock ms) when there is no refresh token to
+    /// renew it. Answers the edge with a [`Completed`].
+    pub fn completed(&mut self, return_to: String, now: u64, ttl: Secs, token_expires: u64, refreshable: bool) -> Completed {
+        let mut until = now + ttl.ms().0;
+        if !refreshable {
+            until = until.min(token_expires);
+        }
+        self.until = until;
+        self.saved = None;
+        self.dirty = true;
+        Completed { return_to, max_age: Secs((until.saturating_sub(now)) / 1000) }
+    }
+
+    /// What the client machine's answer to [`Next::Token`] means.
+    pub fn token_result(&mut self, r: Result<TokenId, &Error>) -> TokenVerdict {
+        match r {
+            Ok(id) => {
+                self.dirty |= self.saved != Some(id);
+                TokenVerdict::Serve
+            }
+            Err(Error::LoginRequired { .. }) => TokenVerdict::End,
+            Err(_) => TokenVerdict::Fail,
+        }
+    }
+
+    /// The session was ended: nothing is held or kept.
+    pub fn ended(&mut self) {
+        self.pending = None;
+        self.until = 0;
+        self.saved = None;
+        self.dirty = true;
+    }
+
+    /// The record to write if storage is behind (`Some(None)`: delete it), given the
+    /// tokens the client machine holds (`id` names them).
+    pub fn take_record(&mut self, tokens: Option<(TokenId, StoredTokens)>) -> Option<Record> {
+        if !core::mem::take(&mut self.dirty) {
+            return None;
+        }
+        let (id, tokens) = match tokens.filter(|_| self.until > 0) {
+            Some((id, t)) => (Some(id), Some(t)),
+            None => (None, None),
+        };
+        self.saved = id;
+        Some(Record { pending: self.pending.clone(), tokens, until: self.until })
     }
 }

@@ -19,22 +19,61 @@ use super::time::{Instant, Secs};
 use super::value::Value;
 use super::Config;
 
+/// Which object of a deployment a configuration is for. Each role reads only the env
+/// variables its job needs ([`Role::reads`]), so a variable added for one (a gate, a
+/// limit) can never reach another: the Durable Objects are reached only through their
+/// bindings' stubs by this deployment's own isolates, and have no gate of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The Worker's fetch handler: routes, CORS, gates, rate limit, proxy, sign-in's front.
+    Edge,
+    /// The `TokenCache` Durable Object: the upstream client and `POST /token`, nothing else.
+    TokenCache,
+    /// The `UserSession` Durable Object: the sign-in client and the session's lifetime.
+    Session,
+}
+
+/// The variables of the upstream client, which every role reads.
+const UPSTREAM_VARS: &[&str] = &["TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_AUTH", "SCOPE", "AUDIENCE", "RESOURCE", "DIALECT"];
+
+impl Role {
+    /// Whether this role reads env variable `var`.
+    pub fn reads(self, var: &str) -> bool {
+        match self {
+            Role::Edge => true,
+            Role::TokenCache => UPSTREAM_VARS.contains(&var),
+            #[cfg(feature = "signin")]
+            Role::Session => {
+                UPSTREAM_VARS.contains(&var) || var == "SESSION_TTL" || super::bff::SIGNIN_ENV.iter().any(|(v, _)| *v == var)
+            }
+            #[cfg(not(feature = "signin"))]
+            Role::Session => false,
+        }
+    }
+}
+
 /// The broker's configuration.
 #[derive(Debug)]
 pub struct BrokerConfig {
+    /// Which object this configuration is for.
+    pub role: Role,
     /// The upstream token endpoint client (its `allowedOrigins` is `[PROXY_ORIGIN]`).
     pub upstream: Config,
     /// Browser origins allowed to call the broker (exact match).
     pub allowed_origins: Vec<String>,
     /// The API origin `/proxy/` forwards to.
     pub proxy_origin: Option<String>,
+    /// `PROXY_ROUTES`: which methods may reach which paths through `/proxy/` (empty: any
+    /// method but `OPTIONS`, `CONNECT` and `TRACE`, to any path).
+    pub proxy_routes: Vec<ProxyRoute>,
     /// Keys every caller must send as `X-Broker-Key` (an `Origin` header, which anyone can
     /// set, never stands in for one); empty = not required.
     pub broker_keys: Vec<Secret>,
     /// Whether allowed origins may call with credentials (cookies): CORS answers carry
     /// `Access-Control-Allow-Credentials: true` (`ALLOW_CREDENTIALS=true`).
     pub allow_credentials: bool,
-    /// Requests per minute per client; 0 disables the limit.
+    /// Requests per minute per client in this isolate's own buckets (`RATE_LIMIT`); 0
+    /// disables them. With a `RATE_LIMITER` binding they decide only when the binding fails.
     pub rate_per_minute: u32,
     /// Cloudflare Access in front (`ACCESS_TEAM_DOMAIN`, `ACCESS_AUD`): every request but
     /// `/healthz` and preflights must carry a valid `Cf-Access-Jwt-Assertion`.
@@ -70,9 +109,10 @@ pub struct EnvError {
 }
 
 impl BrokerConfig {
-    /// Reads the configuration through `get` (the Worker's `env`: vars and secrets).
-    pub fn from_env(get: &dyn Fn(&str) -> Option<String>, parse_url: ParseUrl<'_>) -> Result<BrokerConfig, EnvError> {
-        let get = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    /// Reads the configuration of `role` through `get` (the Worker's `env`: vars and
+    /// secrets). Variables the role does not read are never asked for.
+    pub fn from_env(role: Role, get: &dyn Fn(&str) -> Option<String>, parse_url: ParseUrl<'_>) -> Result<BrokerConfig, EnvError> {
+        let get = |k: &str| get(k).filter(|_| role.reads(k)).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let list = |k: &str| -> Vec<String> {
             get(k)
                 .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
@@ -104,6 +144,7 @@ impl BrokerConfig {
             .collect::<Result<_, _>>()?;
         let broker_keys = list("BROKER_KEYS").into_iter().map(Secret::new).collect();
         let rate_per_minute = match get("RATE_LIMIT") {
+            None if role != Role::Edge => 0,
             None => 600,
             Some(v) if parse_decimal(&v, 9).is_some() => parse_decimal(&v, 9).unwrap_or(0) as u32,
             Some(_) => {
@@ -118,7 +159,7 @@ impl BrokerConfig {
             None => None,
             Some(_) => {
                 use super::bff::{SignIn, DEFAULT_SCOPE, SIGNIN_ENV};
-                let session = SignIn::from_env(&get)?;
+                let session = SignIn::from_env(&get, role == Role::Edge)?;
                 let mut opts: Vec<(String, Value)> = ENV
                     .iter()
                     .filter(|(var, _)| !matches!(*var, "SCOPE" | "DIALECT"))
@@ -153,7 +194,10 @@ impl BrokerConfig {
         };
         let access = super::gate::access_from_env(&get, parse_url)?;
         let turnstile = super::gate::turnstile_from_env(&get, parse_url)?;
+        let proxy_routes = get("PROXY_ROUTES").map(|v| proxy_routes(&v)).transpose()?.unwrap_or_default();
         Ok(BrokerConfig {
+            role,
+            proxy_routes,
             upstream,
             access,
             turnstile,
@@ -184,7 +228,7 @@ impl BrokerConfig {
     /// the broker contract (an empty POST answered with the token and its remaining life),
     /// the same as a browser's `TokenClient({ brokerUrl })`, sent to the object's stub.
     pub fn shared_cache_config(&self, parse_url: ParseUrl<'_>) -> Result<Config, Error> {
-        let mut opts = vec![("brokerUrl".to_owned(), Value::Str("https://token-cache.tokenkit.invalid/token".to_owned()))];
+        let mut opts = vec![("brokerUrl".to_owned(), Value::Str(TOKEN_CACHE_URL.to_owned()))];
         if let Some(p) = &self.proxy_origin {
             opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
         }
@@ -195,15 +239,71 @@ impl BrokerConfig {
     /// byte of every key, so timing does not reveal how much of a key matched.
     pub fn key_ok(&self, key: Option<&str>) -> bool {
         let Some(key) = key else { return false };
-        let mut ok = false;
-        for k in &self.broker_keys {
-            let k = k.expose().as_bytes();
-            let diff = k.len() ^ key.len();
-            let bytes = k.iter().zip(key.as_bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            ok |= diff == 0 && bytes == 0;
-        }
-        ok
+        self.broker_keys.iter().fold(false, |ok, k| ok | super::encode::ct_eq(k.expose(), key))
     }
+}
+
+/// Where an isolate's requests to the `TokenCache` object go (its stub ignores the host).
+pub const TOKEN_CACHE_URL: &str = "https://token-cache.tokenkit.invalid/token";
+
+/// The header every `/proxy/`, `/session` and `/logout` request must carry, with value
+/// `1`: the CSRF defence of RFC 10017 §6.1.3.3. A page on another site cannot send a
+/// custom header without a CORS preflight that the broker refuses; a navigation, a form,
+/// an `<img>` or an `<iframe>` cannot send one at all.
+pub const CSRF_HEADER: &str = "Tokenkit-Request";
+
+/// One `PROXY_ROUTES` entry: the methods allowed under a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyRoute {
+    /// Upper-case method names.
+    pub methods: Vec<String>,
+    /// The API path, from `/`: ending in `/`, it covers every path below it; otherwise
+    /// that one path only.
+    pub path: String,
+}
+
+impl ProxyRoute {
+    fn covers(&self, path: &str) -> bool {
+        if self.path.ends_with('/') {
+            path.starts_with(&self.path)
+        } else {
+            path == self.path
+        }
+    }
+}
+
+/// Methods the proxy never forwards: `OPTIONS` is the broker's own preflight; `CONNECT`
+/// and `TRACE` have no business at an API.
+const NEVER_PROXIED: &[&str] = &["OPTIONS", "CONNECT", "TRACE"];
+
+/// Parses `PROXY_ROUTES`: comma-separated entries of methods then a path, e.g.
+/// `GET /me, GET POST /items/`.
+pub fn proxy_routes(v: &str) -> Result<Vec<ProxyRoute>, EnvError> {
+    let bad = |reason| EnvError { var: "PROXY_ROUTES", reason };
+    let mut out = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut words: Vec<&str> = entry.split_ascii_whitespace().collect();
+        let path = words.pop().filter(|p| p.starts_with('/')).ok_or(bad("each entry is methods then a path from /, e.g. GET POST /items/"))?;
+        if words.is_empty() {
+            return Err(bad("each entry names at least one method, e.g. GET /me"));
+        }
+        if proxy_target("https://x", path.get(1..).unwrap_or(""), "").is_err() || path.contains("//") {
+            return Err(bad("a path may not hold dot segments, empty segments, ?, # or encoded slashes"));
+        }
+        let mut methods = Vec::new();
+        for m in words {
+            let m = m.to_ascii_uppercase();
+            if !m.bytes().all(|b| b.is_ascii_uppercase()) || NEVER_PROXIED.contains(&m.as_str()) {
+                return Err(bad("methods are HTTP method names (not OPTIONS, CONNECT or TRACE)"));
+            }
+            methods.push(m);
+        }
+        out.push(ProxyRoute { methods, path: path.to_owned() });
+    }
+    if out.is_empty() {
+        return Err(bad("must name at least one route when set"));
+    }
+    Ok(out)
 }
 
 /// Where a request goes, once the broker has decided it may.
@@ -276,6 +376,8 @@ pub struct Incoming<'a> {
     pub broker_key: Option<&'a str>,
     /// `Access-Control-Request-Headers` of a preflight.
     pub request_headers: Option<&'a str>,
+    /// The [`CSRF_HEADER`] header.
+    pub csrf: Option<&'a str>,
 }
 
 impl BrokerConfig {
@@ -306,6 +408,13 @@ impl BrokerConfig {
     /// Decides what to do with a request: a [`Route`] to serve, or a [`Reply`] to send now.
     /// CORS headers are added by the caller to every response ([`BrokerConfig::cors_headers`]).
     pub fn route(&self, req: &Incoming<'_>) -> Result<Route, Reply> {
+        if self.role == Role::TokenCache {
+            // The object answers only its isolates' token requests.
+            return match (req.path, req.method) {
+                ("/token", "POST") => Ok(Route::Token),
+                _ => Err(Reply::error(404, "not_found", "the token cache answers POST /token only")),
+            };
+        }
         let browser_ok = match req.origin {
             None => None,
             Some(o) if self.allowed_origins.iter().any(|a| a == o) => Some(true),
@@ -315,17 +424,15 @@ impl BrokerConfig {
             return Err(Reply::error(403, "origin_not_allowed", "this origin may not use the broker"));
         }
         let signs_in = self.signs_in();
+        let proxy_methods;
         let (route, allow) = if req.path == "/healthz" {
             (Some(Route::Health), "GET, HEAD")
         } else if signs_in && req.path == "/token" {
             return Err(Reply::error(404, "not_found", "in sign-in mode tokens stay in the broker: call the API through /proxy/"));
-        } else if signs_in && matches!(req.path, "/login" | "/callback" | "/session") {
-            let r = match req.path {
-                "/login" => Route::Login,
-                "/callback" => Route::Callback,
-                _ => Route::Session,
-            };
-            (Some(r), "GET")
+        } else if signs_in && matches!(req.path, "/login" | "/callback") {
+            (Some(if req.path == "/login" { Route::Login } else { Route::Callback }), "GET")
+        } else if signs_in && req.path == "/session" {
+            (Some(Route::Session), "GET, OPTIONS")
         } else if signs_in && req.path == "/logout" {
             (Some(Route::Logout), "POST, OPTIONS")
         } else if req.path == "/token" {
@@ -334,10 +441,9 @@ impl BrokerConfig {
             let Some(origin) = &self.proxy_origin else {
                 return Err(Reply::error(404, "not_found", "no PROXY_ORIGIN is configured"));
             };
-            match proxy_target(origin, rest, req.query) {
-                Ok(url) => (Some(Route::Proxy(url)), "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),
-                Err(why) => return Err(Reply::error(400, "bad_proxy_path", why)),
-            }
+            let url = proxy_target(origin, rest, req.query).map_err(|why| Reply::error(400, "bad_proxy_path", why))?;
+            proxy_methods = self.proxy_methods(req.path.get("/proxy".len()..).unwrap_or("/"))?;
+            (Some(Route::Proxy(url)), proxy_methods.as_str())
         } else {
             (None, "")
         };
@@ -348,10 +454,10 @@ impl BrokerConfig {
             (Route::Health, "GET" | "HEAD") => true,
             (Route::Token | Route::Logout, "POST") => true,
             (Route::Login | Route::Callback | Route::Session, "GET") => true,
-            (Route::Proxy(_), m) => m != "OPTIONS" && m != "CONNECT" && m != "TRACE",
+            (Route::Proxy(_), m) => m != "OPTIONS" && allow.split(", ").any(|a| a == m),
             _ => false,
         };
-        if req.method == "OPTIONS" && matches!(route, Route::Token | Route::Proxy(_) | Route::Logout) {
+        if req.method == "OPTIONS" && matches!(route, Route::Token | Route::Proxy(_) | Route::Logout | Route::Session) {
             if browser_ok != Some(true) {
                 return Err(Reply::error(403, "origin_not_allowed", "preflight needs an allowed Origin"));
             }
@@ -374,7 +480,32 @@ impl BrokerConfig {
         if keyed && !self.broker_keys.is_empty() && !self.key_ok(req.broker_key) {
             return Err(Reply::error(401, "broker_key_required", "send a valid X-Broker-Key"));
         }
+        // The session's own routes and every proxied call act on the user's (or the
+        // broker's) behalf: only a request that could send a custom header, which another
+        // site cannot without the preflight above, gets that far (RFC 10017 §6.1.3.3).
+        if matches!(route, Route::Proxy(_) | Route::Session | Route::Logout) && req.csrf != Some("1") {
+            return Err(Reply::error(403, "csrf_header_required", "send the header Tokenkit-Request: 1"));
+        }
         Ok(route)
+    }
+
+    /// The methods `PROXY_ROUTES` allows at API path `path` (`Allow` syntax), or the 404
+    /// when no route covers it.
+    fn proxy_methods(&self, path: &str) -> Result<String, Reply> {
+        if self.proxy_routes.is_empty() {
+            return Ok("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_owned());
+        }
+        let mut allow: Vec<&str> = Vec::new();
+        for m in self.proxy_routes.iter().filter(|r| r.covers(path)).flat_map(|r| &r.methods) {
+            if !allow.contains(&m.as_str()) {
+                allow.push(m);
+            }
+        }
+        if allow.is_empty() {
+            return Err(Reply::error(404, "not_found", "no PROXY_ROUTES entry covers this path"));
+        }
+        allow.push("OPTIONS");
+        Ok(allow.join(", "))
     }
 }
 
@@ -455,6 +586,55 @@ pub fn token_reply(t: &TokenSet, now: Instant) -> Reply {
     body.push('}');
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
 }
+
+/// Which token cache serves an isolate: the deployment's Durable Object, or its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheKind {
+    /// `TOKEN_CACHE` bound: one token per deployment.
+    DurableObject,
+    /// This isolate's own.
+    Isolate,
+}
+
+/// `GET /healthz`: which token cache and which rate limit serve. With a `RATE_LIMITER`
+/// binding its own limit applies and `RATE_LIMIT` sets only the isolate's buckets that
+/// decide when the binding fails: the body names both, so `RATE_LIMIT=5` beside a binding
+/// of 600 a minute is never silently taken for the limit.
+pub fn health_reply(cache: CacheKind, binding: bool, per_minute: u32) -> Reply {
+    let mut body = String::from(match cache {
+        CacheKind::DurableObject => "{\"ok\":true,\"cache\":\"durable-object\"",
+        CacheKind::Isolate => "{\"ok\":true,\"cache\":\"isolate\"",
+    });
+    body.push_str(match (binding, per_minute) {
+        (true, _) => ",\"rateLimit\":\"binding\",\"fallbackPerMinute\":",
+        (false, 0) => ",\"rateLimit\":\"off\"",
+        (false, _) => ",\"rateLimit\":\"isolate\",\"perMinute\":",
+    });
+    if binding || per_minute > 0 {
+        push_u64(&mut body, u64::from(per_minute));
+    }
+    body.push('}');
+    Reply { status: 200, headers: Vec::new(), body }
+}
+
+/// `429` with the wait a rate limit asks for.
+pub fn rate_limited_reply(wait: Secs) -> Reply {
+    let mut v = String::new();
+    push_u64(&mut v, wait.0);
+    Reply::error(429, "rate_limited", "too many requests; retry later").with("Retry-After", v)
+}
+
+/// Whether an isolate asks upstream itself when the deployment's `TokenCache` object did
+/// not give it a token: when the object could not be reached or did not answer as the
+/// contract says (the isolate's own request may well work), but not when upstream refused
+/// (the object passed on an OAuth error: asking again would be refused the same way).
+pub fn cache_failed(e: &Error) -> bool {
+    matches!(e, Error::Network | Error::Timeout { .. } | Error::Http { .. } | Error::InvalidResponse { .. })
+}
+
+/// Response headers of the API that never reach the browser through `/proxy/`: a cookie
+/// the API sets would land on the broker's origin, beside the session cookie.
+pub const DROPPED_RESPONSE_HEADERS: &str = "set-cookie";
 
 /// The `Retry-After` of a refusal by the Rate Limiting binding, which says only yes or no:
 /// its shortest period (10 s), so no caller waits longer than a window can take to reset.

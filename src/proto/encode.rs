@@ -31,6 +31,13 @@ pub fn parse_decimal(s: &str, max_len: usize) -> Option<u64> {
     Some(s.bytes().fold(0u64, |acc, b| acc * 10 + u64::from(b - b'0')))
 }
 
+/// Whether `a` and `b` are equal, comparing every byte of the shorter (timing reveals
+/// neither a matching prefix nor which byte differs): for secrets, keys and MACs.
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    let bytes = a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    a.len() == b.len() && bytes == 0
+}
+
 /// Whether every byte of `s` is printable ASCII (space to `~`): safe in a message or a
 /// header value, and free of CR/LF.
 pub fn is_printable(s: &str) -> bool {

@@ -1,52 +1,58 @@
-//! Signing users in through the broker (backend-for-frontend; decisions in
-//! [`crate::proto::bff`] and [`crate::proto::authcode`]).
+//! Signing users in through the broker (backend-for-frontend). Every decision is in
+//! [`crate::proto::bff`] (cookies, the session's lifecycle, its record) and in the one
+//! sign-in flow shared with `tokenkit/signin` ([`super::signin::start_sign_in`],
+//! [`super::signin::finish_sign_in`]); this carries them out.
 //!
 //! Two halves. The broker isolate (`TokenBroker`) answers `/login`, `/callback`,
-//! `/logout`, `/session` and the user's `/proxy/` calls: it checks the session cookie's MAC
-//! and asks the session's Durable Object. The object (`BrokerSession`, wrapped by the
-//! `UserSession` class in worker/index.js, one per browser session) holds the pending
-//! sign-in and the user's tokens in a token client of its own: the same machine as
-//! `tokenkit/signin`, so a refresh is single-flight for all of the user's requests, which
-//! all reach this one object. It saves what it holds to the object's storage on every
-//! change, so a session outlives the object's eviction.
+//! `/logout`, `/session` and the user's `/proxy/` calls: it checks a cookie's MAC and asks
+//! the session's Durable Object. The object (`BrokerSession`, wrapped by the `UserSession`
+//! class in worker/index.js, one per browser session) holds the pending sign-in and the
+//! user's tokens in a token client of its own: the same machine as `tokenkit/signin`, so a
+//! refresh is single-flight for all of the user's requests, which all reach this one
+//! object. It writes its record to the object's storage whenever the session machine says
+//! storage is behind, so a session outlives the object's eviction.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
 use alloc::rc::Rc;
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 
-use js_sys::{Function, Object, Promise, Uint8Array};
+use js_sys::{Function, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
 use super::broker::respond;
 use super::client::{drive, token, Inner};
-use super::convert::parse_url;
+use super::convert::{parse_url, to_value};
 use super::js;
-use super::signin::{callback_pairs, id_token_nonce, random_bytes, revoke_at_server, sha256};
-use crate::proto::authcode::{self, Pending, RANDOM_BYTES};
-use crate::proto::bff::{self, SignIn};
-use crate::proto::broker::{config_error_reply, BrokerConfig, EnvError, Reply};
-use crate::proto::config::{Grant, Source};
+use super::signin::{callback_pairs, finish_sign_in, random_bytes, revoke_at_server, start_sign_in};
+use crate::proto::bff::{self, Completed, CookieKind, Next, Record, SessionOp, SignIn, StoredTokens, TokenVerdict, UserSession};
+use crate::proto::broker::{config_error_reply, BrokerConfig, EnvError, Reply, Role};
 use crate::proto::request::Runtime;
-use crate::proto::response::{Issued, TokenId};
+use crate::proto::response::Issued;
 use crate::proto::time::{Millis, Secs};
 use crate::proto::{Error, Secret};
 
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {
     #[wasm_bindgen(js_name = sessionFetch)]
-    fn session_fetch(ns: &JsValue, sid: &str, op: &str, body: &str) -> Promise;
+    fn session_fetch(ns: &JsValue, sid: &str, url: &str, body: &str) -> Promise;
     #[wasm_bindgen(js_name = sessionMac)]
     fn session_mac(key: &str, text: &str) -> Promise;
+    #[wasm_bindgen(js_name = parseRecord)]
+    fn parse_record(saved: &JsValue) -> JsValue;
 }
 
 fn b64url(bytes: &[u8]) -> String {
     let mut out = String::new();
     crate::proto::encode_base64url(&mut out, bytes);
     out
+}
+
+fn no_store(status: u16, body: &str) -> Reply {
+    Reply { status, headers: Vec::new(), body: body.to_owned() }.with("Cache-Control", "no-store")
 }
 
 /// The broker isolate's side: the `SESSIONS` namespace and the sign-in settings.
@@ -57,23 +63,25 @@ pub(super) struct Front<'a> {
 }
 
 impl Front<'_> {
-    async fn mac(&self, sid: &str) -> Result<String, Reply> {
-        let v = JsFuture::from(session_mac(self.signin.session_key.expose(), &bff::mac_input(sid))).await;
-        v.ok().and_then(|v| v.as_string()).ok_or_else(|| Reply::error(500, "broker_misconfigured", "the session key could not be used"))
+    async fn mac(&self, kind: CookieKind, sid: &str) -> Result<String, Reply> {
+        let misconfigured = || Reply::error(500, "broker_misconfigured", "the session key could not be used");
+        let key = self.signin.session_key.as_ref().ok_or_else(misconfigured)?;
+        let v = JsFuture::from(session_mac(key.expose(), &bff::mac_input(kind, sid))).await;
+        v.ok().and_then(|v| v.as_string()).ok_or_else(misconfigured)
     }
 
-    /// The session id of a cookie whose MAC is ours; `None` for no cookie or a forged one
-    /// (which never costs a Durable Object request).
-    async fn session(&self, cookie: Option<&str>) -> Option<String> {
-        let (sid, mac) = bff::session_cookie(cookie)?;
-        let expected = self.mac(sid).await.ok()?;
+    /// The session id of `kind`'s cookie if its MAC is ours; `None` for no cookie or a
+    /// forged one (which never costs a Durable Object request).
+    async fn session(&self, cookie: Option<&str>, kind: CookieKind) -> Option<String> {
+        let (sid, mac) = bff::session_cookie(cookie, kind)?;
+        let expected = self.mac(kind, sid).await.ok()?;
         bff::mac_ok(&expected, mac).then(|| sid.to_owned())
     }
 
     /// Asks session `sid`'s object: `(status, body)`.
-    async fn ask(&self, sid: &str, op: &str, body: &str) -> Result<(u16, String), Reply> {
+    async fn ask(&self, sid: &str, op: SessionOp, body: &str) -> Result<(u16, String), Reply> {
         let unavailable = || Reply::error(502, "session_unavailable", "the session store could not be reached");
-        let resp = JsFuture::from(session_fetch(self.sessions, sid, op, body)).await.map_err(|_| unavailable())?;
+        let resp = JsFuture::from(session_fetch(self.sessions, sid, &op.url(), body)).await.map_err(|_| unavailable())?;
         let resp: Response = resp.unchecked_into();
         let status = resp.status();
         let body = JsFuture::from(resp.text().map_err(|_| unavailable())?).await.map_err(|_| unavailable())?;
@@ -81,7 +89,7 @@ impl Front<'_> {
     }
 
     /// The object's answer: its body on 200, else its error reply passed on.
-    async fn ask_ok(&self, sid: &str, op: &str, body: &str) -> Result<String, Reply> {
+    async fn ask_ok(&self, sid: &str, op: SessionOp, body: &str) -> Result<String, Reply> {
         match self.ask(sid, op, body).await? {
             (200, b) => Ok(b),
             (status, body) => Err(Reply { status, headers: Vec::new(), body }),
@@ -89,79 +97,89 @@ impl Front<'_> {
     }
 
     /// `GET /login?return_to=`: a new session (a fresh id, never one the browser brought:
-    /// a session it already has is ended first), its pending sign-in in its object, and the
-    /// redirect to the authorization server.
+    /// a session or sign-in it already has is ended first), its pending sign-in in its
+    /// object, its cookie, and the redirect to the authorization server.
     pub async fn login(&self, return_to: Option<String>, cookie: Option<&str>) -> Reply {
         let r = async {
             let back = bff::return_target(return_to.as_deref(), &self.cfg.allowed_origins, &parse_url)?;
-            if let Some(old) = self.session(cookie).await {
-                let _ = self.ask(&old, "logout", "").await;
+            for kind in [CookieKind::Session, CookieKind::Pending] {
+                if let Some(old) = self.session(cookie, kind).await {
+                    let _ = self.ask(&old, SessionOp::Logout, "").await;
+                }
             }
             let sid = b64url(&random_bytes(32).to_vec());
-            let mac = self.mac(&sid).await?;
-            let url = self.ask_ok(&sid, "begin", &back).await?;
-            let r = Reply { status: 302, headers: vec![("Cache-Control", "no-store".to_owned())], body: String::new() };
-            Ok::<_, Reply>(r.with("Location", url).with("Set-Cookie", bff::set_cookie(&sid, &mac, self.signin.session_ttl)))
+            let mac = self.mac(CookieKind::Pending, &sid).await?;
+            let url = self.ask_ok(&sid, SessionOp::Begin, &back).await?;
+            Ok::<_, Reply>(
+                no_store(302, "")
+                    .with("Location", url)
+                    .with("Set-Cookie", bff::set_cookie(CookieKind::Pending, &sid, &mac, bff::PENDING_TTL)),
+            )
         };
         r.await.unwrap_or_else(|e| e)
     }
 
-    /// `GET /callback`: the session's object checks the callback against its pending
-    /// sign-in and exchanges the code; the browser goes back to the app.
+    /// `GET /callback`: the object of the sign-in this browser started (its pending
+    /// cookie, the only thing this route reads) checks the callback and redeems the code;
+    /// the pending cookie is cleared either way, and a session cookie set on success.
     pub async fn callback(&self, url: &str, cookie: Option<&str>) -> Reply {
-        let Some(sid) = self.session(cookie).await else {
-            return bff::session_reply(&Error::StateMismatch { reason: "no session cookie" });
+        let r = match self.session(cookie, CookieKind::Pending).await {
+            None => bff::session_reply(&Error::StateMismatch { reason: "no sign-in cookie" }),
+            Some(sid) => match self.ask_ok(&sid, SessionOp::Complete, url).await {
+                Ok(body) => match (Completed::decode(&body), self.mac(CookieKind::Session, &sid).await) {
+                    (Some(done), Ok(mac)) => no_store(302, "")
+                        .with("Location", done.return_to)
+                        .with("Set-Cookie", bff::set_cookie(CookieKind::Session, &sid, &mac, done.max_age))
+                        .with("Set-Cookie", bff::clear_old_cookie()),
+                    (_, Err(e)) => e,
+                    (None, _) => Reply::error(502, "session_unavailable", "the session store answered out of contract"),
+                },
+                Err(e) => e,
+            },
         };
-        match self.ask_ok(&sid, "complete", url).await {
-            Ok(back) => {
-                let r = Reply { status: 302, headers: vec![("Cache-Control", "no-store".to_owned())], body: String::new() };
-                r.with("Location", back)
-            }
-            Err(e) => e,
-        }
+        r.with("Set-Cookie", bff::clear_cookie(CookieKind::Pending))
     }
 
-    /// `POST /logout`: the object revokes and forgets; the cookie is removed either way.
+    /// `POST /logout`: the object revokes and forgets; the cookies are removed either way.
     pub async fn logout(&self, cookie: Option<&str>) -> Reply {
-        let revoked = match self.session(cookie).await {
-            Some(sid) => self.ask_ok(&sid, "logout", "").await.is_ok_and(|b| b == "revoked"),
+        let revoked = match self.session(cookie, CookieKind::Session).await {
+            Some(sid) => self.ask_ok(&sid, SessionOp::Logout, "").await.is_ok_and(|b| b == "revoked"),
             None => false,
         };
         let body = if revoked { "{\"signedOut\":true,\"revoked\":true}" } else { "{\"signedOut\":true,\"revoked\":false}" };
-        let r = Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body: body.to_owned() };
-        r.with("Set-Cookie", bff::clear_cookie())
+        no_store(200, body).with("Set-Cookie", bff::clear_cookie(CookieKind::Session)).with("Set-Cookie", bff::clear_old_cookie())
     }
 
     /// `GET /session`: `{"signedIn": bool}`.
     pub async fn status(&self, cookie: Option<&str>) -> Reply {
-        let signed_in = match self.session(cookie).await {
-            Some(sid) => self.ask_ok(&sid, "status", "").await.is_ok_and(|b| b == "1"),
+        let signed_in = match self.session(cookie, CookieKind::Session).await {
+            Some(sid) => self.ask_ok(&sid, SessionOp::Status, "").await.is_ok_and(|b| b == "1"),
             None => false,
         };
-        let body = if signed_in { "{\"signedIn\":true}" } else { "{\"signedIn\":false}" };
-        Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body: body.to_owned() }
+        no_store(200, if signed_in { "{\"signedIn\":true}" } else { "{\"signedIn\":false}" })
     }
 
     /// The user's access token for a `/proxy/` call (from the session's object, which
     /// refreshes it if due), and the session it belongs to.
     pub async fn user_token(&self, cookie: Option<&str>) -> Result<(String, String), Reply> {
         let sid = self
-            .session(cookie)
+            .session(cookie, CookieKind::Session)
             .await
             .ok_or_else(|| bff::session_reply(&Error::LoginRequired { reason: "no session" }))?;
-        let t = self.ask_ok(&sid, "token", "").await?;
+        let t = self.ask_ok(&sid, SessionOp::Token, "").await?;
         Ok((sid, t))
     }
 
     /// The API refused `token`: the object drops it if it still holds it.
     pub async fn refused(&self, sid: &str, token: &str) {
-        let _ = self.ask(sid, "refused", token).await;
+        let _ = self.ask(sid, SessionOp::Refused, token).await;
     }
 }
 
 /// A session's Durable Object state, in wasm: `new BrokerSession(env, saved, persist)`,
-/// then `handle(request)` for the broker isolate's internal requests. `saved` is what
-/// `persist` last stored (or null); `persist(record | null)` stores (null: deletes).
+/// then `handle(request)` for the broker isolate's requests and `expire()` for the
+/// object's alarm. `saved` is what `persist` last stored (or null); `persist(text, deleteAt)`
+/// stores the record (`text` null: delete it) and sets the alarm.
 #[wasm_bindgen(skip_typescript)]
 pub struct BrokerSession {
     s: Rc<Session>,
@@ -170,19 +188,9 @@ pub struct BrokerSession {
 struct Session {
     client: Result<Rc<Inner>, EnvError>,
     ttl: Secs,
-    issuer: Option<String>,
-    scope: Option<String>,
-    /// The sign-in started here and where the browser goes after it.
-    pending: RefCell<Option<(Pending, String)>>,
-    /// When the session ends (wall-clock ms; 0: not signed in).
-    until: Cell<u64>,
-    /// The token last saved, so a token is written once however many calls saw it.
-    saved: Cell<Option<TokenId>>,
+    /// The session's lifecycle (the decisions).
+    life: RefCell<UserSession>,
     persist: Function,
-}
-
-fn field(o: &JsValue, k: &str) -> JsValue {
-    js_sys::Reflect::get(o, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
 }
 
 #[wasm_bindgen]
@@ -190,217 +198,153 @@ impl BrokerSession {
     #[wasm_bindgen(constructor)]
     pub fn new(env: JsValue, saved: JsValue, persist: Function) -> BrokerSession {
         let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
-        let cfg = BrokerConfig::from_env(&get, &parse_url);
-        let signin = cfg.and_then(|c| c.signin.ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" }));
-        let (ttl, issuer, scope) = match &signin {
-            Ok((s, c)) => match &c.source {
-                Source::Endpoint(ep) => (
-                    s.session_ttl,
-                    match &ep.grant {
-                        Grant::AuthorizationCode(ac) => ac.issuer.clone(),
-                        Grant::ClientCredentials => None,
-                    },
-                    ep.scope.clone(),
-                ),
-                _ => (s.session_ttl, None, None),
-            },
-            Err(_) => (Secs(0), None, None),
-        };
+        let signin = BrokerConfig::from_env(Role::Session, &get, &parse_url)
+            .and_then(|c| c.signin.ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" }));
+        let ttl = signin.as_ref().map_or(Secs(0), |(s, _)| s.session_ttl);
         let client = signin.map(|(_, c)| Inner::new(c, None, Runtime::Workerd));
-        let s = Session {
-            client,
-            ttl,
-            issuer,
-            scope,
-            pending: RefCell::new(None),
-            until: Cell::new(0),
-            saved: Cell::new(None),
-            persist,
-        };
-        s.restore(&saved);
+        let record = Record::decode(&to_value(&parse_record(&saved), 4));
+        let (life, tokens) = UserSession::restore(record, js::wall().0);
+        let s = Session { client, ttl, life: RefCell::new(life), persist };
+        if let (Some(t), Ok(inner)) = (tokens, &s.client) {
+            let left = Millis(t.expires_at.saturating_sub(js::wall().0));
+            let issued = Issued {
+                access_token: t.access_token,
+                lifetime: Secs(left.0 / 1000),
+                scope: t.scope,
+                refresh_token: t.refresh_token,
+                id_token: None,
+            };
+            inner.st.borrow_mut().m.adopt(issued, js::now());
+            s.life.borrow_mut().restored(inner.st.borrow().m.session().map(|(t, _)| t.id));
+        }
         BrokerSession { s: Rc::new(s) }
     }
 
-    /// Answers one internal request, `POST https://session/<op>`.
+    /// Answers one request of the broker isolate, `POST <SESSION_URL><op>`.
     pub fn handle(&self, request: Request) -> Promise {
         let s = self.s.clone();
         future_to_promise(async move {
-            let op = request.url().rsplit('/').next().unwrap_or_default().to_owned();
+            let op = SessionOp::from_url(&request.url());
             let body = match request.text() {
                 Ok(p) => JsFuture::from(p).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
                 Err(_) => String::new(),
             };
-            let reply = match &s.client {
-                Err(e) => config_error_reply(e),
-                Ok(inner) => s.op(inner, &op, body).await.unwrap_or_else(|e| bff::session_reply(&e)),
+            let reply = match (&s.client, op) {
+                (Err(e), _) => config_error_reply(e),
+                (Ok(_), None | Some(SessionOp::Expire)) => Reply::error(404, "not_found", "unknown session operation"),
+                (Ok(inner), Some(op)) => s.run(inner, op, body).await,
             };
             Ok(respond(reply, &[]).into())
         })
     }
+
+    /// The object's alarm: a session whose time is up, or an abandoned sign-in, is
+    /// revoked and forgotten as at sign-out.
+    pub fn expire(&self) -> Promise {
+        let s = self.s.clone();
+        future_to_promise(async move {
+            if let Ok(inner) = &s.client {
+                s.run(inner, SessionOp::Expire, String::new()).await;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
 }
 
-fn ok(body: impl Into<String>) -> Result<Reply, Error> {
-    Ok(Reply { status: 200, headers: Vec::new(), body: body.into() })
+fn ok(body: impl Into<String>) -> Reply {
+    Reply { status: 200, headers: Vec::new(), body: body.into() }
 }
 
 impl Session {
-    async fn op(&self, inner: &Rc<Inner>, op: &str, body: String) -> Result<Reply, Error> {
-        let live = self.until.get() > js::wall().0;
-        match op {
-            "begin" => {
-                let p = authcode::pending(&random_bytes(RANDOM_BYTES as u32).to_vec(), None, self.scope.as_deref())?;
-                let digest = JsFuture::from(sha256(&p.verifier)).await.map_err(|_| Error::Network)?;
-                let challenge = authcode::code_challenge(&Uint8Array::new(&digest).to_vec());
-                let url = {
-                    let st = inner.st.borrow();
-                    let Some(Source::Endpoint(ep)) = st.m.config().map(|c| &c.source) else { return Err(Error::Disposed) };
-                    let Grant::AuthorizationCode(ac) = &ep.grant else { return Err(Error::Disposed) };
-                    authcode::authorization_url(ep, ac, &p, &challenge, &[])?
-                };
-                *self.pending.borrow_mut() = Some((p, body));
-                self.save().await;
-                ok(url)
-            }
-            "complete" => {
-                // A pending sign-in is used once, whatever happens next.
-                let pending = self.pending.borrow_mut().take();
-                self.save().await;
+    /// Carries out `op` as the session machine says, then writes the record if it is behind.
+    async fn run(&self, inner: &Rc<Inner>, op: SessionOp, body: String) -> Reply {
+        let authorized = inner.st.borrow().m.is_authorized();
+        let next = self.life.borrow_mut().op(op, js::wall().0, authorized);
+        let reply = match next {
+            Next::Answer(b) => Ok(ok(b)),
+            Next::Fail(e) => Err(e),
+            Next::SignIn => match start_sign_in(inner, None, &[]).await {
+                Ok((p, url)) => {
+                    self.life.borrow_mut().begun(p, body, js::wall().0);
+                    Ok(ok(url))
+                }
+                Err(e) => Err(e),
+            },
+            Next::Complete(p) => {
                 let params = callback_pairs(&JsValue::from_str(&body)).unwrap_or_default();
-                let code = authcode::callback(&params, pending.as_ref().map(|(p, _)| p), self.issuer.as_deref())?;
-                let Some((p, back)) = pending else { return Err(Error::StateMismatch { reason: "no sign-in is pending" }) };
-                inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now())?;
-                drive(inner, &JsValue::UNDEFINED);
-                token(inner, &JsValue::UNDEFINED).await?;
-                let id_token = inner.st.borrow_mut().m.take_id_token();
-                if let Some(jwt) = id_token {
-                    let claim = id_token_nonce(jwt.expose());
-                    if let Err(e) = authcode::check_nonce(p.nonce.as_deref(), claim.as_deref()) {
-                        self.forget(inner).await;
-                        return Err(e);
+                match finish_sign_in(inner, &params, Some(&p.pending)).await {
+                    Ok(()) => {
+                        let (expires, refreshable) = match inner.st.borrow().m.session() {
+                            Some((t, rt)) => (js::wall().0 + js::now().until(t.expires_at).0, rt.is_some()),
+                            None => (0, false),
+                        };
+                        let done = self.life.borrow_mut().completed(p.return_to, js::wall().0, self.ttl, expires, refreshable);
+                        Ok(ok(done.encode()))
                     }
-                }
-                self.until.set(js::wall().0 + self.ttl.0 * 1000);
-                self.save().await;
-                ok(back)
-            }
-            "token" => {
-                // Not signed in (yet): a sign-in this browser has under way must survive.
-                if self.until.get() == 0 {
-                    return Err(Error::LoginRequired { reason: "no user is signed in" });
-                }
-                if !live {
-                    self.forget(inner).await;
-                    return Err(Error::LoginRequired { reason: "the session has ended" });
-                }
-                match token(inner, &JsValue::UNDEFINED).await {
-                    Ok(t) => {
-                        if self.saved.get() != Some(t.id) {
-                            self.save().await;
-                        }
-                        ok(t.access_token.expose())
-                    }
-                    Err(e @ Error::LoginRequired { .. }) => {
-                        self.forget(inner).await;
+                    Err(e) => {
+                        self.end(inner).await;
                         Err(e)
                     }
-                    Err(e) => Err(e),
                 }
             }
-            "status" => ok(if live && inner.st.borrow().m.is_authorized() { "1" } else { "0" }),
-            "refused" => {
+            Next::Token => {
+                let r = token(inner, &JsValue::UNDEFINED).await;
+                let verdict = self.life.borrow_mut().token_result(r.as_ref().map(|t| t.id));
+                match (verdict, r) {
+                    (TokenVerdict::Serve, Ok(t)) => Ok(ok(t.access_token.expose())),
+                    (TokenVerdict::End, Err(e)) => {
+                        self.end(inner).await;
+                        Err(e)
+                    }
+                    (_, Err(e)) => Err(e),
+                    (_, Ok(_)) => Err(Error::Disposed),
+                }
+            }
+            Next::Refused => {
                 let id = inner.st.borrow().m.session().filter(|(t, _)| t.access_token.expose() == body).map(|(t, _)| t.id);
                 if let Some(id) = id {
                     inner.refused(id, None, false);
                 }
-                ok("")
+                Ok(ok(""))
             }
-            "logout" => ok(if self.forget(inner).await { "revoked" } else { "" }),
-            _ => Ok(Reply::error(404, "not_found", "unknown session operation")),
-        }
+            Next::End(then) => {
+                let revoked = self.end(inner).await;
+                then.map(|()| ok(if revoked { "revoked" } else { "" }))
+            }
+        };
+        self.save(inner).await;
+        reply.unwrap_or_else(|e| bff::session_reply(&e))
     }
 
     /// Ends the session: revoked at the server (when it has a revocation endpoint), and
-    /// nothing kept here or in storage. Whether the server confirmed the revocation.
-    async fn forget(&self, inner: &Rc<Inner>) -> bool {
+    /// nothing kept here. Whether the server confirmed the revocation.
+    async fn end(&self, inner: &Rc<Inner>) -> bool {
         let revoke = inner.st.borrow_mut().m.sign_out();
         drive(inner, &JsValue::UNDEFINED);
-        self.pending.borrow_mut().take();
-        self.until.set(0);
-        self.save().await;
+        self.life.borrow_mut().ended();
+        self.save(inner).await;
         let Some(req) = revoke else { return false };
         revoke_at_server(None, &req).await.is_ok()
     }
 
-    /// Stores what this session holds (`persist(null)` when it holds nothing).
-    async fn save(&self) {
-        let record = Object::new();
-        let mut any = false;
-        let mut put = |k: &str, v: &str| {
-            js::set(&record, k, &JsValue::from_str(v));
-            any = true;
-        };
-        if let Some((p, back)) = self.pending.borrow().as_ref() {
-            put("ps", &p.state);
-            put("pv", &p.verifier);
-            put("pr", back);
-            if let Some(n) = &p.nonce {
-                put("pn", n);
-            }
-        }
-        let mut id = None;
-        if let Ok(inner) = &self.client {
-            let st = inner.st.borrow();
-            if let (Some((t, rt)), true) = (st.m.session(), self.until.get() > 0) {
-                id = Some(t.id);
-                put("at", t.access_token.expose());
-                if let Some(rt) = rt {
-                    put("rt", rt.expose());
-                }
-                if let Some(sc) = &t.scope {
-                    put("sc", sc);
-                }
-                let exp = js::wall().0 + js::now().until(t.expires_at).0;
-                js::set(&record, "exp", &JsValue::from_f64(exp as f64));
-                js::set(&record, "u", &JsValue::from_f64(self.until.get() as f64));
-            }
-        }
-        self.saved.set(id);
-        // When the object deletes it all (its alarm): the session's end, or an abandoned sign-in's.
-        if let Some(x) = bff::expiry(self.until.get(), self.pending.borrow().is_some(), js::wall().0) {
-            js::set(&record, "x", &JsValue::from_f64(x as f64));
-        }
-        let arg = if any { JsValue::from(record) } else { JsValue::NULL };
-        if let Ok(p) = self.persist.call1(&JsValue::UNDEFINED, &arg) {
+    /// Writes the record if the session machine says storage is behind.
+    async fn save(&self, inner: &Rc<Inner>) {
+        let tokens = inner.st.borrow().m.session().map(|(t, rt)| {
+            let stored = StoredTokens {
+                access_token: Secret::new(t.access_token.expose().to_owned()),
+                refresh_token: rt.map(|r| Secret::new(r.expose().to_owned())),
+                scope: t.scope.clone(),
+                expires_at: js::wall().0 + js::now().until(t.expires_at).0,
+            };
+            (t.id, stored)
+        });
+        let Some(record) = self.life.borrow_mut().take_record(tokens) else { return };
+        let text = record.encode().map_or(JsValue::NULL, |t| JsValue::from_str(&t));
+        let delete_at = record.delete_at().map_or(JsValue::UNDEFINED, |x| JsValue::from_f64(x as f64));
+        if let Ok(p) = self.persist.call2(&JsValue::UNDEFINED, &text, &delete_at) {
             if let Ok(p) = p.dyn_into::<Promise>() {
                 let _ = JsFuture::from(p).await;
             }
         }
-    }
-
-    /// Takes up what [`Session::save`] stored (after the object was evicted).
-    fn restore(&self, saved: &JsValue) {
-        if !saved.is_object() {
-            return;
-        }
-        let s = |k: &str| field(saved, k).as_string();
-        if let (Some(state), Some(verifier), Some(back)) = (s("ps"), s("pv"), s("pr")) {
-            *self.pending.borrow_mut() = Some((Pending { state, verifier, nonce: s("pn") }, back));
-        }
-        let (Some(at), Some(exp), Some(until), Ok(inner)) =
-            (s("at"), field(saved, "exp").as_f64(), field(saved, "u").as_f64(), &self.client)
-        else {
-            return;
-        };
-        let left = Millis((exp - js::wall().0 as f64).max(0.0) as u64);
-        let issued = Issued {
-            access_token: Secret::new(at),
-            lifetime: Secs(left.0 / 1000),
-            scope: s("sc"),
-            refresh_token: s("rt").map(Secret::new),
-            id_token: None,
-        };
-        inner.st.borrow_mut().m.adopt(issued, js::now());
-        self.until.set(until as u64);
-        self.saved.set(inner.st.borrow().m.session().map(|(t, _)| t.id));
     }
 }

@@ -23,8 +23,8 @@ use super::client::{ready, token, Inner};
 use super::convert::parse_url;
 use super::js;
 use crate::proto::broker::{
-    client_key, config_error_reply, forward_header, rate_verdict, token_reply, BrokerConfig, EnvError, Incoming,
-    RateLimiter, Reply, Route,
+    cache_failed, client_key, config_error_reply, forward_header, health_reply, rate_limited_reply, rate_verdict,
+    token_reply, BrokerConfig, CacheKind, EnvError, Incoming, RateLimiter, Reply, Role, Route, DROPPED_RESPONSE_HEADERS,
 };
 use crate::proto::broker_contract::upstream_reply;
 use crate::proto::request::Runtime;
@@ -48,7 +48,7 @@ extern "C" {
     fn reply(status: u16, headers: &str, body: &str) -> Response;
     #[wasm_bindgen(catch)]
     fn forward(fetch: Option<Function>, request: &Request, url: &str, headers: &Array) -> Result<Promise, JsValue>;
-    fn relay(response: &Response, extra: &str) -> Response;
+    fn relay(response: &Response, extra: &str, dropped: &str) -> Response;
 }
 
 /// The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`.
@@ -77,26 +77,44 @@ struct Broker {
     gates: Gates,
 }
 
-#[wasm_bindgen]
 impl TokenBroker {
-    /// Reads the configuration from the Worker's `env`; never throws (a bad configuration
-    /// answers every request with 500 naming the variable).
-    #[wasm_bindgen(constructor)]
-    pub fn new(env: JsValue) -> TokenBroker {
-        let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
-        let sessions = js_sys::Reflect::get(&env, &JsValue::from_str("SESSIONS")).unwrap_or(JsValue::UNDEFINED);
-        let cfg = BrokerConfig::from_env(&get, &parse_url).and_then(|c| match (c.signs_in(), sessions.is_object()) {
+    fn with_role(role: Role, env: &JsValue) -> TokenBroker {
+        let get = |k: &str| js_sys::Reflect::get(env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
+        let edge = role == Role::Edge;
+        // Bindings too belong to a role: only the edge has sessions, a shared cache and a limiter.
+        let binding = |name: &str| match edge {
+            true => js_sys::Reflect::get(env, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED),
+            false => JsValue::UNDEFINED,
+        };
+        let sessions = binding("SESSIONS");
+        let cfg = BrokerConfig::from_env(role, &get, &parse_url).and_then(|c| match (c.signs_in(), sessions.is_object()) {
             (true, false) => Err(EnvError { var: "SESSIONS", reason: "sign-in needs the UserSession Durable Object bound as SESSIONS" }),
             _ => Ok(Rc::new(c)),
         });
         let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, Runtime::Workerd));
-        let shared = cfg.as_ref().ok().and_then(|c| {
-            let fetch = token_cache_fetch(&env, &c.credential_set())?;
+        let shared = cfg.as_ref().ok().filter(|_| edge).and_then(|c| {
+            let fetch = token_cache_fetch(env, &c.credential_set())?;
             let shared = c.shared_cache_config(&parse_url).ok()?;
             Some(Inner::new(shared, Some(fetch), Runtime::Workerd))
         });
-        let rate = rate_binding(&env);
+        let rate = if edge { rate_binding(env) } else { JsValue::UNDEFINED };
         TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions, gates: Gates::default() }) }
+    }
+}
+
+#[wasm_bindgen]
+impl TokenBroker {
+    /// The Worker's fetch handler. Reads the configuration from the Worker's `env`; never
+    /// throws (a bad configuration answers every request with 500 naming the variable).
+    #[wasm_bindgen(constructor)]
+    pub fn new(env: JsValue) -> TokenBroker {
+        TokenBroker::with_role(Role::Edge, &env)
+    }
+
+    /// The `TokenCache` Durable Object's broker: the upstream client and `POST /token` only.
+    #[wasm_bindgen(js_name = tokenCache)]
+    pub fn token_cache(env: JsValue) -> TokenBroker {
+        TokenBroker::with_role(Role::TokenCache, &env)
     }
 
     /// Answers one request. A cached token, CORS and errors are answered without the
@@ -244,15 +262,11 @@ impl Broker {
         };
         let s = |i: u32| d.get(i).as_string();
         let (method, url) = (s(0).unwrap_or_default(), s(1).unwrap_or_default());
-        let (origin, key, request_headers) = (s(2), s(3), s(4));
+        let (origin, key, request_headers, csrf) = (s(2), s(3), s(4), s(7));
         let cors = cfg.cors_headers(origin.as_deref());
         let limiter = &mut self.limiter.borrow_mut();
         if let Err(secs) = rate_verdict(verdict, limiter, client, cfg.rate_per_minute, js::now()) {
-            let mut r = Reply::error(429, "rate_limited", "too many requests; retry later");
-            let mut v = String::new();
-            crate::proto::encode_u64(&mut v, secs.0);
-            r.headers.push(("Retry-After", v));
-            return Step::Done(respond(r, &cors));
+            return Step::Done(respond(rate_limited_reply(secs), &cors));
         }
         // The path exactly as received: after "scheme://authority", before "?".
         let after = url.split_once("://").map_or("", |(_, rest)| rest);
@@ -265,23 +279,13 @@ impl Broker {
             origin: origin.as_deref(),
             broker_key: key.as_deref(),
             request_headers: request_headers.as_deref(),
+            csrf: csrf.as_deref(),
         };
         match cfg.route(&incoming) {
             Err(r) => Step::Done(respond(r, &cors)),
             Ok(Route::Health) => {
-                // Which token cache serves: the deployment's (Durable Object) or this isolate's.
-                // Which rate limit: the location's (binding), this isolate's, or none.
-                let mut body = String::from(if self.shared.is_some() {
-                    "{\"ok\":true,\"cache\":\"durable-object\""
-                } else {
-                    "{\"ok\":true,\"cache\":\"isolate\""
-                });
-                body.push_str(match (self.rate.is_undefined(), cfg.rate_per_minute) {
-                    (false, _) => ",\"rateLimit\":\"binding\"}",
-                    (true, 0) => ",\"rateLimit\":\"off\"}",
-                    (true, _) => ",\"rateLimit\":\"isolate\"}",
-                });
-                Step::Done(respond(Reply { status: 200, headers: Vec::new(), body }, &cors))
+                let cache = if self.shared.is_some() { CacheKind::DurableObject } else { CacheKind::Isolate };
+                Step::Done(respond(health_reply(cache, !self.rate.is_undefined(), cfg.rate_per_minute), &cors))
             }
             Ok(Route::Token) => Step::Token(cors),
             Ok(r @ (Route::Login | Route::Callback | Route::Logout | Route::Session)) => {
@@ -310,7 +314,7 @@ impl Broker {
         ctx: &JsValue,
     ) -> Response {
         match self.proxy(cfg, request, target, ctx).await {
-            Ok(resp) => relay(&resp, &lines(cors.iter())),
+            Ok(resp) => relay(&resp, &lines(cors.iter()), DROPPED_RESPONSE_HEADERS),
             Err(Some(r)) => respond(r, cors),
             Err(None) => respond(Reply::error(502, "api_unavailable", "the API could not be reached"), cors),
         }
@@ -322,7 +326,7 @@ impl Broker {
         if let Some(shared) = &self.shared {
             match token(shared, ctx).await {
                 Ok(t) => return Ok(t),
-                Err(Error::Network | Error::Timeout { .. } | Error::Http { .. } | Error::InvalidResponse { .. }) => {}
+                Err(e) if cache_failed(&e) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -260,26 +260,7 @@ impl TokenClient {
                     .collect::<Result<_, _>>()?,
                 None => Vec::new(),
             };
-            let scope = {
-                let st = inner.st.borrow();
-                match st.m.config().map(|c| &c.source) {
-                    Some(Source::Endpoint(ep)) => ep.scope.clone(),
-                    _ => return Err(err(Error::Disposed)),
-                }
-            };
-            let random = random_bytes(RANDOM_BYTES as u32).to_vec();
-            let p = authcode::pending(&random, state, scope.as_deref()).map_err(err)?;
-            let digest = Uint8Array::new(&JsFuture::from(sha256(&p.verifier)).await?).to_vec();
-            let challenge = authcode::code_challenge(&digest);
-            let url = {
-                let st = inner.st.borrow();
-                let cfg = st.m.config().ok_or_else(|| err(Error::Disposed))?;
-                let Source::Endpoint(ep) = &cfg.source else { return Err(err(Error::Disposed)) };
-                let Grant::AuthorizationCode(ac) = &ep.grant else {
-                    return Err(err(Error::config("grant", "createAuthorizationUrl() needs grant \"authorization_code\"")));
-                };
-                authcode::authorization_url(ep, ac, &p, &challenge, &extra).map_err(err)?
-            };
+            let (p, url) = start_sign_in(&inner, state, &extra).await.map_err(err)?;
             let browser = inner.st.borrow().m.runtime() == Runtime::Browser;
             let key = scope_key(&inner).unwrap_or_default();
             if browser && save_pending(&key, &p.state, &p.verifier, p.nonce.clone()) {
@@ -318,32 +299,8 @@ impl TokenClient {
                 }),
                 None => None,
             };
-            let issuer = {
-                let st = inner.st.borrow();
-                match st.m.config().map(|c| &c.source) {
-                    Some(Source::Endpoint(ep)) => match &ep.grant {
-                        Grant::AuthorizationCode(ac) => ac.issuer.clone(),
-                        Grant::ClientCredentials => None,
-                    },
-                    _ => None,
-                }
-            };
-            let code = authcode::callback(&params, pending.as_ref(), issuer.as_deref()).map_err(err)?;
-            let Some(p) = pending else { return Err(err(Error::StateMismatch { reason: "no sign-in is pending" })) };
-            inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now()).map_err(err)?;
-            drive(&inner, &JsValue::UNDEFINED);
             clean_history(&callback_url);
-            // The exchange is the machine's flight now: waiting for a token joins it.
-            super::client::token(&inner, &JsValue::UNDEFINED).await.map_err(|e| inner.error(&e))?;
-            let id_token = inner.st.borrow_mut().m.take_id_token();
-            if let Some(jwt) = id_token {
-                let claim = id_token_nonce(jwt.expose());
-                if let Err(e) = authcode::check_nonce(p.nonce.as_deref(), claim.as_deref()) {
-                    let _ = inner.st.borrow_mut().m.sign_out();
-                    drive(&inner, &JsValue::UNDEFINED);
-                    return Err(err(e));
-                }
-            }
+            finish_sign_in(&inner, &params, pending.as_ref()).await.map_err(|e| inner.error(&e))?;
             Ok(JsValue::UNDEFINED)
         })
     }
@@ -374,6 +331,54 @@ impl TokenClient {
             revoke_at_server(fetch, &req).await.map(|_| JsValue::UNDEFINED).map_err(err)
         })
     }
+}
+
+/// A new sign-in for `inner`'s client (authorization code grant): its pending state and
+/// the URL to send the user to. The one flow of `tokenkit/signin` and the broker: the
+/// core makes the verifier, state, nonce and URL; WebCrypto the randomness and digest.
+pub(super) async fn start_sign_in(inner: &Inner, state: Option<String>, extra: &[(String, String)]) -> Result<(Pending, String), Error> {
+    let scope = match inner.st.borrow().m.config().map(|c| &c.source) {
+        Some(Source::Endpoint(ep)) => ep.scope.clone(),
+        _ => return Err(Error::Disposed),
+    };
+    let p = authcode::pending(&random_bytes(RANDOM_BYTES as u32).to_vec(), state, scope.as_deref())?;
+    let digest = JsFuture::from(sha256(&p.verifier)).await.map_err(|_| Error::config("crypto", "WebCrypto's SHA-256 is unavailable"))?;
+    let challenge = authcode::code_challenge(&Uint8Array::new(&digest).to_vec());
+    let st = inner.st.borrow();
+    let Some(Source::Endpoint(ep)) = st.m.config().map(|c| &c.source) else { return Err(Error::Disposed) };
+    let Grant::AuthorizationCode(ac) = &ep.grant else {
+        return Err(Error::config("grant", "createAuthorizationUrl() needs grant \"authorization_code\""));
+    };
+    let url = authcode::authorization_url(ep, ac, &p, &challenge, extra)?;
+    Ok((p, url))
+}
+
+/// Completes a sign-in: the callback's `params` are checked against `pending` (state,
+/// then the RFC 9207 issuer, then error or code), the code is redeemed through the
+/// machine, and the ID token's nonce is checked; a nonce that is not ours signs out.
+pub(super) async fn finish_sign_in(inner: &Rc<Inner>, params: &[(String, String)], pending: Option<&Pending>) -> Result<(), Error> {
+    let issuer = match inner.st.borrow().m.config().map(|c| &c.source) {
+        Some(Source::Endpoint(ep)) => match &ep.grant {
+            Grant::AuthorizationCode(ac) => ac.issuer.clone(),
+            Grant::ClientCredentials => None,
+        },
+        _ => None,
+    };
+    let code = authcode::callback(params, pending, issuer.as_deref())?;
+    let Some(p) = pending else { return Err(Error::StateMismatch { reason: "no sign-in is pending" }) };
+    inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now())?;
+    drive(inner, &JsValue::UNDEFINED);
+    // The exchange is the machine's flight now: waiting for a token joins it.
+    super::client::token(inner, &JsValue::UNDEFINED).await?;
+    let id_token = inner.st.borrow_mut().m.take_id_token();
+    if let Some(jwt) = id_token {
+        if let Err(e) = authcode::check_nonce(p.nonce.as_deref(), id_token_nonce(jwt.expose()).as_deref()) {
+            let _ = inner.st.borrow_mut().m.sign_out();
+            drive(inner, &JsValue::UNDEFINED);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// The query parameters of a callback URL as pairs, or `None` if it is not an absolute URL.

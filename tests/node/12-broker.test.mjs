@@ -8,7 +8,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startBroker } from "../../worker/local.mjs";
-import { TokenClient, startFixture, key, until } from "./helpers.mjs";
+import { TokenClient, brokerFetch, startFixture, key, until } from "./helpers.mjs";
 
 const APP = "https://app.example.com";
 let up;
@@ -98,7 +98,7 @@ test("proxy: forwards to PROXY_ORIGIN with the token, strips the caller's creden
   const r = await b.fetch(`/proxy/s/${k}/api/items?x=1`, {
     method: "POST",
     body: "payload",
-    headers: { origin: APP, authorization: "Bearer caller", cookie: "session=1", "content-type": "text/plain", connection: "x-secret-hop", "x-secret-hop": "1" },
+    headers: { origin: APP, authorization: "Bearer caller", cookie: "session=1", "content-type": "text/plain", connection: "x-secret-hop", "x-secret-hop": "1", "tokenkit-request": "1" },
   });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("access-control-allow-origin"), APP);
@@ -106,8 +106,16 @@ test("proxy: forwards to PROXY_ORIGIN with the token, strips the caller's creden
   const [call] = up.apilog(k);
   const token = (await (await b.fetch("/token", { method: "POST" })).json()).access_token;
   assert.equal(call.authorization, `Bearer ${token}`);
-  const denied = await b.fetch(`/proxy/s/${k}/api/items`, { headers: { origin: "https://evil.example.com" } });
+  const denied = await b.fetch(`/proxy/s/${k}/api/items`, { headers: { origin: "https://evil.example.com", "tokenkit-request": "1" } });
   assert.equal(denied.status, 403);
+  // Without the CSRF header (a form, a navigation, an <img> from another site cannot send
+  // one), refused before anything reaches the API.
+  for (const headers of [{ origin: APP }, {}, { "tokenkit-request": "0" }]) {
+    const r = await b.fetch(`/proxy/s/${k}/api/items`, { method: "POST", body: "x", headers });
+    assert.equal(r.status, 403, JSON.stringify(headers));
+    assert.equal((await r.json()).error, "csrf_header_required");
+  }
+  assert.equal(up.apilog(k).length, 1, "only the first call reached the API");
 });
 
 test("proxy path attacks are rejected and never reach another host", async () => {
@@ -123,7 +131,7 @@ test("proxy path attacks are rejected and never reach another host", async () =>
     "/proxy/https:evil.example.com",
     "/proxy/a/b//c",
   ]) {
-    const r = await b.fetch(path, { headers: { origin: APP } });
+    const r = await b.fetch(path, { headers: { origin: APP, "tokenkit-request": "1" } });
     assert.equal(r.status, 400, path);
     assert.equal((await r.json()).error, "bad_proxy_path", path);
   }
@@ -135,7 +143,7 @@ test("proxy path attacks are rejected and never reach another host", async () =>
   const raw = (path) =>
     new Promise((resolve, reject) => {
       const u = new URL(b.url);
-      const req = httpRequest({ host: "127.0.0.1", port: u.port, path, method: "GET" }, (res) => {
+      const req = httpRequest({ host: "127.0.0.1", port: u.port, path, method: "GET", headers: { "tokenkit-request": "1" } }, (res) => {
         let body = "";
         res.on("data", (d) => (body += d));
         res.on("end", () => resolve([res.statusCode, body]));
@@ -247,7 +255,7 @@ test("browser side: TokenClient({ brokerUrl }) gets tokens from the broker, no s
   assert.equal(new Set(many).size, 1);
   assert.equal(up.count(k), 1);
   // Through the proxy, the browser never even holds the token.
-  const viaProxy = await fetch(`${b.url}/proxy/s/${k}/api/viaproxy`);
+  const viaProxy = await brokerFetch(`${b.url}/proxy/s/${k}/api/viaproxy`);
   assert.equal(viaProxy.status, 200);
   await assert.rejects(client.fetch("https://elsewhere.example.com/"), { code: "ORIGIN_NOT_ALLOWED" });
   client.dispose();

@@ -87,11 +87,11 @@ async function signedIn() {
   return { context, page };
 }
 
-/** `fetch` from the page, with the browser's cookies: [status, body text]. */
+/** `fetch` from the page as the app sends it (the browser's cookies and the CSRF header): [status, body text]. */
 const call = (page, path, init = {}) =>
   page.evaluate(
     async ([url, init]) => {
-      const r = await fetch(url, { credentials: "include", ...init });
+      const r = await fetch(url, { credentials: "include", ...init, headers: { "Tokenkit-Request": "1", ...init.headers } });
       return [r.status, await r.text()];
     },
     [`${broker}${path}`, init],
@@ -121,10 +121,10 @@ test("login → callback → proxied calls as the user → one refresh under 50 
   const ours = async () => (await context.cookies(broker)).filter((c) => c.name.includes("tokenkit"));
   const [cookie, ...others] = await ours();
   assert.equal(others.length, 0, "one cookie");
-  assert.equal(cookie.name, "__Host-tokenkit-session");
+  assert.equal(cookie.name, "__Host-Http-tokenkit-session", "the pending sign-in's cookie is gone");
   assert.equal(cookie.httpOnly, true);
   assert.equal(cookie.secure, true);
-  assert.equal(cookie.sameSite, "Lax");
+  assert.equal(cookie.sameSite, "Strict");
   assert.equal(cookie.path, "/");
   assert.doesNotMatch(await page.evaluate(() => document.cookie), /tokenkit/, "page JavaScript cannot read the session cookie");
   assert.deepEqual(JSON.parse((await call(page, "/session"))[1]), { signedIn: true });
@@ -140,7 +140,7 @@ test("login → callback → proxied calls as the user → one refresh under 50 
   await new Promise((r) => setTimeout(r, 5500));
   assert.equal(oidc.count.refresh, 0);
   const burst = await page.evaluate(
-    (url) => Promise.all(Array.from({ length: 50 }, () => fetch(url, { credentials: "include" }).then(async (r) => [r.status, (await r.json()).sub]))),
+    (url) => Promise.all(Array.from({ length: 50 }, () => fetch(url, { credentials: "include", headers: { "Tokenkit-Request": "1" } }).then(async (r) => [r.status, (await r.json()).sub]))),
     `${broker}/proxy/me`,
   );
   assert.deepEqual(new Set(burst.map(JSON.stringify)), new Set([JSON.stringify([200, "alice"])]), "all 50 served as alice");
@@ -194,9 +194,9 @@ test("callbacks that are not this browser's, and open redirects, are refused", a
   assert.equal(r.status(), 400);
   assert.equal((await r.json()).error, "state_mismatch");
   // A forged cookie is refused without asking any session.
-  await context.addCookies([{ name: "__Host-tokenkit-session", value: `${"A".repeat(43)}.${"B".repeat(43)}`, domain: "127.0.0.1", path: "/", secure: true, httpOnly: true, sameSite: "Lax" }]);
-  r = await page.goto(`${broker}/session`);
-  assert.deepEqual(await r.json(), { signedIn: false });
+  await context.addCookies([{ name: "__Host-Http-tokenkit-session", value: `${"A".repeat(43)}.${"B".repeat(43)}`, domain: "127.0.0.1", path: "/", secure: true, httpOnly: true, sameSite: "Strict" }]);
+  await page.goto(`${app.origin}/`);
+  assert.deepEqual(await call(page, "/session"), [200, '{"signedIn":false}']);
   for (const to of ["https://evil.example/", "//evil.example/", `${other.origin}/`]) {
     const bad = await page.request.get(`${broker}/login?return_to=${encodeURIComponent(to)}`, { maxRedirects: 0 });
     assert.equal(bad.status(), 400, to);

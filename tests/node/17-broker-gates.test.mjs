@@ -3,57 +3,20 @@
 // Access team and for siteverify on 127.0.0.1. What is checked is what a forger could try.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { generateKeyPairSync, sign, createHmac } from "node:crypto";
 import { Miniflare } from "miniflare";
 import { startBroker, workerdOptions } from "../../worker/local.mjs";
 import { startFixture, key } from "./helpers.mjs";
+import { accessKeys, startTeam } from "../fixtures/access.mjs";
 
 const APP = "https://app.example.com";
 const AUD = "aud-tag-0123456789";
 let up, team, brokers = [];
 
-const keyPair = () => generateKeyPairSync("rsa", { modulusLength: 2048 });
-const signer = keyPair();
-const stranger = keyPair();
-const b64url = (b) => Buffer.from(b).toString("base64url");
-
-/** A compact JWS of `claims` (header fields `head` override RS256 + kid "k1"), signed with `pair`. */
-function jwt(claims, { head = {}, pair = signer } = {}) {
-  const input = `${b64url(JSON.stringify({ alg: "RS256", kid: "k1", typ: "JWT", ...head }))}.${b64url(JSON.stringify(claims))}`;
-  const sig = head.alg === "HS256" ? createHmac("sha256", "public").update(input).digest() : head.alg === "none" ? Buffer.alloc(0) : sign("sha256", Buffer.from(input), pair.privateKey);
-  return `${input}.${b64url(sig)}`;
-}
-
-/** The Access team (its keys) and siteverify, on one server. Counts what they were asked. */
-async function startTeam() {
-  const seen = { certs: 0, verify: [] };
-  let verifyStatus = 200;
-  const server = createServer(async (req, res) => {
-    if (req.url === "/cdn-cgi/access/certs") {
-      seen.certs++;
-      const jwk = { ...signer.publicKey.export({ format: "jwk" }), kid: "k1", use: "sig", alg: "RS256" };
-      return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] }));
-    }
-    if (req.url === "/siteverify" && req.method === "POST") {
-      let body = "";
-      for await (const c of req) body += c;
-      const form = Object.fromEntries(new URLSearchParams(body));
-      seen.verify.push(form);
-      const [kind, host] = form.response.split(":");
-      const answer = kind === "ok" ? { success: true, hostname: host, "error-codes": [] } : { success: false, "error-codes": ["timeout-or-duplicate"] };
-      return res.writeHead(verifyStatus, { "content-type": "application/json" }).end(JSON.stringify(answer));
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const origin = `http://127.0.0.1:${server.address().port}`;
-  return { origin, seen, failVerify: (s) => (verifyStatus = s), close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) };
-}
+const { signer, stranger, jwt, b64url } = accessKeys();
 
 before(async () => {
   up = await startFixture();
-  team = await startTeam();
+  team = await startTeam(signer);
 });
 after(async () => {
   for (const b of brokers) await b.dispose();
@@ -166,7 +129,7 @@ test("Turnstile with sign-in: /login needs the widget's cf-turnstile-response; t
     const login = await mf.dispatchFetch("http://broker/login?cf-turnstile-response=ok:broker", { redirect: "manual" });
     assert.equal(login.status, 302);
     assert.ok(login.headers.get("location").startsWith(`${team.origin}/auth?`));
-    assert.match(login.headers.get("set-cookie"), /^__Host-tokenkit-session=/);
+    assert.match(login.headers.get("set-cookie"), /^__Host-Http-tokenkit-signin=/);
   } finally {
     await mf.dispose();
   }

@@ -129,8 +129,8 @@ test("the broker never answers with CLIENT_SECRET: health, errors, CORS, limits,
         ["/token", { method: "POST", headers: { "x-broker-key": "k1", origin: "https://evil.example" } }],
         ["/token", { method: "OPTIONS", headers: { origin: "https://app.example.com", "access-control-request-method": "POST" } }],
         ["/token", { method: "GET" }],
-        ["/proxy/..%2fsecret", { headers: { "x-broker-key": "k1" } }],
-        [`/proxy/s/${k}/api/x`, { headers: { "x-broker-key": "k1" } }],
+        ["/proxy/..%2fsecret", { headers: { "x-broker-key": "k1", "tokenkit-request": "1" } }],
+        [`/proxy/s/${k}/api/x`, { headers: { "x-broker-key": "k1", "tokenkit-request": "1" } }],
         ["/nope", {}],
       ]) {
         const r = await b.fetch(path, init);

@@ -2,6 +2,9 @@
 import { startFixture } from "../fixtures/server.mjs";
 
 export { TokenClient, TokenError } from "../../pkg/node.js";
+
+/** `fetch` to a broker as an app's page calls it: cookies and the CSRF header (see the README). */
+export const brokerFetch = (url, init = {}) => fetch(url, { credentials: "include", ...init, headers: { "Tokenkit-Request": "1", ...init.headers } });
 export { startFixture };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

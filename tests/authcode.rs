@@ -8,10 +8,10 @@ use common::parse_url;
 use sha2::{Digest, Sha256};
 use tokenkit::proto::authcode::{authorization_url, callback, check_nonce, code_challenge, pending, Pending};
 use tokenkit::proto::config::{Config, Grant, Preset, Source};
-use tokenkit::proto::machine::{Action, Get, Machine, Outcome};
+use tokenkit::proto::machine::{Action, Get, Machine, Outcome, Snapshot, MIN_RESTORE};
 use tokenkit::proto::request::{Call, Runtime};
-use tokenkit::proto::response::{Body, HttpResponse, Issued};
-use tokenkit::proto::time::{Instant, Secs, WallMillis};
+use tokenkit::proto::response::{Body, HttpResponse};
+use tokenkit::proto::time::{Instant, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::{Error, Secret};
 
@@ -331,26 +331,34 @@ fn invalid_grant_on_a_background_refresh_expires_the_session() {
 
 #[test]
 fn tokens_from_another_tab_call_off_this_tabs_refresh() {
-    let wall = WallMillis(0);
+    let wall = WallMillis(1_700_000_000_000);
     let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
-    // Adopting before any sign-in: a new tab joins the session.
-    let issued = |at: &str, rt: &str| Issued {
+    // What another tab (or storage) holds: 100 s left on the wall clock.
+    let snap = |at: &str, rt: &str, left: u64| Snapshot {
         access_token: Secret::new(at.into()),
-        lifetime: Secs(100),
-        scope: None,
         refresh_token: Some(Secret::new(rt.into())),
-        id_token: None,
+        scope: Some("openid".into()),
+        expires_at: WallMillis(wall.0 + left),
     };
-    m.adopt(issued("at1", "rt1"), Instant(0));
+    // Restoring before any sign-in: a new tab joins the session.
+    assert!(m.restore(snap("at1", "rt1", 100_000), Instant(0), wall).is_some());
     let (sends, _, shares, ..) = drain(&mut m);
-    assert!(sends.is_empty() && shares == 0, "adopted tokens are not shared back");
+    assert!(sends.is_empty() && shares == 0, "restored tokens are not shared back");
     assert!(matches!(m.get(Instant(1)), Get::Ready(t) if t.access_token.expose() == "at1"));
+    // The snapshot this machine gives back has the same wall-clock expiry and tokens.
+    let (_, back) = m.snapshot(Instant(40_000), WallMillis(wall.0 + 40_000)).unwrap();
+    assert_eq!(back.expires_at, WallMillis(wall.0 + 100_000), "expiry crosses on the wall clock");
+    assert_eq!((back.access_token.expose(), back.refresh_token.as_ref().unwrap().expose(), back.scope.as_deref()), ("at1", "rt1", Some("openid")));
+    // An older session (it lasts no longer than the one held) is refused: its refresh token
+    // may have been spent since.
+    assert!(m.restore(snap("old", "rt-old", 50_000), Instant(2), wall).is_none());
+    assert!(matches!(m.get(Instant(3)), Get::Ready(t) if t.access_token.expose() == "at1"));
     // This tab's refresh is waiting (for the lock, say) when another tab's tokens arrive.
     m.invalidate(Instant(2));
     let Get::Wait(w) = m.get(Instant(3)) else { panic!() };
     let (sends, ..) = drain(&mut m);
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
-    m.adopt(issued("at2", "rt2"), Instant(4));
+    assert!(m.restore(snap("at2", "rt2", 200_000), Instant(4), wall).is_some());
     let (_, aborts, ..) = drain(&mut m);
     assert_eq!(aborts, 1, "the refresh is called off (its lock callback sees the abort)");
     assert!(matches!(m.outcome(w), Outcome::Done(Ok(t)) if t.access_token.expose() == "at2"));
@@ -358,8 +366,18 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     assert!(matches!(m.get(Instant(6)), Get::Ready(t) if t.access_token.expose() == "at2"), "a stale answer is ignored");
     m.invalidate(Instant(7));
     m.get(Instant(8));
-    assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa", "the adopted refresh token is used");
-    // A client-credentials client never adopts.
+    assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa", "the restored refresh token is used");
+    // Less than MIN_RESTORE left, or already expired: nothing worth taking up.
+    let mut fresh = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    assert!(fresh.restore(snap("x", "y", MIN_RESTORE.0 - 1), Instant(0), wall).is_none());
+    assert!(fresh.restore(Snapshot { expires_at: WallMillis(wall.0 - 5), ..snap("x", "y", 0) }, Instant(0), wall).is_none());
+    assert!(fresh.session().is_none() && fresh.snapshot(Instant(0), wall).is_none());
+    assert!(fresh.restore(snap("x", "y", MIN_RESTORE.0), Instant(0), wall).is_some());
+    // During this machine's own sign-in, another tab's session does not replace it.
+    let mut signing = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    signing.exchange("c".into(), "v".into(), Instant(0)).unwrap();
+    assert!(signing.restore(snap("x", "y", 100_000), Instant(1), wall).is_none());
+    // A client-credentials client never restores.
     let cc = Config::from_options(
         Preset::Generic,
         &Value::Object(vec![
@@ -371,7 +389,7 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     )
     .unwrap();
     let mut m = Machine::new(cc, Runtime::Browser, 1);
-    m.adopt(issued("x", "y"), Instant(0));
+    assert!(m.restore(snap("x", "y", 100_000), Instant(0), wall).is_none());
     assert!(m.session().is_none());
 }
 

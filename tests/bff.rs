@@ -7,10 +7,11 @@ mod common;
 use common::parse_url;
 use std::collections::HashMap;
 use tokenkit::proto::authcode::Pending;
-use tokenkit::proto::bff::{Completed, Next, Record, SessionOp, StoredTokens, TokenVerdict, UserSession, PENDING_TTL};
+use tokenkit::proto::bff::{Completed, Next, Record, SessionOp, TokenVerdict, UserSession, PENDING_TTL};
 use tokenkit::proto::broker::{cache_failed, health_reply, rate_limited_reply, BrokerConfig, CacheKind, EnvError, Incoming, Role, Route};
+use tokenkit::proto::machine::Snapshot;
 use tokenkit::proto::response::TokenId;
-use tokenkit::proto::time::Secs;
+use tokenkit::proto::time::{Secs, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::{Error, Secret};
 
@@ -181,8 +182,8 @@ fn pending(state: &str) -> Pending {
     Pending { state: state.into(), verifier: "v".repeat(43), nonce: Some("n0".into()) }
 }
 
-fn tokens(at: &str, exp: u64) -> StoredTokens {
-    StoredTokens { access_token: Secret::new(at.into()), refresh_token: Some(Secret::new("RT".into())), scope: Some("openid".into()), expires_at: exp }
+fn tokens(at: &str, exp: u64) -> Snapshot {
+    Snapshot { access_token: Secret::new(at.into()), refresh_token: Some(Secret::new("RT".into())), scope: Some("openid".into()), expires_at: WallMillis(exp) }
 }
 
 const T0: u64 = 1_700_000_000_000;
@@ -317,7 +318,7 @@ fn the_session_record_round_trips_and_reads_the_old_format_once() {
     let p = r.pending.as_ref().unwrap();
     assert_eq!((p.pending.state.as_str(), p.pending.verifier.as_str(), p.pending.nonce.as_deref(), p.return_to.as_str()), ("st", "vv", Some("nn"), "/b"));
     let t = r.tokens.as_ref().unwrap();
-    assert_eq!((t.access_token.expose(), t.refresh_token.as_ref().unwrap().expose(), t.expires_at, r.until), ("AT", "RT", T0 + 5, T0 + 10));
+    assert_eq!((t.access_token.expose(), t.refresh_token.as_ref().unwrap().expose(), t.expires_at.0, r.until), ("AT", "RT", T0 + 5, T0 + 10));
     assert!(r.encode().unwrap().starts_with("{\"v\":2"), "written back in this format");
     // Restored: a live session takes up its tokens; an ended one does not, and is deleted.
     let (s1, t1) = UserSession::restore(Record::decode(&old), T0 + 9);

@@ -25,7 +25,8 @@ use super::error::Error;
 use super::secret::Secret;
 use super::authcode::Pending;
 use super::response::TokenId;
-use super::time::Secs;
+use super::machine::Snapshot;
+use super::time::{Secs, WallMillis};
 use super::value::{get, Value};
 
 /// The session cookie, `SameSite=Strict` (RFC 10017 §6.1.3.2): sent only on requests the
@@ -306,26 +307,13 @@ impl core::fmt::Debug for PendingSignIn {
     }
 }
 
-/// The user's tokens as a session record keeps them.
-#[derive(Debug)]
-pub struct StoredTokens {
-    /// The access token.
-    pub access_token: Secret,
-    /// The refresh token, if the server issued one.
-    pub refresh_token: Option<Secret>,
-    /// The granted scope.
-    pub scope: Option<String>,
-    /// When the access token expires (wall-clock ms).
-    pub expires_at: u64,
-}
-
 /// What a session object keeps in storage so that it outlives eviction.
 #[derive(Debug, Default)]
 pub struct Record {
     /// A sign-in under way.
     pub pending: Option<PendingSignIn>,
     /// The user's tokens, once signed in.
-    pub tokens: Option<StoredTokens>,
+    pub tokens: Option<Snapshot>,
     /// When the session ends (wall-clock ms; 0: not signed in).
     pub until: u64,
 }
@@ -384,7 +372,7 @@ impl Record {
             if let Some(sc) = &t.scope {
                 str_field(&mut s, "scope", sc);
             }
-            num_field(&mut s, "expiresAt", t.expires_at);
+            num_field(&mut s, "expiresAt", t.expires_at.0);
             num_field(&mut s, "until", self.until);
             s.push('}');
         }
@@ -423,11 +411,11 @@ impl Record {
                 });
                 let tokens = obj("tokens").and_then(|t| {
                     Some((
-                        StoredTokens {
+                        Snapshot {
                             access_token: Secret::new(s(t, "accessToken")?),
                             refresh_token: s(t, "refreshToken").map(Secret::new),
                             scope: s(t, "scope"),
-                            expires_at: n(t, "expiresAt")?,
+                            expires_at: WallMillis(n(t, "expiresAt")?),
                         },
                         n(t, "until")?,
                     ))
@@ -448,7 +436,7 @@ impl Record {
                 };
                 let tokens = match (s(o, "at"), n(o, "exp"), n(o, "u")) {
                     (Some(at), Some(exp), Some(u)) => Some((
-                        StoredTokens { access_token: Secret::new(at), refresh_token: s(o, "rt").map(Secret::new), scope: s(o, "sc"), expires_at: exp },
+                        Snapshot { access_token: Secret::new(at), refresh_token: s(o, "rt").map(Secret::new), scope: s(o, "sc"), expires_at: WallMillis(exp) },
                         u,
                     )),
                     _ => None,
@@ -511,7 +499,7 @@ impl UserSession {
     /// A session from what storage held at wall-clock `now` (or nothing), and the tokens
     /// the client machine should take up: none once the session has ended. A lapsed
     /// sign-in is dropped.
-    pub fn restore(record: Option<Record>, now: u64) -> (UserSession, Option<StoredTokens>) {
+    pub fn restore(record: Option<Record>, now: u64) -> (UserSession, Option<Snapshot>) {
         let Some(r) = record else { return (UserSession::default(), None) };
         let pending = r.pending.filter(|p| p.lapses > now);
         let live = r.until > now;
@@ -608,7 +596,7 @@ impl UserSession {
 
     /// The record to write if storage is behind (`Some(None)`: delete it), given the
     /// tokens the client machine holds (`id` names them).
-    pub fn take_record(&mut self, tokens: Option<(TokenId, StoredTokens)>) -> Option<Record> {
+    pub fn take_record(&mut self, tokens: Option<(TokenId, Snapshot)>) -> Option<Record> {
         if !core::mem::take(&mut self.dirty) {
             return None;
         }

@@ -32,6 +32,8 @@ use super::request::Call;
 use super::request::{HttpRequest, Runtime};
 #[cfg(feature = "signin")]
 use super::response::Issued;
+#[cfg(feature = "signin")]
+use super::time::Secs;
 use super::response::{process_token_response, HttpResponse, TokenId, TokenSet, NEVER};
 use super::secret::Secret;
 use super::retry::retry_delay;
@@ -43,6 +45,24 @@ pub const COOLDOWN: Millis = Millis(5_000);
 /// How far the wall clock may run ahead of the monotonic one before the machine counts
 /// the difference as time spent suspended.
 pub const SUSPEND_GAP: Millis = Millis(2_000);
+
+/// Below this much life left, a [`Snapshot`] is not worth taking up.
+pub const MIN_RESTORE: Millis = Millis(1_000);
+
+#[cfg(feature = "signin")]
+/// A user's session as it leaves a machine, for another tab or for storage. Its expiry is
+/// on the wall clock: the reader's monotonic clock is not the writer's.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The access token.
+    pub access_token: Secret,
+    /// The refresh token, if the server issued one.
+    pub refresh_token: Option<Secret>,
+    /// The granted scope.
+    pub scope: Option<String>,
+    /// When the access token expires.
+    pub expires_at: WallMillis,
+}
 
 /// Identifies one token request (with its retries) that callers can wait for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,7 +111,8 @@ pub enum Action {
     /// A token request finally failed: emit `"error"`.
     Error(Error),
     /// A user's tokens came from the server (a sign-in or a refresh): tell this browser's
-    /// other tabs, which adopt them instead of refreshing themselves ([`Machine::adopt`]).
+    /// other tabs, which take them up instead of refreshing themselves ([`Machine::snapshot`],
+    /// [`Machine::restore`]).
     Share,
 }
 
@@ -235,25 +256,40 @@ impl Machine {
     }
 
     #[cfg(feature = "signin")]
-    /// Tokens another tab got from the server (its [`Action::Share`]): held as if this
-    /// machine had fetched them at `now`, `lifetime` left. A refresh in flight here is
-    /// called off; its waiters get these tokens.
-    pub fn adopt(&mut self, issued: Issued, now: Instant) {
-        // This tab's own sign-in goes on.
-        if !self.user() || matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) {
-            return;
+    /// The user's session as it leaves this machine (to another tab, or to storage) at
+    /// `now`, `wall`, and the id of the token it holds.
+    pub fn snapshot(&self, now: Instant, wall: WallMillis) -> Option<(TokenId, Snapshot)> {
+        let (t, rt) = self.session()?;
+        let snapshot = Snapshot {
+            access_token: Secret::new(t.access_token.expose().to_owned()),
+            refresh_token: rt.map(|r| Secret::new(r.expose().to_owned())),
+            scope: t.scope.clone(),
+            expires_at: WallMillis(wall.0.saturating_add(now.until(t.expires_at).0)),
+        };
+        Some((t.id, snapshot))
+    }
+
+    #[cfg(feature = "signin")]
+    /// Takes up a [`Snapshot`] (another tab's [`Action::Share`], or what storage held) at
+    /// `now`, `wall`: held as if this machine had fetched it, with the life it has left.
+    /// A refresh in flight here is called off; its waiters get these tokens. Refused
+    /// (`None`) by a client that signs no one in, during this machine's own sign-in, when
+    /// less than [`MIN_RESTORE`] is left, or when this machine holds a token that lasts as
+    /// long (a tab answering late with an older session, whose refresh token was spent
+    /// since, must not replace this one). Else the id of the token now held.
+    pub fn restore(&mut self, snapshot: Snapshot, now: Instant, wall: WallMillis) -> Option<TokenId> {
+        let left = Millis(snapshot.expires_at.0.saturating_sub(wall.0));
+        if !self.user() || matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) || left < MIN_RESTORE {
+            return None;
         }
-        // Only newer tokens: a tab answering late with an older session (whose refresh
-        // token was spent since) must not replace this one.
-        if self.token.as_ref().is_some_and(|t| now + issued.lifetime.ms() <= t.expires_at) {
-            return;
+        if self.token.as_ref().is_some_and(|t| now + left <= t.expires_at) {
+            return None;
         }
         let skew = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.refresh_skew);
-        let mut issued = issued;
-        if let Some(rt) = issued.refresh_token.take() {
+        if let Some(rt) = snapshot.refresh_token {
             self.refresh = Some(rt);
         }
-        issued.id_token = None;
+        let issued = Issued { access_token: snapshot.access_token, lifetime: Secs(left.0 / 1000), scope: snapshot.scope, refresh_token: None, id_token: None };
         let t = TokenSet::new(issued, now, skew, TokenId(self.next()));
         if let Some(Flight { stage: Stage::Sending { attempt, .. }, .. }) = &self.flight {
             self.actions.insert(0, Action::Abort(*attempt));
@@ -262,7 +298,9 @@ impl Machine {
         self.cooldown_until = Instant(0);
         self.blocked = None;
         self.actions.insert(0, Action::Token(t.clone()));
+        let id = t.id;
         self.settle(Ok(t));
+        Some(id)
     }
 
     #[cfg(feature = "signin")]

@@ -28,12 +28,11 @@ use super::client::{drive, token, Inner};
 use super::convert::{parse_url, to_value};
 use super::js;
 use super::signin::{callback_pairs, finish_sign_in, random_bytes, revoke_at_server, start_sign_in};
-use crate::proto::bff::{self, Completed, CookieKind, Next, Record, SessionOp, SignIn, StoredTokens, TokenVerdict, UserSession};
+use crate::proto::bff::{self, Completed, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
 use crate::proto::broker::{config_error_reply, BrokerConfig, EnvError, Reply, Role};
 use crate::proto::request::Runtime;
-use crate::proto::response::Issued;
-use crate::proto::time::{Millis, Secs};
-use crate::proto::{Error, Secret};
+use crate::proto::time::Secs;
+use crate::proto::Error;
 
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {
@@ -206,16 +205,8 @@ impl BrokerSession {
         let (life, tokens) = UserSession::restore(record, js::wall().0);
         let s = Session { client, ttl, life: RefCell::new(life), persist };
         if let (Some(t), Ok(inner)) = (tokens, &s.client) {
-            let left = Millis(t.expires_at.saturating_sub(js::wall().0));
-            let issued = Issued {
-                access_token: t.access_token,
-                lifetime: Secs(left.0 / 1000),
-                scope: t.scope,
-                refresh_token: t.refresh_token,
-                id_token: None,
-            };
-            inner.st.borrow_mut().m.adopt(issued, js::now());
-            s.life.borrow_mut().restored(inner.st.borrow().m.session().map(|(t, _)| t.id));
+            let id = inner.st.borrow_mut().m.restore(t, js::now(), js::wall());
+            s.life.borrow_mut().restored(id);
         }
         BrokerSession { s: Rc::new(s) }
     }
@@ -329,15 +320,7 @@ impl Session {
 
     /// Writes the record if the session machine says storage is behind.
     async fn save(&self, inner: &Rc<Inner>) {
-        let tokens = inner.st.borrow().m.session().map(|(t, rt)| {
-            let stored = StoredTokens {
-                access_token: Secret::new(t.access_token.expose().to_owned()),
-                refresh_token: rt.map(|r| Secret::new(r.expose().to_owned())),
-                scope: t.scope.clone(),
-                expires_at: js::wall().0 + js::now().until(t.expires_at).0,
-            };
-            (t.id, stored)
-        });
+        let tokens = inner.st.borrow().m.snapshot(js::now(), js::wall());
         let Some(record) = self.life.borrow_mut().take_record(tokens) else { return };
         let text = record.encode().map_or(JsValue::NULL, |t| JsValue::from_str(&t));
         let delete_at = record.delete_at().map_or(JsValue::UNDEFINED, |x| JsValue::from_f64(x as f64));

@@ -19,8 +19,8 @@ use super::js;
 use crate::proto::authcode::{self, Pending, RANDOM_BYTES};
 use crate::proto::config::{Grant, Source};
 use crate::proto::request::Runtime;
-use crate::proto::response::Issued;
-use crate::proto::time::{Millis, Secs};
+use crate::proto::machine::Snapshot;
+use crate::proto::time::WallMillis;
 use crate::proto::{Error, Secret};
 
 #[wasm_bindgen(module = "/js/signin.js")]
@@ -91,7 +91,7 @@ fn scope_key(inner: &Inner) -> Option<String> {
     Some(key)
 }
 
-/// In a browser, a sign-in client joins its origin's other tabs: it adopts the tokens they
+/// In a browser, a sign-in client joins its origin's other tabs: it restores the tokens they
 /// fetch, forgets the session when one signs out, asks for the session when it opens, and
 /// re-checks its token when the page is shown again or the network returns.
 pub(super) fn attach(inner: &Rc<Inner>) {
@@ -155,24 +155,17 @@ pub(super) fn fetched(inner: &Inner) {
 
 /// Sends the session (tokens just fetched, or to a tab that asked) to the other tabs.
 pub(super) fn share(inner: &Inner) {
-    let msg = {
-        let st = inner.st.borrow();
-        let Some((t, rt)) = st.m.session() else { return };
-        let left = js::now().until(t.expires_at);
-        message(
-            "tokens",
-            &[
-                ("at", JsValue::from_str(t.access_token.expose())),
-                ("rt", rt.map_or(JsValue::UNDEFINED, |r| JsValue::from_str(r.expose()))),
-                ("exp", JsValue::from_f64(js::wall().0 as f64 + left.0 as f64)),
-                ("scope", t.scope.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str)),
-                (
-                    "gen",
-                    inner.tabs.borrow().as_ref().map_or(JsValue::UNDEFINED, |t| JsValue::from_str(&t.generation.borrow())),
-                ),
-            ],
-        )
-    };
+    let Some((_, t)) = inner.st.borrow().m.snapshot(js::now(), js::wall()) else { return };
+    let msg = message(
+        "tokens",
+        &[
+            ("at", JsValue::from_str(t.access_token.expose())),
+            ("rt", t.refresh_token.as_ref().map_or(JsValue::UNDEFINED, |r| JsValue::from_str(r.expose()))),
+            ("exp", JsValue::from_f64(t.expires_at.0 as f64)),
+            ("scope", t.scope.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str)),
+            ("gen", inner.tabs.borrow().as_ref().map_or(JsValue::UNDEFINED, |t| JsValue::from_str(&t.generation.borrow()))),
+        ],
+    );
     if let Some(tabs) = inner.tabs.borrow().as_ref() {
         post(&tabs.close, &msg);
     }
@@ -182,24 +175,14 @@ fn on_message(inner: &Rc<Inner>, msg: &JsValue) {
     match field(msg, "t").as_string().as_deref() {
         Some("tokens") => {
             let (Some(at), Some(exp)) = (field(msg, "at").as_string(), field(msg, "exp").as_f64()) else { return };
-            let left = Millis((exp - js::wall().0 as f64).max(0.0) as u64);
-            if left.0 < 1000 {
-                return; // already (nearly) expired: nothing worth adopting
-            }
-            let issued = Issued {
+            let snapshot = Snapshot {
                 access_token: Secret::new(at),
-                lifetime: Secs(left.0 / 1000),
-                scope: field(msg, "scope").as_string(),
                 refresh_token: field(msg, "rt").as_string().map(Secret::new),
-                id_token: None,
+                scope: field(msg, "scope").as_string(),
+                expires_at: WallMillis(exp.max(0.0) as u64),
             };
-            let adopted = {
-                let mut st = inner.st.borrow_mut();
-                let before = st.m.session().map(|(t, _)| t.id);
-                st.m.adopt(issued, js::now());
-                st.m.session().map(|(t, _)| t.id) != before
-            };
-            if let (true, Some(gen), Some(tabs)) = (adopted, field(msg, "gen").as_string(), inner.tabs.borrow().as_ref()) {
+            let taken = inner.st.borrow_mut().m.restore(snapshot, js::now(), js::wall()).is_some();
+            if let (true, Some(gen), Some(tabs)) = (taken, field(msg, "gen").as_string(), inner.tabs.borrow().as_ref()) {
                 *tabs.generation.borrow_mut() = gen;
             }
             drive(inner, &JsValue::UNDEFINED);

@@ -153,32 +153,33 @@ export const monotonic = typeof performance === "object" && typeof performance?.
 const ignore = () => {};
 
 /**
- * The body as text, or undefined past 64 KB (src/proto/response.rs MAX_BODY_BYTES): reading
- * stops there, so memory stays bounded. Blob.text() decodes UTF-8 and drops a BOM.
+ * The body as text, or undefined past `cap` bytes (src/proto/response.rs MAX_BODY_BYTES, the
+ * one place the limit is written): reading stops there, so memory stays bounded.
+ * Blob.text() decodes UTF-8 and drops a BOM.
  */
-async function cappedText(res) {
+async function cappedText(res, cap) {
   const reader = res.body?.getReader();
   const parts = [];
   for (let n = 0, c; reader && !(c = await reader.read()).done; parts.push(c.value)) {
-    if ((n += c.value.length) > 65536) return void reader.cancel().catch(ignore);
+    if ((n += c.value.length) > cap) return void reader.cancel().catch(ignore);
   }
   return new Blob(parts).text();
 }
 
 /**
  * POSTs a token request and reads the answer; resolves to [status, retryAfter, text]
- * (text undefined: the body is larger than MAX_BODY).
+ * (text undefined: the body is larger than `cap` bytes).
  * Deadlines and retries are the state machine's: it aborts `signal` when an attempt is
  * over. An opaque redirect (a browser's answer to `redirect: "manual"`) reports status 0.
  */
-export function postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal) {
+export function postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal, cap) {
   const init = { method: "POST", headers, body, redirect, signal };
   if (cache !== undefined) init.cache = cache;
   if (credentials !== undefined) init.credentials = credentials;
   return (async () => {
     const res = await (fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init));
     if (res.type === "opaqueredirect") return [0, null, ""];
-    return [res.status, res.headers.get("retry-after"), await cappedText(res)];
+    return [res.status, res.headers.get("retry-after"), await cappedText(res, cap)];
   })();
 }
 

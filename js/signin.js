@@ -128,12 +128,12 @@ export async function postRevocation(fetchFn, url, headers, body) {
  * A user's refresh in a browser: postToken() holding the Web Lock `lock`, named for the
  * refresh token being spent. If another tab holds it, that tab is spending this refresh
  * token: this attempt is not sent and waits for that tab's tokens (they call it off through
- * `signal`). The tab that refreshed keeps the lock a minute, so a tab that missed its tokens
+ * `signal`). The tab that refreshed keeps the lock `holdMs` (src/proto/machine.rs LOCK_HOLD), so a tab that missed its tokens
  * cannot spend the rotated refresh token again; a refresh that failed releases it at once.
  * Without Web Locks: a plain postToken() (one tab's behaviour).
  */
-export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cache, credentials, signal) {
-  const post = () => postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal);
+export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cache, credentials, signal, cap, holdMs) {
+  const post = () => postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal, cap);
   const locks = globalThis.navigator?.locks;
   if (!locks) return post();
   return new Promise((resolve, reject) => {
@@ -151,7 +151,7 @@ export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cac
           return reject(e);
         }
         resolve(answer);
-        if (answer[0] >= 200 && answer[0] < 300) await new Promise((r) => setTimeout(r, 60_000));
+        if (answer[0] >= 200 && answer[0] < 300) await new Promise((r) => setTimeout(r, holdMs));
       })
       .catch(reject);
   });

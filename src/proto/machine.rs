@@ -46,6 +46,11 @@ pub const COOLDOWN: Millis = Millis(5_000);
 /// the difference as time spent suspended.
 pub const SUSPEND_GAP: Millis = Millis(2_000);
 
+/// How long a browser tab that refreshed a user's tokens keeps the refresh token's Web Lock
+/// (js/signin.js `postTokenLocked`): a tab that missed the new tokens cannot spend the
+/// rotated refresh token again meanwhile.
+pub const LOCK_HOLD: Millis = Millis(60_000);
+
 /// Below this much life left, a [`Snapshot`] is not worth taking up.
 pub const MIN_RESTORE: Millis = Millis(1_000);
 

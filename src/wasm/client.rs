@@ -433,15 +433,17 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     }
     let fetch = inner.fetch_fn();
     let signal = controller.map(|c| c.signal());
+    const CAP: u32 = crate::proto::response::MAX_BODY_BYTES as u32;
     #[cfg(feature = "signin")]
     let answer = match req.lock.then(|| super::signin::lock_name(inner)).flatten() {
         Some(lock) => super::signin::post_token_locked(
-            &lock, fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal,
+            &lock, fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP,
+            crate::proto::machine::LOCK_HOLD.0 as u32,
         ),
-        None => js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal),
+        None => js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP),
     };
     #[cfg(not(feature = "signin"))]
-    let answer = js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal);
+    let answer = js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP);
     let (inner2, ctx2) = (inner.clone(), ctx.clone());
     let done = promise(async move {
         let answer = JsFuture::from(answer).await.map(|v| {

@@ -43,6 +43,7 @@ extern "C" {
         cache: Option<&str>,
         credentials: Option<&str>,
         signal: Option<AbortSignal>,
+        cap: u32,
     ) -> Promise;
 
     pub fn sleep(ms: f64) -> Promise;

@@ -46,11 +46,13 @@ pub const COOLDOWN: Millis = Millis(5_000);
 /// the difference as time spent suspended.
 pub const SUSPEND_GAP: Millis = Millis(2_000);
 
+#[cfg(feature = "signin")]
 /// How long a browser tab that refreshed a user's tokens keeps the refresh token's Web Lock
 /// (js/signin.js `postTokenLocked`): a tab that missed the new tokens cannot spend the
 /// rotated refresh token again meanwhile.
 pub const LOCK_HOLD: Millis = Millis(60_000);
 
+#[cfg(feature = "signin")]
 /// Below this much life left, a [`Snapshot`] is not worth taking up.
 pub const MIN_RESTORE: Millis = Millis(1_000);
 

@@ -119,21 +119,9 @@ export function jwtParts(jwt) {
   }
 }
 
-/** The RSA signing keys of a JWKS at `url` as [[kid, CryptoKey], ...]; rejects if unreachable. */
-export async function accessKeys(url) {
-  const r = await fetch(url, { redirect: "manual", headers: { accept: "application/json" } });
-  if (r.status !== 200) throw new Error(`keys: HTTP ${r.status}`); // a redirect too: never followed
-  const { keys } = await r.json();
-  const out = [];
-  for (const jwk of Array.isArray(keys) ? keys : []) {
-    if (jwk?.kty !== "RSA" || typeof jwk.kid !== "string" || (jwk.use && jwk.use !== "sig")) continue;
-    try {
-      const { kty, n, e } = jwk;
-      out.push([jwk.kid, await crypto.subtle.importKey("jwk", { kty, n, e }, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"])]);
-    } catch {}
-  }
-  return out;
-}
+/** An RSA public key (base64url `n`, `e`) for RS256 verification. */
+export const importRsa = (n, e) =>
+  crypto.subtle.importKey("jwk", { kty: "RSA", n, e }, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"]);
 
 export async function verifyRs256(key, data, signature) {
   try {
@@ -143,8 +131,8 @@ export async function verifyRs256(key, data, signature) {
   }
 }
 
-/** POSTs the form `body` to Turnstile's siteverify: [status, parsed JSON or null]. */
-export async function siteverify(url, body) {
-  const r = await fetch(url, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+/** GETs `url`, or POSTs the form `body` to it, never following a redirect: [status, the parsed JSON of a 200 or null]. */
+export async function askJson(url, body) {
+  const r = await fetch(url, { method: body === undefined ? "GET" : "POST", redirect: "manual", headers: body === undefined ? { accept: "application/json" } : { "content-type": "application/x-www-form-urlencoded" }, body });
   return [r.status, r.status === 200 ? await r.json().catch(() => null) : null];
 }

@@ -128,11 +128,11 @@ export async function postRevocation(fetchFn, url, headers, body) {
  * A user's refresh in a browser: postToken() holding the Web Lock `lock`, named for the
  * refresh token being spent. If another tab holds it, that tab is spending this refresh
  * token: this attempt is not sent and waits for that tab's tokens (they call it off through
- * `signal`). The tab that refreshed keeps the lock `holdMs` (src/proto/machine.rs LOCK_HOLD), so a tab that missed its tokens
- * cannot spend the rotated refresh token again; a refresh that failed releases it at once.
+ * `signal`). The answer gains a fourth item, `release(ms)`: the core says how long this tab
+ * keeps the lock (src/proto/machine.rs `lock_hold`). A failed send releases it at once.
  * Without Web Locks: a plain postToken() (one tab's behaviour).
  */
-export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cache, credentials, signal, cap, holdMs) {
+export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cache, credentials, signal, cap) {
   const post = () => postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal, cap);
   const locks = globalThis.navigator?.locks;
   if (!locks) return post();
@@ -150,8 +150,7 @@ export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cac
         } catch (e) {
           return reject(e);
         }
-        resolve(answer);
-        if (answer[0] >= 200 && answer[0] < 300) await new Promise((r) => setTimeout(r, holdMs));
+        await new Promise((released) => resolve([...answer, (ms) => setTimeout(released, ms)]));
       })
       .catch(reject);
   });

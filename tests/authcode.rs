@@ -341,13 +341,13 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
         expires_at: WallMillis(wall.0 + left),
     };
     // Restoring before any sign-in: a new tab joins the session.
-    assert!(m.restore(snap("at1", "rt1", 100_000), Instant(0), wall).is_some());
+    assert!(m.restore(snap("at1", "rt1", 100_999), Instant(0), wall).is_some());
     let (sends, _, shares, ..) = drain(&mut m);
     assert!(sends.is_empty() && shares == 0, "restored tokens are not shared back");
     assert!(matches!(m.get(Instant(1)), Get::Ready(t) if t.access_token.expose() == "at1"));
     // The snapshot this machine gives back has the same wall-clock expiry and tokens.
     let (_, back) = m.snapshot(Instant(40_000), WallMillis(wall.0 + 40_000)).unwrap();
-    assert_eq!(back.expires_at, WallMillis(wall.0 + 100_000), "expiry crosses on the wall clock");
+    assert_eq!(back.expires_at, WallMillis(wall.0 + 100_999), "expiry crosses on the wall clock, to the millisecond");
     assert_eq!((back.access_token.expose(), back.refresh_token.as_ref().unwrap().expose(), back.scope.as_deref()), ("at1", "rt1", Some("openid")));
     // An older session (it lasts no longer than the one held) is refused: its refresh token
     // may have been spent since.
@@ -435,4 +435,13 @@ fn a_wall_clock_set_back_or_small_drift_changes_nothing() {
     m.observe_clock(Instant(2_000), WallMillis(5_002_500)); // 500 ms of drift
     assert_eq!(m.serving().map(|(_, u)| u), before);
     assert!(matches!(m.get(Instant(2_001)), Get::Ready(_)));
+}
+
+#[test]
+fn a_refresh_keeps_its_tab_lock_only_when_the_server_took_it() {
+    use tokenkit::proto::machine::{lock_hold, LOCK_HOLD};
+    use tokenkit::proto::time::Millis;
+    for (status, hold) in [(200, LOCK_HOLD), (204, LOCK_HOLD), (299, LOCK_HOLD), (0, Millis(0)), (199, Millis(0)), (302, Millis(0)), (400, Millis(0)), (401, Millis(0)), (503, Millis(0))] {
+        assert_eq!(lock_hold(status), hold, "{status}");
+    }
 }

@@ -34,6 +34,13 @@ const FULL: &[(&str, &str)] = &[
     ("SESSION_SECRET", "0123456789abcdef0123456789abcdef-KEY"),
 ];
 
+/// [`FULL`] without the gates and the sign-in: a broker that hands out and proxies the
+/// deployment's token, behind `BROKER_KEYS`.
+fn proxying() -> Vec<(&'static str, &'static str)> {
+    let drop = ["RATE_LIMIT", "ACCESS_TEAM_DOMAIN", "ACCESS_AUD", "TURNSTILE_SECRET", "AUTHORIZE_URL", "REDIRECT_URI", "SESSION_SECRET"];
+    FULL.iter().copied().filter(|(k, _)| !drop.contains(k)).collect()
+}
+
 fn cfg(role: Role, pairs: &[(&str, &str)]) -> Result<BrokerConfig, EnvError> {
     let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     BrokerConfig::from_env(role, &|k| m.get(k).cloned(), &parse_url)
@@ -84,7 +91,7 @@ fn each_role_reads_only_its_variables() {
 
 #[test]
 fn the_csrf_header_is_required_on_every_route_that_acts_as_the_user() {
-    let edge = cfg(Role::Edge, &FULL[..15]).unwrap();
+    let edge = cfg(Role::Edge, FULL).unwrap();
     let app = Some("https://app.example.com");
     let proxy = Route::Proxy("https://api.example.com/me".into());
     for (method, path, ok) in [
@@ -115,7 +122,7 @@ fn the_csrf_header_is_required_on_every_route_that_acts_as_the_user() {
 
 #[test]
 fn proxy_routes_allow_methods_per_path() {
-    let mut env = FULL[..8].to_vec();
+    let mut env = proxying();
     env.push(("PROXY_ROUTES", "GET /me, GET POST /items/, delete /items/old"));
     let c = cfg(Role::Edge, &env).unwrap();
     let route = |m: &str, p: &str| c.route(&incoming(m, p, None, Some("1")));
@@ -138,12 +145,12 @@ fn proxy_routes_allow_methods_per_path() {
     let pre = c.route(&Incoming { origin: Some("https://app.example.com"), ..incoming("OPTIONS", "/proxy/items/2", None, None) }).unwrap_err();
     assert!(pre.headers.contains(&("Access-Control-Allow-Methods", "GET, POST, OPTIONS".to_owned())), "{:?}", pre.headers);
     for bad in ["/me", "GET", "GET me", "OPTIONS /x", "TRACE /x", "GET /a/../b", "GET /a//b", "G3T /x", ","] {
-        let mut env = FULL[..8].to_vec();
+        let mut env = proxying();
         env.push(("PROXY_ROUTES", bad));
         assert_eq!(cfg(Role::Edge, &env).unwrap_err().var, "PROXY_ROUTES", "{bad}");
     }
     // Unset: every method but OPTIONS, CONNECT and TRACE, to every path.
-    let open = cfg(Role::Edge, &FULL[..8]).unwrap();
+    let open = cfg(Role::Edge, &proxying()).unwrap();
     assert!(open.route(&incoming("PATCH", "/proxy/anything", None, Some("1"))).is_ok());
     assert_eq!(open.route(&incoming("TRACE", "/proxy/anything", None, Some("1"))).unwrap_err().status, 405);
 }
@@ -195,8 +202,11 @@ fn the_session_machine() {
     assert!(matches!(s.op(SessionOp::Token, T0, false), Next::Fail(Error::LoginRequired { .. })));
     assert_eq!(s.op(SessionOp::Status, T0, false), Next::Answer("0".into()));
     assert_eq!(s.op(SessionOp::Begin, T0, false), Next::SignIn);
+    assert!(!s.behind(), "nothing to write yet");
     s.begun(pending("s1"), "https://app.example.com/".into(), T0);
+    assert!(s.behind());
     let r = s.take_record(None).expect("the pending sign-in is written");
+    assert!(!s.behind());
     assert_eq!(r.delete_at(), Some(T0 + PENDING_TTL.0 * 1000), "an abandoned sign-in is deleted in 10 minutes");
     assert!(s.take_record(None).is_none(), "written once");
     // A token asked for mid-sign-in leaves the sign-in alone.

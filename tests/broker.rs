@@ -410,6 +410,42 @@ fn access_claims_table() {
 }
 
 #[test]
+fn access_jwks_selection_table() {
+    use tokenkit::proto::gate::{access_keys, RsaKey};
+    let s = |v: &str| Value::Str(v.into());
+    let obj = |e: Vec<(&str, Value)>| Value::Object(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let rsa = |kid: &str, extra: Vec<(&str, Value)>| {
+        let mut k = vec![("kty", s("RSA")), ("kid", s(kid)), ("n", s("N")), ("e", s("AQAB"))];
+        k.extend(extra);
+        obj(k)
+    };
+    let jwks = |keys: Vec<Value>| obj(vec![("keys", Value::List(keys))]);
+    let key = |kid: &str| RsaKey { kid: kid.into(), n: "N".into(), e: "AQAB".into() };
+    let keys = jwks(vec![
+        rsa("plain", vec![]),
+        rsa("sig", vec![("use", s("sig"))]),
+        rsa("null-use", vec![("use", Value::Null)]),
+        rsa("enc", vec![("use", s("enc"))]),
+        obj(vec![("kty", s("EC")), ("kid", s("ec")), ("crv", s("P-256")), ("x", s("X")), ("y", s("Y"))]),
+        obj(vec![("kty", s("RSA")), ("n", s("N")), ("e", s("AQAB"))]),
+        obj(vec![("kty", s("RSA")), ("kid", Value::Num(1.0)), ("n", s("N")), ("e", s("AQAB"))]),
+        obj(vec![("kty", s("RSA")), ("kid", s("no-n")), ("e", s("AQAB"))]),
+        s("not a key"),
+    ]);
+    assert_eq!(access_keys(200, &keys), Some(vec![key("plain"), key("sig"), key("null-use")]), "RSA signing keys with a kid, n and e");
+    assert_eq!(access_keys(200, &jwks(vec![])), Some(vec![]), "an empty JWKS replaces the keys");
+    for (status, body, why) in [
+        (302, keys.clone(), "a redirect is never followed"),
+        (500, keys.clone(), "a server error"),
+        (0, Value::Null, "unreachable"),
+        (200, Value::Null, "not JSON"),
+        (200, obj(vec![("keys", s("x"))]), "keys not a list"),
+    ] {
+        assert_eq!(access_keys(status, &body), None, "{why}: the old keys stay");
+    }
+}
+
+#[test]
 fn gate_keys_turnstile_and_env() {
     use tokenkit::proto::gate::{jwks_stale, siteverify_body, turnstile_needed, turnstile_verdict, JWKS_MAX_AGE, JWKS_MIN_REFETCH};
     let t0 = Instant(1_000);

@@ -594,6 +594,11 @@ impl UserSession {
         self.dirty = true;
     }
 
+    /// Whether storage is behind this session (so [`Self::take_record`] has a record).
+    pub fn behind(&self) -> bool {
+        self.dirty
+    }
+
     /// The record to write if storage is behind (`Some(None)`: delete it), given the
     /// tokens the client machine holds (`id` names them).
     pub fn take_record(&mut self, tokens: Option<(TokenId, Snapshot)>) -> Option<Record> {

@@ -443,7 +443,7 @@ impl BrokerConfig {
             };
             let url = proxy_target(origin, rest, req.query).map_err(|why| Reply::error(400, "bad_proxy_path", why))?;
             proxy_methods = self.proxy_methods(req.path.get("/proxy".len()..).unwrap_or("/"))?;
-            (Some(Route::Proxy(url)), proxy_methods.as_str())
+            (Some(Route::Proxy(url)), &*proxy_methods)
         } else {
             (None, "")
         };
@@ -490,10 +490,10 @@ impl BrokerConfig {
     }
 
     /// The methods `PROXY_ROUTES` allows at API path `path` (`Allow` syntax), or the 404
-    /// when no route covers it.
-    fn proxy_methods(&self, path: &str) -> Result<String, Reply> {
+    /// when no route covers it. Without `PROXY_ROUTES`, a constant (nothing allocated).
+    fn proxy_methods(&self, path: &str) -> Result<alloc::borrow::Cow<'static, str>, Reply> {
         if self.proxy_routes.is_empty() {
-            return Ok("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_owned());
+            return Ok("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".into());
         }
         let mut allow: Vec<&str> = Vec::new();
         for m in self.proxy_routes.iter().filter(|r| r.covers(path)).flat_map(|r| &r.methods) {
@@ -505,7 +505,7 @@ impl BrokerConfig {
             return Err(Reply::error(404, "not_found", "no PROXY_ROUTES entry covers this path"));
         }
         allow.push("OPTIONS");
-        Ok(allow.join(", "))
+        Ok(allow.join(", ").into())
     }
 }
 

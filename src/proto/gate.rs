@@ -91,6 +91,38 @@ pub fn jwks_stale(fetched_at: Option<Instant>, kid_known: bool, now: Instant) ->
     }
 }
 
+/// One RSA public key of a JWKS: its `kid` and the base64url modulus and exponent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaKey {
+    /// The key id an Access token's header names.
+    pub kid: String,
+    /// The modulus, base64url.
+    pub n: String,
+    /// The public exponent, base64url.
+    pub e: String,
+}
+
+/// The keys of a JWKS answer (`status`, parsed body) that can verify an Access token:
+/// `kty: RSA` with a string `kid`, `n` and `e`, and `use` absent or `sig`; anything else
+/// is skipped. `None` when the answer is not a 200 JWKS (a redirect too: never followed),
+/// so the caller keeps the keys it had.
+pub fn access_keys(status: u16, body: &Value) -> Option<Vec<RsaKey>> {
+    if status != 200 {
+        return None;
+    }
+    let Value::Object(doc) = body else { return None };
+    let Some(Value::List(keys)) = get(doc, "keys") else { return None };
+    let s = |k: &[(String, Value)], name: &str| match get(k, name) {
+        Some(Value::Str(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let usable = |k: &[(String, Value)]| {
+        let sig = matches!(get(k, "use"), None | Some(Value::Null)) || s(k, "use").as_deref() == Some("sig");
+        (s(k, "kty").as_deref() == Some("RSA") && sig).then(|| Some(RsaKey { kid: s(k, "kid")?, n: s(k, "n")?, e: s(k, "e")? }))?
+    };
+    Some(keys.iter().filter_map(|k| if let Value::Object(k) = k { usable(k) } else { None }).collect())
+}
+
 /// Checks an Access token's header and claims (its signature is the shell's, with the key
 /// of the returned `kid`): `RS256` only (never `none` or a MAC whose key is public),
 /// issued by the team, for this application, and within its lifetime. `now`: Unix seconds.

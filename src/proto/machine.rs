@@ -30,10 +30,6 @@ use super::error::Error;
 #[cfg(feature = "signin")]
 use super::request::Call;
 use super::request::{HttpRequest, Runtime};
-#[cfg(feature = "signin")]
-use super::response::Issued;
-#[cfg(feature = "signin")]
-use super::time::Secs;
 use super::response::{process_token_response, HttpResponse, TokenId, TokenSet, NEVER};
 use super::secret::Secret;
 use super::retry::retry_delay;
@@ -51,6 +47,18 @@ pub const SUSPEND_GAP: Millis = Millis(2_000);
 /// (js/signin.js `postTokenLocked`): a tab that missed the new tokens cannot spend the
 /// rotated refresh token again meanwhile.
 pub const LOCK_HOLD: Millis = Millis(60_000);
+
+#[cfg(feature = "signin")]
+/// How long the tab that sent a refresh keeps its lock, by the answer's `status`: a
+/// success may have rotated the refresh token, so [`LOCK_HOLD`]; a refusal spent nothing
+/// (another tab may try its own refresh token at once).
+pub fn lock_hold(status: u16) -> Millis {
+    if (200..300).contains(&status) {
+        LOCK_HOLD
+    } else {
+        Millis(0)
+    }
+}
 
 #[cfg(feature = "signin")]
 /// Below this much life left, a [`Snapshot`] is not worth taking up.
@@ -296,8 +304,7 @@ impl Machine {
         if let Some(rt) = snapshot.refresh_token {
             self.refresh = Some(rt);
         }
-        let issued = Issued { access_token: snapshot.access_token, lifetime: Secs(left.0 / 1000), scope: snapshot.scope, refresh_token: None, id_token: None };
-        let t = TokenSet::new(issued, now, skew, TokenId(self.next()));
+        let t = TokenSet::lasting(snapshot.access_token, snapshot.scope, now, left, skew, TokenId(self.next()));
         if let Some(Flight { stage: Stage::Sending { attempt, .. }, .. }) = &self.flight {
             self.actions.insert(0, Action::Abort(*attempt));
         }

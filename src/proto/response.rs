@@ -74,15 +74,13 @@ pub const NEVER: Instant = Instant(u64::MAX);
 impl TokenSet {
     /// Places `issued` in time: it was requested at `sent_at`.
     pub fn new(issued: Issued, sent_at: Instant, skew: super::time::Millis, id: TokenId) -> TokenSet {
-        let life = issued.lifetime.ms();
-        let expires_at = sent_at + life;
-        TokenSet {
-            access_token: issued.access_token,
-            expires_at,
-            refresh_at: expires_at - skew.min(super::time::Millis(life.0 / 2)),
-            scope: issued.scope,
-            id,
-        }
+        TokenSet::lasting(issued.access_token, issued.scope, sent_at, issued.lifetime.ms(), skew, id)
+    }
+
+    /// A token valid for `life` from `from`, refreshed `skew` (at most half its life) early.
+    pub fn lasting(access_token: Secret, scope: Option<String>, from: Instant, life: super::time::Millis, skew: super::time::Millis, id: TokenId) -> TokenSet {
+        let expires_at = from + life;
+        TokenSet { access_token, expires_at, refresh_at: expires_at - skew.min(super::time::Millis(life.0 / 2)), scope, id }
     }
 }
 

@@ -320,6 +320,9 @@ impl Session {
 
     /// Writes the record if the session machine says storage is behind.
     async fn save(&self, inner: &Rc<Inner>) {
+        if !self.life.borrow().behind() {
+            return; // saved already (a session that ended), or nothing changed
+        }
         let tokens = inner.st.borrow().m.snapshot(js::now(), js::wall());
         let Some(record) = self.life.borrow_mut().take_record(tokens) else { return };
         let text = record.encode().map_or(JsValue::NULL, |t| JsValue::from_str(&t));

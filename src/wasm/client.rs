@@ -438,7 +438,6 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     let answer = match req.lock.then(|| super::signin::lock_name(inner)).flatten() {
         Some(lock) => super::signin::post_token_locked(
             &lock, fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP,
-            crate::proto::machine::LOCK_HOLD.0 as u32,
         ),
         None => js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP),
     };
@@ -448,8 +447,14 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     let done = promise(async move {
         let answer = JsFuture::from(answer).await.map(|v| {
             let a: Array = v.unchecked_into();
+            let status = a.get(0).as_f64().unwrap_or(0.0) as u16;
+            // A locked refresh's `release(ms)` (js/signin.js postTokenLocked).
+            #[cfg(feature = "signin")]
+            if let Some(release) = a.get(3).dyn_ref::<Function>() {
+                let _ = release.call1(&JsValue::NULL, &JsValue::from(crate::proto::machine::lock_hold(status).0 as f64));
+            }
             HttpResponse {
-                status: a.get(0).as_f64().unwrap_or(0.0) as u16,
+                status,
                 retry_after: a.get(1).as_string(),
                 // `postToken` gives no text for a body over MAX_BODY_BYTES.
                 body: match a.get(2).as_string().map(|text| js_sys::JSON::parse(&text)) {

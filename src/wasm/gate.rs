@@ -16,16 +16,18 @@ use super::js;
 use crate::proto::broker::{BrokerConfig, Reply, Route};
 use crate::proto::gate::{self, Access};
 use crate::proto::time::Instant;
+use crate::proto::value::Value;
 
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {
     #[wasm_bindgen(js_name = jwtParts)]
     fn jwt_parts(jwt: &str) -> Option<Array>;
-    #[wasm_bindgen(js_name = accessKeys)]
-    fn access_keys(url: &str) -> Promise;
+    #[wasm_bindgen(js_name = importRsa)]
+    fn import_rsa(n: &str, e: &str) -> Promise;
     #[wasm_bindgen(js_name = verifyRs256)]
     fn verify_rs256(key: &JsValue, input: &JsValue, sig: &JsValue) -> Promise;
-    fn siteverify(url: &str, body: &str) -> Promise;
+    #[wasm_bindgen(js_name = askJson)]
+    fn ask_json(url: &str, form: Option<String>) -> Promise;
 }
 
 /// What a request brings to the gates.
@@ -66,14 +68,7 @@ impl Gates {
             let token = pass.turnstile.as_deref().filter(|t| !t.is_empty() && t.len() <= 2048);
             let token = token.ok_or_else(|| gate::refused("turnstile_required", "send a Turnstile token (CF-Turnstile-Response)"))?;
             let host = pass.origin.and_then(parse_url).map(|u| u.hostname);
-            let answer = JsFuture::from(siteverify(&t.verify_url, &gate::siteverify_body(t, token, pass.ip))).await;
-            let (status, body) = match answer {
-                Ok(a) => {
-                    let a = Array::from(&a);
-                    (a.get(0).as_f64().unwrap_or(0.0) as u16, to_value(&a.get(1), 4))
-                }
-                Err(_) => (0, crate::proto::value::Value::Null),
-            };
+            let (status, body) = ask(&t.verify_url, Some(gate::siteverify_body(t, token, pass.ip))).await;
             gate::turnstile_verdict(status, &body, host.as_deref()).map_err(|why| gate::refused("turnstile_failed", why))?;
         }
         Ok(())
@@ -103,17 +98,30 @@ impl Gates {
 
     /// Fetches the team's keys; a failed fetch keeps the old ones (and waits to try again).
     async fn fetch_keys(&self, access: &Access) {
-        let got = JsFuture::from(access_keys(&access.certs_url())).await;
+        let (status, body) = ask(&access.certs_url(), None).await;
+        let found = gate::access_keys(status, &body);
+        let mut imported = Vec::new();
+        for k in found.iter().flatten() {
+            // A key WebCrypto will not take is skipped like one the core did not choose.
+            if let Ok(key) = JsFuture::from(import_rsa(&k.n, &k.e)).await {
+                imported.push((k.kid.clone(), key));
+            }
+        }
         let mut keys = self.keys.borrow_mut();
         keys.0 = Some(js::now());
-        if let Ok(list) = got {
-            keys.1 = Array::from(&list)
-                .iter()
-                .filter_map(|pair| {
-                    let pair = Array::from(&pair);
-                    Some((pair.get(0).as_string()?, pair.get(1)))
-                })
-                .collect();
+        if found.is_some() {
+            keys.1 = imported;
         }
+    }
+}
+
+/// `askJson`'s answer as (status, body); (0, null) when nothing came back.
+async fn ask(url: &str, form: Option<String>) -> (u16, Value) {
+    match JsFuture::from(ask_json(url, form)).await {
+        Ok(a) => {
+            let a = Array::from(&a);
+            (a.get(0).as_f64().unwrap_or(0.0) as u16, to_value(&a.get(1), 3))
+        }
+        Err(_) => (0, Value::Null),
     }
 }

@@ -56,7 +56,6 @@ extern "C" {
         credentials: Option<&str>,
         signal: Option<web_sys::AbortSignal>,
         cap: u32,
-        hold_ms: u32,
     ) -> Promise;
     #[wasm_bindgen(js_name = pendingFields)]
     fn pending_fields(v: &JsValue) -> Option<Array>;

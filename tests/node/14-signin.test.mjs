@@ -220,6 +220,58 @@ for (const tabs of [2, 5]) {
   });
 }
 
+test("a tab whose copy of the new tokens is late waits on the lock the refreshing tab keeps; it never spends the rotated refresh token", async () => {
+  const context = await browser.newContext();
+  // Each page's channel can hold back what arrives (window.late), and records whether
+  // each request for the refresh lock got it (window.locked).
+  await context.addInitScript(() => {
+    const Channel = BroadcastChannel;
+    window.late = null;
+    window.BroadcastChannel = class extends Channel {
+      set onmessage(f) {
+        super.onmessage = (e) => (window.late ? window.late.push(e) : f(e));
+        window.deliver = f;
+      }
+    };
+    window.locked = [];
+    const request = navigator.locks.request.bind(navigator.locks);
+    navigator.locks.request = (name, options, callback) => request(name, options, (held) => (window.locked.push(!!held), callback(held)));
+  });
+  try {
+    const a = await signedIn(context);
+    const b = await context.newPage();
+    await b.goto(`${app.origin}/`);
+    await ready(b);
+    await b.waitForFunction(() => client.isAuthorized, null, { timeout: 5000 });
+    const invalid = oidc.count.invalidGrant;
+    const refreshes = oidc.count.refresh;
+    await b.evaluate(() => (window.late = []));
+    // Tab A refreshes (spending the refresh token both tabs hold); its tokens reach B late.
+    const fresh = await a.evaluate(() => (client.invalidate(), client.getToken()));
+    assert.equal(oidc.count.refresh, refreshes + 1);
+    // B refreshes too, under the same refresh token's lock, before A's tokens arrive.
+    await b.evaluate(() => {
+      window.locked = [];
+      client.invalidate();
+      window.got = client.getToken().catch((e) => e.code);
+    });
+    await b.waitForFunction(() => window.locked.length > 0);
+    assert.deepEqual(await b.evaluate(() => window.locked), [false], "A still holds the lock: B sends nothing");
+    // A's tokens arrive: B takes them up and calls its refresh off.
+    const got = await b.evaluate(() => {
+      const held = window.late;
+      window.late = null;
+      for (const e of held) window.deliver(e);
+      return window.got;
+    });
+    assert.equal(got, fresh);
+    assert.equal(oidc.count.refresh, refreshes + 1, "one refresh for both tabs");
+    assert.equal(oidc.count.invalidGrant, invalid);
+  } finally {
+    await context.close();
+  }
+});
+
 test("a tab that slept past its token's expiry gets a fresh token, never the expired one", async () => {
   oidc.setAccessTtl(30);
   const context = await browser.newContext();

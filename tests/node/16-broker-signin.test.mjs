@@ -5,36 +5,17 @@
 // 127.0.0.1. The page never sees a token: it holds one HttpOnly cookie naming its session.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { createServer as createNet } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { workerdOptions } from "../../worker/local.mjs";
 import { launchChromium } from "../fixtures/chromium.mjs";
 import { startOidc, signInAt } from "../fixtures/oidc.mjs";
+import { bffOptions, freePort, startPage } from "../fixtures/bff.mjs";
 
-const worker = new URL("../../worker/", import.meta.url).pathname;
 const SESSION_SECRET = "test-session-key-0123456789abcdefghijklmnop";
 let app, other, oidc, mf, options, broker, browser;
 const store = mkdtempSync(join(tmpdir(), "tokenkit-sessions-")); // the objects' storage
-
-/** A free port on 127.0.0.1 (the broker's URL must be known before the server registers it). */
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createNet().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-/** An app origin serving one page; its script stays in the page (no tokens to hold). */
-async function startPage() {
-  const server = createServer((req, res) => res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><meta charset="utf-8"><title>app</title><p>app</p>'));
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) };
-}
 
 before(async () => {
   app = await startPage();
@@ -42,28 +23,7 @@ before(async () => {
   const port = await freePort();
   broker = `http://127.0.0.1:${port}`;
   oidc = await startOidc({ redirects: [`${broker}/callback`], accessTtl: 10 });
-  const { host, ...w } = workerdOptions(`${worker}index.js`, worker, {});
-  options = {
-    ...w,
-    host,
-    port,
-    durableObjects: { SESSIONS: "UserSession" },
-    durableObjectsPersist: store,
-    bindings: {
-      TOKEN_URL: `${oidc.issuer}/token`,
-      CLIENT_ID: "web",
-      CLIENT_SECRET: "web-secret",
-      AUTHORIZE_URL: `${oidc.issuer}/auth`,
-      REDIRECT_URI: `${broker}/callback`,
-      REVOCATION_URL: `${oidc.issuer}/token/revocation`,
-      ISSUER: oidc.issuer,
-      SESSION_SECRET,
-      ALLOWED_ORIGINS: app.origin,
-      ALLOW_CREDENTIALS: "true",
-      PROXY_ORIGIN: oidc.issuer,
-      RATE_LIMIT: "0",
-    },
-  };
+  options = bffOptions({ port, store, issuer: oidc.issuer, appOrigin: app.origin, sessionSecret: SESSION_SECRET });
   mf = new Miniflare(options);
   await mf.ready;
   browser = await launchChromium();

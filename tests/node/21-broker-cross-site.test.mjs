@@ -7,34 +7,16 @@
 // works when the authorization server's redirect comes from another site.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { createServer as createNet } from "node:net";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { workerdOptions } from "../../worker/local.mjs";
 import { launchChromium } from "../fixtures/chromium.mjs";
 import { startOidc, signInAt } from "../fixtures/oidc.mjs";
+import { bffOptions, freePort, startPage } from "../fixtures/bff.mjs";
 
-const worker = new URL("../../worker/", import.meta.url).pathname;
 let app, evil, oidc, mf, broker, browser;
 const store = mkdtempSync(join(tmpdir(), "tokenkit-xsite-"));
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createNet().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-/** A page server on 127.0.0.1, reached as http://<host>:<port>. */
-async function startPage(host) {
-  const server = createServer((req, res) => res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><meta charset="utf-8"><title>page</title><p>page</p>'));
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { origin: `http://${host}:${server.address().port}`, close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) };
-}
 
 before(async () => {
   app = await startPage("127.0.0.1");
@@ -42,28 +24,7 @@ before(async () => {
   const port = await freePort();
   broker = `http://127.0.0.1:${port}`;
   oidc = await startOidc({ redirects: [`${broker}/callback`], accessTtl: 300, host: "localhost" });
-  const { host, ...w } = workerdOptions(`${worker}index.js`, worker, {});
-  mf = new Miniflare({
-    ...w,
-    host,
-    port,
-    durableObjects: { SESSIONS: "UserSession" },
-    durableObjectsPersist: store,
-    bindings: {
-      TOKEN_URL: `${oidc.local}/token`,
-      CLIENT_ID: "web",
-      CLIENT_SECRET: "web-secret",
-      AUTHORIZE_URL: `${oidc.issuer}/auth`,
-      REDIRECT_URI: `${broker}/callback`,
-      REVOCATION_URL: `${oidc.local}/token/revocation`,
-      ISSUER: oidc.issuer,
-      SESSION_SECRET: "cross-site-session-key-0123456789abcdefghij",
-      ALLOWED_ORIGINS: app.origin,
-      ALLOW_CREDENTIALS: "true",
-      PROXY_ORIGIN: oidc.local,
-      RATE_LIMIT: "0",
-    },
-  });
+  mf = new Miniflare(bffOptions({ port, store, issuer: oidc.issuer, backchannel: oidc.local, appOrigin: app.origin, sessionSecret: "cross-site-session-key-0123456789abcdefghij" }));
   await mf.ready;
   browser = await launchChromium();
 });

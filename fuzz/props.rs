@@ -3,14 +3,17 @@
 //! Each asserts more than "no panic": what a successful parse must mean.
 
 use crate::common::parse_url;
-use tokenkit::proto::broker::{client_key, forward_header, proxy_target, BrokerConfig, Incoming};
-use tokenkit::proto::challenge::parse_challenges;
-use tokenkit::proto::config::{Config, Preset, Source, MIN_LIFETIME};
-use tokenkit::proto::response::{parse_retry_after, process_token_response, Body, HttpResponse};
-use tokenkit::proto::sign::{self, Plan};
+use tokenkit::proto::MAX_EXPIRES_IN;
+use tokenkit::proto::broker::config::BrokerConfig;
+use tokenkit::proto::broker::rate::client_key;
+use tokenkit::proto::broker::route::{forward_header, proxy_target, Incoming};
+use tokenkit::proto::client::config::{Config, Preset, Source, MIN_LIFETIME};
+use tokenkit::proto::client::response::process_token_response;
+use tokenkit::proto::client::sign::{self, Plan};
+use tokenkit::proto::http::parse_challenges;
+use tokenkit::proto::http::{parse_retry_after, Body, HttpResponse};
 use tokenkit::proto::time::{Secs, WallMillis};
 use tokenkit::proto::value::Value;
-use tokenkit::proto::MAX_EXPIRES_IN;
 
 /// A fixed wall clock: 2026-11-23T00:00:00Z.
 const NOW: WallMillis = WallMillis(1_795_392_000_000);
@@ -125,7 +128,7 @@ pub fn retry_after(data: &[u8]) {
 pub fn www_authenticate(data: &[u8]) {
     let v = text(data);
     for c in parse_challenges(&v) {
-        assert!(!c.scheme.is_empty() && tokenkit::proto::config::is_token(&c.scheme), "scheme {:?}", c.scheme);
+        assert!(!c.scheme.is_empty() && tokenkit::proto::http::is_token(&c.scheme), "scheme {:?}", c.scheme);
         if let Some(e) = &c.error {
             assert!(e.chars().all(|ch| !ch.is_control()), "error {e:?}");
         }
@@ -219,10 +222,10 @@ pub fn broker(data: &[u8]) {
         "BROKER_KEYS" => Some("k1".to_owned()),
         _ => None,
     };
-    let cfg = BrokerConfig::from_env(tokenkit::proto::broker::Role::Edge, &env, &parse_url).expect("a valid broker configuration");
+    let cfg = BrokerConfig::from_env(tokenkit::proto::broker::config::Role::Edge, &env, &parse_url).expect("a valid broker configuration");
     let path = ["/", rest].concat();
     let incoming = Incoming { method, path: &path, query, origin: Some(header).filter(|h| !h.is_empty()), broker_key: None, request_headers: Some(query), csrf: Some("1") };
     if let Ok(route) = cfg.route(&incoming) {
-        assert!(matches!(route, tokenkit::proto::broker::Route::Health), "{route:?} without a key");
+        assert!(matches!(route, tokenkit::proto::broker::route::Route::Health), "{route:?} without a key");
     }
 }

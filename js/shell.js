@@ -153,7 +153,7 @@ export const monotonic = typeof performance === "object" && typeof performance?.
 const ignore = () => {};
 
 /**
- * The body as text, or undefined past `cap` bytes (src/proto/response.rs MAX_BODY_BYTES, the
+ * The body as text, or undefined past `cap` bytes (src/proto/http.rs MAX_BODY_BYTES, the
  * one place the limit is written): reading stops there, so memory stays bounded.
  * Blob.text() decodes UTF-8 and drops a BOM.
  */

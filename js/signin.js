@@ -1,6 +1,6 @@
 // The JavaScript half of the sign-in shell (the "tokenkit/signin" entry only): WebCrypto,
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
-// wake-up listeners. No decisions: src/proto/authcode.rs and the machine make them.
+// wake-up listeners. No decisions: src/proto/signin.rs and the machine make them.
 import { postToken } from "./shell.js";
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
@@ -129,7 +129,7 @@ export async function postRevocation(fetchFn, url, headers, body) {
  * refresh token being spent. If another tab holds it, that tab is spending this refresh
  * token: this attempt is not sent and waits for that tab's tokens (they call it off through
  * `signal`). The answer gains a fourth item, `release(ms)`: the core says how long this tab
- * keeps the lock (src/proto/machine.rs `lock_hold`). A failed send releases it at once.
+ * keeps the lock (src/proto/client/machine.rs `lock_hold`). A failed send releases it at once.
  * Without Web Locks: a plain postToken() (one tab's behaviour).
  */
 export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cache, credentials, signal, cap) {

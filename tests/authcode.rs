@@ -6,11 +6,11 @@
 mod common;
 use common::parse_url;
 use sha2::{Digest, Sha256};
-use tokenkit::proto::authcode::{authorization_url, callback, check_nonce, code_challenge, pending, Pending};
-use tokenkit::proto::config::{Config, Grant, Preset, Source};
-use tokenkit::proto::machine::{Action, Get, Machine, Outcome, Snapshot, MIN_RESTORE};
-use tokenkit::proto::request::{Call, Runtime};
-use tokenkit::proto::response::{Body, HttpResponse};
+use tokenkit::proto::client::config::{Config, Grant, Preset, Source};
+use tokenkit::proto::client::machine::{Action, Get, Machine, Outcome, Snapshot, MIN_RESTORE};
+use tokenkit::proto::client::request::{Call, Runtime};
+use tokenkit::proto::http::{Body, HttpResponse};
+use tokenkit::proto::signin::{authorization_url, callback, check_nonce, code_challenge, pending, Pending};
 use tokenkit::proto::time::{Instant, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::{Error, Secret};
@@ -43,7 +43,7 @@ fn config(extra: &[(&str, Value)]) -> Result<Config, Error> {
     Config::from_options(Preset::Generic, &Value::Object(opts(extra)), &parse_url)
 }
 
-fn parts(cfg: &Config) -> (&tokenkit::proto::config::Endpoint, &tokenkit::proto::config::AuthCode) {
+fn parts(cfg: &Config) -> (&tokenkit::proto::client::config::Endpoint, &tokenkit::proto::client::config::AuthCode) {
     match &cfg.source {
         Source::Endpoint(ep) => match &ep.grant {
             Grant::AuthorizationCode(ac) => (ep, ac),
@@ -222,7 +222,7 @@ fn oauth_error(code: &str) -> HttpResponse {
 }
 
 /// Drains the actions: (sends, aborts, shares, expired, errors).
-fn drain(m: &mut Machine) -> (Vec<tokenkit::proto::machine::AttemptId>, usize, usize, usize, usize) {
+fn drain(m: &mut Machine) -> (Vec<tokenkit::proto::client::machine::AttemptId>, usize, usize, usize, usize) {
     let (mut sends, mut aborts, mut shares, mut expired, mut errors) = (Vec::new(), 0, 0, 0, 0);
     while let Some(a) = m.poll() {
         match a {
@@ -439,7 +439,7 @@ fn a_wall_clock_set_back_or_small_drift_changes_nothing() {
 
 #[test]
 fn a_refresh_keeps_its_tab_lock_only_when_the_server_took_it() {
-    use tokenkit::proto::machine::{lock_hold, LOCK_HOLD};
+    use tokenkit::proto::client::machine::{lock_hold, LOCK_HOLD};
     use tokenkit::proto::time::Millis;
     for (status, hold) in [(200, LOCK_HOLD), (204, LOCK_HOLD), (299, LOCK_HOLD), (0, Millis(0)), (199, Millis(0)), (302, Millis(0)), (400, Millis(0)), (401, Millis(0)), (503, Millis(0))] {
         assert_eq!(lock_hold(status), hold, "{status}");

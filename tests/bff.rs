@@ -1,16 +1,19 @@
 //! Native tests of the broker's roles, its RFC 10017 defences (CSRF header, proxy routes)
-//! and the user session's machine and record (src/proto/broker.rs, src/proto/bff.rs).
+//! and the user session's machine and record (src/proto/broker/config.rs, route.rs, bff.rs).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use common::parse_url;
 use std::collections::HashMap;
-use tokenkit::proto::authcode::Pending;
-use tokenkit::proto::bff::{Completed, Next, Record, SessionOp, TokenVerdict, UserSession, PENDING_TTL};
-use tokenkit::proto::broker::{cache_failed, health_reply, rate_limited_reply, BrokerConfig, CacheKind, EnvError, Incoming, Role, Route};
-use tokenkit::proto::machine::Snapshot;
-use tokenkit::proto::response::TokenId;
+use tokenkit::proto::broker::bff::{Completed, Next, Record, SessionOp, TokenVerdict, UserSession, PENDING_TTL};
+use tokenkit::proto::broker::config::{BrokerConfig, EnvError, Role};
+use tokenkit::proto::broker::rate::rate_limited_reply;
+use tokenkit::proto::broker::route::{Incoming, Route};
+use tokenkit::proto::broker::{cache_failed, health_reply, CacheKind};
+use tokenkit::proto::client::machine::Snapshot;
+use tokenkit::proto::client::response::TokenId;
+use tokenkit::proto::signin::Pending;
 use tokenkit::proto::time::{Secs, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::{Error, Secret};
@@ -301,7 +304,7 @@ fn json(s: &str) -> Value {
 #[test]
 fn the_session_record_round_trips_and_reads_the_old_format_once() {
     let r = Record {
-        pending: Some(tokenkit::proto::bff::PendingSignIn { pending: pending("st"), return_to: "/back".into(), lapses: T0 + 9 }),
+        pending: Some(tokenkit::proto::broker::bff::PendingSignIn { pending: pending("st"), return_to: "/back".into(), lapses: T0 + 9 }),
         tokens: Some(tokens("AT", T0 + 300_000)),
         until: T0 + 86_400_000,
     };

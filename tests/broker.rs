@@ -1,22 +1,24 @@
-//! Native tests of the broker's decisions (src/proto/broker.rs).
+//! Native tests of the broker's decisions (src/proto/broker/).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use common::parse_url;
 use std::collections::HashMap;
-use tokenkit::proto::broker::{
-    config_error_reply, forward_header, proxy_target, token_reply, BrokerConfig, Incoming, RateLimiter, Role, Route,
-};
-use tokenkit::proto::broker_contract::upstream_reply;
-use tokenkit::proto::config::{Config, Preset};
-use tokenkit::proto::response::{process_token_response, Body, HttpResponse, TokenId, TokenSet};
-use tokenkit::proto::retry::retry_delay;
+use tokenkit::proto::broker::config::{config_error_reply, BrokerConfig, Role};
+use tokenkit::proto::broker::contract::upstream_reply;
+use tokenkit::proto::broker::rate::RateLimiter;
+use tokenkit::proto::broker::route::{forward_header, proxy_target, Incoming, Route};
+use tokenkit::proto::broker::token_reply;
+use tokenkit::proto::client::config::{Config, Preset};
+use tokenkit::proto::client::response::{process_token_response, TokenId, TokenSet};
+use tokenkit::proto::client::retry::retry_delay;
+use tokenkit::proto::http::{Body, HttpResponse};
 use tokenkit::proto::time::{Instant, Secs, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::{Error, Secret};
 
-fn env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::EnvError> {
+fn env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::config::EnvError> {
     let mut m: HashMap<String, String> = [
         ("TOKEN_URL", "https://auth.example.com/token"),
         ("CLIENT_ID", "id"),
@@ -148,7 +150,7 @@ fn credentialed_cors_only_when_configured_and_only_for_allowed_origins() {
 
 #[test]
 fn rate_limiter_memory_is_bounded_and_ipv6_counts_by_64() {
-    use tokenkit::proto::broker::{client_key, RATE_CLIENTS};
+    use tokenkit::proto::broker::rate::{client_key, RATE_CLIENTS};
     assert_eq!(client_key("203.0.113.9"), "203.0.113.9");
     assert_eq!(client_key("2001:db8:0:1::5"), client_key("2001:0DB8:0000:0001:ffff:1:2:3"), "one /64");
     assert_ne!(client_key("2001:db8:0:1::5"), client_key("2001:db8:0:2::5"));
@@ -212,7 +214,7 @@ fn broker_contract_round_trip() {
         &parse_url,
     )
     .unwrap();
-    let tokenkit::proto::config::Source::Endpoint(ep) = &client.source else { panic!() };
+    let tokenkit::proto::client::config::Source::Endpoint(ep) = &client.source else { panic!() };
     let oauth = |status, error: &str| Error::OAuth { status, error: error.into(), description: Some("SECRET-VALUE".into()) };
     let http = |status, retry_after| Error::Http { status, detail: "", retry_after };
     // upstream failure, broker status, broker code, client code, client retries?
@@ -275,7 +277,7 @@ mod serde_like {
 
 #[test]
 fn rate_verdict_binding_first_buckets_as_fallback() {
-    use tokenkit::proto::broker::{rate_verdict, BINDING_RETRY_AFTER};
+    use tokenkit::proto::broker::rate::{rate_verdict, BINDING_RETRY_AFTER};
     let mut r = RateLimiter::default();
     let t = Instant(1_000);
     // The binding decides when it answered, whatever the isolate's buckets say.
@@ -288,7 +290,7 @@ fn rate_verdict_binding_first_buckets_as_fallback() {
 }
 
 /// The sign-in (backend-for-frontend) env on top of [`env`]'s.
-fn signin_env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::EnvError> {
+fn signin_env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::config::EnvError> {
     let mut all = vec![
         ("AUTHORIZE_URL", "https://auth.example.com/authorize"),
         ("REDIRECT_URI", "https://edge.example.com/callback"),
@@ -300,8 +302,8 @@ fn signin_env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::b
 
 #[test]
 fn signin_env_and_routes() {
-    use tokenkit::proto::bff::DEFAULT_SCOPE;
-    use tokenkit::proto::config::{Grant, Source};
+    use tokenkit::proto::broker::bff::DEFAULT_SCOPE;
+    use tokenkit::proto::client::config::{Grant, Source};
     for (pairs, var) in [
         (vec![("REDIRECT_URI", "")], "REDIRECT_URI"),
         (vec![("REDIRECT_URI", "http://edge.example.com/callback")], "REDIRECT_URI"),
@@ -339,7 +341,7 @@ fn signin_env_and_routes() {
 
 #[test]
 fn session_cookie_and_return_target() {
-    use tokenkit::proto::bff::{clear_cookie, mac_input, mac_ok, return_target, session_cookie, set_cookie, CookieKind, COOKIE, PENDING_COOKIE};
+    use tokenkit::proto::broker::bff::{clear_cookie, mac_input, mac_ok, return_target, session_cookie, set_cookie, CookieKind, COOKIE, PENDING_COOKIE};
     let sid = "A".repeat(43);
     // The session cookie: Strict, __Host-Http-; the pending sign-in's: Lax, 10 minutes at most.
     for (kind, name, same_site) in [(CookieKind::Session, COOKIE, "SameSite=Strict"), (CookieKind::Pending, PENDING_COOKIE, "SameSite=Lax")] {
@@ -375,7 +377,7 @@ fn session_cookie_and_return_target() {
 
 #[test]
 fn access_claims_table() {
-    use tokenkit::proto::gate::{access_claims, Access};
+    use tokenkit::proto::broker::gate::{access_claims, Access};
     let a = Access { team: "https://team.cloudflareaccess.com".into(), aud: "AUD".into() };
     let s = |v: &str| Value::Str(v.into());
     let obj = |e: Vec<(&str, Value)>| Value::Object(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
@@ -411,7 +413,7 @@ fn access_claims_table() {
 
 #[test]
 fn access_jwks_selection_table() {
-    use tokenkit::proto::gate::{access_keys, RsaKey};
+    use tokenkit::proto::broker::gate::{access_keys, RsaKey};
     let s = |v: &str| Value::Str(v.into());
     let obj = |e: Vec<(&str, Value)>| Value::Object(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
     let rsa = |kid: &str, extra: Vec<(&str, Value)>| {
@@ -447,7 +449,7 @@ fn access_jwks_selection_table() {
 
 #[test]
 fn gate_keys_turnstile_and_env() {
-    use tokenkit::proto::gate::{jwks_stale, siteverify_body, turnstile_needed, turnstile_verdict, JWKS_MAX_AGE, JWKS_MIN_REFETCH};
+    use tokenkit::proto::broker::gate::{jwks_stale, siteverify_body, turnstile_needed, turnstile_verdict, JWKS_MAX_AGE, JWKS_MIN_REFETCH};
     let t0 = Instant(1_000);
     assert!(jwks_stale(None, false, t0));
     assert!(!jwks_stale(Some(t0), true, Instant(t0.0 + JWKS_MAX_AGE.0 - 1)));

@@ -4,13 +4,15 @@
 
 mod common;
 use common::parse_url;
-use tokenkit::proto::config::{is_loopback, Config, Preset, Source};
-use tokenkit::proto::request::Runtime;
-use tokenkit::proto::response::{parse_http_date, parse_retry_after, process_token_response, Body, HttpResponse, Issued};
-use tokenkit::proto::retry::retry_delay;
-use tokenkit::proto::time::{Millis, Secs, WallMillis};
-use tokenkit::proto::value::Value;
 use tokenkit::proto::Error;
+use tokenkit::proto::client::config::{Config, Preset, Source};
+use tokenkit::proto::client::request::Runtime;
+use tokenkit::proto::client::response::{process_token_response, Issued};
+use tokenkit::proto::client::retry::retry_delay;
+use tokenkit::proto::http::{parse_http_date, parse_retry_after, Body, HttpResponse};
+use tokenkit::proto::time::{Millis, Secs, WallMillis};
+use tokenkit::proto::url::is_loopback;
+use tokenkit::proto::value::Value;
 
 fn obj(pairs: &[(&str, Value)]) -> Value {
     Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
@@ -34,7 +36,7 @@ fn standard(extra: &[(&str, Value)]) -> Config {
     config(Preset::Generic, &pairs).unwrap()
 }
 
-fn endpoint(cfg: &Config) -> &tokenkit::proto::config::Endpoint {
+fn endpoint(cfg: &Config) -> &tokenkit::proto::client::config::Endpoint {
     match &cfg.source {
         Source::Endpoint(ep) => ep,
         Source::ApiKey { .. } => panic!("not an endpoint"),
@@ -578,7 +580,7 @@ fn broker_client_config_and_request() {
     )
     .unwrap();
     let ep = endpoint(&cfg);
-    assert_eq!(ep.credentials, tokenkit::proto::config::Credentials::Include);
+    assert_eq!(ep.credentials, tokenkit::proto::client::config::Credentials::Include);
     let req = ep.token_request(Runtime::Browser);
     assert_eq!(req.url, "https://edge.example.com/token");
     assert_eq!(req.body, "", "no credentials leave the browser");

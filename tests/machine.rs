@@ -1,4 +1,4 @@
-//! The token state machine (src/proto/machine.rs) under races, failures and time, with a
+//! The token state machine (src/proto/client/machine.rs) under races, failures and time, with a
 //! fake clock. Each scenario is a script of steps; each would fail if the bug it names
 //! came back.
 #![cfg(not(target_arch = "wasm32"))]
@@ -6,13 +6,14 @@
 mod common;
 
 use common::parse_url;
-use tokenkit::proto::config::{Config, Preset};
-use tokenkit::proto::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome, COOLDOWN};
-use tokenkit::proto::request::Runtime;
-use tokenkit::proto::response::{Body, HttpResponse, TokenId, NEVER};
+use tokenkit::proto::Error;
+use tokenkit::proto::client::config::{Config, Preset};
+use tokenkit::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome, COOLDOWN};
+use tokenkit::proto::client::request::Runtime;
+use tokenkit::proto::client::response::{TokenId, NEVER};
+use tokenkit::proto::http::{Body, HttpResponse};
 use tokenkit::proto::time::{Instant, WallMillis};
 use tokenkit::proto::value::Value;
-use tokenkit::proto::Error;
 
 /// What the server answers to the attempt in flight.
 #[derive(Clone, Copy, Debug)]
@@ -407,7 +408,7 @@ fn api_keys_are_static_and_never_replayed() {
 
 #[test]
 fn www_authenticate_parsing() {
-    use tokenkit::proto::challenge::{parse_challenges, token_refused, Challenge};
+    use tokenkit::proto::http::{parse_challenges, token_refused, Challenge};
     let c = |scheme: &str, error: Option<&str>| Challenge { scheme: scheme.into(), error: error.map(Into::into) };
     assert_eq!(
         parse_challenges(r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#),

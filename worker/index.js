@@ -1,5 +1,5 @@
 // The tokenkit edge token broker as a Cloudflare Worker. Wiring only: the broker itself
-// (routing, CORS, proxying, token cache) is Rust, in src/proto/broker.rs and src/wasm/broker.rs.
+// (routing, CORS, proxying, token cache) is Rust, in src/proto/broker/ and src/wasm/broker.rs.
 import { initSync, TokenBroker, BrokerSession } from "./pkg/tokenkit.js";
 import wasm from "./pkg/tokenkit_bg.wasm";
 
@@ -52,7 +52,7 @@ export class UserSession {
     this.session = new BrokerSession(this.env, saved ?? null, async (record, deleteAt) => {
       if (record === null) return storage.deleteAll();
       await storage.put("session", record);
-      if (deleteAt) await storage.setAlarm(deleteAt); // when it is all deleted: see proto::bff::Record::delete_at
+      if (deleteAt) await storage.setAlarm(deleteAt); // when it is all deleted: see proto::broker::bff::Record::delete_at
     });
   }
 

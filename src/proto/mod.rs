@@ -1,33 +1,36 @@
 //! The sans-IO core of tokenkit.
 //!
 //! Nothing in here performs I/O, reads a clock or knows about JavaScript: time comes in as
-//! an argument ([`time::Instant`]), requests go out as plain data ([`request::HttpRequest`])
-//! and responses come back as plain data ([`response::HttpResponse`]). The wasm shell only
-//! translates between these values and the platform. [`machine::Machine`] makes every
-//! decision of a token client; the rest are its pure parts.
+//! an argument ([`time::Instant`]), requests go out as plain data ([`http::HttpRequest`])
+//! and responses come back as plain data ([`http::HttpResponse`]). The wasm shell only
+//! translates between these values and the platform.
+//!
+//! By product, over shared modules ([`http`], [`url`], [`time`], [`value`], [`secret`],
+//! [`error`] and the encoders):
+//! - [`client`]: the token client. [`client::machine::Machine`] makes every decision of a
+//!   `TokenClient`; the rest are its pure parts (configuration, requests, responses, retries,
+//!   signing).
+//! - `signin`: the authorization code grant with PKCE, used by `tokenkit/signin` and by the
+//!   broker's sign-in (built with the `signin` feature).
+//! - [`broker`]: the edge broker: its configuration per role, routing, rate limits, gates,
+//!   the contract its clients read, and the user session of its backend-for-frontend.
 
-#[cfg(feature = "signin")]
-pub mod authcode;
-#[cfg(feature = "signin")]
-pub mod bff;
-pub mod broker;
-pub mod broker_contract;
-pub mod challenge;
-pub mod config;
+// Shared by every product.
 mod encode;
 pub mod error;
-pub mod gate;
-pub mod machine;
-pub mod presets;
-pub mod request;
-pub mod response;
-pub mod retry;
+pub mod http;
 pub mod secret;
-pub mod sign;
 pub mod time;
+pub mod url;
 pub mod value;
 
-pub use config::Config;
+// The products: the token client, signing a user in, the edge broker.
+pub mod broker;
+pub mod client;
+#[cfg(feature = "signin")]
+pub mod signin;
+
+pub use client::config::Config;
 pub use encode::{parse_decimal, push_u64 as encode_u64};
 #[cfg(feature = "signin")]
 pub use encode::push_base64url as encode_base64url;

@@ -1,5 +1,5 @@
 //! Signing users in through the broker (backend-for-frontend). Every decision is in
-//! [`crate::proto::bff`] (cookies, the session's lifecycle, its record) and in the one
+//! [`crate::proto::broker::bff`] (cookies, the session's lifecycle, its record) and in the one
 //! sign-in flow shared with `tokenkit/signin` ([`super::signin::start_sign_in`],
 //! [`super::signin::finish_sign_in`]); this carries them out.
 //!
@@ -23,16 +23,17 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
+use crate::proto::Error;
+use crate::proto::broker::bff::{self, Completed, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
+use crate::proto::broker::config::{config_error_reply, BrokerConfig, EnvError, Role};
+use crate::proto::client::request::Runtime;
+use crate::proto::http::Reply;
+use crate::proto::time::Secs;
 use super::broker::respond;
 use super::client::{drive, token, Inner};
 use super::convert::{parse_url, to_value};
 use super::js;
 use super::signin::{callback_pairs, finish_sign_in, random_bytes, revoke_at_server, start_sign_in};
-use crate::proto::bff::{self, Completed, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
-use crate::proto::broker::{config_error_reply, BrokerConfig, EnvError, Reply, Role};
-use crate::proto::request::Runtime;
-use crate::proto::time::Secs;
-use crate::proto::Error;
 
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {

@@ -17,20 +17,21 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
+use crate::proto::Error;
+use crate::proto::broker::config::{config_error_reply, BrokerConfig, EnvError, Role};
+use crate::proto::broker::contract::upstream_reply;
+use crate::proto::broker::rate::{client_key, rate_limited_reply, rate_verdict, RateLimiter};
+use crate::proto::broker::route::{forward_header, Incoming, Route};
+use crate::proto::broker::{cache_failed, health_reply, token_reply, CacheKind, DROPPED_RESPONSE_HEADERS};
+use crate::proto::client::request::Runtime;
+use crate::proto::client::response::TokenSet;
+use crate::proto::client::sign;
+use crate::proto::http::Reply;
 use super::bff::Front;
-use super::gate::{Gates, Pass};
 use super::client::{ready, token, Inner};
 use super::convert::parse_url;
+use super::gate::{Gates, Pass};
 use super::js;
-use crate::proto::broker::{
-    cache_failed, client_key, config_error_reply, forward_header, health_reply, rate_limited_reply, rate_verdict,
-    token_reply, BrokerConfig, CacheKind, EnvError, Incoming, RateLimiter, Reply, Role, Route, DROPPED_RESPONSE_HEADERS,
-};
-use crate::proto::broker_contract::upstream_reply;
-use crate::proto::request::Runtime;
-use crate::proto::response::TokenSet;
-use crate::proto::sign;
-use crate::proto::Error;
 
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {
@@ -395,7 +396,7 @@ impl Broker {
 /// Whose token a proxied call carried.
 enum Used {
     /// The broker's own (its id).
-    Broker(crate::proto::response::TokenId),
+    Broker(crate::proto::client::response::TokenId),
     /// The signed-in user's: the session and the token.
     User(String, String),
 }

@@ -1,5 +1,5 @@
 //! The exported `TokenClient` class: a translator between JavaScript and
-//! [`crate::proto::machine::Machine`], which makes every decision.
+//! [`crate::proto::client::machine::Machine`], which makes every decision.
 //!
 //! The shell feeds the machine inputs with the time, then [`drive`]s its actions: sends
 //! and aborts token requests, wakes waiters, emits events, and (outside Workers) arms one
@@ -19,16 +19,17 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{AbortController, Headers};
 
+use crate::proto::client::config::Preset;
+use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome};
+use crate::proto::client::request::Runtime;
+use crate::proto::client::response::{TokenId, TokenSet};
+use crate::proto::client::sign::{self, Plan};
+use crate::proto::http::{Body, HttpResponse};
+use crate::proto::time::Instant;
+use crate::proto::{Config, Error};
 use super::convert::{js_error, js_error_with, parse_url, to_value, token_info};
 use super::js;
 use super::timer::Timer;
-use crate::proto::config::Preset;
-use crate::proto::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome};
-use crate::proto::request::Runtime;
-use crate::proto::response::{Body, HttpResponse, TokenId, TokenSet};
-use crate::proto::sign::{self, Plan};
-use crate::proto::time::Instant;
-use crate::proto::{Config, Error};
 
 /// A token client: fetches, caches, refreshes and attaches access tokens.
 #[wasm_bindgen(skip_typescript)]
@@ -433,7 +434,7 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     }
     let fetch = inner.fetch_fn();
     let signal = controller.map(|c| c.signal());
-    const CAP: u32 = crate::proto::response::MAX_BODY_BYTES as u32;
+    const CAP: u32 = crate::proto::http::MAX_BODY_BYTES as u32;
     #[cfg(feature = "signin")]
     let answer = match req.lock.then(|| super::signin::lock_name(inner)).flatten() {
         Some(lock) => super::signin::post_token_locked(
@@ -451,7 +452,7 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
             // A locked refresh's `release(ms)` (js/signin.js postTokenLocked).
             #[cfg(feature = "signin")]
             if let Some(release) = a.get(3).dyn_ref::<Function>() {
-                let _ = release.call1(&JsValue::NULL, &JsValue::from(crate::proto::machine::lock_hold(status).0 as f64));
+                let _ = release.call1(&JsValue::NULL, &JsValue::from(crate::proto::client::machine::lock_hold(status).0 as f64));
             }
             HttpResponse {
                 status,

@@ -6,12 +6,12 @@ use crate::prelude::*;
 use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::js;
-use crate::proto::config::UrlParts;
-use crate::proto::response::{TokenSet, NEVER};
-use crate::proto::time::{Instant, WallMillis};
-use crate::proto::value::Value;
 use crate::proto::Error;
+use crate::proto::client::response::{TokenSet, NEVER};
+use crate::proto::time::{Instant, WallMillis};
+use crate::proto::url::UrlParts;
+use crate::proto::value::Value;
+use super::js;
 
 /// Converts `v`, looking `depth` levels into arrays and plain objects.
 pub fn to_value(v: &JsValue, depth: u8) -> Value {

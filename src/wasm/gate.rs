@@ -1,4 +1,4 @@
-//! The broker's opt-in gates in the isolate (decisions in [`crate::proto::gate`]):
+//! The broker's opt-in gates in the isolate (decisions in [`crate::proto::broker::gate`]):
 //! Cloudflare Access tokens checked with WebCrypto against the team's keys (cached), and
 //! Turnstile tokens checked with siteverify.
 
@@ -11,12 +11,14 @@ use js_sys::{Array, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-use super::convert::{parse_url, to_value};
-use super::js;
-use crate::proto::broker::{BrokerConfig, Reply, Route};
-use crate::proto::gate::{self, Access};
+use crate::proto::broker::config::BrokerConfig;
+use crate::proto::broker::gate::{self, Access};
+use crate::proto::broker::route::Route;
+use crate::proto::http::Reply;
 use crate::proto::time::Instant;
 use crate::proto::value::Value;
+use super::convert::{parse_url, to_value};
+use super::js;
 
 #[wasm_bindgen(module = "/js/broker.js")]
 extern "C" {

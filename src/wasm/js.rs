@@ -7,7 +7,7 @@ use js_sys::{Function, Object, Promise, Set};
 use wasm_bindgen::prelude::*;
 use web_sys::AbortSignal;
 
-use crate::proto::request::Runtime;
+use crate::proto::client::request::Runtime;
 use crate::proto::time::{Instant, WallMillis};
 
 #[wasm_bindgen(module = "/js/shell.js")]

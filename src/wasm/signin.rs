@@ -1,6 +1,6 @@
 //! Signing a user in (cargo feature `signin`, the `tokenkit/signin` entry): the
 //! authorization code grant with PKCE, refresh tokens shared between a browser's tabs, and
-//! sign-out. Every decision is in [`crate::proto::authcode`] and the machine; this only
+//! sign-out. Every decision is in [`crate::proto::signin`] and the machine; this only
 //! carries them out: randomness and SHA-256 from WebCrypto, the pending sign-in in
 //! sessionStorage, a BroadcastChannel to the other tabs, wake-up listeners.
 
@@ -13,15 +13,15 @@ use js_sys::{Array, Function, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
+use crate::proto::client::config::{Grant, Source};
+use crate::proto::client::machine::Snapshot;
+use crate::proto::client::request::Runtime;
+use crate::proto::signin::{self, Pending, RANDOM_BYTES};
+use crate::proto::time::WallMillis;
+use crate::proto::{Error, Secret};
 use super::client::{drive, Inner, TokenClient};
 use super::convert::js_error;
 use super::js;
-use crate::proto::authcode::{self, Pending, RANDOM_BYTES};
-use crate::proto::config::{Grant, Source};
-use crate::proto::request::Runtime;
-use crate::proto::machine::Snapshot;
-use crate::proto::time::WallMillis;
-use crate::proto::{Error, Secret};
 
 #[wasm_bindgen(module = "/js/signin.js")]
 extern "C" {
@@ -325,15 +325,15 @@ pub(super) async fn start_sign_in(inner: &Inner, state: Option<String>, extra: &
         Some(Source::Endpoint(ep)) => ep.scope.clone(),
         _ => return Err(Error::Disposed),
     };
-    let p = authcode::pending(&random_bytes(RANDOM_BYTES as u32).to_vec(), state, scope.as_deref())?;
+    let p = signin::pending(&random_bytes(RANDOM_BYTES as u32).to_vec(), state, scope.as_deref())?;
     let digest = JsFuture::from(sha256(&p.verifier)).await.map_err(|_| Error::config("crypto", "WebCrypto's SHA-256 is unavailable"))?;
-    let challenge = authcode::code_challenge(&Uint8Array::new(&digest).to_vec());
+    let challenge = signin::code_challenge(&Uint8Array::new(&digest).to_vec());
     let st = inner.st.borrow();
     let Some(Source::Endpoint(ep)) = st.m.config().map(|c| &c.source) else { return Err(Error::Disposed) };
     let Grant::AuthorizationCode(ac) = &ep.grant else {
         return Err(Error::config("grant", "createAuthorizationUrl() needs grant \"authorization_code\""));
     };
-    let url = authcode::authorization_url(ep, ac, &p, &challenge, extra)?;
+    let url = signin::authorization_url(ep, ac, &p, &challenge, extra)?;
     Ok((p, url))
 }
 
@@ -348,7 +348,7 @@ pub(super) async fn finish_sign_in(inner: &Rc<Inner>, params: &[(String, String)
         },
         _ => None,
     };
-    let code = authcode::callback(params, pending, issuer.as_deref())?;
+    let code = signin::callback(params, pending, issuer.as_deref())?;
     let Some(p) = pending else { return Err(Error::StateMismatch { reason: "no sign-in is pending" }) };
     inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now())?;
     drive(inner, &JsValue::UNDEFINED);
@@ -356,7 +356,7 @@ pub(super) async fn finish_sign_in(inner: &Rc<Inner>, params: &[(String, String)
     super::client::token(inner, &JsValue::UNDEFINED).await?;
     let id_token = inner.st.borrow_mut().m.take_id_token();
     if let Some(jwt) = id_token {
-        if let Err(e) = authcode::check_nonce(p.nonce.as_deref(), id_token_nonce(jwt.expose()).as_deref()) {
+        if let Err(e) = signin::check_nonce(p.nonce.as_deref(), id_token_nonce(jwt.expose()).as_deref()) {
             let _ = inner.st.borrow_mut().m.sign_out();
             drive(inner, &JsValue::UNDEFINED);
             return Err(e);
@@ -381,7 +381,7 @@ pub(super) fn callback_pairs(url: &JsValue) -> Option<Vec<(String, String)>> {
 
 /// Sends an RFC 7009 revocation request. The server answers 200 whether or not the token
 /// was valid (§2.2); anything else, or no answer, is an error.
-pub(super) async fn revoke_at_server(fetch: Option<Function>, req: &crate::proto::request::HttpRequest) -> Result<(), Error> {
+pub(super) async fn revoke_at_server(fetch: Option<Function>, req: &crate::proto::http::HttpRequest) -> Result<(), Error> {
     let headers = Array::new();
     for (name, value) in &req.headers {
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));

@@ -1,6 +1,6 @@
 //! Helpers shared by the native test crates.
 
-use tokenkit::proto::config::UrlParts;
+use tokenkit::proto::url::UrlParts;
 
 /// A small stand-in for `new URL(s)`: enough for the URLs these tests use.
 pub fn parse_url(s: &str) -> Option<UrlParts> {

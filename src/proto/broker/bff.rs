@@ -1,7 +1,7 @@
 //! Signing users in through the broker: the backend-for-frontend of
 //! draft-ietf-oauth-browser-based-apps §6.1, as plain data.
 //!
-//! The broker runs the authorization code grant with PKCE (the same [`super::authcode`] and
+//! The broker runs the authorization code grant with PKCE (the same [`crate::proto::signin`] and
 //! machine as `tokenkit/signin`) as a confidential client: `/login` starts it, `/callback`
 //! exchanges the code with the secret only the broker holds, `/proxy/` calls the API as the
 //! user, `/logout` revokes. The browser holds one cookie naming its session; the tokens live
@@ -17,17 +17,18 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::broker::{EnvError, Reply};
-use super::broker_contract::upstream_reply;
-use super::config::ParseUrl;
-use super::encode::is_printable;
-use super::error::Error;
-use super::secret::Secret;
-use super::authcode::Pending;
-use super::response::TokenId;
-use super::machine::Snapshot;
-use super::time::{Secs, WallMillis};
-use super::value::{get, Value};
+use crate::proto::client::machine::Snapshot;
+use crate::proto::client::response::TokenId;
+use crate::proto::encode::is_printable;
+use crate::proto::error::Error;
+use crate::proto::http::Reply;
+use crate::proto::secret::Secret;
+use crate::proto::signin::Pending;
+use crate::proto::time::{Secs, WallMillis};
+use crate::proto::url::ParseUrl;
+use crate::proto::value::{get, Value};
+use super::config::EnvError;
+use super::contract::upstream_reply;
 
 /// The session cookie, `SameSite=Strict` (RFC 10017 §6.1.3.2): sent only on requests the
 /// broker's own site starts, never on a navigation from another site. `__Host-Http-`
@@ -111,7 +112,7 @@ impl SignIn {
         };
         let ttl = match get("SESSION_TTL") {
             None => 86_400,
-            Some(v) => match super::parse_decimal(&v, 9) {
+            Some(v) => match crate::proto::parse_decimal(&v, 9) {
                 Some(s) if (60..=31_536_000).contains(&s) => s,
                 _ => return Err(EnvError { var: "SESSION_TTL", reason: "must be whole seconds from 60 to 31536000" }),
             },
@@ -140,7 +141,7 @@ pub fn set_cookie(kind: CookieKind, sid: &str, mac: &str, max_age: Secs) -> Stri
     c.push('.');
     c.push_str(mac);
     c.push_str(kind.attributes());
-    super::encode_u64(&mut c, max_age.0);
+    crate::proto::encode_u64(&mut c, max_age.0);
     c
 }
 
@@ -170,7 +171,7 @@ pub fn session_cookie(header: Option<&str>, kind: CookieKind) -> Option<(&str, &
 
 /// Whether `got` is `expected`, comparing every byte (timing does not reveal a prefix).
 pub fn mac_ok(expected: &str, got: &str) -> bool {
-    super::encode::ct_eq(expected, got)
+    crate::proto::encode::ct_eq(expected, got)
 }
 
 /// Where `/callback` sends the browser once signed in: `requested` (`/login?return_to=`) if
@@ -205,7 +206,7 @@ pub fn session_reply(e: &Error) -> Reply {
             let mut r = Reply::error(400, "authorization_failed", "the authorization server did not sign the user in");
             r.body.pop();
             r.body.push_str(",\"upstream_error\":");
-            super::encode::push_json_str(&mut r.body, error);
+            crate::proto::encode::push_json_str(&mut r.body, error);
             r.body.push('}');
             r
         }
@@ -277,7 +278,7 @@ impl Completed {
     /// `<max_age>\n<return_to>` (a return target is printable: no newline).
     pub fn encode(&self) -> String {
         let mut s = String::new();
-        super::encode_u64(&mut s, self.max_age.0);
+        crate::proto::encode_u64(&mut s, self.max_age.0);
         s.push('\n');
         s.push_str(&self.return_to);
         s
@@ -286,7 +287,7 @@ impl Completed {
     /// The inverse of [`Completed::encode`].
     pub fn decode(s: &str) -> Option<Completed> {
         let (age, back) = s.split_once('\n')?;
-        Some(Completed { max_age: Secs(super::parse_decimal(age, 12)?), return_to: back.to_owned() })
+        Some(Completed { max_age: Secs(crate::proto::parse_decimal(age, 12)?), return_to: back.to_owned() })
     }
 }
 
@@ -339,18 +340,18 @@ impl Record {
             return None;
         }
         let mut s = String::from("{\"v\":");
-        super::encode_u64(&mut s, RECORD_VERSION);
+        crate::proto::encode_u64(&mut s, RECORD_VERSION);
         let str_field = |s: &mut String, k: &str, v: &str| {
             s.push_str(",\"");
             s.push_str(k);
             s.push_str("\":");
-            super::encode::push_json_str(s, v);
+            crate::proto::encode::push_json_str(s, v);
         };
         let num_field = |s: &mut String, k: &str, v: u64| {
             s.push_str(",\"");
             s.push_str(k);
             s.push_str("\":");
-            super::encode_u64(s, v);
+            crate::proto::encode_u64(s, v);
         };
         if let Some(p) = &self.pending {
             s.push_str(",\"pending\":{\"v\":1");

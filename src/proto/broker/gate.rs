@@ -6,12 +6,14 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::broker::{EnvError, Reply, Route};
-use super::config::{parse_origin, ParseUrl};
-use super::encode::push_form;
-use super::secret::Secret;
-use super::time::{Instant, Millis};
-use super::value::{get, Value};
+use crate::proto::encode::push_form;
+use crate::proto::http::Reply;
+use crate::proto::secret::Secret;
+use crate::proto::time::{Instant, Millis};
+use crate::proto::url::{parse_origin, ParseUrl};
+use crate::proto::value::{get, Value};
+use super::config::EnvError;
+use super::route::Route;
 
 /// Cloudflare Access in front of the broker (`ACCESS_TEAM_DOMAIN` and `ACCESS_AUD`).
 #[derive(Debug, Clone)]

@@ -24,16 +24,16 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::challenge::token_refused;
 use super::config::{Config, Endpoint, Grant, Source};
-use super::error::Error;
 #[cfg(feature = "signin")]
 use super::request::Call;
-use super::request::{HttpRequest, Runtime};
-use super::response::{process_token_response, HttpResponse, TokenId, TokenSet, NEVER};
-use super::secret::Secret;
+use super::request::Runtime;
+use crate::proto::error::Error;
+use crate::proto::http::{token_refused, HttpRequest, HttpResponse};
+use crate::proto::secret::Secret;
+use crate::proto::time::{Instant, Millis, WallMillis};
+use super::response::{process_token_response, TokenId, TokenSet, NEVER};
 use super::retry::retry_delay;
-use super::time::{Instant, Millis, WallMillis};
 
 /// How long a failed refresh waits before the next one while the old token is valid.
 pub const COOLDOWN: Millis = Millis(5_000);
@@ -233,7 +233,7 @@ impl Machine {
 
     /// Whether this client acts for a signed-in user (the authorization code grant).
     fn user(&self) -> bool {
-        super::SIGNIN
+        crate::proto::SIGNIN
             && matches!(&self.cfg, Some(Config { source: Source::Endpoint(Endpoint { grant: Grant::AuthorizationCode(_), .. }), .. }))
     }
 
@@ -425,7 +425,7 @@ impl Machine {
         let Some(cfg) = &self.cfg else { return };
         let Source::Endpoint(ep) = &cfg.source else { return };
         let skew = cfg.timing.refresh_skew;
-        let user = super::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
+        let user = crate::proto::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
         match result.and_then(|resp| process_token_response(ep, &cfg.timing, &resp, wall)) {
             Ok(mut issued) => {
                 if user {
@@ -616,7 +616,7 @@ impl Machine {
     }
 
     fn attempt_failed(&mut self, e: Error, now: Instant) {
-        let exchange = super::SIGNIN && matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. }));
+        let exchange = crate::proto::SIGNIN && matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. }));
         let max_retries = if exchange { 0 } else { self.cfg.as_ref().map_or(0, |c| c.timing.max_retries) };
         let retries = self.flight.as_ref().map_or(0, |f| f.retries);
         let jitter = self.jitter();

@@ -3,34 +3,15 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::broker_contract;
+use crate::proto::MAX_EXPIRES_IN;
+use crate::proto::broker::contract;
+use crate::proto::encode::{is_printable, parse_decimal, replace_all};
+use crate::proto::error::Error;
+use crate::proto::http::{parse_retry_after, Body, HttpResponse};
+use crate::proto::secret::Secret;
+use crate::proto::time::{Instant, Secs, WallMillis};
+use crate::proto::value::{get, Value};
 use super::config::{Dialect, Endpoint, Grant, Timing, MIN_LIFETIME};
-use super::encode::{is_printable, parse_decimal, replace_all};
-use super::error::Error;
-use super::secret::Secret;
-use super::time::{Instant, Secs, WallMillis};
-use super::value::{get, Value};
-use super::MAX_EXPIRES_IN;
-
-/// A token endpoint's answer as plain data.
-pub struct HttpResponse {
-    /// The HTTP status; 0 for a browser's opaque redirect (`redirect: "manual"`).
-    pub status: u16,
-    /// The `Retry-After` header, if any.
-    pub retry_after: Option<String>,
-    /// The body, parsed as JSON by the shell (`JSON.parse`).
-    pub body: Body,
-}
-
-/// A response body.
-pub enum Body {
-    /// The body parsed as JSON.
-    Json(Value),
-    /// The body is not JSON (or could not be read).
-    NotJson,
-    /// The body was longer than [`MAX_BODY_BYTES`]: the shell stopped reading it.
-    TooLarge,
-}
 
 /// A valid token response: the token and how long it lives, not yet placed in time.
 #[derive(Clone, Debug)]
@@ -73,20 +54,16 @@ pub const NEVER: Instant = Instant(u64::MAX);
 
 impl TokenSet {
     /// Places `issued` in time: it was requested at `sent_at`.
-    pub fn new(issued: Issued, sent_at: Instant, skew: super::time::Millis, id: TokenId) -> TokenSet {
+    pub fn new(issued: Issued, sent_at: Instant, skew: crate::proto::time::Millis, id: TokenId) -> TokenSet {
         TokenSet::lasting(issued.access_token, issued.scope, sent_at, issued.lifetime.ms(), skew, id)
     }
 
     /// A token valid for `life` from `from`, refreshed `skew` (at most half its life) early.
-    pub fn lasting(access_token: Secret, scope: Option<String>, from: Instant, life: super::time::Millis, skew: super::time::Millis, id: TokenId) -> TokenSet {
+    pub fn lasting(access_token: Secret, scope: Option<String>, from: Instant, life: crate::proto::time::Millis, skew: crate::proto::time::Millis, id: TokenId) -> TokenSet {
         let expires_at = from + life;
-        TokenSet { access_token, expires_at, refresh_at: expires_at - skew.min(super::time::Millis(life.0 / 2)), scope, id }
+        TokenSet { access_token, expires_at, refresh_at: expires_at - skew.min(crate::proto::time::Millis(life.0 / 2)), scope, id }
     }
 }
-
-/// The most of a token endpoint's body the shell reads (js/shell.js `postToken` stops
-/// there and reports [`Body::TooLarge`]): a 50 MB or endless body must not fill memory.
-pub const MAX_BODY_BYTES: usize = 65_536;
 
 /// Turns the token endpoint's answer into an [`Issued`] token or a precise [`Error`].
 ///
@@ -113,7 +90,7 @@ pub fn process_token_response(
     let retry_after = resp.retry_after.as_deref().and_then(|v| parse_retry_after(v, wall));
     if !(200..300).contains(&status) {
         if ep.dialect == Dialect::Broker {
-            return Err(broker_contract::client_error(status, fields.unwrap_or(&[]), retry_after));
+            return Err(contract::client_error(status, fields.unwrap_or(&[]), retry_after));
         }
         return Err(match status {
             429 => Error::RateLimited { status, retry_after },
@@ -172,7 +149,7 @@ pub fn process_token_response(
         Some(Value::Str(t)) => {
             // Named in the message only if short, printable, and not carrying the token
             // (found by fuzzing: a token_type that held the access token echoed it).
-            let shown = if t.len() <= 40 && is_printable(t) && !super::encode::contains(t, access_token) {
+            let shown = if t.len() <= 40 && is_printable(t) && !crate::proto::encode::contains(t, access_token) {
                 t.clone()
             } else {
                 "(not shown)".to_owned()
@@ -193,7 +170,7 @@ pub fn process_token_response(
         (false, Some(_)) => return Err(Error::invalid(status, "scope is not a string")),
         _ => ep.scope.clone(),
     };
-    let user = super::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
+    let user = crate::proto::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
     let refresh_token = match get(fields, "refresh_token").filter(|_| user) {
         None => None,
         Some(Value::Str(s)) if !s.is_empty() && s.bytes().all(|b| (0x20..0x7f).contains(&b)) => Some(Secret::new(s.clone())),
@@ -249,113 +226,3 @@ pub(crate) fn oauth_error(fields: &[(String, Value)], status: u16, ep: &Endpoint
     })
 }
 
-/// Parses `Retry-After`: delta-seconds, or an HTTP-date in any of its three forms, as
-/// seconds from `now` (a date in the past is 0).
-///
-/// See <https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3>.
-pub fn parse_retry_after(value: &str, now: WallMillis) -> Option<Secs> {
-    let v = value.trim();
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-        // Absurdly long waits saturate; the retry rules refuse them anyway.
-        return Some(Secs(parse_decimal(v, 12).unwrap_or(u64::MAX / 1000)));
-    }
-    let at = parse_http_date(v, now)?;
-    Some(super::time::Millis(at.0.saturating_sub(now.0)).secs_ceil())
-}
-
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const LONG_DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
-
-/// Parses an HTTP-date (RFC 9110 §5.6.7) into ms since the epoch: the preferred
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) and the obsolete RFC 850
-/// (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`) forms.
-/// Impossible dates (`30 Feb`, hour 24) are `None`. `now` resolves RFC 850's two-digit
-/// year: one more than 50 years ahead is taken from the previous century.
-pub fn parse_http_date(s: &str, now: WallMillis) -> Option<WallMillis> {
-    let mut it = s.split_ascii_whitespace();
-    let first = it.next()?;
-    let (day, month, year, time) = if let Some(weekday) = first.strip_suffix(',') {
-        let parsed = if DAYS.contains(&weekday) {
-            let (d, m, y, t) = (it.next()?, it.next()?, it.next()?, it.next()?);
-            (num(d, 2, 2)?, month(m)?, num(y, 4, 4)?, t)
-        } else if LONG_DAYS.contains(&weekday) {
-            let mut dmy = it.next()?.split('-');
-            let (d, m, y) = (dmy.next()?, dmy.next()?, dmy.next()?);
-            if dmy.next().is_some() {
-                return None;
-            }
-            (num(d, 2, 2)?, month(m)?, full_year(num(y, 2, 2)?, now), it.next()?)
-        } else {
-            return None;
-        };
-        if it.next()? != "GMT" {
-            return None;
-        }
-        parsed
-    } else {
-        if !DAYS.contains(&first) {
-            return None;
-        }
-        let (m, d, t, y) = (it.next()?, it.next()?, it.next()?, it.next()?);
-        (num(d, 1, 2)?, month(m)?, num(y, 4, 4)?, t)
-    };
-    if it.next().is_some() {
-        return None;
-    }
-    let mut hms = time.split(':');
-    let (h, m, sec) = (num(hms.next()?, 2, 2)?, num(hms.next()?, 2, 2)?, num(hms.next()?, 2, 2)?);
-    if hms.next().is_some() || year < 1970 || h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    if day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some(WallMillis(((days * 24 + h) * 60 + m) * 60_000 + sec * 1000))
-}
-
-fn month(m: &str) -> Option<u64> {
-    MONTHS.iter().position(|x| *x == m).map(|i| i as u64 + 1)
-}
-
-fn num(s: &str, min_len: usize, max_len: usize) -> Option<u64> {
-    (s.len() >= min_len).then(|| parse_decimal(s, max_len)).flatten()
-}
-
-fn is_leap(y: u64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-}
-
-fn days_in_month(y: u64, m: u64) -> u64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 (Howard Hinnant's algorithm), for years from 1970.
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    (era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy).saturating_sub(719_468)
-}
-
-/// The year `now` falls in (close enough: 365.2425-day years from 1970).
-fn current_year(now: WallMillis) -> u64 {
-    1970 + now.0 / 31_556_952_000
-}
-
-fn full_year(yy: u64, now: WallMillis) -> u64 {
-    let this = current_year(now);
-    let candidate = this - this % 100 + yy;
-    if candidate > this + 50 {
-        candidate - 100
-    } else {
-        candidate
-    }
-}

@@ -19,11 +19,11 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::broker::Reply;
-use super::encode::{is_printable, push_json_str, push_u64};
-use super::error::Error;
-use super::time::Secs;
-use super::value::{get, Value};
+use crate::proto::encode::{is_printable, push_json_str, push_u64};
+use crate::proto::error::Error;
+use crate::proto::http::Reply;
+use crate::proto::time::Secs;
+use crate::proto::value::{get, Value};
 
 /// Codes that mean "do not retry" even on a 5xx status.
 const FINAL: &[&str] = &["broker_misconfigured"];

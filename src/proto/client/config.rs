@@ -9,12 +9,14 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::encode::{is_printable, push_u64};
-use super::error::Error;
+use crate::proto::encode::{is_printable, push_u64};
+use crate::proto::error::Error;
+use crate::proto::http::{is_header_value, is_token};
+use crate::proto::secret::Secret;
+use crate::proto::time::{Millis, Secs};
+use crate::proto::url::{parse_origin, secure_url, ParseUrl};
+use crate::proto::value::{get, Value};
 use super::presets::{PresetSpec, GENERIC, SYMBL, SYPHT};
-use super::secret::Secret;
-use super::time::{Millis, Secs};
-use super::value::{get, Value};
 
 /// How the client authenticates to the token endpoint.
 ///
@@ -38,7 +40,7 @@ pub enum Dialect {
     /// `{"accessToken","expiresIn"}`).
     Symbl,
     /// A tokenkit broker (`brokerUrl`): an empty POST, answered by the broker contract
-    /// ([`super::broker_contract`]). The secret stays on the broker.
+    /// ([`crate::proto::broker::contract`]). The secret stays on the broker.
     Broker,
 }
 
@@ -65,30 +67,6 @@ pub enum Credentials {
     /// Cookies always (a broker behind a cookie session).
     Include,
 }
-
-/// A URL as the platform's URL parser sees it (`new URL(s)` in the shell).
-#[derive(Clone, Debug, Default)]
-pub struct UrlParts {
-    /// The scheme with its colon, e.g. `https:`.
-    pub protocol: String,
-    /// The host name without port; IPv6 hosts keep their brackets (`[::1]`).
-    pub hostname: String,
-    /// The serialized origin, e.g. `https://api.example.com:8443`.
-    pub origin: String,
-    /// The whole normalized URL.
-    pub href: String,
-    /// The path, e.g. `/`.
-    pub pathname: String,
-    /// Whether the URL has a query string.
-    pub has_query: bool,
-    /// Whether the URL has a fragment.
-    pub has_fragment: bool,
-    /// Whether the URL carries a user name or password.
-    pub has_credentials: bool,
-}
-
-/// The platform's URL parser: `None` for strings that are not absolute URLs.
-pub type ParseUrl<'a> = &'a dyn Fn(&str) -> Option<UrlParts>;
 
 /// Where the token comes from.
 #[derive(Clone, Debug)]
@@ -315,7 +293,7 @@ impl Config {
             Source::Endpoint(ep) => ep.client_secret.as_ref(),
             Source::ApiKey { key, .. } => Some(key),
         };
-        secret.is_some_and(|s| super::encode::contains(text, s.expose()))
+        secret.is_some_and(|s| crate::proto::encode::contains(text, s.expose()))
     }
 }
 
@@ -520,50 +498,6 @@ fn auth_code(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
     Ok(AuthCode { authorize_url: authorize.href, redirect_uri, revocation_url, issuer })
 }
 
-/// Whether `host` (a `URL.hostname`) is a loopback host: `localhost`, 127.0.0.0/8 or `[::1]`.
-pub fn is_loopback(host: &str) -> bool {
-    if host == "localhost" || host == "[::1]" {
-        return true;
-    }
-    let mut parts = host.split('.');
-    parts.next() == Some("127")
-        && parts.clone().count() == 3
-        && parts.all(|p| super::encode::parse_decimal(p, 3).is_some())
-}
-
-/// Why `u` may not receive secrets or tokens, if it may not: https, or plain http on a
-/// loopback host only; no user name or password.
-fn insecure(u: &UrlParts) -> Option<&'static str> {
-    match u.protocol.as_str() {
-        "https:" => {}
-        "http:" if is_loopback(&u.hostname) => {}
-        "http:" => return Some("must use https (plain http is allowed only for localhost, 127.0.0.0/8 and [::1])"),
-        _ => return Some("must be an https URL"),
-    }
-    u.has_credentials.then_some("must not contain a user name or password")
-}
-
-fn secure_url(s: &str, field: &str, parse_url: ParseUrl<'_>) -> Result<UrlParts, Error> {
-    let u = parse_url(s).ok_or_else(|| Error::config(field, "is not an absolute URL"))?;
-    match insecure(&u) {
-        Some(reason) => Err(Error::config(field, reason)),
-        None => Ok(u),
-    }
-}
-
-/// A secure origin (`scheme://host[:port]`, nothing else) serialized as `URL.origin`, or
-/// why `s` is not one. Shared by `allowedOrigins` and the broker's origin variables.
-pub fn parse_origin(s: &str, parse_url: ParseUrl<'_>) -> Result<String, &'static str> {
-    let u = parse_url(s).ok_or("is not an absolute URL")?;
-    if let Some(reason) = insecure(&u) {
-        return Err(reason);
-    }
-    if u.pathname != "/" || u.has_query || u.has_fragment {
-        return Err("must be an origin only (scheme://host[:port]) with no path, query or fragment");
-    }
-    Ok(u.origin)
-}
-
 fn origins(v: &Value, parse_url: ParseUrl<'_>) -> Result<Vec<String>, Error> {
     let items: &[Value] = match v {
         Value::List(items) => items,
@@ -641,7 +575,7 @@ fn extra_params(v: &Value) -> Result<Vec<(String, String)>, Error> {
 /// The numeric options: name, default, smallest, largest, and the messages that name the
 /// limits.
 const NUMBERS: [(&str, f64, f64, f64, &str, &str); 5] = {
-    const YEAR: f64 = super::MAX_EXPIRES_IN.0 as f64;
+    const YEAR: f64 = crate::proto::MAX_EXPIRES_IN.0 as f64;
     const TIMER: f64 = i32::MAX as f64;
     const D: Timing = DEFAULT_TIMING;
     [
@@ -705,13 +639,3 @@ fn required_str(opts: &Opts, key: &str) -> Result<String, Error> {
     }
 }
 
-/// Whether `s` is an RFC 9110 token (header names, auth schemes).
-pub fn is_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-/// Whether `s` can be sent in a header value as is: visible ASCII and inner spaces only,
-/// so it can never smuggle a CR/LF or be altered by the platform's header normalisation.
-pub fn is_header_value(s: &str) -> bool {
-    !s.is_empty() && !s.starts_with(' ') && !s.ends_with(' ') && is_printable(s)
-}

@@ -3,8 +3,9 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use crate::proto::encode::{push_base64, push_form, push_json_str};
+use crate::proto::http::HttpRequest;
 use super::config::{ClientAuth, Credentials, Dialect, Endpoint};
-use super::encode::{push_base64, push_form, push_json_str};
 
 /// Where the shell runs; one explicit input from the package entry that loaded it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,31 +17,6 @@ pub enum Runtime {
     /// Cloudflare Workers (workerd): no timers outlive a request, no promise may be awaited
     /// by a request other than the one that made it.
     Workerd,
-}
-
-/// A token request to send: always `POST`, never following redirects.
-///
-/// # Security
-/// Holds the client secret (in `body` or the `Authorization` header). It deliberately has no
-/// `Debug` implementation, so it cannot end up in a log line.
-pub struct HttpRequest {
-    /// The token endpoint URL.
-    pub url: String,
-    /// Header names and values, in sending order.
-    pub headers: Vec<(&'static str, String)>,
-    /// The request body.
-    pub body: String,
-    /// Always `"manual"`: a redirect would carry the credentials to wherever it points.
-    pub redirect: &'static str,
-    /// `"no-store"`, or `None` where the platform has no HTTP cache and older Workers
-    /// compatibility dates reject the field.
-    pub cache: Option<&'static str>,
-    /// The fetch `credentials` mode (`"omit"` unless a broker client asks for cookies), or
-    /// `None` in Workers, which have no cookie jar and may reject the field.
-    pub credentials: Option<&'static str>,
-    /// Send it holding the browser's cross-tab lock for this client (a refresh: a rotating
-    /// refresh token must be used once, by one tab).
-    pub lock: bool,
 }
 
 /// Which request to the authorization server to build.

@@ -3,8 +3,8 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
+use crate::proto::error::Error;
 use super::config::{Config, Source};
-use super::error::Error;
 use super::response::{TokenId, TokenSet, NEVER};
 
 /// What to do with a request the caller asked tokenkit to sign.

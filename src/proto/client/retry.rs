@@ -3,8 +3,8 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::error::Error;
-use super::time::Millis;
+use crate::proto::error::Error;
+use crate::proto::time::Millis;
 
 /// The first backoff step; doubles per retry.
 pub const BASE_DELAY: Millis = Millis(500);
@@ -26,7 +26,7 @@ pub fn retry_delay(err: &Error, retries_done: u32, max_retries: u32, jitter: f64
     let step = BASE_DELAY.0.checked_shl(retries_done).unwrap_or(MAX_DELAY.0).min(MAX_DELAY.0);
     let jitter = if jitter.is_finite() { jitter.clamp(0.0, 1.0) } else { 0.0 };
     let backoff = Millis(step / 2 + (jitter * (step / 2) as f64) as u64);
-    let at_least = |retry_after: &Option<super::time::Secs>| Some(backoff.max(retry_after.unwrap_or_default().ms()));
+    let at_least = |retry_after: &Option<crate::proto::time::Secs>| Some(backoff.max(retry_after.unwrap_or_default().ms()));
     match err {
         Error::Network | Error::Timeout { .. } => Some(backoff),
         Error::RateLimited { retry_after, .. } => at_least(retry_after),

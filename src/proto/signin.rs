@@ -7,7 +7,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::config::{AuthCode, Endpoint};
+use super::client::config::{AuthCode, Endpoint};
 use super::encode::{is_printable, push_base64url, push_form};
 use super::error::Error;
 

@@ -1,0 +1,305 @@
+//! The broker's configuration from the Worker's env, one [`Role`] at a time: which
+//! variables each object reads, the upstream client, origins, keys, proxy routes, gates and
+//! the sign-in client.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::proto::Config;
+use crate::proto::client::config::Preset;
+use crate::proto::encode::parse_decimal;
+use crate::proto::error::Error;
+use crate::proto::http::Reply;
+use crate::proto::secret::Secret;
+use crate::proto::url::{parse_origin, ParseUrl};
+use crate::proto::value::Value;
+use super::route::proxy_target;
+
+/// Which object of a deployment a configuration is for. Each role reads only the env
+/// variables its job needs ([`Role::reads`]), so a variable added for one (a gate, a
+/// limit) can never reach another: the Durable Objects are reached only through their
+/// bindings' stubs by this deployment's own isolates, and have no gate of their own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The Worker's fetch handler: routes, CORS, gates, rate limit, proxy, sign-in's front.
+    Edge,
+    /// The `TokenCache` Durable Object: the upstream client and `POST /token`, nothing else.
+    TokenCache,
+    /// The `UserSession` Durable Object: the sign-in client and the session's lifetime.
+    Session,
+}
+
+/// The variables of the upstream client, which every role reads.
+const UPSTREAM_VARS: &[&str] = &["TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_AUTH", "SCOPE", "AUDIENCE", "RESOURCE", "DIALECT"];
+
+impl Role {
+    /// Whether this role reads env variable `var`.
+    pub fn reads(self, var: &str) -> bool {
+        match self {
+            Role::Edge => true,
+            Role::TokenCache => UPSTREAM_VARS.contains(&var),
+            #[cfg(feature = "signin")]
+            Role::Session => {
+                UPSTREAM_VARS.contains(&var) || var == "SESSION_TTL" || super::bff::SIGNIN_ENV.iter().any(|(v, _)| *v == var)
+            }
+            #[cfg(not(feature = "signin"))]
+            Role::Session => false,
+        }
+    }
+}
+
+/// The broker's configuration.
+#[derive(Debug)]
+pub struct BrokerConfig {
+    /// Which object this configuration is for.
+    pub role: Role,
+    /// The upstream token endpoint client (its `allowedOrigins` is `[PROXY_ORIGIN]`).
+    pub upstream: Config,
+    /// Browser origins allowed to call the broker (exact match).
+    pub allowed_origins: Vec<String>,
+    /// The API origin `/proxy/` forwards to.
+    pub proxy_origin: Option<String>,
+    /// `PROXY_ROUTES`: which methods may reach which paths through `/proxy/` (empty: any
+    /// method but `OPTIONS`, `CONNECT` and `TRACE`, to any path).
+    pub proxy_routes: Vec<ProxyRoute>,
+    /// Keys every caller must send as `X-Broker-Key` (an `Origin` header, which anyone can
+    /// set, never stands in for one); empty = not required.
+    pub broker_keys: Vec<Secret>,
+    /// Whether allowed origins may call with credentials (cookies): CORS answers carry
+    /// `Access-Control-Allow-Credentials: true` (`ALLOW_CREDENTIALS=true`).
+    pub allow_credentials: bool,
+    /// Requests per minute per client in this isolate's own buckets (`RATE_LIMIT`); 0
+    /// disables them. With a `RATE_LIMITER` binding they decide only when the binding fails.
+    pub rate_per_minute: u32,
+    /// Cloudflare Access in front (`ACCESS_TEAM_DOMAIN`, `ACCESS_AUD`): every request but
+    /// `/healthz` and preflights must carry a valid `Cf-Access-Jwt-Assertion`.
+    pub access: Option<super::gate::Access>,
+    /// Turnstile for browser callers (`TURNSTILE_SECRET`).
+    pub turnstile: Option<super::gate::Turnstile>,
+    /// Signing users in through the broker (`AUTHORIZE_URL` set): the session settings and
+    /// the user-session client (authorization code grant, the broker's token endpoint and
+    /// credentials). See [`super::bff`].
+    #[cfg(feature = "signin")]
+    pub signin: Option<(super::bff::SignIn, Config)>,
+}
+
+/// Env variables and the client option each one sets.
+const ENV: &[(&str, &str)] = &[
+    ("TOKEN_URL", "tokenUrl"),
+    ("CLIENT_ID", "clientId"),
+    ("CLIENT_SECRET", "clientSecret"),
+    ("CLIENT_AUTH", "clientAuth"),
+    ("SCOPE", "scope"),
+    ("AUDIENCE", "audience"),
+    ("RESOURCE", "resource"),
+    ("DIALECT", "dialect"),
+];
+
+/// A configuration problem: the variable's name and what is wrong (never its value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvError {
+    /// The env variable, e.g. `TOKEN_URL`.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+impl BrokerConfig {
+    /// Reads the configuration of `role` through `get` (the Worker's `env`: vars and
+    /// secrets). Variables the role does not read are never asked for.
+    pub fn from_env(role: Role, get: &dyn Fn(&str) -> Option<String>, parse_url: ParseUrl<'_>) -> Result<BrokerConfig, EnvError> {
+        let get = |k: &str| get(k).filter(|_| role.reads(k)).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let list = |k: &str| -> Vec<String> {
+            get(k)
+                .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let origin = |var: &'static str, s: &str| parse_origin(s, parse_url).map_err(|reason| EnvError { var, reason });
+        let proxy_origin = get("PROXY_ORIGIN").map(|p| origin("PROXY_ORIGIN", &p)).transpose()?;
+        let mut opts: Vec<(String, Value)> = ENV
+            .iter()
+            .filter_map(|(var, opt)| get(var).map(|v| ((*opt).to_owned(), Value::Str(v))))
+            .collect();
+        if let Some(p) = &proxy_origin {
+            opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
+        }
+        let upstream = Config::from_options(Preset::Generic, &Value::Object(opts), parse_url)
+            .map_err(|e| match e {
+                Error::InvalidConfig { field, reason } => EnvError {
+                    var: ENV
+                        .iter()
+                        .find(|(_, opt)| field.starts_with(opt))
+                        .map_or("PROXY_ORIGIN", |(var, _)| var),
+                    reason,
+                },
+                _ => EnvError { var: "TOKEN_URL", reason: "is invalid" },
+            })?;
+        let allowed_origins = list("ALLOWED_ORIGINS")
+            .iter()
+            .map(|o| origin("ALLOWED_ORIGINS", o))
+            .collect::<Result<_, _>>()?;
+        let broker_keys = list("BROKER_KEYS").into_iter().map(Secret::new).collect();
+        let rate_per_minute = match get("RATE_LIMIT") {
+            None if role != Role::Edge => 0,
+            None => 600,
+            Some(v) if parse_decimal(&v, 9).is_some() => parse_decimal(&v, 9).unwrap_or(0) as u32,
+            Some(_) => {
+                return Err(EnvError {
+                    var: "RATE_LIMIT",
+                    reason: "must be a whole number of requests per minute (0 = no limit)",
+                })
+            }
+        };
+        #[cfg(feature = "signin")]
+        let signin = match get("AUTHORIZE_URL") {
+            None => None,
+            Some(_) => {
+                use super::bff::{SignIn, DEFAULT_SCOPE, SIGNIN_ENV};
+                let session = SignIn::from_env(&get, role == Role::Edge)?;
+                let mut opts: Vec<(String, Value)> = ENV
+                    .iter()
+                    .filter(|(var, _)| !matches!(*var, "SCOPE" | "DIALECT"))
+                    .chain(SIGNIN_ENV)
+                    .filter_map(|(var, opt)| get(var).map(|v| ((*opt).to_owned(), Value::Str(v))))
+                    .collect();
+                if get("SIGNIN_SCOPE").is_none() {
+                    opts.push(("scope".to_owned(), Value::Str(DEFAULT_SCOPE.to_owned())));
+                }
+                opts.push(("grant".to_owned(), Value::Str("authorization_code".to_owned())));
+                if let Some(p) = &proxy_origin {
+                    opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
+                }
+                let client = Config::from_options(Preset::Generic, &Value::Object(opts), parse_url).map_err(|e| match e {
+                    Error::InvalidConfig { field, reason } => EnvError {
+                        var: SIGNIN_ENV
+                            .iter()
+                            .chain(ENV)
+                            .find(|(_, opt)| field.starts_with(opt))
+                            .map_or("AUTHORIZE_URL", |(var, _)| var),
+                        reason,
+                    },
+                    _ => EnvError { var: "AUTHORIZE_URL", reason: "is invalid" },
+                })?;
+                Some((session, client))
+            }
+        };
+        let allow_credentials = match get("ALLOW_CREDENTIALS").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(EnvError { var: "ALLOW_CREDENTIALS", reason: "must be true or false" }),
+        };
+        let access = super::gate::access_from_env(&get, parse_url)?;
+        let turnstile = super::gate::turnstile_from_env(&get, parse_url)?;
+        let proxy_routes = get("PROXY_ROUTES").map(|v| proxy_routes(&v)).transpose()?.unwrap_or_default();
+        Ok(BrokerConfig {
+            role,
+            proxy_routes,
+            upstream,
+            access,
+            turnstile,
+            allowed_origins,
+            proxy_origin,
+            broker_keys,
+            allow_credentials,
+            rate_per_minute,
+            #[cfg(feature = "signin")]
+            signin,
+        })
+    }
+
+    /// Names the credential set (token endpoint, client, scope, audience, resource: never the
+    /// secret): the Durable Object that holds the deployment's token for it.
+    pub fn credential_set(&self) -> String {
+        let mut name = String::new();
+        if let crate::proto::client::config::Source::Endpoint(ep) = &self.upstream.source {
+            for part in [Some(&ep.token_url), Some(&ep.client_id), ep.scope.as_ref(), ep.audience.as_ref(), ep.resource.as_ref()] {
+                name.push_str(part.map_or("", |s| s.as_str()));
+                name.push('\n');
+            }
+        }
+        name
+    }
+
+    /// The client an isolate uses to get the deployment's token from its Durable Object:
+    /// the broker contract (an empty POST answered with the token and its remaining life),
+    /// the same as a browser's `TokenClient({ brokerUrl })`, sent to the object's stub.
+    pub fn shared_cache_config(&self, parse_url: ParseUrl<'_>) -> Result<Config, Error> {
+        let mut opts = vec![("brokerUrl".to_owned(), Value::Str(TOKEN_CACHE_URL.to_owned()))];
+        if let Some(p) = &self.proxy_origin {
+            opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
+        }
+        Config::from_options(Preset::Generic, &Value::Object(opts), parse_url)
+    }
+
+    /// Whether `key` (from `X-Broker-Key`) is one of the configured keys. Compares every
+    /// byte of every key, so timing does not reveal how much of a key matched.
+    pub fn key_ok(&self, key: Option<&str>) -> bool {
+        let Some(key) = key else { return false };
+        self.broker_keys.iter().fold(false, |ok, k| ok | crate::proto::encode::ct_eq(k.expose(), key))
+    }
+}
+
+/// Where an isolate's requests to the `TokenCache` object go (its stub ignores the host).
+pub const TOKEN_CACHE_URL: &str = "https://token-cache.tokenkit.invalid/token";
+
+/// One `PROXY_ROUTES` entry: the methods allowed under a path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyRoute {
+    /// Upper-case method names.
+    pub methods: Vec<String>,
+    /// The API path, from `/`: ending in `/`, it covers every path below it; otherwise
+    /// that one path only.
+    pub path: String,
+}
+
+impl ProxyRoute {
+    pub(super) fn covers(&self, path: &str) -> bool {
+        if self.path.ends_with('/') {
+            path.starts_with(&self.path)
+        } else {
+            path == self.path
+        }
+    }
+}
+
+/// Methods the proxy never forwards: `OPTIONS` is the broker's own preflight; `CONNECT`
+/// and `TRACE` have no business at an API.
+const NEVER_PROXIED: &[&str] = &["OPTIONS", "CONNECT", "TRACE"];
+
+/// Parses `PROXY_ROUTES`: comma-separated entries of methods then a path, e.g.
+/// `GET /me, GET POST /items/`.
+pub fn proxy_routes(v: &str) -> Result<Vec<ProxyRoute>, EnvError> {
+    let bad = |reason| EnvError { var: "PROXY_ROUTES", reason };
+    let mut out = Vec::new();
+    for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let mut words: Vec<&str> = entry.split_ascii_whitespace().collect();
+        let path = words.pop().filter(|p| p.starts_with('/')).ok_or(bad("each entry is methods then a path from /, e.g. GET POST /items/"))?;
+        if words.is_empty() {
+            return Err(bad("each entry names at least one method, e.g. GET /me"));
+        }
+        if proxy_target("https://x", path.get(1..).unwrap_or(""), "").is_err() || path.contains("//") {
+            return Err(bad("a path may not hold dot segments, empty segments, ?, # or encoded slashes"));
+        }
+        let mut methods = Vec::new();
+        for m in words {
+            let m = m.to_ascii_uppercase();
+            if !m.bytes().all(|b| b.is_ascii_uppercase()) || NEVER_PROXIED.contains(&m.as_str()) {
+                return Err(bad("methods are HTTP method names (not OPTIONS, CONNECT or TRACE)"));
+            }
+            methods.push(m);
+        }
+        out.push(ProxyRoute { methods, path: path.to_owned() });
+    }
+    if out.is_empty() {
+        return Err(bad("must name at least one route when set"));
+    }
+    Ok(out)
+}
+
+/// The answer to a configuration error: 500 naming the variable, never its value.
+pub fn config_error_reply(e: &EnvError) -> Reply {
+    let mut m = String::from(e.var);
+    m.push_str(": ");
+    m.push_str(e.reason);
+    Reply::error(500, "broker_misconfigured", &m)
+}

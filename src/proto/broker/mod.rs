@@ -1,0 +1,77 @@
+//! The edge token broker's decisions, sans-IO: configuration from the Worker's env
+//! ([`config`]), routing, CORS and the proxy ([`route`]), rate limiting ([`rate`]), the
+//! gates ([`gate`]), the answers a `TokenClient({ brokerUrl })` reads ([`contract`]), the
+//! user session ([`bff`]), and the replies below.
+//!
+//! The broker holds the client secret and hands browsers a short-lived token (`POST /token`)
+//! or proxies their API calls with the token attached (`/proxy/<path>`): the token handler
+//! (backend-for-frontend) pattern. See <https://datatracker.ietf.org/doc/html/draft-ietf-oauth-browser-based-apps>.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::client::response::TokenSet;
+use super::encode::{push_json_str, push_u64};
+use super::error::Error;
+use super::http::Reply;
+use super::time::Instant;
+
+#[cfg(feature = "signin")]
+pub mod bff;
+pub mod config;
+pub mod contract;
+pub mod gate;
+pub mod rate;
+pub mod route;
+
+/// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime.
+pub fn token_reply(t: &TokenSet, now: Instant) -> Reply {
+    let mut body = String::from("{\"access_token\":");
+    push_json_str(&mut body, t.access_token.expose());
+    body.push_str(",\"token_type\":\"Bearer\",\"expires_in\":");
+    push_u64(&mut body, now.until(t.expires_at).0 / 1000);
+    body.push('}');
+    Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
+}
+
+/// Which token cache serves an isolate: the deployment's Durable Object, or its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheKind {
+    /// `TOKEN_CACHE` bound: one token per deployment.
+    DurableObject,
+    /// This isolate's own.
+    Isolate,
+}
+
+/// `GET /healthz`: which token cache and which rate limit serve. With a `RATE_LIMITER`
+/// binding its own limit applies and `RATE_LIMIT` sets only the isolate's buckets that
+/// decide when the binding fails: the body names both, so `RATE_LIMIT=5` beside a binding
+/// of 600 a minute is never silently taken for the limit.
+pub fn health_reply(cache: CacheKind, binding: bool, per_minute: u32) -> Reply {
+    let mut body = String::from(match cache {
+        CacheKind::DurableObject => "{\"ok\":true,\"cache\":\"durable-object\"",
+        CacheKind::Isolate => "{\"ok\":true,\"cache\":\"isolate\"",
+    });
+    body.push_str(match (binding, per_minute) {
+        (true, _) => ",\"rateLimit\":\"binding\",\"fallbackPerMinute\":",
+        (false, 0) => ",\"rateLimit\":\"off\"",
+        (false, _) => ",\"rateLimit\":\"isolate\",\"perMinute\":",
+    });
+    if binding || per_minute > 0 {
+        push_u64(&mut body, u64::from(per_minute));
+    }
+    body.push('}');
+    Reply { status: 200, headers: Vec::new(), body }
+}
+
+/// Whether an isolate asks upstream itself when the deployment's `TokenCache` object did
+/// not give it a token: when the object could not be reached or did not answer as the
+/// contract says (the isolate's own request may well work), but not when upstream refused
+/// (the object passed on an OAuth error: asking again would be refused the same way).
+pub fn cache_failed(e: &Error) -> bool {
+    matches!(e, Error::Network | Error::Timeout { .. } | Error::Http { .. } | Error::InvalidResponse { .. })
+}
+
+/// Response headers of the API that never reach the browser through `/proxy/`: a cookie
+/// the API sets would land on the broker's origin, beside the session cookie.
+pub const DROPPED_RESPONSE_HEADERS: &str = "set-cookie";

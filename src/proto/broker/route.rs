@@ -1,0 +1,249 @@
+//! Where a request goes: CORS, methods, `BROKER_KEYS`, the CSRF header, the proxy's
+//! target and which headers it forwards.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use crate::proto::encode::is_printable;
+use crate::proto::http::Reply;
+use super::config::{BrokerConfig, Role};
+
+/// The header every `/proxy/`, `/session` and `/logout` request must carry, with value
+/// `1`: the CSRF defence of RFC 10017 §6.1.3.3. A page on another site cannot send a
+/// custom header without a CORS preflight that the broker refuses; a navigation, a form,
+/// an `<img>` or an `<iframe>` cannot send one at all.
+pub const CSRF_HEADER: &str = "Tokenkit-Request";
+
+/// Where a request goes, once the broker has decided it may.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /token`.
+    Token,
+    /// `/proxy/<path>`: the full target URL on `PROXY_ORIGIN`.
+    Proxy(String),
+    /// `GET /healthz`.
+    Health,
+    /// `GET /login`: start signing a user in (sign-in mode).
+    Login,
+    /// `GET /callback`: the authorization server's redirect back (sign-in mode).
+    Callback,
+    /// `POST /logout`: revoke and forget the session (sign-in mode).
+    Logout,
+    /// `GET /session`: whether this browser's session is signed in (sign-in mode).
+    Session,
+}
+
+/// The request as the broker sees it.
+pub struct Incoming<'a> {
+    /// The method, upper case.
+    pub method: &'a str,
+    /// The path exactly as received (percent-encoding intact).
+    pub path: &'a str,
+    /// The query without `?`, possibly empty.
+    pub query: &'a str,
+    /// The `Origin` header (browsers send it on cross-origin and POST requests).
+    pub origin: Option<&'a str>,
+    /// The `X-Broker-Key` header.
+    pub broker_key: Option<&'a str>,
+    /// `Access-Control-Request-Headers` of a preflight.
+    pub request_headers: Option<&'a str>,
+    /// The [`CSRF_HEADER`] header.
+    pub csrf: Option<&'a str>,
+}
+
+impl BrokerConfig {
+    /// CORS headers for a response to `origin` (empty for non-browser callers). `Retry-After`
+    /// is exposed: without it a browser client cannot read the wait the broker asks for (a
+    /// rate limit passed on from upstream, or the broker's own) and would ask again sooner.
+    pub fn cors_headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut h = vec![("Vary", "Origin".to_owned())];
+        if let Some(o) = origin.filter(|o| self.allowed_origins.iter().any(|a| a == o)) {
+            h.push(("Access-Control-Allow-Origin", o.to_owned()));
+            h.push(("Access-Control-Expose-Headers", "Retry-After".to_owned()));
+            if self.allow_credentials {
+                h.push(("Access-Control-Allow-Credentials", "true".to_owned()));
+            }
+        }
+        h
+    }
+
+    /// Whether the broker signs users in (`AUTHORIZE_URL`): `/proxy/` then acts for the
+    /// session's user, and `/token` is not served (tokens stay in the broker).
+    pub fn signs_in(&self) -> bool {
+        #[cfg(feature = "signin")]
+        return self.signin.is_some();
+        #[cfg(not(feature = "signin"))]
+        false
+    }
+
+    /// Decides what to do with a request: a [`Route`] to serve, or a [`Reply`] to send now.
+    /// CORS headers are added by the caller to every response ([`BrokerConfig::cors_headers`]).
+    pub fn route(&self, req: &Incoming<'_>) -> Result<Route, Reply> {
+        if self.role == Role::TokenCache {
+            // The object answers only its isolates' token requests.
+            return match (req.path, req.method) {
+                ("/token", "POST") => Ok(Route::Token),
+                _ => Err(Reply::error(404, "not_found", "the token cache answers POST /token only")),
+            };
+        }
+        let browser_ok = match req.origin {
+            None => None,
+            Some(o) if self.allowed_origins.iter().any(|a| a == o) => Some(true),
+            Some(_) => Some(false),
+        };
+        if browser_ok == Some(false) {
+            return Err(Reply::error(403, "origin_not_allowed", "this origin may not use the broker"));
+        }
+        let signs_in = self.signs_in();
+        let proxy_methods;
+        let (route, allow) = if req.path == "/healthz" {
+            (Some(Route::Health), "GET, HEAD")
+        } else if signs_in && req.path == "/token" {
+            return Err(Reply::error(404, "not_found", "in sign-in mode tokens stay in the broker: call the API through /proxy/"));
+        } else if signs_in && matches!(req.path, "/login" | "/callback") {
+            (Some(if req.path == "/login" { Route::Login } else { Route::Callback }), "GET")
+        } else if signs_in && req.path == "/session" {
+            (Some(Route::Session), "GET, OPTIONS")
+        } else if signs_in && req.path == "/logout" {
+            (Some(Route::Logout), "POST, OPTIONS")
+        } else if req.path == "/token" {
+            (Some(Route::Token), "POST, OPTIONS")
+        } else if let Some(rest) = req.path.strip_prefix("/proxy/") {
+            let Some(origin) = &self.proxy_origin else {
+                return Err(Reply::error(404, "not_found", "no PROXY_ORIGIN is configured"));
+            };
+            let url = proxy_target(origin, rest, req.query).map_err(|why| Reply::error(400, "bad_proxy_path", why))?;
+            proxy_methods = self.proxy_methods(req.path.get("/proxy".len()..).unwrap_or("/"))?;
+            (Some(Route::Proxy(url)), &*proxy_methods)
+        } else {
+            (None, "")
+        };
+        let Some(route) = route else {
+            return Err(Reply::error(404, "not_found", "unknown path"));
+        };
+        let method_ok = match (&route, req.method) {
+            (Route::Health, "GET" | "HEAD") => true,
+            (Route::Token | Route::Logout, "POST") => true,
+            (Route::Login | Route::Callback | Route::Session, "GET") => true,
+            (Route::Proxy(_), m) => m != "OPTIONS" && allow.split(", ").any(|a| a == m),
+            _ => false,
+        };
+        if req.method == "OPTIONS" && matches!(route, Route::Token | Route::Proxy(_) | Route::Logout | Route::Session) {
+            if browser_ok != Some(true) {
+                return Err(Reply::error(403, "origin_not_allowed", "preflight needs an allowed Origin"));
+            }
+            let mut r = Reply { status: 204, headers: Vec::new(), body: String::new() }
+                .with("Access-Control-Allow-Methods", allow)
+                .with("Access-Control-Max-Age", "600");
+            if let Some(h) = req.request_headers.filter(|h| is_printable(h)) {
+                r = r.with("Access-Control-Allow-Headers", h);
+            }
+            return Err(r);
+        }
+        if !method_ok {
+            return Err(Reply::error(405, "method_not_allowed", "method not allowed").with("Allow", allow));
+        }
+        // Every caller, browser or not: an Origin header is no credential (anyone can send
+        // one). A preflight (above) cannot carry the key and needs none.
+        // Sign-in routes are browser navigations, which cannot send a header: the session
+        // cookie is their credential.
+        let keyed = matches!(route, Route::Token | Route::Proxy(_));
+        if keyed && !self.broker_keys.is_empty() && !self.key_ok(req.broker_key) {
+            return Err(Reply::error(401, "broker_key_required", "send a valid X-Broker-Key"));
+        }
+        // The session's own routes and every proxied call act on the user's (or the
+        // broker's) behalf: only a request that could send a custom header, which another
+        // site cannot without the preflight above, gets that far (RFC 10017 §6.1.3.3).
+        if matches!(route, Route::Proxy(_) | Route::Session | Route::Logout) && req.csrf != Some("1") {
+            return Err(Reply::error(403, "csrf_header_required", "send the header Tokenkit-Request: 1"));
+        }
+        Ok(route)
+    }
+
+    /// The methods `PROXY_ROUTES` allows at API path `path` (`Allow` syntax), or the 404
+    /// when no route covers it. Without `PROXY_ROUTES`, a constant (nothing allocated).
+    fn proxy_methods(&self, path: &str) -> Result<alloc::borrow::Cow<'static, str>, Reply> {
+        if self.proxy_routes.is_empty() {
+            return Ok("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".into());
+        }
+        let mut allow: Vec<&str> = Vec::new();
+        for m in self.proxy_routes.iter().filter(|r| r.covers(path)).flat_map(|r| &r.methods) {
+            if !allow.contains(&m.as_str()) {
+                allow.push(m);
+            }
+        }
+        if allow.is_empty() {
+            return Err(Reply::error(404, "not_found", "no PROXY_ROUTES entry covers this path"));
+        }
+        allow.push("OPTIONS");
+        Ok(allow.join(", ").into())
+    }
+}
+
+/// The URL on `origin` that `/proxy/<rest>?<query>` forwards to.
+///
+/// # Security
+/// The target is always `origin`: `..` and `.` segments (also percent-encoded), encoded
+/// slashes and backslashes, empty segments (`//host`), backslashes and scheme-like first
+/// segments (absolute URLs), and `?`/`#` inside the path are rejected, so the broker cannot
+/// be aimed at another host or at a path the API would resolve differently.
+pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'static str> {
+    let lower = rest.to_ascii_lowercase();
+    // The query comes separately: a `?` or `#` in the path would end it early, so that
+    // `..?x` passed the dot-segment check and then resolved as `/..` (found by fuzzing;
+    // a request path never holds one, but this function must not rely on that).
+    if rest.bytes().any(|b| b == b'?' || b == b'#') {
+        return Err("query and fragment markers are not allowed in the proxy path");
+    }
+    if rest.contains('\\') || lower.contains("%5c") || lower.contains("%2f") {
+        return Err("encoded slashes and backslashes are not allowed in the proxy path");
+    }
+    if rest.starts_with('/') || rest.contains("//") {
+        return Err("empty path segments (//) are not allowed in the proxy path");
+    }
+    for (i, seg) in lower.split('/').enumerate() {
+        let dots = seg.replace("%2e", ".");
+        if dots == "." || dots == ".." {
+            return Err("dot segments are not allowed in the proxy path");
+        }
+        if i == 0 && seg.contains(':') {
+            return Err("absolute URLs are not allowed in the proxy path");
+        }
+    }
+    if rest.bytes().any(|b| b < 0x21 || b == 0x7f) || query.bytes().any(|b| b < 0x21 || b == 0x7f) {
+        return Err("control characters are not allowed in the proxy path");
+    }
+    let mut url = String::from(origin);
+    url.push('/');
+    url.push_str(rest);
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(query);
+    }
+    Ok(url)
+}
+
+/// Whether a caller's request header may be forwarded to the API. The caller's credentials
+/// (`Authorization`, `Cookie`, `X-Broker-Key`), `Host` and hop-by-hop headers (RFC 9110
+/// §7.6.1, including those named in `Connection`) are stripped.
+pub fn forward_header(name: &str, connection: &str) -> bool {
+    const STRIP: &[&str] = &[
+        "authorization",
+        "cookie",
+        "host",
+        "x-broker-key",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "cf-connecting-ip",
+        "x-forwarded-for",
+    ];
+    let n = name.to_ascii_lowercase();
+    !STRIP.contains(&n.as_str()) && !connection.split(',').any(|t| t.trim().eq_ignore_ascii_case(&n))
+}

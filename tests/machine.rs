@@ -249,7 +249,16 @@ fn num(n: f64) -> Value {
 fn race_table() {
     let std = || config(&[]);
     let quiet = || config(&[("maxRetries", num(0.0))]);
+    let broker = || {
+        let opts = Value::Object(vec![("brokerUrl".into(), Value::Str("https://edge.example.com/token".into()))]);
+        Config::from_options(Preset::Generic, &opts, &parse_url).unwrap()
+    };
     let scenarios: Vec<(&str, Config, Vec<Step>)> = vec![
+        ("a broker's token with under a second left (expires_in 0) goes to its waiters and is not kept", broker(), vec![
+            Get(Wait), Get(Wait), Sent(1),
+            Reply(Token(0)), Waiters(Ready(1)), Get(Wait), Sent(2),
+            Reply(Token(30)), Waiters(Ready(2)), Get(Ready(2)), Sent(2),
+        ]),
         ("two callers on a cold cache share one request", std(), vec![
             Get(Wait), Get(Wait), Sent(1),
             Reply(Token(100)), Waiters(Ready(1)), Get(Ready(1)), Sent(1),

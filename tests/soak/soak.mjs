@@ -77,8 +77,10 @@ export async function brokerSoak({ seconds = 60, isolates = 4, connections = 32,
     let loading = true;
     const checker = (async () => {
       while (loading && !baseline) {
+        // Live when the broker answered: the check itself may land late on a loaded machine.
         const { access_token } = await (await fetch(`${url}/token`, { method: "POST" })).json();
-        const api = await fetch(up.api(key), { headers: { authorization: `Bearer ${access_token}` } });
+        const answered = Date.now();
+        const api = await fetch(`${up.api(key)}?at=${answered}`, { headers: { authorization: `Bearer ${access_token}` } });
         await api.arrayBuffer();
         checked++;
         if (api.status !== 200) stale++;

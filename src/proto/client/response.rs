@@ -18,7 +18,7 @@ use super::config::{Dialect, Endpoint, Grant, Timing, MIN_LIFETIME};
 pub struct Issued {
     /// The access token (a Bearer token: nothing else is accepted).
     pub access_token: Secret,
-    /// The lifetime, between [`MIN_LIFETIME`] and a year.
+    /// The lifetime, between [`MIN_LIFETIME`] (0 from a tokenkit broker) and a year.
     pub lifetime: Secs,
     /// The granted scope (the requested one if the server did not say).
     pub scope: Option<String>,
@@ -181,9 +181,11 @@ pub fn process_token_response(
         _ => None,
     };
     // A token server's tiny `expires_in` is stretched to MIN_LIFETIME (it must not make
-    // every call fetch). A tokenkit broker's is the exact remaining life of a token it is
-    // already refreshing: stretched, a cached copy would outlive the token itself.
-    let least = if ep.dialect == Dialect::Broker { Secs(1) } else { MIN_LIFETIME };
+    // every call fetch). A tokenkit broker's is the remaining life of a token it is already
+    // refreshing, in whole seconds rounded down: never stretched, or a cached copy would
+    // outlive the token itself. `0` (under a second left) goes to the callers waiting for
+    // it and is not kept: the next call asks the broker again.
+    let least = if ep.dialect == Dialect::Broker { Secs(0) } else { MIN_LIFETIME };
     Ok(Issued {
         access_token: Secret::new(access_token.clone()),
         lifetime: expires_in.clamp(least, MAX_EXPIRES_IN),

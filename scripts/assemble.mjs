@@ -93,7 +93,7 @@ for (const name of ["browser.js", "node.js", "workerd.js"]) {
 }
 const signinWasm = inlineWasm(signin);
 cjsEntry(signin);
-cpSync(join(root, "pkg-template/signin.d.ts"), join(signin, "index.d.ts"));
+cpSync(join(root, "pkg-template/signin/index.d.ts"), join(signin, "index.d.ts"));
 
 // tokenkit/broker: the prebuilt broker (make worker-build's worker/pkg/), its Worker entry
 // (worker/index.js, the one the tests and the demo run), types and a wrangler.toml template.
@@ -101,6 +101,19 @@ const broker = join(out, "broker");
 cpSync(join(root, "worker/pkg"), broker, { recursive: true });
 writeFileSync(join(broker, "index.js"), readFileSync(join(root, "worker/index.js"), "utf8").replaceAll('"./pkg/', '"./'));
 cpSync(join(root, "pkg-template/broker"), broker, { recursive: true });
+// CommonJS twins of the type files (.d.cts) for the `require` conditions: TypeScript's node16
+// resolution reads a .d.ts in this "type": "module" package as ESM, which a CommonJS
+// project cannot import (TS1479). Same declarations; the sign-in ones import the base twin.
+for (const [from, to, edit] of [
+  ["tokenkit.d.ts", "tokenkit.d.cts", (t) => t],
+  ["signin/index.d.ts", "signin/index.d.cts", (t) => t.replaceAll('"../tokenkit.js"', '"../tokenkit.cjs"')],
+  ["broker/index.d.ts", "broker/index.d.cts", (t) => t],
+]) {
+  const text = readFileSync(join(out, from), "utf8");
+  const twin = edit(text);
+  if (from.startsWith("signin/") && twin === text) throw new Error("signin/index.d.ts no longer imports ../tokenkit.js");
+  writeFileSync(join(out, to), twin);
+}
 // The full documentation travels with the package; the npm README links to it.
 cpSync(join(root, "README.md"), join(out, "DOCS.md"));
 const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));

@@ -458,6 +458,38 @@ scenario("TypeScript: tsc --init with its Node settings (lib esnext, no DOM), bo
   );
 });
 
+// ---- TypeScript: every module resolution it still supports, for all three entries ---------
+// No skipLibCheck: the package's own type files are checked too. The sign-in client must
+// keep every base method (`dispose`), which a sign-in declaration that cannot find its
+// base silently loses.
+const allEntries = `import { TokenClient, TokenError } from "tokenkit";
+import { TokenClient as SignInClient } from "tokenkit/signin";
+import type { BrokerEnv } from "tokenkit/broker";
+const c = new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "b", allowedOrigins: ["https://api.example.com"] });
+const s = new SignInClient({ grant: "authorization_code", authorizeUrl: "https://auth.example.com/auth", tokenUrl: "https://auth.example.com/token", clientId: "spa", clientAuth: "none", redirectUri: "https://app.example.com/cb", allowedOrigins: ["https://api.example.com"] });
+const env: BrokerEnv = { TOKEN_URL: "https://auth.example.com/token" };
+const url = s.createAuthorizationUrl();
+c.dispose();
+s.dispose();
+export { env, url, TokenError };
+`;
+for (const [label, type, module, resolution, file] of [
+  ["node10 (module commonjs)", "commonjs", "commonjs", "node10", "app.ts"],
+  ["node16, CommonJS project", "commonjs", "node16", "node16", "app.ts"],
+  ["node16, ESM project", "module", "node16", "node16", "app.ts"],
+  ["nodenext, CommonJS project", "commonjs", "nodenext", "nodenext", "app.ts"],
+  ["nodenext, ESM project", "module", "nodenext", "nodenext", "app.ts"],
+  ["nodenext, a .cts file", "module", "nodenext", "nodenext", "app.cts"],
+  ["bundler", "module", "esnext", "bundler", "app.ts"],
+]) {
+  scenario(`TypeScript ${label}: tokenkit, tokenkit/signin, tokenkit/broker`, async () => {
+    const name = `ts-${resolution}-${type}-${file.split(".")[1]}`;
+    const tsconfig = { compilerOptions: { strict: true, noEmit: true, target: "es2022", module, moduleResolution: resolution, lib: ["es2022", "dom"], types: [], skipLibCheck: false }, files: [file] };
+    const { dir } = project(name, () => ({ [file]: allEntries, "tsconfig.json": JSON.stringify(tsconfig) }), { type });
+    await run(rootBin("tsc"), ["-p", "."], { cwd: dir });
+  });
+}
+
 // ---- A page with a strict Content-Security-Policy --------------------------------------------
 scenario("CSP: 'wasm-unsafe-eval' works; without it the constructor throws WASM_UNAVAILABLE", async () => {
   const { dir, key } = project("csp", (k) => ({ "app.js": browserApp(k), "www/index.html": INDEX_HTML("app.js") }));

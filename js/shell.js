@@ -91,12 +91,17 @@ export function guard(TokenClient) {
  * The wasm is compiled and instantiated the first time a client is made (`new TokenClient`,
  * or a static factory), not at import: importing never fails and never waits, and a failure
  * (a Content-Security-Policy without 'wasm-unsafe-eval', no WebAssembly) is a TokenError
- * thrown by the call that needed the wasm, where the app's own try/catch sees it.
- * Returns the class to export: the glue's class behind a Proxy that loads before `new`.
+ * thrown by the call that needed the wasm, where the app's own try/catch sees it; `hint`
+ * (the entry's: a page's CSP, or a runtime that forbids WebAssembly) says what to allow.
+ * A runtime without fetch is refused here too, naming the option, rather than as an
+ * unreachable server on the first call. Returns the class to export: the glue's class
+ * behind a Proxy that loads before `new`.
  */
-export function loadOnFirstUse(TokenClient, instantiate) {
+export function loadOnFirstUse(TokenClient, instantiate, hint) {
   let loaded = false;
-  const load = () => {
+  const load = (options) => {
+    // A runtime without fetch (Jest's jsdom environment): the client could never send.
+    if (options?.fetch == null && typeof fetch != "function") throw new TokenError("INVALID_CONFIG", "fetch: is required: this runtime has no fetch");
     if (loaded) return;
     try {
       instantiate();
@@ -104,7 +109,7 @@ export function loadOnFirstUse(TokenClient, instantiate) {
       const why = e instanceof Error ? e.message : String(e);
       throw new TokenError(
         "WASM_UNAVAILABLE",
-        `tokenkit's WebAssembly could not be loaded (${why.slice(0, 200)}); a page with a Content-Security-Policy needs 'wasm-unsafe-eval' in script-src`,
+        `tokenkit's WebAssembly could not be loaded (${why.slice(0, 200)}): ${hint}`,
         { cause: e },
       );
     }
@@ -114,13 +119,13 @@ export function loadOnFirstUse(TokenClient, instantiate) {
     const f = TokenClient[name];
     if (typeof f !== "function" || name.startsWith("__")) continue;
     TokenClient[name] = function (...args) {
-      load();
+      load(args[0]);
       return f.apply(this, args);
     };
   }
   return new Proxy(TokenClient, {
     construct(target, args, newTarget) {
-      load();
+      load(args[0]);
       return Reflect.construct(target, args, newTarget);
     },
   });
@@ -155,12 +160,14 @@ const ignore = () => {};
 /**
  * The body as text, or undefined past `cap` bytes (src/proto/http.rs MAX_BODY_BYTES, the
  * one place the limit is written): reading stops there, so memory stays bounded.
- * Blob.text() decodes UTF-8 and drops a BOM.
+ * Blob.text() decodes UTF-8 and drops a BOM. A response without a body stream (a test's
+ * fetch stub, a whatwg-fetch polyfill: they hold the whole body already) gives its text().
  */
 async function cappedText(res, cap) {
   const reader = res.body?.getReader();
+  if (!reader) return res.text();
   const parts = [];
-  for (let n = 0, c; reader && !(c = await reader.read()).done; parts.push(c.value)) {
+  for (let n = 0, c; !(c = await reader.read()).done; parts.push(c.value)) {
     if ((n += c.value.length) > cap) return void reader.cancel().catch(ignore);
   }
   return new Blob(parts).text();

@@ -10,5 +10,5 @@ import inflate from "./inflate.js";
 setRuntime("browser");
 guard(Glue);
 
-export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: new WebAssembly.Module(inflate(wasm, packed, size)) }));
+export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: new WebAssembly.Module(inflate(wasm, packed, size)) }), "a page's Content-Security-Policy needs 'wasm-unsafe-eval' in script-src");
 export { TokenError } from "%SHELL%";

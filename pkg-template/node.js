@@ -12,5 +12,5 @@ import { wasm } from "./wasm-inline.js";
 setRuntime("node");
 guard(Glue);
 
-export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: inflateRawSync(Buffer.from(wasm, "base64")) }));
+export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: inflateRawSync(Buffer.from(wasm, "base64")) }), "this runtime does not allow WebAssembly (--jitless, or code generation turned off)");
 export { TokenError } from "%SHELL%";

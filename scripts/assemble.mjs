@@ -52,25 +52,39 @@ buildSync({
   logLevel: "error",
 });
 
-// node.cjs: the CommonJS entry (require, Jest's default mode), node.js bundled with the glue,
-// shell and inlined wasm into one CommonJS file, so it needs no require(esm) (absent before
-// Node 20.19). It is a second copy of the JS: its TokenError is not \`instanceof\` the ESM entry's.
+// node.cjs and browser.cjs: the CommonJS entries (require; Jest's default mode and its jsdom
+// environment, which asks for the browser condition), each the ESM entry bundled with the
+// glue, shell and inlined wasm into one CommonJS file, so it needs no require(esm) (absent
+// before Node 20.19). Each is a second copy of the JS: its TokenError is not `instanceof`
+// the ESM entry's. jsdom's global has no TextDecoder or TextEncoder (the glue makes one of
+// each on load): these take Node's when the global lacks them. browser.cjs reaches them
+// through process.getBuiltinModule, never a require() a bundler would try to resolve.
+const NODE_TEXT = "require(\"node:util\")";
+const BROWSER_TEXT = "globalThis.process.getBuiltinModule(\"node:util\")";
 function cjsEntry(dir) {
-  buildSync({
-    entryPoints: [join(dir, "node.js")],
-    outfile: join(dir, "node.cjs"),
-    bundle: true,
-    format: "cjs",
-    platform: "node",
-    target: "node20",
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: "none",
-    // Only the glue's async init (never called here) reads import.meta.url.
-    define: { "import.meta.url": '""' },
-    logLevel: "error",
-  });
+  for (const [entry, platform, util] of [["node", "node", NODE_TEXT], ["browser", "browser", BROWSER_TEXT]]) {
+    buildSync({
+      entryPoints: [join(dir, `${entry}.js`)],
+      outfile: join(dir, `${entry}.cjs`),
+      bundle: true,
+      format: "cjs",
+      platform,
+      target: platform === "node" ? "node20" : "es2020",
+      // Not minified: Node and Jest print the source line an uncaught error was thrown
+      // from, and a minified bundle is one line of 65 KB. No browser downloads these.
+      legalComments: "none",
+      banner: { js: `var TextDecoder=globalThis.TextDecoder||${util}.TextDecoder,TextEncoder=globalThis.TextEncoder||${util}.TextEncoder;` },
+      logLevel: "error",
+    });
+  }
 }
+// The Node ESM entry, bundled with the glue and the shell, readable for the same reason
+// (the browser's copies of those files stay minified: they are what a page downloads).
+function nodeEntry(dir) {
+  const built = buildSync({ entryPoints: [join(dir, "node.js")], bundle: true, format: "esm", platform: "node", target: "node20", legalComments: "none", write: false, logLevel: "error" });
+  writeFileSync(join(dir, "node.js"), built.outputFiles[0].text);
+}
+nodeEntry(out);
 cjsEntry(out);
 
 // tokenkit/signin: the same entries over the sign-in build (target/bindgen-signin/), in
@@ -92,8 +106,15 @@ for (const name of ["browser.js", "node.js", "workerd.js"]) {
   writeFileSync(join(signin, name), text);
 }
 const signinWasm = inlineWasm(signin);
+nodeEntry(signin);
 cjsEntry(signin);
 cpSync(join(root, "pkg-template/signin/index.d.ts"), join(signin, "index.d.ts"));
+// For resolvers without exports maps (webpack 4, TypeScript's node10): tokenkit/signin is a
+// folder whose own package.json names its entries ("type": "module" keeps its .js ESM).
+writeFileSync(
+  join(signin, "package.json"),
+  JSON.stringify({ private: true, type: "module", main: "./node.cjs", module: "./browser.js", browser: "./browser.js", types: "./index.d.ts" }, null, 2) + "\n",
+);
 
 // tokenkit/broker: the prebuilt broker (make worker-build's worker/pkg/), its Worker entry
 // (worker/index.js, the one the tests and the demo run), types and a wrangler.toml template.

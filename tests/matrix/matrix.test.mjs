@@ -10,7 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -182,7 +182,11 @@ async function expectPage(url, key, maxTokenRequests = 1) {
   assert.ok(fx.count(key) >= 1 && fx.count(key) <= maxTokenRequests, `${fx.count(key)} token requests, expected 1..${maxTokenRequests}`);
 }
 
+/** Every .wasm file under `dir`: a browser build must have none (the wasm is inlined). */
+const wasmFiles = (dir) => readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith(".wasm"));
+
 async function expectBuilt(dir, key) {
+  assert.deepEqual(wasmFiles(dir), [], "no .wasm in the build output (the wasm is inlined; nothing requests a file)");
   const s = await staticServer(dir);
   try {
     await expectPage(`${s.url}/`, key);
@@ -313,6 +317,30 @@ scenario("Jest 29 (default mode)", async () => {
   assert.match(stdout + stderr, /Tests:\s+1 passed, 1 total/);
   assert.equal(fx.count(key), 1);
 });
+// Jest's jsdom environment, as a React or Vue app's tests run: it asks for the `browser`
+// condition from CommonJS, and its global has no TextDecoder and no fetch. The client loads;
+// without a fetch it says so, naming the option; with the test's own stub it works.
+const jsdomTest = `const { TokenClient } = require("tokenkit");
+const opts = { tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "b", allowedOrigins: ["https://api.example.com"] };
+test("without fetch: a typed error naming the option", () => {
+  expect(typeof fetch).toBe("undefined");
+  expect(() => new TokenClient(opts)).toThrow(expect.objectContaining({ code: "INVALID_CONFIG", message: expect.stringMatching(/^fetch: is required/) }));
+});
+test("with the test's fetch stub: a token", async () => {
+  const fetch = jest.fn(async () => ({ status: 200, type: "basic", headers: new Headers({ "content-type": "application/json" }), text: async () => '{"access_token":"tok","token_type":"Bearer","expires_in":60}' }));
+  const c = new TokenClient({ ...opts, fetch });
+  expect(await c.getToken()).toBe("tok");
+  expect(fetch).toHaveBeenCalledTimes(1);
+  c.dispose();
+});
+`;
+for (const [v, jest] of [[29, rootBin("jest")], [30, join(tools, "jest30/bin/jest.js")]]) {
+  scenario(`Jest ${v} with testEnvironment jsdom`, async () => {
+    const { dir } = project(`jest${v}-jsdom`, () => ({ "token.test.js": jsdomTest }), { type: "commonjs", jest: { testEnvironment: `jest-environment-jsdom-${v}` } });
+    const { stdout, stderr } = await run(v === 29 ? jest : process.execPath, v === 29 ? ["--ci"] : [jest, "--ci"], { cwd: dir });
+    assert.match(stdout + stderr, /Tests:\s+2 passed, 2 total/);
+  });
+}
 scenario("Vitest 4", async () => {
   const { dir, key } = project("vitest", (k) => ({ "token.test.js": runnerTest(k, false) }));
   const { stdout, stderr } = await run(toolBin("vitest"), ["run"], { cwd: dir });

@@ -70,3 +70,16 @@ test("429 -> RATE_LIMITED with Retry-After in seconds, also from an HTTP date", 
   assert.equal(e.code, "RATE_LIMITED");
   assert.ok(e.retryAfter >= 28 && e.retryAfter <= 31, String(e.retryAfter));
 });
+
+test("a runtime without fetch (Jest's jsdom environment): construction fails with INVALID_CONFIG naming the fetch option", async (t) => {
+  const fetch = globalThis.fetch;
+  t.after(() => (globalThis.fetch = fetch));
+  delete globalThis.fetch;
+  for (const make of [() => new TokenClient({ ...base }), () => TokenClient.apiKey({ apiKey: "k", allowedOrigins: ["https://api.example.com"] })]) {
+    assert.throws(make, (e) => e.code === "INVALID_CONFIG" && /^fetch: is required/.test(e.message));
+  }
+  // With the option, the client works.
+  const c = new TokenClient({ ...base, fetch: respond({ access_token: "a", expires_in: 60 }) });
+  assert.equal(await c.getToken(), "a");
+  c.dispose();
+});

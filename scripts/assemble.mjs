@@ -21,7 +21,7 @@ if (shell.length !== 1) throw new Error(`expected one shell.js snippet, found ${
 // stays, so a stack trace still reads): the readable sources are js/ and the Rust crate.
 for (const f of ["tokenkit.js", shell[0]]) {
   const code = readFileSync(join(out, f), "utf8");
-  writeFileSync(join(out, f), transformSync(code, { format: "esm", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
+  writeFileSync(join(out, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
 }
 for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
   const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`);
@@ -46,6 +46,7 @@ buildSync({
   outfile: join(out, "inflate.js"),
   bundle: true,
   format: "esm",
+  target: "es2019",
   minify: true,
   legalComments: "none",
   banner: { js: "// Raw DEFLATE decoder for the inlined wasm: js/inflate.js with tiny-inflate 1.0.3 (MIT, Devon Govett)." },
@@ -69,7 +70,7 @@ function cjsEntry(dir) {
       bundle: true,
       format: "cjs",
       platform,
-      target: platform === "node" ? "node20" : "es2020",
+      target: platform === "node" ? "node20" : "es2019",
       // Not minified: Node and Jest print the source line an uncaught error was thrown
       // from, and a minified bundle is one line of 65 KB. No browser downloads these.
       legalComments: "none",
@@ -97,7 +98,7 @@ const signinShell = readdirSync(join(signin, "snippets"))
 if (signinShell.length !== 1) throw new Error(`expected one shell.js snippet in signin/, found ${signinShell.length}`);
 for (const f of ["tokenkit.js", signinShell[0], signinShell[0].replace("shell.js", "signin.js")]) {
   const code = readFileSync(join(signin, f), "utf8");
-  writeFileSync(join(signin, f), transformSync(code, { format: "esm", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
+  writeFileSync(join(signin, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
 }
 for (const name of ["browser.js", "node.js", "workerd.js"]) {
   const text = readFileSync(join(root, "pkg-template", name), "utf8")

@@ -230,6 +230,21 @@ webpack({ mode: "production" }, (err, stats) => {
   await expectBuilt(join(dir, "dist"), key);
 });
 
+// ---- webpack 4 (still in many apps): no exports maps, acorn 6 (ES2019 syntax at most) ---
+// Its md4 hashing needs --openssl-legacy-provider on Node 17+ whatever the app bundles: that
+// is the app's existing set-up, not tokenkit's. No loader rule, no alias.
+for (const [label, entry] of [["tokenkit", ESM], ["tokenkit/signin", 'import { TokenClient, TokenError } from "tokenkit/signin";']]) {
+  scenario(`webpack 4 build (${label})`, async () => {
+    const { dir, key } = project(`webpack4-${label.replace("/", "-")}`, (k) => ({ "src/index.js": app(k, entry, "(v) => { document.title = JSON.stringify(v); }"), "dist/index.html": INDEX_HTML("main.js").replace(' type="module"', "") }));
+    const build = `const webpack = require(${JSON.stringify(join(tools, "webpack4"))});
+webpack({ mode: "production", context: process.cwd() }, (err, stats) => {
+  if (err || stats.hasErrors() || stats.hasWarnings()) { console.error(String(err ?? stats.toString("errors-warnings")).slice(0, 4000)); process.exit(1); }
+});`;
+    await run(process.execPath, ["-e", build], { cwd: dir, env: { ...ENV, NODE_OPTIONS: "--openssl-legacy-provider" } });
+    await expectBuilt(join(dir, "dist"), key);
+  });
+}
+
 // ---- Rollup 4 + @rollup/plugin-node-resolve (defaults) --------------------------------------
 scenario("Rollup 4 + node-resolve build", async () => {
   const { dir, key } = project("rollup4", (k) => ({ "src/main.js": browserApp(k), "dist/index.html": INDEX_HTML("main.js") }));

@@ -100,7 +100,7 @@ for (const f of ["tokenkit.js", signinShell[0], signinShell[0].replace("shell.js
   const code = readFileSync(join(signin, f), "utf8");
   writeFileSync(join(signin, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
 }
-for (const name of ["browser.js", "node.js", "workerd.js"]) {
+for (const name of ["browser.js", "node.js", "workerd.js", "edge.js"]) {
   const text = readFileSync(join(root, "pkg-template", name), "utf8")
     .replaceAll("%SHELL%", `./${signinShell[0]}`)
     .replaceAll('"./inflate.js"', '"../inflate.js"');

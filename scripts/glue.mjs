@@ -27,6 +27,16 @@ export function dropAsyncInit(code) {
   return out;
 }
 
+// initSync compiles anything that is not `instanceof WebAssembly.Module`. The module an edge
+// runtime hands over (Next.js: `import wasm from "x.wasm?module"`) comes from another realm,
+// so instanceof is false and compiling it throws "Argument 0 must be a buffer source": its
+// brand (Symbol.toStringTag) is what tells a compiled module.
+export function crossRealmModule(code) {
+  const check = "    if (!(module instanceof WebAssembly.Module)) {";
+  if (!code.includes(check)) throw new Error("glue.mjs: initSync's module check is not where it was: check the glue");
+  return code.replace(check, '    if (!(module instanceof WebAssembly.Module) && String(module) !== "[object WebAssembly.Module]") {');
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
-  for (const path of process.argv.slice(2)) writeFileSync(path, dropAsyncInit(dedupe(readFileSync(path, "utf8"))));
+  for (const path of process.argv.slice(2)) writeFileSync(path, crossRealmModule(dropAsyncInit(dedupe(readFileSync(path, "utf8")))));
 }

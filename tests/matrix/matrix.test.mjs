@@ -438,6 +438,35 @@ export async function GET() {
   }
 });
 
+// ---- Next.js edge routes: the edge-light entry (the wasm from an import, Workers rules) -----
+// Turbopack only: Next.js 16.4.6's `build --webpack` fails on any edge route, one without
+// tokenkit too (ENOENT route_client-reference-manifest.js).
+for (const [mode, buildArgs] of nextModes.slice(0, 1)) scenario(`Next.js 16 ${mode}: an edge route handler (edge-light)`, async () => {
+  const { dir, key } = project(`next-edge-${buildArgs[1] ?? "turbopack"}`, (k) => ({
+    "app/layout.js": `export default function Layout({ children }) { return <html><body>{children}</body></html>; }\n`,
+    "app/page.js": `export default function Page() { return <p>edge</p>; }\n`,
+    "app/api/token/route.js": `import { TokenClient, TokenError } from "tokenkit";
+export const runtime = "edge";
+export const dynamic = "force-dynamic";
+const client = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+export async function GET() {
+  const r = await client.fetch(${JSON.stringify(fx.api(k))});
+  const denied = await client.fetch("https://evil.example.com/").then(() => "sent", (e) => e instanceof TokenError && e.code);
+  return Response.json({ status: r.status, denied });
+}
+`,
+  }));
+  await run(toolBin("next"), buildArgs, { cwd: dir, timeout: 600_000 });
+  const s = await serve(toolBin("next"), ["start", "-H", "127.0.0.1", "-p", String(await freePort())], dir, /Local:\s+(http:\/\/[\d.:]+)/);
+  try {
+    const routes = await Promise.all(Array.from({ length: 20 }, () => fetch(`${s.url}/api/token`).then((r) => r.json())));
+    assert.deepEqual(routes, Array(20).fill(OK));
+    assert.equal(fx.count(key), 1, "20 concurrent edge calls, one token request");
+  } finally {
+    await s.stop();
+  }
+});
+
 // ---- Cloudflare Workers: bundled by Wrangler as `wrangler deploy` does, run in workerd -------
 scenario("workerd (Wrangler bundle, Miniflare)", async () => {
   const { dir, key } = project("workerd", () => ({

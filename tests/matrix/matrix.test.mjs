@@ -10,6 +10,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname, extname, join } from "node:path";
@@ -296,11 +297,25 @@ for (const format of ["esm", "cjs"]) {
   });
 }
 
-// ---- Node: ESM and CommonJS, on this Node and on Node 20.11 (no require(esm)) ---------------
+// ---- Node: ESM and CommonJS, on this Node, Node 20.11 (no require(esm)), 22 and 24 ---------
 const nodes = [
   ["Node " + process.versions.node, process.execPath],
   ["Node 20.11.1", join(tools, "node20-11/bin/node")],
+  ["Node 22.23.3", join(tools, "node22/bin/node")],
+  ["Node 24.21.0", join(tools, "node24/bin/node")],
 ];
+/** A server-side sign-in: the authorization URL and the PKCE verifier the app keeps. */
+const signinApp = (cjs) => `${cjs ? 'const { TokenClient } = require("tokenkit/signin");' : 'import { TokenClient } from "tokenkit/signin";'}
+const c = new TokenClient({ grant: "authorization_code", authorizeUrl: "https://auth.example.com/auth", tokenUrl: "https://auth.example.com/token", clientId: "web", clientSecret: "s", redirectUri: "https://app.example.com/cb", allowedOrigins: ["https://api.example.com"] });
+c.createAuthorizationUrl().then((p) => { console.log(JSON.stringify({ url: p.url, codeVerifier: p.codeVerifier })); c.dispose(); }, (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));
+`;
+const expectPkce = (stdout) => {
+  const { url, codeVerifier, message } = lastJson(stdout) ?? {};
+  assert.ok(url, message ?? stdout);
+  const q = new URL(url).searchParams;
+  assert.equal(q.get("code_challenge_method"), "S256");
+  assert.equal(q.get("code_challenge"), createHash("sha256").update(codeVerifier).digest("base64url"));
+};
 for (const [label, node] of nodes) {
   scenario(`${label} ESM import`, async () => {
     const { dir, key } = project(`node-esm-${label.split(" ")[1]}`, (k) => ({ "app.js": serverApp(k) }));
@@ -313,6 +328,11 @@ for (const [label, node] of nodes) {
     const { stdout } = await run(node, ["app.js"], { cwd: dir });
     assert.deepEqual(lastJson(stdout), OK);
     assert.equal(fx.count(key), 1);
+  });
+  scenario(`${label} sign-in (tokenkit/signin, import and require)`, async () => {
+    const { dir } = project(`node-signin-${label.split(" ")[1]}`, () => ({ "esm.mjs": signinApp(false), "cjs.cjs": signinApp(true) }));
+    expectPkce((await run(node, ["esm.mjs"], { cwd: dir })).stdout);
+    expectPkce((await run(node, ["cjs.cjs"], { cwd: dir })).stdout);
   });
 }
 
@@ -467,6 +487,25 @@ export async function GET() {
   }
 });
 
+// ---- SvelteKit (Vite 8, adapter-node) on Node 22: the client made in onMount ---------------
+scenario("SvelteKit 3 on Node 22: vite build, adapter-node server, a page", async () => {
+  const node22 = join(tools, "node22/bin/node");
+  const { dir, key } = project("sveltekit", (k) => ({
+    "vite.config.js": `import { sveltekit } from "@sveltejs/kit/vite";\nimport adapter from "@sveltejs/adapter-node";\nimport { defineConfig } from "vite";\nexport default defineConfig({ plugins: [sveltekit({ adapter: adapter() })] });\n`,
+    "src/app.html": `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title>%sveltekit.head%</head><body><div>%sveltekit.body%</div></body></html>\n`,
+    "src/lib/app.js": browserApp(k),
+    "src/routes/+page.svelte": `<script>\n  import { onMount } from "svelte";\n  onMount(() => { import("../lib/app.js"); });\n</script>\n<p>svelte</p>\n`,
+  }));
+  await run(node22, [join(tools, "vite/bin/vite.js"), "build", "--logLevel", "warn"], { cwd: dir });
+  assert.deepEqual(wasmFiles(join(dir, "build")), [], "no .wasm in the build output");
+  const s = await serve("/usr/bin/env", [`PORT=${await freePort()}`, "HOST=127.0.0.1", node22, "build"], dir, /Listening on (http:\/\/[\d.:]+)/);
+  try {
+    await expectPage(`${s.url}/`, key);
+  } finally {
+    await s.stop();
+  }
+});
+
 // ---- Cloudflare Workers: bundled by Wrangler as `wrangler deploy` does, run in workerd -------
 scenario("workerd (Wrangler bundle, Miniflare)", async () => {
   const { dir, key } = project("workerd", () => ({
@@ -554,12 +593,18 @@ for (const [label, type, module, resolution, file] of [
   ["nodenext, a .cts file", "module", "nodenext", "nodenext", "app.cts"],
   ["bundler", "module", "esnext", "bundler", "app.ts"],
 ]) {
-  scenario(`TypeScript ${label}: tokenkit, tokenkit/signin, tokenkit/broker`, async () => {
-    const name = `ts-${resolution}-${type}-${file.split(".")[1]}`;
-    const tsconfig = { compilerOptions: { strict: true, noEmit: true, target: "es2022", module, moduleResolution: resolution, lib: ["es2022", "dom"], types: [], skipLibCheck: false }, files: [file] };
-    const { dir } = project(name, () => ({ [file]: allEntries, "tsconfig.json": JSON.stringify(tsconfig) }), { type });
-    await run(rootBin("tsc"), ["-p", "."], { cwd: dir });
-  });
+  // TypeScript 6.0 deprecates node10 (a project keeps it with ignoreDeprecations); 7.0
+  // removed it.
+  const versions = [["5.9", rootBin("tsc")], ["6.0", join(tools, "typescript6/bin/tsc")], ["7.0", join(tools, "typescript7/bin/tsc")]];
+  for (const [version, tsc] of versions.filter(([v]) => resolution !== "node10" || v !== "7.0")) {
+    scenario(`TypeScript ${version} ${label}: tokenkit, tokenkit/signin, tokenkit/broker`, async () => {
+      const name = `ts${version}-${resolution}-${type}-${file.split(".")[1]}`;
+      const deprecated = resolution === "node10" && version === "6.0" ? { ignoreDeprecations: "6.0" } : {};
+      const tsconfig = { compilerOptions: { strict: true, noEmit: true, target: "es2022", module, moduleResolution: resolution, lib: ["es2022", "dom"], types: [], skipLibCheck: false, ...deprecated }, files: [file] };
+      const { dir } = project(name, () => ({ [file]: allEntries, "tsconfig.json": JSON.stringify(tsconfig) }), { type });
+      await run(process.execPath, [tsc, "-p", "."], { cwd: dir });
+    });
+  }
 }
 
 // ---- A page with a strict Content-Security-Policy --------------------------------------------

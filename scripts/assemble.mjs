@@ -27,6 +27,16 @@ for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true
   const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`);
   writeFileSync(join(out, name), text);
 }
+// The edge entry ("edge-light": Vercel's edge runtime, Next.js edge routes) is the Workers
+// entry with the wasm imported as `tokenkit_bg.wasm?module`, the convention there: the edge
+// runtime compiles wasm only from an import, never from bytes. The Workers rules apply.
+function edgeEntry(dir) {
+  const workerd = readFileSync(join(dir, "workerd.js"), "utf8");
+  const text = workerd.replace('import wasm from "./tokenkit_bg.wasm";', 'import wasm from "./tokenkit_bg.wasm?module";');
+  if (text === workerd) throw new Error("workerd.js no longer imports ./tokenkit_bg.wasm");
+  writeFileSync(join(dir, "edge.js"), "// Edge entry (edge-light): workerd.js with the wasm imported as tokenkit_bg.wasm?module.\n" + text);
+}
+edgeEntry(out);
 
 // The browser and Node entries inline the wasm, so loading needs no top-level await and no
 // file or asset that a bundler could fail to copy: raw DEFLATE, base64 (see js/inflate.js).
@@ -100,12 +110,13 @@ for (const f of ["tokenkit.js", signinShell[0], signinShell[0].replace("shell.js
   const code = readFileSync(join(signin, f), "utf8");
   writeFileSync(join(signin, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
 }
-for (const name of ["browser.js", "node.js", "workerd.js", "edge.js"]) {
+for (const name of ["browser.js", "node.js", "workerd.js"]) {
   const text = readFileSync(join(root, "pkg-template", name), "utf8")
     .replaceAll("%SHELL%", `./${signinShell[0]}`)
     .replaceAll('"./inflate.js"', '"../inflate.js"');
   writeFileSync(join(signin, name), text);
 }
+edgeEntry(signin);
 const signinWasm = inlineWasm(signin);
 nodeEntry(signin);
 cjsEntry(signin);

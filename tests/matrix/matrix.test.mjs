@@ -169,7 +169,7 @@ try {
 `;
 const ESM = 'import { TokenClient, TokenError } from "tokenkit";';
 /** In a page: the outcome goes to document.title. */
-const browserApp = (key) => app(key, ESM, "(v) => { document.title = JSON.stringify(v); }");
+const browserApp = (key, imports = ESM) => app(key, imports, "(v) => { document.title = JSON.stringify(v); }");
 /** In a runtime: the outcome is printed as JSON. */
 const serverApp = (key, { cjs = false } = {}) =>
   app(key, cjs ? 'const { TokenClient, TokenError } = require("tokenkit");' : ESM, "(v) => console.log(JSON.stringify(v))");
@@ -236,7 +236,7 @@ webpack({ mode: "production" }, (err, stats) => {
 // is the app's existing set-up, not tokenkit's. No loader rule, no alias.
 for (const [label, entry] of [["tokenkit", ESM], ["tokenkit/signin", 'import { TokenClient, TokenError } from "tokenkit/signin";']]) {
   scenario(`webpack 4 build (${label})`, async () => {
-    const { dir, key } = project(`webpack4-${label.replace("/", "-")}`, (k) => ({ "src/index.js": app(k, entry, "(v) => { document.title = JSON.stringify(v); }"), "dist/index.html": INDEX_HTML("main.js").replace(' type="module"', "") }));
+    const { dir, key } = project(`webpack4-${label.replace("/", "-")}`, (k) => ({ "src/index.js": browserApp(k, entry), "dist/index.html": INDEX_HTML("main.js").replace(' type="module"', "") }));
     const build = `const webpack = require(${JSON.stringify(join(tools, "webpack4"))});
 webpack({ mode: "production", context: process.cwd() }, (err, stats) => {
   if (err || stats.hasErrors() || stats.hasWarnings()) { console.error(String(err ?? stats.toString("errors-warnings")).slice(0, 4000)); process.exit(1); }

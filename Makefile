@@ -33,7 +33,7 @@ npm-install-locked = [ $(1)/node_modules/.package-lock.json -nt $(1)/package-loc
   (cd $(1) && npm install --no-save --no-audit --no-fund --loglevel=error)
 
 # The bundlers, frameworks and runtimes of the matrix test (tests/matrix/package.json, exact
-# versions, about 1.4 GB, installed once).
+# versions, about 1.7 GB, installed once).
 setup-matrix:
 	@$(call npm-install-locked,tests/matrix)
 

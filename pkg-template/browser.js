@@ -7,8 +7,14 @@ import { guard, loadOnFirstUse, setRuntime } from "%SHELL%";
 import { packed, size, wasm } from "./wasm-inline.js";
 import inflate from "./inflate.js";
 
-setRuntime("browser");
+// Vercel's edge runtime, bundled without edge-light: the Workers rules (timers there cannot be unref'd).
+const edge = typeof EdgeRuntime === "string";
+setRuntime(edge ? "workerd" : "browser");
 guard(Glue);
 
-export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: new WebAssembly.Module(inflate(wasm, packed, size)) }), "a page's Content-Security-Policy needs 'wasm-unsafe-eval' in script-src");
+export const TokenClient = loadOnFirstUse(
+  Glue,
+  () => initSync({ module: new WebAssembly.Module(inflate(wasm, packed, size)) }),
+  edge ? "this edge runtime compiles wasm only from an import: bundle for it with the \"edge-light\" condition" : "a page's Content-Security-Policy needs 'wasm-unsafe-eval' in script-src",
+);
 export { TokenError } from "%SHELL%";

@@ -140,6 +140,8 @@ async function pageResult(url) {
   const problems = [];
   page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
   page.on("pageerror", (e) => problems.push(String(e)));
+  // The wasm is inlined: a dev server or a build that still fetches a .wasm has a copy to serve.
+  page.on("request", (r) => new URL(r.url()).pathname.endsWith(".wasm") && problems.push(`requested ${r.url()}`));
   try {
     await page.goto(url);
     await page.waitForFunction(() => document.title.startsWith("{"), null, { timeout: 30_000 }).catch((e) => {
@@ -220,11 +222,11 @@ for (const v of [5, 6, 7, 8]) {
 
 
 // ---- webpack 5 (its defaults: ./src/index.js -> dist/main.js, production) -------------------
-scenario("webpack 5 build", async () => {
-  const { dir, key } = project("webpack5", (k) => ({ "src/index.js": browserApp(k), "dist/index.html": INDEX_HTML("main.js") }));
-  // What `npx webpack` does with no config file, run in the project.
+for (const mode of ["production", "development"]) scenario(`webpack 5 build (${mode})`, async () => {
+  const { dir, key } = project(`webpack5-${mode}`, (k) => ({ "src/index.js": browserApp(k), "dist/index.html": INDEX_HTML("main.js") }));
+  // What `npx webpack --mode ${mode}` does with no config file, run in the project.
   const build = `import webpack from "webpack";
-webpack({ mode: "production" }, (err, stats) => {
+webpack({ mode: "${mode}" }, (err, stats) => {
   if (err || stats.hasErrors() || stats.hasWarnings()) { console.error(err ?? stats.toString("errors-warnings")); process.exit(1); }
 });`;
   await run(process.execPath, ["--input-type=module", "-e", build], { cwd: dir });
@@ -245,6 +247,13 @@ webpack({ mode: "production", context: process.cwd() }, (err, stats) => {
     await expectBuilt(join(dir, "dist"), key);
   });
 }
+
+// ---- Rspack 2 (its CLI's defaults: ./src/index.js -> dist/main.js), production and dev ------
+for (const mode of ["production", "development"]) scenario(`Rspack 2 build (${mode})`, async () => {
+  const { dir, key } = project(`rspack-${mode}`, (k) => ({ "src/index.js": browserApp(k), "dist/index.html": INDEX_HTML("main.js") }));
+  await run(process.execPath, [join(tools, "@rspack/cli/bin/rspack.js"), "build", "--mode", mode], { cwd: dir });
+  await expectBuilt(join(dir, "dist"), key);
+});
 
 // ---- Rollup 4 + @rollup/plugin-node-resolve (defaults) --------------------------------------
 scenario("Rollup 4 + node-resolve build", async () => {
@@ -376,6 +385,84 @@ for (const [v, jest] of [[29, rootBin("jest")], [30, join(tools, "jest30/bin/jes
     assert.match(stdout + stderr, /Tests:\s+2 passed, 2 total/);
   });
 }
+// Vercel's edge runtime as apps test and run edge code off Vercel: Jest's edge environment (it
+// asks for edge-light from CommonJS) and the edge-runtime package's VM. Its timers cannot be
+// unref'd, so the Workers rules must apply (no timer outlives a request): the client is never
+// disposed, and the test run and the host process end by themselves. `run`'s 60 s timeout is
+// the liveness guard: a timer left behind would hold them for the token's hour.
+const edgeJestTest = (k) => `const { TokenClient, TokenError } = require("tokenkit");
+const client = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+test("in the edge runtime: one token for concurrent calls, a signed call, a refused origin", async () => {
+  expect(typeof EdgeRuntime).toBe("string");
+  const rs = await Promise.all(Array.from({ length: 10 }, () => client.fetch(${JSON.stringify(fx.api(k))})));
+  expect(rs.map((r) => r.status)).toEqual(Array(10).fill(200));
+  await expect(client.fetch("https://evil.example.com/")).rejects.toMatchObject({ code: "ORIGIN_NOT_ALLOWED" });
+});
+`;
+scenario("Jest 30 with @edge-runtime/jest-environment: the run ends with the client alive", async () => {
+  const { dir, key } = project("jest-edge", (k) => ({ "token.test.js": edgeJestTest(k) }), { type: "commonjs", jest: { testEnvironment: "@edge-runtime/jest-environment" } });
+  const { stdout, stderr } = await run(process.execPath, [join(tools, "jest30/bin/jest.js"), "--ci"], { cwd: dir, timeout: 60_000 });
+  assert.match(stdout + stderr, /Tests:\s+1 passed, 1 total/);
+  assert.equal(fx.count(key), 1);
+});
+scenario("edge-runtime 4: an esbuild bundle in EdgeRuntime, 20 concurrent requests, the host exits", async () => {
+  const { dir, key } = project("edge-runtime", (k) => ({
+    // A fetch-event handler, as edge-runtime runs one; the client at module scope.
+    "handler.js": `import { TokenClient, TokenError } from "tokenkit";
+let client;
+addEventListener("fetch", (event) => {
+  event.respondWith((async () => {
+    try {
+      client ??= new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret: "b", allowedOrigins: [${JSON.stringify(fx.origin)}] });
+    } catch (e) {
+      return Response.json({ code: e.code, message: e.message });
+    }
+    const r = await client.fetch(${JSON.stringify(fx.api(k))}, undefined, event);
+    const denied = await client.fetch("https://evil.example.com/", undefined, event).then(() => "sent", (e) => e instanceof TokenError && e.code);
+    return Response.json({ status: r.status, denied });
+  })());
+});
+`,
+    "host.mjs": `import { EdgeRuntime } from ${JSON.stringify(join(tools, "edge-runtime/dist/index.js"))};
+import { readFileSync } from "node:fs";
+const initialCode = readFileSync("handler.bundle.js", "utf8");
+const runtime = new EdgeRuntime({ initialCode });
+const all = await Promise.all(Array.from({ length: 20 }, async () => {
+  const r = await runtime.dispatchFetch("http://localhost/");
+  await r.waitUntil();
+  return r.json();
+}));
+// Vercel's own edge compiles no wasm from bytes: code generation for wasm turned off.
+const noWasm = await new EdgeRuntime({ initialCode, codeGeneration: { strings: false, wasm: false } }).dispatchFetch("http://localhost/").then((r) => r.json());
+console.log(JSON.stringify({ all, noWasm }));
+`,
+  }));
+  await run(rootBin("esbuild"), ["handler.js", "--bundle", "--outfile=handler.bundle.js", "--log-level=warning"], { cwd: dir });
+  const { stdout } = await run(process.execPath, ["host.mjs"], { cwd: dir, timeout: 60_000 });
+  const { all, noWasm } = lastJson(stdout) ?? {};
+  assert.deepEqual(all, Array(20).fill(OK));
+  assert.equal(fx.count(key), 1, "20 concurrent requests, one token request");
+  assert.equal(noWasm.code, "WASM_UNAVAILABLE");
+  assert.match(noWasm.message, /edge runtime .*"edge-light" condition/);
+  assert.doesNotMatch(noWasm.message, /Content-Security-Policy/);
+});
+// Node without WebAssembly (--jitless): the error names the runtime, not a page's CSP.
+scenario("Node --jitless: import and require throw WASM_UNAVAILABLE naming the runtime", async () => {
+  const make = (cjs) => `${cjs ? 'const { TokenClient } = require("tokenkit");' : 'import { TokenClient } from "tokenkit";'}
+try {
+  new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "b", allowedOrigins: ["https://api.example.com"] });
+  console.log(JSON.stringify({ made: true }));
+} catch (e) {
+  console.log(JSON.stringify({ code: e.code, message: e.message }));
+}
+`;
+  const { dir } = project("node-jitless", () => ({ "esm.mjs": make(false), "cjs.cjs": make(true) }));
+  for (const file of ["esm.mjs", "cjs.cjs"]) {
+    const got = lastJson((await run(process.execPath, ["--jitless", file], { cwd: dir })).stdout);
+    assert.equal(got?.code, "WASM_UNAVAILABLE", `${file}: ${JSON.stringify(got)}`);
+    assert.match(got.message, /this runtime does not allow WebAssembly \(--jitless/);
+  }
+});
 scenario("Vitest 4", async () => {
   const { dir, key } = project("vitest", (k) => ({ "token.test.js": runnerTest(k, false) }));
   const { stdout, stderr } = await run(toolBin("vitest"), ["run"], { cwd: dir });
@@ -499,6 +586,91 @@ scenario("SvelteKit 3 on Node 22: vite build, adapter-node server, a page", asyn
   await run(node22, [join(tools, "vite/bin/vite.js"), "build", "--logLevel", "warn"], { cwd: dir });
   assert.deepEqual(wasmFiles(join(dir, "build")), [], "no .wasm in the build output");
   const s = await serve("/usr/bin/env", [`PORT=${await freePort()}`, "HOST=127.0.0.1", node22, "build"], dir, /Listening on (http:\/\/[\d.:]+)/);
+  try {
+    await expectPage(`${s.url}/`, key);
+  } finally {
+    await s.stop();
+  }
+});
+
+// ---- Astro, Nuxt and React Router (framework mode) on Node 24 (Astro 7 needs 22.23.4+) ------
+// Each loads the app in the page only (a client script, onMounted, useEffect), as their docs
+// say to for browser-only code; the builds' client output must hold no .wasm, and no page
+// may request one.
+const node24 = join(tools, "node24/bin/node");
+const astroFiles = (k) => ({
+  "src/app.js": browserApp(k),
+  "src/pages/index.astro": `<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>loading</title></head><body><p>astro</p><script>import "../app.js";</script></body></html>\n`,
+});
+const astro = join(tools, "astro/bin/astro.mjs");
+scenario("Astro 7 build (static)", async () => {
+  const { dir, key } = project("astro-build", astroFiles);
+  await run(node24, [astro, "build"], { cwd: dir, env: { ...ENV, ASTRO_TELEMETRY_DISABLED: "1" } });
+  await expectBuilt(join(dir, "dist"), key);
+});
+scenario("Astro 7 dev", async () => {
+  const { dir, key } = project("astro-dev", astroFiles);
+  const s = await serve("/usr/bin/env", ["ASTRO_TELEMETRY_DISABLED=1", node24, astro, "dev", "--host", "127.0.0.1", "--port", String(await freePort())], dir, /(http:\/\/127\.0\.0\.1:\d+)\//);
+  try {
+    await expectPage(`${s.url}/`, key);
+  } finally {
+    await s.stop();
+  }
+});
+const nuxtFiles = (k) => ({
+  // DevTools off: on a cold start they find a dependency of their own (@vue/devtools-core)
+  // after the first page load, and Vite reloads the page (seen with no tokenkit in the app).
+  "nuxt.config.js": "export default defineNuxtConfig({ devtools: { enabled: false } });\n",
+  "lib/token.js": browserApp(k),
+  "app.vue": `<script setup>\nonMounted(() => { import("./lib/token.js"); });\nuseHead({ title: "loading", link: [{ rel: "icon", href: "data:," }] });\n</script>\n<template><p>nuxt</p></template>\n`,
+});
+const nuxt = join(tools, "nuxt/bin/nuxt.mjs");
+const NUXT_ENV = ["NUXT_TELEMETRY_DISABLED=1"];
+scenario("Nuxt 4 build + its Node server", async () => {
+  const { dir, key } = project("nuxt-build", nuxtFiles);
+  await run(node24, [nuxt, "build"], { cwd: dir, env: { ...ENV, NUXT_TELEMETRY_DISABLED: "1" } });
+  assert.deepEqual(wasmFiles(join(dir, ".output/public")), [], "no .wasm in the client output");
+  const s = await serve("/usr/bin/env", [...NUXT_ENV, "HOST=127.0.0.1", `PORT=${await freePort()}`, node24, ".output/server/index.mjs"], dir, /Listening on (http:\/\/[\d.:]+)/);
+  try {
+    await expectPage(`${s.url}/`, key);
+  } finally {
+    await s.stop();
+  }
+});
+scenario("Nuxt 4 dev", async () => {
+  const { dir, key } = project("nuxt-dev", nuxtFiles);
+  const s = await serve("/usr/bin/env", [...NUXT_ENV, node24, nuxt, "dev", "--host", "127.0.0.1", "--port", String(await freePort())], dir, /Ready in .*(http:\/\/127\.0\.0\.1:\d+)/);
+  try {
+    await expectPage(`${s.url}/`, key);
+  } finally {
+    await s.stop();
+  }
+});
+const reactRouterFiles = (k) => ({
+  // server.fs.allow: the matrix's layout, not tokenkit's: the framework is installed once in
+  // tests/matrix/node_modules, above the project, and its dev server serves its own client
+  // entry from there. tokenkit is in the project's node_modules, as in any app.
+  "vite.config.js": `import { reactRouter } from "@react-router/dev/vite";\nimport { defineConfig } from "vite";\nexport default defineConfig({ plugins: [reactRouter()], server: { fs: { allow: [".", ${JSON.stringify(tools)}] } } });\n`,
+  "app/root.jsx": `import { Links, Meta, Outlet, Scripts } from "react-router";\nexport default function App() {\n  return <html><head><meta charSet="utf-8" /><link rel="icon" href="data:," /><title>loading</title><Meta /><Links /></head><body><Outlet /><Scripts /></body></html>;\n}\n`,
+  "app/routes.js": `import { index } from "@react-router/dev/routes";\nexport default [index("routes/home.jsx")];\n`,
+  "app/token.js": browserApp(k),
+  "app/routes/home.jsx": `import { useEffect } from "react";\nexport default function Home() {\n  useEffect(() => { import("../token.js"); }, []);\n  return <p>react router</p>;\n}\n`,
+});
+const reactRouter = join(tools, "@react-router/dev/bin.cjs");
+scenario("React Router 8 (framework) build + react-router-serve", async () => {
+  const { dir, key } = project("react-router-build", reactRouterFiles);
+  await run(node24, [reactRouter, "build"], { cwd: dir });
+  assert.deepEqual(wasmFiles(join(dir, "build/client")), [], "no .wasm in the client output");
+  const s = await serve("/usr/bin/env", ["HOST=127.0.0.1", `PORT=${await freePort()}`, node24, join(tools, "@react-router/serve/bin.cjs"), "build/server/index.js"], dir, /(http:\/\/[\w.]+:\d+)/);
+  try {
+    await expectPage(`${s.url.replace("localhost", "127.0.0.1")}/`, key);
+  } finally {
+    await s.stop();
+  }
+});
+scenario("React Router 8 (framework) dev", async () => {
+  const { dir, key } = project("react-router-dev", reactRouterFiles);
+  const s = await serve(node24, [reactRouter, "dev", "--host", "127.0.0.1", "--port", String(await freePort())], dir, /(http:\/\/127\.0\.0\.1:\d+)\//);
   try {
     await expectPage(`${s.url}/`, key);
   } finally {

@@ -53,6 +53,30 @@ try { new TokenClient({ grant: "authorization_code", tokenUrl: "https://a.exampl
   assert.deepEqual(refused, ["INVALID_CONFIG", 'grant: "authorization_code" needs the sign-in build: import from "tokenkit/signin"']);
 });
 
+// Node prints the source line an uncaught error was thrown from: a minified entry made that
+// one line of 65 KB. Each Node entry, tokenkit and tokenkit/signin, ESM and CommonJS.
+test("an uncaught TokenError in Node prints short lines, not a minified source line", () => {
+  const bad = '{ tokenUrl: "http://auth.example.com/token", clientId: "a", clientSecret: "b", allowedOrigins: ["https://api.example.com"] }';
+  for (const entry of ["tokenkit", "tokenkit/signin"]) {
+    for (const [file, text] of [
+      ["esm.mjs", `import { TokenClient } from "${entry}";\nnew TokenClient(${bad});\n`],
+      ["cjs.cjs", `const { TokenClient } = require("${entry}");\nnew TokenClient(${bad});\n`],
+    ]) {
+      writeFileSync(join(dir, file), text);
+      let stderr = "";
+      try {
+        execFileSync(process.execPath, [file], { cwd: dir, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+      } catch (e) {
+        stderr = e.stderr;
+      }
+      const lines = stderr.split("\n");
+      assert.ok(lines.some((l) => l.startsWith("TokenError: tokenUrl: must use https")), `${entry} ${file}: ${stderr.slice(0, 500)}`);
+      const longest = Math.max(...lines.map((l) => l.length));
+      assert.ok(longest <= 200, `${entry} ${file}: a ${longest}-character line in:\n${stderr.slice(0, 300)}`);
+    }
+  }
+});
+
 test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requests and an aborted starter", async () => {
   // The natural Workers code: a client at module scope, `client.fetch(url, init, ctx)` in
   // every request. workerd cancels a request that waits on another request's promise

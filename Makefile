@@ -123,12 +123,13 @@ test-wasm:
 test-node:
 	tsc -p tests/types
 	tsc -p tests/types/tsconfig.node.json
-	node --test --test-concurrency=1 tests/node/
+	# --test-timeout: a test that hangs (a refresh that never comes) fails instead.
+	node --test --test-concurrency=1 --test-timeout=120000 tests/node/
 	node examples/demo.mjs > /dev/null
 
 # Every bundler/runtime scenario, from the packed tarball, in fresh projects (tests/matrix/).
 test-matrix: setup-matrix
-	node --test tests/matrix/matrix.test.mjs
+	node --test --test-timeout=600000 tests/matrix/matrix.test.mjs
 
 # Benchmarks next to the peers (bench/package.json, exact versions): not part of `make test`.
 # Writes bench/results/latest.{md,json}.

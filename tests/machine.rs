@@ -353,9 +353,31 @@ fn race_table() {
             WallJump(3_600_000), Get(Ready(1)), WallJump(-86_400_000), Advance(49_999), Get(Ready(1)), Sent(1),
             Advance(1), Sent(2),
         ]),
-        ("expires_in: 0 is kept for the minimum lifetime", std(), vec![
-            Get(Wait), Reply(Token(0)), Get(Ready(1)), Advance(4_999), Get(Ready(1)), Sent(1),
-            Advance(1), Sent(2), Get(Ready(1)),
+        // Honest expiry: a token is never attached after the lifetime its server gave it;
+        // MIN_INTERVAL (5 s) between token requests keeps tiny lifetimes from making every
+        // call fetch.
+        ("expires_in: 0 goes to its waiters, is not kept, and the next request waits out the interval", std(), vec![
+            Get(Wait), Get(Wait), Reply(Token(0)), Waiters(Ready(1)),
+            Get(Wait), Sent(1), Timer(Some(5_000)), Advance(4_999), Sent(1), Waiters(Pending),
+            Advance(1), Sent(2), Reply(Token(0)), Waiters(Ready(2)),
+        ]),
+        ("a 3 s token is attached for 3 s and never after; its replacement waits for the interval", std(), vec![
+            Get(Wait), Reply(Token(3)), Waiters(Ready(1)), Get(Ready(1)), Timer(Some(3_000)),
+            Advance(2_999), Get(Ready(1)), Sent(1), Expired(0),
+            Advance(1), Expired(1), Get(Wait), Sent(1), Timer(Some(2_000)),
+            Advance(2_000), Sent(2), Reply(Token(3)), Waiters(Ready(2)), Get(Ready(2)),
+        ]),
+        ("an 8 s token is refreshed once the interval allows, before it lapses", std(), vec![
+            // refresh_at is half-way (4 s); the interval moves it to 5 s.
+            Get(Wait), Reply(Token(8)), Timer(Some(5_000)), Advance(5_000), Sent(2),
+            Get(Ready(1)), Reply(Token(8)), Get(Ready(2)), Expired(0),
+        ]),
+        ("a 10 s token is still refreshed at half-way (5 s)", std(), vec![
+            Get(Wait), Reply(Token(10)), Timer(Some(5_000)), Advance(5_000), Sent(2),
+        ]),
+        ("invalidate() and a refused token are not held back by the interval", std(), vec![
+            Get(Wait), Reply(Token(5)), Waiters(Ready(1)), Invalidate, Get(Wait), Sent(2), Reply(Token(5)), Waiters(Ready(2)),
+            Unauthorized(2, None, true), Get(Wait), Sent(3),
         ]),
         ("a token that lapses with no replacement: expired once, then callers fetch", quiet(), vec![
             Get(Wait), Reply(Token(20)), Advance(10_000), Sent(2),

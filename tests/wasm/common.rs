@@ -120,7 +120,13 @@ async fn concurrent_calls_share_one_request() {
 
 #[wasm_bindgen_test]
 async fn refresh_timer_really_fires() {
-    // 10 s tokens (the shortest tokenkit keeps), skew 5 s: the timer refreshes at 5 s with no call.
+    // 10 s tokens, skew 5 s: the timer refreshes at 5 s with no call. A second client,
+    // disposed, got its token first: its timer, had dispose left it, would have fired (and
+    // its request reached the server) before the first client's.
+    let gone = key("timer-disposed");
+    let d = TokenClient::new(opts(&gone, "ttl=10", r#","refreshSkewSeconds":5"#)).unwrap();
+    wait(d.get_token(JsValue::UNDEFINED)).await.unwrap();
+    d.dispose();
     let k = key("timer");
     let c = TokenClient::new(opts(&k, "ttl=10", r#","refreshSkewSeconds":5"#)).unwrap();
     let seen = counter();
@@ -129,9 +135,8 @@ async fn refresh_timer_really_fires() {
     assert_eq!(calls(&seen).length(), 1);
     assert!(until(9_000.0, || calls(&seen).length() == 2).await, "proactive refresh with no call");
     assert_eq!(log_len(&k).await, 2);
+    assert_eq!(log_len(&gone).await, 1, "dispose cancels the timer");
     c.dispose();
-    wait(sleep(300.0)).await.unwrap();
-    assert_eq!(log_len(&k).await, 2, "dispose cancels the timer");
 }
 
 #[wasm_bindgen_test]

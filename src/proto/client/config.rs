@@ -150,10 +150,15 @@ pub struct Timing {
     pub max_retries: u32,
 }
 
-/// The shortest token lifetime tokenkit keeps: a server that says `expires_in: 0` (or
-/// 3) gets its token used for this long, so it cannot make every call fetch a new one.
-/// A token the API refuses sooner is replaced through the 401 rule anyway.
-pub const MIN_LIFETIME: Secs = Secs(10);
+/// The least time between two token requests (not counting retries, a refused token or
+/// `invalidate()`): a server that says `expires_in: 0` (or 3) cannot make every call fetch
+/// a new token. It never stretches a token's life: past its `expires_in` a token is not
+/// attached, and callers wait for the next request. (A 10 s token is still refreshed at
+/// half-way, as before tokens were honest.)
+pub const MIN_INTERVAL: Secs = Secs(5);
+
+/// The least `defaultExpiresInSeconds`.
+const MIN_DEFAULT_EXPIRES_IN: Secs = Secs(10);
 
 const DEFAULT_TIMING: Timing = Timing {
     refresh_skew: Secs(60).ms(),
@@ -580,7 +585,7 @@ const NUMBERS: [(&str, f64, f64, f64, &str, &str); 5] = {
     const D: Timing = DEFAULT_TIMING;
     [
         ("refreshSkewSeconds", D.refresh_skew.0 as f64 / 1000.0, 0.0, YEAR, "", "must be at most 31536000 (a year)"),
-        ("defaultExpiresInSeconds", D.default_expires_in.0 as f64, MIN_LIFETIME.0 as f64, YEAR,
+        ("defaultExpiresInSeconds", D.default_expires_in.0 as f64, MIN_DEFAULT_EXPIRES_IN.0 as f64, YEAR,
             "must be at least 10 (the shortest lifetime tokenkit keeps a token for)", "must be at most 31536000 (a year)"),
         ("timeoutMs", D.timeout.0 as f64, 1.0, TIMER, "must be at least 1", "must be at most 2147483647 (the timer limit)"),
         ("deadlineMs", D.deadline.0 as f64, 1.0, TIMER, "must be at least 1", "must be at most 2147483647 (the timer limit)"),

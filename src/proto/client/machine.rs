@@ -24,7 +24,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::config::{Config, Endpoint, Grant, Source};
+use super::config::{Config, Dialect, Endpoint, Grant, Source, MIN_INTERVAL};
 #[cfg(feature = "signin")]
 use super::request::Call;
 use super::request::Runtime;
@@ -170,6 +170,9 @@ pub struct Machine {
     last: Option<(FlightId, Result<TokenSet, Error>)>,
     /// No background refresh before this (after one failed).
     cooldown_until: Instant,
+    /// No token request starts before this: [`MIN_INTERVAL`] after the last token's request
+    /// was sent (a tokenkit broker's answers excepted: it spaces its own).
+    spaced_until: Instant,
     /// With no valid token: calls fail with this error until the instant passes.
     blocked: Option<(Instant, Error)>,
     /// Pending actions, oldest last (few at a time: a Vec beats a VecDeque on wasm size).
@@ -195,6 +198,7 @@ impl Machine {
             flight: None,
             last: None,
             cooldown_until: Instant(0),
+            spaced_until: Instant(0),
             blocked: None,
             actions: Vec::new(),
             next_id: 0,
@@ -426,6 +430,7 @@ impl Machine {
         let Source::Endpoint(ep) = &cfg.source else { return };
         let skew = cfg.timing.refresh_skew;
         let user = crate::proto::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
+        let spacing = if ep.dialect == Dialect::Broker { Millis(0) } else { MIN_INTERVAL.ms() };
         match result.and_then(|resp| process_token_response(ep, &cfg.timing, &resp, wall)) {
             Ok(mut issued) => {
                 if user {
@@ -439,6 +444,7 @@ impl Machine {
                 let t = TokenSet::new(issued, sent_at, skew, TokenId(self.next()));
                 self.token = Some(t.clone());
                 self.cooldown_until = Instant(0);
+                self.spaced_until = sent_at + spacing;
                 self.blocked = None;
                 self.actions.insert(0, Action::Token(t.clone()));
                 if user {
@@ -479,7 +485,7 @@ impl Machine {
         }
         let due = self.token.as_ref().is_some_and(|t| now >= t.refresh_at);
         let can = !self.user() || self.refresh.is_some();
-        if due && can && self.flight.is_none() && now >= self.cooldown_until {
+        if due && can && self.flight.is_none() && now >= self.cooldown_until.max(self.spaced_until) {
             self.start_flight(now, false);
         }
     }
@@ -492,7 +498,7 @@ impl Machine {
             Stage::Backoff { until } => until,
         });
         let token = self.token.as_ref().map(|t| match &self.flight {
-            None => t.refresh_at.max(self.cooldown_until).min(t.expires_at),
+            None => t.refresh_at.max(self.cooldown_until).max(self.spaced_until).min(t.expires_at),
             Some(_) => t.expires_at,
         });
         // A token that never lapses (an API key) has no deadline to wake for.
@@ -529,6 +535,7 @@ impl Machine {
     pub fn invalidate(&mut self, now: Instant) {
         self.token = self.cfg.as_ref().and_then(super::sign::static_token);
         self.cooldown_until = Instant(0);
+        self.spaced_until = Instant(0);
         self.blocked = None;
         let deadline = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.deadline);
         if let Some(f) = &mut self.flight {
@@ -556,6 +563,7 @@ impl Machine {
         if self.token.as_ref().is_some_and(|t| t.id == token) {
             self.token = None;
             self.cooldown_until = Instant(0);
+            self.spaced_until = Instant(0);
         }
         replayable
     }
@@ -590,18 +598,23 @@ impl Machine {
         (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// A token flight: sent at once, or when [`MIN_INTERVAL`] since the last one has passed
+    /// (its deadline counted from then).
     fn start_flight(&mut self, now: Instant, joined: bool) -> FlightId {
         let id = FlightId(self.next());
-        let deadline = now + self.cfg.as_ref().map_or(Millis(0), |c| c.timing.deadline);
+        let at = now.max(self.spaced_until);
+        let deadline = at + self.cfg.as_ref().map_or(Millis(0), |c| c.timing.deadline);
         self.flight = Some(Flight {
             id,
             kind: Kind::Token,
             deadline,
             retries: 0,
             joined,
-            stage: Stage::Backoff { until: now },
+            stage: Stage::Backoff { until: at },
         });
-        self.send(now);
+        if at <= now {
+            self.send(now);
+        }
         id
     }
 

@@ -11,14 +11,15 @@ use crate::proto::http::{parse_retry_after, Body, HttpResponse};
 use crate::proto::secret::Secret;
 use crate::proto::time::{Instant, Secs, WallMillis};
 use crate::proto::value::{get, Value};
-use super::config::{Dialect, Endpoint, Grant, Timing, MIN_LIFETIME};
+use super::config::{Dialect, Endpoint, Grant, Timing};
 
 /// A valid token response: the token and how long it lives, not yet placed in time.
 #[derive(Clone, Debug)]
 pub struct Issued {
     /// The access token (a Bearer token: nothing else is accepted).
     pub access_token: Secret,
-    /// The lifetime, between [`MIN_LIFETIME`] (0 from a tokenkit broker) and a year.
+    /// The lifetime the server gave, at most a year (0: under a second; used by the callers
+    /// waiting for it and not kept).
     pub lifetime: Secs,
     /// The granted scope (the requested one if the server did not say).
     pub scope: Option<String>,
@@ -180,15 +181,11 @@ pub fn process_token_response(
         Some(Value::Str(s)) => Some(Secret::new(s.clone())),
         _ => None,
     };
-    // A token server's tiny `expires_in` is stretched to MIN_LIFETIME (it must not make
-    // every call fetch). A tokenkit broker's is the remaining life of a token it is already
-    // refreshing, in whole seconds rounded down: never stretched, or a cached copy would
-    // outlive the token itself. `0` (under a second left) goes to the callers waiting for
-    // it and is not kept: the next call asks the broker again.
-    let least = if ep.dialect == Dialect::Broker { Secs(0) } else { MIN_LIFETIME };
+    // The lifetime is the server's, never stretched: a token is not attached after it. How
+    // often tiny lifetimes make tokenkit ask again is the machine's rule (MIN_INTERVAL).
     Ok(Issued {
         access_token: Secret::new(access_token.clone()),
-        lifetime: expires_in.clamp(least, MAX_EXPIRES_IN),
+        lifetime: expires_in.min(MAX_EXPIRES_IN),
         scope,
         refresh_token,
         id_token,

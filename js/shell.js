@@ -29,77 +29,17 @@ export function tokenError(code, message, status, error, errorDescription, retry
 export const errorText = (e) => [e, e?.cause].map((x) => (x == null ? "" : `${x.message ?? ""} ${x.code ?? ""} ${String(x)}`)).join(" ");
 
 /**
- * After free() (or `using`), the wasm object is gone and wasm-bindgen would throw "null
- * pointer passed to rust": every method answers like a disposed client instead.
- */
-export function guard(TokenClient) {
-  const p = TokenClient.prototype;
-  const gone = () => new TokenError("DISPOSED", "the client was disposed (free() was called)");
-  const wrap = (name, whenGone) => {
-    const f = p[name];
-    p[name] = function (...args) {
-      return this.__wbg_ptr ? f.apply(this, args) : whenGone();
-    };
-  };
-  // The fast path: while the core says its token may be served (the cell it rewrites after
-  // every input: the token, its header value and id, and the instant before which it would
-  // answer with it and change nothing), getToken(), fetch() and sign() use it without
-  // entering wasm. The decision is the core's; this only compares numbers (servable).
-  const cells = new WeakMap();
-  const serving = (client) => {
-    let c = cells.get(client);
-    if (c === undefined) cells.set(client, (c = client.__cell()));
-    return servable(c, Date.now, monotonic) ? c : undefined;
-  };
-  const getToken = p.getToken;
-  p.getToken = function (ctx) {
-    // The disposed check inline (not wrap's rest-args call): this is the hot path.
-    if (!this.__wbg_ptr) return Promise.reject(gone());
-    const c = serving(this);
-    return c ? Promise.resolve(c.t) : getToken.call(this, ctx);
-  };
-  // [header value, token id] of a valid token.
-  const auth = (client, ctx) => {
-    const c = serving(client);
-    return c ? [c.v, c.i] : client.__auth(ctx);
-  };
-  p.fetch = function (input, init, ctx) {
-    return signedFetch(this, auth, input, init, ctx);
-  };
-  p.sign = async function (request, ctx) {
-    const req = new Request(request);
-    const name = this.__plan(parseUrl(req.url)?.origin ?? "", req.headers);
-    if (name !== undefined) req.headers.set(name, (await auth(this, ctx))[0]);
-    return req;
-  };
-  for (const m of ["getTokenInfo", "fetch", "sign"]) wrap(m, () => Promise.reject(gone()));
-  wrap("on", () => {
-    throw gone();
-  });
-  wrap("invalidate", () => {});
-  wrap("dispose", () => {});
-  const free = p.free;
-  p.free = function () {
-    if (!this.__wbg_ptr) return;
-    this.dispose(); // abort requests and timers before the memory goes
-    free.call(this);
-  };
-  if (typeof Symbol.dispose === "symbol") p[Symbol.dispose] = p.free;
-}
-
-/**
  * The wasm is compiled and instantiated the first time a client is made (`new TokenClient`,
  * or a static factory), not at import: importing never fails and never waits, and a failure
  * (a Content-Security-Policy without 'wasm-unsafe-eval', no WebAssembly) is a TokenError
  * thrown by the call that needed the wasm, where the app's own try/catch sees it; `hint`
  * (the entry's: a page's CSP, or a runtime that forbids WebAssembly) says what to allow.
  * A runtime without fetch is refused here too, naming the option, rather than as an
- * unreachable server on the first call. Returns the class to export: the glue's class
- * behind a Proxy that loads before `new`.
+ * unreachable server on the first call. `load(options)` does this the first time.
  */
-export function loadOnFirstUse(TokenClient, instantiate, hint) {
+function loader(instantiate, hint) {
   let loaded = false;
-  const load = (options) => {
+  return (options) => {
     // A runtime without fetch (Jest's jsdom environment): the client could never send.
     if (options?.fetch == null && typeof fetch != "function") throw new TokenError("INVALID_CONFIG", "fetch: is required: this runtime has no fetch");
     if (loaded) return;
@@ -115,20 +55,6 @@ export function loadOnFirstUse(TokenClient, instantiate, hint) {
     }
     loaded = true;
   };
-  for (const name of Object.getOwnPropertyNames(TokenClient)) {
-    const f = TokenClient[name];
-    if (typeof f !== "function" || name.startsWith("__")) continue;
-    TokenClient[name] = function (...args) {
-      load(args[0]);
-      return f.apply(this, args);
-    };
-  }
-  return new Proxy(TokenClient, {
-    construct(target, args, newTarget) {
-      load(args[0]);
-      return Reflect.construct(target, args, newTarget);
-    },
-  });
 }
 
 export function parseUrl(s, base) {
@@ -259,14 +185,15 @@ export function servable(c, wall, mono) {
 }
 
 /**
- * `client.fetch(input, init, ctx)`. The core decides (`__plan`: is the origin allowed, which
- * header; `__refused`: after a 401, drop the token and send again?); this carries it out.
+ * `client.fetch(input, init, ctx)`. The core decides (`io.plan`: is the origin allowed,
+ * which header; `io.refused`: after a 401, drop the token and send again?); this carries
+ * it out. `io.auth(ctx)` gives `[headerValue, tokenId]` of a valid token.
  * A string or URL with a plain `init` is sent as `fetch(input, { ...init, headers })`, with no
  * `Request` built or cloned (each costs more than the header); anything else goes through
  * a copy, `new Request(input, init)`, as fetch itself would read it.
  */
-async function signedFetch(client, auth, input, init, ctx) {
-  const f = client.__fetch();
+async function signedFetch(io, input, init, ctx) {
+  const f = io.fetch;
   const send = (a, b) => (f ? f(a, b) : globalThis.fetch(a, b));
   const proto = init == null ? null : Object.getPrototypeOf(init);
   const url = (typeof input === "string" || input instanceof URL) && (proto === null || proto === Object.prototype) && parseUrl(input, baseUrl());
@@ -291,15 +218,15 @@ async function signedFetch(client, auth, input, init, ctx) {
       return send(r);
     };
   }
-  const name = client.__plan(origin, headers);
+  const name = io.plan(origin, headers);
   if (name === undefined) return go();
   for (;;) {
-    const [value, id] = await auth(client, ctx);
+    const [value, id] = await io.auth(ctx);
     headers.set(name, value);
     const res = await go();
     // Every 401 is reported (a refused token is dropped even if this body cannot be sent
     // again); the core says whether to send it again, and only once.
-    if (res.status !== 401 || !client.__wbg_ptr || !client.__refused(id, res.headers.get("www-authenticate"), replayable)) return res;
+    if (res.status !== 401 || !io.refused(id, res.headers.get("www-authenticate"), replayable)) return res;
     replayable = false;
     discard(res);
   }
@@ -336,4 +263,272 @@ export function emit(set, value) {
       });
     }
   }
+}
+
+/**
+ * The default build's `TokenClient`: a driver for the wasm's synchronous `Core`
+ * (src/wasm/machine.rs), which makes every decision. This carries them out: each input is
+ * given both clocks, then `drive` does what the core's actions say (send, abort, wake the
+ * waiters, emit), takes what may be served without asking, and arms the one timer. Its
+ * state (the core, the token cell, the `fetch` option) sits in a module-private WeakMap:
+ * no property of a client holds a secret. `instantiate` loads the wasm on first use (see
+ * loadOnFirstUse), `hint` says what to allow when it cannot. `ext` (js/signin.js, the
+ * sign-in build) adds the sign-in: `attach(s)` and `close(s)` a client's tabs, `share(s)`
+ * its tokens, `post(s, a, signal)` a refresh under its lock, and `methods(proto, live, drive,
+ * token)` adds its methods.
+ */
+export function clientClass(Core, instantiate, hint, ext) {
+  const load = loader(instantiate, hint);
+  const states = new WeakMap();
+  const PRESET = {};
+  const live = (client) => {
+    const s = states.get(client);
+    if (s === undefined) throw gone();
+    return s;
+  };
+  class TokenClient {
+    constructor(options, key, preset) {
+      load(options);
+      const f = options == null ? undefined : options.fetch;
+      if (f != null && typeof f !== "function") throw new TokenError("INVALID_CONFIG", "fetch: must be a function");
+      const core = new Core(key === PRESET ? preset : 0, options, runtime === "workerd" ? 2 : runtime === "node" ? 1 : 0, Math.random() * 2 ** 53);
+      const s = { core, ext, fetch: f || undefined, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined };
+      states.set(this, s);
+      ext?.attach(s);
+    }
+    static sypht(options) {
+      return new TokenClient(options, PRESET, 1);
+    }
+    static symbl(options) {
+      return new TokenClient(options, PRESET, 2);
+    }
+    static apiKey(options) {
+      return new TokenClient(options, PRESET, 3);
+    }
+    getToken(ctx) {
+      const s = states.get(this);
+      if (s === undefined) return Promise.reject(gone());
+      const c = s.cell;
+      return c !== undefined && servable(c, Date.now, monotonic) ? Promise.resolve(c.t) : token(s, ctx).then((r) => r[0]);
+    }
+    getTokenInfo(ctx) {
+      const s = states.get(this);
+      return s === undefined ? Promise.reject(gone()) : token(s, ctx).then(info);
+    }
+    fetch(input, init, ctx) {
+      const s = states.get(this);
+      return s === undefined ? Promise.reject(gone()) : signedFetch(io(s), input, init, ctx);
+    }
+    async sign(request, ctx) {
+      const s = live(this);
+      const req = new Request(request);
+      const name = s.core.plan(parseUrl(req.url)?.origin ?? "", (n) => req.headers.has(n));
+      if (name !== undefined) req.headers.set(name, (await auth(s, ctx))[0]);
+      return req;
+    }
+    invalidate() {
+      const s = states.get(this);
+      if (s === undefined) return;
+      s.core.invalidate(monotonic(), Date.now());
+      drive(s);
+    }
+    on(event, listener) {
+      const s = live(this);
+      if (event !== "token" && event !== "expired" && event !== "error") throw new TokenError("INVALID_CONFIG", 'event: must be "token", "expired" or "error"');
+      if (typeof listener !== "function") throw new TokenError("INVALID_CONFIG", "listener: must be a function");
+      if (s.core.gone()) throw new TokenError("DISPOSED", "the client was disposed");
+      return subscribe(s.on[event], listener);
+    }
+    dispose() {
+      const s = states.get(this);
+      if (s === undefined) return;
+      for (const k in s.on) s.on[k].clear();
+      s.core.dispose();
+      s.fetch = undefined;
+      ext?.close(s); // leaves the other tabs, removes the listeners
+      drive(s);
+    }
+    free() {
+      const s = states.get(this);
+      if (s === undefined) return;
+      this.dispose(); // abort requests and timers before the memory goes
+      states.delete(this);
+      s.freed = true; // for work still under way (a request's answer, a waiter): see dead()
+      s.core.free();
+    }
+  }
+  if (typeof Symbol.dispose === "symbol") TokenClient.prototype[Symbol.dispose] = TokenClient.prototype.free;
+  ext?.methods(TokenClient.prototype, live, drive, token);
+  return TokenClient;
+}
+
+const gone = () => new TokenError("DISPOSED", "the client was disposed (free() was called)");
+
+/** Whether the core was disposed, or freed (its methods would throw "null pointer passed to rust"). */
+const dead = (s) => s.freed === true || s.core.gone();
+
+/** `{ accessToken, tokenType, expiresAt, refreshAt, scope }` of a core token record. */
+const info = (r) => ({ accessToken: r[0], tokenType: "Bearer", expiresAt: r[3], refreshAt: r[4], scope: r[5] });
+
+/** `e` with the platform's error as its `cause`, when it is a `NETWORK` error and one was kept. */
+function withCause(s, e) {
+  return e instanceof TokenError && e.code === "NETWORK" && s.cause !== undefined ? tokenError(e.code, e.message, undefined, undefined, undefined, undefined, s.cause) : e;
+}
+
+/**
+ * Carries out the core's actions until it has none; then takes what may be served and
+ * re-arms the timer. `ctx` (a Workers ExecutionContext) keeps any request it sends alive.
+ */
+function drive(s, ctx) {
+  const core = s.core;
+  const mono = monotonic(), wall = Date.now();
+  for (let a; (a = core.poll(mono, wall)) !== undefined; ) {
+    switch (a[0]) {
+      case 0:
+        send(s, a, ctx);
+        break;
+      case 1:
+        if (s.sending !== undefined && s.sending[0] === a[1]) {
+          s.sending[1]?.abort();
+          s.sending = undefined;
+        }
+        break;
+      case 2: {
+        const w = s.waiters;
+        s.waiters = [];
+        for (const resolve of w) resolve();
+        break;
+      }
+      case 3:
+        emit(s.on.token, info(a[1]));
+        break;
+      case 4:
+        emit(s.on.expired, undefined);
+        break;
+      case 5:
+        emit(s.on.error, withCause(s, a[1]));
+        break;
+      case 6:
+        s.ext?.share(s);
+        break;
+    }
+  }
+  const c = core.serving(mono, wall);
+  if (c !== undefined) s.cell = c === null ? undefined : { t: c[0], v: c[1], i: c[2], u: c[3], e: c[4], w: 0 };
+  arm(s);
+}
+
+/** Sends token request `a` (see Core.poll); its answer, or its failure, goes back to the core. */
+function send(s, a, ctx) {
+  const attempt = a[1];
+  const controller = typeof AbortController === "function" ? new AbortController() : undefined;
+  s.sending = [attempt, controller];
+  const answer = (status, retryAfter, text) => {
+    if (s.sending !== undefined && s.sending[0] === attempt) s.sending = undefined;
+    if (dead(s)) return;
+    s.core.response(attempt, status, retryAfter ?? undefined, text, monotonic(), Date.now());
+    drive(s, ctx);
+  };
+  const signal = controller?.signal;
+  const sent = a[9] && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]);
+  const done = sent.then(
+    (r) => {
+      // A locked refresh's release(ms): the core says how long this tab keeps the lock.
+      if (typeof r[3] === "function") r[3](dead(s) ? 0 : s.core.lockHold(r[0]));
+      answer(r[0], r[1], r[2]);
+    },
+    (e) => {
+      // Still the attempt being sent (not one the core aborted): its error is the cause,
+      // unless its text contains the secret.
+      if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = s.core.mentions(errorText(e)) ? undefined : e;
+      answer(-1);
+    },
+  );
+  waitUntil(ctx, done);
+}
+
+/** Arms the one timer for the core's next deadline (outside Workers), unless it is armed for exactly that. */
+function arm(s) {
+  if (runtime === "workerd") return;
+  const at = s.core.deadline();
+  const keep = at >= 0 && s.core.keep();
+  if (at === s.at && keep === s.keep) return;
+  if (s.timer !== undefined) clearTimer(s.timer);
+  s.timer = undefined;
+  s.at = at;
+  s.keep = keep;
+  if (at < 0) return;
+  s.timer = setTimer(
+    () => {
+      s.timer = undefined;
+      s.at = -1;
+      s.core.timeout(monotonic(), Date.now());
+      drive(s);
+    },
+    Math.min(Math.max(at - monotonic(), 0), 2147483647),
+    keep,
+  );
+}
+
+/**
+ * A valid token's record: from memory, or by waiting for the one token request. `flight`:
+ * wait for that flight first (a sign-in's code exchange).
+ */
+async function token(s, ctx, flight) {
+  try {
+    for (;;) {
+      if (s.freed) throw gone();
+      const r = flight ?? s.core.get(monotonic(), Date.now());
+      flight = undefined;
+      drive(s, ctx);
+      if (typeof r !== "number") return r;
+      for (;;) {
+        const o = s.core.outcome(r, monotonic(), Date.now());
+        if (o === null) break; // gone: ask again
+        if (o !== undefined) return o;
+        await wake(s, ctx);
+        if (s.freed) throw gone();
+      }
+    }
+  } catch (e) {
+    throw withCause(s, e);
+  }
+}
+
+/**
+ * Resolves on the core's next wake-up. In Workers, where no timer outlives a request and a
+ * promise resolved by another request's work does not keep this one alive, each waiter
+ * also sleeps, in its own request, until the core's next deadline, and then lets the core
+ * handle it.
+ */
+function wake(s, ctx) {
+  const woken = new Promise((resolve) => s.waiters.push(resolve));
+  if (runtime !== "workerd") return woken;
+  const at = s.core.deadline();
+  if (at < 0) return woken;
+  return Promise.race([woken, sleep(Math.max(at - monotonic(), 1))]).then(() => {
+    if (dead(s)) return;
+    s.core.timeout(monotonic(), Date.now());
+    drive(s, ctx);
+  });
+}
+
+/** `[headerValue, tokenId]` of a valid token: the cell's while it may be served. */
+function auth(s, ctx) {
+  const c = s.cell;
+  return c !== undefined && servable(c, Date.now, monotonic) ? [c.v, c.i] : token(s, ctx).then((r) => [r[1], r[2]]);
+}
+
+/** What signedFetch needs of a default-build client. */
+const io = (s) => ({
+  fetch: s.fetch,
+  plan: (origin, headers) => s.core.plan(origin, (n) => headers.has(n)),
+  auth: (ctx) => auth(s, ctx),
+  refused: (id, www, replayable) => !dead(s) && refusedAndDrive(s, id, www, replayable),
+});
+
+function refusedAndDrive(s, id, www, replayable) {
+  const again = s.core.refused(id, www ?? undefined, replayable);
+  drive(s);
+  return again;
 }

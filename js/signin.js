@@ -1,7 +1,8 @@
 // The JavaScript half of the sign-in shell (the "tokenkit/signin" entry only): WebCrypto,
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
-// wake-up listeners. No decisions: src/proto/signin.rs and the machine make them.
-import { postToken } from "./shell.js";
+// wake-up listeners. No decisions: src/proto/signin.rs and the machine make them, through
+// the wasm's Core (src/wasm/machine.rs); signinClass adds this to shell.js's clientClass.
+import { TokenError, clientClass, getRuntime, monotonic, postToken } from "./shell.js";
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
@@ -154,4 +155,146 @@ export function postTokenLocked(lock, fetchFn, url, headers, body, redirect, cac
       })
       .catch(reject);
   });
+}
+
+/** A string option `k` of `o`, or undefined; anything else is an INVALID_CONFIG error. */
+function option(o, k) {
+  const v = o == null ? undefined : o[k];
+  if (v == null) return undefined;
+  if (typeof v !== "string") throw new TokenError("INVALID_CONFIG", `${k}: must be a string`);
+  return v;
+}
+
+const generation = () => {
+  const b = randomBytes(12);
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+};
+
+/** Sends this client's session to the other tabs (tokens just fetched, or a tab that asked). */
+function share(s) {
+  const t = s.tabs && s.core.snapshot(monotonic(), Date.now());
+  if (t) post(s.tabs.close, { t: "tokens", at: t[0], rt: t[1], exp: t[2], scope: t[3], gen: s.tabs.gen });
+}
+
+/** The sign-in hooks of shell.js's clientClass (see there). */
+const hooks = (drive, token) => ({
+  // In a browser, a sign-in client joins its origin's other tabs: it restores the tokens
+  // they fetch, forgets the session when one signs out, asks for the session when it opens,
+  // and re-checks its token when the page is shown again or the network returns.
+  attach(s) {
+    const name = s.core.scopeKey();
+    if (getRuntime() !== "browser" || name === undefined) return;
+    const onMessage = (m) => {
+      if (s.freed || s.core.gone() || m == null) return;
+      if (m.t === "tokens" && typeof m.at === "string" && typeof m.exp === "number") {
+        const str = (v) => (typeof v === "string" ? v : undefined);
+        if (s.core.restore(m.at, str(m.rt), m.exp, str(m.scope), monotonic(), Date.now()) && typeof m.gen === "string") s.tabs.gen = m.gen;
+        drive(s);
+      } else if (m.t === "signout") {
+        s.core.signOut(); // the tab that signed out revokes
+        drive(s);
+      } else if (m.t === "hello") share(s);
+    };
+    const onWake = () => {
+      if (s.freed || s.core.gone()) return;
+      s.core.timeout(monotonic(), Date.now());
+      drive(s);
+    };
+    s.tabs = { name, gen: generation(), close: openTabs(name, onMessage, onWake) };
+    post(s.tabs.close, { t: "hello" });
+  },
+  close(s) {
+    s.tabs?.close();
+    s.tabs = undefined;
+  },
+  // Tokens just came from the server: a new lock generation, told to the other tabs.
+  share(s) {
+    if (s.tabs) s.tabs.gen = generation();
+    share(s);
+  },
+  post(s, a, signal) {
+    const t = s.tabs;
+    return t ? postTokenLocked(`${t.name} ${t.gen}`, s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]) : postToken(s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]);
+  },
+  methods(proto, live) {
+    proto.createAuthorizationUrl = async function (options) {
+      const s = live(this);
+      const state = option(options, "state");
+      let random, digest;
+      try {
+        random = randomBytes(64);
+      } catch {
+        throw new TokenError("INVALID_CONFIG", "crypto: WebCrypto's getRandomValues is unavailable");
+      }
+      const [st, verifier, nonce] = s.core.pending(random, state);
+      try {
+        digest = await sha256(verifier);
+      } catch {
+        throw new TokenError("INVALID_CONFIG", "crypto: WebCrypto's SHA-256 is unavailable");
+      }
+      const url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options == null ? undefined : options.extraParams);
+      if (getRuntime() === "browser" && savePending(s.core.scopeKey(), st, verifier, nonce ?? undefined)) return url;
+      return { url, state: st, codeVerifier: verifier, nonce: nonce ?? undefined };
+    };
+    proto.completeAuthorization = async function (callbackUrl, saved) {
+      const s = live(this);
+      const key = s.core.scopeKey();
+      const params = callbackParams(callbackUrl);
+      // Taken whatever happens next: a pending sign-in is used once.
+      let p = key === undefined ? undefined : pendingFields(takePending(key));
+      if (p === undefined && saved !== null && typeof saved === "object") p = [option(saved, "state") ?? "", option(saved, "codeVerifier"), option(saved, "nonce")];
+      if (params !== undefined) cleanHistory(callbackUrl);
+      const flight = s.core.callback(params, p?.[0], p?.[1], p?.[2], monotonic(), Date.now());
+      drive(s);
+      await token(s, undefined, flight);
+      const jwt = s.core.idToken();
+      try {
+        s.core.nonce(jwt === undefined ? undefined : idTokenNonce(jwt));
+      } finally {
+        drive(s);
+      }
+    };
+    Object.defineProperty(proto, "isAuthorized", {
+      get() {
+        try {
+          return live(this).core.authorized();
+        } catch {
+          return false; // freed
+        }
+      },
+      configurable: true,
+    });
+    proto.signOut = async function () {
+      const s = live(this);
+      const revoke = s.core.signOut();
+      drive(s);
+      const key = s.core.scopeKey();
+      if (key !== undefined) takePending(key);
+      if (s.tabs) post(s.tabs.close, { t: "signout" });
+      if (revoke === undefined) return;
+      let status = -1;
+      try {
+        status = await postRevocation(s.fetch, revoke[0], revoke[1], revoke[2]);
+      } catch {
+        // no answer: the core says what that means
+      }
+      s.core.revoked(status);
+    };
+  },
+});
+
+/** The sign-in build's TokenClient: shell.js's clientClass with the sign-in added. */
+export function signinClass(Core, instantiate, hint) {
+  let h;
+  const ext = {
+    attach: (s) => h.attach(s),
+    close: (s) => h.close(s),
+    share: (s) => h.share(s),
+    post: (s, a, signal) => h.post(s, a, signal),
+    methods(proto, live, drive, token) {
+      h = hooks(drive, token);
+      h.methods(proto, live);
+    },
+  };
+  return clientClass(Core, instantiate, hint, ext);
 }

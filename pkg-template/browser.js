@@ -2,18 +2,17 @@
 // synchronously the first time a client is made, so there is no top-level await, no separate
 // asset for a bundler to copy or a server to serve, and no init() call. A load failure (a
 // Content-Security-Policy without 'wasm-unsafe-eval') is a TokenError thrown by that call.
-import { initSync, TokenClient as Glue } from "./tokenkit.js";
-import { guard, loadOnFirstUse, setRuntime } from "%SHELL%";
+import { initSync, Core } from "./tokenkit.js";
+import { clientClass, setRuntime } from "%SHELL%";
 import { packed, size, wasm } from "./wasm-inline.js";
 import inflate from "./inflate.js";
 
 // Vercel's edge runtime, bundled without edge-light: the Workers rules (timers there cannot be unref'd).
 const edge = typeof EdgeRuntime === "string";
 setRuntime(edge ? "workerd" : "browser");
-guard(Glue);
 
-export const TokenClient = loadOnFirstUse(
-  Glue,
+export const TokenClient = clientClass(
+  Core,
   () => initSync({ module: new WebAssembly.Module(inflate(wasm, packed, size)) }),
   edge ? "this edge runtime compiles wasm only from an import: bundle for it with the \"edge-light\" condition" : "a page's Content-Security-Policy needs 'wasm-unsafe-eval' in script-src",
 );

@@ -5,12 +5,11 @@
 // scripts/assemble.mjs also bundles this file as node.cjs, the CommonJS entry.
 import { Buffer } from "node:buffer";
 import { inflateRawSync } from "node:zlib";
-import { initSync, TokenClient as Glue } from "./tokenkit.js";
-import { guard, loadOnFirstUse, setRuntime } from "%SHELL%";
+import { initSync, Core } from "./tokenkit.js";
+import { clientClass, setRuntime } from "%SHELL%";
 import { wasm } from "./wasm-inline.js";
 
 setRuntime("node");
-guard(Glue);
 
-export const TokenClient = loadOnFirstUse(Glue, () => initSync({ module: inflateRawSync(Buffer.from(wasm, "base64")) }), "this runtime does not allow WebAssembly (--jitless, or code generation turned off)");
+export const TokenClient = clientClass(Core, () => initSync({ module: inflateRawSync(Buffer.from(wasm, "base64")) }), "this runtime does not allow WebAssembly (--jitless, or code generation turned off)");
 export { TokenError } from "%SHELL%";

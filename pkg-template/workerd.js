@@ -1,16 +1,12 @@
 // Cloudflare Workers entry: Wrangler and Miniflare import a .wasm file as a compiled
 // WebAssembly.Module, which instantiates synchronously; no init() call is needed.
-import { initSync } from "./tokenkit.js";
+import { initSync, Core } from "./tokenkit.js";
 import wasm from "./tokenkit_bg.wasm";
-import { guard, setRuntime } from "%SHELL%";
+import { clientClass, setRuntime } from "%SHELL%";
 
 setRuntime("workerd");
 
 initSync({ module: wasm });
 
-import { TokenClient } from "./tokenkit.js";
-
-guard(TokenClient);
-
-export { TokenClient };
+export const TokenClient = clientClass(Core, () => {}, "");
 export { TokenError } from "%SHELL%";

@@ -106,14 +106,22 @@ const signinShell = readdirSync(join(signin, "snippets"))
   .map((d) => `snippets/${d}/js/shell.js`)
   .filter((f) => existsSync(join(signin, f)));
 if (signinShell.length !== 1) throw new Error(`expected one shell.js snippet in signin/, found ${signinShell.length}`);
+cpSync(join(root, "js/signin.js"), join(signin, signinShell[0].replace("shell.js", "signin.js")));
 for (const f of ["tokenkit.js", signinShell[0], signinShell[0].replace("shell.js", "signin.js")]) {
   const code = readFileSync(join(signin, f), "utf8");
   writeFileSync(join(signin, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
 }
+// The sign-in build's entries are the default ones with js/signin.js's signinClass in place
+// of clientClass. js/signin.js is no wasm import (the Rust side calls nothing in it): it is
+// copied beside the shell snippet, whose ./shell.js it imports.
 for (const name of ["browser.js", "node.js", "workerd.js"]) {
-  const text = readFileSync(join(root, "pkg-template", name), "utf8")
+  const template = readFileSync(join(root, "pkg-template", name), "utf8");
+  const text = template
+    .replace('import { clientClass, setRuntime } from "%SHELL%";', 'import { setRuntime } from "%SHELL%";\nimport { signinClass as clientClass } from "%SIGNIN%";')
     .replaceAll("%SHELL%", `./${signinShell[0]}`)
+    .replaceAll("%SIGNIN%", `./${signinShell[0].replace("shell.js", "signin.js")}`)
     .replaceAll('"./inflate.js"', '"../inflate.js"');
+  if (!text.includes("signinClass as clientClass")) throw new Error(`pkg-template/${name} no longer imports clientClass from %SHELL%`);
   writeFileSync(join(signin, name), text);
 }
 edgeEntry(signin);

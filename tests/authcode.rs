@@ -11,7 +11,7 @@ use tokenkit::proto::client::machine::{Action, Get, Machine, Outcome, Snapshot, 
 use tokenkit::proto::client::request::{Call, Runtime};
 use tokenkit::proto::http::{Body, HttpResponse};
 use tokenkit::proto::signin::{authorization_url, callback, check_nonce, code_challenge, pending, Pending};
-use tokenkit::proto::time::{Instant, WallMillis};
+use tokenkit::proto::time::{Instant, Now, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::{Error, Secret};
 
@@ -237,16 +237,20 @@ fn drain(m: &mut Machine) -> (Vec<tokenkit::proto::client::machine::AttemptId>, 
     (sends, aborts, shares, expired, errors)
 }
 
-/// A machine of `cfg` whose user signed in at `now` (wall `wall`): its exchange answered with
+/// A machine of `cfg` whose user signed in at `now`: its exchange answered with
 /// `at` and refresh token `rt`, lasting 100 s.
-fn signed_in(cfg: Config, runtime: Runtime, at: &str, rt: Option<&str>, now: Instant, wall: WallMillis) -> Machine {
+fn signed_in(cfg: Config, runtime: Runtime, at: &str, rt: Option<&str>, now: Now) -> Machine {
     let mut m = Machine::new(cfg, runtime, 1);
-    m.observe_clock(now, wall);
     m.exchange("c".into(), "v".into(), now).unwrap();
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens(at, rt, 100.0)), now, wall);
+    m.handle_response(sends[0], Ok(tokens(at, rt, 100.0)), now);
     drain(&mut m);
     m
+}
+
+/// Both clocks `ms` after `wall`, moving together (no suspend, no jump).
+fn clock(wall: WallMillis, ms: u64) -> Now {
+    Now { mono: Instant(ms), wall: WallMillis(wall.0 + ms) }
 }
 
 fn body(m: &Machine) -> String {
@@ -258,74 +262,74 @@ fn a_user_session_from_sign_in_to_sign_out() {
     let wall = WallMillis(1_700_000_000_000);
     let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
     // Not signed in: no token request, a typed error.
-    assert!(matches!(m.get(Instant(0)), Get::Fail(Error::LoginRequired { .. })));
+    assert!(matches!(m.get(clock(wall, 0)), Get::Fail(Error::LoginRequired { .. })));
     assert!(!m.is_authorized());
     assert_eq!(drain(&mut m).0.len(), 0);
 
     // Sign-in: the code is exchanged once, never retried.
-    let flight = m.exchange("code-1".into(), "verifier-1".into(), Instant(10)).unwrap();
+    let flight = m.exchange("code-1".into(), "verifier-1".into(), clock(wall, 10)).unwrap();
     let (sends, ..) = drain(&mut m);
     assert!(body(&m).starts_with("grant_type=authorization_code&code=code-1&"));
-    m.handle_response(sends[0], Err(Error::Network), Instant(20), wall);
+    m.handle_response(sends[0], Err(Error::Network), clock(wall, 20));
     assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::Network))), "a code is single-use: no retry");
-    let flight = m.exchange("code-2".into(), "verifier-2".into(), Instant(30)).unwrap();
+    let flight = m.exchange("code-2".into(), "verifier-2".into(), clock(wall, 30)).unwrap();
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), Instant(40), wall);
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), clock(wall, 40));
     let (_, _, shares, ..) = drain(&mut m);
     assert_eq!(shares, 1, "other tabs are told");
     assert!(matches!(m.outcome(flight), Outcome::Done(Ok(t)) if t.access_token.expose() == "at1"));
     assert!(m.is_authorized());
 
     // At the refresh point the refresh token is used, and the rotated one replaces it.
-    m.handle_timeout(Instant(30 + 50_000));
+    m.handle_timeout(clock(wall, 30 + 50_000));
     let (sends, ..) = drain(&mut m);
     assert_eq!(sends.len(), 1);
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
     assert!(m.request().unwrap().lock);
-    m.handle_response(sends[0], Ok(tokens("at2", Some("rt2"), 100.0)), Instant(50_100), wall);
+    m.handle_response(sends[0], Ok(tokens("at2", Some("rt2"), 100.0)), clock(wall, 50_100));
     drain(&mut m);
-    assert!(matches!(m.get(Instant(50_200)), Get::Ready(t) if t.access_token.expose() == "at2"));
-    m.invalidate(Instant(50_300));
+    assert!(matches!(m.get(clock(wall, 50_200)), Get::Ready(t) if t.access_token.expose() == "at2"));
+    m.invalidate(clock(wall, 50_300));
     drain(&mut m);
-    let Get::Wait(_) = m.get(Instant(50_400)) else { panic!("an invalidated token is refreshed") };
+    let Get::Wait(_) = m.get(clock(wall, 50_400)) else { panic!("an invalidated token is refreshed") };
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa");
     let (sends, ..) = drain(&mut m);
     // A server that does not rotate: the refresh token is kept.
-    m.handle_response(sends[0], Ok(tokens("at3", None, 100.0)), Instant(50_500), wall);
+    m.handle_response(sends[0], Ok(tokens("at3", None, 100.0)), clock(wall, 50_500));
     drain(&mut m);
-    m.invalidate(Instant(50_600));
-    let Get::Wait(_) = m.get(Instant(50_700)) else { panic!() };
+    m.invalidate(clock(wall, 50_600));
+    let Get::Wait(_) = m.get(clock(wall, 50_700)) else { panic!() };
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa");
 
     // The refresh token is refused: the session ends, waiters are told to sign in.
-    let Get::Wait(w) = m.get(Instant(50_710)) else { panic!() };
+    let Get::Wait(w) = m.get(clock(wall, 50_710)) else { panic!() };
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), Instant(50_800), wall);
+    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), clock(wall, 50_800));
     let (_, _, _, _, errors) = drain(&mut m);
     assert_eq!(errors, 1, "one \"error\" event");
     assert!(matches!(m.outcome(w), Outcome::Done(Err(Error::LoginRequired { .. }))));
     assert!(!m.is_authorized());
-    assert!(matches!(m.get(Instant(50_900)), Get::Fail(Error::LoginRequired { .. })));
+    assert!(matches!(m.get(clock(wall, 50_900)), Get::Fail(Error::LoginRequired { .. })));
     assert_eq!(drain(&mut m).0.len(), 0, "and nothing is sent without a session");
 }
 
 #[test]
 fn invalid_grant_on_a_background_refresh_expires_the_session() {
     let wall = WallMillis(0);
-    let mut m = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), Instant(0), wall);
-    m.handle_timeout(Instant(50_000));
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), clock(wall, 0));
+    m.handle_timeout(clock(wall, 50_000));
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), Instant(50_010), wall);
+    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), clock(wall, 50_010));
     let (_, _, _, expired, errors) = drain(&mut m);
     assert_eq!((expired, errors), (1, 1), "\"expired\" and \"error\", so the app can sign in again");
-    assert!(matches!(m.get(Instant(50_020)), Get::Fail(Error::LoginRequired { .. })), "the old access token is not served either");
+    assert!(matches!(m.get(clock(wall, 50_020)), Get::Fail(Error::LoginRequired { .. })), "the old access token is not served either");
     // Other errors keep the session: the old token is served while it lasts.
-    let mut m = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), Instant(0), wall);
-    m.handle_timeout(Instant(50_000));
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), clock(wall, 0));
+    m.handle_timeout(clock(wall, 50_000));
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(oauth_error("invalid_request")), Instant(50_010), wall);
+    m.handle_response(sends[0], Ok(oauth_error("invalid_request")), clock(wall, 50_010));
     drain(&mut m);
-    assert!(matches!(m.get(Instant(50_020)), Get::Ready(t) if t.access_token.expose() == "at1"));
+    assert!(matches!(m.get(clock(wall, 50_020)), Get::Ready(t) if t.access_token.expose() == "at1"));
     assert!(m.is_authorized());
 }
 
@@ -341,42 +345,42 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
         expires_at: WallMillis(wall.0 + left),
     };
     // Restoring before any sign-in: a new tab joins the session.
-    assert!(m.restore(snap("at1", "rt1", 100_999), Instant(0), wall).is_some());
+    assert!(m.restore(snap("at1", "rt1", 100_999), clock(wall, 0)).is_some());
     let (sends, _, shares, ..) = drain(&mut m);
     assert!(sends.is_empty() && shares == 0, "restored tokens are not shared back");
-    assert!(matches!(m.get(Instant(1)), Get::Ready(t) if t.access_token.expose() == "at1"));
+    assert!(matches!(m.get(clock(wall, 1)), Get::Ready(t) if t.access_token.expose() == "at1"));
     // The snapshot this machine gives back has the same wall-clock expiry and tokens.
-    let (_, back) = m.snapshot(Instant(40_000), WallMillis(wall.0 + 40_000)).unwrap();
+    let (_, back) = m.snapshot(clock(wall, 40_000)).unwrap();
     assert_eq!(back.expires_at, WallMillis(wall.0 + 100_999), "expiry crosses on the wall clock, to the millisecond");
     assert_eq!((back.access_token.expose(), back.refresh_token.as_ref().unwrap().expose(), back.scope.as_deref()), ("at1", "rt1", Some("openid")));
     // An older session (it lasts no longer than the one held) is refused: its refresh token
     // may have been spent since.
-    assert!(m.restore(snap("old", "rt-old", 50_000), Instant(2), wall).is_none());
-    assert!(matches!(m.get(Instant(3)), Get::Ready(t) if t.access_token.expose() == "at1"));
+    assert!(m.restore(snap("old", "rt-old", 50_000), clock(wall, 2)).is_none());
+    assert!(matches!(m.get(clock(wall, 3)), Get::Ready(t) if t.access_token.expose() == "at1"));
     // This tab's refresh is waiting (for the lock, say) when another tab's tokens arrive.
-    m.invalidate(Instant(2));
-    let Get::Wait(w) = m.get(Instant(3)) else { panic!() };
+    m.invalidate(clock(wall, 2));
+    let Get::Wait(w) = m.get(clock(wall, 3)) else { panic!() };
     let (sends, ..) = drain(&mut m);
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
-    assert!(m.restore(snap("at2", "rt2", 200_000), Instant(4), wall).is_some());
+    assert!(m.restore(snap("at2", "rt2", 200_000), clock(wall, 4)).is_some());
     let (_, aborts, ..) = drain(&mut m);
     assert_eq!(aborts, 1, "the refresh is called off (its lock callback sees the abort)");
     assert!(matches!(m.outcome(w), Outcome::Done(Ok(t)) if t.access_token.expose() == "at2"));
-    m.handle_response(sends[0], Ok(tokens("late", Some("rt-late"), 100.0)), Instant(5), wall);
-    assert!(matches!(m.get(Instant(6)), Get::Ready(t) if t.access_token.expose() == "at2"), "a stale answer is ignored");
-    m.invalidate(Instant(7));
-    m.get(Instant(8));
+    m.handle_response(sends[0], Ok(tokens("late", Some("rt-late"), 100.0)), clock(wall, 5));
+    assert!(matches!(m.get(clock(wall, 6)), Get::Ready(t) if t.access_token.expose() == "at2"), "a stale answer is ignored");
+    m.invalidate(clock(wall, 7));
+    m.get(clock(wall, 8));
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa", "the restored refresh token is used");
     // Less than MIN_RESTORE left, or already expired: nothing worth taking up.
     let mut fresh = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
-    assert!(fresh.restore(snap("x", "y", MIN_RESTORE.0 - 1), Instant(0), wall).is_none());
-    assert!(fresh.restore(Snapshot { expires_at: WallMillis(wall.0 - 5), ..snap("x", "y", 0) }, Instant(0), wall).is_none());
-    assert!(fresh.session().is_none() && fresh.snapshot(Instant(0), wall).is_none());
-    assert!(fresh.restore(snap("x", "y", MIN_RESTORE.0), Instant(0), wall).is_some());
+    assert!(fresh.restore(snap("x", "y", MIN_RESTORE.0 - 1), clock(wall, 0)).is_none());
+    assert!(fresh.restore(Snapshot { expires_at: WallMillis(wall.0 - 5), ..snap("x", "y", 0) }, clock(wall, 0)).is_none());
+    assert!(fresh.session().is_none() && fresh.snapshot(clock(wall, 0)).is_none());
+    assert!(fresh.restore(snap("x", "y", MIN_RESTORE.0), clock(wall, 0)).is_some());
     // During this machine's own sign-in, another tab's session does not replace it.
     let mut signing = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
-    signing.exchange("c".into(), "v".into(), Instant(0)).unwrap();
-    assert!(signing.restore(snap("x", "y", 100_000), Instant(1), wall).is_none());
+    signing.exchange("c".into(), "v".into(), clock(wall, 0)).unwrap();
+    assert!(signing.restore(snap("x", "y", 100_000), clock(wall, 1)).is_none());
     // A client-credentials client never restores.
     let cc = Config::from_options(
         Preset::Generic,
@@ -389,24 +393,24 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     )
     .unwrap();
     let mut m = Machine::new(cc, Runtime::Browser, 1);
-    assert!(m.restore(snap("x", "y", 100_000), Instant(0), wall).is_none());
+    assert!(m.restore(snap("x", "y", 100_000), clock(wall, 0)).is_none());
     assert!(m.session().is_none());
 }
 
 #[test]
 fn sign_out_revokes_the_refresh_token_and_forgets_everything() {
     let wall = WallMillis(0);
-    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), Instant(0), wall);
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), clock(wall, 0));
     let revoke = m.sign_out().expect("a revocation request");
     assert_eq!(revoke.url, "https://auth.example.com/revoke");
     assert_eq!(revoke.body, "token=rt1&token_type_hint=refresh_token&client_id=spa");
     assert!(!m.is_authorized());
-    assert!(matches!(m.get(Instant(1)), Get::Fail(Error::LoginRequired { .. })));
+    assert!(matches!(m.get(clock(wall, 1)), Get::Fail(Error::LoginRequired { .. })));
     assert!(m.sign_out().is_none(), "nothing left to revoke");
     // Without a refresh token the access token is revoked; without an endpoint, nothing.
-    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", None, Instant(0), wall);
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", None, clock(wall, 0));
     assert_eq!(m.sign_out().unwrap().body, "token=at1&token_type_hint=access_token&client_id=spa");
-    let mut m = signed_in(config(&[("revocationUrl", Value::Null)]).unwrap(), Runtime::Browser, "at1", Some("rt"), Instant(0), wall);
+    let mut m = signed_in(config(&[("revocationUrl", Value::Null)]).unwrap(), Runtime::Browser, "at1", Some("rt"), clock(wall, 0));
     assert!(m.sign_out().is_none());
     assert!(!m.is_authorized());
 }
@@ -414,27 +418,34 @@ fn sign_out_revokes_the_refresh_token_and_forgets_everything() {
 #[test]
 fn a_token_whose_time_passed_in_suspend_is_not_served() {
     // A laptop sleeps: the monotonic clock stands still, the wall clock does not.
-    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), Instant(0), WallMillis(1_000_000));
-    let before = m.serving().map(|(_, u)| u).unwrap();
-    // An hour asleep: 10 ms of monotonic time, 3,600 s of wall time.
-    m.observe_clock(Instant(10), WallMillis(1_000_000 + 3_600_000));
-    assert!(m.serving().map_or(true, |(_, u)| u < before), "the deadline moved earlier");
-    let Get::Ready(t) = m.get(Instant(11)) else {
-        // The token expired in its sleep: a refresh is under way.
-        assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
-        return;
-    };
-    panic!("served a token whose time passed in suspend: {}", t.access_token.expose());
+    let slept = Now { mono: Instant(0), wall: WallMillis(1_000_000) };
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), slept);
+    assert!(m.serving(slept).is_some());
+    // An hour asleep: 10 ms of monotonic time, 3,600 s of wall time. The first input after
+    // it (here a caller) carries both clocks: the token is not handed out, a refresh starts.
+    let woke = Now { mono: Instant(10), wall: WallMillis(1_000_000 + 3_600_000) };
+    assert!(matches!(m.get(woke), Get::Wait(_)), "a token whose time passed in suspend is not served");
+    assert!(m.serving(woke).is_none());
+    assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
 }
 
 #[test]
-fn a_wall_clock_set_back_or_small_drift_changes_nothing() {
-    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), Instant(0), WallMillis(10_000_000));
-    let before = m.serving().map(|(_, u)| u);
-    m.observe_clock(Instant(1_000), WallMillis(5_000_000)); // set back
-    m.observe_clock(Instant(2_000), WallMillis(5_002_500)); // 500 ms of drift
-    assert_eq!(m.serving().map(|(_, u)| u), before);
-    assert!(matches!(m.get(Instant(2_001)), Get::Ready(_)));
+fn a_wall_clock_that_runs_ahead_shortens_a_tokens_life_and_one_set_back_changes_nothing() {
+    let t0 = Now { mono: Instant(0), wall: WallMillis(10_000_000) };
+    let mut m = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), t0);
+    let before = m.serving(t0).map(|s| s.until).unwrap();
+    // Set back, then 1.5 s ahead of the monotonic clock (under SUSPEND_GAP: drift).
+    m.handle_timeout(Now { mono: Instant(1_000), wall: WallMillis(5_000_000) });
+    let drift = Now { mono: Instant(2_000), wall: WallMillis(5_002_500) };
+    m.handle_timeout(drift);
+    assert_eq!(m.serving(drift).map(|s| s.until), Some(before));
+    // A forward step of 3.5 s over 1 s of monotonic time: 2.5 s unaccounted for, over
+    // SUSPEND_GAP, so taken for a suspend: the token's deadlines move that much earlier.
+    let step = Now { mono: Instant(3_000), wall: WallMillis(5_002_500 + 3_500) };
+    m.handle_timeout(step);
+    let after = m.serving(step).map(|s| s.until).unwrap();
+    assert_eq!(after, Instant(before.0 - 2_500), "a forward wall step over SUSPEND_GAP ends the token's life early");
+    assert!(matches!(m.get(Now { mono: Instant(3_001), wall: WallMillis(step.wall.0 + 1) }), Get::Ready(_)));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use tokenkit::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine
 use tokenkit::proto::client::request::Runtime;
 use tokenkit::proto::client::response::{TokenId, NEVER};
 use tokenkit::proto::http::{Body, HttpResponse};
-use tokenkit::proto::time::{Instant, WallMillis};
+use tokenkit::proto::time::{Instant, Now, WallMillis};
 use tokenkit::proto::value::Value;
 
 /// What the server answers to the attempt in flight.
@@ -34,9 +34,14 @@ enum Step {
     Reply(Answer),
     /// An answer to an older attempt (by index in the sent list) arrives late.
     LateReply(usize, Answer),
-    /// Monotonic time passes by this many ms; the timer fires.
+    /// This many ms pass on both clocks, and the shell's one timer fires at each deadline
+    /// the machine names on the way ([`Machine::poll_timeout`]), as `setTimeout` would.
     Advance(u64),
-    /// The wall clock jumps by this many ms (NTP, the user); the monotonic clock does not.
+    /// This many ms pass on both clocks and no timer runs (a throttled tab, a Worker
+    /// between requests): only the next input sees the time.
+    Pass(u64),
+    /// The wall clock jumps by this many ms (NTP, the user, a suspend the monotonic clock
+    /// did not count); the monotonic clock does not. Only the next input sees it.
     WallJump(i64),
     /// The caller's `invalidate()`.
     Invalidate,
@@ -164,9 +169,13 @@ impl Sim {
         }
     }
 
+    /// Both clocks now, as the shell reads them for each input.
+    fn clock(&self) -> Now {
+        Now { mono: Instant(self.now), wall: WallMillis(self.wall as u64) }
+    }
+
     fn step(&mut self, i: usize, step: Step) {
-        let now = Instant(self.now);
-        let wall = WallMillis(self.wall as u64);
+        let now = self.clock();
         match step {
             Step::Get(want) => {
                 let got = match self.m.get(now) {
@@ -182,16 +191,32 @@ impl Sim {
             Step::Reply(answer) => {
                 let attempt = *self.sent.last().expect("nothing was sent");
                 let r = self.response(answer);
-                self.m.handle_response(attempt, r, now, wall);
+                self.m.handle_response(attempt, r, now);
             }
             Step::LateReply(index, answer) => {
                 let r = self.response(answer);
-                self.m.handle_response(self.sent[index], r, now, wall);
+                self.m.handle_response(self.sent[index], r, now);
             }
             Step::Advance(ms) => {
-                self.now += ms;
-                self.m.handle_timeout(Instant(self.now));
+                let end = self.now + ms;
+                // One timer, re-armed after each input; a deadline that does not move on
+                // would be a busy loop in the shell.
+                for _ in 0..100 {
+                    match self.m.poll_timeout() {
+                        Some(at) if at.0 <= end => {
+                            self.pass(at.0.max(self.now) - self.now);
+                            self.m.handle_timeout(self.clock());
+                            self.drain();
+                        }
+                        _ => {
+                            self.pass(end - self.now);
+                            return;
+                        }
+                    }
+                }
+                panic!("step {i}: the timer fires over and over without time passing");
             }
+            Step::Pass(ms) => self.pass(ms),
             Step::WallJump(ms) => self.wall += ms,
             Step::Invalidate => self.m.invalidate(now),
             Step::Unauthorized(n, www, replay) => {
@@ -224,6 +249,11 @@ impl Sim {
         self.drain();
     }
 
+    fn pass(&mut self, ms: u64) {
+        self.now += ms;
+        self.wall += ms as i64;
+    }
+
     fn token_id(&self, n: u64) -> TokenId {
         self.ids.iter().find(|(k, _)| *k == n).map(|(_, id)| *id).unwrap_or(TokenId(u64::MAX))
     }
@@ -239,6 +269,11 @@ fn run(name: &str, cfg: Config, steps: &[Step]) {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.step(i, *s)))
             .unwrap_or_else(|_| panic!("scenario {name:?} failed at step {i} ({s:?})"));
     }
+}
+
+/// Both clocks `ms` into a test, moving together.
+fn at(ms: u64) -> Now {
+    Now { mono: Instant(ms), wall: WallMillis(ms.saturating_add(1_700_000_000_000)) }
 }
 
 fn num(n: f64) -> Value {
@@ -293,7 +328,7 @@ fn race_table() {
         ("a due refresh is started by the caller that sees it, and still answered at once", std(), vec![
             Get(Wait), Reply(Token(100)),
             // No timer ran (a throttled tab, a Worker): the clock is re-checked per call.
-            WallJump(0), Advance(0), Sent(1),
+            Pass(50_000), Sent(1), Get(Ready(1)), Sent(2),
         ]),
         ("a failed refresh keeps the token, emits one error and cools down", std(), vec![
             Get(Wait), Reply(Token(100)), Advance(50_000), Sent(2),
@@ -348,10 +383,16 @@ fn race_table() {
             Get(Wait), Reply(Network), Sent(1), Invalidate, Sent(2), Aborted(0),
             Reply(Token(100)), Waiters(Ready(1)),
         ]),
-        ("wall-clock jumps do not change a token's life", std(), vec![
+        ("a wall clock set back, or up to SUSPEND_GAP ahead, does not change a token's life", std(), vec![
             Get(Wait), Reply(Token(100)),
-            WallJump(3_600_000), Get(Ready(1)), WallJump(-86_400_000), Advance(49_999), Get(Ready(1)), Sent(1),
-            Advance(1), Sent(2),
+            WallJump(-86_400_000), Get(Ready(1)), WallJump(2_000), Pass(49_999), Get(Ready(1)), Sent(1),
+            Pass(1), Get(Ready(1)), Sent(2),
+        ]),
+        ("a wall clock over SUSPEND_GAP ahead is a suspend: the token's life ends that much sooner", std(), vec![
+            Get(Wait), Reply(Token(100)), Timer(Some(50_000)),
+            WallJump(2_001), Get(Ready(1)), Timer(Some(47_999)), Sent(1),
+            // An hour asleep: the token lapsed in its sleep and is never handed out.
+            WallJump(3_600_000), Get(Wait), Expired(1), Sent(2),
         ]),
         // Honest expiry: a token is never attached after the lifetime its server gave it;
         // MIN_INTERVAL (5 s) between token requests keeps tiny lifetimes from making every
@@ -396,7 +437,7 @@ fn race_table() {
 #[test]
 fn timer_keeps_node_alive_only_for_waiters() {
     let mut m = Machine::new(config(&[]), Runtime::Node, 1);
-    assert!(matches!(m.get(Instant(0)), Get::Wait(_)));
+    assert!(matches!(m.get(at(0)), Get::Wait(_)));
     assert!(m.keep_alive(), "someone awaits the flight");
     let Some(Action::Send(a)) = m.poll() else { panic!() };
     let ok = HttpResponse {
@@ -404,7 +445,7 @@ fn timer_keeps_node_alive_only_for_waiters() {
         retry_after: None,
         body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str("x".into())), ("expires_in".into(), num(100.0))])),
     };
-    m.handle_response(a, Ok(ok), Instant(10), WallMillis(0));
+    m.handle_response(a, Ok(ok), Now { mono: Instant(10), wall: WallMillis(0) });
     assert!(!m.keep_alive(), "a refresh timer must not keep a finished script alive");
     assert_eq!(m.poll_timeout(), Some(Instant(50_000)), "refresh point, counted from when the request was sent");
 }
@@ -422,19 +463,19 @@ fn api_keys_are_static_and_never_replayed() {
     .unwrap();
     let mut m = Machine::new(cfg, Runtime::Browser, 1);
     // Served by the shell from the start, for ever, with no timer to arm.
-    let served = |m: &Machine| m.serving().map(|(t, u)| (t.access_token.expose().to_owned(), u));
+    let served = |m: &Machine| m.serving(at(0)).map(|s| (s.token.access_token.expose().to_owned(), s.until));
     assert_eq!(served(&m), Some(("k".into(), NEVER)));
     assert_eq!(m.poll_timeout(), None, "nothing to wake for");
-    let Get::Ready(t) = m.get(Instant(0)) else { panic!() };
+    let Get::Ready(t) = m.get(at(0)) else { panic!() };
     assert!(!m.unauthorized(t.id, None, true), "a static key would be refused again");
     assert_eq!(served(&m), Some(("k".into(), NEVER)), "and is not dropped");
-    m.invalidate(Instant(1));
+    m.invalidate(at(1));
     assert_eq!(served(&m), Some(("k".into(), NEVER)), "invalidate() has nothing to fetch again");
-    assert!(matches!(m.get(Instant(u64::MAX - 1)), Get::Ready(_)));
+    assert!(matches!(m.get(at(u64::MAX - 1)), Get::Ready(_)));
     assert!(m.poll().is_none() && m.poll_timeout().is_none());
     m.dispose();
     assert_eq!(served(&m), None);
-    assert!(matches!(m.get(Instant(2)), Get::Fail(Error::Disposed)));
+    assert!(matches!(m.get(at(2)), Get::Fail(Error::Disposed)));
 }
 
 #[test]
@@ -480,42 +521,44 @@ fn serving_is_exactly_when_get_would_answer_from_memory() {
         retry_after: None,
         body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str(n.into())), ("expires_in".into(), num(secs))])),
     };
-    let served = |m: &Machine| m.serving().map(|(t, u)| (t.access_token.expose().to_owned(), u.0));
+    let served = |m: &Machine| m.serving(at(0)).map(|s| (s.token.access_token.expose().to_owned(), s.until.0));
     assert_eq!(served(&m), None, "no token yet");
-    assert!(matches!(m.get(Instant(0)), Get::Wait(_)));
+    assert!(matches!(m.get(at(0)), Get::Wait(_)));
     assert_eq!(served(&m), None, "a first flight is not a token");
     let Some(Action::Send(a)) = m.poll() else { panic!() };
-    m.handle_response(a, Ok(token("t1", 100.0)), Instant(10), WallMillis(0));
+    m.handle_response(a, Ok(token("t1", 100.0)), at(10));
     while m.poll().is_some() {}
     // Served until the refresh point; just before it, get answers t1 and does nothing else.
     assert_eq!(served(&m), Some(("t1".into(), 50_000)));
-    assert!(matches!(m.get(Instant(49_999)), Get::Ready(t) if t.access_token.expose() == "t1"));
+    assert!(matches!(m.get(at(49_999)), Get::Ready(t) if t.access_token.expose() == "t1"));
     assert!(m.poll().is_none(), "no action before the instant serving() names");
     assert_eq!(served(&m), Some(("t1".into(), 50_000)));
     // At it, get starts the background refresh: the shell must have asked.
-    assert!(matches!(m.get(Instant(50_000)), Get::Ready(_)));
+    assert!(matches!(m.get(at(50_000)), Get::Ready(_)));
     let Some(Action::Send(b)) = m.poll() else { panic!("the refresh starts at the refresh point") };
     // While the refresh is in flight, t1 is served until the flight's next deadline.
-    let (_, until) = m.serving().map(|(t, u)| (t.id, u)).unwrap();
+    let now = at(50_000);
+    let (until, wall_until) = m.serving(now).map(|s| (s.until, s.wall_until)).unwrap();
+    assert_eq!(wall_until.0, now.wall.0 + (until.0 - now.mono.0), "the same deadline on the wall clock");
     assert_eq!(Some(until), m.poll_timeout());
     assert!(until.0 > 50_000 && until.0 <= 100_010);
-    m.handle_response(b, Ok(token("t2", 100.0)), Instant(50_100), WallMillis(0));
+    m.handle_response(b, Ok(token("t2", 100.0)), at(50_100));
     while m.poll().is_some() {}
     assert_eq!(served(&m).map(|s| s.0), Some("t2".into()), "the new token is served at once");
     // The API refused t2: not served any more.
-    let t2 = m.serving().map(|(t, _)| t.id).unwrap();
+    let t2 = m.serving(at(50_100)).map(|s| s.token.id).unwrap();
     m.unauthorized(t2, None, false);
     assert_eq!(served(&m), None, "a refused token is never served from the shell");
-    assert!(matches!(m.get(Instant(50_200)), Get::Wait(_)));
+    assert!(matches!(m.get(at(50_200)), Get::Wait(_)));
     let Some(Action::Send(c)) = m.poll() else { panic!() };
-    m.handle_response(c, Ok(token("t3", 100.0)), Instant(50_300), WallMillis(0));
+    m.handle_response(c, Ok(token("t3", 100.0)), at(50_300));
     while m.poll().is_some() {}
     assert!(served(&m).is_some());
-    m.invalidate(Instant(50_400));
+    m.invalidate(at(50_400));
     assert_eq!(served(&m), None, "invalidated");
-    assert!(matches!(m.get(Instant(50_500)), Get::Wait(_)));
+    assert!(matches!(m.get(at(50_500)), Get::Wait(_)));
     let Some(Action::Send(d)) = m.poll() else { panic!() };
-    m.handle_response(d, Ok(token("t4", 100.0)), Instant(50_600), WallMillis(0));
+    m.handle_response(d, Ok(token("t4", 100.0)), at(50_600));
     assert!(served(&m).is_some());
     m.dispose();
     assert_eq!(served(&m), None, "disposed");

@@ -1,5 +1,4 @@
 #![cfg(target_arch = "wasm32")]
 //! The wasm tests, in headless Chromium.
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-const RUNTIME: &str = "br";
 include!("wasm/common.rs");

@@ -5,8 +5,8 @@
 //! and responses come back as plain data ([`http::HttpResponse`]). The wasm shell only
 //! translates between these values and the platform.
 //!
-//! By product, over shared modules ([`http`], [`url`], [`time`], [`value`], [`secret`],
-//! [`error`] and the encoders):
+//! By product, over shared modules ([`http`], [`url`], [`time`], [`value`],
+//! [`secret`], [`error`] and the encoders):
 //! - [`client`]: the token client. [`client::machine::Machine`] makes every decision of a
 //!   `TokenClient`; the rest are its pure parts (configuration, requests, responses, retries,
 //!   signing).

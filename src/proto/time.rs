@@ -22,6 +22,27 @@ pub struct Secs(pub u64);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct WallMillis(pub u64);
 
+/// Both clocks, read once by the shell for each input it gives a machine: every input
+/// carries one, so no decision can be made on a clock the machine was not shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Now {
+    /// The monotonic clock: what every deadline is measured on.
+    pub mono: Instant,
+    /// The wall clock: for reported times, HTTP dates, and to see a suspend.
+    pub wall: WallMillis,
+}
+
+impl Now {
+    /// Where `at` (on the monotonic clock) falls on the wall clock, read off this reading.
+    pub fn wall_at(self, at: Instant) -> WallMillis {
+        if at >= self.mono {
+            WallMillis(self.wall.0.saturating_add(at.0 - self.mono.0))
+        } else {
+            WallMillis(self.wall.0.saturating_sub(self.mono.0 - at.0))
+        }
+    }
+}
+
 impl Secs {
     /// The same duration in milliseconds (saturating).
     pub const fn ms(self) -> Millis {

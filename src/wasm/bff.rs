@@ -203,10 +203,10 @@ impl BrokerSession {
         let ttl = signin.as_ref().map_or(Secs(0), |(s, _)| s.session_ttl);
         let client = signin.map(|(_, c)| Inner::new(c, None, Runtime::Workerd));
         let record = Record::decode(&to_value(&parse_record(&saved), 4));
-        let (life, tokens) = UserSession::restore(record, js::wall().0);
+        let (life, tokens) = UserSession::restore(record, js::now().wall.0);
         let s = Session { client, ttl, life: RefCell::new(life), persist };
         if let (Some(t), Ok(inner)) = (tokens, &s.client) {
-            let id = inner.st.borrow_mut().m.restore(t, js::now(), js::wall());
+            let id = inner.st.borrow_mut().m.restore(t, js::now());
             s.life.borrow_mut().restored(id);
         }
         BrokerSession { s: Rc::new(s) }
@@ -251,13 +251,13 @@ impl Session {
     /// Carries out `op` as the session machine says, then writes the record if it is behind.
     async fn run(&self, inner: &Rc<Inner>, op: SessionOp, body: String) -> Reply {
         let authorized = inner.st.borrow().m.is_authorized();
-        let next = self.life.borrow_mut().op(op, js::wall().0, authorized);
+        let next = self.life.borrow_mut().op(op, js::now().wall.0, authorized);
         let reply = match next {
             Next::Answer(b) => Ok(ok(b)),
             Next::Fail(e) => Err(e),
             Next::SignIn => match start_sign_in(inner, None, &[]).await {
                 Ok((p, url)) => {
-                    self.life.borrow_mut().begun(p, body, js::wall().0);
+                    self.life.borrow_mut().begun(p, body, js::now().wall.0);
                     Ok(ok(url))
                 }
                 Err(e) => Err(e),
@@ -267,10 +267,10 @@ impl Session {
                 match finish_sign_in(inner, &params, Some(&p.pending)).await {
                     Ok(()) => {
                         let (expires, refreshable) = match inner.st.borrow().m.session() {
-                            Some((t, rt)) => (js::wall().0 + js::now().until(t.expires_at).0, rt.is_some()),
+                            Some((t, rt)) => (js::now().wall_at(t.expires_at).0, rt.is_some()),
                             None => (0, false),
                         };
-                        let done = self.life.borrow_mut().completed(p.return_to, js::wall().0, self.ttl, expires, refreshable);
+                        let done = self.life.borrow_mut().completed(p.return_to, js::now().wall.0, self.ttl, expires, refreshable);
                         Ok(ok(done.encode()))
                     }
                     Err(e) => {
@@ -324,7 +324,7 @@ impl Session {
         if !self.life.borrow().behind() {
             return; // saved already (a session that ended), or nothing changed
         }
-        let tokens = inner.st.borrow().m.snapshot(js::now(), js::wall());
+        let tokens = inner.st.borrow_mut().m.snapshot(js::now());
         let Some(record) = self.life.borrow_mut().take_record(tokens) else { return };
         let text = record.encode().map_or(JsValue::NULL, |t| JsValue::from_str(&t));
         let delete_at = record.delete_at().map_or(JsValue::UNDEFINED, |x| JsValue::from_f64(x as f64));

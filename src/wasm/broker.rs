@@ -230,7 +230,7 @@ enum Step {
 
 fn token_response(r: Result<TokenSet, Error>, cors: &[(&'static str, String)]) -> Response {
     match r {
-        Ok(t) => respond(token_reply(&t, js::now()), cors),
+        Ok(t) => respond(token_reply(&t, js::now().mono), cors),
         Err(e) => respond(upstream_reply(&e), cors),
     }
 }
@@ -266,7 +266,7 @@ impl Broker {
         let (origin, key, request_headers, csrf) = (s(2), s(3), s(4), s(7));
         let cors = cfg.cors_headers(origin.as_deref());
         let limiter = &mut self.limiter.borrow_mut();
-        if let Err(secs) = rate_verdict(verdict, limiter, client, cfg.rate_per_minute, js::now()) {
+        if let Err(secs) = rate_verdict(verdict, limiter, client, cfg.rate_per_minute, js::now().mono) {
             return Step::Done(respond(rate_limited_reply(secs), &cors));
         }
         // The path exactly as received: after "scheme://authority", before "?".

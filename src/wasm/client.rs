@@ -228,7 +228,7 @@ impl TokenClient {
         let inner = self.inner.clone();
         promise(async move {
             let t = token(&inner, &ctx).await.map_err(|e| inner.error(&e))?;
-            Ok(if info { token_info(&t, js::now(), js::wall()) } else { JsValue::from_str(t.access_token.expose()) })
+            Ok(if info { token_info(&t, js::now()) } else { JsValue::from_str(t.access_token.expose()) })
         })
     }
 }
@@ -273,19 +273,17 @@ impl Inner {
     /// Tells shell.js what `getToken()` may answer without asking ([`Machine::serving`]).
     fn publish(&self) {
         let mut st = self.st.borrow_mut();
-        let now = st.m.serving().map(|(t, until)| (t.id, until));
-        if now == st.published {
+        let now = js::now();
+        let serving = st.m.serving(now).map(|s| (s.token.id, s.until));
+        if serving == st.published {
             return;
         }
-        st.published = now;
-        match (st.m.serving(), st.m.config()) {
-            (Some((t, until)), Some(cfg)) => {
+        st.published = serving;
+        match (st.m.serving(now), st.m.config()) {
+            (Some(s), Some(cfg)) => {
+                let t = s.token;
                 let value = sign::authorization(cfg, t).1;
-                // The same deadline on the wall clock: a machine that was suspended (where
-                // the monotonic clock stood still) stops serving when it wakes.
-                let now = js::now();
-                let wall_until = js::wall().0 as f64 + now.until(until).0 as f64;
-                js::publish(&self.cell, Some(t.access_token.expose()), Some(&value), t.id.0 as f64, until.0 as f64, wall_until)
+                js::publish(&self.cell, Some(t.access_token.expose()), Some(&value), t.id.0 as f64, s.until.0 as f64, s.wall_until.0 as f64)
             }
             _ => js::publish(&self.cell, None, None, 0.0, 0.0, 0.0),
         }
@@ -361,11 +359,7 @@ pub(super) async fn token(inner: &Rc<Inner>, ctx: &JsValue) -> Result<TokenSet, 
 /// The machine's answer if it has one now (a token from memory, or a failure), else the
 /// flight to wait for. `ctx` keeps any request this starts alive.
 pub(super) fn ready(inner: &Rc<Inner>, ctx: &JsValue) -> Result<Result<TokenSet, Error>, FlightId> {
-    let got = {
-        let mut st = inner.st.borrow_mut();
-        st.m.observe_clock(js::now(), js::wall());
-        st.m.get(js::now())
-    };
+    let got = inner.st.borrow_mut().m.get(js::now());
     drive(inner, ctx);
     match got {
         Get::Ready(t) => Ok(Ok(t)),
@@ -385,7 +379,7 @@ fn waiter(inner: &Inner) -> Promise {
 /// machine handle whatever deadline has passed (it may send the next attempt itself).
 async fn wait_in_worker(inner: &Rc<Inner>, ctx: &JsValue, wake: &Promise) {
     let next = inner.st.borrow().m.poll_timeout();
-    let now = js::now();
+    let now = js::now().mono;
     let step = next.map_or(100, |at| now.until(at).0.clamp(1, 100));
     let race = Promise::race(&Array::of2(wake, &js::sleep(step as f64)));
     let _ = JsFuture::from(race).await;
@@ -411,7 +405,7 @@ pub(super) fn drive(inner: &Rc<Inner>, ctx: &JsValue) {
                     let _ = resolve.call0(&JsValue::UNDEFINED);
                 }
             }
-            Action::Token(t) => inner.emit(&inner.on_token, &token_info(&t, js::now(), js::wall())),
+            Action::Token(t) => inner.emit(&inner.on_token, &token_info(&t, js::now())),
             Action::Expired => inner.emit(&inner.on_expired, &JsValue::UNDEFINED),
             Action::Error(e) => inner.emit(&inner.on_error, &inner.error(&e)),
             Action::Share => inner.share(),
@@ -473,7 +467,7 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
             }
             Error::Network
         });
-        inner2.st.borrow_mut().m.handle_response(attempt, result, js::now(), js::wall());
+        inner2.st.borrow_mut().m.handle_response(attempt, result, js::now());
         drive(&inner2, &ctx2);
         Ok(JsValue::UNDEFINED)
     });
@@ -494,7 +488,7 @@ fn arm_timer(inner: &Rc<Inner>) {
     st.timer = want.map(|(at, keep_alive)| {
         let weak = Rc::downgrade(inner);
         // Handled outside the timer's own callback, which re-arming replaces.
-        let timer = Timer::new(js::now().until(at).0, keep_alive, move || spawn_local(on_timer(weak)));
+        let timer = Timer::new(js::now().mono.until(at).0, keep_alive, move || spawn_local(on_timer(weak)));
         (timer, at, keep_alive)
     });
 }
@@ -504,7 +498,6 @@ async fn on_timer(weak: Weak<Inner>) {
     {
         let mut st = inner.st.borrow_mut();
         st.timer = None;
-        st.m.observe_clock(js::now(), js::wall());
         st.m.handle_timeout(js::now());
     }
     drive(&inner, &JsValue::UNDEFINED);

@@ -79,11 +79,11 @@ impl Gates {
     /// Checks an Access token: claims by the core, the RS256 signature by WebCrypto.
     async fn access(&self, access: &Access, jwt: &str) -> Result<(), &'static str> {
         let parts = jwt_parts(jwt).ok_or("the Access token is not a JWT")?;
-        let now_secs = js::wall().0 as f64 / 1000.0;
+        let now_secs = js::now().wall.0 as f64 / 1000.0;
         let kid = gate::access_claims(&to_value(&parts.get(0), 4), &to_value(&parts.get(1), 4), access, now_secs)?;
         // Each request that finds the keys stale fetches them itself: in Workers a request
         // cannot wait on another request's fetch. Once fetched they serve for an hour.
-        if gate::jwks_stale(self.keys.borrow().0, self.key(&kid).is_some(), js::now()) {
+        if gate::jwks_stale(self.keys.borrow().0, self.key(&kid).is_some(), js::now().mono) {
             self.fetch_keys(access).await;
         }
         let key = self.key(&kid).ok_or("the Access token's key is not one of the team's")?;
@@ -110,7 +110,7 @@ impl Gates {
             }
         }
         let mut keys = self.keys.borrow_mut();
-        keys.0 = Some(js::now());
+        keys.0 = Some(js::now().mono);
         if found.is_some() {
             keys.1 = imported;
         }

@@ -156,7 +156,7 @@ pub(super) fn fetched(inner: &Inner) {
 
 /// Sends the session (tokens just fetched, or to a tab that asked) to the other tabs.
 pub(super) fn share(inner: &Inner) {
-    let Some((_, t)) = inner.st.borrow().m.snapshot(js::now(), js::wall()) else { return };
+    let Some((_, t)) = inner.st.borrow_mut().m.snapshot(js::now()) else { return };
     let msg = message(
         "tokens",
         &[
@@ -182,7 +182,7 @@ fn on_message(inner: &Rc<Inner>, msg: &JsValue) {
                 scope: field(msg, "scope").as_string(),
                 expires_at: WallMillis(exp.max(0.0) as u64),
             };
-            let taken = inner.st.borrow_mut().m.restore(snapshot, js::now(), js::wall()).is_some();
+            let taken = inner.st.borrow_mut().m.restore(snapshot, js::now()).is_some();
             if let (true, Some(gen), Some(tabs)) = (taken, field(msg, "gen").as_string(), inner.tabs.borrow().as_ref()) {
                 *tabs.generation.borrow_mut() = gen;
             }
@@ -200,11 +200,7 @@ fn on_message(inner: &Rc<Inner>, msg: &JsValue) {
 /// The page is shown again, or the network is back: both clocks re-read, the token
 /// re-checked at once (a timer may not have fired while the tab slept).
 fn wake(inner: &Rc<Inner>) {
-    {
-        let mut st = inner.st.borrow_mut();
-        st.m.observe_clock(js::now(), js::wall());
-        st.m.handle_timeout(js::now());
-    }
+    inner.st.borrow_mut().m.handle_timeout(js::now());
     drive(inner, &JsValue::UNDEFINED);
 }
 

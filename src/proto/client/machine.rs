@@ -1,7 +1,7 @@
 //! The token state machine: every decision and every deadline of a token client.
 //!
-//! Modelled on quinn-proto's `Connection`. The shell feeds it inputs with the time
-//! ([`Machine::get`], [`Machine::handle_response`], [`Machine::handle_timeout`],
+//! Modelled on quinn-proto's `Connection`. The shell feeds it inputs, each with one
+//! reading of both clocks ([`Now`]) ([`Machine::get`], [`Machine::handle_response`], [`Machine::handle_timeout`],
 //! [`Machine::invalidate`], [`Machine::unauthorized`], [`Machine::dispose`]), then drains
 //! [`Machine::poll`] for what to do ([`Action`]) and arms one timer for
 //! [`Machine::poll_timeout`]. The machine holds the one copy of every fact: the token and
@@ -31,7 +31,7 @@ use super::request::Runtime;
 use crate::proto::error::Error;
 use crate::proto::http::{token_refused, HttpRequest, HttpResponse};
 use crate::proto::secret::Secret;
-use crate::proto::time::{Instant, Millis, WallMillis};
+use crate::proto::time::{Instant, Millis, Now, WallMillis};
 use super::response::{process_token_response, TokenId, TokenSet, NEVER};
 use super::retry::retry_delay;
 
@@ -79,13 +79,26 @@ pub struct Snapshot {
     pub expires_at: WallMillis,
 }
 
-/// Identifies one token request (with its retries) that callers can wait for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlightId(u64);
+/// What the shell may hand out without asking the machine ([`Machine::serving`]).
+#[derive(Debug)]
+pub struct Serving<'a> {
+    /// The token.
+    pub token: &'a TokenSet,
+    /// Served while the monotonic clock is before this.
+    pub until: Instant,
+    /// And while the wall clock is before this: the same deadline, read off the wall clock
+    /// (after a suspend, where the monotonic clock stood still, the wall clock ends it).
+    pub wall_until: WallMillis,
+}
 
-/// Identifies one HTTP attempt of a flight.
+/// Identifies one token request (with its retries) that callers can wait for; as a number
+/// it crosses to the JavaScript shell, which hands it back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttemptId(u64);
+pub struct FlightId(pub u64);
+
+/// Identifies one HTTP attempt of a flight (a number the shell hands back with its answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptId(pub u64);
 
 /// What a caller who wants a token should do.
 #[derive(Debug)]
@@ -183,8 +196,8 @@ pub struct Machine {
     refresh: Option<Secret>,
     /// The ID token of the last sign-in, until the shell has checked its nonce.
     id_token: Option<Secret>,
-    /// Both clocks when last observed, to see a suspended machine ([`Machine::observe_clock`]).
-    clock: Option<(Instant, WallMillis)>,
+    /// Both clocks when last shown, to see a suspended machine ([`Machine::tick`]).
+    clock: Option<Now>,
 }
 
 impl Machine {
@@ -262,7 +275,9 @@ impl Machine {
     #[cfg(feature = "signin")]
     /// Redeems a sign-in's authorization `code` with its PKCE `verifier`: a flight the
     /// caller waits for. A sign-in replaces whatever session was held.
-    pub fn exchange(&mut self, code: String, verifier: String, now: Instant) -> Result<FlightId, Error> {
+    pub fn exchange(&mut self, code: String, verifier: String, now: Now) -> Result<FlightId, Error> {
+        self.tick(now);
+        let now = now.mono;
         if !self.user() {
             return Err(Error::config("grant", "completeAuthorization() needs grant \"authorization_code\""));
         }
@@ -276,28 +291,31 @@ impl Machine {
 
     #[cfg(feature = "signin")]
     /// The user's session as it leaves this machine (to another tab, or to storage) at
-    /// `now`, `wall`, and the id of the token it holds.
-    pub fn snapshot(&self, now: Instant, wall: WallMillis) -> Option<(TokenId, Snapshot)> {
+    /// `now`, and the id of the token it holds.
+    pub fn snapshot(&mut self, now: Now) -> Option<(TokenId, Snapshot)> {
+        self.tick(now);
         let (t, rt) = self.session()?;
         let snapshot = Snapshot {
             access_token: Secret::new(t.access_token.expose().to_owned()),
             refresh_token: rt.map(|r| Secret::new(r.expose().to_owned())),
             scope: t.scope.clone(),
-            expires_at: WallMillis(wall.0.saturating_add(now.until(t.expires_at).0)),
+            expires_at: now.wall_at(t.expires_at.max(now.mono)),
         };
         Some((t.id, snapshot))
     }
 
     #[cfg(feature = "signin")]
     /// Takes up a [`Snapshot`] (another tab's [`Action::Share`], or what storage held) at
-    /// `now`, `wall`: held as if this machine had fetched it, with the life it has left.
+    /// `now`: held as if this machine had fetched it, with the life it has left.
     /// A refresh in flight here is called off; its waiters get these tokens. Refused
     /// (`None`) by a client that signs no one in, during this machine's own sign-in, when
     /// less than [`MIN_RESTORE`] is left, or when this machine holds a token that lasts as
     /// long (a tab answering late with an older session, whose refresh token was spent
     /// since, must not replace this one). Else the id of the token now held.
-    pub fn restore(&mut self, snapshot: Snapshot, now: Instant, wall: WallMillis) -> Option<TokenId> {
-        let left = Millis(snapshot.expires_at.0.saturating_sub(wall.0));
+    pub fn restore(&mut self, snapshot: Snapshot, now: Now) -> Option<TokenId> {
+        self.tick(now);
+        let left = Millis(snapshot.expires_at.0.saturating_sub(now.wall.0));
+        let now = now.mono;
         if !self.user() || matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) || left < MIN_RESTORE {
             return None;
         }
@@ -343,21 +361,47 @@ impl Machine {
         revoke
     }
 
-    /// Both clocks at once. A machine that was suspended (a laptop asleep) sees the wall
-    /// clock run ahead of the monotonic one, which stops in suspend on some platforms: the
-    /// token's deadlines move earlier by the gap, so a token whose time passed while asleep
-    /// is never handed out. A wall clock set back is ignored.
-    pub fn observe_clock(&mut self, now: Instant, wall: WallMillis) {
-        if let Some((m0, w0)) = self.clock {
-            let gap = wall.0.saturating_sub(w0.0).saturating_sub(now.0.saturating_sub(m0.0));
+    /// Both clocks, at the start of every input. A machine that was suspended (a laptop
+    /// asleep) sees the wall clock run ahead of the monotonic one, which stops in suspend on
+    /// some platforms: the token's deadlines move earlier by the gap, so a token whose time
+    /// passed while asleep is never handed out. A wall clock that runs ahead by up to
+    /// [`SUSPEND_GAP`] between two inputs (NTP slewing, timer jitter), or is set back, is
+    /// ignored; one set forward by more is taken for a suspend (a token's life can only
+    /// end early, never be stretched).
+    fn tick(&mut self, now: Now) {
+        if let Some(then) = self.clock {
+            let gap = now.wall.0.saturating_sub(then.wall.0).saturating_sub(now.mono.0.saturating_sub(then.mono.0));
             if gap > SUSPEND_GAP.0 {
+                // Time spent suspended has passed for every deadline: the token's life, the
+                // waits before the next request, and the flight's own.
+                let gap = Millis(gap);
+                let early = |at: &mut Instant| {
+                    if *at != NEVER {
+                        *at = *at - gap;
+                    }
+                };
                 if let Some(t) = &mut self.token {
-                    t.expires_at = Instant(t.expires_at.0.saturating_sub(gap));
-                    t.refresh_at = Instant(t.refresh_at.0.saturating_sub(gap));
+                    early(&mut t.expires_at);
+                    early(&mut t.refresh_at);
+                }
+                early(&mut self.cooldown_until);
+                early(&mut self.spaced_until);
+                if let Some((until, _)) = &mut self.blocked {
+                    early(until);
+                }
+                if let Some(f) = &mut self.flight {
+                    early(&mut f.deadline);
+                    match &mut f.stage {
+                        Stage::Sending { sent_at, timeout_at, .. } => {
+                            early(sent_at);
+                            early(timeout_at);
+                        }
+                        Stage::Backoff { until } => early(until),
+                    }
                 }
             }
         }
-        self.clock = Some((now, wall));
+        self.clock = Some(now);
     }
 
     #[cfg(feature = "signin")]
@@ -377,11 +421,12 @@ impl Machine {
     }
 
     /// A caller wants a token at `now`.
-    pub fn get(&mut self, now: Instant) -> Get {
+    pub fn get(&mut self, now: Now) -> Get {
         if self.cfg.is_none() {
             return Get::Fail(Error::Disposed);
         }
         self.handle_timeout(now);
+        let now = now.mono;
         if let Some(t) = &self.token {
             return Get::Ready(t.clone());
         }
@@ -418,14 +463,14 @@ impl Machine {
         &mut self,
         attempt: AttemptId,
         result: Result<HttpResponse, Error>,
-        now: Instant,
-        wall: WallMillis,
+        now: Now,
     ) {
+        self.tick(now);
+        let Now { mono: now, wall } = now;
         let sent_at = match &self.flight {
             Some(Flight { stage: Stage::Sending { attempt: a, sent_at, .. }, .. }) if *a == attempt => *sent_at,
             _ => return,
         };
-        self.observe_clock(now, wall);
         let Some(cfg) = &self.cfg else { return };
         let Source::Endpoint(ep) = &cfg.source else { return };
         let skew = cfg.timing.refresh_skew;
@@ -466,10 +511,12 @@ impl Machine {
     }
 
     /// The timer fired (or a caller looked) at `now`; spurious calls are harmless.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    pub fn handle_timeout(&mut self, now: Now) {
         if self.cfg.is_none() {
             return;
         }
+        self.tick(now);
+        let now = now.mono;
         match self.flight.as_ref().map(|f| &f.stage) {
             Some(Stage::Sending { attempt, sent_at, timeout_at }) if now >= *timeout_at => {
                 let after = sent_at.until(*timeout_at);
@@ -509,14 +556,16 @@ impl Machine {
         }
     }
 
-    /// The current token and the instant until which [`Machine::get`] would answer with it
-    /// and change nothing (before the machine's next deadline, [`Machine::handle_timeout`]
-    /// has nothing to do). The shell may serve that token without asking until then: the
-    /// decision stays here, the shell only compares numbers. `None`: ask.
-    pub fn serving(&self) -> Option<(&TokenSet, Instant)> {
+    /// What the shell may serve without asking, read at `now` (the reading of the input
+    /// just handled): the current token, until when [`Machine::get`] would answer with it
+    /// and change nothing (before the machine's next deadline), on both clocks. The
+    /// decision stays here; the shell only compares numbers. `None`: ask.
+    pub fn serving(&self, now: Now) -> Option<Serving<'_>> {
         self.cfg.as_ref()?;
         // No deadline at all: get() answers with this token for ever.
-        Some((self.token.as_ref()?, self.poll_timeout().unwrap_or(NEVER)))
+        let until = self.poll_timeout().unwrap_or(NEVER);
+        let wall_until = if until == NEVER { WallMillis(u64::MAX) } else { now.wall_at(until) };
+        Some(Serving { token: self.token.as_ref()?, until, wall_until })
     }
 
     /// Whether a caller awaits the flight (a Node timer for it must keep the process alive;
@@ -532,7 +581,9 @@ impl Machine {
 
     /// Forgets the token (the caller's `invalidate()`). A request in flight was sent before
     /// this and is replaced by a new one: its waiters get the new request's result.
-    pub fn invalidate(&mut self, now: Instant) {
+    pub fn invalidate(&mut self, now: Now) {
+        self.tick(now);
+        let now = now.mono;
         self.token = self.cfg.as_ref().and_then(super::sign::static_token);
         self.cooldown_until = Instant(0);
         self.spaced_until = Instant(0);

@@ -1,0 +1,449 @@
+//! The exported `Core` of the default build: the client machine
+//! ([`crate::proto::client::machine::Machine`]) behind a synchronous interface.
+//!
+//! Nothing here waits. js/client.js owns every promise, `fetch`, `AbortController`, timer,
+//! listener and `ctx.waitUntil`, and calls in with one reading of both clocks per input;
+//! each call does what the machine says and returns. What the machine asks the shell to do
+//! comes out of [`Core::poll`] one action at a time, as plain arrays (see [`Core::poll`]),
+//! and what may be served without asking comes out of [`Core::serving`]. A token response
+//! goes in once, as its status, `Retry-After` and text.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use js_sys::Array;
+use wasm_bindgen::prelude::*;
+
+use crate::proto::client::config::Preset;
+use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome};
+use crate::proto::client::request::Runtime;
+use crate::proto::client::response::{TokenId, TokenSet, NEVER};
+use crate::proto::client::sign::{self, Plan};
+use crate::proto::http::{Body, HttpResponse, MAX_BODY_BYTES};
+use crate::proto::time::{Instant, Now, WallMillis};
+use crate::proto::{Config, Error};
+use super::convert::{js_error, parse_url, to_value};
+#[cfg(feature = "signin")]
+use crate::proto::client::config::{AuthCode, Endpoint, Grant, Source};
+#[cfg(feature = "signin")]
+use crate::proto::client::machine::{lock_hold, Snapshot};
+#[cfg(feature = "signin")]
+use crate::proto::signin::{self, Pending};
+#[cfg(feature = "signin")]
+use crate::proto::value::Value;
+#[cfg(feature = "signin")]
+use crate::proto::Secret;
+
+/// A token client's decisions; js/client.js's `TokenClient` carries them out.
+#[wasm_bindgen(skip_typescript)]
+pub struct Core {
+    m: Machine,
+    /// What [`Core::serving`] last said: it answers `undefined` ("unchanged") until it changes.
+    published: Option<Option<(TokenId, Instant)>>,
+    /// The `nonce` of the sign-in being completed, for its ID token.
+    #[cfg(feature = "signin")]
+    nonce: Option<String>,
+}
+
+fn now(mono: f64, wall: f64) -> Now {
+    Now { mono: Instant(mono as u64), wall: WallMillis(wall as u64) }
+}
+
+fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn str_or_null(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// A client of `preset` (0 generic, 1 Sypht, 2 Symbl, 3 API key) configured by
+    /// `options`, in `runtime` (0 browser, 1 Node, 2 workerd); `seed` seeds the backoff
+    /// jitter. Throws `INVALID_CONFIG`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(preset: u8, options: JsValue, runtime: u8, seed: f64) -> Result<Core, JsValue> {
+        let preset = match preset {
+            1 => Preset::Sypht,
+            2 => Preset::Symbl,
+            3 => Preset::ApiKey,
+            _ => Preset::Generic,
+        };
+        let runtime = match runtime {
+            1 => Runtime::Node,
+            2 => Runtime::Workerd,
+            _ => Runtime::Browser,
+        };
+        let cfg = Config::from_options(preset, &to_value(&options, 3), &parse_url).map_err(|e| js_error(&e))?;
+        Ok(Core {
+            m: Machine::new(cfg, runtime, seed as u64),
+            published: None,
+            #[cfg(feature = "signin")]
+            nonce: None,
+        })
+    }
+
+    /// A caller wants a token: its record (see [`record`]) at once, or the id of the
+    /// flight to wait for (a number); throws the failure.
+    pub fn get(&mut self, mono: f64, wall: f64) -> Result<JsValue, JsValue> {
+        let now = now(mono, wall);
+        match self.m.get(now) {
+            Get::Ready(t) => Ok(self.record(&t, now)),
+            Get::Wait(FlightId(id)) => Ok(num(id)),
+            Get::Fail(e) => Err(js_error(&e)),
+        }
+    }
+
+    /// Where flight `id` stands: `undefined` still running, `null` gone (ask [`Core::get`]
+    /// again), a token record, or throws its failure.
+    pub fn outcome(&self, id: f64, mono: f64, wall: f64) -> Result<JsValue, JsValue> {
+        match self.m.outcome(FlightId(id as u64)) {
+            Outcome::Pending => Ok(JsValue::UNDEFINED),
+            Outcome::Gone => Ok(JsValue::NULL),
+            Outcome::Done(Ok(t)) => Ok(self.record(&t, now(mono, wall))),
+            Outcome::Done(Err(e)) => Err(js_error(&e)),
+        }
+    }
+
+    /// The timer fired, or the shell looked (a page shown again, the network back).
+    pub fn timeout(&mut self, mono: f64, wall: f64) {
+        self.m.handle_timeout(now(mono, wall));
+    }
+
+    /// The answer to attempt `attempt`: its status (0: an opaque redirect), `Retry-After`,
+    /// and its text (`undefined`: larger than the cap). `status` below 0: no answer (the
+    /// request failed: the shell keeps the platform's error as the `cause`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn response(&mut self, attempt: f64, status: f64, retry_after: Option<String>, text: Option<String>, mono: f64, wall: f64) {
+        let result = if status < 0.0 {
+            Err(Error::Network)
+        } else {
+            Ok(HttpResponse {
+                status: status as u16,
+                retry_after,
+                body: match text.map(|t| js_sys::JSON::parse(&t)) {
+                    Some(Ok(json)) => Body::Json(to_value(&json, 1)),
+                    Some(Err(_)) => Body::NotJson,
+                    None => Body::TooLarge,
+                },
+            })
+        };
+        self.m.handle_response(AttemptId(attempt as u64), result, now(mono, wall));
+    }
+
+    /// The caller's `invalidate()`.
+    pub fn invalidate(&mut self, mono: f64, wall: f64) {
+        self.m.invalidate(now(mono, wall));
+    }
+
+    /// The API answered 401 (with `www`, its `WWW-Authenticate`) to a request signed with
+    /// token `id`: whether to send it again (never when it is not `replayable`).
+    pub fn refused(&mut self, id: f64, www: Option<String>, replayable: bool) -> bool {
+        self.m.unauthorized(TokenId(id as u64), www.as_deref(), replayable)
+    }
+
+    /// The header that carries the token on a request to `origin`, or `undefined` to send
+    /// it as is (`has(name)` says the caller set that header). Throws
+    /// `ORIGIN_NOT_ALLOWED` before anything is sent.
+    pub fn plan(&self, origin: &str, has: &js_sys::Function) -> Result<Option<String>, JsValue> {
+        let cfg = self.m.config().ok_or_else(|| js_error(&Error::Disposed))?;
+        let name = sign::header_name(cfg);
+        let set = has.call1(&JsValue::NULL, &JsValue::from_str(name))?.is_truthy();
+        Ok(match sign::plan(cfg, origin, set).map_err(|e| js_error(&e))? {
+            Plan::Sign => Some(name.to_owned()),
+            Plan::AsIs => None,
+        })
+    }
+
+    /// The next thing to do, or `undefined`:
+    /// - `[0, attempt, url, [[name, value], ...], body, redirect, cache, credentials, cap]`:
+    ///   send the token request as this attempt, read at most `cap` bytes of its body, and
+    ///   report with [`Core::response`];
+    /// - `[1, attempt]`: abort that attempt;
+    /// - `[2]`: a flight finished: every waiter checks [`Core::outcome`];
+    /// - `[3, record]`: a new token: emit `"token"`;
+    /// - `[4]`: the token lapsed with no replacement: emit `"expired"`;
+    /// - `[5, error]`: a token request finally failed: emit `"error"`;
+    /// - `[6]` (sign-in build): a user's tokens came from the server: a new lock
+    ///   generation, and tell the other tabs ([`Core::snapshot`]).
+    ///
+    /// In the sign-in build a send also carries `lock` (a refresh: hold the browser's
+    /// lock for its refresh token).
+    pub fn poll(&mut self, mono: f64, wall: f64) -> JsValue {
+        let Some(action) = self.m.poll() else { return JsValue::UNDEFINED };
+        match action {
+            Action::Send(AttemptId(a)) => {
+                let Some(req) = self.m.request() else { return Array::of2(&num(2), &num(a)).into() };
+                let out = Array::of5(&num(0), &num(a), &JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body));
+                let opt = |v: Option<&str>| v.map_or(JsValue::UNDEFINED, JsValue::from_str);
+                out.push(&JsValue::from_str(req.redirect));
+                out.push(&opt(req.cache));
+                out.push(&opt(req.credentials));
+                out.push(&num(MAX_BODY_BYTES as u64));
+                // A user's refresh: sent holding the browser's lock for its refresh token.
+                #[cfg(feature = "signin")]
+                out.push(&JsValue::from_bool(req.lock));
+                out.into()
+            }
+            Action::Abort(AttemptId(a)) => Array::of2(&num(1), &num(a)).into(),
+            Action::Wake => Array::of1(&num(2)).into(),
+            Action::Token(t) => Array::of2(&num(3), &self.record(&t, now(mono, wall))).into(),
+            Action::Expired => Array::of1(&num(4)).into(),
+            Action::Error(e) => Array::of2(&num(5), &js_error(&e)).into(),
+            #[cfg(feature = "signin")]
+            Action::Share => Array::of1(&num(6)).into(),
+            // Only a signed-in user's tokens are shared, and this build signs no one in.
+            #[cfg(not(feature = "signin"))]
+            Action::Share => self.poll(mono, wall),
+        }
+    }
+
+    /// When the shell's one timer should fire (monotonic ms), or -1 for none.
+    pub fn deadline(&self) -> f64 {
+        self.m.poll_timeout().map_or(-1.0, |at| at.0 as f64)
+    }
+
+    /// Whether that timer keeps Node alive: only while a caller awaits the flight (a
+    /// refresh or expiry timer never keeps a finished script alive).
+    pub fn keep(&self) -> bool {
+        self.m.keep_alive()
+    }
+
+    /// What the shell may serve without asking, if it changed since the last call
+    /// (`undefined`: unchanged): `[token, headerValue, id, until, wallUntil]`, the token
+    /// served while the monotonic clock is before `until` and the wall clock before
+    /// `wallUntil`, or `null`: nothing, ask.
+    pub fn serving(&mut self, mono: f64, wall: f64) -> JsValue {
+        let now = now(mono, wall);
+        let key = self.m.serving(now).map(|s| (s.token.id, s.until));
+        if self.published == Some(key) {
+            return JsValue::UNDEFINED;
+        }
+        self.published = Some(key);
+        let (Some(s), Some(cfg)) = (self.m.serving(now), self.m.config()) else { return JsValue::NULL };
+        let never = |i: Instant| if i == NEVER { f64::INFINITY } else { i.0 as f64 };
+        let wall_until = if s.until == NEVER { f64::INFINITY } else { s.wall_until.0 as f64 };
+        let out = Array::of5(
+            &JsValue::from_str(s.token.access_token.expose()),
+            &JsValue::from_str(&sign::authorization(cfg, s.token).1),
+            &num(s.token.id.0),
+            &JsValue::from_f64(never(s.until)),
+            &JsValue::from_f64(wall_until),
+        );
+        out.into()
+    }
+
+    /// Whether `text` (a platform error's) contains the secret: then it is not kept as a
+    /// `NETWORK` error's `cause`.
+    pub fn mentions(&self, text: &str) -> bool {
+        self.m.config().is_some_and(|cfg| cfg.mentions_secret(text))
+    }
+
+    /// Whether the client was disposed.
+    pub fn gone(&self) -> bool {
+        self.m.config().is_none()
+    }
+
+    /// Aborts the request in flight, fails its waiters with `DISPOSED`, drops the
+    /// configuration, secrets and token.
+    pub fn dispose(&mut self) {
+        self.m.dispose();
+    }
+}
+
+impl Core {
+    /// `[accessToken, headerValue, id, expiresAt, refreshAt, scope]`: a token as the shell
+    /// hands it out, its instants as epoch ms read off the wall clock `now` (`null` for an
+    /// API key, which never expires).
+    fn record(&self, t: &TokenSet, now: Now) -> JsValue {
+        let at = |i: Instant| if i == NEVER { JsValue::NULL } else { num(now.wall_at(i).0) };
+        let value = self.m.config().map(|cfg| sign::authorization(cfg, t).1).unwrap_or_default();
+        let out = Array::of5(
+            &JsValue::from_str(t.access_token.expose()),
+            &JsValue::from_str(&value),
+            &num(t.id.0),
+            &at(t.expires_at),
+            &at(t.refresh_at),
+        );
+        out.push(&str_or_null(t.scope.as_deref()));
+        out.into()
+    }
+}
+
+/// The sign-in build's part of [`Core`] (the `tokenkit/signin` entry): every decision of a
+/// sign-in (the pending state, the authorization URL, what a callback means, the nonce,
+/// revocation, which session another tab's message holds). js/signin.js carries them
+/// out: WebCrypto's randomness and digest, sessionStorage, the channel to the other tabs,
+/// Web Locks, the revocation request.
+#[cfg(feature = "signin")]
+#[wasm_bindgen]
+impl Core {
+    /// The name of this client's channel and the key of its pending sign-in (the token
+    /// endpoint and the client, not secret), or `undefined` for a client that signs no one in.
+    #[wasm_bindgen(js_name = scopeKey)]
+    pub fn scope_key(&self) -> Option<String> {
+        let (ep, _) = self.user()?;
+        let mut key = String::from("tokenkit ");
+        key.push_str(&ep.token_url);
+        key.push(' ');
+        key.push_str(&ep.client_id);
+        Some(key)
+    }
+
+    /// A new sign-in from `random` ([`signin::RANDOM_BYTES`] bytes from a CSPRNG) and the
+    /// caller's `state`, if any: `[state, codeVerifier, nonce]`.
+    pub fn pending(&self, random: &[u8], state: Option<String>) -> Result<Array, JsValue> {
+        let (ep, _) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
+        let p = signin::pending(random, state, ep.scope.as_deref()).map_err(|e| js_error(&e))?;
+        Ok(Array::of3(&JsValue::from_str(&p.state), &JsValue::from_str(&p.verifier), &str_or_null(p.nonce.as_deref())))
+    }
+
+    /// Where to send the user for the pending sign-in `[state, verifier, nonce]`, given the
+    /// SHA-256 digest of its verifier and `extraParams` (a plain object of strings).
+    #[wasm_bindgen(js_name = authorizationUrl)]
+    pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], extra: JsValue) -> Result<String, JsValue> {
+        let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
+        let extra: Vec<(String, String)> = match to_value(&extra, 1) {
+            Value::Null => Vec::new(),
+            Value::Object(pairs) => pairs
+                .into_iter()
+                .map(|(k, v)| match v {
+                    Value::Str(v) => Ok((k, v)),
+                    _ => Err(js_error(&Error::config(k, "must be a string"))),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(js_error(&Error::config("extraParams", "must be an object of strings"))),
+        };
+        let p = Pending { state, verifier, nonce };
+        signin::authorization_url(ep, ac, &p, &signin::code_challenge(digest), &extra).map_err(|e| js_error(&e))
+    }
+
+    /// Checks a callback's query `params` (`[[name, value], ...]`) against the pending
+    /// sign-in (`state` `undefined`: none is pending) and redeems its code: the flight to
+    /// wait for. Throws what the callback means (a mismatch, the server's error).
+    pub fn callback(&mut self, params: JsValue, state: Option<String>, verifier: Option<String>, nonce: Option<String>, mono: f64, wall: f64) -> Result<f64, JsValue> {
+        let (_, ac) = self.user().ok_or_else(|| js_error(&needs("completeAuthorization()")))?;
+        let issuer = ac.issuer.clone();
+        let params: Vec<(String, String)> = match to_value(&params, 2) {
+            Value::List(items) => items
+                .into_iter()
+                .filter_map(|p| match p {
+                    Value::List(kv) => match <[Value; 2]>::try_from(kv) {
+                        Ok([Value::Str(k), Value::Str(v)]) => Some((k, v)),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect(),
+            _ => return Err(js_error(&Error::config("callbackUrl", "is not an absolute URL"))),
+        };
+        let pending = match (state, verifier) {
+            (Some(state), Some(verifier)) => Some(Pending { state, verifier, nonce }),
+            (Some(_), None) => return Err(js_error(&Error::config("codeVerifier", "is required"))),
+            _ => None,
+        };
+        let code = signin::callback(&params, pending.as_ref(), issuer.as_deref()).map_err(|e| js_error(&e))?;
+        let Some(p) = pending else { return Err(js_error(&Error::StateMismatch { reason: "no sign-in is pending" })) };
+        self.nonce = p.nonce;
+        let FlightId(id) = self.m.exchange(code, p.verifier, now(mono, wall)).map_err(|e| js_error(&e))?;
+        Ok(id as f64)
+    }
+
+    /// The ID token of the sign-in just completed, once, for the shell to read its `nonce`
+    /// claim (`undefined`: none came).
+    #[wasm_bindgen(js_name = idToken)]
+    pub fn id_token(&mut self) -> Option<String> {
+        self.m.take_id_token().map(|t| t.expose().to_owned())
+    }
+
+    /// The sign-in's last check: the ID token's `nonce` claim (`undefined`: none) against
+    /// the one sent. One that is not ours signs the session out, and throws.
+    pub fn nonce(&mut self, claim: Option<String>) -> Result<(), JsValue> {
+        let sent = self.nonce.take();
+        signin::check_nonce(sent.as_deref(), claim.as_deref()).map_err(|e| {
+            let _ = self.m.sign_out();
+            js_error(&e)
+        })
+    }
+
+    /// Whether a user's session is held (a token, or a refresh token to get one).
+    pub fn authorized(&self) -> bool {
+        self.m.is_authorized()
+    }
+
+    /// Forgets the session (signed out here or in another tab) and returns the RFC 7009
+    /// revocation request to send, `[url, [[name, value], ...], body]`, if there is one.
+    #[wasm_bindgen(js_name = signOut)]
+    pub fn sign_out(&mut self) -> JsValue {
+        let Some(req) = self.m.sign_out() else { return JsValue::UNDEFINED };
+        Array::of3(&JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body)).into()
+    }
+
+    /// What the revocation endpoint answered (`status` below 0: nothing): the server
+    /// answers 200 whether or not the token was valid (RFC 7009 §2.2); anything else, or
+    /// no answer, throws.
+    pub fn revoked(&self, status: f64) -> Result<(), JsValue> {
+        match status {
+            s if s < 0.0 => Err(js_error(&Error::Network)),
+            s if (200.0..300.0).contains(&s) => Ok(()),
+            s => Err(js_error(&Error::Http { status: s as u16, detail: "the revocation endpoint refused", retry_after: None })),
+        }
+    }
+
+    /// The session as it leaves for another tab: `[accessToken, refreshToken, expiresAt
+    /// (wall ms), scope]`, or `undefined` if none is held.
+    pub fn snapshot(&mut self, mono: f64, wall: f64) -> JsValue {
+        let Some((_, t)) = self.m.snapshot(now(mono, wall)) else { return JsValue::UNDEFINED };
+        let out = Array::of4(
+            &JsValue::from_str(t.access_token.expose()),
+            &t.refresh_token.as_ref().map_or(JsValue::UNDEFINED, |r| JsValue::from_str(r.expose())),
+            &num(t.expires_at.0),
+            &t.scope.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str),
+        );
+        out.into()
+    }
+
+    /// Takes up another tab's session (see [`Core::snapshot`]); whether it was taken.
+    pub fn restore(&mut self, access_token: String, refresh_token: Option<String>, expires_at: f64, scope: Option<String>, mono: f64, wall: f64) -> bool {
+        let snapshot = Snapshot {
+            access_token: Secret::new(access_token),
+            refresh_token: refresh_token.map(Secret::new),
+            scope,
+            expires_at: WallMillis(expires_at.max(0.0) as u64),
+        };
+        self.m.restore(snapshot, now(mono, wall)).is_some()
+    }
+
+    /// How long the tab that sent a refresh keeps its lock, by the answer's `status`.
+    #[wasm_bindgen(js_name = lockHold)]
+    pub fn lock_hold(&self, status: f64) -> f64 {
+        lock_hold(status as u16).0 as f64
+    }
+}
+
+#[cfg(feature = "signin")]
+impl Core {
+    /// The endpoint and authorization-code settings of a client that signs users in.
+    fn user(&self) -> Option<(&Endpoint, &AuthCode)> {
+        let Source::Endpoint(ep) = &self.m.config()?.source else { return None };
+        let Grant::AuthorizationCode(ac) = &ep.grant else { return None };
+        Some((ep, ac))
+    }
+}
+
+#[cfg(feature = "signin")]
+fn needs(method: &'static str) -> Error {
+    Error::config("grant", match method {
+        "completeAuthorization()" => "completeAuthorization() needs grant \"authorization_code\"",
+        _ => "createAuthorizationUrl() needs grant \"authorization_code\"",
+    })
+}
+
+fn pairs(headers: &[(&'static str, String)]) -> Array {
+    let out = Array::new();
+    for (name, value) in headers {
+        out.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
+    }
+    out
+}

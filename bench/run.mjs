@@ -67,6 +67,11 @@ console.log((await client.fetchProtectedResource(config, t.access_token, new URL
 const m = new UserManager({ authority: "https://auth.example.com", client_id: "a", redirect_uri: location.href });
 const u = await m.getUser();
 console.log(u?.access_token);`,
+  "tokenkit/signin": `import { TokenClient } from "tokenkit/signin";
+const c = new TokenClient({ grant: "authorization_code", tokenUrl: "https://auth.example.com/token", authorizeUrl: "https://auth.example.com/authorize", clientId: "a", redirectUri: location.origin + "/cb", scope: "openid" });
+if (location.search.includes("code=")) await c.completeAuthorization(location.href);
+else location.assign(await c.createAuthorizationUrl());
+console.log(await c.getToken());`,
   "@auth0/auth0-spa-js": `import { createAuth0Client } from "@auth0/auth0-spa-js";
 const a = await createAuth0Client({ domain: "auth.example.com", clientId: "a" });
 console.log(await a.getTokenSilently());`,
@@ -193,9 +198,12 @@ await Promise.all(Array.from({ length: 1000 }, () => coldClient.getToken()));
 row("concurrency", "1000 concurrent getToken() on a cold client → token requests", String(tokenRequests - before));
 
 // ---- Memory after 100,000 signed calls and 1,000 rotations ----------------------------------
+// Through the unbundled ESM entry (browser.js, which runs in Node too): its glue module,
+// tokenkit.js, is the one whose instance initSync hands back (node.js bundles its own).
+const { TokenClient: GlueClient } = await import(join(pkg, "browser.js"));
 const { initSync } = await import(join(pkg, "tokenkit.js"));
+const memClient = new GlueClient(opts);
 const wasmMemory = () => Object.values(initSync({})).find((v) => v instanceof WebAssembly.Memory).buffer.byteLength; // the loaded instance's exports (names minified)
-const memClient = new TokenClient(opts);
 const work = async (n) => {
   for (let i = 0; i < n; i++) {
     await memClient.fetch("https://api.example.com/x");

@@ -16,7 +16,7 @@ use crate::proto::secret::Secret;
 use crate::proto::time::{Millis, Secs};
 use crate::proto::url::{parse_origin, secure_url, ParseUrl};
 use crate::proto::value::{get, Value};
-use super::presets::{PresetSpec, GENERIC, SYMBL, SYPHT};
+use super::presets::{self, PresetSpec, Wire, DIALECTS, GENERIC, SYMBL, SYPHT};
 
 /// How the client authenticates to the token endpoint.
 ///
@@ -29,19 +29,6 @@ pub enum ClientAuth {
     Post,
     /// Public client: only `client_id` in the body.
     None,
-}
-
-/// The token endpoint's wire format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    /// RFC 6749 client credentials grant (form body, `access_token`/`expires_in`).
-    OAuth2,
-    /// Symbl's JSON endpoint (`{"type":"application","appId","appSecret"}` and
-    /// `{"accessToken","expiresIn"}`).
-    Symbl,
-    /// A tokenkit broker (`brokerUrl`): an empty POST, answered by the broker contract
-    /// ([`crate::proto::broker::contract`]). The secret stays on the broker.
-    Broker,
 }
 
 /// Which constructor the options came through.
@@ -119,8 +106,8 @@ pub struct Endpoint {
     pub client_secret: Option<Secret>,
     /// How the client authenticates.
     pub client_auth: ClientAuth,
-    /// The wire format.
-    pub dialect: Dialect,
+    /// The wire format (a row of [`super::presets`]).
+    pub wire: &'static Wire,
     /// Space-separated scopes to request.
     pub scope: Option<String>,
     /// The `audience` parameter.
@@ -256,10 +243,16 @@ impl Config {
         } else {
             Mode::Endpoint
         };
-        // The credentials' option names: a preset's own (Symbl's appId/appSecret), or the
-        // Symbl dialect's when it is asked for by name.
-        let symbl_dialect = matches!(get(opts, "dialect"), Some(Value::Str(d)) if d == "symbl");
-        let names = if spec.id_field == GENERIC.id_field && symbl_dialect { &SYMBL } else { spec };
+        // The credentials' option names: a preset's own (Symbl's appId/appSecret), or those
+        // of the dialect asked for by name.
+        let named = match get(opts, "dialect") {
+            Some(Value::Str(d)) => DIALECTS.iter().find(|(w, _)| w.name == d).map(|(_, p)| *p),
+            _ => None,
+        };
+        let names = match named {
+            Some(p) if spec.id_field == GENERIC.id_field => p,
+            _ => spec,
+        };
         check_names(opts, mode, names)?;
         let allowed_origins = match get(opts, "allowedOrigins") {
             Some(v) => origins(v, parse_url)?,
@@ -361,7 +354,7 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
         client_id: String::new(),
         client_secret: None,
         client_auth: ClientAuth::None,
-        dialect: Dialect::Broker,
+        wire: &presets::BROKER,
         scope: None,
         audience: None,
         resource: None,
@@ -374,11 +367,12 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
 /// A token endpoint with the client's credentials, with `spec`'s defaults; the credentials
 /// may be given under `names`' option names.
 fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
-    let dialect = match optional_str(opts, "dialect")?.as_deref() {
-        None => spec.dialect,
-        Some("oauth2") => Dialect::OAuth2,
-        Some("symbl") => Dialect::Symbl,
-        Some(_) => return Err(Error::config("dialect", "must be \"oauth2\" or \"symbl\"")),
+    let wire = match optional_str(opts, "dialect")? {
+        None => spec.wire,
+        Some(name) => match DIALECTS.iter().find(|(w, _)| w.name == name) {
+            Some((w, _)) => *w,
+            None => return Err(Error::config("dialect", "must be \"oauth2\" or \"symbl\"")),
+        },
     };
     let token_url = match optional_str(opts, "tokenUrl")? {
         Some(u) => u,
@@ -415,8 +409,8 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
             ))
         }
     };
-    match (&client_secret, client_auth, dialect) {
-        (None, ClientAuth::None, Dialect::OAuth2) => {}
+    match (&client_secret, client_auth, wire.is_oauth2()) {
+        (None, ClientAuth::None, true) => {}
         (None, _, _) => return Err(Error::config(secret_field, "is required")),
         (Some(_), ClientAuth::None, _) => {
             return Err(Error::config(secret_field, "must not be given with clientAuth \"none\""))
@@ -424,12 +418,8 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         (Some(s), _, _) if s.is_empty() => return Err(Error::config(secret_field, "must not be empty")),
         _ => {}
     }
-    if dialect == Dialect::Symbl {
-        for field in ["clientAuth", "scope", "audience", "resource", "extraParams"] {
-            if has(field) {
-                return Err(Error::config(field, "is not used by the symbl dialect"));
-            }
-        }
+    if let Some(field) = wire.unused_options.iter().find(|f| has(f)) {
+        return Err(Error::config(*field, wire.unused_why));
     }
     if spec.basic_raw && client_auth == ClientAuth::Basic && client_id.contains(':') {
         return Err(Error::config(id_field, "must not contain ':' (Sypht sends id:secret without encoding)"));
@@ -447,7 +437,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
             return Err(Error::config("grant", "\"authorization_code\" needs the sign-in build: import from \"tokenkit/signin\""))
         }
         #[cfg(feature = "signin")]
-        Some("authorization_code") if dialect != Dialect::OAuth2 || spec.id_field != GENERIC.id_field => {
+        Some("authorization_code") if !wire.is_oauth2() || spec.id_field != GENERIC.id_field => {
             return Err(Error::config("grant", "\"authorization_code\" needs the oauth2 dialect and new TokenClient()"))
         }
         #[cfg(feature = "signin")]
@@ -468,7 +458,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         client_id,
         client_secret: client_secret.map(Secret::new),
         client_auth,
-        dialect,
+        wire,
         scope: get(opts, "scope").map(scope).transpose()?,
         audience: optional_str(opts, "audience")?.or_else(|| spec.audience.map(str::to_owned)),
         resource,

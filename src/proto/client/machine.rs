@@ -24,7 +24,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::config::{Config, Dialect, Endpoint, Grant, Source, MIN_INTERVAL};
+use super::config::{Config, Endpoint, Grant, Source, MIN_INTERVAL};
 #[cfg(feature = "signin")]
 use super::request::Call;
 use super::request::Runtime;
@@ -475,7 +475,7 @@ impl Machine {
         let Source::Endpoint(ep) = &cfg.source else { return };
         let skew = cfg.timing.refresh_skew;
         let user = crate::proto::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
-        let spacing = if ep.dialect == Dialect::Broker { Millis(0) } else { MIN_INTERVAL.ms() };
+        let spacing = if ep.wire.spaced { MIN_INTERVAL.ms() } else { Millis(0) };
         match result.and_then(|resp| process_token_response(ep, &cfg.timing, &resp, wall)) {
             Ok(mut issued) => {
                 if user {

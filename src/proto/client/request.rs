@@ -5,7 +5,8 @@ use crate::prelude::*;
 
 use crate::proto::encode::{push_base64, push_form, push_json_str};
 use crate::proto::http::HttpRequest;
-use super::config::{ClientAuth, Credentials, Dialect, Endpoint};
+use super::config::{ClientAuth, Credentials, Endpoint};
+use super::presets::BodyFormat;
 
 /// Where the shell runs; one explicit input from the package entry that loaded it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,17 +66,20 @@ impl Endpoint {
         let secret = self.client_secret.as_ref().map(|s| s.expose()).unwrap_or("");
         let mut headers = Vec::with_capacity(3);
         let mut body = String::new();
-        match self.dialect {
-            Dialect::Broker => {}
-            Dialect::Symbl => {
+        match &self.wire.body {
+            BodyFormat::Empty => {}
+            BodyFormat::JsonCredentials { open, id, secret: member } => {
                 headers.push(("Content-Type", "application/json".to_owned()));
-                body.push_str("{\"type\":\"application\",\"appId\":");
-                push_json_str(&mut body, &self.client_id);
-                body.push_str(",\"appSecret\":");
-                push_json_str(&mut body, secret);
+                body.push_str(open);
+                for (name, value) in [(id, self.client_id.as_str()), (member, secret)] {
+                    body.push(',');
+                    push_json_str(&mut body, name);
+                    body.push(':');
+                    push_json_str(&mut body, value);
+                }
                 body.push('}');
             }
-            Dialect::OAuth2 => {
+            BodyFormat::Form => {
                 headers.push((
                     "Content-Type",
                     "application/x-www-form-urlencoded".to_owned(),

@@ -11,7 +11,8 @@ use crate::proto::http::{parse_retry_after, Body, HttpResponse};
 use crate::proto::secret::Secret;
 use crate::proto::time::{Instant, Secs, WallMillis};
 use crate::proto::value::{get, Value};
-use super::config::{Dialect, Endpoint, Grant, Timing};
+use super::config::{Endpoint, Grant, Timing};
+use super::presets::Errors;
 
 /// A valid token response: the token and how long it lives, not yet placed in time.
 #[derive(Clone, Debug)]
@@ -90,17 +91,17 @@ pub fn process_token_response(
     }
     let retry_after = resp.retry_after.as_deref().and_then(|v| parse_retry_after(v, wall));
     if !(200..300).contains(&status) {
-        if ep.dialect == Dialect::Broker {
+        if ep.wire.errors == Errors::Broker {
             return Err(contract::client_error(status, fields.unwrap_or(&[]), retry_after));
         }
         return Err(match status {
             429 => Error::RateLimited { status, retry_after },
-            // Only the RFC 6749 dialect has §5.2 error bodies; Symbl's are read by status.
-            _ => match fields.filter(|_| ep.dialect == Dialect::OAuth2).and_then(|f| oauth_error(f, status, ep)) {
+            // Only RFC 6749 has §5.2 error bodies; other formats are read by status.
+            _ => match fields.filter(|_| ep.wire.errors == Errors::Rfc6749).and_then(|f| oauth_error(f, status, ep)) {
                 Some(e) if status < 500 => e,
                 _ => Error::Http {
                     status,
-                    detail: ep.preset.meaning(status),
+                    detail: ep.wire.meaning(status),
                     retry_after: if status == 503 { retry_after } else { None },
                 },
             },
@@ -117,19 +118,14 @@ pub fn process_token_response(
             },
         ));
     };
-    let symbl = ep.dialect == Dialect::Symbl;
-    let (token_key, expires_key) = if symbl {
-        ("accessToken", "expiresIn")
-    } else {
-        ("access_token", "expires_in")
-    };
-    if !symbl && get(fields, token_key).is_none() {
+    let (token_key, expires_key) = (ep.wire.token_field, ep.wire.expires_field);
+    if ep.wire.errors != Errors::ByStatus && get(fields, token_key).is_none() {
         // Some servers send an RFC 6749 error with a 200.
         if let Some(e) = oauth_error(fields, status, ep) {
             return Err(e);
         }
     }
-    let which = |i: usize| missing(symbl, i);
+    let which = |i: usize| ep.wire.token_problems.get(i).copied().unwrap_or("");
     let access_token = match get(fields, token_key) {
         None => return Err(Error::invalid(status, which(0))),
         Some(Value::Str(s)) if s.is_empty() => return Err(Error::invalid(status, which(1))),
@@ -166,10 +162,10 @@ pub fn process_token_response(
         Some(Value::Str(s)) => Secs(parse_decimal(s, 12).ok_or(Error::invalid(status, "expires_in is not a number"))?),
         Some(_) => return Err(Error::invalid(status, "expires_in is not a number")),
     };
-    let scope = match (symbl, get(fields, "scope")) {
-        (false, Some(Value::Str(s))) => Some(s.clone()),
-        (false, Some(_)) => return Err(Error::invalid(status, "scope is not a string")),
-        _ => ep.scope.clone(),
+    let scope = match ep.wire.scope_field.and_then(|k| get(fields, k)) {
+        Some(Value::Str(s)) => Some(s.clone()),
+        Some(_) => return Err(Error::invalid(status, "scope is not a string")),
+        None => ep.scope.clone(),
     };
     let user = crate::proto::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
     let refresh_token = match get(fields, "refresh_token").filter(|_| user) {
@@ -190,12 +186,6 @@ pub fn process_token_response(
         refresh_token,
         id_token,
     })
-}
-
-fn missing(symbl: bool, what: usize) -> &'static str {
-    const OAUTH2: [&str; 3] = ["access_token is missing", "access_token is empty", "access_token is not a string"];
-    const SYMBL: [&str; 3] = ["accessToken is missing", "accessToken is empty", "accessToken is not a string"];
-    (if symbl { SYMBL } else { OAUTH2 }).get(what).copied().unwrap_or("")
 }
 
 /// An RFC 6749 §5.2 error body, if `fields` is one. `error` must be a printable code;

@@ -13,7 +13,7 @@ use tokenkit::proto::http::{Body, HttpResponse};
 use tokenkit::proto::signin::{authorization_url, callback, check_nonce, code_challenge, pending, Pending};
 use tokenkit::proto::time::{Instant, Now, WallMillis};
 use tokenkit::proto::value::Value;
-use tokenkit::proto::{Error, Secret};
+use tokenkit::proto::{AccessToken, Error, RefreshToken};
 
 fn s(v: &str) -> Value {
     Value::Str(v.to_owned())
@@ -339,8 +339,8 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
     // What another tab (or storage) holds: 100 s left on the wall clock.
     let snap = |at: &str, rt: &str, left: u64| Snapshot {
-        access_token: Secret::new(at.into()),
-        refresh_token: Some(Secret::new(rt.into())),
+        access_token: AccessToken::new(at.into()),
+        refresh_token: Some(RefreshToken::new(rt.into())),
         scope: Some("openid".into()),
         expires_at: WallMillis(wall.0 + left),
     };

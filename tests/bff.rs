@@ -16,7 +16,7 @@ use tokenkit::proto::client::response::TokenId;
 use tokenkit::proto::signin::Pending;
 use tokenkit::proto::time::{Secs, WallMillis};
 use tokenkit::proto::value::Value;
-use tokenkit::proto::{Error, Secret};
+use tokenkit::proto::{AccessToken, Error, RefreshToken};
 
 /// Every opt-in feature at once: what a deployment that combines them gives each role.
 const FULL: &[(&str, &str)] = &[
@@ -193,7 +193,7 @@ fn pending(state: &str) -> Pending {
 }
 
 fn tokens(at: &str, exp: u64) -> Snapshot {
-    Snapshot { access_token: Secret::new(at.into()), refresh_token: Some(Secret::new("RT".into())), scope: Some("openid".into()), expires_at: WallMillis(exp) }
+    Snapshot { access_token: AccessToken::new(at.into()), refresh_token: Some(RefreshToken::new("RT".into())), scope: Some("openid".into()), expires_at: WallMillis(exp) }
 }
 
 const T0: u64 = 1_700_000_000_000;

@@ -16,7 +16,7 @@ use tokenkit::proto::client::retry::retry_delay;
 use tokenkit::proto::http::{Body, HttpResponse};
 use tokenkit::proto::time::{Instant, Secs, WallMillis};
 use tokenkit::proto::value::Value;
-use tokenkit::proto::{Error, Secret};
+use tokenkit::proto::{AccessToken, Error};
 
 fn env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::config::EnvError> {
     let mut m: HashMap<String, String> = [
@@ -193,7 +193,7 @@ fn rate_limit_per_client_with_retry_after() {
 #[test]
 fn token_reply_carries_the_remaining_life() {
     let t = TokenSet {
-        access_token: Secret::new("tok".into()),
+        access_token: AccessToken::new("tok".into()),
         expires_at: Instant(100_000),
         refresh_at: Instant(90_000),
         scope: None,

@@ -35,7 +35,7 @@ pub use encode::{parse_decimal, push_u64 as encode_u64};
 #[cfg(feature = "signin")]
 pub use encode::push_base64url as encode_base64url;
 pub use error::Error;
-pub use secret::Secret;
+pub use secret::{AccessToken, ApiKey, AuthorizationCode, BrokerKey, ClientSecret, CodeVerifier, IdToken, RefreshToken};
 
 /// Whether this build signs users in (the authorization code grant). The default browser
 /// build leaves it out: with this `false` the grant cannot be configured, and every branch

@@ -32,7 +32,7 @@ use crate::proto::signin::{self, Pending};
 #[cfg(feature = "signin")]
 use crate::proto::value::Value;
 #[cfg(feature = "signin")]
-use crate::proto::Secret;
+use crate::proto::{AccessToken, RefreshToken};
 
 /// A token client's decisions; js/client.js's `TokenClient` carries them out.
 #[wasm_bindgen(skip_typescript)]
@@ -407,8 +407,8 @@ impl Core {
     /// Takes up another tab's session (see [`Core::snapshot`]); whether it was taken.
     pub fn restore(&mut self, access_token: String, refresh_token: Option<String>, expires_at: f64, scope: Option<String>, mono: f64, wall: f64) -> bool {
         let snapshot = Snapshot {
-            access_token: Secret::new(access_token),
-            refresh_token: refresh_token.map(Secret::new),
+            access_token: AccessToken::new(access_token),
+            refresh_token: refresh_token.map(RefreshToken::new),
             scope,
             expires_at: WallMillis(expires_at.max(0.0) as u64),
         };

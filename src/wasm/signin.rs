@@ -18,7 +18,7 @@ use crate::proto::client::machine::Snapshot;
 use crate::proto::client::request::Runtime;
 use crate::proto::signin::{self, Pending, RANDOM_BYTES};
 use crate::proto::time::WallMillis;
-use crate::proto::{Error, Secret};
+use crate::proto::{AccessToken, Error, RefreshToken};
 use super::client::{drive, Inner, TokenClient};
 use super::convert::js_error;
 use super::js;
@@ -177,8 +177,8 @@ fn on_message(inner: &Rc<Inner>, msg: &JsValue) {
         Some("tokens") => {
             let (Some(at), Some(exp)) = (field(msg, "at").as_string(), field(msg, "exp").as_f64()) else { return };
             let snapshot = Snapshot {
-                access_token: Secret::new(at),
-                refresh_token: field(msg, "rt").as_string().map(Secret::new),
+                access_token: AccessToken::new(at),
+                refresh_token: field(msg, "rt").as_string().map(RefreshToken::new),
                 scope: field(msg, "scope").as_string(),
                 expires_at: WallMillis(exp.max(0.0) as u64),
             };

@@ -22,7 +22,7 @@ use crate::proto::client::response::TokenId;
 use crate::proto::encode::is_printable;
 use crate::proto::error::Error;
 use crate::proto::http::Reply;
-use crate::proto::secret::Secret;
+use crate::proto::secret::{AccessToken, BrokerKey, RefreshToken};
 use crate::proto::signin::Pending;
 use crate::proto::time::{Secs, WallMillis};
 use crate::proto::url::ParseUrl;
@@ -75,7 +75,7 @@ impl CookieKind {
 pub struct SignIn {
     /// The HMAC key of the cookies (`SESSION_SECRET`, at least 32 characters). Only the
     /// edge reads it: the session objects never see a cookie.
-    pub session_key: Option<Secret>,
+    pub session_key: Option<BrokerKey>,
     /// How long a session lasts at most from sign-in (`SESSION_TTL`, seconds; default a
     /// day); never longer than the user's tokens can be renewed (see [`UserSession`]).
     pub session_ttl: Secs,
@@ -108,7 +108,7 @@ impl SignIn {
             Some(k) if k.len() < 32 => {
                 return Err(EnvError { var: "SESSION_SECRET", reason: "must be at least 32 characters (random)" })
             }
-            k => k.map(Secret::new),
+            k => k.map(BrokerKey::new),
         };
         let ttl = match get("SESSION_TTL") {
             None => 86_400,
@@ -413,8 +413,8 @@ impl Record {
                 let tokens = obj("tokens").and_then(|t| {
                     Some((
                         Snapshot {
-                            access_token: Secret::new(s(t, "accessToken")?),
-                            refresh_token: s(t, "refreshToken").map(Secret::new),
+                            access_token: AccessToken::new(s(t, "accessToken")?),
+                            refresh_token: s(t, "refreshToken").map(RefreshToken::new),
                             scope: s(t, "scope"),
                             expires_at: WallMillis(n(t, "expiresAt")?),
                         },
@@ -437,7 +437,7 @@ impl Record {
                 };
                 let tokens = match (s(o, "at"), n(o, "exp"), n(o, "u")) {
                     (Some(at), Some(exp), Some(u)) => Some((
-                        Snapshot { access_token: Secret::new(at), refresh_token: s(o, "rt").map(Secret::new), scope: s(o, "sc"), expires_at: WallMillis(exp) },
+                        Snapshot { access_token: AccessToken::new(at), refresh_token: s(o, "rt").map(RefreshToken::new), scope: s(o, "sc"), expires_at: WallMillis(exp) },
                         u,
                     )),
                     _ => None,

@@ -10,7 +10,7 @@ use crate::proto::client::config::Preset;
 use crate::proto::encode::parse_decimal;
 use crate::proto::error::Error;
 use crate::proto::http::Reply;
-use crate::proto::secret::Secret;
+use crate::proto::secret::BrokerKey;
 use crate::proto::url::{parse_origin, ParseUrl};
 use crate::proto::value::Value;
 use super::route::proxy_target;
@@ -64,7 +64,7 @@ pub struct BrokerConfig {
     pub proxy_routes: Vec<ProxyRoute>,
     /// Keys every caller must send as `X-Broker-Key` (an `Origin` header, which anyone can
     /// set, never stands in for one); empty = not required.
-    pub broker_keys: Vec<Secret>,
+    pub broker_keys: Vec<BrokerKey>,
     /// Whether allowed origins may call with credentials (cookies): CORS answers carry
     /// `Access-Control-Allow-Credentials: true` (`ALLOW_CREDENTIALS=true`).
     pub allow_credentials: bool,
@@ -138,7 +138,7 @@ impl BrokerConfig {
             .iter()
             .map(|o| origin("ALLOWED_ORIGINS", o))
             .collect::<Result<_, _>>()?;
-        let broker_keys = list("BROKER_KEYS").into_iter().map(Secret::new).collect();
+        let broker_keys = list("BROKER_KEYS").into_iter().map(BrokerKey::new).collect();
         let rate_per_minute = match get("RATE_LIMIT") {
             None if role != Role::Edge => 0,
             None => 600,

@@ -8,7 +8,7 @@ use crate::prelude::*;
 
 use crate::proto::encode::push_form;
 use crate::proto::http::Reply;
-use crate::proto::secret::Secret;
+use crate::proto::secret::BrokerKey;
 use crate::proto::time::{Instant, Millis};
 use crate::proto::url::{parse_origin, ParseUrl};
 use crate::proto::value::{get, Value};
@@ -28,7 +28,7 @@ pub struct Access {
 #[derive(Debug)]
 pub struct Turnstile {
     /// The widget's secret key.
-    pub secret: Secret,
+    pub secret: BrokerKey,
     /// Where tokens are checked (`TURNSTILE_VERIFY_URL`, else Cloudflare's siteverify).
     pub verify_url: String,
 }
@@ -71,7 +71,7 @@ pub fn turnstile_from_env(get: &dyn Fn(&str) -> Option<String>, parse_url: Parse
             parsed.href
         }
     };
-    Ok(Some(Turnstile { secret: Secret::new(secret), verify_url }))
+    Ok(Some(Turnstile { secret: BrokerKey::new(secret), verify_url }))
 }
 
 impl Access {

@@ -12,7 +12,7 @@ use crate::prelude::*;
 use crate::proto::encode::{is_printable, push_u64};
 use crate::proto::error::Error;
 use crate::proto::http::{is_header_value, is_token};
-use crate::proto::secret::Secret;
+use crate::proto::secret::{ApiKey, ClientSecret};
 use crate::proto::time::{Millis, Secs};
 use crate::proto::url::{parse_origin, secure_url, ParseUrl};
 use crate::proto::value::{get, Value};
@@ -63,7 +63,7 @@ pub enum Source {
     /// A static API key: no endpoint, never expires.
     ApiKey {
         /// The key.
-        key: Secret,
+        key: ApiKey,
         /// The header to send it in, as is; `None` = `Authorization: Bearer <key>`.
         header: Option<String>,
     },
@@ -103,7 +103,7 @@ pub struct Endpoint {
     /// The client identifier (Symbl: `appId`).
     pub client_id: String,
     /// The client secret (Symbl: `appSecret`); `None` for public clients.
-    pub client_secret: Option<Secret>,
+    pub client_secret: Option<ClientSecret>,
     /// How the client authenticates.
     pub client_auth: ClientAuth,
     /// The wire format (a row of [`super::presets`]).
@@ -288,10 +288,10 @@ impl Config {
     /// API key, so that it must not be handed to JavaScript.
     pub fn mentions_secret(&self, text: &str) -> bool {
         let secret = match &self.source {
-            Source::Endpoint(ep) => ep.client_secret.as_ref(),
-            Source::ApiKey { key, .. } => Some(key),
+            Source::Endpoint(ep) => ep.client_secret.as_ref().map(|s| s.expose()),
+            Source::ApiKey { key, .. } => Some(key.expose()),
         };
-        secret.is_some_and(|s| crate::proto::encode::contains(text, s.expose()))
+        secret.is_some_and(|s| crate::proto::encode::contains(text, s))
     }
 }
 
@@ -334,7 +334,7 @@ fn api_key(opts: &Opts) -> Result<Source, Error> {
         return Err(Error::config("header", "is not a valid HTTP header name"));
     }
     Ok(Source::ApiKey {
-        key: Secret::new(key),
+        key: ApiKey::new(key),
         header,
     })
 }
@@ -456,7 +456,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         grant,
         token_url: token_url.href,
         client_id,
-        client_secret: client_secret.map(Secret::new),
+        client_secret: client_secret.map(ClientSecret::new),
         client_auth,
         wire,
         scope: get(opts, "scope").map(scope).transpose()?,

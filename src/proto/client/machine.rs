@@ -30,7 +30,9 @@ use super::request::Call;
 use super::request::Runtime;
 use crate::proto::error::Error;
 use crate::proto::http::{token_refused, HttpRequest, HttpResponse};
-use crate::proto::secret::Secret;
+#[cfg(feature = "signin")]
+use crate::proto::secret::AccessToken;
+use crate::proto::secret::{AuthorizationCode, CodeVerifier, IdToken, RefreshToken};
 use crate::proto::time::{Instant, Millis, Now, WallMillis};
 use super::response::{process_token_response, TokenId, TokenSet, NEVER};
 use super::retry::retry_delay;
@@ -70,9 +72,9 @@ pub const MIN_RESTORE: Millis = Millis(1_000);
 #[derive(Debug)]
 pub struct Snapshot {
     /// The access token.
-    pub access_token: Secret,
+    pub access_token: AccessToken,
     /// The refresh token, if the server issued one.
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<RefreshToken>,
     /// The granted scope.
     pub scope: Option<String>,
     /// When the access token expires.
@@ -157,7 +159,7 @@ enum Kind {
     /// A token: client credentials, or a user's refresh.
     Token,
     /// Redeeming a sign-in's authorization code (never retried: a code is single-use).
-    Exchange { code: Secret, verifier: Secret },
+    Exchange { code: AuthorizationCode, verifier: CodeVerifier },
 }
 
 #[derive(Debug)]
@@ -193,9 +195,9 @@ pub struct Machine {
     next_id: u64,
     rng: u64,
     /// A signed-in user's refresh token (authorization code grant).
-    refresh: Option<Secret>,
+    refresh: Option<RefreshToken>,
     /// The ID token of the last sign-in, until the shell has checked its nonce.
-    id_token: Option<Secret>,
+    id_token: Option<IdToken>,
     /// Both clocks when last shown, to see a suspended machine ([`Machine::tick`]).
     clock: Option<Now>,
 }
@@ -262,13 +264,13 @@ impl Machine {
 
     #[cfg(feature = "signin")]
     /// The held token and refresh token, for sharing with other tabs ([`Action::Share`]).
-    pub fn session(&self) -> Option<(&TokenSet, Option<&Secret>)> {
+    pub fn session(&self) -> Option<(&TokenSet, Option<&RefreshToken>)> {
         Some((self.token.as_ref()?, self.refresh.as_ref()))
     }
 
     #[cfg(feature = "signin")]
     /// The last sign-in's ID token, once, for the shell to read its `nonce`.
-    pub fn take_id_token(&mut self) -> Option<Secret> {
+    pub fn take_id_token(&mut self) -> Option<IdToken> {
         self.id_token.take()
     }
 
@@ -284,7 +286,7 @@ impl Machine {
         self.end_session(Error::LoginRequired { reason: "a new sign-in replaced this session" }, false);
         let id = self.start_flight(now, true);
         if let Some(f) = &mut self.flight {
-            f.kind = Kind::Exchange { code: Secret::new(code), verifier: Secret::new(verifier) };
+            f.kind = Kind::Exchange { code: AuthorizationCode::new(code), verifier: CodeVerifier::new(verifier) };
         }
         Ok(id)
     }
@@ -296,8 +298,8 @@ impl Machine {
         self.tick(now);
         let (t, rt) = self.session()?;
         let snapshot = Snapshot {
-            access_token: Secret::new(t.access_token.expose().to_owned()),
-            refresh_token: rt.map(|r| Secret::new(r.expose().to_owned())),
+            access_token: t.access_token.clone(),
+            refresh_token: rt.cloned(),
             scope: t.scope.clone(),
             expires_at: now.wall_at(t.expires_at.max(now.mono)),
         };

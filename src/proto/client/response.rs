@@ -8,7 +8,7 @@ use crate::proto::broker::contract;
 use crate::proto::encode::{is_printable, parse_decimal, replace_all};
 use crate::proto::error::Error;
 use crate::proto::http::{parse_retry_after, Body, HttpResponse};
-use crate::proto::secret::Secret;
+use crate::proto::secret::{AccessToken, IdToken, RefreshToken};
 use crate::proto::time::{Instant, Secs, WallMillis};
 use crate::proto::value::{get, Value};
 use super::config::{Endpoint, Grant, Timing};
@@ -18,16 +18,16 @@ use super::presets::Errors;
 #[derive(Clone, Debug)]
 pub struct Issued {
     /// The access token (a Bearer token: nothing else is accepted).
-    pub access_token: Secret,
+    pub access_token: AccessToken,
     /// The lifetime the server gave, at most a year (0: under a second; used by the callers
     /// waiting for it and not kept).
     pub lifetime: Secs,
     /// The granted scope (the requested one if the server did not say).
     pub scope: Option<String>,
     /// A user's refresh token (authorization code grant only; `None`: keep the one held).
-    pub refresh_token: Option<Secret>,
+    pub refresh_token: Option<RefreshToken>,
     /// The OpenID Connect ID token, kept only to check its `nonce` after a sign-in.
-    pub id_token: Option<Secret>,
+    pub id_token: Option<IdToken>,
 }
 
 /// Which token the cache holds; assigned by the state machine. A 401 invalidates only
@@ -39,7 +39,7 @@ pub struct TokenId(pub u64);
 #[derive(Clone, Debug)]
 pub struct TokenSet {
     /// The access token.
-    pub access_token: Secret,
+    pub access_token: AccessToken,
     /// When the token expires, counted from when its request was sent.
     pub expires_at: Instant,
     /// When to refresh: `expires_at - refreshSkew`, but never earlier than half-way
@@ -61,7 +61,7 @@ impl TokenSet {
     }
 
     /// A token valid for `life` from `from`, refreshed `skew` (at most half its life) early.
-    pub fn lasting(access_token: Secret, scope: Option<String>, from: Instant, life: crate::proto::time::Millis, skew: crate::proto::time::Millis, id: TokenId) -> TokenSet {
+    pub fn lasting(access_token: AccessToken, scope: Option<String>, from: Instant, life: crate::proto::time::Millis, skew: crate::proto::time::Millis, id: TokenId) -> TokenSet {
         let expires_at = from + life;
         TokenSet { access_token, expires_at, refresh_at: expires_at - skew.min(crate::proto::time::Millis(life.0 / 2)), scope, id }
     }
@@ -170,17 +170,17 @@ pub fn process_token_response(
     let user = crate::proto::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
     let refresh_token = match get(fields, "refresh_token").filter(|_| user) {
         None => None,
-        Some(Value::Str(s)) if !s.is_empty() && s.bytes().all(|b| (0x20..0x7f).contains(&b)) => Some(Secret::new(s.clone())),
+        Some(Value::Str(s)) if !s.is_empty() && s.bytes().all(|b| (0x20..0x7f).contains(&b)) => Some(RefreshToken::new(s.clone())),
         Some(_) => return Err(Error::invalid(status, "refresh_token is not a printable string")),
     };
     let id_token = match get(fields, "id_token").filter(|_| user) {
-        Some(Value::Str(s)) => Some(Secret::new(s.clone())),
+        Some(Value::Str(s)) => Some(IdToken::new(s.clone())),
         _ => None,
     };
     // The lifetime is the server's, never stretched: a token is not attached after it. How
     // often tiny lifetimes make tokenkit ask again is the machine's rule (MIN_INTERVAL).
     Ok(Issued {
-        access_token: Secret::new(access_token.clone()),
+        access_token: AccessToken::new(access_token.clone()),
         lifetime: expires_in.min(MAX_EXPIRES_IN),
         scope,
         refresh_token,

@@ -52,7 +52,7 @@ pub fn header_name(cfg: &Config) -> &str {
 pub fn static_token(cfg: &Config) -> Option<TokenSet> {
     match &cfg.source {
         Source::ApiKey { key, .. } => Some(TokenSet {
-            access_token: key.clone(),
+            access_token: crate::proto::AccessToken::from_api_key(key),
             expires_at: NEVER,
             refresh_at: NEVER,
             scope: None,

@@ -178,60 +178,45 @@ fn presets_accept_overrides() {
 
 // ---------------------------------------------------------------- config errors
 
+/// JSON to the core's Value, as the shell converts options (every level kept).
+fn json_value(j: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match j {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
+        J::String(s) => Value::Str(s.clone()),
+        J::Array(a) => Value::List(a.iter().map(json_value).collect()),
+        J::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()),
+    }
+}
+
+/// tests/fixtures/rows/config.json, the table tests/node/08-config also reads, and the rows
+/// JSON cannot write (NaN).
 #[test]
 fn config_errors_name_the_field() {
-    let base = [
-        ("tokenUrl", s("https://auth.example.com/token")),
-        ("clientId", s("id")),
-        ("clientSecret", s("secret")),
-    ];
-    let cases: Vec<(Vec<(&str, Value)>, &str)> = vec![
-        (vec![("tokenUrl", s("not a url"))], "tokenUrl"),
-        (vec![("tokenUrl", s("http://auth.example.com/token"))], "tokenUrl"),
-        (vec![("tokenUrl", s("http://127.0.0.1.evil.com/token"))], "tokenUrl"),
-        (vec![("tokenUrl", s("ftp://auth.example.com/token"))], "tokenUrl"),
-        (vec![("tokenUrl", s("https://u:p@auth.example.com/token"))], "tokenUrl"),
-        (vec![("tokenUrl", Value::Num(1.0))], "tokenUrl"),
-        (vec![("clientSecret", s(""))], "clientSecret"),
-        (vec![("clientId", Value::Null)], "clientId"),
-        (vec![("clientSceret", s("typo"))], "clientSceret"),
-        (vec![("dialect", s("soap"))], "dialect"),
-        (vec![("clientAuth", s("private_key_jwt"))], "clientAuth"),
-        (vec![("clientAuth", s("none"))], "clientSecret"),
-        (vec![("refreshSkewSeconds", Value::Num(-1.0))], "refreshSkewSeconds"),
-        (vec![("timeoutMs", s("100"))], "timeoutMs"),
-        (vec![("timeoutMs", Value::Num(f64::NAN))], "timeoutMs"),
-        (vec![("maxRetries", Value::Num(1.5))], "maxRetries"),
-        (vec![("maxRetries", Value::Num(-2.0))], "maxRetries"),
-        (vec![("scope", Value::List(vec![s("ok"), s("")]))], "scope[1]"),
-        (vec![("scope", s("bad\"quote"))], "scope"),
-        (vec![("extraParams", obj(&[("grant_type", s("password"))]))], "extraParams.grant_type"),
-        (vec![("extraParams", obj(&[("n", Value::Num(1.0))]))], "extraParams.n"),
-        (vec![("resource", s("relative/path"))], "resource"),
-        (vec![("resource", s("https://api.example.com/#frag"))], "resource"),
-        (vec![("defaultExpiresInSeconds", Value::Num(5.0))], "defaultExpiresInSeconds"),
-        (vec![("defaultExpiresInSeconds", Value::Num(0.0))], "defaultExpiresInSeconds"),
-        (vec![("deadlineMs", Value::Num(0.0))], "deadlineMs"),
-        (vec![("apiKey", s("k"))], "tokenUrl"),
-        (vec![("allowedOrigins", Value::List(vec![s("https://api.example.com/v1")]))], "allowedOrigins[0]"),
-        (vec![("allowedOrigins", Value::List(vec![s("https://a.com"), s("http://b.com")]))], "allowedOrigins[1]"),
-        (vec![("allowedOrigins", Value::Bool(true))], "allowedOrigins"),
-    ];
-    for (overrides, field) in cases {
-        let mut pairs: Vec<(&str, Value)> = base
-            .iter()
-            .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
-            .cloned()
-            .collect();
-        pairs.extend(overrides.iter().cloned());
-        let err = config(Preset::Generic, &pairs).expect_err(field);
+    let table: serde_json::Value = serde_json::from_str(include_str!("fixtures/rows/config.json")).unwrap();
+    let base = table["base"].as_object().unwrap();
+    let mut cases: Vec<(Vec<(String, Value)>, String)> = Vec::new();
+    for row in table["rows"].as_array().unwrap() {
+        let set = row["set"].as_object().unwrap();
+        let mut pairs: Vec<(String, Value)> = base.iter().filter(|(k, _)| !set.contains_key(*k)).map(|(k, v)| (k.clone(), json_value(v))).collect();
+        pairs.extend(set.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), json_value(v))));
+        cases.push((pairs, row["field"].as_str().unwrap().to_owned()));
+    }
+    assert!(cases.len() >= 40);
+    let mut nan: Vec<(String, Value)> = base.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
+    nan.push(("timeoutMs".into(), Value::Num(f64::NAN)));
+    cases.push((nan, "timeoutMs".into()));
+    for (pairs, field) in cases {
+        let err = Config::from_options(Preset::Generic, &Value::Object(pairs), &parse_url).expect_err(&field);
         assert_eq!(err.code(), "INVALID_CONFIG", "{field}");
         match &err {
-            Error::InvalidConfig { field: f, .. } => assert_eq!(f, field, "{}", err.message()),
+            Error::InvalidConfig { field: f, .. } => assert_eq!(f, &field, "{}", err.message()),
             _ => unreachable!(),
         }
-        assert!(err.message().starts_with(field), "{}", err.message());
-        assert!(!err.message().contains("secret\""), "{}", err.message());
+        assert!(err.message().starts_with(&field), "{}", err.message());
+        assert!(!err.message().contains("TOPSECRET"), "{}", err.message());
     }
     assert!(Config::from_options(Preset::Generic, &s("x"), &parse_url).is_err());
     let symbl = config(Preset::Symbl, &[("appId", s("a")), ("appSecret", s("b")), ("scope", s("x"))]);
@@ -348,49 +333,44 @@ fn ok_token(cfg: &Config, fields: &[(&str, Value)], _x: u8) -> Issued {
     respond(cfg, 200, Body::Json(obj(fields)), None).unwrap()
 }
 
+/// What the shell hands the core for a body's text: `JSON.parse`, one level of fields kept.
+fn body_of(text: &str) -> Body {
+    fn value(j: &serde_json::Value, depth: u8) -> Value {
+        use serde_json::Value as J;
+        match j {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
+            J::String(s) => Value::Str(s.clone()),
+            _ if depth == 0 => Value::Other,
+            J::Array(a) => Value::List(a.iter().map(|v| value(v, depth - 1)).collect()),
+            J::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), value(v, depth - 1))).collect()),
+        }
+    }
+    serde_json::from_str::<serde_json::Value>(text).map_or(Body::NotJson, |j| Body::Json(value(&j, 1)))
+}
+
+/// tests/fixtures/rows/responses.json, the table tests/node/02-validation also reads: each
+/// refused answer's code, status and message.
 #[test]
 fn malformed_responses_table() {
     let cfg = standard(&[]);
-    let j = |f: &[(&str, Value)]| Body::Json(obj(f));
-    let tok = ("access_token", s("abc"));
-    let cases: Vec<(u16, Body, &str, &str)> = vec![
-        (200, Body::NotJson, "INVALID_RESPONSE", "not JSON"),
-        (200, Body::Json(Value::List(vec![])), "INVALID_RESPONSE", "not a JSON object"),
-        (200, Body::Json(s("abc")), "INVALID_RESPONSE", "not a JSON object"),
-        (200, j(&[]), "INVALID_RESPONSE", "access_token is missing"),
-        (200, j(&[("access_token", Value::Null)]), "INVALID_RESPONSE", "access_token is missing"),
-        (200, j(&[("access_token", s(""))]), "INVALID_RESPONSE", "access_token is empty"),
-        (200, j(&[("access_token", Value::Num(5.0))]), "INVALID_RESPONSE", "access_token is not a string"),
-        (200, j(&[("access_token", s("a b"))]), "INVALID_RESPONSE", "HTTP header"),
-        (200, j(&[("access_token", s("a\r\nX: y"))]), "INVALID_RESPONSE", "HTTP header"),
-        (200, j(&[tok.clone(), ("token_type", Value::Num(1.0))]), "INVALID_RESPONSE", "token_type is not a string"),
-        (200, j(&[tok.clone(), ("token_type", s("bad type"))]), "INVALID_RESPONSE", "token_type \"bad type\" is not supported"),
-        (200, j(&[tok.clone(), ("token_type", s("mac"))]), "INVALID_RESPONSE", "token_type \"mac\" is not supported"),
-        (200, j(&[tok.clone(), ("token_type", s("DPoP"))]), "INVALID_RESPONSE", "token_type \"DPoP\" is not supported; tokenkit uses Bearer tokens only (RFC 6749 §7.1)"),
-        (200, j(&[tok.clone(), ("token_type", s("N\u{1}A"))]), "INVALID_RESPONSE", "token_type \"(not shown)\""),
-        (200, j(&[tok.clone(), ("expires_in", Value::Num(-1.0))]), "INVALID_RESPONSE", "expires_in is negative"),
-        (200, j(&[tok.clone(), ("expires_in", s("soon"))]), "INVALID_RESPONSE", "expires_in is not a number"),
-        (200, j(&[tok.clone(), ("expires_in", s("-5"))]), "INVALID_RESPONSE", "expires_in is not a number"),
-        (200, j(&[tok.clone(), ("expires_in", s(""))]), "INVALID_RESPONSE", "expires_in is not a number"),
-        (200, j(&[tok.clone(), ("expires_in", Value::Bool(true))]), "INVALID_RESPONSE", "expires_in is not a number"),
-        (200, j(&[tok.clone(), ("scope", Value::Num(1.0))]), "INVALID_RESPONSE", "scope is not a string"),
-        (200, j(&[("error", s("invalid_client"))]), "OAUTH_ERROR", "invalid_client"),
-        (302, j(std::slice::from_ref(&tok)), "INVALID_RESPONSE", "redirect"),
-        (0, Body::NotJson, "INVALID_RESPONSE", "redirect"),
-        (400, j(&[("error", s("invalid_scope")), ("error_description", s("no such scope"))]), "OAUTH_ERROR", "invalid_scope: no such scope"),
-        (401, j(&[("error", s("invalid_client"))]), "OAUTH_ERROR", "invalid_client"),
-        (401, Body::NotJson, "HTTP_ERROR", "HTTP 401"),
-        (403, j(&[("error", Value::Num(3.0))]), "HTTP_ERROR", "HTTP 403"),
-        (500, j(&[("error", s("server_error"))]), "HTTP_ERROR", "HTTP 500"),
-        (503, Body::NotJson, "HTTP_ERROR", "HTTP 503"),
-        (429, Body::NotJson, "RATE_LIMITED", "HTTP 429"),
-        (429, Body::NotJson, "RATE_LIMITED", "HTTP 429"),
-    ];
-    for (status, body, code, needle) in cases {
+    let rows: serde_json::Value = serde_json::from_str(include_str!("fixtures/rows/responses.json")).unwrap();
+    let rows = rows["rows"].as_array().unwrap();
+    assert!(rows.len() >= 30);
+    for row in rows {
+        let (name, status) = (row["name"].as_str().unwrap(), row["status"].as_u64().unwrap() as u16);
+        let (code, needle) = (row["code"].as_str().unwrap(), row["message"].as_str().unwrap());
+        let err = respond(&cfg, status, body_of(row["body"].as_str().unwrap()), None).expect_err(name);
+        assert_eq!(err.code(), code, "{name}: {}", err.message());
+        assert!(err.message().contains(needle), "{name}: {} !~ {needle}", err.message());
+        assert_eq!(err.status(), Some(status), "{name}");
+    }
+    // What only the core sees: a body over the cap, and an opaque redirect (status 0).
+    for (status, body, needle) in [(200, Body::TooLarge, "larger than 64 KB"), (0, Body::NotJson, "redirect")] {
         let err = respond(&cfg, status, body, None).unwrap_err();
-        assert_eq!(err.code(), code, "{}", err.message());
-        assert!(err.message().contains(needle), "{} !~ {needle}", err.message());
-        assert_eq!(err.status(), Some(status));
+        assert_eq!(err.code(), "INVALID_RESPONSE");
+        assert!(err.message().contains(needle), "{}", err.message());
     }
 }
 

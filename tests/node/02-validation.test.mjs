@@ -1,35 +1,23 @@
 // Behaviour 2: status first, then JSON, then fields; precise codes, never the body's secrets.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { TokenClient, fakeFetch, base } from "./helpers.mjs";
 
 const respond = (body, status = 200, headers = {}) =>
   fakeFetch(() => new Response(typeof body === "string" ? body : JSON.stringify(body), { status, headers }));
 
-const cases = [
-  ["not JSON", "<html>", 200, "INVALID_RESPONSE", /not JSON/],
-  ["truncated JSON", '{"access_token": "a", ', 200, "INVALID_RESPONSE", /not JSON/],
-  ["an array", [1], 200, "INVALID_RESPONSE", /not a JSON object/],
-  ["empty object", {}, 200, "INVALID_RESPONSE", /access_token is missing/],
-  ["empty token", { access_token: "" }, 200, "INVALID_RESPONSE", /access_token is empty/],
-  ["numeric token", { access_token: 7 }, 200, "INVALID_RESPONSE", /access_token is not a string/],
-  ["header injection", { access_token: "a\r\nX-Evil: 1" }, 200, "INVALID_RESPONSE", /HTTP header/],
-  ["bad token_type", { access_token: "a", token_type: 5 }, 200, "INVALID_RESPONSE", /token_type/],
-  ["negative expires_in", { access_token: "a", expires_in: -1 }, 200, "INVALID_RESPONSE", /negative/],
-  ["word expires_in", { access_token: "a", expires_in: "soon" }, 200, "INVALID_RESPONSE", /not a number/],
-  ["oauth error 400", { error: "invalid_scope", error_description: "nope" }, 400, "OAUTH_ERROR", /invalid_scope: nope/],
-  ["oauth error with 200", { error: "invalid_request" }, 200, "OAUTH_ERROR", /invalid_request/],
-  ["plain 403", "forbidden", 403, "HTTP_ERROR", /HTTP 403/],
-  ["redirect", "", 307, "INVALID_RESPONSE", /redirect/],
-];
+// The table tests/core.rs also reads (tests/fixtures/rows/responses.json): each refused
+// answer, sent as its exact text, gives this code, status and message, never the secret.
+const { rows } = JSON.parse(readFileSync(new URL("../fixtures/rows/responses.json", import.meta.url), "utf8"));
 
-for (const [name, body, status, code, re] of cases) {
+for (const { name, status, body, code, message } of rows) {
   test(`invalid response: ${name} -> ${code}`, async () => {
     const c = new TokenClient({ ...base, fetch: respond(body, status), maxRetries: 0 });
     await assert.rejects(c.getToken(), (e) => {
       assert.equal(e.code, code);
       assert.equal(e.status, status);
-      assert.match(e.message, re);
+      assert.ok(e.message.includes(message), `${e.message} !~ ${message}`);
       assert.ok(!e.message.includes("TOPSECRET"));
       return true;
     });

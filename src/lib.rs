@@ -35,11 +35,15 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-// SAFETY: TalckWasm needs a single-threaded wasm module: this crate is built for
+// SAFETY (both): the allocator needs a single-threaded wasm module: this crate is built for
 // wasm32-unknown-unknown without the atomics feature, so there is no shared memory and one thread.
-#[cfg(all(target_arch = "wasm32", not(feature = "std")))]
+#[cfg(all(target_arch = "wasm32", not(feature = "std"), feature = "broker"))]
 #[global_allocator]
 static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+#[cfg(all(target_arch = "wasm32", not(feature = "std"), not(feature = "broker")))]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

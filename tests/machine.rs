@@ -563,3 +563,82 @@ fn serving_is_exactly_when_get_would_answer_from_memory() {
     m.dispose();
     assert_eq!(served(&m), None, "disposed");
 }
+
+/// The rule shell.js's fast path executes, as the machine publishes it (`serving(now)`):
+/// which token, until when on the monotonic clock and until when on the wall clock, after
+/// each kind of step. One row per situation; `wall_until` is always `until` read off the
+/// wall clock of the input that published it, so a suspend (where the monotonic clock
+/// stood still) ends serving on the wall clock.
+#[test]
+fn the_serving_rule_table() {
+    type Setup = fn(&mut Machine) -> Now;
+    type Served = Option<(&'static str, u64, i64)>;
+    let token = |n: &str, secs: f64| HttpResponse {
+        status: 200,
+        retry_after: None,
+        body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str(n.into())), ("expires_in".into(), num(secs))])),
+    };
+    // Every machine starts with a 100 s token sent at 0 ms and answered at 10 ms.
+    let fetched = move |m: &mut Machine| {
+        assert!(matches!(m.get(at(0)), Get::Wait(_)));
+        let Some(Action::Send(a)) = m.poll() else { panic!() };
+        m.handle_response(a, Ok(token("t1", 100.0)), at(10));
+        while m.poll().is_some() {}
+    };
+    // (situation, the steps after the fetch (they return the input's clocks), the token
+    // served, until (monotonic ms), until (wall ms from the test's epoch)).
+    let rows: Vec<(&str, Setup, Served)> = vec![
+        ("a fresh token: until the refresh point", |_| at(10), Some(("t1", 50_000, 50_000))),
+        ("read later, the same deadline", |_| at(20_000), Some(("t1", 50_000, 50_000))),
+        ("its refresh in flight: until that attempt's timeout", |m| {
+            m.handle_timeout(at(50_000));
+            while m.poll().is_some() {}
+            at(50_000)
+        }, Some(("t1", 60_000, 60_000))),
+        ("after a 10 s suspend: 10 s earlier on the monotonic clock, the same instant on the wall clock", |m| {
+            let woke = Now { mono: Instant(20_000), wall: WallMillis(1_700_000_000_000 + 30_000) };
+            m.handle_timeout(woke);
+            woke
+        }, Some(("t1", 40_000, 50_000))),
+        ("after the wall clock is set back a day: the same monotonic deadline, the wall one moved with the clock", |m| {
+            let back = Now { mono: Instant(20_000), wall: WallMillis(1_700_000_000_000 + 20_000 - 86_400_000) };
+            m.handle_timeout(back);
+            back
+        }, Some(("t1", 50_000, 50_000 - 86_400_000))),
+        ("invalidated: nothing", |m| {
+            m.invalidate(at(20_000));
+            at(20_000)
+        }, None),
+        ("refused by the API: nothing", |m| {
+            let id = m.serving(at(20_000)).unwrap().token.id;
+            m.unauthorized(id, None, true);
+            at(20_000)
+        }, None),
+        ("lapsed: nothing", |m| {
+            m.handle_timeout(at(100_010));
+            while m.poll().is_some() {}
+            at(100_010)
+        }, None),
+        ("disposed: nothing", |m| {
+            m.dispose();
+            at(20_000)
+        }, None),
+    ];
+    for (name, setup, want) in rows {
+        let mut m = Machine::new(config(&[("maxRetries", num(0.0)), ("timeoutMs", num(10_000.0))]), Runtime::Node, 1);
+        fetched(&mut m);
+        let now = setup(&mut m);
+        let got = m.serving(now).map(|s| (s.token.access_token.expose().to_owned(), s.until.0, s.wall_until.0 as i64 - 1_700_000_000_000));
+        assert_eq!(got, want.map(|(t, until, wall)| (t.to_owned(), until, wall)), "{name}");
+    }
+    // An API key: served for ever, no deadline on either clock.
+    let key = Config::from_options(
+        Preset::ApiKey,
+        &Value::Object(vec![("apiKey".into(), Value::Str("k".into())), ("allowedOrigins".into(), Value::Str("https://api.example.com".into()))]),
+        &parse_url,
+    )
+    .unwrap();
+    let m = Machine::new(key, Runtime::Browser, 1);
+    let s = m.serving(at(5)).unwrap();
+    assert_eq!((s.until, s.wall_until), (NEVER, WallMillis(u64::MAX)));
+}

@@ -382,7 +382,8 @@ function withCause(s, e) {
 function drive(s, ctx) {
   const core = s.core;
   const mono = monotonic(), wall = Date.now();
-  for (let a; (a = core.poll(mono, wall)) !== undefined; ) {
+  // A listener may free() the client: its core is gone then, and so is the work.
+  for (let a; !s.freed && (a = core.poll(mono, wall)) !== undefined; ) {
     switch (a[0]) {
       case 0:
         send(s, a, ctx);
@@ -413,6 +414,7 @@ function drive(s, ctx) {
         break;
     }
   }
+  if (s.freed) return;
   const c = core.serving(mono, wall);
   if (c !== undefined) s.cell = c === null ? undefined : { t: c[0], v: c[1], i: c[2], u: c[3], e: c[4], w: 0 };
   arm(s);
@@ -483,6 +485,7 @@ async function token(s, ctx, flight) {
       drive(s, ctx);
       if (typeof r !== "number") return r;
       for (;;) {
+        if (s.freed) throw gone();
         const o = s.core.outcome(r, monotonic(), Date.now());
         if (o === null) break; // gone: ask again
         if (o !== undefined) return o;

@@ -174,7 +174,8 @@ impl Core {
         let Some(action) = self.m.poll() else { return JsValue::UNDEFINED };
         match action {
             Action::Send(AttemptId(a)) => {
-                let Some(req) = self.m.request() else { return Array::of2(&num(2), &num(a)).into() };
+                // Disposed since it was queued: nothing to send.
+                let Some(req) = self.m.request() else { return self.poll(mono, wall) };
                 let out = Array::of5(&num(0), &num(a), &JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body));
                 let opt = |v: Option<&str>| v.map_or(JsValue::UNDEFINED, JsValue::from_str);
                 out.push(&JsValue::from_str(req.redirect));

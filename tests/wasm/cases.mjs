@@ -152,6 +152,13 @@ export const cases = [
     c.invalidate();
     c.dispose();
   }],
+  ["a listener that frees the client mid-answer: its waiters reject DISPOSED, nothing throws", async ({ TokenClient, key }) => {
+    const c = new TokenClient(opts(key("free-in-listener"), "seq=slow:50&ttl=60"));
+    c.on("token", () => c.free());
+    const results = await Promise.allSettled([c.getToken(), c.getToken(), c.getTokenInfo()]);
+    ok(results.every((r) => r.status === "fulfilled" || r.reason.code === "DISPOSED"), JSON.stringify(results.map((r) => r.status + " " + (r.reason?.code ?? ""))));
+    await rejects(c.getToken(), "DISPOSED", "after");
+  }],
   ["the platform's own fetch against the fixture server", async ({ TokenClient, key, fixture }) => {
     const k = key("real");
     const c = new TokenClient({ tokenUrl: `${fixture}/s/${k}/token?seq=503,ok&ttl=60`, clientId: "cid", clientSecret: "csecret", allowedOrigins: [fixture] });

@@ -81,3 +81,13 @@ test("the inlined wasm decodes to tokenkit_bg.wasm byte for byte, with and witho
   assert.throws(() => inflate(wasm, packed, size + 1), /truncated/);
   assert.throws(() => inflate(wasm.slice(0, 4000), packed, size), /truncated/);
 });
+
+test("the client builds carry no futures runtime: no Rust closures or promise glue in their wasm-bindgen JS (the broker's has them)", () => {
+  // wasm-bindgen-futures's glue: closures called back from JS (makeMutClosure, CLOSURE_DTORS)
+  // and its microtask queue. The synchronous core (issue 21) left them to JS; bringing the
+  // futures back would cost about 16 KB of wasm and show here first.
+  const glue = (p) => readFileSync(new URL(p, import.meta.url), "utf8");
+  const futures = /makeMutClosure|CLOSURE_DTORS|queueMicrotask/;
+  assert.ok(futures.test(glue("../../worker/pkg/tokenkit.js")), "the pattern still finds the futures glue (in the broker's build)");
+  for (const p of ["../../pkg/tokenkit.js", "../../pkg/signin/tokenkit.js"]) assert.ok(!futures.test(glue(p)), `${p} has futures glue`);
+});

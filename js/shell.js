@@ -428,7 +428,16 @@ function send(s, a, ctx) {
   const answer = (status, retryAfter, text) => {
     if (s.sending !== undefined && s.sending[0] === attempt) s.sending = undefined;
     if (dead(s)) return;
-    s.core.response(attempt, status, retryAfter ?? undefined, text, monotonic(), Date.now());
+    // The body is parsed once, here; the core validates what it holds (Core.response).
+    let body, kind = text === undefined ? 2 : 0;
+    if (kind === 0) {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        kind = 1;
+      }
+    }
+    s.core.response(attempt, status, retryAfter ?? undefined, body, kind, monotonic(), Date.now());
     drive(s, ctx);
   };
   const signal = controller?.signal;

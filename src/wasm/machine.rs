@@ -112,20 +112,21 @@ impl Core {
     }
 
     /// The answer to attempt `attempt`: its status (0: an opaque redirect), `Retry-After`,
-    /// and its text (`undefined`: larger than the cap). `status` below 0: no answer (the
+    /// and its body as the shell's one `JSON.parse` left it: `body` is the parsed value when
+    /// `kind` is 0; 1: not JSON; 2: larger than the cap. `status` below 0: no answer (the
     /// request failed: the shell keeps the platform's error as the `cause`).
     #[allow(clippy::too_many_arguments)]
-    pub fn response(&mut self, attempt: f64, status: f64, retry_after: Option<String>, text: Option<String>, mono: f64, wall: f64) {
+    pub fn response(&mut self, attempt: f64, status: f64, retry_after: Option<String>, body: JsValue, kind: u8, mono: f64, wall: f64) {
         let result = if status < 0.0 {
             Err(Error::Network)
         } else {
             Ok(HttpResponse {
                 status: status as u16,
                 retry_after,
-                body: match text.map(|t| js_sys::JSON::parse(&t)) {
-                    Some(Ok(json)) => Body::Json(to_value(&json, 1)),
-                    Some(Err(_)) => Body::NotJson,
-                    None => Body::TooLarge,
+                body: match kind {
+                    0 => Body::Json(to_value(&body, 1)),
+                    1 => Body::NotJson,
+                    _ => Body::TooLarge,
                 },
             })
         };

@@ -1,7 +1,7 @@
 // Shared by tests/wasm_node.rs and tests/wasm_browser.rs: the Rust surface of the wasm's
 // `Core` (src/wasm/machine.rs) in Node and in headless Chromium, through wasm-bindgen's
 // real conversions: what crosses to JavaScript (actions as arrays, token records, typed
-// errors) and what comes back (a response's status, Retry-After and text). The driver that
+// errors) and what comes back (a response's status, Retry-After and parsed body). The driver that
 // carries the actions out (js/shell.js) is tested with the package in both runtimes by
 // tests/wasm/cases.mjs (tests/wasm/run.mjs runs both).
 
@@ -40,6 +40,15 @@ fn assert_token_error(e: &JsValue, code: &str) {
     assert!(e.is_instance_of::<js_sys::Error>());
 }
 
+/// A body as the shell hands it over: parsed once (kind 0), not JSON (1), over the cap (2).
+fn parsed(text: Option<&str>) -> (JsValue, u8) {
+    match text.map(js_sys::JSON::parse) {
+        Some(Ok(v)) => (v, 0),
+        Some(Err(_)) => (JsValue::UNDEFINED, 1),
+        None => (JsValue::UNDEFINED, 2),
+    }
+}
+
 const T0: f64 = 1_000.0;
 const W0: f64 = 1_700_000_000_000.0;
 
@@ -74,7 +83,8 @@ fn a_flight_crosses_as_data_and_its_answer_crosses_once() {
     assert_eq!(at(&send, 5).as_string().as_deref(), Some("manual"), "token requests never follow redirects");
     assert_eq!(at(&send, 8).as_f64(), Some(65_536.0), "the body cap");
     assert!(c.outcome(flight, T0, W0).unwrap().is_undefined(), "pending");
-    c.response(attempt, 200.0, None, Some(r#"{"access_token":"at-1","token_type":"Bearer","expires_in":100}"#.into()), T0 + 10.0, W0 + 10.0);
+    let (body, kind) = parsed(Some(r#"{"access_token":"at-1","token_type":"Bearer","expires_in":100}"#));
+    c.response(attempt, 200.0, None, body, kind, T0 + 10.0, W0 + 10.0);
     let mut kinds = Vec::new();
     let mut record = JsValue::UNDEFINED;
     while let Some(a) = Some(c.poll(T0 + 10.0, W0 + 10.0)).filter(|a| !a.is_undefined()) {
@@ -109,7 +119,8 @@ fn refusals_and_bad_bodies_are_typed_errors() {
         (0.0, Some(""), "INVALID_RESPONSE"),
     ] {
         let (mut c, flight, attempt, _) = sent(r#","maxRetries":0"#);
-        c.response(attempt, status, None, text.map(str::to_owned), T0 + 5.0, W0 + 5.0);
+        let (body, kind) = parsed(text);
+        c.response(attempt, status, None, body, kind, T0 + 5.0, W0 + 5.0);
         let e = c.outcome(flight, T0 + 5.0, W0 + 5.0).unwrap_err();
         assert_token_error(&e, code);
         if code == "OAUTH_ERROR" {
@@ -118,7 +129,7 @@ fn refusals_and_bad_bodies_are_typed_errors() {
         }
     }
     let (mut c, flight, attempt, _) = sent(r#","maxRetries":0"#);
-    c.response(attempt, -1.0, None, None, T0 + 5.0, W0 + 5.0);
+    c.response(attempt, -1.0, None, JsValue::UNDEFINED, 2, T0 + 5.0, W0 + 5.0);
     assert_token_error(&c.outcome(flight, T0 + 5.0, W0 + 5.0).unwrap_err(), "NETWORK");
     assert!(c.mentions("fetch failed for csecret"), "a platform error naming the secret is not kept");
     assert!(!c.mentions("fetch failed"));

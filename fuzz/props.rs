@@ -7,7 +7,8 @@ use tokenkit::proto::MAX_EXPIRES_IN;
 use tokenkit::proto::broker::config::BrokerConfig;
 use tokenkit::proto::broker::rate::client_key;
 use tokenkit::proto::broker::route::{forward_header, proxy_target, Incoming};
-use tokenkit::proto::client::config::{Config, Preset, Source};
+use tokenkit::proto::client::config::{Config, Source};
+use tokenkit::proto::client::presets::{PresetSpec, API_KEY, GENERIC, SYMBL, SYPHT};
 use tokenkit::proto::client::response::process_token_response;
 use tokenkit::proto::client::sign::{self, Plan};
 use tokenkit::proto::http::parse_challenges;
@@ -40,7 +41,7 @@ fn text(data: &[u8]) -> String {
     String::from_utf8_lossy(data).into_owned()
 }
 
-fn base_config(preset: Preset, opts: &[(&str, Value)]) -> Config {
+fn base_config(preset: &'static PresetSpec, opts: &[(&str, Value)]) -> Config {
     let v = Value::Object(opts.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
     Config::from_options(preset, &v, &parse_url).expect("a valid base configuration")
 }
@@ -68,10 +69,10 @@ pub fn token_response(data: &[u8]) {
     const STATUSES: [u16; 10] = [200, 201, 204, 0, 302, 400, 401, 429, 500, 503];
     let status = STATUSES[usize::from(*st) % STATUSES.len()];
     let cfg = if symbl {
-        base_config(Preset::Symbl, &[("appId", s("app")), ("appSecret", s("app-secret-value"))])
+        base_config(&SYMBL, &[("appId", s("app")), ("appSecret", s("app-secret-value"))])
     } else {
         base_config(
-            Preset::Generic,
+            &GENERIC,
             &[("tokenUrl", s("https://auth.example.com/token")), ("clientId", s("id")), ("clientSecret", s("client-secret-value"))],
         )
     };
@@ -146,7 +147,7 @@ pub fn www_authenticate(data: &[u8]) {
 /// secret.
 pub fn config(data: &[u8]) {
     let Some(v) = json(data) else { return };
-    for preset in [Preset::Generic, Preset::Sypht, Preset::Symbl, Preset::ApiKey] {
+    for preset in [&GENERIC, &SYPHT, &SYMBL, &API_KEY] {
         let Ok(cfg) = Config::from_options(preset, &v, &parse_url) else { continue };
         for o in &cfg.allowed_origins {
             assert_eq!(parse_url(o).map(|u| u.origin).as_deref(), Some(o.as_str()), "allowed origin {o:?}");
@@ -180,7 +181,7 @@ pub fn origin(data: &[u8]) {
         ("clientSecret".to_owned(), s("client-secret-value")),
         ("allowedOrigins".to_owned(), Value::List(vec![s(allowed)])),
     ]);
-    let Ok(cfg) = Config::from_options(Preset::Generic, &opts, &parse_url) else { return };
+    let Ok(cfg) = Config::from_options(&GENERIC, &opts, &parse_url) else { return };
     let Some(target) = parse_url(candidate) else { return };
     let ok = cfg.origin_allowed(&target.origin);
     let Some(a) = parse_url(allowed) else { return };

@@ -296,6 +296,7 @@ export function clientClass(Core, instantiate, hint, ext) {
       states.set(this, s);
       ext?.attach(s);
     }
+    // The vendors' constructors: each number is its row in src/proto/client/presets.rs PRESETS.
     static sypht(options) {
       return new TokenClient(options, PRESET, 1);
     }

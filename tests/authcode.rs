@@ -6,7 +6,8 @@
 mod common;
 use common::parse_url;
 use sha2::{Digest, Sha256};
-use tokenkit::proto::client::config::{Config, Grant, Preset, Source};
+use tokenkit::proto::client::config::{Config, Grant, Source};
+use tokenkit::proto::client::presets::GENERIC;
 use tokenkit::proto::client::machine::{Action, Get, Machine, Outcome, Snapshot, MIN_RESTORE};
 use tokenkit::proto::client::request::{Call, Runtime};
 use tokenkit::proto::http::{Body, HttpResponse};
@@ -40,7 +41,7 @@ fn opts(extra: &[(&str, Value)]) -> Vec<(String, Value)> {
 }
 
 fn config(extra: &[(&str, Value)]) -> Result<Config, Error> {
-    Config::from_options(Preset::Generic, &Value::Object(opts(extra)), &parse_url)
+    Config::from_options(&GENERIC, &Value::Object(opts(extra)), &parse_url)
 }
 
 fn parts(cfg: &Config) -> (&tokenkit::proto::client::config::Endpoint, &tokenkit::proto::client::config::AuthCode) {
@@ -166,7 +167,7 @@ fn sign_in_options_are_checked() {
     assert!(config(&[("redirectUri", s("http://localhost:5173/cb"))]).is_ok(), "loopback http is allowed");
     // Sign-in options without the grant are a mistake, not ignored.
     let cc = Config::from_options(
-        Preset::Generic,
+        &GENERIC,
         &Value::Object(vec![
             ("tokenUrl".into(), s("https://auth.example.com/token")),
             ("clientId".into(), s("a")),
@@ -383,7 +384,7 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     assert!(signing.restore(snap("x", "y", 100_000), clock(wall, 1)).is_none());
     // A client-credentials client never restores.
     let cc = Config::from_options(
-        Preset::Generic,
+        &GENERIC,
         &Value::Object(vec![
             ("tokenUrl".into(), s("https://auth.example.com/token")),
             ("clientId".into(), s("a")),

@@ -10,7 +10,8 @@ use tokenkit::proto::broker::contract::upstream_reply;
 use tokenkit::proto::broker::rate::RateLimiter;
 use tokenkit::proto::broker::route::{forward_header, proxy_target, Incoming, Route};
 use tokenkit::proto::broker::token_reply;
-use tokenkit::proto::client::config::{Config, Preset};
+use tokenkit::proto::client::config::Config;
+use tokenkit::proto::client::presets::GENERIC;
 use tokenkit::proto::client::response::{process_token_response, TokenId, TokenSet};
 use tokenkit::proto::client::retry::retry_delay;
 use tokenkit::proto::http::{Body, HttpResponse};
@@ -209,7 +210,7 @@ fn token_reply_carries_the_remaining_life() {
 #[test]
 fn broker_contract_round_trip() {
     let client = Config::from_options(
-        Preset::Generic,
+        &GENERIC,
         &Value::Object(vec![("brokerUrl".into(), Value::Str("https://edge.example.com/token".into()))]),
         &parse_url,
     )

@@ -5,7 +5,8 @@
 mod common;
 use common::parse_url;
 use tokenkit::proto::Error;
-use tokenkit::proto::client::config::{Config, Preset, Source};
+use tokenkit::proto::client::config::{Config, Source};
+use tokenkit::proto::client::presets::{PresetSpec, API_KEY, GENERIC, SYMBL, SYPHT};
 use tokenkit::proto::client::request::Runtime;
 use tokenkit::proto::client::response::{process_token_response, Issued};
 use tokenkit::proto::client::retry::retry_delay;
@@ -21,7 +22,7 @@ fn s(v: &str) -> Value {
     Value::Str(v.to_owned())
 }
 
-fn config(preset: Preset, pairs: &[(&str, Value)]) -> Result<Config, Error> {
+fn config(preset: &'static PresetSpec, pairs: &[(&str, Value)]) -> Result<Config, Error> {
     Config::from_options(preset, &obj(pairs), &parse_url)
 }
 
@@ -33,7 +34,7 @@ fn standard(extra: &[(&str, Value)]) -> Config {
     ];
     pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
     pairs.extend_from_slice(extra);
-    config(Preset::Generic, &pairs).unwrap()
+    config(&GENERIC, &pairs).unwrap()
 }
 
 fn endpoint(cfg: &Config) -> &tokenkit::proto::client::config::Endpoint {
@@ -95,7 +96,7 @@ fn client_secret_post_puts_credentials_in_body() {
 #[test]
 fn public_client_sends_only_client_id() {
     let cfg = config(
-        Preset::Generic,
+        &GENERIC,
         &[
             ("tokenUrl", s("http://127.0.0.1:8080/token")),
             ("clientId", s("pub")),
@@ -111,7 +112,7 @@ fn public_client_sends_only_client_id() {
 
 #[test]
 fn sypht_preset_sends_what_sypht_documents() {
-    let cfg = config(Preset::Sypht, &[("clientId", s("abc")), ("clientSecret", s("x+y/z"))]).unwrap();
+    let cfg = config(&SYPHT, &[("clientId", s("abc")), ("clientSecret", s("x+y/z"))]).unwrap();
     assert_eq!(cfg.allowed_origins, vec!["https://api.sypht.com"]);
     let req = endpoint(&cfg).token_request(Runtime::Browser);
     assert_eq!(req.url, "https://auth.sypht.com/oauth2/token");
@@ -131,7 +132,7 @@ fn sypht_preset_sends_what_sypht_documents() {
 
 #[test]
 fn symbl_preset_sends_json() {
-    let cfg = config(Preset::Symbl, &[("appId", s("app\"1")), ("appSecret", s("sec\\ret"))]).unwrap();
+    let cfg = config(&SYMBL, &[("appId", s("app\"1")), ("appSecret", s("sec\\ret"))]).unwrap();
     assert_eq!(cfg.allowed_origins, vec!["https://api.symbl.ai"]);
     let req = endpoint(&cfg).token_request(Runtime::Browser);
     assert_eq!(req.url, "https://api.symbl.ai/oauth2/token:generate");
@@ -151,19 +152,19 @@ fn symbl_preset_sends_json() {
 #[test]
 fn symbl_dialect_through_the_constructor_takes_app_names() {
     let cfg = config(
-        Preset::Generic,
+        &GENERIC,
         &[("dialect", s("symbl")), ("tokenUrl", s("https://api.symbl.ai/oauth2/token:generate")), ("appId", s("a")), ("appSecret", s("b"))],
     )
     .unwrap();
     assert_eq!(endpoint(&cfg).token_request(Runtime::Browser).body, r#"{"type":"application","appId":"a","appSecret":"b"}"#);
-    let err = config(Preset::Generic, &[("tokenUrl", s("https://a.example.com/t")), ("appId", s("a")), ("clientSecret", s("b"))]).unwrap_err();
+    let err = config(&GENERIC, &[("tokenUrl", s("https://a.example.com/t")), ("appId", s("a")), ("clientSecret", s("b"))]).unwrap_err();
     assert_eq!(err.message(), "appId: is not a known option (check the spelling)", "only with dialect symbl");
 }
 
 #[test]
 fn presets_accept_overrides() {
     let cfg = config(
-        Preset::Sypht,
+        &SYPHT,
         &[
             ("clientId", s("a")),
             ("clientSecret", s("b")),
@@ -209,7 +210,7 @@ fn config_errors_name_the_field() {
     nan.push(("timeoutMs".into(), Value::Num(f64::NAN)));
     cases.push((nan, "timeoutMs".into()));
     for (pairs, field) in cases {
-        let err = Config::from_options(Preset::Generic, &Value::Object(pairs), &parse_url).expect_err(&field);
+        let err = Config::from_options(&GENERIC, &Value::Object(pairs), &parse_url).expect_err(&field);
         assert_eq!(err.code(), "INVALID_CONFIG", "{field}");
         match &err {
             Error::InvalidConfig { field: f, .. } => assert_eq!(f, &field, "{}", err.message()),
@@ -218,8 +219,8 @@ fn config_errors_name_the_field() {
         assert!(err.message().starts_with(&field), "{}", err.message());
         assert!(!err.message().contains("TOPSECRET"), "{}", err.message());
     }
-    assert!(Config::from_options(Preset::Generic, &s("x"), &parse_url).is_err());
-    let symbl = config(Preset::Symbl, &[("appId", s("a")), ("appSecret", s("b")), ("scope", s("x"))]);
+    assert!(Config::from_options(&GENERIC, &s("x"), &parse_url).is_err());
+    let symbl = config(&SYMBL, &[("appId", s("a")), ("appSecret", s("b")), ("scope", s("x"))]);
     assert_eq!(symbl.unwrap_err().code(), "INVALID_CONFIG");
 }
 
@@ -236,9 +237,9 @@ fn config_messages_name_the_limit() {
     ] {
         let mut pairs = base.to_vec();
         pairs.push((k, v));
-        assert_eq!(config(Preset::Generic, &pairs).unwrap_err().message(), message);
+        assert_eq!(config(&GENERIC, &pairs).unwrap_err().message(), message);
     }
-    let err = config(Preset::Generic, &[("clientId", s("id")), ("clientSecret", s("x"))]).unwrap_err();
+    let err = config(&GENERIC, &[("clientId", s("id")), ("clientSecret", s("x"))]).unwrap_err();
     assert_eq!(err.message(), "tokenUrl: is required (or brokerUrl, or apiKey)");
     assert_eq!(
         Error::Timeout { after: Millis(10_000) }.message(),
@@ -251,9 +252,9 @@ fn secrets_are_recognised_in_platform_text() {
     let cfg = standard(&[("clientSecret", s("hunter2-xyz"))]);
     assert!(cfg.mentions_secret("connect failed: hunter2-xyz@auth"));
     assert!(!cfg.mentions_secret("connect ECONNREFUSED 127.0.0.1:9"));
-    let public = config(Preset::Generic, &[("tokenUrl", s("https://a.example.com/t")), ("clientId", s("id")), ("clientAuth", s("none"))]).unwrap();
+    let public = config(&GENERIC, &[("tokenUrl", s("https://a.example.com/t")), ("clientId", s("id")), ("clientAuth", s("none"))]).unwrap();
     assert!(!public.mentions_secret("anything"), "a public client has no secret");
-    let key = config(Preset::ApiKey, &[("apiKey", s("key-123")), ("allowedOrigins", s("https://api.example.com"))]).unwrap();
+    let key = config(&API_KEY, &[("apiKey", s("key-123")), ("allowedOrigins", s("https://api.example.com"))]).unwrap();
     assert!(key.mentions_secret("bad key-123"));
 }
 
@@ -270,7 +271,7 @@ fn loopback_hosts() {
 #[test]
 fn api_key_config() {
     let cfg = config(
-        Preset::ApiKey,
+        &API_KEY,
         &[("apiKey", s("k-123")), ("header", s("X-Api-Key")), ("allowedOrigins", s("https://api.example.com"))],
     )
     .unwrap();
@@ -279,11 +280,11 @@ fn api_key_config() {
         let mut pairs = vec![("apiKey", s("k")), ("allowedOrigins", s("https://api.example.com"))];
         pairs.retain(|(key, _)| *key != k);
         pairs.push((k, v));
-        let err = config(Preset::ApiKey, &pairs).unwrap_err();
+        let err = config(&API_KEY, &pairs).unwrap_err();
         assert_eq!(err.code(), "INVALID_CONFIG");
         assert!(err.message().starts_with(k), "{}", err.message());
     }
-    let err = config(Preset::ApiKey, &[("apiKey", s("k"))]).unwrap_err();
+    let err = config(&API_KEY, &[("apiKey", s("k"))]).unwrap_err();
     assert_eq!(err.message(), "allowedOrigins: is required for an API key (the origins that may receive it)");
 }
 
@@ -312,7 +313,7 @@ fn debug_never_shows_secrets() {
     let cfg = standard(&[]);
     let dbg = format!("{cfg:?}");
     assert!(!dbg.contains("s3cr"), "{dbg}");
-    let key = config(Preset::ApiKey, &[("apiKey", s("super-key")), ("allowedOrigins", s("https://api.example.com"))]).unwrap();
+    let key = config(&API_KEY, &[("apiKey", s("super-key")), ("allowedOrigins", s("https://api.example.com"))]).unwrap();
     assert!(!format!("{key:?}").contains("super-key"));
     let t = ok_token(&cfg, &[("access_token", s("tok-SECRET"))], 0);
     assert!(!format!("{t:?}").contains("tok-SECRET"));
@@ -447,7 +448,7 @@ fn request_policy_travels_as_data() {
 #[test]
 fn symbl_responses() {
     let cfg = config(
-        Preset::Symbl,
+        &SYMBL,
         &[("appId", s("a")), ("appSecret", s("b")), ("defaultExpiresInSeconds", Value::Num(10.0))],
     )
     .unwrap();
@@ -553,7 +554,7 @@ fn retry_schedule() {
 #[test]
 fn broker_client_config_and_request() {
     let cfg = config(
-        Preset::Generic,
+        &GENERIC,
         &[
             ("brokerUrl", s("https://edge.example.com/token")),
             ("credentials", s("include")),
@@ -585,7 +586,7 @@ fn broker_client_config_and_request() {
         let mut pairs = vec![("brokerUrl", s("https://edge.example.com/token"))];
         pairs.retain(|(key, _)| *key != k);
         pairs.push((k, v));
-        match config(Preset::Generic, &pairs).unwrap_err() {
+        match config(&GENERIC, &pairs).unwrap_err() {
             Error::InvalidConfig { field: f, .. } => assert_eq!(f, field),
             e => panic!("{e:?}"),
         }

@@ -7,7 +7,8 @@ mod common;
 
 use common::parse_url;
 use tokenkit::proto::Error;
-use tokenkit::proto::client::config::{Config, Preset};
+use tokenkit::proto::client::config::Config;
+use tokenkit::proto::client::presets::{API_KEY, GENERIC};
 use tokenkit::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome, COOLDOWN};
 use tokenkit::proto::client::request::Runtime;
 use tokenkit::proto::client::response::{TokenId, NEVER};
@@ -93,7 +94,7 @@ fn config(extra: &[(&str, Value)]) -> Config {
         ("clientSecret".into(), Value::Str("secret".into())),
     ];
     pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    Config::from_options(Preset::Generic, &Value::Object(pairs), &parse_url).unwrap()
+    Config::from_options(&GENERIC, &Value::Object(pairs), &parse_url).unwrap()
 }
 
 impl Sim {
@@ -286,7 +287,7 @@ fn race_table() {
     let quiet = || config(&[("maxRetries", num(0.0))]);
     let broker = || {
         let opts = Value::Object(vec![("brokerUrl".into(), Value::Str("https://edge.example.com/token".into()))]);
-        Config::from_options(Preset::Generic, &opts, &parse_url).unwrap()
+        Config::from_options(&GENERIC, &opts, &parse_url).unwrap()
     };
     let scenarios: Vec<(&str, Config, Vec<Step>)> = vec![
         ("a broker's token with under a second left (expires_in 0) goes to its waiters and is not kept", broker(), vec![
@@ -453,7 +454,7 @@ fn timer_keeps_node_alive_only_for_waiters() {
 #[test]
 fn api_keys_are_static_and_never_replayed() {
     let cfg = Config::from_options(
-        Preset::ApiKey,
+        &API_KEY,
         &Value::Object(vec![
             ("apiKey".into(), Value::Str("k".into())),
             ("allowedOrigins".into(), Value::Str("https://api.example.com".into())),
@@ -633,7 +634,7 @@ fn the_serving_rule_table() {
     }
     // An API key: served for ever, no deadline on either clock.
     let key = Config::from_options(
-        Preset::ApiKey,
+        &API_KEY,
         &Value::Object(vec![("apiKey".into(), Value::Str("k".into())), ("allowedOrigins".into(), Value::Str("https://api.example.com".into()))]),
         &parse_url,
     )

@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{AbortController, Headers};
 
-use crate::proto::client::config::Preset;
+use crate::proto::client::presets::{PresetSpec, API_KEY, GENERIC, SYMBL, SYPHT};
 use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome};
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::{TokenId, TokenSet};
@@ -89,26 +89,26 @@ impl TokenClient {
     /// `new TokenClient(options)`; throws `INVALID_CONFIG` synchronously.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<TokenClient, JsValue> {
-        Self::build(Preset::Generic, &options)
+        Self::build(&GENERIC, &options)
     }
 
     /// `TokenClient.sypht({ clientId, clientSecret, ...overrides })`.
     pub fn sypht(options: JsValue) -> Result<TokenClient, JsValue> {
-        Self::build(Preset::Sypht, &options)
+        Self::build(&SYPHT, &options)
     }
 
     /// `TokenClient.symbl({ appId, appSecret, ...overrides })`.
     pub fn symbl(options: JsValue) -> Result<TokenClient, JsValue> {
-        Self::build(Preset::Symbl, &options)
+        Self::build(&SYMBL, &options)
     }
 
     /// `TokenClient.apiKey({ apiKey, header, allowedOrigins })`.
     #[wasm_bindgen(js_name = apiKey)]
     pub fn api_key(options: JsValue) -> Result<TokenClient, JsValue> {
-        Self::build(Preset::ApiKey, &options)
+        Self::build(&API_KEY, &options)
     }
 
-    fn build(preset: Preset, options: &JsValue) -> Result<TokenClient, JsValue> {
+    fn build(preset: &'static PresetSpec, options: &JsValue) -> Result<TokenClient, JsValue> {
         let fetch = match js_sys::Reflect::get(options, &JsValue::from_str("fetch")) {
             Ok(f) if f.is_undefined() || f.is_null() => None,
             Ok(f) => match f.dyn_into::<Function>() {

@@ -14,7 +14,7 @@ use crate::prelude::*;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
-use crate::proto::client::config::Preset;
+use crate::proto::client::presets::{GENERIC, PRESETS};
 use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome};
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::{TokenId, TokenSet, NEVER};
@@ -59,17 +59,12 @@ fn str_or_null(s: Option<&str>) -> JsValue {
 
 #[wasm_bindgen]
 impl Core {
-    /// A client of `preset` (0 generic, 1 Sypht, 2 Symbl, 3 API key) configured by
+    /// A client of preset `preset` (its index in [`PRESETS`]) configured by
     /// `options`, in `runtime` (0 browser, 1 Node, 2 workerd); `seed` seeds the backoff
     /// jitter. Throws `INVALID_CONFIG`.
     #[wasm_bindgen(constructor)]
     pub fn new(preset: u8, options: JsValue, runtime: u8, seed: f64) -> Result<Core, JsValue> {
-        let preset = match preset {
-            1 => Preset::Sypht,
-            2 => Preset::Symbl,
-            3 => Preset::ApiKey,
-            _ => Preset::Generic,
-        };
+        let preset = PRESETS.get(preset as usize).copied().unwrap_or(&GENERIC);
         let runtime = match runtime {
             1 => Runtime::Node,
             2 => Runtime::Workerd,

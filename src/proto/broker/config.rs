@@ -6,7 +6,7 @@
 use crate::prelude::*;
 
 use crate::proto::Config;
-use crate::proto::client::config::Preset;
+use crate::proto::client::presets::GENERIC;
 use crate::proto::encode::parse_decimal;
 use crate::proto::error::Error;
 use crate::proto::http::Reply;
@@ -123,7 +123,7 @@ impl BrokerConfig {
         if let Some(p) = &proxy_origin {
             opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
         }
-        let upstream = Config::from_options(Preset::Generic, &Value::Object(opts), parse_url)
+        let upstream = Config::from_options(&GENERIC, &Value::Object(opts), parse_url)
             .map_err(|e| match e {
                 Error::InvalidConfig { field, reason } => EnvError {
                     var: ENV
@@ -169,7 +169,7 @@ impl BrokerConfig {
                 if let Some(p) = &proxy_origin {
                     opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
                 }
-                let client = Config::from_options(Preset::Generic, &Value::Object(opts), parse_url).map_err(|e| match e {
+                let client = Config::from_options(&GENERIC, &Value::Object(opts), parse_url).map_err(|e| match e {
                     Error::InvalidConfig { field, reason } => EnvError {
                         var: SIGNIN_ENV
                             .iter()
@@ -228,7 +228,7 @@ impl BrokerConfig {
         if let Some(p) = &self.proxy_origin {
             opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
         }
-        Config::from_options(Preset::Generic, &Value::Object(opts), parse_url)
+        Config::from_options(&GENERIC, &Value::Object(opts), parse_url)
     }
 
     /// Whether `key` (from `X-Broker-Key`) is one of the configured keys. Compares every

@@ -16,7 +16,7 @@ use crate::proto::secret::{ApiKey, ClientSecret};
 use crate::proto::time::{Millis, Secs};
 use crate::proto::url::{parse_origin, secure_url, ParseUrl};
 use crate::proto::value::{get, Value};
-use super::presets::{self, PresetSpec, Wire, DIALECTS, GENERIC, SYMBL, SYPHT};
+use super::presets::{self, PresetSpec, Wire, DIALECTS, GENERIC};
 
 /// How the client authenticates to the token endpoint.
 ///
@@ -29,19 +29,6 @@ pub enum ClientAuth {
     Post,
     /// Public client: only `client_id` in the body.
     None,
-}
-
-/// Which constructor the options came through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preset {
-    /// `new TokenClient(options)`.
-    Generic,
-    /// `TokenClient.sypht(options)`.
-    Sypht,
-    /// `TokenClient.symbl(options)`.
-    Symbl,
-    /// `TokenClient.apiKey(options)`.
-    ApiKey,
 }
 
 /// The fetch `credentials` mode of token requests.
@@ -224,21 +211,17 @@ enum Mode {
 type Opts = [(String, Value)];
 
 impl Config {
-    /// Validates the caller's options for `preset`.
-    pub fn from_options(preset: Preset, options: &Value, parse_url: ParseUrl<'_>) -> Result<Config, Error> {
+    /// Validates the caller's options for the constructor whose row is `spec`
+    /// ([`super::presets::PRESETS`]).
+    pub fn from_options(spec: &'static PresetSpec, options: &Value, parse_url: ParseUrl<'_>) -> Result<Config, Error> {
         let opts: &Opts = match options {
             Value::Object(entries) => entries,
             Value::Null => &[],
             _ => return Err(Error::config("options", "must be an object")),
         };
-        let spec = match preset {
-            Preset::Sypht => &SYPHT,
-            Preset::Symbl => &SYMBL,
-            Preset::Generic | Preset::ApiKey => &GENERIC,
-        };
-        let mode = if preset == Preset::ApiKey || get(opts, "apiKey").is_some() {
+        let mode = if spec.api_key || get(opts, "apiKey").is_some() {
             Mode::ApiKey
-        } else if preset == Preset::Generic && get(opts, "brokerUrl").is_some() {
+        } else if spec.brokers && get(opts, "brokerUrl").is_some() {
             Mode::Broker
         } else {
             Mode::Endpoint

@@ -149,7 +149,16 @@ pub struct PresetSpec {
     pub basic_raw: bool,
     /// Also send `client_id` in the body with Basic auth (Sypht).
     pub client_id_in_body: bool,
+    /// The constructor of static API keys: it takes `apiKey`, never a token endpoint.
+    pub api_key: bool,
+    /// A `brokerUrl` may take the place of the token endpoint (`new TokenClient()` only: a
+    /// vendor's constructor names that vendor's endpoint).
+    pub brokers: bool,
 }
+
+/// Every constructor's row, in the order js/shell.js numbers them (`new TokenClient()`,
+/// `.sypht()`, `.symbl()`, `.apiKey()`): a new vendor is a row here and a line there.
+pub static PRESETS: [&PresetSpec; 4] = [&GENERIC, &SYPHT, &SYMBL, &API_KEY];
 
 /// `new TokenClient(options)`: RFC 6749 as written.
 pub static GENERIC: PresetSpec = PresetSpec {
@@ -161,6 +170,22 @@ pub static GENERIC: PresetSpec = PresetSpec {
     secret_field: "clientSecret",
     basic_raw: false,
     client_id_in_body: false,
+    api_key: false,
+    brokers: true,
+};
+
+/// `TokenClient.apiKey(options)`: a static key, attached as is.
+pub static API_KEY: PresetSpec = PresetSpec {
+    token_url: "",
+    api_origin: "",
+    audience: None,
+    wire: &OAUTH2,
+    id_field: "clientId",
+    secret_field: "clientSecret",
+    basic_raw: false,
+    client_id_in_body: false,
+    api_key: true,
+    brokers: false,
 };
 
 /// `TokenClient.sypht(...)`: <https://docs.sypht.com> (client credentials, audience
@@ -174,6 +199,8 @@ pub static SYPHT: PresetSpec = PresetSpec {
     secret_field: "clientSecret",
     basic_raw: true,
     client_id_in_body: true,
+    api_key: false,
+    brokers: false,
 };
 
 /// `TokenClient.symbl(...)`: Symbl's JSON app-credentials endpoint.
@@ -186,4 +213,6 @@ pub static SYMBL: PresetSpec = PresetSpec {
     secret_field: "appSecret",
     basic_raw: false,
     client_id_in_body: false,
+    api_key: false,
+    brokers: false,
 };

@@ -75,7 +75,7 @@ impl Wire {
 }
 
 /// RFC 6749: a form body, `access_token`/`expires_in`, §5.2 errors.
-pub static OAUTH2: Wire = Wire {
+pub const OAUTH2: Wire = Wire {
     name: "oauth2",
     body: BodyFormat::Form,
     token_field: "access_token",
@@ -91,7 +91,7 @@ pub static OAUTH2: Wire = Wire {
 
 /// Symbl's JSON app-credentials endpoint: `{"type":"application","appId","appSecret"}` in,
 /// `{"accessToken","expiresIn"}` out, errors by status.
-pub static SYMBL_JSON: Wire = Wire {
+pub const SYMBL_JSON: Wire = Wire {
     name: "symbl",
     body: BodyFormat::JsonCredentials { open: "{\"type\":\"application\"", id: "appId", secret: "appSecret" },
     token_field: "accessToken",
@@ -111,7 +111,7 @@ pub static SYMBL_JSON: Wire = Wire {
 };
 
 /// A tokenkit broker (`brokerUrl`): an empty POST, answered by the broker contract.
-pub static BROKER: Wire = Wire {
+pub const BROKER: Wire = Wire {
     name: "",
     body: BodyFormat::Empty,
     token_field: "access_token",
@@ -160,8 +160,8 @@ pub struct PresetSpec {
 /// `.sypht()`, `.symbl()`, `.apiKey()`): a new vendor is a row here and a line there.
 pub static PRESETS: [&PresetSpec; 4] = [&GENERIC, &SYPHT, &SYMBL, &API_KEY];
 
-/// `new TokenClient(options)`: RFC 6749 as written.
-pub static GENERIC: PresetSpec = PresetSpec {
+/// RFC 6749 as written, with no vendor's defaults: what the generic and API key rows share.
+const RFC6749: PresetSpec = PresetSpec {
     token_url: "",
     api_origin: "",
     audience: None,
@@ -174,19 +174,11 @@ pub static GENERIC: PresetSpec = PresetSpec {
     brokers: true,
 };
 
+/// `new TokenClient(options)`: RFC 6749 as written.
+pub static GENERIC: PresetSpec = RFC6749;
+
 /// `TokenClient.apiKey(options)`: a static key, attached as is.
-pub static API_KEY: PresetSpec = PresetSpec {
-    token_url: "",
-    api_origin: "",
-    audience: None,
-    wire: &OAUTH2,
-    id_field: "clientId",
-    secret_field: "clientSecret",
-    basic_raw: false,
-    client_id_in_body: false,
-    api_key: true,
-    brokers: false,
-};
+pub static API_KEY: PresetSpec = PresetSpec { api_key: true, brokers: false, ..RFC6749 };
 
 /// `TokenClient.sypht(...)`: <https://docs.sypht.com> (client credentials, audience
 /// `https://api.sypht.com`).

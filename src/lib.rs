@@ -1,4 +1,4 @@
-//! tokenkit: a small, careful OAuth2 token client for browsers, Node and Cloudflare Workers.
+//! tokenkit: a careful OAuth2 token client for browsers, Node and Cloudflare Workers.
 //!
 //! The crate has two halves:
 //! - [`proto`]: the sans-IO core. Building token requests, validating responses, expiry

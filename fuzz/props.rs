@@ -2,7 +2,7 @@
 //! tests/fuzz_corpus.rs, which replays fuzz/corpus/ through them on stable in `make test`.
 //! Each asserts more than "no panic": what a successful parse must mean.
 
-use crate::common::parse_url;
+use crate::common::{json_value, parse_url};
 use tokenkit::proto::MAX_EXPIRES_IN;
 use tokenkit::proto::broker::config::BrokerConfig;
 use tokenkit::proto::broker::rate::client_key;
@@ -19,22 +19,8 @@ use tokenkit::proto::value::Value;
 /// A fixed wall clock: 2026-11-23T00:00:00Z.
 const NOW: WallMillis = WallMillis(1_795_392_000_000);
 
-/// JSON text to the core's [`Value`] (what the shell's `JSON.parse` + conversion gives).
-pub fn value(j: &serde_json::Value, depth: u8) -> Value {
-    use serde_json::Value as J;
-    match j {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
-        J::String(s) => Value::Str(s.clone()),
-        _ if depth == 0 => Value::Other,
-        J::Array(a) => Value::List(a.iter().map(|v| value(v, depth - 1)).collect()),
-        J::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), value(v, depth - 1))).collect()),
-    }
-}
-
 fn json(data: &[u8]) -> Option<Value> {
-    serde_json::from_slice::<serde_json::Value>(data).ok().map(|j| value(&j, 8))
+    serde_json::from_slice::<serde_json::Value>(data).ok().map(|j| json_value(&j, 8))
 }
 
 fn text(data: &[u8]) -> String {

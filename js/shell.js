@@ -293,6 +293,7 @@ export function clientClass(Core, instantiate, hint, ext) {
       if (f != null && typeof f !== "function") throw new TokenError("INVALID_CONFIG", "fetch: must be a function");
       const core = new Core(key === PRESET ? preset : 0, options, runtime === "workerd" ? 2 : runtime === "node" ? 1 : 0, Math.random() * 2 ** 53);
       const s = { core, ext, fetch: f || undefined, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined };
+      s.io = io(s);
       states.set(this, s);
       ext?.attach(s);
     }
@@ -318,7 +319,7 @@ export function clientClass(Core, instantiate, hint, ext) {
     }
     fetch(input, init, ctx) {
       const s = states.get(this);
-      return s === undefined ? Promise.reject(gone()) : signedFetch(io(s), input, init, ctx);
+      return s === undefined ? Promise.reject(gone()) : signedFetch(s.io, input, init, ctx);
     }
     async sign(request, ctx) {
       const s = live(this);
@@ -532,9 +533,11 @@ function auth(s, ctx) {
   return c !== undefined && servable(c, Date.now, monotonic) ? [c.v, c.i] : token(s, ctx).then((r) => [r[1], r[2]]);
 }
 
-/** What signedFetch needs of a default-build client. */
+/** What signedFetch needs of a client, made once per client (fetch() is the hot path). */
 const io = (s) => ({
-  fetch: s.fetch,
+  get fetch() {
+    return s.fetch;
+  },
   plan: (origin, headers) => s.core.plan(origin, (n) => headers.has(n)),
   auth: (ctx) => auth(s, ctx),
   refused: (id, www, replayable) => !dead(s) && refusedAndDrive(s, id, www, replayable),

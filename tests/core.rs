@@ -3,7 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
-use common::parse_url;
+use common::{json_value, parse_url};
 use tokenkit::proto::Error;
 use tokenkit::proto::client::config::{Config, Source};
 use tokenkit::proto::client::presets::{PresetSpec, API_KEY, GENERIC, SYMBL, SYPHT};
@@ -179,19 +179,6 @@ fn presets_accept_overrides() {
 
 // ---------------------------------------------------------------- config errors
 
-/// JSON to the core's Value, as the shell converts options (every level kept).
-fn json_value(j: &serde_json::Value) -> Value {
-    use serde_json::Value as J;
-    match j {
-        J::Null => Value::Null,
-        J::Bool(b) => Value::Bool(*b),
-        J::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
-        J::String(s) => Value::Str(s.clone()),
-        J::Array(a) => Value::List(a.iter().map(json_value).collect()),
-        J::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()),
-    }
-}
-
 /// tests/fixtures/rows/config.json, the table tests/node/08-config also reads, and the rows
 /// JSON cannot write (NaN).
 #[test]
@@ -201,12 +188,12 @@ fn config_errors_name_the_field() {
     let mut cases: Vec<(Vec<(String, Value)>, String)> = Vec::new();
     for row in table["rows"].as_array().unwrap() {
         let set = row["set"].as_object().unwrap();
-        let mut pairs: Vec<(String, Value)> = base.iter().filter(|(k, _)| !set.contains_key(*k)).map(|(k, v)| (k.clone(), json_value(v))).collect();
-        pairs.extend(set.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), json_value(v))));
+        let mut pairs: Vec<(String, Value)> = base.iter().filter(|(k, _)| !set.contains_key(*k)).map(|(k, v)| (k.clone(), json_value(v, u8::MAX))).collect();
+        pairs.extend(set.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), json_value(v, u8::MAX))));
         cases.push((pairs, row["field"].as_str().unwrap().to_owned()));
     }
     assert!(cases.len() >= 40);
-    let mut nan: Vec<(String, Value)> = base.iter().map(|(k, v)| (k.clone(), json_value(v))).collect();
+    let mut nan: Vec<(String, Value)> = base.iter().map(|(k, v)| (k.clone(), json_value(v, u8::MAX))).collect();
     nan.push(("timeoutMs".into(), Value::Num(f64::NAN)));
     cases.push((nan, "timeoutMs".into()));
     for (pairs, field) in cases {
@@ -336,19 +323,7 @@ fn ok_token(cfg: &Config, fields: &[(&str, Value)], _x: u8) -> Issued {
 
 /// What the shell hands the core for a body's text: `JSON.parse`, one level of fields kept.
 fn body_of(text: &str) -> Body {
-    fn value(j: &serde_json::Value, depth: u8) -> Value {
-        use serde_json::Value as J;
-        match j {
-            J::Null => Value::Null,
-            J::Bool(b) => Value::Bool(*b),
-            J::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
-            J::String(s) => Value::Str(s.clone()),
-            _ if depth == 0 => Value::Other,
-            J::Array(a) => Value::List(a.iter().map(|v| value(v, depth - 1)).collect()),
-            J::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), value(v, depth - 1))).collect()),
-        }
-    }
-    serde_json::from_str::<serde_json::Value>(text).map_or(Body::NotJson, |j| Body::Json(value(&j, 1)))
+    serde_json::from_str::<serde_json::Value>(text).map_or(Body::NotJson, |j| Body::Json(json_value(&j, 1)))
 }
 
 /// tests/fixtures/rows/responses.json, the table tests/node/02-validation also reads: each

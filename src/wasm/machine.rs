@@ -15,7 +15,7 @@ use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
 use crate::proto::client::presets::{GENERIC, PRESETS};
-use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome};
+use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome, Serving};
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::{TokenId, TokenSet, NEVER};
 use crate::proto::client::sign::{self, Plan};
@@ -212,23 +212,18 @@ impl Core {
     /// served while the monotonic clock is before `until` and the wall clock before
     /// `wallUntil`, or `null`: nothing, ask.
     pub fn serving(&mut self, mono: f64, wall: f64) -> JsValue {
-        let now = now(mono, wall);
-        let key = self.m.serving(now).map(|s| (s.token.id, s.until));
+        let serving = self.m.serving(now(mono, wall));
+        let key = serving.as_ref().map(|s| (s.token.id, s.until));
         if self.published == Some(key) {
             return JsValue::UNDEFINED;
         }
+        let out = match (serving, self.m.config()) {
+            (Some(s), Some(cfg)) => Some((s, cfg)),
+            _ => None,
+        }
+        .map_or(JsValue::NULL, |(s, cfg)| self.cell(&s, cfg));
         self.published = Some(key);
-        let (Some(s), Some(cfg)) = (self.m.serving(now), self.m.config()) else { return JsValue::NULL };
-        let never = |i: Instant| if i == NEVER { f64::INFINITY } else { i.0 as f64 };
-        let wall_until = if s.until == NEVER { f64::INFINITY } else { s.wall_until.0 as f64 };
-        let out = Array::of5(
-            &JsValue::from_str(s.token.access_token.expose()),
-            &JsValue::from_str(&sign::authorization(cfg, s.token).1),
-            &num(s.token.id.0),
-            &JsValue::from_f64(never(s.until)),
-            &JsValue::from_f64(wall_until),
-        );
-        out.into()
+        out
     }
 
     /// Whether `text` (a platform error's) contains the secret: then it is not kept as a
@@ -250,6 +245,20 @@ impl Core {
 }
 
 impl Core {
+    /// `[token, headerValue, id, until, wallUntil]` of what may be served ([`Core::serving`]).
+    fn cell(&self, s: &Serving<'_>, cfg: &Config) -> JsValue {
+        let never = |i: Instant| if i == NEVER { f64::INFINITY } else { i.0 as f64 };
+        let wall_until = if s.until == NEVER { f64::INFINITY } else { s.wall_until.0 as f64 };
+        Array::of5(
+            &JsValue::from_str(s.token.access_token.expose()),
+            &JsValue::from_str(&sign::authorization(cfg, s.token).1),
+            &num(s.token.id.0),
+            &JsValue::from_f64(never(s.until)),
+            &JsValue::from_f64(wall_until),
+        )
+        .into()
+    }
+
     /// `[accessToken, headerValue, id, expiresAt, refreshAt, scope]`: a token as the shell
     /// hands it out, its instants as epoch ms read off the wall clock `now` (`null` for an
     /// API key, which never expires).

@@ -1,6 +1,23 @@
 //! Helpers shared by the native test crates.
 
 use tokenkit::proto::url::UrlParts;
+use tokenkit::proto::value::Value;
+
+/// JSON to the core's [`Value`] as the shell converts it (`JSON.parse`, then `depth` levels of
+/// arrays and objects kept; deeper ones are [`Value::Other`]).
+#[allow(dead_code)] // not every test crate reads JSON
+pub fn json_value(j: &serde_json::Value, depth: u8) -> Value {
+    use serde_json::Value as J;
+    match j {
+        J::Null => Value::Null,
+        J::Bool(b) => Value::Bool(*b),
+        J::Number(n) => Value::Num(n.as_f64().unwrap_or(f64::NAN)),
+        J::String(s) => Value::Str(s.clone()),
+        _ if depth == 0 => Value::Other,
+        J::Array(a) => Value::List(a.iter().map(|v| json_value(v, depth - 1)).collect()),
+        J::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), json_value(v, depth - 1))).collect()),
+    }
+}
 
 /// A small stand-in for `new URL(s)`: enough for the URLs these tests use.
 pub fn parse_url(s: &str) -> Option<UrlParts> {

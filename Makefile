@@ -82,7 +82,7 @@ target/bindgen-signin/tokenkit_bg.wasm: target/wasm/signin.wasm scripts/glue.mjs
 
 # The npm package: the browser/Node/Workers client, tokenkit/signin and tokenkit/broker
 # (the prebuilt broker).
-pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/inflate.js \
+pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/unpack.js \
   $(wildcard pkg-template/* pkg-template/broker/* pkg-template/signin/*)
 	node scripts/assemble.mjs
 

@@ -60,7 +60,7 @@ window.bench = async (rounds) => {
 };
 `;
 
-// Cold start: the import, then the first client, which inflates, compiles and instantiates
+// Cold start: the import, then the first client, which decodes, compiles and instantiates
 // the wasm (first use); the title reports [total ms, first-use ms].
 const coldPage = `<!doctype html><meta charset="utf-8"><script type="module">
 const t0 = performance.now();
@@ -138,7 +138,7 @@ export async function chromiumRows({ pkg, rounds, row, spread, ns }) {
     const ms = (x) => `${x.toFixed(1)} ms`;
     const cold = await coldRuns("cold.html");
     row("cold start", "Chromium: import (the entry's modules from a loopback server) + first new TokenClient", spread(cold.map((c) => c[0]), ms));
-    row("cold start", "Chromium: first use (inflate, compile, instantiate the wasm, configure; target ≤ 10 ms)", spread(cold.map((c) => c[1]), ms));
+    row("cold start", "Chromium: first use (decode, compile, instantiate the wasm, configure; target ≤ 10 ms)", spread(cold.map((c) => c[1]), ms));
     const o4wCold = await coldRuns("o4w.html");
     row("cold start", "Chromium: oauth4webapi, import (one bundled module) + first token request built", spread(o4wCold.map((c) => c[0]), ms));
   } finally {

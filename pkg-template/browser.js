@@ -1,11 +1,11 @@
-// Browser entry. The wasm is inlined (wasm-inline.js: raw DEFLATE, base64) and compiled
+// Browser entry. The wasm is inlined (wasm-inline.js: a character per byte) and compiled
 // synchronously the first time a client is made, so there is no top-level await, no separate
 // asset for a bundler to copy or a server to serve, and no init() call. A load failure (a
 // Content-Security-Policy without 'wasm-unsafe-eval') is a TokenError thrown by that call.
 import { initSync, Core } from "./tokenkit.js";
 import { clientClass, setRuntime } from "%SHELL%";
-import { packed, size, wasm } from "./wasm-inline.js";
-import inflate from "./inflate.js";
+import { size, table, wasm } from "./wasm-inline.js";
+import unpack from "./unpack.js";
 
 // Vercel's edge runtime, bundled without edge-light: the Workers rules (timers there cannot be unref'd).
 const edge = typeof EdgeRuntime === "string";
@@ -13,7 +13,7 @@ setRuntime(edge ? "workerd" : "browser");
 
 export const TokenClient = clientClass(
   Core,
-  () => initSync({ module: new WebAssembly.Module(inflate(wasm, packed, size)) }),
+  () => initSync({ module: new WebAssembly.Module(unpack(wasm, table, size)) }),
   edge ? "this edge runtime compiles wasm only from an import: bundle for it with the \"edge-light\" condition" : "a page's Content-Security-Policy needs 'wasm-unsafe-eval' in script-src",
 );
 export { TokenError } from "%SHELL%";

@@ -1,7 +1,7 @@
 // Assembles the npm package in pkg/ from wasm-bindgen's output (target/bindgen/) and
 // pkg-template/, and prints the size that every user downloads.
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { deflateRawSync, gzipSync } from "node:zlib";
+import { gzipSync } from "node:zlib";
 import { buildSync, transformSync } from "esbuild";
 import { dirname, join, relative } from "node:path";
 
@@ -39,29 +39,38 @@ function edgeEntry(dir) {
 edgeEntry(out);
 
 // The browser and Node entries inline the wasm, so loading needs no top-level await and no
-// file or asset that a bundler could fail to copy: raw DEFLATE, base64 (see js/inflate.js).
+// file or asset that a bundler could fail to copy (see js/unpack.js): one character per byte,
+// the bytes ranked by how often they occur and given the characters that cost least in a JS
+// string, first printable ASCII (but " and \), then the control characters a bundler prints
+// raw, then two-character escapes, then \xNN. The file stays ASCII, so a page served in
+// another charset reads the same characters.
+const ESCAPES = { 0x08: "\\b", 0x09: "\\t", 0x0a: "\\n", 0x0b: "\\v", 0x0c: "\\f", 0x0d: "\\r", 0x22: '\\"', 0x5c: "\\\\" };
+const CHEAPEST = [];
+for (let c = 0x20; c < 0x7f; c++) if (c !== 0x22 && c !== 0x5c) CHEAPEST.push(c);
+for (let c = 1; c < 0x20; c++) if (!(c in ESCAPES)) CHEAPEST.push(c);
+CHEAPEST.push(0x7f, ...Object.keys(ESCAPES).map(Number), 0);
+for (let c = 0x80; c < 0x100; c++) CHEAPEST.push(c);
+const literal = (codes) => '"' + codes.map((c) => ESCAPES[c] ?? (c < 0x80 && c !== 0 ? String.fromCharCode(c) : "\\x" + c.toString(16).padStart(2, "0"))).join("") + '"';
 function inlineWasm(dir) {
   const bytes = readFileSync(join(dir, "tokenkit_bg.wasm"));
-  const deflated = deflateRawSync(bytes, { level: 9 });
+  const count = new Array(256).fill(0);
+  for (const b of bytes) count[b]++;
+  const ranked = [...count.keys()].sort((a, b) => count[b] - count[a] || a - b);
+  const code = new Array(256);
+  const table = new Array(256);
+  ranked.forEach((byte, i) => {
+    code[byte] = CHEAPEST[i];
+    table[CHEAPEST[i]] = byte;
+  });
   writeFileSync(
     join(dir, "wasm-inline.js"),
-    `// tokenkit's wasm (tokenkit_bg.wasm beside this file), raw DEFLATE, base64, for the browser and Node entries.\n` +
-      `export const size = ${bytes.length};\nexport const packed = ${deflated.length};\nexport const wasm = ${JSON.stringify(deflated.toString("base64"))};\n`,
+    `// tokenkit's wasm (tokenkit_bg.wasm beside this file), one character per byte, for the browser and Node entries: see unpack.js.\n` +
+      `export const size = ${bytes.length};\nexport const table = ${literal(table)};\nexport const wasm = ${literal([...bytes].map((b) => code[b]))};\n`,
   );
   return bytes;
 }
 const wasmBytes = inlineWasm(out);
-buildSync({
-  entryPoints: [join(root, "js/inflate.js")],
-  outfile: join(out, "inflate.js"),
-  bundle: true,
-  format: "esm",
-  target: "es2019",
-  minify: true,
-  legalComments: "none",
-  banner: { js: "// Raw DEFLATE decoder for the inlined wasm: js/inflate.js with tiny-inflate 1.0.3 (MIT, Devon Govett)." },
-  logLevel: "error",
-});
+cpSync(join(root, "js/unpack.js"), join(out, "unpack.js"));
 
 // node.cjs and browser.cjs: the CommonJS entries (require; Jest's default mode and its jsdom
 // environment, which asks for the browser condition), each the ESM entry bundled with the
@@ -99,7 +108,7 @@ nodeEntry(out);
 cjsEntry(out);
 
 // tokenkit/signin: the same entries over the sign-in build (target/bindgen-signin/), in
-// signin/, sharing inflate.js. Apps that do not sign users in never download it.
+// signin/, sharing unpack.js. Apps that do not sign users in never download it.
 const signin = join(out, "signin");
 cpSync(join(root, "target/bindgen-signin"), signin, { recursive: true });
 const signinShell = readdirSync(join(signin, "snippets"))
@@ -120,7 +129,7 @@ for (const name of ["browser.js", "node.js", "workerd.js"]) {
     .replace('import { clientClass, setRuntime } from "%SHELL%";', 'import { setRuntime } from "%SHELL%";\nimport { signinClass as clientClass } from "%SIGNIN%";')
     .replaceAll("%SHELL%", `./${signinShell[0]}`)
     .replaceAll("%SIGNIN%", `./${signinShell[0].replace("shell.js", "signin.js")}`)
-    .replaceAll('"./inflate.js"', '"../inflate.js"');
+    .replaceAll('"./unpack.js"', '"../unpack.js"');
   if (!text.includes("signinClass as clientClass")) throw new Error(`pkg-template/${name} no longer imports clientClass from %SHELL%`);
   writeFileSync(join(signin, name), text);
 }
@@ -162,7 +171,7 @@ pkg.version = /^version = "(.*)"$/m.exec(readFileSync(join(root, "Cargo.toml"), 
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 
 // What a browser downloads: the entry and everything it imports.
-const shipped = ["browser.js", "tokenkit.js", shell[0], "wasm-inline.js", "inflate.js"];
+const shipped = ["browser.js", "tokenkit.js", shell[0], "wasm-inline.js", "unpack.js"];
 const read = (files) => Buffer.concat(files.map((f) => readFileSync(join(out, f))));
 const gzip = (files) => gzipSync(read(files), { level: 9 }).length;
 const bytes = read(shipped).length;
@@ -170,7 +179,7 @@ const gz = gzip(shipped);
 // What inlining costs: the design before it fetched the .wasm as a separate asset, gzipped
 // apart from the JS (a bundler merges the JS files into one chunk; the .wasm stays a file).
 const separate = gzip(["browser.js", "tokenkit.js", shell[0]]) + gzip(["tokenkit_bg.wasm"]);
-const signinShipped = ["signin/browser.js", "signin/tokenkit.js", `signin/${signinShell[0]}`, `signin/${signinShell[0].replace("shell.js", "signin.js")}`, "signin/wasm-inline.js", "inflate.js"];
+const signinShipped = ["signin/browser.js", "signin/tokenkit.js", `signin/${signinShell[0]}`, `signin/${signinShell[0].replace("shell.js", "signin.js")}`, "signin/wasm-inline.js", "unpack.js"];
 const report = {
   wasmBytes: wasmBytes.length,
   shippedBytes: bytes,
@@ -183,6 +192,6 @@ writeFileSync(join(root, "target/size.json"), JSON.stringify(report, null, 2) + 
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 console.log(
   `tokenkit: ${relative(root, out)}/ assembled; .wasm ${kb(wasmBytes.length)}; browser download ${kb(bytes)} raw, ` +
-    `${kb(gz)} gzip -9 (budget 37 KB, tests/node/11-size); inlining the wasm costs ${kb(gz - separate)} gzip -9 over a separate .wasm; ` +
+    `${kb(gz)} gzip -9 (budget 36 KB, tests/node/11-size); inlining the wasm costs ${kb(gz - separate)} gzip -9 over a separate .wasm; ` +
     `tokenkit/signin: .wasm ${kb(signinWasm.length)}, browser download ${kb(report.signin.shippedGzipBytes)} gzip -9`,
 );

@@ -32,7 +32,7 @@ const bundle = async (w, bindings) => (await bundleAndRun(w, bindings, { NODE_PA
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
-  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/inflate.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/DOCS.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml", "package/signin/browser.js", "package/signin/node.js", "package/signin/node.cjs", "package/signin/workerd.js", "package/signin/index.d.ts", "package/signin/wasm-inline.js", "package/signin/tokenkit_bg.wasm"]) {
+  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/unpack.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/DOCS.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml", "package/signin/browser.js", "package/signin/node.js", "package/signin/node.cjs", "package/signin/workerd.js", "package/signin/index.d.ts", "package/signin/wasm-inline.js", "package/signin/tokenkit_bg.wasm"]) {
     assert.ok(files.includes(f), `${f} in ${files}`);
   }
   assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));

@@ -309,23 +309,23 @@ fn check_names(opts: &Opts, mode: Mode, spec: &PresetSpec) -> Result<(), Error> 
 /// `TokenClient.apiKey({ apiKey, header })`.
 fn api_key(opts: &Opts) -> Result<Source, Error> {
     let key = required_str(opts, "apiKey")?;
-    if !is_header_value(&key) {
+    if !is_header_value(key) {
         return Err(Error::config("apiKey", "contains characters not allowed in an HTTP header"));
     }
     let header = optional_str(opts, "header")?;
-    if header.as_deref().is_some_and(|h| !is_token(h)) {
+    if header.is_some_and(|h| !is_token(h)) {
         return Err(Error::config("header", "is not a valid HTTP header name"));
     }
     Ok(Source::ApiKey {
-        key: ApiKey::new(key),
-        header,
+        key: ApiKey::new(key.to_owned()),
+        header: header.map(str::to_owned),
     })
 }
 
 /// `new TokenClient({ brokerUrl, credentials })`.
 fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
-    let url = secure_url(&required_str(opts, "brokerUrl")?, "brokerUrl", parse_url)?;
-    let credentials = match optional_str(opts, "credentials")?.as_deref() {
+    let url = secure_url(required_str(opts, "brokerUrl")?, "brokerUrl", parse_url)?;
+    let credentials = match optional_str(opts, "credentials")? {
         None | Some("omit") => Credentials::Omit,
         Some("same-origin") => Credentials::SameOrigin,
         Some("include") => Credentials::Include,
@@ -359,10 +359,10 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     };
     let token_url = match optional_str(opts, "tokenUrl")? {
         Some(u) => u,
-        None if !spec.token_url.is_empty() => spec.token_url.to_owned(),
+        None if !spec.token_url.is_empty() => spec.token_url,
         None => return Err(Error::config("tokenUrl", "is required (or brokerUrl, or apiKey)")),
     };
-    let token_url = secure_url(&token_url, "tokenUrl", parse_url)?;
+    let token_url = secure_url(token_url, "tokenUrl", parse_url)?;
     if token_url.has_fragment {
         return Err(Error::config("tokenUrl", "must not have a #fragment"));
     }
@@ -381,7 +381,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     };
     let client_id = required_str(opts, id_field)?;
     let client_secret = optional_str(opts, secret_field)?;
-    let client_auth = match optional_str(opts, "clientAuth")?.as_deref() {
+    let client_auth = match optional_str(opts, "clientAuth")? {
         None | Some("client_secret_basic") => ClientAuth::Basic,
         Some("client_secret_post") => ClientAuth::Post,
         Some("none") => ClientAuth::None,
@@ -398,7 +398,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         (Some(_), ClientAuth::None, _) => {
             return Err(Error::config(secret_field, "must not be given with clientAuth \"none\""))
         }
-        (Some(s), _, _) if s.is_empty() => return Err(Error::config(secret_field, "must not be empty")),
+        (Some(""), _, _) => return Err(Error::config(secret_field, "must not be empty")),
         _ => {}
     }
     if let Some(field) = wire.unused_options.iter().find(|f| has(f)) {
@@ -407,7 +407,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     if spec.basic_raw && client_auth == ClientAuth::Basic && client_id.contains(':') {
         return Err(Error::config(id_field, "must not contain ':' (Sypht sends id:secret without encoding)"));
     }
-    let grant = match optional_str(opts, "grant")?.as_deref() {
+    let grant = match optional_str(opts, "grant")? {
         None | Some("client_credentials") => {
             #[cfg(feature = "signin")]
             if let Some(k) = AUTH_CODE.iter().find(|k| has(k)) {
@@ -428,7 +428,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         Some(_) => return Err(Error::config("grant", "must be \"client_credentials\" or \"authorization_code\"")),
     };
     let resource = optional_str(opts, "resource")?;
-    if let Some(r) = &resource {
+    if let Some(r) = resource {
         // Validated with the platform's parser, but sent exactly as given: strict servers
         // compare the resource indicator as a string (RFC 8707 §2).
         if !parse_url(r).is_some_and(|u| !u.has_fragment) || !is_printable(r) {
@@ -438,13 +438,13 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     Ok(Source::Endpoint(Endpoint {
         grant,
         token_url: token_url.href,
-        client_id,
-        client_secret: client_secret.map(ClientSecret::new),
+        client_id: client_id.to_owned(),
+        client_secret: client_secret.map(|s| ClientSecret::new(s.to_owned())),
         client_auth,
         wire,
         scope: get(opts, "scope").map(scope).transpose()?,
-        audience: optional_str(opts, "audience")?.or_else(|| spec.audience.map(str::to_owned)),
-        resource,
+        audience: optional_str(opts, "audience")?.or(spec.audience).map(str::to_owned),
+        resource: resource.map(str::to_owned),
         extra_params: get(opts, "extraParams").map(extra_params).transpose()?.unwrap_or_default(),
         preset: spec,
         credentials: Credentials::Omit,
@@ -454,26 +454,26 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
 /// `authorizeUrl`, `redirectUri`, `revocationUrl` and `issuer` of the authorization code grant.
 #[cfg(feature = "signin")]
 fn auth_code(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
-    let authorize = secure_url(&required_str(opts, "authorizeUrl")?, "authorizeUrl", parse_url)?;
+    let authorize = secure_url(required_str(opts, "authorizeUrl")?, "authorizeUrl", parse_url)?;
     if authorize.has_fragment {
         return Err(Error::config("authorizeUrl", "must not have a #fragment"));
     }
     // Sent as given (the server compares it as a string), but it must be an absolute URL
     // without a fragment (RFC 6749 §3.1.2); http only for loopback hosts.
     let redirect_uri = required_str(opts, "redirectUri")?;
-    let parsed = secure_url(&redirect_uri, "redirectUri", parse_url)?;
-    if parsed.has_fragment || !is_printable(&redirect_uri) {
+    let parsed = secure_url(redirect_uri, "redirectUri", parse_url)?;
+    if parsed.has_fragment || !is_printable(redirect_uri) {
         return Err(Error::config("redirectUri", "must be an absolute URL without a #fragment"));
     }
     let revocation_url = match optional_str(opts, "revocationUrl")? {
-        Some(u) => Some(secure_url(&u, "revocationUrl", parse_url)?.href),
+        Some(u) => Some(secure_url(u, "revocationUrl", parse_url)?.href),
         None => None,
     };
     let issuer = optional_str(opts, "issuer")?;
-    if issuer.as_deref().is_some_and(|i| parse_url(i).is_none()) {
+    if issuer.is_some_and(|i| parse_url(i).is_none()) {
         return Err(Error::config("issuer", "is not an absolute URL"));
     }
-    Ok(AuthCode { authorize_url: authorize.href, redirect_uri, revocation_url, issuer })
+    Ok(AuthCode { authorize_url: authorize.href, redirect_uri: redirect_uri.to_owned(), revocation_url, issuer: issuer.map(str::to_owned) })
 }
 
 fn origins(v: &Value, parse_url: ParseUrl<'_>) -> Result<Vec<String>, Error> {
@@ -601,18 +601,18 @@ fn indexed(name: &str, i: usize) -> String {
     s
 }
 
-fn optional_str(opts: &Opts, key: &str) -> Result<Option<String>, Error> {
+fn optional_str<'a>(opts: &'a Opts, key: &str) -> Result<Option<&'a str>, Error> {
     match get(opts, key) {
         None => Ok(None),
-        Some(Value::Str(s)) => Ok(Some(s.clone())),
+        Some(Value::Str(s)) => Ok(Some(s)),
         Some(_) => Err(Error::config(key, "must be a string")),
     }
 }
 
-fn required_str(opts: &Opts, key: &str) -> Result<String, Error> {
+fn required_str<'a>(opts: &'a Opts, key: &str) -> Result<&'a str, Error> {
     match optional_str(opts, key)? {
         None => Err(Error::config(key, "is required")),
-        Some(s) if s.is_empty() => Err(Error::config(key, "must not be empty")),
+        Some("") => Err(Error::config(key, "must not be empty")),
         Some(s) => Ok(s),
     }
 }

@@ -61,39 +61,45 @@ target/wasm/signin.wasm: FORCE | setup
 	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin
 	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
 
+target/wasm/dpop.wasm: FORCE | setup
+	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin,dpop
+	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+
 target/wasm/broker.wasm: FORCE | setup
 	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
 	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
 
+# wasm-bindgen's glue and wasm for cargo's output $(1), in directory $(2): the glue tidied
+# (scripts/glue.mjs), the wasm through wasm-opt, and the names between them shortened.
+define bindgen
+	rm -rf $(2)
+	wasm-bindgen --target web --no-typescript --out-dir $(2) --out-name tokenkit $(1)
+	node scripts/glue.mjs $(2)/tokenkit.js
+	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $(2)/tokenkit_bg.wasm -o $(2)/tokenkit_bg.wasm
+	node scripts/minify-names.mjs $(2) $(WASM_OPT_FEATURES)
+endef
+
 target/bindgen/tokenkit_bg.wasm: target/wasm/browser.wasm scripts/glue.mjs scripts/minify-names.mjs
-	rm -rf target/bindgen
-	wasm-bindgen --target web --no-typescript --out-dir target/bindgen --out-name tokenkit target/wasm/browser.wasm
-	node scripts/glue.mjs target/bindgen/tokenkit.js
-	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
-	node scripts/minify-names.mjs target/bindgen $(WASM_OPT_FEATURES)
+	$(call bindgen,target/wasm/browser.wasm,target/bindgen)
 
 # tokenkit/signin: the same client with the sign-in code (authorization code + PKCE).
 target/bindgen-signin/tokenkit_bg.wasm: target/wasm/signin.wasm scripts/glue.mjs scripts/minify-names.mjs
-	rm -rf target/bindgen-signin
-	wasm-bindgen --target web --no-typescript --out-dir target/bindgen-signin --out-name tokenkit target/wasm/signin.wasm
-	node scripts/glue.mjs target/bindgen-signin/tokenkit.js
-	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
-	node scripts/minify-names.mjs target/bindgen-signin $(WASM_OPT_FEATURES)
+	$(call bindgen,target/wasm/signin.wasm,target/bindgen-signin)
 
-# The npm package: the browser/Node/Workers client, tokenkit/signin and tokenkit/broker
-# (the prebuilt broker).
-pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/unpack.js \
-  $(wildcard pkg-template/* pkg-template/broker/* pkg-template/signin/*)
+# tokenkit/dpop: the sign-in build with DPoP-bound tokens (RFC 9449).
+target/bindgen-dpop/tokenkit_bg.wasm: target/wasm/dpop.wasm scripts/glue.mjs scripts/minify-names.mjs
+	$(call bindgen,target/wasm/dpop.wasm,target/bindgen-dpop)
+
+# The npm package: the browser/Node/Workers client, tokenkit/signin, tokenkit/dpop and
+# tokenkit/broker (the prebuilt broker).
+pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm target/bindgen-dpop/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/unpack.js js/dpop.js js/signin.js \
+  $(wildcard pkg-template/* pkg-template/broker/* pkg-template/signin/* pkg-template/dpop/*)
 	node scripts/assemble.mjs
 
 build: setup pkg/package.json
 
 worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm scripts/glue.mjs scripts/minify-names.mjs
-	rm -rf worker/pkg
-	wasm-bindgen --target web --no-typescript --out-dir worker/pkg --out-name tokenkit target/wasm/broker.wasm
-	node scripts/glue.mjs worker/pkg/tokenkit.js
-	wasm-opt -Oz --converge $(WASM_OPT_FEATURES) $@ -o $@
-	node scripts/minify-names.mjs worker/pkg $(WASM_OPT_FEATURES)
+	$(call bindgen,target/wasm/broker.wasm,worker/pkg)
 	@echo "worker/pkg: broker wasm $$(wc -c < $@) bytes"
 
 # The Worker build: the same crate with the broker, to worker/pkg/.

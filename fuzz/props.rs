@@ -65,7 +65,7 @@ pub fn token_response(data: &[u8]) {
     let Source::Endpoint(ep) = &cfg.source else { return };
     let parsed = json(body);
     let retry = (sel & 2 == 2).then(|| text(&body[..body.len().min(40)]));
-    let resp = HttpResponse { status, retry_after: retry, body: parsed.clone().map_or(Body::NotJson, Body::Json) };
+    let resp = HttpResponse { dpop_nonce: None, status, retry_after: retry, body: parsed.clone().map_or(Body::NotJson, Body::Json) };
     let field = if symbl { "accessToken" } else { "access_token" };
     let sent = match &parsed {
         Some(Value::Object(f)) => f.iter().rev().find(|(k, _)| k == field).map(|(_, v)| v.clone()),
@@ -86,7 +86,7 @@ pub fn token_response(data: &[u8]) {
                 if t.len() >= 8 && e.message().contains(t.as_str()) {
                     let other: String = core::iter::repeat(if t.contains('Z') { 'Y' } else { 'Z' }).take(t.chars().count()).collect();
                     let swapped = swap(&Value::Object(f.clone()), t, &other);
-                    let resp2 = HttpResponse { status, retry_after: resp.retry_after.clone(), body: Body::Json(swapped) };
+                    let resp2 = HttpResponse { dpop_nonce: None, status, retry_after: resp.retry_after.clone(), body: Body::Json(swapped) };
                     let again = process_token_response(ep, &cfg.timing, &resp2, NOW).err().map(|e| e.message()).unwrap_or_default();
                     assert!(again.contains(t.as_str()), "an error message carries the token");
                 }

@@ -100,8 +100,8 @@ async function cappedText(res, cap) {
 }
 
 /**
- * POSTs a token request and reads the answer; resolves to [status, retryAfter, text]
- * (text undefined: the body is larger than `cap` bytes).
+ * POSTs a token request and reads the answer; resolves to [status, retryAfter, text,
+ * dpopNonce] (text undefined: the body is larger than `cap` bytes).
  * Deadlines and retries are the state machine's: it aborts `signal` when an attempt is
  * over. An opaque redirect (a browser's answer to `redirect: "manual"`) reports status 0.
  */
@@ -111,8 +111,8 @@ export function postToken(fetchFn, url, headers, body, redirect, cache, credenti
   if (credentials !== undefined) init.credentials = credentials;
   return (async () => {
     const res = await (fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init));
-    if (res.type === "opaqueredirect") return [0, null, ""];
-    return [res.status, res.headers.get("retry-after"), await cappedText(res, cap)];
+    if (res.type === "opaqueredirect") return [0, null, "", null];
+    return [res.status, res.headers.get("retry-after"), await cappedText(res, cap), res.headers.get("dpop-nonce")];
   })();
 }
 
@@ -197,9 +197,10 @@ async function signedFetch(io, input, init, ctx) {
   const send = (a, b) => (f ? f(a, b) : globalThis.fetch(a, b));
   const proto = init == null ? null : Object.getPrototypeOf(init);
   const url = (typeof input === "string" || input instanceof URL) && (proto === null || proto === Object.prototype) && parseUrl(input, baseUrl());
-  let origin, headers, go, replayable;
+  let origin, pathname, method, headers, go, replayable;
   if (url && !url.username && !url.password) {
-    origin = url.origin;
+    ({ origin, pathname } = url);
+    method = init?.method;
     headers = new Headers(init?.headers);
     replayable = reusable(init?.body);
     go = () => send(input, { ...init, headers });
@@ -208,7 +209,8 @@ async function signedFetch(io, input, init, ctx) {
     // are not ours to change); a body is copied for a replay unless it is a stream.
     let req = new Request(input, init);
     const copy = req.body === null ? req : typeof ReadableStream === "function" && init?.body instanceof ReadableStream ? null : req.clone();
-    origin = parseUrl(req.url)?.origin ?? "";
+    ({ origin = "", pathname } = parseUrl(req.url) ?? {});
+    method = req.method;
     headers = req.headers;
     replayable = copy !== null;
     go = () => {
@@ -221,9 +223,13 @@ async function signedFetch(io, input, init, ctx) {
   const name = io.plan(origin, headers);
   if (name === undefined) return go();
   for (;;) {
-    const [value, id] = await io.auth(ctx);
+    const [value, id, token] = await io.auth(ctx);
     headers.set(name, value);
+    // A DPoP token goes with a proof of this request, made for it alone (RFC 9449 §7.1).
+    if (io.proof) headers.set("DPoP", await io.proof(method, origin, pathname, token));
     const res = await go();
+    // The server's next nonce, whatever the status (§8.2).
+    if (io.proof) io.nonce(origin, res.headers.get("dpop-nonce"));
     // Every 401 is reported (a refused token is dropped even if this body cannot be sent
     // again); the core says whether to send it again, and only once.
     if (res.status !== 401 || !io.refused(id, res.headers.get("www-authenticate"), replayable)) return res;
@@ -293,6 +299,15 @@ export function clientClass(Core, instantiate, hint, ext) {
       if (f != null && typeof f !== "function") throw new TokenError("INVALID_CONFIG", "fetch: must be a function");
       const core = new Core(key === PRESET ? preset : 0, options, runtime === "workerd" ? 2 : runtime === "node" ? 1 : 0, Math.random() * 2 ** 53);
       const s = { core, ext, fetch: f || undefined, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined };
+      if (options?.dpop) {
+        // Only the DPoP build gets here: elsewhere the core refused the option.
+        try {
+          s.dpop = dpop.of(core, options.dpop);
+        } catch (e) {
+          core.free();
+          throw e;
+        }
+      }
       s.io = io(s);
       states.set(this, s);
       ext?.attach(s);
@@ -315,7 +330,7 @@ export function clientClass(Core, instantiate, hint, ext) {
     }
     getTokenInfo(ctx) {
       const s = states.get(this);
-      return s === undefined ? Promise.reject(gone()) : token(s, ctx).then(info);
+      return s === undefined ? Promise.reject(gone()) : token(s, ctx).then((r) => info(s, r));
     }
     fetch(input, init, ctx) {
       const s = states.get(this);
@@ -324,8 +339,12 @@ export function clientClass(Core, instantiate, hint, ext) {
     async sign(request, ctx) {
       const s = live(this);
       const req = new Request(request);
-      const name = s.core.plan(parseUrl(req.url)?.origin ?? "", (n) => req.headers.has(n));
-      if (name !== undefined) req.headers.set(name, (await auth(s, ctx))[0]);
+      const url = parseUrl(req.url);
+      const name = s.core.plan(url?.origin ?? "", (n) => req.headers.has(n));
+      if (name === undefined) return req;
+      const [value, , token] = await auth(s, ctx);
+      req.headers.set(name, value);
+      if (s.dpop) req.headers.set("DPoP", await dpop.resource(s, req.method, url.origin, url.pathname, token));
       return req;
     }
     invalidate() {
@@ -347,6 +366,7 @@ export function clientClass(Core, instantiate, hint, ext) {
       for (const k in s.on) s.on[k].clear();
       s.core.dispose();
       s.fetch = undefined;
+      s.dpop = undefined; // the key pair goes with the tokens bound to it
       ext?.close(s); // leaves the other tabs, removes the listeners
       drive(s);
     }
@@ -364,13 +384,19 @@ export function clientClass(Core, instantiate, hint, ext) {
   return TokenClient;
 }
 
-const gone = () => new TokenError("DISPOSED", "the client was disposed (free() was called)");
+export const gone = () => new TokenError("DISPOSED", "the client was disposed (free() was called)");
 
 /** Whether the core was disposed, or freed (its methods would throw "null pointer passed to rust"). */
-const dead = (s) => s.freed === true || s.core.gone();
+export const dead = (s) => s.freed === true || s.core.gone();
+
+// The DPoP build's proofs (js/dpop.js, given by its entries: setDpop).
+let dpop;
+export function setDpop(d) {
+  dpop = d;
+}
 
 /** `{ accessToken, tokenType, expiresAt, refreshAt, scope }` of a core token record. */
-const info = (r) => ({ accessToken: r[0], tokenType: "Bearer", expiresAt: r[3], refreshAt: r[4], scope: r[5] });
+const info = (s, r) => ({ accessToken: r[0], tokenType: s.dpop ? "DPoP" : "Bearer", expiresAt: r[3], refreshAt: r[4], scope: r[5] });
 
 /** `e` with the platform's error as its `cause`, when it is a `NETWORK` error and one was kept. */
 function withCause(s, e) {
@@ -403,7 +429,7 @@ function drive(s, ctx) {
         break;
       }
       case 3:
-        emit(s.on.token, info(a[1]));
+        emit(s.on.token, info(s, a[1]));
         break;
       case 4:
         emit(s.on.expired, undefined);
@@ -427,7 +453,7 @@ function send(s, a, ctx) {
   const attempt = a[1];
   const controller = typeof AbortController === "function" ? new AbortController() : undefined;
   s.sending = [attempt, controller];
-  const answer = (status, retryAfter, text) => {
+  const answer = (status, retryAfter, text, nonce) => {
     if (s.sending !== undefined && s.sending[0] === attempt) s.sending = undefined;
     if (dead(s)) return;
     // The body is parsed once, here; the core validates what it holds (Core.response).
@@ -439,16 +465,18 @@ function send(s, a, ctx) {
         kind = 1;
       }
     }
-    s.core.response(attempt, status, retryAfter ?? undefined, body, kind, monotonic(), Date.now());
+    s.core.response(attempt, status, retryAfter ?? undefined, body, kind, monotonic(), Date.now(), nonce ?? undefined);
     drive(s, ctx);
   };
   const signal = controller?.signal;
-  const sent = a[9] && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]);
+  const post = () => (a[9] && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]));
+  // With DPoP, each attempt carries a proof of its own (RFC 9449 §7.3: never one reused).
+  const sent = s.dpop ? dpop.token(s).then((p) => (a[3].push(["DPoP", p]), post())) : post();
   const done = sent.then(
     (r) => {
       // A locked refresh's release(ms): the core says how long this tab keeps the lock.
-      if (typeof r[3] === "function") r[3](dead(s) ? 0 : s.core.lockHold(r[0]));
-      answer(r[0], r[1], r[2]);
+      if (typeof r[4] === "function") r[4](dead(s) ? 0 : s.core.lockHold(r[0]));
+      answer(r[0], r[1], r[2], r[3]);
     },
     (e) => {
       // Still the attempt being sent (not one the core aborted): its error is the cause,
@@ -527,10 +555,10 @@ function wake(s, ctx) {
   });
 }
 
-/** `[headerValue, tokenId]` of a valid token: the cell's while it may be served. */
+/** `[headerValue, tokenId, token]` of a valid token: the cell's while it may be served. */
 function auth(s, ctx) {
   const c = s.cell;
-  return c !== undefined && servable(c, Date.now, monotonic) ? [c.v, c.i] : token(s, ctx).then((r) => [r[1], r[2]]);
+  return c !== undefined && servable(c, Date.now, monotonic) ? [c.v, c.i, c.t] : token(s, ctx).then((r) => [r[1], r[2], r[0]]);
 }
 
 /** What signedFetch needs of a client, made once per client (fetch() is the hot path). */
@@ -540,6 +568,9 @@ const io = (s) => ({
   },
   plan: (origin, headers) => s.core.plan(origin, (n) => headers.has(n)),
   auth: (ctx) => auth(s, ctx),
+  // DPoP tokens only: a request's proof, and a resource server's nonce.
+  proof: s.dpop && ((method, origin, pathname, token) => dpop.resource(s, method, origin, pathname, token)),
+  nonce: (origin, value) => dpop.nonce(s, origin, value),
   refused: (id, www, replayable) => !dead(s) && refusedAndDrive(s, id, www, replayable),
 });
 

@@ -109,41 +109,56 @@ cjsEntry(out);
 
 // tokenkit/signin: the same entries over the sign-in build (target/bindgen-signin/), in
 // signin/, sharing unpack.js. Apps that do not sign users in never download it.
-const signin = join(out, "signin");
-cpSync(join(root, "target/bindgen-signin"), signin, { recursive: true });
-const signinShell = readdirSync(join(signin, "snippets"))
-  .map((d) => `snippets/${d}/js/shell.js`)
-  .filter((f) => existsSync(join(signin, f)));
-if (signinShell.length !== 1) throw new Error(`expected one shell.js snippet in signin/, found ${signinShell.length}`);
-cpSync(join(root, "js/signin.js"), join(signin, signinShell[0].replace("shell.js", "signin.js")));
-for (const f of ["tokenkit.js", signinShell[0], signinShell[0].replace("shell.js", "signin.js")]) {
-  const code = readFileSync(join(signin, f), "utf8");
-  writeFileSync(join(signin, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
+// tokenkit/dpop: the same again over the DPoP build (target/bindgen-dpop/: sign-in and
+// DPoP-bound tokens), in dpop/, its entries also handing js/dpop.js to the shell. Apps that
+// do not bind tokens to a key never download it.
+function variant(name, withDpop) {
+  const dir = join(out, name);
+  cpSync(join(root, `target/bindgen-${name}`), dir, { recursive: true });
+  const shells = readdirSync(join(dir, "snippets"))
+    .map((d) => `snippets/${d}/js/shell.js`)
+    .filter((f) => existsSync(join(dir, f)));
+  if (shells.length !== 1) throw new Error(`expected one shell.js snippet in ${name}/, found ${shells.length}`);
+  const shellFile = shells[0];
+  // js/signin.js and js/dpop.js are no wasm imports (the Rust side calls nothing in them):
+  // they are copied beside the shell snippet, whose ./shell.js they import.
+  const beside = (f) => shellFile.replace("shell.js", f);
+  const extras = ["signin.js", ...(withDpop ? ["dpop.js"] : [])];
+  for (const f of extras) cpSync(join(root, "js", f), join(dir, beside(f)));
+  for (const f of ["tokenkit.js", shellFile, ...extras.map(beside)]) {
+    const code = readFileSync(join(dir, f), "utf8");
+    writeFileSync(join(dir, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
+  }
+  // The entries are the default ones with js/signin.js's signinClass in place of clientClass
+  // (and, for DPoP, js/dpop.js handed to the shell before any client is made).
+  for (const entry of ["browser.js", "node.js", "workerd.js"]) {
+    const template = readFileSync(join(root, "pkg-template", entry), "utf8");
+    const imports = 'import { setRuntime } from "%SHELL%";\nimport { signinClass as clientClass } from "%SIGNIN%";' +
+      (withDpop ? '\nimport { setDpop } from "%SHELL%";\nimport * as dpop from "%DPOP%";\nsetDpop(dpop);' : "");
+    const text = template
+      .replace('import { clientClass, setRuntime } from "%SHELL%";', imports)
+      .replaceAll("%SHELL%", `./${shellFile}`)
+      .replaceAll("%SIGNIN%", `./${beside("signin.js")}`)
+      .replaceAll("%DPOP%", `./${beside("dpop.js")}`)
+      .replaceAll('"./unpack.js"', '"../unpack.js"');
+    if (!text.includes("signinClass as clientClass")) throw new Error(`pkg-template/${entry} no longer imports clientClass from %SHELL%`);
+    writeFileSync(join(dir, entry), text);
+  }
+  edgeEntry(dir);
+  const wasm = inlineWasm(dir);
+  nodeEntry(dir);
+  cjsEntry(dir);
+  cpSync(join(root, `pkg-template/${name}/index.d.ts`), join(dir, "index.d.ts"));
+  // For resolvers without exports maps (webpack 4, TypeScript's node10): the entry is a
+  // folder whose own package.json names its entries ("type": "module" keeps its .js ESM).
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ private: true, type: "module", main: "./node.cjs", module: "./browser.js", browser: "./browser.js", types: "./index.d.ts" }, null, 2) + "\n",
+  );
+  return { wasm, shipped: ["browser.js", "tokenkit.js", shellFile, ...extras.map(beside), "wasm-inline.js"].map((f) => `${name}/${f}`).concat("unpack.js") };
 }
-// The sign-in build's entries are the default ones with js/signin.js's signinClass in place
-// of clientClass. js/signin.js is no wasm import (the Rust side calls nothing in it): it is
-// copied beside the shell snippet, whose ./shell.js it imports.
-for (const name of ["browser.js", "node.js", "workerd.js"]) {
-  const template = readFileSync(join(root, "pkg-template", name), "utf8");
-  const text = template
-    .replace('import { clientClass, setRuntime } from "%SHELL%";', 'import { setRuntime } from "%SHELL%";\nimport { signinClass as clientClass } from "%SIGNIN%";')
-    .replaceAll("%SHELL%", `./${signinShell[0]}`)
-    .replaceAll("%SIGNIN%", `./${signinShell[0].replace("shell.js", "signin.js")}`)
-    .replaceAll('"./unpack.js"', '"../unpack.js"');
-  if (!text.includes("signinClass as clientClass")) throw new Error(`pkg-template/${name} no longer imports clientClass from %SHELL%`);
-  writeFileSync(join(signin, name), text);
-}
-edgeEntry(signin);
-const signinWasm = inlineWasm(signin);
-nodeEntry(signin);
-cjsEntry(signin);
-cpSync(join(root, "pkg-template/signin/index.d.ts"), join(signin, "index.d.ts"));
-// For resolvers without exports maps (webpack 4, TypeScript's node10): tokenkit/signin is a
-// folder whose own package.json names its entries ("type": "module" keeps its .js ESM).
-writeFileSync(
-  join(signin, "package.json"),
-  JSON.stringify({ private: true, type: "module", main: "./node.cjs", module: "./browser.js", browser: "./browser.js", types: "./index.d.ts" }, null, 2) + "\n",
-);
+const { wasm: signinWasm, shipped: signinShipped } = variant("signin", false);
+const { wasm: dpopWasm, shipped: dpopShipped } = variant("dpop", true);
 
 // tokenkit/broker: the prebuilt broker (make worker-build's worker/pkg/), its Worker entry
 // (worker/index.js, the one the tests and the demo run), types and a wrangler.toml template.
@@ -157,11 +172,12 @@ cpSync(join(root, "pkg-template/broker"), broker, { recursive: true });
 for (const [from, to, edit] of [
   ["tokenkit.d.ts", "tokenkit.d.cts", (t) => t],
   ["signin/index.d.ts", "signin/index.d.cts", (t) => t.replaceAll('"../tokenkit.js"', '"../tokenkit.cjs"')],
+  ["dpop/index.d.ts", "dpop/index.d.cts", (t) => t.replaceAll('"../signin/index.js"', '"../signin/index.cjs"')],
   ["broker/index.d.ts", "broker/index.d.cts", (t) => t],
 ]) {
   const text = readFileSync(join(out, from), "utf8");
   const twin = edit(text);
-  if (from.startsWith("signin/") && twin === text) throw new Error("signin/index.d.ts no longer imports ../tokenkit.js");
+  if (from.includes("/index.d.ts") && !from.startsWith("broker/") && twin === text) throw new Error(`${from} no longer imports its base's types`);
   writeFileSync(join(out, to), twin);
 }
 // The full documentation travels with the package; the npm README links to it.
@@ -179,7 +195,6 @@ const gz = gzip(shipped);
 // What inlining costs: the design before it fetched the .wasm as a separate asset, gzipped
 // apart from the JS (a bundler merges the JS files into one chunk; the .wasm stays a file).
 const separate = gzip(["browser.js", "tokenkit.js", shell[0]]) + gzip(["tokenkit_bg.wasm"]);
-const signinShipped = ["signin/browser.js", "signin/tokenkit.js", `signin/${signinShell[0]}`, `signin/${signinShell[0].replace("shell.js", "signin.js")}`, "signin/wasm-inline.js", "unpack.js"];
 const report = {
   wasmBytes: wasmBytes.length,
   shippedBytes: bytes,
@@ -187,11 +202,13 @@ const report = {
   separateAssetGzipBytes: separate,
   files: shipped,
   signin: { wasmBytes: signinWasm.length, shippedGzipBytes: gzip(signinShipped), files: signinShipped },
+  dpop: { wasmBytes: dpopWasm.length, shippedGzipBytes: gzip(dpopShipped), files: dpopShipped },
 };
 writeFileSync(join(root, "target/size.json"), JSON.stringify(report, null, 2) + "\n");
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
 console.log(
   `tokenkit: ${relative(root, out)}/ assembled; .wasm ${kb(wasmBytes.length)}; browser download ${kb(bytes)} raw, ` +
-    `${kb(gz)} gzip -9 (budget 36 KB, tests/node/11-size); inlining the wasm costs ${kb(gz - separate)} gzip -9 over a separate .wasm; ` +
-    `tokenkit/signin: .wasm ${kb(signinWasm.length)}, browser download ${kb(report.signin.shippedGzipBytes)} gzip -9`,
+    `${kb(gz)} gzip -9 (budget 36.5 KB, tests/node/11-size); inlining the wasm costs ${kb(gz - separate)} gzip -9 over a separate .wasm; ` +
+    `tokenkit/signin: .wasm ${kb(signinWasm.length)}, browser download ${kb(report.signin.shippedGzipBytes)} gzip -9; ` +
+    `tokenkit/dpop: .wasm ${kb(dpopWasm.length)}, browser download ${kb(report.dpop.shippedGzipBytes)} gzip -9`,
 );

@@ -215,11 +215,11 @@ fn tokens(at: &str, rt: Option<&str>, expires_in: f64) -> HttpResponse {
     if let Some(rt) = rt {
         f.push(("refresh_token".to_owned(), s(rt)));
     }
-    HttpResponse { status: 200, retry_after: None, body: Body::Json(Value::Object(f)) }
+    HttpResponse { dpop_nonce: None, status: 200, retry_after: None, body: Body::Json(Value::Object(f)) }
 }
 
 fn oauth_error(code: &str) -> HttpResponse {
-    HttpResponse { status: 400, retry_after: None, body: Body::Json(Value::Object(vec![("error".into(), s(code))])) }
+    HttpResponse { dpop_nonce: None, status: 400, retry_after: None, body: Body::Json(Value::Object(vec![("error".into(), s(code))])) }
 }
 
 /// Drains the actions: (sends, aborts, shares, expired, errors).

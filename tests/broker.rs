@@ -238,7 +238,7 @@ fn broker_contract_round_trip() {
         let json: serde_like::Obj = serde_like::parse(&r.body);
         assert_eq!(json.get("error"), Some(code), "{upstream:?}");
         let retry_after = r.headers.iter().find(|(k, _)| *k == "Retry-After").map(|(_, v)| v.clone());
-        let resp = HttpResponse { status: r.status, retry_after, body: Body::Json(json.value()) };
+        let resp = HttpResponse { dpop_nonce: None, status: r.status, retry_after, body: Body::Json(json.value()) };
         let seen = process_token_response(ep, &client.timing, &resp, WallMillis(0)).unwrap_err();
         assert_eq!(seen.code(), client_code, "{upstream:?} -> {}", seen.message());
         assert_eq!(retry_delay(&seen, 0, 2, 0.0).is_some(), retried, "{upstream:?} retried?");

@@ -310,6 +310,7 @@ fn debug_never_shows_secrets() {
 
 fn respond(cfg: &Config, status: u16, body: Body, retry_after: Option<&str>) -> Result<Issued, Error> {
     let resp = HttpResponse {
+        dpop_nonce: None,
         status,
         retry_after: retry_after.map(str::to_owned),
         body,
@@ -520,7 +521,7 @@ fn retry_schedule() {
         Error::OAuth { status: 401, error: "invalid_client".into(), description: None },
         http(404, None),
         Error::InvalidResponse { status: 200, reason: "x" },
-        Error::UnsupportedTokenType { status: 200, token_type: "mac".into() },
+        Error::UnsupportedTokenType { status: 200, token_type: "mac".into(), expected: "Bearer" },
     ] {
         assert_eq!(retry_delay(&never, 0, 5, 0.0), None, "{never:?}");
     }

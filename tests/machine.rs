@@ -143,6 +143,7 @@ impl Sim {
             Answer::Token(ttl) => {
                 self.issued += 1;
                 Ok(HttpResponse {
+                    dpop_nonce: None,
                     status: 200,
                     retry_after: None,
                     body: json(vec![
@@ -153,6 +154,7 @@ impl Sim {
                 })
             }
             Answer::Status(status, retry_after) => Ok(HttpResponse {
+                dpop_nonce: None,
                 status,
                 retry_after: retry_after.map(str::to_owned),
                 body: if status < 500 { json(vec![("error", Value::Str("invalid_client".into()))]) } else { Body::NotJson },
@@ -442,6 +444,7 @@ fn timer_keeps_node_alive_only_for_waiters() {
     assert!(m.keep_alive(), "someone awaits the flight");
     let Some(Action::Send(a)) = m.poll() else { panic!() };
     let ok = HttpResponse {
+        dpop_nonce: None,
         status: 200,
         retry_after: None,
         body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str("x".into())), ("expires_in".into(), num(100.0))])),
@@ -518,6 +521,7 @@ fn www_authenticate_parsing() {
 fn serving_is_exactly_when_get_would_answer_from_memory() {
     let mut m = Machine::new(config(&[]), Runtime::Node, 1);
     let token = |n: &str, secs: f64| HttpResponse {
+        dpop_nonce: None,
         status: 200,
         retry_after: None,
         body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str(n.into())), ("expires_in".into(), num(secs))])),
@@ -575,6 +579,7 @@ fn the_serving_rule_table() {
     type Setup = fn(&mut Machine) -> Now;
     type Served = Option<(&'static str, u64, i64)>;
     let token = |n: &str, secs: f64| HttpResponse {
+        dpop_nonce: None,
         status: 200,
         retry_after: None,
         body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str(n.into())), ("expires_in".into(), num(secs))])),

@@ -74,7 +74,6 @@ pub fn push_base64(out: &mut String, bytes: &[u8]) {
 }
 
 /// Appends base64url without padding (RFC 4648 §5; RFC 7636's `BASE64URL-ENCODE`).
-#[cfg(feature = "signin")]
 pub fn push_base64url(out: &mut String, bytes: &[u8]) {
     base64(out, bytes, true);
 }

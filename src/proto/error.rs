@@ -63,12 +63,15 @@ pub enum Error {
         /// What was wrong, never what the body contained.
         reason: &'static str,
     },
-    /// A token of a type tokenkit does not speak (RFC 6749 §7.1): only Bearer is used.
+    /// A token of another type than the client uses (RFC 6749 §7.1): Bearer, or DPoP when
+    /// `dpop` is on (a Bearer token then would not be bound to the client's key).
     UnsupportedTokenType {
         /// The HTTP status.
         status: u16,
         /// The `token_type` the server sent (printable and short, else a placeholder).
         token_type: String,
+        /// The type the client uses: `"Bearer"` or `"DPoP"`.
+        expected: &'static str,
     },
     /// The request's origin is not in `allowedOrigins`; nothing was sent.
     OriginNotAllowed {
@@ -193,12 +196,18 @@ impl Error {
                 m.push_str("): ");
                 m.push_str(reason);
             }
-            Error::UnsupportedTokenType { status, token_type } => {
+            Error::UnsupportedTokenType { status, token_type, expected } => {
                 m.push_str("invalid token response (HTTP ");
                 push_u64(&mut m, u64::from(*status));
                 m.push_str("): token_type \"");
                 m.push_str(token_type);
-                m.push_str("\" is not supported; tokenkit uses Bearer tokens only (RFC 6749 §7.1)");
+                m.push_str("\" is not supported; this client uses ");
+                m.push_str(expected);
+                m.push_str(if crate::proto::DPOP && *expected == "DPoP" {
+                    " tokens (dpop is on: a Bearer token would not be bound to the client's key)"
+                } else {
+                    " tokens (RFC 6749 §7.1; DPoP tokens need the dpop option)"
+                });
             }
             Error::OriginNotAllowed { origin } => {
                 m.push_str("the origin ");

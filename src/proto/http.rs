@@ -40,6 +40,8 @@ pub struct HttpResponse {
     pub status: u16,
     /// The `Retry-After` header, if any.
     pub retry_after: Option<String>,
+    /// The `DPoP-Nonce` header, if any (RFC 9449 §8): read only when `dpop` is on.
+    pub dpop_nonce: Option<String>,
     /// The body, parsed as JSON by the shell (`JSON.parse`).
     pub body: Body,
 }
@@ -154,14 +156,22 @@ pub fn parse_challenges(value: &str) -> Vec<Challenge> {
 
 /// Whether a 401 answering a request we signed says our token itself was refused, so a
 /// new token may help:
-/// - no challenge at all (a bare 401), or only `Bearer` challenges without an `error`;
-/// - a `Bearer` challenge with `error="invalid_token"` (expired, revoked, malformed).
+/// - no challenge at all (a bare 401), or only challenges of our token's scheme without
+///   an `error`;
+/// - a challenge of our scheme with `error="invalid_token"` (expired, revoked, malformed).
 ///
-/// Not for `insufficient_scope` or `invalid_request` (a new token changes nothing), nor
-/// when the server challenges another scheme only (it wants other credentials).
+/// Our scheme is `Bearer`, or `DPoP` for DPoP tokens (RFC 9449 §7.1, with RFC 6750's error
+/// codes). Not for `insufficient_scope` or `invalid_request` (a new token changes
+/// nothing), nor when the server challenges another scheme only (it wants other
+/// credentials).
 pub fn token_refused(www_authenticate: Option<&str>) -> bool {
+    scheme_refused(www_authenticate, "bearer")
+}
+
+/// [`token_refused`] for a token sent with `scheme` (lower-case).
+pub fn scheme_refused(www_authenticate: Option<&str>, scheme: &str) -> bool {
     let challenges = www_authenticate.map(parse_challenges).unwrap_or_default();
-    let bearer = |c: &&Challenge| c.scheme.eq_ignore_ascii_case("bearer");
+    let bearer = |c: &&Challenge| c.scheme.eq_ignore_ascii_case(scheme);
     if challenges.iter().filter(bearer).any(|c| c.error.as_deref() == Some("invalid_token")) {
         return true;
     }

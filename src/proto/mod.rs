@@ -16,6 +16,8 @@
 //!   the contract its clients read, and the user session of its backend-for-frontend.
 
 // Shared by every product.
+#[cfg(feature = "dpop")]
+pub mod dpop;
 mod encode;
 pub mod error;
 pub mod http;
@@ -32,7 +34,6 @@ pub mod signin;
 
 pub use client::config::Config;
 pub use encode::{parse_decimal, push_u64 as encode_u64};
-#[cfg(feature = "signin")]
 pub use encode::push_base64url as encode_base64url;
 pub use error::Error;
 pub use secret::{AccessToken, ApiKey, AuthorizationCode, BrokerKey, ClientSecret, CodeVerifier, IdToken, RefreshToken};
@@ -41,6 +42,10 @@ pub use secret::{AccessToken, ApiKey, AuthorizationCode, BrokerKey, ClientSecret
 /// build leaves it out: with this `false` the grant cannot be configured, and every branch
 /// for it is dead code the compiler drops (its wasm stays the size it was).
 pub const SIGNIN: bool = cfg!(feature = "signin");
+
+/// Whether this build binds tokens to a key (DPoP, RFC 9449): the `tokenkit/dpop` entry's.
+/// Elsewhere the option is refused, no token is ever bound, and the code is dropped.
+pub const DPOP: bool = cfg!(feature = "dpop");
 
 /// One year: the cap on any `expires_in`.
 pub const MAX_EXPIRES_IN: time::Secs = time::Secs(365 * 24 * 3600);

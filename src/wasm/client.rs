@@ -449,6 +449,7 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
                 let _ = release.call1(&JsValue::NULL, &JsValue::from(crate::proto::client::machine::lock_hold(status).0 as f64));
             }
             HttpResponse {
+                dpop_nonce: None,
                 status,
                 retry_after: a.get(1).as_string(),
                 // `postToken` gives no text for a body over MAX_BODY_BYTES.

@@ -15,6 +15,8 @@ use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
 use crate::proto::client::presets::{GENERIC, PRESETS};
+#[cfg(feature = "dpop")]
+use crate::proto::dpop::{DpopKey, JTI_BYTES};
 use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, Outcome, Serving};
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::{TokenId, TokenSet, NEVER};
@@ -110,14 +112,18 @@ impl Core {
     /// and its body as the shell's one `JSON.parse` left it: `body` is the parsed value when
     /// `kind` is 0; 1: not JSON; 2: larger than the cap. `status` below 0: no answer (the
     /// request failed: the shell keeps the platform's error as the `cause`).
+    /// `dpop_nonce` is its `DPoP-Nonce` header (the DPoP build reads it; the others are
+    /// given it and drop it).
     #[allow(clippy::too_many_arguments)]
-    pub fn response(&mut self, attempt: f64, status: f64, retry_after: Option<String>, body: JsValue, kind: u8, mono: f64, wall: f64) {
+    pub fn response(&mut self, attempt: f64, status: f64, retry_after: Option<String>, body: JsValue, kind: u8, mono: f64, wall: f64, dpop_nonce: JsValue) {
+        let dpop_nonce = if crate::proto::DPOP { dpop_nonce.as_string() } else { None };
         let result = if status < 0.0 {
             Err(Error::Network)
         } else {
             Ok(HttpResponse {
                 status: status as u16,
                 retry_after,
+                dpop_nonce,
                 body: match kind {
                     0 => Body::Json(to_value(&body, 1)),
                     1 => Body::NotJson,
@@ -127,6 +133,7 @@ impl Core {
         };
         self.m.handle_response(AttemptId(attempt as u64), result, now(mono, wall));
     }
+
 
     /// The caller's `invalidate()`.
     pub fn invalidate(&mut self, mono: f64, wall: f64) {
@@ -452,4 +459,58 @@ fn pairs(headers: &[(&'static str, String)]) -> Array {
         out.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
     }
     out
+}
+
+/// The DPoP build's part of [`Core`] (the `tokenkit/dpop` entry): the client's public key,
+/// each proof's signing input, the resource servers' nonces. js/shell.js has WebCrypto make
+/// the key pair and sign; the private key never enters wasm memory.
+#[cfg(feature = "dpop")]
+#[wasm_bindgen]
+impl Core {
+    /// Takes the client's DPoP key: its WebCrypto algorithm `name` with `param` (the curve
+    /// or hash) and its public JWK. Returns the JWS `alg` to sign with; throws
+    /// `INVALID_CONFIG` for a key no proof can be made with.
+    #[wasm_bindgen(js_name = dpopKey)]
+    pub fn dpop_key(&mut self, name: &str, param: &str, jwk: JsValue) -> Result<String, JsValue> {
+        let key = DpopKey::new(name, param, &to_value(&jwk, 1)).map_err(|e| js_error(&e))?;
+        let alg = key.alg.to_owned();
+        self.m.set_dpop_key(key);
+        Ok(alg)
+    }
+
+    /// The JWS `alg` of a DPoP key whose WebCrypto algorithm is `name` with `param`;
+    /// throws `INVALID_CONFIG` for one no proof can be made with (checked before any
+    /// request, when the app brings its own key pair).
+    #[wasm_bindgen(js_name = dpopAlg)]
+    pub fn dpop_alg(&self, name: &str, param: &str) -> Result<String, JsValue> {
+        DpopKey::alg(name, param).map(|a| a.to_owned()).map_err(|e| js_error(&e))
+    }
+
+    /// base64url without padding of `bytes` (a DPoP proof's signature): the core's one
+    /// encoder.
+    pub fn encode(&self, bytes: &[u8]) -> String {
+        let mut out = String::new();
+        crate::proto::encode_base64url(&mut out, bytes);
+        out
+    }
+
+    /// The signing input of the DPoP proof for the token request being sent, with `jti`
+    /// ([`JTI_BYTES`] random bytes) at `wall`; `undefined` without DPoP or its key.
+    #[wasm_bindgen(js_name = tokenProof)]
+    pub fn token_proof(&self, jti: &[u8], wall: f64) -> Option<String> {
+        self.m.token_proof(WallMillis(wall as u64), jti).filter(|_| jti.len() >= JTI_BYTES)
+    }
+
+    /// The signing input of the DPoP proof for a `method` request to `origin` and
+    /// `pathname`, with `ath` (the SHA-256 of the token attached) and `jti` at `wall`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn proof(&self, method: &str, origin: &str, pathname: &str, ath: &[u8], jti: &[u8], wall: f64) -> Option<String> {
+        self.m.resource_proof(method, origin, pathname, ath, WallMillis(wall as u64), jti).filter(|_| jti.len() >= JTI_BYTES)
+    }
+
+    /// A resource server's `DPoP-Nonce` for `origin`'s next proof.
+    #[wasm_bindgen(js_name = dpopNonce)]
+    pub fn dpop_nonce(&mut self, origin: &str, value: &str) {
+        self.m.take_nonce(origin, value);
+    }
 }

@@ -84,7 +84,7 @@ fn a_flight_crosses_as_data_and_its_answer_crosses_once() {
     assert_eq!(at(&send, 8).as_f64(), Some(65_536.0), "the body cap");
     assert!(c.outcome(flight, T0, W0).unwrap().is_undefined(), "pending");
     let (body, kind) = parsed(Some(r#"{"access_token":"at-1","token_type":"Bearer","expires_in":100}"#));
-    c.response(attempt, 200.0, None, body, kind, T0 + 10.0, W0 + 10.0);
+    c.response(attempt, 200.0, None, body, kind, T0 + 10.0, W0 + 10.0, JsValue::UNDEFINED);
     let mut kinds = Vec::new();
     let mut record = JsValue::UNDEFINED;
     while let Some(a) = Some(c.poll(T0 + 10.0, W0 + 10.0)).filter(|a| !a.is_undefined()) {
@@ -120,7 +120,7 @@ fn refusals_and_bad_bodies_are_typed_errors() {
     ] {
         let (mut c, flight, attempt, _) = sent(r#","maxRetries":0"#);
         let (body, kind) = parsed(text);
-        c.response(attempt, status, None, body, kind, T0 + 5.0, W0 + 5.0);
+        c.response(attempt, status, None, body, kind, T0 + 5.0, W0 + 5.0, JsValue::UNDEFINED);
         let e = c.outcome(flight, T0 + 5.0, W0 + 5.0).unwrap_err();
         assert_token_error(&e, code);
         if code == "OAUTH_ERROR" {
@@ -129,7 +129,7 @@ fn refusals_and_bad_bodies_are_typed_errors() {
         }
     }
     let (mut c, flight, attempt, _) = sent(r#","maxRetries":0"#);
-    c.response(attempt, -1.0, None, JsValue::UNDEFINED, 2, T0 + 5.0, W0 + 5.0);
+    c.response(attempt, -1.0, None, JsValue::UNDEFINED, 2, T0 + 5.0, W0 + 5.0, JsValue::UNDEFINED);
     assert_token_error(&c.outcome(flight, T0 + 5.0, W0 + 5.0).unwrap_err(), "NETWORK");
     assert!(c.mentions("fetch failed for csecret"), "a platform error naming the secret is not kept");
     assert!(!c.mentions("fetch failed"));

@@ -107,6 +107,28 @@ pub struct Endpoint {
     pub preset: &'static PresetSpec,
     /// The fetch `credentials` mode.
     pub credentials: Credentials,
+    /// Tokens bound to the client's key (RFC 9449), if `dpop` is on: where proofs for the
+    /// token endpoint point.
+    pub dpop: Option<DpopTarget>,
+}
+
+/// A server DPoP proofs are made for: its origin (whose nonce a proof carries) and the
+/// `htu` of its endpoint (origin and path, as the platform's URL parser serialises them).
+#[derive(Clone, Debug)]
+pub struct DpopTarget {
+    /// The endpoint's `URL.origin`.
+    pub origin: String,
+    /// Its origin and path: no query, no fragment (RFC 9449 §4.2).
+    pub htu: String,
+}
+
+impl DpopTarget {
+    /// The target of a request to `origin` with path `pathname` (a platform-parsed URL's).
+    pub fn new(origin: &str, pathname: &str) -> DpopTarget {
+        let mut htu = String::from(origin);
+        htu.push_str(pathname);
+        DpopTarget { origin: origin.to_owned(), htu }
+    }
 }
 
 /// When to refresh, how long to wait, how often to retry.
@@ -173,6 +195,7 @@ const ENDPOINT: &[&str] = &[
     "extraParams",
     "dialect",
     "grant",
+    "dpop",
     #[cfg(feature = "signin")]
     "authorizeUrl",
     #[cfg(feature = "signin")]
@@ -344,6 +367,7 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
         extra_params: Vec::new(),
         preset: &GENERIC,
         credentials,
+        dpop: None,
     }))
 }
 
@@ -435,6 +459,23 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
             return Err(Error::config("resource", "must be an absolute URL without a #fragment (RFC 8707)"));
         }
     }
+    let dpop = match get(opts, "dpop") {
+        None | Some(Value::Bool(false)) => None,
+        Some(_) if !crate::proto::DPOP => return Err(Error::config("dpop", "needs the DPoP build: import from \"tokenkit/dpop\"")),
+        Some(Value::Bool(true)) => Some(()),
+        // The app's own CryptoKeyPair: the shell checks the keys, the core their algorithm.
+        Some(Value::Object(o)) if o.iter().all(|(k, _)| k == "keyPair") && get(o, "keyPair").is_some() => Some(()),
+        Some(_) => return Err(Error::config("dpop", "must be true, false or { keyPair } (a CryptoKeyPair)")),
+    };
+    if dpop.is_some() && !wire.is_oauth2() {
+        return Err(Error::config("dpop", "needs the oauth2 dialect"));
+    }
+    if dpop.is_some() && !matches!(grant, Grant::ClientCredentials) {
+        // Code, refresh and revocation proofs (and dpop_jkt) are not built yet: refused
+        // rather than half bound.
+        return Err(Error::config("dpop", "works with grant \"client_credentials\" only, for now"));
+    }
+    let dpop = dpop.map(|()| DpopTarget::new(&token_url.origin, &token_url.pathname));
     Ok(Source::Endpoint(Endpoint {
         grant,
         token_url: token_url.href,
@@ -448,6 +489,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         extra_params: get(opts, "extraParams").map(extra_params).transpose()?.unwrap_or_default(),
         preset: spec,
         credentials: Credentials::Omit,
+        dpop,
     }))
 }
 

@@ -28,8 +28,10 @@ use super::config::{Config, Endpoint, Grant, Source, MIN_INTERVAL};
 #[cfg(feature = "signin")]
 use super::request::Call;
 use super::request::Runtime;
+#[cfg(feature = "dpop")]
+use crate::proto::dpop::{is_nonce_error, nonce_challenge, DpopKey, Nonces};
 use crate::proto::error::Error;
-use crate::proto::http::{token_refused, HttpRequest, HttpResponse};
+use crate::proto::http::{scheme_refused, HttpRequest, HttpResponse};
 #[cfg(feature = "signin")]
 use crate::proto::secret::AccessToken;
 use crate::proto::secret::{AuthorizationCode, CodeVerifier, IdToken, RefreshToken};
@@ -170,6 +172,10 @@ struct Flight {
     retries: u32,
     /// Someone awaits it (a background refresh has no waiters).
     joined: bool,
+    /// It was sent again for a DPoP nonce the server demanded: never twice (a server that
+    /// wants a new nonce every time must not turn one request into a storm).
+    #[cfg(feature = "dpop")]
+    nonce_retried: bool,
     stage: Stage,
 }
 
@@ -200,6 +206,12 @@ pub struct Machine {
     id_token: Option<IdToken>,
     /// Both clocks when last shown, to see a suspended machine ([`Machine::tick`]).
     clock: Option<Now>,
+    /// The public half of the DPoP key (`dpop` on), once the shell has it.
+    #[cfg(feature = "dpop")]
+    dpop_key: Option<DpopKey>,
+    /// The DPoP nonces servers gave, by origin.
+    #[cfg(feature = "dpop")]
+    nonces: Nonces,
 }
 
 impl Machine {
@@ -221,6 +233,58 @@ impl Machine {
             refresh: None,
             id_token: None,
             clock: None,
+            #[cfg(feature = "dpop")]
+            dpop_key: None,
+            #[cfg(feature = "dpop")]
+            nonces: Nonces::default(),
+        }
+    }
+
+    #[cfg(feature = "dpop")]
+    /// Takes the public half of the client's DPoP key (js: the key pair's public JWK).
+    pub fn set_dpop_key(&mut self, key: DpopKey) {
+        self.dpop_key = Some(key);
+    }
+
+    #[cfg(feature = "dpop")]
+    /// The client's DPoP key, if `dpop` is on and the shell has given it.
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop_key.as_ref().filter(|_| self.dpop().is_some())
+    }
+
+    /// Where the token endpoint's proofs point, if `dpop` is on.
+    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
+    fn dpop(&self) -> Option<&super::config::DpopTarget> {
+        match &self.cfg.as_ref()?.source {
+            Source::Endpoint(ep) => ep.dpop.as_ref(),
+            Source::ApiKey { .. } => None,
+        }
+    }
+
+    #[cfg(feature = "dpop")]
+    /// The signing input of a DPoP proof for the token request being sent: made at
+    /// `wall`, with `jti` (fresh random bytes: every attempt gets its own proof) and the
+    /// token endpoint's nonce, if it gave one. `None` without DPoP or its key.
+    pub fn token_proof(&self, wall: WallMillis, jti: &[u8]) -> Option<String> {
+        let target = self.dpop()?;
+        Some(self.dpop_key()?.proof("POST", &target.htu, wall.0 / 1000, jti, None, self.nonces.get(&target.origin)))
+    }
+
+    #[cfg(feature = "dpop")]
+    /// The signing input of a DPoP proof for a request with `method` to a resource server
+    /// at `origin` and `pathname` (a platform-parsed URL's: `htu` is both, without the
+    /// query), carrying `ath`, the SHA-256 of the access token attached (RFC 9449 §7.1).
+    pub fn resource_proof(&self, method: &str, origin: &str, pathname: &str, ath: &[u8], wall: WallMillis, jti: &[u8]) -> Option<String> {
+        let target = super::config::DpopTarget::new(origin, pathname);
+        Some(self.dpop_key()?.proof(method, &target.htu, wall.0 / 1000, jti, Some(ath), self.nonces.get(origin)))
+    }
+
+    #[cfg(feature = "dpop")]
+    /// A resource server's `DPoP-Nonce` (any status: RFC 9449 §8.2), kept for `origin`'s
+    /// next proof. Ignored without DPoP.
+    pub fn take_nonce(&mut self, origin: &str, value: &str) {
+        if self.dpop().is_some() {
+            self.nonces.take(origin, value);
         }
     }
 
@@ -475,6 +539,12 @@ impl Machine {
         };
         let Some(cfg) = &self.cfg else { return };
         let Source::Endpoint(ep) = &cfg.source else { return };
+        // A DPoP nonce is taken from every answer, a success included (RFC 9449 §8.2).
+        #[cfg(feature = "dpop")]
+        let fresh_nonce = match (&ep.dpop, &result) {
+            (Some(target), Ok(HttpResponse { dpop_nonce: Some(n), .. })) => self.nonces.take(&target.origin, n),
+            _ => false,
+        };
         let skew = cfg.timing.refresh_skew;
         let user = crate::proto::SIGNIN && matches!(ep.grant, Grant::AuthorizationCode(_));
         let spacing = if ep.wire.spaced { MIN_INTERVAL.ms() } else { Millis(0) };
@@ -507,6 +577,15 @@ impl Machine {
                 let e = Error::LoginRequired { reason: "the refresh token was refused (invalid_grant)" };
                 self.actions.insert(0, Action::Error(e.clone()));
                 self.end_session(e, true);
+            }
+            // The server wants a nonce and gave a new one: the same request again at once, with
+            // a fresh proof, once per flight. Not a failure: no retry counted, no backoff.
+            #[cfg(feature = "dpop")]
+            Err(e) if fresh_nonce && is_nonce_error(&e) && self.flight.as_ref().is_some_and(|f| !f.nonce_retried) => {
+                if let Some(f) = &mut self.flight {
+                    f.nonce_retried = true;
+                }
+                self.send(now);
             }
             Err(e) => self.attempt_failed(e, now),
         }
@@ -610,7 +689,14 @@ impl Machine {
     /// See <https://www.rfc-editor.org/rfc/rfc6750#section-3.1>.
     pub fn unauthorized(&mut self, token: TokenId, www_authenticate: Option<&str>, replayable: bool) -> bool {
         let Some(cfg) = &self.cfg else { return false };
-        if matches!(cfg.source, Source::ApiKey { .. }) || !token_refused(www_authenticate) {
+        // A DPoP nonce challenge (RFC 9449 §9) does not refuse the token: send again once,
+        // with the nonce the answer carried (the shell gave it to take_nonce first).
+        #[cfg(feature = "dpop")]
+        if self.dpop().is_some() && nonce_challenge(www_authenticate) {
+            return replayable;
+        }
+        let scheme = if crate::proto::DPOP && self.dpop().is_some() { "dpop" } else { "bearer" };
+        if matches!(cfg.source, Source::ApiKey { .. }) || !scheme_refused(www_authenticate, scheme) {
             return false;
         }
         if self.token.as_ref().is_some_and(|t| t.id == token) {
@@ -626,6 +712,11 @@ impl Machine {
     pub fn dispose(&mut self) {
         self.refresh = None;
         self.id_token = None;
+        #[cfg(feature = "dpop")]
+        {
+            self.dpop_key = None;
+            self.nonces.clear();
+        }
         if let Some(f) = self.flight.take() {
             if let Stage::Sending { attempt, .. } = f.stage {
                 self.actions.insert(0, Action::Abort(attempt));
@@ -663,6 +754,8 @@ impl Machine {
             deadline,
             retries: 0,
             joined,
+            #[cfg(feature = "dpop")]
+            nonce_retried: false,
             stage: Stage::Backoff { until: at },
         });
         if at <= now {

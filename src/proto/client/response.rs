@@ -139,10 +139,15 @@ pub fn process_token_response(
         ));
     }
     // RFC 6749 §7.1: a client must not use a token whose type it does not understand.
-    // tokenkit speaks Bearer (RFC 6750); `DPoP`, `mac` and the rest are refused by name.
+    // tokenkit speaks Bearer (RFC 6750), or DPoP (RFC 9449) when `dpop` is on, and then
+    // nothing else: a Bearer answer to a DPoP request is a token any thief could use. Case
+    // does not matter (§5.1). A missing type is Bearer's (most servers omit it), never DPoP's.
+    let dpop = crate::proto::DPOP && ep.dpop.is_some();
+    let expected = if dpop { "DPoP" } else { "Bearer" };
     match get(fields, "token_type") {
-        None => {}
-        Some(Value::Str(t)) if t.eq_ignore_ascii_case("bearer") => {}
+        None if !dpop => {}
+        Some(Value::Str(t)) if t.eq_ignore_ascii_case(expected) => {}
+        None => return Err(Error::UnsupportedTokenType { status, token_type: "(none)".to_owned(), expected }),
         Some(Value::Str(t)) => {
             // Named in the message only if short, printable, and not carrying the token
             // (found by fuzzing: a token_type that held the access token echoed it).
@@ -151,7 +156,7 @@ pub fn process_token_response(
             } else {
                 "(not shown)".to_owned()
             };
-            return Err(Error::UnsupportedTokenType { status, token_type: shown });
+            return Err(Error::UnsupportedTokenType { status, token_type: shown, expected });
         }
         Some(_) => return Err(Error::invalid(status, "token_type is not a string")),
     }

@@ -29,13 +29,16 @@ pub fn plan(cfg: &Config, origin: &str, caller_set_header: bool) -> Result<Plan,
     Ok(if caller_set_header { Plan::AsIs } else { Plan::Sign })
 }
 
-/// The header that carries `token` to an API: `Authorization: Bearer <token>`, or an API
+/// The header that carries `token` to an API: `Authorization: Bearer <token>` (`DPoP
+/// <token>` with `dpop` on), or an API
 /// key's own header with the key as is.
 pub fn authorization<'a>(cfg: &'a Config, token: &TokenSet) -> (&'a str, String) {
     if let Source::ApiKey { header: Some(h), .. } = &cfg.source {
         return (h, token.access_token.expose().to_owned());
     }
-    let mut v = String::from("Bearer ");
+    // The scheme is the token's type: DPoP tokens (RFC 9449 §7.1) when `dpop` is on.
+    let dpop = crate::proto::DPOP && matches!(&cfg.source, Source::Endpoint(ep) if ep.dpop.is_some());
+    let mut v = String::from(if dpop { "DPoP " } else { "Bearer " });
     v.push_str(token.access_token.expose());
     ("Authorization", v)
 }

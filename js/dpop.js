@@ -1,0 +1,81 @@
+// DPoP (RFC 9449) for the "tokenkit/dpop" entry: its entries hand this module to the shell
+// (setDpop). The key pair stays in WebCrypto, in the shell's module-private state of each
+// client (`s.dpop`): the core gets the public JWK, builds every proof's signing input and
+// keeps the servers' nonces (src/proto/dpop.rs); this only has WebCrypto make, sign and
+// hash. No private key ever enters wasm memory, and none is ever exported.
+import { TokenError, dead, gone } from "./shell.js";
+
+// The JWS alg the core chose -> WebCrypto's signing parameters (src/proto/dpop.rs ALGS).
+const SIGNING = {
+  ES256: { name: "ECDSA", hash: "SHA-256" },
+  ES384: { name: "ECDSA", hash: "SHA-384" },
+  ES512: { name: "ECDSA", hash: "SHA-512" },
+  EdDSA: { name: "Ed25519" },
+  RS256: { name: "RSASSA-PKCS1-v1_5" },
+  PS256: { name: "RSA-PSS", saltLength: 32 },
+};
+
+const param = (a) => a.namedCurve ?? a.hash?.name ?? "";
+const bytes = (text) => new TextEncoder().encode(text);
+
+/**
+ * A client's DPoP state for option `dpop` (the core has checked its shape): `true`, an ES256
+ * key pair made on first use with `extractable: false`, or `{ keyPair }`, the app's
+ * CryptoKeyPair, checked here (and its algorithm by the core) so a wrong key fails the
+ * constructor.
+ */
+export function of(core, o) {
+  if (!globalThis.crypto?.subtle) throw new TokenError("INVALID_CONFIG", "dpop: needs WebCrypto (crypto.subtle: a secure context, https or localhost)");
+  const pair = o === true ? undefined : o.keyPair;
+  if (pair !== undefined) {
+    const { publicKey: pub, privateKey: priv } = pair ?? {};
+    if (pub?.type !== "public" || priv?.type !== "private" || !priv.usages?.includes("sign")) throw new TokenError("INVALID_CONFIG", "dpop.keyPair: must be a CryptoKeyPair whose private key can sign");
+    core.dpopAlg(pub.algorithm.name, param(pub.algorithm));
+  }
+  return { pair, ready: undefined, ath: undefined };
+}
+
+/** The signing key and its parameters, once per client: made (or the app's taken) and its public JWK given to the core. */
+function key(s) {
+  const d = s.dpop;
+  return (d.ready ??= (async () => {
+    const pair = d.pair ?? (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
+    const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    if (dead(s)) throw gone();
+    return [pair.privateKey, SIGNING[s.core.dpopKey(pair.publicKey.algorithm.name, param(pair.publicKey.algorithm), jwk)]];
+  })());
+}
+
+/** A signed proof; `make(jti)` is the core's signing input for `jti`, 16 fresh random bytes (a new proof for every attempt: §7.3). */
+async function proof(s, make) {
+  const [k, params] = await key(s);
+  const input = dead(s) ? undefined : make(crypto.getRandomValues(new Uint8Array(16)));
+  if (input === undefined) throw gone();
+  const signature = new Uint8Array(await crypto.subtle.sign(params, k, bytes(input)));
+  if (dead(s)) throw gone();
+  return `${input}.${s.core.encode(signature)}`;
+}
+
+/** The proof for the token request being sent (the token endpoint's nonce, if it gave one). */
+export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now()));
+
+/** The method fetch sends for `m`: the six it normalises upper-cased, any other as given. */
+function method(m) {
+  if (m == null) return "GET";
+  const u = String(m).toUpperCase();
+  return ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"].includes(u) ? u : String(m);
+}
+
+/** The proof for a `m` request to a resource server at `origin` and `pathname`, with `ath`, the SHA-256 of `tok` (worked out once per token). */
+export async function resource(s, m, origin, pathname, tok) {
+  const d = s.dpop;
+  if (d === undefined) throw gone();
+  if (d.ath?.[0] !== tok) d.ath = [tok, new Uint8Array(await crypto.subtle.digest("SHA-256", bytes(tok)))];
+  const ath = d.ath[1];
+  return proof(s, (jti) => s.core.proof(method(m), origin, pathname, ath, jti, Date.now()));
+}
+
+/** A resource server's `DPoP-Nonce` (whatever the status: §8.2) for `origin`'s next proof. */
+export function nonce(s, origin, value) {
+  if (value !== null && !dead(s)) s.core.dpopNonce(origin, value);
+}

@@ -1,0 +1,29 @@
+// Type declarations for tokenkit/dpop: the client of "tokenkit/signin", with tokens bound
+// to a key the client holds (DPoP, RFC 9449).
+import { TokenClient as SigninClient } from "../signin/index.js";
+import type { ClientCredentialsOptions } from "../tokenkit.js";
+
+export * from "../signin/index.js";
+
+/**
+ * `dpop: true`: tokenkit makes an ES256 key pair (`extractable: false`) on first use and
+ * keeps it in memory with the tokens. `dpop: { keyPair }`: the app's own `CryptoKeyPair`
+ * (ECDSA P-256/384/521, Ed25519, RSASSA-PKCS1-v1_5 or RSA-PSS with SHA-256), whose private
+ * key can sign. Tokens then come as `token_type: "DPoP"` (a Bearer answer is refused),
+ * `client.fetch()` and `sign()` send `Authorization: DPoP <token>` with a `DPoP` proof, and
+ * `getTokenInfo().tokenType` is `"DPoP"`.
+ */
+export type DpopOption = boolean | { keyPair: DpopKeyPair };
+
+/** A WebCrypto `CryptoKeyPair` (a browser's, Node's or a Worker's: typed by shape). */
+export interface DpopKeyPair {
+  readonly publicKey: object;
+  readonly privateKey: object;
+}
+
+/** Client credentials with `dpop` (the authorization code grant with DPoP is not there yet). */
+export type DpopClientOptions = ClientCredentialsOptions & { dpop?: DpopOption | undefined };
+
+export class TokenClient extends SigninClient {
+  constructor(options: DpopClientOptions | ConstructorParameters<typeof SigninClient>[0]);
+}

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFixture, key, until } from "./helpers.mjs";
+import { startDpopAs, startResourceServer } from "../fixtures/dpop.mjs";
 import { bundleAndRun } from "../../worker/local.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -123,6 +124,45 @@ test("Cloudflare Workers: one module-scoped client shared by 200 concurrent requ
     assert.equal(fx.count(k), 1);
   } finally {
     await mf.dispose();
+  }
+});
+
+test("tokenkit/dpop in Cloudflare Workers: a module-scoped DPoP client, 60 concurrent requests, one token from oidc-provider, every proof taken by the strict API", async () => {
+  const as = await startDpopAs();
+  const rs = await startResourceServer(as);
+  const w = join(dir, "worker-dpop");
+  mkdirSync(w, { recursive: true });
+  writeFileSync(
+    join(w, "worker.js"),
+    `import { TokenClient } from "tokenkit/dpop";
+     let client;
+     export default {
+       async fetch(req, env, ctx) {
+         client ??= new TokenClient({ tokenUrl: env.TOKEN_URL, clientId: "svc", clientSecret: "svc-secret", allowedOrigins: [env.API_ORIGIN], dpop: true });
+         try {
+           const r = await client.fetch(env.API_ORIGIN + "/data?i=" + new URL(req.url).searchParams.get("i"), undefined, ctx);
+           const info = await client.getTokenInfo(ctx);
+           return Response.json({ status: r.status, body: await r.json(), type: info.tokenType });
+         } catch (e) {
+           return Response.json({ code: e.code, message: e.message }, { status: 500 });
+         }
+       },
+     };`,
+  );
+  writeFileSync(join(w, "wrangler.toml"), `name = "tokenkit-dpop"\nmain = "worker.js"\ncompatibility_date = "2025-01-01"\n`);
+  const mf = await bundle(w, { TOKEN_URL: as.tokenUrl, API_ORIGIN: rs.origin });
+  try {
+    const first = await (await mf.dispatchFetch("http://localhost/?i=0")).json();
+    assert.deepEqual([first.status, first.type, first.body?.ok], [200, "DPoP", true], JSON.stringify([first, rs.log.at(-1)]));
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => mf.dispatchFetch(`http://localhost/?i=${i + 1}`).then((r) => r.json())));
+    const bad = results.filter((r) => r.status !== 200);
+    assert.deepEqual(bad.slice(0, 3), [], `${bad.length} of 60 failed: ${JSON.stringify(rs.log.filter((l) => l.status !== 200).slice(0, 3))}`);
+    assert.equal(as.count.issued, 1, "one token for the isolate");
+    assert.equal(new Set(results.map((r) => r.body.jkt)).size, 1, "one key");
+  } finally {
+    await mf.dispose();
+    await rs.close();
+    await as.close();
   }
 });
 

@@ -32,14 +32,14 @@ export function of(core, o) {
     if (pub?.type !== "public" || priv?.type !== "private" || !priv.usages?.includes("sign")) throw new TokenError("INVALID_CONFIG", "dpop.keyPair: must be a CryptoKeyPair whose private key can sign");
     core.dpopAlg(pub.algorithm.name, param(pub.algorithm));
   }
-  return { pair, ready: undefined, ath: undefined };
+  return { pair, own: pair !== undefined, ready: undefined, ath: undefined };
 }
 
 /** The signing key and its parameters, once per client: made (or the app's taken) and its public JWK given to the core. */
 function key(s) {
   const d = s.dpop;
   return (d.ready ??= (async () => {
-    const pair = d.pair ?? (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
+    const pair = (d.pair ??= await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
     const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
     if (dead(s)) throw gone();
     return [pair.privateKey, SIGNING[s.core.dpopKey(pair.publicKey.algorithm.name, param(pair.publicKey.algorithm), jwk)]];
@@ -73,6 +73,41 @@ export async function resource(s, m, origin, pathname, tok) {
   if (d.ath?.[0] !== tok) d.ath = [tok, new Uint8Array(await crypto.subtle.digest("SHA-256", bytes(tok)))];
   const ath = d.ath[1];
   return proof(s, (jti) => s.core.proof(method(m), origin, pathname, ath, jti, Date.now()));
+}
+
+/** The proof for a request to the authorization server other than a token request (a revocation at `url`): no `ath`. */
+export function serverProof(s, url) {
+  const u = new URL(url);
+  return proof(s, (jti) => s.core.proof("POST", u.origin, u.pathname, new Uint8Array(0), jti, Date.now()));
+}
+
+/** SHA-256 of the key's RFC 7638 thumbprint input: the authorization request's `dpop_jkt` (§10), binding the code to the key. */
+export async function thumbprint(s) {
+  await key(s);
+  if (dead(s)) throw gone();
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes(s.core.dpopThumbprint())));
+}
+
+/** The key pair to share with this origin's other tabs, with the tokens bound to it (a CryptoKey crosses by structured clone, still not extractable). */
+export const pairOf = (s) => s.dpop?.pair;
+
+/**
+ * Takes up another tab's key pair with its tokens: the next proof is signed with it.
+ * Returns false (take nothing) for anything that is not a key pair that can sign.
+ */
+export function adopt(s, pair) {
+  const d = s.dpop;
+  if (d === undefined || pair?.publicKey?.type !== "public" || pair?.privateKey?.type !== "private" || !pair.privateKey.usages?.includes("sign")) return false;
+  if (pair !== d.pair) Object.assign(d, { pair, ready: undefined, ath: undefined });
+  return true;
+}
+
+/** Forgets the key (unless it is the app's own) and the nonces: a signed-out user's next session gets a new key. */
+export function forget(s) {
+  const d = s.dpop;
+  if (d === undefined) return;
+  if (!dead(s)) s.core.dpopForget();
+  Object.assign(d, { pair: d.own ? d.pair : undefined, ready: undefined, ath: undefined });
 }
 
 /** A resource server's `DPoP-Nonce` (whatever the status: §8.2) for `origin`'s next proof. */

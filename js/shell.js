@@ -394,6 +394,7 @@ let dpop;
 export function setDpop(d) {
   dpop = d;
 }
+export const getDpop = () => dpop;
 
 /** `{ accessToken, tokenType, expiresAt, refreshAt, scope }` of a core token record. */
 const info = (s, r) => ({ accessToken: r[0], tokenType: s.dpop ? "DPoP" : "Bearer", expiresAt: r[3], refreshAt: r[4], scope: r[5] });

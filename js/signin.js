@@ -2,7 +2,7 @@
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
 // wake-up listeners. No decisions: src/proto/signin.rs and the machine make them, through
 // the wasm's Core (src/wasm/machine.rs); signinClass adds this to shell.js's clientClass.
-import { TokenError, clientClass, getRuntime, monotonic, postToken } from "./shell.js";
+import { TokenError, clientClass, getDpop, getRuntime, monotonic, postToken } from "./shell.js";
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
@@ -173,7 +173,8 @@ const generation = () => {
 /** Sends this client's session to the other tabs (tokens just fetched, or a tab that asked). */
 function share(s) {
   const t = s.tabs && s.core.snapshot(monotonic(), Date.now());
-  if (t) post(s.tabs.close, { t: "tokens", at: t[0], rt: t[1], exp: t[2], scope: t[3], gen: s.tabs.gen });
+  // DPoP: the tokens are bound to this tab's key, which goes with them (structured clone).
+  if (t) post(s.tabs.close, { t: "tokens", at: t[0], rt: t[1], exp: t[2], scope: t[3], gen: s.tabs.gen, key: s.dpop && getDpop().pairOf(s) });
 }
 
 /** The sign-in hooks of shell.js's clientClass (see there). */
@@ -188,10 +189,13 @@ const hooks = (drive, token) => ({
       if (s.freed || s.core.gone() || m == null) return;
       if (m.t === "tokens" && typeof m.at === "string" && typeof m.exp === "number") {
         const str = (v) => (typeof v === "string" ? v : undefined);
+        // DPoP tokens are no use without the key they are bound to: none, none taken.
+        if (s.dpop && !(m.key && getDpop().adopt(s, m.key))) return;
         if (s.core.restore(m.at, str(m.rt), m.exp, str(m.scope), monotonic(), Date.now()) && typeof m.gen === "string") s.tabs.gen = m.gen;
         drive(s);
       } else if (m.t === "signout") {
         s.core.signOut(); // the tab that signed out revokes
+        if (s.dpop) getDpop().forget(s);
         drive(s);
       } else if (m.t === "hello") share(s);
     };
@@ -232,7 +236,12 @@ const hooks = (drive, token) => ({
       } catch {
         throw new TokenError("INVALID_CONFIG", "crypto: WebCrypto's SHA-256 is unavailable");
       }
-      const url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options == null ? undefined : options.extraParams);
+      // DPoP: the code is bound to this client's key (dpop_jkt, RFC 9449 §10), where the
+      // client outlives the redirect (a server's). A page's key is in memory only: the
+      // page that comes back makes a new one, so a browser sends no dpop_jkt (it is
+      // optional) and the code's exchange binds the tokens to the new key.
+      const jkt = s.dpop && getRuntime() !== "browser" ? await getDpop().thumbprint(s) : undefined;
+      const url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options == null ? undefined : options.extraParams, jkt);
       if (getRuntime() === "browser" && savePending(s.core.scopeKey(), st, verifier, nonce ?? undefined)) return url;
       return { url, state: st, codeVerifier: verifier, nonce: nonce ?? undefined };
     };
@@ -271,14 +280,18 @@ const hooks = (drive, token) => ({
       const key = s.core.scopeKey();
       if (key !== undefined) takePending(key);
       if (s.tabs) post(s.tabs.close, { t: "signout" });
-      if (revoke === undefined) return;
       let status = -1;
       try {
+        if (revoke === undefined) return;
+        // A DPoP-bound refresh token is revoked with a proof of the key it is bound to.
+        if (s.dpop) revoke[1].push(["DPoP", await getDpop().serverProof(s, revoke[0])]);
         status = await postRevocation(s.fetch, revoke[0], revoke[1], revoke[2]);
       } catch {
         // no answer: the core says what that means
+      } finally {
+        if (s.dpop) getDpop().forget(s); // the next session gets a new key
       }
-      s.core.revoked(status);
+      if (revoke !== undefined) s.core.revoked(status);
     };
   },
 });

@@ -94,7 +94,7 @@ fn authorization_url_carries_exactly_the_sign_in_parameters() {
     let cfg = config(&[("resource", s("https://api.example.com/"))]).unwrap();
     let (ep, ac) = parts(&cfg);
     let p = Pending { state: "st".into(), verifier: "v".into(), nonce: Some("n0".into()) };
-    let url = authorization_url(ep, ac, &p, "CH", &[("prompt".into(), "login".into()), ("login_hint".into(), "a b@c".into())]).unwrap();
+    let url = authorization_url(ep, ac, &p, "CH", &[("prompt".into(), "login".into()), ("login_hint".into(), "a b@c".into())], None).unwrap();
     assert_eq!(
         url,
         "https://auth.example.com/authorize?response_type=code&client_id=spa\
@@ -105,12 +105,16 @@ fn authorization_url_carries_exactly_the_sign_in_parameters() {
     // An authorize URL with its own query keeps it.
     let cfg = config(&[("authorizeUrl", s("https://login.example.com/authorize?p=B2C_1_signin"))]).unwrap();
     let (ep, ac) = parts(&cfg);
-    let url = authorization_url(ep, ac, &p, "CH", &[]).unwrap();
+    let url = authorization_url(ep, ac, &p, "CH", &[], None).unwrap();
     assert!(url.starts_with("https://login.example.com/authorize?p=B2C_1_signin&response_type=code&"), "{url}");
-    for name in ["state", "code_challenge", "redirect_uri", "nonce", "client_id", "scope", ""] {
-        let e = authorization_url(ep, ac, &p, "CH", &[(name.into(), "x".into())]).unwrap_err();
+    for name in ["state", "code_challenge", "redirect_uri", "nonce", "client_id", "scope", "dpop_jkt", ""] {
+        let e = authorization_url(ep, ac, &p, "CH", &[(name.into(), "x".into())], None).unwrap_err();
         assert_eq!(e.code(), "INVALID_CONFIG", "{name}");
     }
+    // With DPoP, the key's thumbprint binds the code to it (RFC 9449 §10), before the
+    // caller's own parameters.
+    let url = authorization_url(ep, ac, &p, "CH", &[("prompt".into(), "login".into())], Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")).unwrap();
+    assert!(url.ends_with("&nonce=n0&dpop_jkt=NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs&prompt=login"), "{url}");
 }
 
 // ---------------------------------------------------------------- callbacks

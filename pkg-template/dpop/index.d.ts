@@ -1,6 +1,6 @@
 // Type declarations for tokenkit/dpop: the client of "tokenkit/signin", with tokens bound
 // to a key the client holds (DPoP, RFC 9449).
-import { TokenClient as SigninClient } from "../signin/index.js";
+import { TokenClient as SigninClient, type AuthorizationCodeOptions } from "../signin/index.js";
 import type { ClientCredentialsOptions } from "../tokenkit.js";
 
 export * from "../signin/index.js";
@@ -21,8 +21,8 @@ export interface DpopKeyPair {
   readonly privateKey: object;
 }
 
-/** Client credentials with `dpop` (the authorization code grant with DPoP is not there yet). */
-export type DpopClientOptions = ClientCredentialsOptions & { dpop?: DpopOption | undefined };
+/** Either grant, with `dpop`. */
+export type DpopClientOptions = (ClientCredentialsOptions | AuthorizationCodeOptions) & { dpop?: DpopOption | undefined };
 
 export class TokenClient extends SigninClient {
   constructor(options: DpopClientOptions | ConstructorParameters<typeof SigninClient>[0]);

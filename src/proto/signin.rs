@@ -61,16 +61,18 @@ pub fn code_challenge(sha256: &[u8]) -> String {
 
 /// Names the authorization URL sets itself; `extraParams` may not.
 const SET_BY_US: &[&str] =
-    &["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "nonce"];
+    &["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "nonce", "dpop_jkt"];
 
 /// The URL to send the user to (RFC 6749 §4.1.1, RFC 7636 §4.3). `extra`: the caller's
-/// own parameters (`prompt`, `login_hint`, ...), after ours.
+/// own parameters (`prompt`, `login_hint`, ...), after ours. `dpop_jkt`: the thumbprint of
+/// the DPoP key the code will be bound to (RFC 9449 §10), when `dpop` is on.
 pub fn authorization_url(
     ep: &Endpoint,
     ac: &AuthCode,
     p: &Pending,
     challenge: &str,
     extra: &[(String, String)],
+    dpop_jkt: Option<&str>,
 ) -> Result<String, Error> {
     let mut url = ac.authorize_url.clone();
     let mut param = |name: &str, value: &str| {
@@ -93,6 +95,9 @@ pub fn authorization_url(
     }
     if let Some(r) = &ep.resource {
         param("resource", r);
+    }
+    if let Some(j) = dpop_jkt {
+        param("dpop_jkt", j);
     }
     for (k, v) in extra {
         if k.is_empty() || SET_BY_US.contains(&k.as_str()) {

@@ -313,9 +313,10 @@ impl Core {
     }
 
     /// Where to send the user for the pending sign-in `[state, verifier, nonce]`, given the
-    /// SHA-256 digest of its verifier and `extraParams` (a plain object of strings).
+    /// SHA-256 digest of its verifier and `extraParams` (a plain object of strings); with
+    /// DPoP, `jkt` is the SHA-256 of the key's thumbprint input ([`Core::dpop_thumbprint`]).
     #[wasm_bindgen(js_name = authorizationUrl)]
-    pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], extra: JsValue) -> Result<String, JsValue> {
+    pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], extra: JsValue, jkt: JsValue) -> Result<String, JsValue> {
         let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
         let extra: Vec<(String, String)> = match to_value(&extra, 1) {
             Value::Null => Vec::new(),
@@ -329,7 +330,9 @@ impl Core {
             _ => return Err(js_error(&Error::config("extraParams", "must be an object of strings"))),
         };
         let p = Pending { state, verifier, nonce };
-        signin::authorization_url(ep, ac, &p, &signin::code_challenge(digest), &extra).map_err(|e| js_error(&e))
+        // Read only by the DPoP build (the others are never given one).
+        let jkt = if crate::proto::DPOP && !jkt.is_undefined() { Some(signin::code_challenge(&js_sys::Uint8Array::new(&jkt).to_vec())) } else { None };
+        signin::authorization_url(ep, ac, &p, &signin::code_challenge(digest), &extra, jkt.as_deref()).map_err(|e| js_error(&e))
     }
 
     /// Checks a callback's query `params` (`[[name, value], ...]`) against the pending
@@ -502,10 +505,26 @@ impl Core {
     }
 
     /// The signing input of the DPoP proof for a `method` request to `origin` and
-    /// `pathname`, with `ath` (the SHA-256 of the token attached) and `jti` at `wall`.
+    /// `pathname`, with `ath` (the SHA-256 of the token attached; empty for a request to the
+    /// authorization server, which carries none) and `jti` at `wall`.
     #[allow(clippy::too_many_arguments)]
     pub fn proof(&self, method: &str, origin: &str, pathname: &str, ath: &[u8], jti: &[u8], wall: f64) -> Option<String> {
+        let ath = if ath.is_empty() { None } else { Some(ath) };
         self.m.resource_proof(method, origin, pathname, ath, WallMillis(wall as u64), jti).filter(|_| jti.len() >= JTI_BYTES)
+    }
+
+    /// The RFC 7638 thumbprint input of the client's DPoP key (its SHA-256 is `dpop_jkt`),
+    /// once the key is given.
+    #[wasm_bindgen(js_name = dpopThumbprint)]
+    pub fn dpop_thumbprint(&self) -> Option<String> {
+        self.m.dpop_key().map(|k| k.thumbprint_input.clone())
+    }
+
+    /// Forgets the DPoP key and every nonce (a signed-out session's: the next one gets a
+    /// new key).
+    #[wasm_bindgen(js_name = dpopForget)]
+    pub fn dpop_forget(&mut self) {
+        self.m.forget_dpop();
     }
 
     /// A resource server's `DPoP-Nonce` for `origin`'s next proof.

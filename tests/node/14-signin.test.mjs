@@ -3,14 +3,10 @@
 // in Chromium (Playwright) from a page served here; the confidential flow runs in Node.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { readFileSync } from "node:fs";
-import { extname, join, normalize } from "node:path";
 import { launchChromium } from "../fixtures/chromium.mjs";
-import { startOidc, signInAt } from "../fixtures/oidc.mjs";
+import { startOidc, startApp, signInAt, callbackFor, spaClient, webClient } from "../fixtures/oidc.mjs";
 import { until } from "./helpers.mjs";
 
-const pkg = new URL("../../pkg/", import.meta.url).pathname;
 let app, oidc, browser;
 
 // The app: one page (also the callback) that makes the client and waits for the test.
@@ -18,44 +14,13 @@ const page = (issuer, origin) => `<!doctype html><meta charset="utf-8"><title>ap
 import { TokenClient, TokenError } from "/pkg/signin/browser.js";
 window.TokenError = TokenError;
 window.events = [];
-window.client = new TokenClient({
-  grant: "authorization_code",
-  authorizeUrl: "${issuer}/auth",
-  tokenUrl: "${issuer}/token",
-  revocationUrl: "${issuer}/token/revocation",
-  issuer: "${issuer}",
-  clientId: "spa",
-  clientAuth: "none",
-  redirectUri: "${origin}/callback",
-  scope: "openid offline_access",
-  allowedOrigins: ["${issuer}"],
-  refreshSkewSeconds: 60,
-});
+window.client = new TokenClient({ ...${JSON.stringify(spaClient(issuer, origin))}, allowedOrigins: ["${issuer}"], refreshSkewSeconds: 60 });
 for (const e of ["token", "expired", "error"]) client.on(e, (v) => events.push(e === "token" ? ["token", v.accessToken] : [e, v?.code]));
 window.ready = true;
 </script>`;
 
-async function startApp() {
-  const server = createServer((req, res) => {
-    const path = new URL(req.url, "http://x").pathname;
-    if (path === "/" || path === "/callback") return res.writeHead(200, { "content-type": "text/html" }).end(page(oidc.issuer, app.origin));
-    if (path.startsWith("/pkg/")) {
-      const file = normalize(join(pkg, path.slice(5)));
-      if (!file.startsWith(pkg)) return res.writeHead(404).end();
-      try {
-        return res.writeHead(200, { "content-type": extname(file) === ".js" ? "text/javascript" : "application/octet-stream" }).end(readFileSync(file));
-      } catch {
-        return res.writeHead(404).end();
-      }
-    }
-    res.writeHead(404).end();
-  });
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return { origin: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => (server.closeAllConnections(), server.close(r))) };
-}
-
 before(async () => {
-  app = await startApp();
+  app = await startApp(() => page(oidc.issuer, app.origin));
   oidc = await startOidc({ redirects: [`${app.origin}/callback`] });
   browser = await launchChromium();
 });
@@ -300,29 +265,11 @@ test("a tab that slept past its token's expiry gets a fresh token, never the exp
 
 test("confidential client in Node: client_secret_basic + PKCE, the app keeps state and verifier in its own session", async () => {
   const { TokenClient } = await import("../../pkg/signin/node.js");
-  const client = new TokenClient({
-    grant: "authorization_code",
-    authorizeUrl: `${oidc.issuer}/auth`,
-    tokenUrl: `${oidc.issuer}/token`,
-    revocationUrl: `${oidc.issuer}/token/revocation`,
-    issuer: oidc.issuer,
-    clientId: "web",
-    clientSecret: "web-secret",
-    redirectUri: `${app.origin}/callback`,
-    scope: "openid offline_access",
-    allowedOrigins: [oidc.issuer],
-  });
+  const client = new TokenClient({ ...webClient(oidc, app.origin), allowedOrigins: [oidc.issuer] });
   const saved = await client.createAuthorizationUrl();
   assert.deepEqual(Object.keys(saved).sort(), ["codeVerifier", "nonce", "state", "url"]);
   // The user's browser signs in; the server-side app receives the callback URL.
-  const context = await browser.newContext();
-  const p = await context.newPage();
-  await p.route(`${app.origin}/callback?**`, (route) => route.fulfill({ status: 200, body: "ok" }));
-  await p.goto(saved.url);
-  await signInAt(p, "bob");
-  await p.waitForURL(`${app.origin}/callback?**`);
-  const callback = p.url();
-  await context.close();
+  const callback = await callbackFor(browser, saved.url, app.origin, "bob");
   await assert.rejects(client.completeAuthorization(callback, { ...saved, state: "another-session-state" }), { code: "STATE_MISMATCH" });
   await client.completeAuthorization(callback, saved);
   assert.equal(client.isAuthorized, true);

@@ -12,6 +12,16 @@ async function own(keyPair: { publicKey: object; privateKey: object }): Promise<
   void res;
 }
 void own;
+const user = new TokenClient({
+  grant: "authorization_code",
+  authorizeUrl: "https://auth.example.com/authorize",
+  tokenUrl: "https://auth.example.com/token",
+  clientId: "spa",
+  clientAuth: "none",
+  redirectUri: "https://app.example.com/callback",
+  dpop: true,
+});
+void user.createAuthorizationUrl();
 const option: DpopOption = false;
 void option;
 void TokenError;

@@ -470,11 +470,6 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     if dpop.is_some() && !wire.is_oauth2() {
         return Err(Error::config("dpop", "needs the oauth2 dialect"));
     }
-    if dpop.is_some() && !matches!(grant, Grant::ClientCredentials) {
-        // Code, refresh and revocation proofs (and dpop_jkt) are not built yet: refused
-        // rather than half bound.
-        return Err(Error::config("dpop", "works with grant \"client_credentials\" only, for now"));
-    }
     let dpop = dpop.map(|()| DpopTarget::new(&token_url.origin, &token_url.pathname));
     Ok(Source::Endpoint(Endpoint {
         grant,

@@ -274,9 +274,17 @@ impl Machine {
     /// The signing input of a DPoP proof for a request with `method` to a resource server
     /// at `origin` and `pathname` (a platform-parsed URL's: `htu` is both, without the
     /// query), carrying `ath`, the SHA-256 of the access token attached (RFC 9449 §7.1).
-    pub fn resource_proof(&self, method: &str, origin: &str, pathname: &str, ath: &[u8], wall: WallMillis, jti: &[u8]) -> Option<String> {
+    pub fn resource_proof(&self, method: &str, origin: &str, pathname: &str, ath: Option<&[u8]>, wall: WallMillis, jti: &[u8]) -> Option<String> {
         let target = super::config::DpopTarget::new(origin, pathname);
-        Some(self.dpop_key()?.proof(method, &target.htu, wall.0 / 1000, jti, Some(ath), self.nonces.get(origin)))
+        Some(self.dpop_key()?.proof(method, &target.htu, wall.0 / 1000, jti, ath, self.nonces.get(origin)))
+    }
+
+    #[cfg(feature = "dpop")]
+    /// Forgets the DPoP key and every nonce: a signed-out user's next session is bound to
+    /// a new key (a key lives as long as the refresh token bound to it, no longer).
+    pub fn forget_dpop(&mut self) {
+        self.dpop_key = None;
+        self.nonces.clear();
     }
 
     #[cfg(feature = "dpop")]

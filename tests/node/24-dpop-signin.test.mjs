@@ -1,0 +1,117 @@
+// A signed-in user's DPoP-bound tokens (tokenkit/dpop with grant "authorization_code")
+// against oidc-provider with DPoP and its nonces required for both clients, and the strict
+// API of tests/fixtures/dpop.mjs: in Chromium through a real login (code, refresh, a second
+// tab on the same key, sign-out with revocation), and a server-side sign-in in Node whose
+// code is bound to the key by dpop_jkt.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { calculateJwkThumbprint } from "jose";
+import { launchChromium } from "../fixtures/chromium.mjs";
+import { startOidc, startApp, signInAt, callbackFor, spaClient, webClient } from "../fixtures/oidc.mjs";
+import { startResourceServer } from "../fixtures/dpop.mjs";
+
+let app, oidc, rs, browser;
+
+// The app: one page (also the callback). An init script (below) records every key pair
+// the page's WebCrypto makes, so the test can look at what tokenkit made.
+const page = (issuer, origin, api) => `<!doctype html><meta charset="utf-8"><title>app</title><script type="module">
+import { TokenClient } from "/pkg/dpop/browser.js";
+window.client = new TokenClient({ ...${JSON.stringify(spaClient(issuer, origin))}, allowedOrigins: ["${api}"], dpop: true });
+window.call = async (path) => {
+  const r = await client.fetch("${api}" + path);
+  return { status: r.status, body: await r.json() };
+};
+window.ready = true;
+</script>`;
+
+const recordKeys = () => {
+  const made = (window.madeKeys = []);
+  const generate = crypto.subtle.generateKey.bind(crypto.subtle);
+  crypto.subtle.generateKey = async (...args) => {
+    const k = await generate(...args);
+    made.push(k);
+    return k;
+  };
+};
+
+before(async () => {
+  app = await startApp(() => page(oidc.issuer, app.origin, rs.origin));
+  oidc = await startOidc({ redirects: [`${app.origin}/callback`], dpop: true });
+  rs = await startResourceServer({ find: oidc.findAccess });
+  browser = await launchChromium();
+});
+after(async () => {
+  await browser?.close();
+  await rs?.close();
+  await oidc?.close();
+  await app?.close();
+});
+
+const ready = (p) => p.waitForFunction(() => window.ready === true);
+
+test("Chromium: code, refresh and a second tab on one non-extractable key; the API takes every proof; sign-out revokes with a proof", async () => {
+  const context = await browser.newContext();
+  await context.addInitScript(recordKeys);
+  const p = await context.newPage();
+  await p.goto(`${app.origin}/`);
+  await ready(p);
+  const url = await p.evaluate(() => client.createAuthorizationUrl());
+  assert.equal(new URL(url).searchParams.get("dpop_jkt"), null, "a page's key does not outlive the redirect: no dpop_jkt");
+  await p.goto(url);
+  await signInAt(p);
+  await p.waitForURL(`${app.origin}/callback?**`);
+  await ready(p);
+  await p.evaluate(() => client.completeAuthorization(location.href));
+  const info = await p.evaluate(() => client.getTokenInfo());
+  assert.equal(info.tokenType, "DPoP");
+  const first = await p.evaluate(() => call("/me"));
+  assert.equal(first.status, 200, JSON.stringify(rs.log.at(-1)));
+  // The key tokenkit made: ECDSA P-256, its private half not extractable, and the one the
+  // token is bound to.
+  const made = await p.evaluate(async () => Promise.all(madeKeys.map(async (k) => ({ extractable: k.privateKey.extractable, alg: k.privateKey.algorithm.name, jwk: await crypto.subtle.exportKey("jwk", k.publicKey) }))));
+  assert.equal(made.length, 1, "one key for the session");
+  assert.deepEqual([made[0].extractable, made[0].alg], [false, "ECDSA"]);
+  const jkt = await calculateJwkThumbprint(made[0].jwk);
+  assert.equal(first.body.jkt, jkt);
+  assert.equal((await oidc.findAccess(info.accessToken)).jkt, jkt);
+  // A refresh: the refresh token is bound to the same key, and so is the new token.
+  const refreshes = oidc.count.refresh;
+  await p.evaluate(() => client.invalidate());
+  const after = await p.evaluate(() => call("/me"));
+  assert.equal(after.status, 200, JSON.stringify(rs.log.at(-1)));
+  assert.equal(oidc.count.refresh, refreshes + 1);
+  assert.equal(after.body.jkt, jkt);
+  // A second tab takes the session with its key (structured clone): no sign-in, no new key.
+  const codes = oidc.count.code;
+  const q = await context.newPage();
+  await q.goto(`${app.origin}/`);
+  await ready(q);
+  await q.waitForFunction(() => client.isAuthorized);
+  const other = await q.evaluate(() => call("/me"));
+  assert.equal(other.status, 200, JSON.stringify(rs.log.at(-1)));
+  assert.equal(other.body.jkt, jkt, "the second tab signs with the same key");
+  assert.equal(oidc.count.code, codes);
+  assert.equal(await q.evaluate(() => madeKeys.length), 0, "the second tab made no key");
+  // Sign-out: revoked (with a proof of the key), forgotten in both tabs.
+  const revocations = oidc.count.revocations;
+  await p.evaluate(() => client.signOut());
+  assert.equal(oidc.count.revocations, revocations + 1);
+  assert.equal(await oidc.liveRefreshTokens(), 0, "the refresh token is revoked");
+  await q.waitForFunction(() => !client.isAuthorized);
+  await context.close();
+});
+
+test("server-side sign-in in Node: the code is bound to the key by dpop_jkt, and the tokens to the same key", async () => {
+  const { TokenClient } = await import("../../pkg/dpop/node.js");
+  const client = new TokenClient({ ...webClient(oidc, app.origin), allowedOrigins: [rs.origin], dpop: true });
+  const saved = await client.createAuthorizationUrl();
+  const jkt = new URL(saved.url).searchParams.get("dpop_jkt");
+  assert.match(jkt ?? "", /^[A-Za-z0-9_-]{43}$/);
+  await client.completeAuthorization(await callbackFor(browser, saved.url, app.origin, "bob"), saved);
+  const res = await client.fetch(`${rs.origin}/me`);
+  assert.equal(res.status, 200, JSON.stringify(rs.log.at(-1)));
+  assert.equal((await res.json()).jkt, jkt, "the token is bound to the key dpop_jkt named");
+  await client.signOut();
+  assert.equal(client.isAuthorized, false);
+  client.dispose();
+});

@@ -13,7 +13,7 @@ export function browserBundle(contents, pkg) {
     format: "esm",
     platform: "browser",
     write: false,
-    alias: { tokenkit: join(pkg, "browser.js"), "tokenkit/signin": join(pkg, "signin/browser.js") },
+    alias: { tokenkit: join(pkg, "browser.js"), "tokenkit/signin": join(pkg, "signin/browser.js"), "tokenkit/dpop": join(pkg, "dpop/browser.js") },
     logLevel: "error",
   }).outputFiles[0].contents;
 }

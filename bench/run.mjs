@@ -72,6 +72,9 @@ const c = new TokenClient({ grant: "authorization_code", tokenUrl: "https://auth
 if (location.search.includes("code=")) await c.completeAuthorization(location.href);
 else location.assign(await c.createAuthorizationUrl());
 console.log(await c.getToken());`,
+  "tokenkit/dpop": `import { TokenClient } from "tokenkit/dpop";
+const c = new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "a", clientAuth: "none", allowedOrigins: ["https://api.example.com"], dpop: true });
+c.fetch("https://api.example.com/x").then((r) => console.log(r.status));`,
   "@auth0/auth0-spa-js": `import { createAuth0Client } from "@auth0/auth0-spa-js";
 const a = await createAuth0Client({ domain: "auth.example.com", clientId: "a" });
 console.log(await a.getTokenSilently());`,

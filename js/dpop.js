@@ -43,7 +43,10 @@ function key(s) {
     const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
     if (dead(s)) throw gone();
     return [pair.privateKey, SIGNING[s.core.dpopKey(pair.publicKey.algorithm.name, param(pair.publicKey.algorithm), jwk)]];
-  })());
+  })().catch((e) => {
+    d.ready = undefined; // the next proof tries again
+    throw e;
+  }));
 }
 
 /** A signed proof; `make(jti)` is the core's signing input for `jti`, 16 fresh random bytes (a new proof for every attempt: §7.3). */

@@ -30,6 +30,8 @@ export function of(core, o) {
   if (pair !== undefined) {
     const { publicKey: pub, privateKey: priv } = pair ?? {};
     if (pub?.type !== "public" || priv?.type !== "private" || !priv.usages?.includes("sign")) throw new TokenError("INVALID_CONFIG", "dpop.keyPair: must be a CryptoKeyPair whose private key can sign");
+    // Each proof carries the public key as a JWK: exportKey must be allowed to read it.
+    if (!pub.extractable) throw new TokenError("INVALID_CONFIG", "dpop.keyPair: its public key must be extractable (each proof carries it as a JWK)");
     core.dpopAlg(pub.algorithm.name, param(pub.algorithm));
   }
   return { pair, own: pair !== undefined, ready: undefined, ath: undefined };

@@ -78,7 +78,8 @@ test("an app's own key pair is used (its thumbprint is the token's jkt); keys th
   c.dispose();
   const oaep = await crypto.subtle.generateKey({ name: "RSA-OAEP", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, false, ["encrypt", "decrypt"]);
   const hmac = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  for (const [what, dpop] of [["an encryption key", { keyPair: oaep }], ["a secret key", { keyPair: { publicKey: hmac, privateKey: hmac } }], ["not keys", { keyPair: {} }], ["a string", "yes"], ["unknown member", { keyPair, store: "indexeddb" }]]) {
+  const sealed = { publicKey: await crypto.subtle.importKey("jwk", await crypto.subtle.exportKey("jwk", keyPair.publicKey), { name: "Ed25519" }, false, ["verify"]), privateKey: keyPair.privateKey };
+  for (const [what, dpop] of [["an encryption key", { keyPair: oaep }], ["a secret key", { keyPair: { publicKey: hmac, privateKey: hmac } }], ["not keys", { keyPair: {} }], ["a string", "yes"], ["unknown member", { keyPair, store: "indexeddb" }], ["a public key that cannot be exported", { keyPair: sealed }]]) {
     assert.throws(() => client({ dpop }), (e) => e instanceof TokenError && e.code === "INVALID_CONFIG" && /^dpop/.test(e.message), what);
   }
   // The default build has no DPoP: it says where it is.

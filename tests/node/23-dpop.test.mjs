@@ -128,3 +128,46 @@ test("a server that demands a new nonce every time gets one retry per request, n
     d.dispose();
   }
 });
+
+test("htu is the URL as the platform normalises it, without query or fragment (case, default port, IDN); htm is the method fetch sends", async () => {
+  const f = fakeFetch(() => dpopAnswer(200, { access_token: "t", token_type: "DPoP", expires_in: 300 }));
+  const origins = ["https://api.example.com", "https://api.example.com:8443", "https://xn--bcher-kva.example"];
+  const c = new TokenClient({ ...base, tokenUrl: "https://AUTH.example.com:443/oauth2/token?tenant=1", dpop: true, fetch: f, allowedOrigins: origins });
+  // (request URL, method given, htu, htm)
+  const rows = [
+    ["https://API.Example.com:443/a/b?x=1#frag", "GET", "https://api.example.com/a/b", "GET"],
+    ["https://api.example.com:8443/p", "put", "https://api.example.com:8443/p", "PUT"],
+    ["https://bücher.example/s", "patch", "https://xn--bcher-kva.example/s", "patch"],
+    ["https://api.example.com", "DELETE", "https://api.example.com/", "DELETE"],
+  ];
+  for (const [url, method, htu, htm] of rows) {
+    const req = await c.sign(new Request(url, { method }));
+    const p = claims(req.headers.get("dpop"));
+    assert.deepEqual([p.htu, p.htm], [htu, htm], url);
+    assert.match(p.ath, /^[A-Za-z0-9_-]{43}$/, "ath: SHA-256 of the token, base64url");
+  }
+  const token = claims(f.calls[0].init.headers.find(([k]) => k === "DPoP")[1]);
+  assert.equal(token.htu, "https://auth.example.com/oauth2/token");
+  assert.equal(token.ath, undefined, "a token request carries no ath");
+  c.dispose();
+});
+
+test("an API's nonce challenge is answered once, never with a stream body; it does not refuse the token", async () => {
+  let api = 0;
+  const sent = []; // each API request's proof nonce, read when it is sent (the headers object is reused)
+  const f = fakeFetch((url, init) => {
+    if (String(url).includes("/oauth2/token")) return dpopAnswer(200, { access_token: "t", token_type: "DPoP", expires_in: 300 });
+    api++;
+    sent.push(claims(new Headers(init.headers).get("dpop")).nonce);
+    return new Response("{}", { status: 401, headers: { "www-authenticate": 'DPoP error="use_dpop_nonce"', "dpop-nonce": `rs-${api}` } });
+  });
+  const c = new TokenClient({ ...base, dpop: true, fetch: f, allowedOrigins: ["https://api.example.com"] });
+  assert.equal((await c.fetch("https://api.example.com/x")).status, 401);
+  assert.equal(api, 2, "sent again once with the nonce, then the answer is the caller's");
+  assert.deepEqual(sent, [undefined, "rs-1"]);
+  const stream = new ReadableStream({ start: (ctl) => (ctl.enqueue(new TextEncoder().encode("{}")), ctl.close()) });
+  assert.equal((await c.fetch("https://api.example.com/x", { method: "POST", body: stream, duplex: "half" })).status, 401);
+  assert.equal(api, 3, "a stream body is not sent again");
+  assert.equal(f.calls.filter((x) => String(x.url).includes("/oauth2/token")).length, 1, "the token was kept");
+  c.dispose();
+});

@@ -1,5 +1,6 @@
 // The JavaScript half of the broker's shell (Worker build only): Request/Response plumbing.
 // Decisions (routing, CORS, which headers pass, error mapping) are made in Rust.
+import { param } from "./dpop.js";
 
 /**
  * The fetch an isolate's token cache uses to ask the deployment's Durable Object (binding
@@ -136,3 +137,61 @@ export async function askJson(url, body) {
   const r = await fetch(url, { method: body === undefined ? "GET" : "POST", redirect: "manual", headers: body === undefined ? { accept: "application/json" } : { "content-type": "application/x-www-form-urlencoded" }, body });
   return [r.status, r.status === 200 ? await r.json().catch(() => null) : null];
 }
+
+// DPoP (RFC 9449, DPOP=true): the broker's key stays in WebCrypto. The core sees the
+// public JWK, builds each proof's signing input and keeps the servers' nonces; this makes
+// or imports the key, signs and hashes. The DPOP_KEY secret (a private JWK) is read here
+// and handed to importKey only: it never enters wasm memory.
+
+/** The core's view of the DPOP_KEY secret: its public members and `alg`, `d: true` if it has its private one; null if it is not a JSON object; undefined if it is not set. */
+export function dpopView(env) {
+  const text = env?.DPOP_KEY;
+  if (typeof text !== "string" || !text.trim()) return undefined;
+  let jwk;
+  try {
+    jwk = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) return null;
+  const view = { d: typeof jwk.d === "string" };
+  for (const m of ["kty", "crv", "alg", "x", "y", "n", "e"]) if (typeof jwk[m] === "string") view[m] = jwk[m];
+  return view;
+}
+
+const PUBLIC = ["kty", "crv", "x", "y", "n", "e"];
+const PRIVATE = [...PUBLIC, "d", "p", "q", "dp", "dq", "qi"];
+const pick = (jwk, names) => Object.fromEntries(names.filter((m) => typeof jwk[m] === "string").map((m) => [m, jwk[m]]));
+let isolateKey; // [DPOP_KEY text or "", Promise]: one key per isolate
+
+/**
+ * The isolate's DPoP key: [privateKey, WebCrypto signing parameters, public JWK]. With
+ * DPOP_KEY, that secret imported (non-extractable) as WebCrypto algorithm `name` with `p`
+ * (its curve or hash), which the core chose from dpopView; else an ES256 key pair made
+ * here, the private half non-extractable. A failure is not kept: the next call tries again.
+ */
+export function dpopKey(env, name, p) {
+  const text = name ? env.DPOP_KEY : "";
+  if (isolateKey?.[0] !== text) {
+    const made = (async () => {
+      let priv, pub;
+      if (text) {
+        const jwk = JSON.parse(text);
+        const alg = name === "ECDSA" ? { name, namedCurve: p } : name.startsWith("RSA") ? { name, hash: p } : { name };
+        priv = await crypto.subtle.importKey("jwk", pick(jwk, PRIVATE), alg, false, ["sign"]);
+        pub = await crypto.subtle.importKey("jwk", pick(jwk, PUBLIC), alg, true, ["verify"]);
+      } else {
+        ({ privateKey: priv, publicKey: pub } = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
+      }
+      return [priv, pub.algorithm.name, param(pub.algorithm), await crypto.subtle.exportKey("jwk", pub)];
+    })();
+    isolateKey = [text, made];
+    made.catch(() => {
+      if (isolateKey?.[1] === made) isolateKey = undefined;
+    });
+  }
+  return isolateKey[1];
+}
+
+/** SHA-256 of `text` (a proof's `ath`: of the access token it goes with). */
+export const sha256 = async (text) => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));

@@ -15,8 +15,11 @@ const SIGNING = {
   PS256: { name: "RSA-PSS", saltLength: 32 },
 };
 
-const param = (a) => a.namedCurve ?? a.hash?.name ?? "";
+export const param = (a) => a.namedCurve ?? a.hash?.name ?? "";
 const bytes = (text) => new TextEncoder().encode(text);
+
+/** The signature (bytes) of a proof's signing input `input` with private key `k`, whose JWS alg is `alg` (the core's). Also the broker's (js/broker.js). */
+export const signProof = async (k, alg, input) => new Uint8Array(await crypto.subtle.sign(SIGNING[alg], k, bytes(input)));
 
 /**
  * A client's DPoP state for option `dpop` (the core has checked its shape): `true`, an ES256
@@ -44,7 +47,7 @@ function key(s) {
     const pair = (d.pair ??= await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
     const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
     if (dead(s)) throw gone();
-    return [pair.privateKey, SIGNING[s.core.dpopKey(pair.publicKey.algorithm.name, param(pair.publicKey.algorithm), jwk)]];
+    return [pair.privateKey, s.core.dpopKey(pair.publicKey.algorithm.name, param(pair.publicKey.algorithm), jwk)];
   })().catch((e) => {
     d.ready = undefined; // the next proof tries again
     throw e;
@@ -53,10 +56,10 @@ function key(s) {
 
 /** A signed proof; `make(jti)` is the core's signing input for `jti`, 16 fresh random bytes (a new proof for every attempt: §7.3). */
 async function proof(s, make) {
-  const [k, params] = await key(s);
+  const [k, alg] = await key(s);
   const input = dead(s) ? undefined : make(crypto.getRandomValues(new Uint8Array(16)));
   if (input === undefined) throw gone();
-  const signature = new Uint8Array(await crypto.subtle.sign(params, k, bytes(input)));
+  const signature = await signProof(k, alg, input);
   if (dead(s)) throw gone();
   return `${input}.${s.core.encode(signature)}`;
 }

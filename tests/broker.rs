@@ -200,7 +200,7 @@ fn token_reply_carries_the_remaining_life() {
         scope: None,
         id: TokenId(1),
     };
-    let r = token_reply(&t, Instant(40_500));
+    let r = token_reply(&t, false, Instant(40_500));
     assert_eq!(r.body, r#"{"access_token":"tok","token_type":"Bearer","expires_in":59}"#);
     assert!(r.headers.contains(&("Cache-Control", "no-store".into())));
 }
@@ -487,3 +487,96 @@ fn gate_keys_turnstile_and_env() {
     }
 }
 
+
+/// The shell's view of a `DPOP_KEY` secret (js/broker.js `dpopView`): its public members and
+/// `alg` as given, `d: true` for a private key.
+fn key_view(members: &[(&str, &str)], private: bool) -> Value {
+    let mut o: Vec<(String, Value)> = members.iter().map(|(k, v)| (k.to_string(), Value::Str(v.to_string()))).collect();
+    o.push(("d".to_owned(), Value::Bool(private)));
+    Value::Object(o)
+}
+
+#[test]
+fn dpop_env_keying_and_routes() {
+    use tokenkit::proto::broker::route::{after_401, After401};
+    use tokenkit::proto::client::sign::scheme;
+    let ec = [("kty", "EC"), ("crv", "P-256"), ("x", "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"), ("y", "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0")];
+    // DPOP is true or false; DPOP_KEY needs DPOP=true, and must be a private JWK of a kind
+    // WebCrypto signs with. Every error names the variable, never the value.
+    assert_eq!(env(&[("DPOP", "yes")]).unwrap_err().var, "DPOP");
+    let off = env(&[]).unwrap();
+    assert!(!off.dpop());
+    assert_eq!(off.dpop_keying(Some(&key_view(&ec, true)), false).unwrap_err().var, "DPOP_KEY");
+    assert_eq!(off.dpop_keying(None, true), Ok(None), "no DPoP: no key needed, shared or not");
+    let on = env(&[("DPOP", "true")]).unwrap();
+    assert!(on.dpop());
+    assert_eq!(on.dpop_keying(None, false), Ok(None), "a lone isolate makes its own key");
+    assert_eq!(on.dpop_keying(Some(&key_view(&ec, true)), true), Ok(Some(("ECDSA", "P-256"))));
+    let rsa = [("kty", "RSA"), ("n", "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw"), ("e", "AQAB")];
+    for (view, want) in [
+        (key_view(&ec, false), Err("public key")),
+        (Value::Null, Err("not JSON")),
+        (key_view(&[("kty", "EC"), ("crv", "P-192"), ec[2], ec[3]], true), Err("curve")),
+        (key_view(&[ec[0], ec[1], ec[2]], true), Err("no y")),
+        (key_view(&[("kty", "oct"), ("k", "c2VjcmV0")], true), Err("HMAC")),
+        (key_view(&[ec[0], ec[1], ec[2], ec[3], ("alg", "ES384")], true), Err("alg of another curve")),
+        (key_view(&[ec[0], ("crv", "P-384"), ec[2], ec[3]], true), Ok(("ECDSA", "P-384"))),
+        (key_view(&[("kty", "OKP"), ("crv", "Ed25519"), ("x", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")], true), Ok(("Ed25519", ""))),
+        (key_view(&rsa, true), Ok(("RSASSA-PKCS1-v1_5", "SHA-256"))),
+        (key_view(&[rsa[0], rsa[1], rsa[2], ("alg", "PS256")], true), Ok(("RSA-PSS", "SHA-256"))),
+        (key_view(&[rsa[0], rsa[1], rsa[2], ("alg", "RS512")], true), Err("an alg no proof is made with")),
+    ] {
+        match (on.dpop_keying(Some(&view), false), want) {
+            (Ok(got), Ok(w)) => assert_eq!(got, Some(w)),
+            (Err(e), Err(why)) => assert_eq!(e.var, "DPOP_KEY", "{why}"),
+            (got, want) => panic!("{view:?}: {got:?}, wanted {want:?}"),
+        }
+    }
+    // Tokens used in more than one isolate need the one key in DPOP_KEY: the token cache's
+    // isolates, its object, sign-in's session objects and the edge that proxies for them.
+    assert_eq!(on.dpop_keying(None, true).unwrap_err().var, "DPOP_KEY");
+    let signin = signin_env(&[("DPOP", "true")]).unwrap();
+    assert_eq!(signin.dpop_keying(None, false).unwrap_err().var, "DPOP_KEY");
+    assert!(signin.dpop_keying(Some(&key_view(&ec, true)), false).is_ok());
+    let get = |k: &str| [("TOKEN_URL", "https://auth.example.com/token"), ("CLIENT_ID", "id"), ("CLIENT_SECRET", "S"), ("DPOP", "true")].iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+    let object = BrokerConfig::from_env(Role::TokenCache, &get, &parse_url).unwrap();
+    assert!(object.dpop(), "the token cache's object reads DPOP");
+    assert_eq!(object.dpop_keying(None, false).unwrap_err().var, "DPOP_KEY");
+
+    // Both clients send the DPoP scheme and expect DPoP answers; the isolates' client of the
+    // token cache's object too (the object's answer says DPoP).
+    assert_eq!(scheme(&on.upstream), "DPoP ");
+    assert_eq!(scheme(&off.upstream), "Bearer ");
+    assert_eq!(scheme(&signin.signin.as_ref().unwrap().1), "DPoP ");
+    assert_eq!(scheme(&on.shared_cache_config(&parse_url).unwrap()), "DPoP ");
+    assert_eq!(scheme(&off.shared_cache_config(&parse_url).unwrap()), "Bearer ");
+    let t = TokenSet::lasting(AccessToken::new("tok".into()), None, Instant(0), tokenkit::proto::time::Millis(60_000), tokenkit::proto::time::Millis(0), TokenId(1));
+    assert!(token_reply(&t, true, Instant(0)).body.contains(r#""token_type":"DPoP""#));
+    let from_object = HttpResponse { status: 200, retry_after: None, dpop_nonce: None, body: Body::Json(common::json_value(&serde_json::from_str(&token_reply(&t, false, Instant(0)).body).unwrap(), 1)) };
+    let shared = on.shared_cache_config(&parse_url).unwrap();
+    let tokenkit::proto::client::config::Source::Endpoint(ep) = &shared.source else { panic!() };
+    let e = process_token_response(ep, &shared.timing, &from_object, WallMillis(0)).unwrap_err();
+    assert!(matches!(&e, Error::UnsupportedTokenType { token_type, expected: "DPoP", .. } if token_type == "Bearer"), "a Bearer token where the deployment's are DPoP-bound: {e:?}");
+
+    // A DPoP-bound token is no use to a browser: /token is not served (the object still
+    // answers its isolates).
+    let r = on.route(&req("POST", "/token", Some("https://app.example.com"))).unwrap_err();
+    assert_eq!((r.status, r.body.contains("/proxy/")), (404, true));
+    assert_eq!(object.route(&req("POST", "/token", None)), Ok(Route::Token));
+    assert!(matches!(on.route(&req("GET", "/proxy/x", Some("https://app.example.com"))), Ok(Route::Proxy(_))));
+
+    // The proxy's 401 rules: a nonce challenge is answered once for a bodiless request and
+    // never refuses the token; anything else is the token's holder's to judge, never replayed.
+    let nonce = Some(r#"DPoP error="use_dpop_nonce", algs="ES256""#);
+    for (dpop, www, bodiless, replayed, want) in [
+        (true, nonce, true, false, After401::Replay),
+        (true, nonce, true, true, After401::Kept),
+        (true, nonce, false, false, After401::Kept),
+        (true, Some(r#"DPoP error="invalid_token""#), true, false, After401::Refused),
+        (true, Some(r#"Bearer error="use_dpop_nonce""#), true, false, After401::Refused),
+        (true, None, true, false, After401::Refused),
+        (false, nonce, true, false, After401::Refused),
+    ] {
+        assert_eq!(after_401(dpop, www, bodiless, replayed), want, "{www:?} bodiless={bodiless} replayed={replayed}");
+    }
+}

@@ -110,6 +110,36 @@ impl DpopKey {
     }
 }
 
+/// The WebCrypto algorithm (`name` and its curve or hash, as [`ALGS`] names them) to
+/// import a private JWK with, for a server-side key given as a secret (the broker's
+/// `DPOP_KEY`). `jwk` is the shell's view of it: the public members and `alg` as given,
+/// and `d` as `true` when the JWK has its private member (the private key itself never
+/// enters wasm memory: WebCrypto imports it). RSA keys are RS256 unless `alg` says PS256.
+pub fn private_jwk_algorithm(jwk: &Value) -> Result<(&'static str, &'static str), &'static str> {
+    let Value::Object(jwk) = jwk else { return Err("must be a private JWK (JSON object)") };
+    let text = |k| match get(jwk, k) {
+        Some(Value::Str(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    if get(jwk, "d") != Some(&Value::Bool(true)) {
+        return Err("must be a private JWK: it has no \"d\"");
+    }
+    let row = match (text("kty"), text("crv"), text("alg")) {
+        (Some("RSA"), _, None | Some("RS256")) => ALGS.iter().find(|a| a.2 == "RS256"),
+        (Some("RSA"), _, Some("PS256")) => ALGS.iter().find(|a| a.2 == "PS256"),
+        (Some("OKP"), Some("Ed25519"), None | Some("EdDSA" | "Ed25519")) => ALGS.iter().find(|a| a.3 == "OKP"),
+        (Some("EC"), Some(crv), alg) => ALGS.iter().find(|a| a.3 == "EC" && a.1 == crv && alg.map_or(true, |g| g == a.2)),
+        _ => None,
+    };
+    let Some(&(name, param, _, _, members)) = row else {
+        return Err("must be an EC (P-256, P-384, P-521), Ed25519 (OKP) or RSA (RS256, PS256) private JWK");
+    };
+    if !members.iter().all(|&m| m == "kty" || m == "crv" || text(m).is_some_and(is_base64url)) {
+        return Err("is missing a public member of its key type");
+    }
+    Ok((name, param))
+}
+
 type AlgRow = (&'static str, &'static str, &'static str, &'static str, &'static [&'static str]);
 
 /// The row of [`ALGS`] for WebCrypto's `name` and `param`.

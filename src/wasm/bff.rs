@@ -198,10 +198,17 @@ impl BrokerSession {
     #[wasm_bindgen(constructor)]
     pub fn new(env: JsValue, saved: JsValue, persist: Function) -> BrokerSession {
         let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
-        let signin = BrokerConfig::from_env(Role::Session, &get, &parse_url)
-            .and_then(|c| c.signin.ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" }));
-        let ttl = signin.as_ref().map_or(Secs(0), |(s, _)| s.session_ttl);
-        let client = signin.map(|(_, c)| Inner::new(c, None, Runtime::Workerd));
+        let signin = BrokerConfig::from_env(Role::Session, &get, &parse_url).and_then(|c| {
+            // The session's tokens are used by the edge's isolates: one key, DPOP_KEY.
+            let dpop = super::broker::dpop_source(&c, &env, true)?;
+            c.signin.map(|s| (s, dpop)).ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" })
+        });
+        let ttl = signin.as_ref().map_or(Secs(0), |((s, _), _)| s.session_ttl);
+        let client = signin.map(|((_, c), dpop)| {
+            let inner = Inner::new(c, None, Runtime::Workerd);
+            *inner.dpop.borrow_mut() = dpop;
+            inner
+        });
         let record = Record::decode(&to_value(&parse_record(&saved), 4));
         let (life, tokens) = UserSession::restore(record, js::now().wall.0);
         let s = Session { client, ttl, life: RefCell::new(life), persist };

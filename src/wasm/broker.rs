@@ -21,14 +21,14 @@ use crate::proto::Error;
 use crate::proto::broker::config::{config_error_reply, BrokerConfig, EnvError, Role};
 use crate::proto::broker::contract::upstream_reply;
 use crate::proto::broker::rate::{client_key, rate_limited_reply, rate_verdict, RateLimiter};
-use crate::proto::broker::route::{forward_header, Incoming, Route};
+use crate::proto::broker::route::{after_401, forward_header, After401, Incoming, Route};
 use crate::proto::broker::{cache_failed, health_reply, token_reply, CacheKind, DROPPED_RESPONSE_HEADERS};
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::TokenSet;
 use crate::proto::client::sign;
 use crate::proto::http::Reply;
 use super::bff::Front;
-use super::client::{ready, token, Inner};
+use super::client::{ready, token, DpopSource, Inner};
 use super::convert::parse_url;
 use super::gate::{Gates, Pass};
 use super::js;
@@ -50,6 +50,19 @@ extern "C" {
     #[wasm_bindgen(catch)]
     fn forward(fetch: Option<Function>, request: &Request, url: &str, headers: &Array) -> Result<Promise, JsValue>;
     fn relay(response: &Response, extra: &str, dropped: &str) -> Response;
+    #[wasm_bindgen(js_name = dpopView)]
+    fn dpop_view(env: &JsValue) -> JsValue;
+    fn sha256(text: &str) -> Promise;
+}
+
+/// The DPoP key source of an object whose configuration is `cfg` (`None` without DPoP):
+/// the `DPOP_KEY` secret, or a key of this isolate's own. `shared`: its tokens are used in
+/// other isolates too (see [`BrokerConfig::dpop_keying`]).
+pub(super) fn dpop_source(cfg: &BrokerConfig, env: &JsValue, shared: bool) -> Result<Option<DpopSource>, EnvError> {
+    let view = dpop_view(env);
+    let jwk = (!view.is_undefined()).then(|| super::convert::to_value(&view, 1));
+    let import = cfg.dpop_keying(jwk.as_ref(), shared)?;
+    Ok(cfg.dpop().then(|| DpopSource { env: env.clone(), import }))
 }
 
 /// The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`.
@@ -88,11 +101,19 @@ impl TokenBroker {
             false => JsValue::UNDEFINED,
         };
         let sessions = binding("SESSIONS");
+        let shared_bound = binding("TOKEN_CACHE").is_object();
+        let mut dpop = None;
         let cfg = BrokerConfig::from_env(role, &get, &parse_url).and_then(|c| match (c.signs_in(), sessions.is_object()) {
             (true, false) => Err(EnvError { var: "SESSIONS", reason: "sign-in needs the UserSession Durable Object bound as SESSIONS" }),
-            _ => Ok(Rc::new(c)),
+            _ => {
+                dpop = dpop_source(&c, env, shared_bound)?;
+                Ok(Rc::new(c))
+            }
         });
         let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, Runtime::Workerd));
+        if let Some(t) = &tokens {
+            *t.dpop.borrow_mut() = dpop;
+        }
         let shared = cfg.as_ref().ok().filter(|_| edge).and_then(|c| {
             let fetch = token_cache_fetch(env, &c.credential_set())?;
             let shared = c.shared_cache_config(&parse_url).ok()?;
@@ -177,11 +198,15 @@ impl Broker {
         let now = |resp: Response| Promise::resolve(&JsValue::from(resp));
         match step {
             Step::Done(resp) => now(resp),
-            Step::Token(cors) => match broker.shared.as_ref().or(broker.tokens.as_ref()).map(|t| ready(t, &ctx)) {
-                Some(Ok(Ok(t))) => now(token_response(Ok(t), &cors)),
-                Some(Ok(Err(e))) if broker.shared.is_none() => now(token_response(Err(e), &cors)),
-                _ => future_to_promise(async move { Ok(token_response(broker.token(&ctx).await, &cors).into()) }),
-            },
+            Step::Token(cors) => {
+                // Only the token cache's object hands on DPoP-bound tokens (to its isolates).
+                let dpop = broker.cfg.as_ref().is_ok_and(|c| c.dpop());
+                match broker.shared.as_ref().or(broker.tokens.as_ref()).map(|t| ready(t, &ctx)) {
+                    Some(Ok(Ok(t))) => now(token_response(Ok(t), dpop, &cors)),
+                    Some(Ok(Err(e))) if broker.shared.is_none() => now(token_response(Err(e), dpop, &cors)),
+                    _ => future_to_promise(async move { Ok(token_response(broker.token(&ctx).await, dpop, &cors).into()) }),
+                }
+            }
             Step::Proxy(cfg, target, cors) => future_to_promise(async move {
                 Ok(broker.proxy_response(&cfg, &request, &target, &cors, &ctx).await.into())
             }),
@@ -228,9 +253,9 @@ enum Step {
     SignIn(Rc<BrokerConfig>, Route, String, Option<String>, Vec<(&'static str, String)>),
 }
 
-fn token_response(r: Result<TokenSet, Error>, cors: &[(&'static str, String)]) -> Response {
+fn token_response(r: Result<TokenSet, Error>, dpop: bool, cors: &[(&'static str, String)]) -> Response {
     match r {
-        Ok(t) => respond(token_reply(&t, js::now().mono), cors),
+        Ok(t) => respond(token_reply(&t, dpop, js::now().mono), cors),
         Err(e) => respond(upstream_reply(&e), cors),
     }
 }
@@ -354,7 +379,7 @@ impl Broker {
             Some(front) => {
                 let cookie = request.headers().get("cookie").ok().flatten();
                 let (sid, t) = front.user_token(cookie.as_deref()).await.map_err(Some)?;
-                ("Authorization", ["Bearer ", &t].concat(), Used::User(sid, t))
+                ("Authorization", [sign::scheme(&cfg.upstream), &t].concat(), Used::User(sid, t))
             }
             None => {
                 let t = self.token(ctx).await.map_err(|e| Some(upstream_reply(&e)))?;
@@ -372,24 +397,64 @@ impl Broker {
             }
         }
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(&value)));
-        let sent = forward(None, request, target, &headers).map_err(|_| None)?;
-        let resp = JsFuture::from(sent).await.map_err(|_| None)?;
-        let resp: Response = resp.unchecked_into();
-        if resp.status() == 401 {
-            // The token's holder drops it if the API refused it (the next caller gets a
-            // fresh one); the caller's body is streamed, so there is no replay here.
-            match (&used, &front) {
-                (Used::Broker(id), _) => {
-                    for tokens in self.tokens.iter().chain(&self.shared) {
-                        let www = resp.headers().get("www-authenticate").ok().flatten();
-                        tokens.refused(*id, www.as_deref(), false);
-                    }
+        // With DPoP, each send carries a fresh proof of this isolate's key for the API's
+        // method and URL (no query), with `ath` of the token attached and the API's nonce.
+        let dpop = cfg.dpop();
+        let prover = self.tokens.as_ref().filter(|_| dpop);
+        let api = parse_url(target);
+        let method = request.method();
+        let ath = match (&prover, &used) {
+            (None, _) => None,
+            (Some(_), Used::User(_, t)) => Some(t.clone()),
+            (Some(_), Used::Broker(_)) => value.strip_prefix(sign::scheme(&cfg.upstream)).map(str::to_owned),
+        };
+        let ath = match ath {
+            Some(t) => Some(js_sys::Uint8Array::new(&JsFuture::from(sha256(&t)).await.map_err(|_| None)?).to_vec()),
+            None => None,
+        };
+        let mut replayed = false;
+        loop {
+            let sent_headers = headers.slice(0, headers.length());
+            if let (Some(prover), Some(api), Some(ath)) = (prover, &api, &ath) {
+                let proof = prover
+                    .dpop_proof(|m, jti, wall| m.resource_proof(&method, &api.origin, &api.pathname, Some(ath), wall, jti))
+                    .await
+                    .map_err(|e| Some(upstream_reply(&e)))?;
+                if let Some(p) = proof {
+                    sent_headers.push(&Array::of2(&JsValue::from_str("DPoP"), &JsValue::from_str(&p)));
                 }
-                (Used::User(sid, t), Some(front)) => front.refused(sid, t).await,
-                _ => {}
+            }
+            let sent = forward(None, request, target, &sent_headers).map_err(|_| None)?;
+            let resp = JsFuture::from(sent).await.map_err(|_| None)?;
+            let resp: Response = resp.unchecked_into();
+            let header = |n: &str| resp.headers().get(n).ok().flatten();
+            // The API's nonce, whatever the status (RFC 9449 §8.2), for its next proof.
+            if let (Some(prover), Some(api), Some(nonce)) = (prover, &api, header("dpop-nonce")) {
+                prover.take_nonce(&api.origin, &nonce);
+            }
+            if resp.status() != 401 {
+                return Ok(resp);
+            }
+            let www = header("www-authenticate");
+            match after_401(dpop, www.as_deref(), matches!(method.as_str(), "GET" | "HEAD"), replayed) {
+                After401::Replay => replayed = true,
+                After401::Kept => return Ok(resp),
+                After401::Refused => {
+                    // The token's holder drops it if the API refused it (the next caller gets a
+                    // fresh one); the caller's body is streamed, so there is no replay here.
+                    match (&used, &front) {
+                        (Used::Broker(id), _) => {
+                            for tokens in self.tokens.iter().chain(&self.shared) {
+                                tokens.refused(*id, www.as_deref(), false);
+                            }
+                        }
+                        (Used::User(sid, t), Some(front)) => front.refused(sid, t).await,
+                        _ => {}
+                    }
+                    return Ok(resp);
+                }
             }
         }
-        Ok(resp)
     }
 }
 

@@ -51,6 +51,29 @@ pub(super) struct Inner {
     /// The other tabs' channel and the wake-up listeners (the sign-in build, in a browser).
     #[cfg(feature = "signin")]
     pub(super) tabs: RefCell<Option<super::signin::Tabs>>,
+    /// Where this client's DPoP key comes from (the broker with `DPOP=true`), if it signs
+    /// proofs: js/broker.js `dpopKey` holds the key in WebCrypto, once per isolate.
+    pub(super) dpop: RefCell<Option<DpopSource>>,
+}
+
+/// The broker's DPoP key: the Worker's env (js/broker.js reads the `DPOP_KEY` secret from
+/// it, never wasm) and the WebCrypto algorithm to import that secret with, or `None` for a
+/// key made in this isolate ([`crate::proto::broker::config::BrokerConfig::dpop_keying`]).
+pub(super) struct DpopSource {
+    pub(super) env: JsValue,
+    pub(super) import: Option<(&'static str, &'static str)>,
+}
+
+#[wasm_bindgen(module = "/js/broker.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = dpopKey)]
+    fn dpop_key(env: &JsValue, name: &str, param: &str) -> Promise;
+}
+
+#[wasm_bindgen(module = "/js/dpop.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = signProof)]
+    fn sign_proof(key: &JsValue, alg: &str, input: &str) -> Promise;
 }
 
 pub(super) struct Shell {
@@ -253,7 +276,41 @@ impl Inner {
             on_error: Set::new(&JsValue::UNDEFINED),
             #[cfg(feature = "signin")]
             tabs: RefCell::new(None),
+            dpop: RefCell::new(None),
         })
+    }
+
+    /// A signed DPoP proof: `make` is the machine's signing input for a `jti` at a time
+    /// (its token request's, or a resource's). `Ok(None)` when this client signs none
+    /// (no DPoP, or no key of its own: the token cache's isolates ask without proofs).
+    /// The machine learns the key's public half on first use.
+    pub(super) async fn dpop_proof(&self, make: impl Fn(&Machine, &[u8], crate::proto::time::WallMillis) -> Option<String>) -> Result<Option<String>, Error> {
+        let source = self.dpop.borrow().as_ref().map(|d| (d.env.clone(), d.import.unwrap_or(("", ""))));
+        let Some((env, (name, param))) = source else { return Ok(None) };
+        let failed = |_| Error::config("DPOP_KEY", "could not be imported (or a key made) by WebCrypto");
+        let record: Array = JsFuture::from(dpop_key(&env, name, param)).await.map_err(failed)?.unchecked_into();
+        let alg = {
+            let mut st = self.st.borrow_mut();
+            if st.m.dpop_key().is_none() && st.m.config().is_some() {
+                let (name, param) = (record.get(1).as_string().unwrap_or_default(), record.get(2).as_string().unwrap_or_default());
+                let key = crate::proto::dpop::DpopKey::new(&name, &param, &to_value(&record.get(3), 1))?;
+                st.m.set_dpop_key(key);
+            }
+            st.m.dpop_key().map(|k| k.alg)
+        };
+        let Some(alg) = alg else { return Ok(None) };
+        let jti = super::signin::random_bytes(crate::proto::dpop::JTI_BYTES as u32).to_vec();
+        let Some(input) = make(&self.st.borrow().m, &jti, js::now().wall) else { return Ok(None) };
+        let signature = JsFuture::from(sign_proof(&record.get(0), alg, &input)).await.map_err(failed)?;
+        let mut proof = input;
+        proof.push('.');
+        crate::proto::encode_base64url(&mut proof, &js_sys::Uint8Array::new(&signature).to_vec());
+        Ok(Some(proof))
+    }
+
+    /// A resource server's `DPoP-Nonce` (any status) for `origin`'s next proof.
+    pub(super) fn take_nonce(&self, origin: &str, value: &str) {
+        self.st.borrow_mut().m.take_nonce(origin, value);
     }
 
     /// Tells this browser's other tabs about the tokens just fetched ([`Action::Share`]).
@@ -430,26 +487,49 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     let signal = controller.map(|c| c.signal());
     const CAP: u32 = crate::proto::http::MAX_BODY_BYTES as u32;
     #[cfg(feature = "signin")]
-    let answer = match req.lock.then(|| super::signin::lock_name(inner)).flatten() {
-        Some(lock) => super::signin::post_token_locked(
-            &lock, fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP,
-        ),
-        None => js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP),
-    };
-    #[cfg(not(feature = "signin"))]
-    let answer = js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP);
+    let lock = req.lock.then(|| super::signin::lock_name(inner)).flatten();
     let (inner2, ctx2) = (inner.clone(), ctx.clone());
     let done = promise(async move {
-        let answer = JsFuture::from(answer).await.map(|v| {
+        // A fresh proof for every attempt (RFC 9449 §7.3), with the server's latest nonce.
+        let proof = inner2.dpop_proof(|m, jti, wall| m.token_proof(wall, jti)).await;
+        let answer = match proof {
+            Err(e) => Err(e),
+            Ok(proof) => {
+                if let Some(p) = proof {
+                    headers.push(&Array::of2(&JsValue::from_str("DPoP"), &JsValue::from_str(&p)));
+                }
+                #[cfg(feature = "signin")]
+                let answer = match lock {
+                    Some(lock) => super::signin::post_token_locked(
+                        &lock, fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP,
+                    ),
+                    None => js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP),
+                };
+                #[cfg(not(feature = "signin"))]
+                let answer = js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP);
+                Ok(JsFuture::from(answer).await)
+            }
+        };
+        let answer = match answer {
+            Err(e) => Err(Some(e)),
+            Ok(a) => a.map_err(|e| {
+                // Still the attempt being sent (not one the machine aborted): its error is the cause.
+                if inner2.take_sending(attempt).is_some() {
+                    inner2.keep_cause(e);
+                }
+                None
+            }),
+        };
+        let answer = answer.map(|v| {
             let a: Array = v.unchecked_into();
             let status = a.get(0).as_f64().unwrap_or(0.0) as u16;
             // A locked refresh's `release(ms)` (js/signin.js postTokenLocked).
             #[cfg(feature = "signin")]
-            if let Some(release) = a.get(3).dyn_ref::<Function>() {
+            if let Some(release) = a.get(4).dyn_ref::<Function>() {
                 let _ = release.call1(&JsValue::NULL, &JsValue::from(crate::proto::client::machine::lock_hold(status).0 as f64));
             }
             HttpResponse {
-                dpop_nonce: None,
+                dpop_nonce: a.get(3).as_string(),
                 status,
                 retry_after: a.get(1).as_string(),
                 // `postToken` gives no text for a body over MAX_BODY_BYTES.
@@ -460,14 +540,8 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
                 },
             }
         });
-        // Still the attempt being sent (not one the machine aborted): its error is the cause.
-        let current = inner2.take_sending(attempt).is_some();
-        let result = answer.map_err(|e| {
-            if current {
-                inner2.keep_cause(e);
-            }
-            Error::Network
-        });
+        inner2.take_sending(attempt);
+        let result = answer.map_err(|e| e.unwrap_or(Error::Network));
         inner2.st.borrow_mut().m.handle_response(attempt, result, js::now());
         drive(&inner2, &ctx2);
         Ok(JsValue::UNDEFINED)

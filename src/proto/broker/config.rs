@@ -30,7 +30,7 @@ pub enum Role {
 }
 
 /// The variables of the upstream client, which every role reads.
-const UPSTREAM_VARS: &[&str] = &["TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_AUTH", "SCOPE", "AUDIENCE", "RESOURCE", "DIALECT"];
+const UPSTREAM_VARS: &[&str] = &["TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_AUTH", "SCOPE", "AUDIENCE", "RESOURCE", "DIALECT", "DPOP"];
 
 impl Role {
     /// Whether this role reads env variable `var`.
@@ -123,11 +123,23 @@ impl BrokerConfig {
         if let Some(p) = &proxy_origin {
             opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
         }
+        // DPoP-bound tokens (RFC 9449) for the deployment and its users: the key is the
+        // `DPOP_KEY` secret, which the shell hands WebCrypto (never this code), or one each
+        // isolate makes ([`BrokerConfig::dpop_keying`]).
+        let dpop = match get("DPOP").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(EnvError { var: "DPOP", reason: "must be true or false" }),
+        };
+        if dpop {
+            opts.push(("dpop".to_owned(), Value::Bool(true)));
+        }
         let upstream = Config::from_options(&GENERIC, &Value::Object(opts), parse_url)
             .map_err(|e| match e {
                 Error::InvalidConfig { field, reason } => EnvError {
                     var: ENV
                         .iter()
+                        .chain(&[("DPOP", "dpop")])
                         .find(|(_, opt)| field.starts_with(opt))
                         .map_or("PROXY_ORIGIN", |(var, _)| var),
                     reason,
@@ -169,11 +181,15 @@ impl BrokerConfig {
                 if let Some(p) = &proxy_origin {
                     opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
                 }
+                if dpop {
+                    opts.push(("dpop".to_owned(), Value::Bool(true)));
+                }
                 let client = Config::from_options(&GENERIC, &Value::Object(opts), parse_url).map_err(|e| match e {
                     Error::InvalidConfig { field, reason } => EnvError {
                         var: SIGNIN_ENV
                             .iter()
                             .chain(ENV)
+                            .chain(&[("DPOP", "dpop")])
                             .find(|(_, opt)| field.starts_with(opt))
                             .map_or("AUTHORIZE_URL", |(var, _)| var),
                         reason,
@@ -228,7 +244,43 @@ impl BrokerConfig {
         if let Some(p) = &self.proxy_origin {
             opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
         }
-        Config::from_options(&GENERIC, &Value::Object(opts), parse_url)
+        let mut cfg = Config::from_options(&GENERIC, &Value::Object(opts), parse_url)?;
+        // The object hands on the deployment's DPoP-bound token: answers say `DPoP` (a
+        // Bearer one is refused) and the proxy sends it with the DPoP scheme. This client
+        // gets no key, so its requests to the object carry no proof.
+        if let (true, crate::proto::client::config::Source::Endpoint(ep)) = (self.dpop(), &mut cfg.source) {
+            if let Some(u) = parse_url(TOKEN_CACHE_URL) {
+                ep.dpop = Some(crate::proto::client::config::DpopTarget::new(&u.origin, &u.pathname));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Whether the deployment's tokens are DPoP-bound (`DPOP=true`).
+    pub fn dpop(&self) -> bool {
+        crate::proto::DPOP && matches!(&self.upstream.source, crate::proto::client::config::Source::Endpoint(ep) if ep.dpop.is_some())
+    }
+
+    /// Which DPoP key this object signs with: `Ok(None)` for one of its own, made by
+    /// WebCrypto (non-extractable), or the WebCrypto algorithm to import the `DPOP_KEY`
+    /// secret with. `jwk` is the shell's view of that secret (its public members, and `d:
+    /// true` for a private key: see [`crate::proto::dpop::private_jwk_algorithm`]) or `None`
+    /// when it is not set. `shared`: this object's tokens are used by other isolates (the
+    /// `TOKEN_CACHE` object and its isolates, or sign-in's session objects and the edge),
+    /// which must all sign with one key: a key made here could never leave this isolate.
+    pub fn dpop_keying(&self, jwk: Option<&Value>, shared: bool) -> Result<Option<(&'static str, &'static str)>, EnvError> {
+        let bad = |reason| EnvError { var: "DPOP_KEY", reason };
+        match jwk {
+            Some(_) if !self.dpop() => Err(bad("is set but DPOP is not true")),
+            #[cfg(feature = "dpop")]
+            Some(jwk) => crate::proto::dpop::private_jwk_algorithm(jwk).map(Some).map_err(bad),
+            #[cfg(not(feature = "dpop"))]
+            Some(_) => Err(bad("needs the DPoP build")),
+            None if self.dpop() && (shared || self.role != Role::Edge || self.signs_in()) => Err(bad(
+                "must be set (a private JWK) with DPOP=true when tokens are shared across isolates (TOKEN_CACHE or sign-in): they all sign with one key",
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Whether `key` (from `X-Broker-Key`) is one of the configured keys. Compares every

@@ -54,6 +54,13 @@ pub fn upstream_reply(e: &Error) -> Reply {
         Error::Network | Error::Http { .. } => {
             Reply::error(502, "upstream_unavailable", "the token endpoint could not be reached or failed")
         }
+        // Names the setting (both parts are the code's own text, never a value).
+        Error::InvalidConfig { field, reason } => {
+            let mut m = field.clone();
+            m.push_str(": ");
+            m.push_str(reason);
+            Reply::error(500, "broker_misconfigured", &m)
+        }
         _ => Reply::error(500, "broker_misconfigured", "the broker could not get a token"),
     }
 }

@@ -24,11 +24,12 @@ pub mod gate;
 pub mod rate;
 pub mod route;
 
-/// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime.
-pub fn token_reply(t: &TokenSet, now: Instant) -> Reply {
+/// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime;
+/// `token_type` is `DPoP` for a DPoP-bound token (`dpop`), else `Bearer`.
+pub fn token_reply(t: &TokenSet, dpop: bool, now: Instant) -> Reply {
     let mut body = String::from("{\"access_token\":");
     push_json_str(&mut body, t.access_token.expose());
-    body.push_str(",\"token_type\":\"Bearer\",\"expires_in\":");
+    body.push_str(if dpop { ",\"token_type\":\"DPoP\",\"expires_in\":" } else { ",\"token_type\":\"Bearer\",\"expires_in\":" });
     push_u64(&mut body, now.until(t.expires_at).0 / 1000);
     body.push('}');
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }

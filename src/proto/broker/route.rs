@@ -106,6 +106,9 @@ impl BrokerConfig {
             (Some(Route::Session), "GET, OPTIONS")
         } else if signs_in && req.path == "/logout" {
             (Some(Route::Logout), "POST, OPTIONS")
+        } else if self.dpop() && req.path == "/token" {
+            // A DPoP-bound token is of no use without the broker's key, which never leaves it.
+            return Err(Reply::error(404, "not_found", "with DPOP=true tokens are bound to the broker's key: call the API through /proxy/"));
         } else if req.path == "/token" {
             (Some(Route::Token), "POST, OPTIONS")
         } else if let Some(rest) = req.path.strip_prefix("/proxy/") {
@@ -246,4 +249,35 @@ pub fn forward_header(name: &str, connection: &str) -> bool {
     ];
     let n = name.to_ascii_lowercase();
     !STRIP.contains(&n.as_str()) && !connection.split(',').any(|t| t.trim().eq_ignore_ascii_case(&n))
+}
+
+/// What the proxy does after the API answered 401 to a request it sent with a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After401 {
+    /// Send it again, once, with a fresh proof: the API demanded a DPoP nonce (RFC 9449
+    /// §9), its answer carried one, and the request has no body to stream a second time.
+    Replay,
+    /// Relay the 401; the token was not refused (a nonce challenge), so it is kept.
+    Kept,
+    /// Relay the 401 and tell the token's holder, which drops a refused token (the next
+    /// call gets a fresh one). The proxy never replays a refused token's call.
+    Refused,
+}
+
+/// What to do after a 401 whose `WWW-Authenticate` is `www_authenticate`, for a request
+/// whose tokens are DPoP-bound (`dpop`), with no body (`bodiless`: GET or HEAD), which was
+/// `replayed` already.
+pub fn after_401(dpop: bool, www_authenticate: Option<&str>, bodiless: bool, replayed: bool) -> After401 {
+    #[cfg(feature = "dpop")]
+    let challenge = dpop && crate::proto::dpop::nonce_challenge(www_authenticate);
+    #[cfg(not(feature = "dpop"))]
+    let challenge = {
+        let _ = (dpop, www_authenticate);
+        false
+    };
+    match challenge {
+        false => After401::Refused,
+        true if bodiless && !replayed => After401::Replay,
+        true => After401::Kept,
+    }
 }

@@ -36,11 +36,16 @@ pub fn authorization<'a>(cfg: &'a Config, token: &TokenSet) -> (&'a str, String)
     if let Source::ApiKey { header: Some(h), .. } = &cfg.source {
         return (h, token.access_token.expose().to_owned());
     }
-    // The scheme is the token's type: DPoP tokens (RFC 9449 §7.1) when `dpop` is on.
-    let dpop = crate::proto::DPOP && matches!(&cfg.source, Source::Endpoint(ep) if ep.dpop.is_some());
-    let mut v = String::from(if dpop { "DPoP " } else { "Bearer " });
+    let mut v = String::from(scheme(cfg));
     v.push_str(token.access_token.expose());
     ("Authorization", v)
+}
+
+/// The `Authorization` scheme, with its space, of `cfg`'s tokens: their type, `DPoP `
+/// (RFC 9449 §7.1) when `dpop` is on, else `Bearer `.
+pub fn scheme(cfg: &Config) -> &'static str {
+    let dpop = crate::proto::DPOP && matches!(&cfg.source, Source::Endpoint(ep) if ep.dpop.is_some());
+    if dpop { "DPoP " } else { "Bearer " }
 }
 
 /// The name of the header [`authorization`] sets.

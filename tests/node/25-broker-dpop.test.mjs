@@ -1,0 +1,156 @@
+// The broker with DPoP-bound tokens (DPOP=true, RFC 9449) in real workerd (Miniflare):
+// oidc-provider demands DPoP and its nonce on every token request, and the strict API of
+// tests/fixtures/dpop.mjs checks every proof and demands its own nonce. Alone (a key each
+// isolate makes), combined with the TOKEN_CACHE object and BROKER_KEYS (one key for every
+// isolate, the DPOP_KEY secret), and misconfigured.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Miniflare } from "miniflare";
+import { calculateJwkThumbprint } from "jose";
+import { workerdOptions } from "../../worker/local.mjs";
+import { startDpopAs, startResourceServer } from "../fixtures/dpop.mjs";
+
+const APP = "https://app.example.com";
+const worker = new URL("../../worker/", import.meta.url).pathname;
+let as, rs;
+const running = [];
+before(async () => {
+  as = await startDpopAs();
+  rs = await startResourceServer(as);
+});
+after(async () => {
+  for (const mf of running) await mf.dispose();
+  await rs?.close();
+  await as?.close();
+});
+
+async function deploy(extra, durableObjects = {}) {
+  const bindings = { TOKEN_URL: as.tokenUrl, CLIENT_ID: "svc", CLIENT_SECRET: "svc-secret", ALLOWED_ORIGINS: APP, PROXY_ORIGIN: rs.origin, RATE_LIMIT: "0", DPOP: "true", ...extra };
+  const mf = new Miniflare({ ...workerdOptions(`${worker}index.js`, worker, bindings), durableObjects });
+  running.push(mf);
+  await mf.ready;
+  return mf;
+}
+const call = (mf, path, { method = "GET", body, headers = {} } = {}) =>
+  mf.dispatchFetch(`http://broker${path}`, { method, body, headers: { origin: APP, "tokenkit-request": "1", ...headers } });
+const delta = (before) => ({ token: as.count.token - before.token, demands: as.count.nonceDemands - before.nonceDemands, issued: as.count.issued - before.issued });
+
+/** An ES256 key pair's private JWK (the DPOP_KEY secret) and its RFC 7638 thumbprint. */
+async function secretKey(alg = { name: "ECDSA", namedCurve: "P-256" }) {
+  const pair = await crypto.subtle.generateKey(alg, true, ["sign", "verify"]);
+  const jwk = await crypto.subtle.exportKey("jwk", pair.privateKey);
+  return { text: JSON.stringify(jwk), jkt: await calculateJwkThumbprint(await crypto.subtle.exportKey("jwk", pair.publicKey)) };
+}
+
+test("one isolate, its own key: 30 concurrent proxied calls, one DPoP-bound token (the AS's nonce answered once), every proof taken by the strict API; /token is not served", async () => {
+  const mf = await deploy({});
+  const before = { ...as.count };
+  const proofsBefore = as.proofs.length;
+  const logBefore = rs.log.length;
+  const results = await Promise.all(Array.from({ length: 30 }, (_, i) => call(mf, `/proxy/item/${i}?q=${i}`)));
+  const bodies = await Promise.all(results.map((r) => r.json()));
+  assert.deepEqual([...new Set(results.map((r) => r.status))], [200], JSON.stringify(rs.log.slice(logBefore).filter((l) => l.status !== 200).slice(0, 3)));
+  assert.deepEqual(delta(before), { token: 2, demands: 1, issued: 1 }, "single flight; the nonce demand answered once with a fresh proof");
+  const [first, second] = as.proofs.slice(proofsBefore);
+  assert.notEqual(first.jti, second.jti);
+  assert.equal(first.nonce, undefined);
+  assert.equal(typeof second.nonce, "string");
+  assert.equal(second.htu, as.tokenUrl);
+  // One key for the isolate: every call's token is bound to it.
+  assert.equal(new Set(bodies.map((b) => b.jkt)).size, 1);
+  // The API demanded its nonce (some calls raced the first answer): each such GET was sent
+  // again once, with a fresh proof, and no call saw a second challenge.
+  const log = rs.log.slice(logBefore);
+  assert.equal(log.filter((l) => l.status === 200).length, 30);
+  assert.ok(log.filter((l) => l.error === "use_dpop_nonce").length <= 30);
+  assert.ok(log.every((l) => l.status === 200 || l.error === "use_dpop_nonce"), JSON.stringify(log.find((l) => l.status !== 200 && l.error !== "use_dpop_nonce")));
+
+  // Methods as sent, each with its own proof; the nonce of the last answer is kept.
+  for (const method of ["POST", "PATCH", "DELETE"]) {
+    const r = await call(mf, "/proxy/data", { method, body: method === "DELETE" ? undefined : "{}" });
+    assert.equal(r.status, 200, `${method}: ${JSON.stringify(rs.log.at(-1))}`);
+    assert.equal((await r.json()).method, method);
+  }
+  // A bound token is no use to a browser.
+  const t = await call(mf, "/token", { method: "POST" });
+  assert.equal(t.status, 404);
+  const text = await t.text();
+  assert.match(text, /proxy/);
+  assert.ok(!text.includes("svc-secret"));
+});
+
+test("a nonce challenge to a call with a body is relayed, not replayed (a stream is not sent twice), and the token is kept", async () => {
+  const mf = await deploy({});
+  const before = { ...as.count };
+  const logBefore = rs.log.length;
+  // The isolate's first call to the API carries no API nonce yet.
+  const r = await call(mf, "/proxy/data", { method: "POST", body: "{\"once\":true}" });
+  assert.equal(r.status, 401);
+  assert.match(r.headers.get("www-authenticate"), /use_dpop_nonce/);
+  assert.deepEqual(rs.log.slice(logBefore).map((l) => l.error), ["use_dpop_nonce"], "sent once");
+  // The nonce that 401 carried is used by the next call, with the same token.
+  const ok = await call(mf, "/proxy/data", { method: "POST", body: "{}" });
+  assert.equal(ok.status, 200, JSON.stringify(rs.log.at(-1)));
+  assert.equal(delta(before).issued, 1, "a nonce challenge does not refuse the token");
+});
+
+test("TOKEN_CACHE + BROKER_KEYS + DPOP_KEY: the object and every isolate sign with the secret key; one token for the deployment", async () => {
+  const key = await secretKey();
+  const before = { ...as.count };
+  // The isolate asks the deployment's TokenCache object (its own isolate) for the token.
+  const mf = await deploy({ DPOP_KEY: key.text, BROKER_KEYS: "k-1" }, { TOKEN_CACHE: "TokenCache" });
+  const health = await (await call(mf, "/healthz")).text();
+  assert.equal(JSON.parse(health).cache, "durable-object");
+  assert.ok(!health.includes(JSON.parse(key.text).d), "the key never in an answer");
+  const results = await Promise.all(Array.from({ length: 40 }, (_, i) => call(mf, `/proxy/c/${i}`, { headers: { "x-broker-key": "k-1" } })));
+  const bodies = await Promise.all(results.map((r) => r.json()));
+  assert.deepEqual([...new Set(results.map((r) => r.status))], [200], JSON.stringify(bodies.find((b) => !b.ok)));
+  assert.deepEqual([...new Set(bodies.map((b) => b.jkt))], [key.jkt], "bound to DPOP_KEY's public key");
+  assert.equal(delta(before).issued, 1, "one token per deployment");
+  // Without the key the proxy still refuses (the features combine, none is skipped).
+  assert.equal((await call(mf, "/proxy/c/x")).status, 401);
+  assert.equal((await call(mf, "/token", { method: "POST", headers: { "x-broker-key": "k-1" } })).status, 404);
+});
+
+test("an Ed25519 DPOP_KEY in a lone isolate is used as given", async () => {
+  const key = await secretKey({ name: "Ed25519" });
+  const mf = await deploy({ DPOP_KEY: key.text });
+  const r = await call(mf, "/proxy/ed");
+  assert.equal(r.status, 200, JSON.stringify(rs.log.at(-1)));
+  assert.equal((await r.json()).jkt, key.jkt);
+});
+
+test("misconfigured DPoP answers 500 naming the variable, never the key", async () => {
+  const key = await secretKey();
+  const d = JSON.parse(key.text).d;
+  const pub = JSON.parse(key.text);
+  delete pub.d;
+  for (const [extra, objects, want] of [
+    [{}, { TOKEN_CACHE: "TokenCache" }, /DPOP_KEY: must be set/],
+    [{ DPOP: "on" }, {}, /DPOP: must be true or false/],
+    [{ DPOP: "false", DPOP_KEY: key.text }, {}, /DPOP_KEY: is set but DPOP is not true/],
+    [{ DPOP_KEY: "{not json" }, {}, /DPOP_KEY: must be a private JWK/],
+    [{ DPOP_KEY: JSON.stringify(pub) }, {}, /DPOP_KEY: must be a private JWK/],
+    [{ DPOP_KEY: JSON.stringify({ kty: "oct", k: "c2VjcmV0" }) }, {}, /DPOP_KEY: must be/],
+  ]) {
+    const mf = await deploy(extra, objects);
+    const r = await call(mf, "/proxy/x");
+    const text = await r.text();
+    assert.equal(r.status, 500, text);
+    assert.equal(JSON.parse(text).error, "broker_misconfigured");
+    assert.match(text, want);
+    assert.ok(!text.includes(d) && !text.includes("svc-secret"), text);
+    await mf.dispose();
+    running.splice(running.indexOf(mf), 1);
+  }
+  // A key that parses but WebCrypto will not import (a point off the curve) fails the token
+  // request with the broker's own error, naming the variable.
+  const bad = JSON.parse(key.text);
+  bad.x = bad.y;
+  const mf = await deploy({ DPOP_KEY: JSON.stringify(bad) });
+  const r = await call(mf, "/proxy/x");
+  const text = await r.text();
+  assert.equal(r.status, 500, text);
+  assert.match(text, /DPOP_KEY: could not be imported/);
+  assert.ok(!text.includes(d), text);
+});

@@ -89,7 +89,7 @@ const ignore = () => {};
  * Blob.text() decodes UTF-8 and drops a BOM. A response without a body stream (a test's
  * fetch stub, a whatwg-fetch polyfill: they hold the whole body already) gives its text().
  */
-async function cappedText(res, cap) {
+export async function cappedText(res, cap) {
   const reader = res.body?.getReader();
   if (!reader) return res.text();
   const parts = [];

@@ -2,7 +2,7 @@
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
 // wake-up listeners. No decisions: src/proto/signin.rs and the machine make them, through
 // the wasm's Core (src/wasm/machine.rs); signinClass adds this to shell.js's clientClass.
-import { TokenError, clientClass, getDpop, getRuntime, monotonic, postToken } from "./shell.js";
+import { TokenError, cappedText, clientClass, dead, getDpop, getRuntime, monotonic, postToken } from "./shell.js";
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
@@ -117,12 +117,24 @@ export function post(close, message) {
   }
 }
 
-/** POSTs an RFC 7009 revocation; resolves to the status. Never follows a redirect. */
+/**
+ * POSTs an RFC 7009 revocation; resolves to [status, DPoP-Nonce, error]: the `error` of a
+ * 400's JSON body (a DPoP nonce demand names itself there: RFC 9449 §8), read up to 4 KB.
+ * Never follows a redirect.
+ */
 export async function postRevocation(fetchFn, url, headers, body) {
   const init = { method: "POST", headers, body, redirect: "manual" };
   const res = await (fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init));
-  res.body?.cancel().catch(() => {});
-  return res.type === "opaqueredirect" ? 0 : res.status;
+  if (res.type === "opaqueredirect") return [0, null];
+  let error;
+  if (res.status === 400) {
+    try {
+      error = JSON.parse(await cappedText(res, 4096)).error;
+    } catch {
+      // not JSON, or larger
+    }
+  } else res.body?.cancel().catch(() => {});
+  return [res.status, res.headers.get("dpop-nonce"), typeof error === "string" ? error : undefined];
 }
 
 /**
@@ -283,9 +295,12 @@ const hooks = (drive, token) => ({
       let status = -1;
       try {
         if (revoke === undefined) return;
-        // A DPoP-bound refresh token is revoked with a proof of the key it is bound to.
-        if (s.dpop) revoke[1].push(["DPoP", await getDpop().serverProof(s, revoke[0])]);
-        status = await postRevocation(s.fetch, revoke[0], revoke[1], revoke[2]);
+        // A DPoP-bound refresh token is revoked with a proof of the key it is bound to, a
+        // fresh one if the server demands its nonce (the core says when: once).
+        const send = async () => postRevocation(s.fetch, revoke[0], s.dpop ? [...revoke[1], ["DPoP", await getDpop().serverProof(s, revoke[0])]] : revoke[1], revoke[2]);
+        let a = await send();
+        if (s.dpop && !dead(s) && s.core.serverAnswer(new URL(revoke[0]).origin, 0, a[0], a[2] ?? "", a[1] ?? "")) a = await send();
+        status = a[0];
       } catch {
         // no answer: the core says what that means
       } finally {

@@ -369,3 +369,30 @@ fn the_option_is_checked() {
         }
     }
 }
+
+#[test]
+fn the_revocation_endpoint_nonce_demand_is_answered_once() {
+    let mut m = dpop_machine();
+    let rv = "https://rv.example";
+    let proof_nonce = |m: &Machine| parts(&m.resource_proof("POST", rv, "/revoke", None, WallMillis(0), &[3; 16]).unwrap()).1;
+    // (status, error, DPoP-Nonce, attempt) -> send again?
+    for (status, error, nonce, attempt, again) in [
+        (400, Some("use_dpop_nonce"), Some("r1"), 0, true),
+        (400, Some("use_dpop_nonce"), Some("r2"), 1, false), // a new nonce every time: two requests, no storm
+        (400, Some("use_dpop_nonce"), Some("r2"), 0, false), // not a new nonce: sending again cannot help
+        (400, Some("use_dpop_nonce"), None, 0, false),
+        (400, Some("invalid_request"), Some("r3"), 0, false),
+        (401, Some("use_dpop_nonce"), Some("r4"), 0, false),
+        (200, None, Some("r5"), 0, false),
+        (400, Some("use_dpop_nonce"), Some("bad nonce\u{7f}"), 0, false), // not 1*NQCHAR: ignored
+    ] {
+        assert_eq!(m.server_answer(rv, attempt, status, error, nonce), again, "{status} {error:?} {nonce:?} attempt {attempt}");
+    }
+    // Every well-formed nonce was taken, 2xx included: the next proof carries the last.
+    assert!(proof_nonce(&m).ends_with(r#","nonce":"r5"}"#), "{}", proof_nonce(&m));
+    // The token endpoint's nonce is another origin's.
+    assert!(!parts(&m.token_proof(WallMillis(0), &[4; 16]).unwrap()).1.contains("r5"));
+    // Without DPoP nothing is taken or sent again.
+    let mut plain = Machine::new(config(false), Runtime::Node, 1);
+    assert!(!plain.server_answer(rv, 0, 400, Some("use_dpop_nonce"), Some("x")));
+}

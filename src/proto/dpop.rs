@@ -200,7 +200,13 @@ impl Nonces {
 /// Whether a token endpoint's error is its demand for a nonce (RFC 9449 §8: `400`,
 /// `error=use_dpop_nonce`), compared exactly, never as a substring.
 pub fn is_nonce_error(e: &Error) -> bool {
-    matches!(e, Error::OAuth { status: 400, error, .. } if error == "use_dpop_nonce")
+    matches!(e, Error::OAuth { status, error, .. } if demands_nonce(*status, error))
+}
+
+/// Whether an authorization server's answer with `status` and body `error` is its demand
+/// for a nonce (RFC 9449 §8), whichever of its endpoints answered.
+pub fn demands_nonce(status: u16, error: &str) -> bool {
+    status == 400 && error == "use_dpop_nonce"
 }
 
 /// Whether a resource server's `WWW-Authenticate` demands a nonce (RFC 9449 §9: a `DPoP`

@@ -527,6 +527,14 @@ impl Core {
         self.m.forget_dpop();
     }
 
+    /// The revocation endpoint's answer to `attempt` (0 first) at `origin`: its status,
+    /// `error` and `DPoP-Nonce` (empty: none). Whether to send it again with a fresh proof
+    /// ([`Machine::server_answer`]).
+    #[wasm_bindgen(js_name = serverAnswer)]
+    pub fn server_answer(&mut self, origin: &str, attempt: u32, status: u16, error: &str, nonce: &str) -> bool {
+        self.m.server_answer(origin, attempt, status, Some(error), Some(nonce).filter(|n| !n.is_empty()))
+    }
+
     /// A resource server's `DPoP-Nonce` for `origin`'s next proof.
     #[wasm_bindgen(js_name = dpopNonce)]
     pub fn dpop_nonce(&mut self, origin: &str, value: &str) {

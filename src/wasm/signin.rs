@@ -383,7 +383,8 @@ pub(super) async fn revoke_at_server(fetch: Option<Function>, req: &crate::proto
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
     }
     let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &req.body)).await.map_err(|_| Error::Network)?;
-    match status.as_f64().unwrap_or(0.0) as u16 {
+    // [status, DPoP-Nonce, error] (js/signin.js postRevocation).
+    match js_sys::Reflect::get_u32(&status, 0).ok().and_then(|s| s.as_f64()).unwrap_or(0.0) as u16 {
         200..=299 => Ok(()),
         s => Err(Error::Http { status: s, detail: "the revocation endpoint refused", retry_after: None }),
     }

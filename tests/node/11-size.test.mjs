@@ -14,8 +14,9 @@ import { buildSync } from "esbuild";
 const BUDGET = 36.5 * 1024;
 // tokenkit/dpop (issue 22): the sign-in build with DPoP, measured 53,614 B (with the sign-in's
 // DPoP: dpop_jkt, revocation proofs, a key shared with the tokens between tabs, which cost
-// the plain sign-in app 325 B more: 47,628 B).
-const DPOP_BUDGET = 52.75 * 1024;
+// the plain sign-in app 325 B more: 47,628 B). Then the revocation endpoint's nonce retry
+// (the core's rule, a 400's error read from its body): 54,272 B, and the sign-in app 47,657 B.
+const DPOP_BUDGET = 53.25 * 1024;
 const APP_BUDGETS = { tokenkit: 34.75 * 1024, "tokenkit/signin": 46.75 * 1024, "tokenkit/dpop": DPOP_BUDGET };
 const pkgDir = new URL("../../pkg/", import.meta.url).pathname;
 const apps = {

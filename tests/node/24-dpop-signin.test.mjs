@@ -115,3 +115,35 @@ test("server-side sign-in in Node: the code is bound to the key by dpop_jkt, and
   assert.equal(client.isAuthorized, false);
   client.dispose();
 });
+
+test("sign-out: a revocation endpoint's nonce demand is answered once with a fresh proof; one that demands a new nonce every time gets two requests, not a storm", async () => {
+  const { TokenClient } = await import("../../pkg/dpop/node.js");
+  const claims = (proof) => JSON.parse(Buffer.from(proof.split(".")[1], "base64url").toString());
+  for (const [demands, revoked] of [[1, true], [Infinity, false]]) {
+    const sent = []; // the proofs of every revocation request
+    let n = 0;
+    const fetch = async (url, init) => {
+      if (!String(url).endsWith("/token/revocation")) return globalThis.fetch(url, init);
+      sent.push(claims(new Headers(init.headers).get("dpop")));
+      if (sent.length > demands) return globalThis.fetch(url, init);
+      return new Response(JSON.stringify({ error: "use_dpop_nonce", error_description: "nonce" }), { status: 400, headers: { "content-type": "application/json", "dpop-nonce": `rv-${++n}` } });
+    };
+    const client = new TokenClient({ ...webClient(oidc, app.origin), allowedOrigins: [rs.origin], dpop: true, fetch });
+    const saved = await client.createAuthorizationUrl();
+    await client.completeAuthorization(await callbackFor(browser, saved.url, app.origin, "carol"), saved);
+    const live = await oidc.liveRefreshTokens();
+    const out = await client.signOut().then(() => "ok", (e) => e.code);
+    assert.equal(sent.length, 2, "sent once, and again once");
+    assert.notEqual(sent[0].jti, sent[1].jti, "a fresh proof");
+    assert.equal(sent[1].nonce, "rv-1", "with the nonce the demand carried");
+    assert.equal(sent[1].htu, `${oidc.issuer}/token/revocation`);
+    if (revoked) {
+      assert.equal(out, "ok");
+      assert.equal(await oidc.liveRefreshTokens(), live - 1, "revoked at the server");
+    } else {
+      assert.equal(out, "HTTP_ERROR", "the second demand fails the revocation");
+    }
+    assert.equal(client.isAuthorized, false);
+    client.dispose();
+  }
+});

@@ -2,13 +2,20 @@
 // oidc-provider demands DPoP and its nonce on every token request, and the strict API of
 // tests/fixtures/dpop.mjs checks every proof and demands its own nonce. Alone (a key each
 // isolate makes), combined with the TOKEN_CACHE object and BROKER_KEYS (one key for every
-// isolate, the DPOP_KEY secret), and misconfigured.
+// isolate, the DPOP_KEY secret), misconfigured, and signing users in (a Chromium login
+// through oidc-provider with DPoP and nonces required; its userinfo endpoint is the API).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Miniflare } from "miniflare";
 import { calculateJwkThumbprint } from "jose";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { workerdOptions } from "../../worker/local.mjs";
 import { startDpopAs, startResourceServer } from "../fixtures/dpop.mjs";
+import { launchChromium } from "../fixtures/chromium.mjs";
+import { startOidc, signInAt } from "../fixtures/oidc.mjs";
+import { bffOptions, freePort, startPage } from "../fixtures/bff.mjs";
 
 const APP = "https://app.example.com";
 const worker = new URL("../../worker/", import.meta.url).pathname;
@@ -153,4 +160,59 @@ test("misconfigured DPoP answers 500 naming the variable, never the key", async 
   assert.equal(r.status, 500, text);
   assert.match(text, /DPOP_KEY: could not be imported/);
   assert.ok(!text.includes(d), text);
+});
+
+test("sign-in with DPoP: the session object's code exchange and refresh carry proofs of DPOP_KEY; proxied calls as the user carry the DPoP scheme and a proof the userinfo endpoint takes; logout revokes", async (t) => {
+  const key = await secretKey();
+  const app = await startPage();
+  const port = await freePort();
+  const broker = `http://127.0.0.1:${port}`;
+  const oidc = await startOidc({ redirects: [`${broker}/callback`], accessTtl: 10, dpop: true });
+  const store = mkdtempSync(join(tmpdir(), "tokenkit-dpop-sessions-"));
+  const options = bffOptions({ port, store, issuer: oidc.issuer, appOrigin: app.origin, sessionSecret: "dpop-session-key-0123456789abcdefghijklmn" });
+  Object.assign(options.bindings, { DPOP: "true", DPOP_KEY: key.text });
+  const mf = new Miniflare(options);
+  const browser = await launchChromium();
+  t.after(async () => {
+    await browser.close();
+    await mf.dispose();
+    await oidc.close();
+    await app.close();
+    rmSync(store, { recursive: true, force: true });
+  });
+  await mf.ready;
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(`${broker}/login?return_to=${encodeURIComponent(`${app.origin}/`)}`);
+  await signInAt(page, "alice");
+  await page.waitForURL(`${app.origin}/`);
+  assert.equal(oidc.count.code, 1, "one code exchange (its nonce demand answered inside it)");
+  const me = (n = 1) =>
+    page.evaluate(
+      ([url, n]) => Promise.all(Array.from({ length: n }, () => fetch(url, { credentials: "include", headers: { "Tokenkit-Request": "1" } }).then(async (r) => [r.status, await r.text()]))),
+      [`${broker}/proxy/me`, n],
+    );
+  // oidc-provider's userinfo demands its nonce of the first call: the broker answers once.
+  const [[status, body]] = await me();
+  assert.equal(status, 200, body);
+  assert.equal(JSON.parse(body).sub, "alice");
+  const bound = async () => {
+    const jkts = new Set();
+    for (const v of oidc.issued()) {
+      const r = await oidc.findAccess(v);
+      if (r) jkts.add(r.jkt);
+    }
+    return [...jkts];
+  };
+  assert.deepEqual(await bound(), [key.jkt], "the user's token is bound to DPOP_KEY");
+  // The first token lasts 10 s; once its refresh is due (a wait for the clock), 20
+  // concurrent calls: one refresh, with a proof, and every call served.
+  oidc.setAccessTtl(300);
+  await new Promise((r) => setTimeout(r, 5500));
+  const burst = await me(20);
+  assert.deepEqual([...new Set(burst.map(([s]) => s))], [200], burst.find(([s]) => s !== 200)?.[1]);
+  assert.equal(oidc.count.refresh, 1);
+  assert.deepEqual(await bound(), [key.jkt], "the refreshed token is bound to the same key");
+  const out = await page.evaluate((url) => fetch(url, { method: "POST", credentials: "include", headers: { "Tokenkit-Request": "1" } }).then((r) => r.json()), `${broker}/logout`);
+  assert.deepEqual(out, { signedOut: true, revoked: true });
+  assert.equal(await oidc.liveRefreshTokens(), 0);
 });

@@ -280,6 +280,20 @@ impl Machine {
     }
 
     #[cfg(feature = "dpop")]
+    /// The answer of the authorization server at `origin` to a request other than a token
+    /// request (a revocation), sent as its `attempt` (0 first): takes its `DPoP-Nonce`, and
+    /// says whether to send the request again with a fresh proof. Once, and only when the
+    /// server demanded the nonce it just gave (`400`, `error` `use_dpop_nonce`: RFC 9449 §8),
+    /// as for token requests: a server that wants a new nonce every time gets two requests.
+    pub fn server_answer(&mut self, origin: &str, attempt: u32, status: u16, error: Option<&str>, nonce: Option<&str>) -> bool {
+        if self.dpop().is_none() {
+            return false;
+        }
+        let fresh = nonce.is_some_and(|n| self.nonces.take(origin, n));
+        fresh && attempt == 0 && crate::proto::dpop::demands_nonce(status, error.unwrap_or_default())
+    }
+
+    #[cfg(feature = "dpop")]
     /// Forgets the DPoP key and every nonce: a signed-out user's next session is bound to
     /// a new key (a key lives as long as the refresh token bound to it, no longer).
     pub fn forget_dpop(&mut self) {

@@ -11,6 +11,10 @@ export interface BrokerEnv {
   AUDIENCE?: string;
   RESOURCE?: string;
   DIALECT?: "oauth2" | "symbl";
+  /** "true": DPoP-bound tokens (RFC 9449); /token is then not served. */
+  DPOP?: "true" | "false";
+  /** A private JWK (a secret) the DPoP proofs are signed with; required with TOKEN_CACHE or sign-in. */
+  DPOP_KEY?: string;
   /** Comma-separated browser origins allowed to call the broker. */
   ALLOWED_ORIGINS?: string;
   /** The API origin /proxy/ forwards to. */

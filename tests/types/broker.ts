@@ -21,6 +21,10 @@ export async function routed(request: Request): Promise<Response> {
 export const viaDefault = (request: Request) => worker.fetch(request, env, ctx);
 export const classes = [TokenCache, UserSession] as const;
 
+export const bound: BrokerEnv = { ...env, DPOP: "true", DPOP_KEY: "{\"kty\":\"EC\"}" };
+// @ts-expect-error DPOP is "true" or "false"
+const badDpop: BrokerEnv = { DPOP: "on" };
+void badDpop;
 // @ts-expect-error ALLOW_CREDENTIALS is "true" or "false"
 const badFlag: BrokerEnv = { ALLOW_CREDENTIALS: "yes" };
 void badFlag;

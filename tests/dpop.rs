@@ -396,3 +396,19 @@ fn the_revocation_endpoint_nonce_demand_is_answered_once() {
     let mut plain = Machine::new(config(false), Runtime::Node, 1);
     assert!(!plain.server_answer(rv, 0, 400, Some("use_dpop_nonce"), Some("x")));
 }
+
+/// tests/fixtures/rows/htu.json, the table tests/node/23-dpop also reads: the platform's
+/// origin and pathname of each URL become the proof's htu, and the method fetch sends its
+/// htm. The Node test checks the platform gives those parts; this, that the core's claims
+/// are made of them and nothing else (no query, no fragment).
+#[test]
+fn htu_is_the_platforms_origin_and_path_shared_rows() {
+    let table: serde_json::Value = serde_json::from_str(include_str!("fixtures/rows/htu.json")).unwrap();
+    let m = dpop_machine();
+    for row in table["rows"].as_array().unwrap() {
+        let f = |k: &str| row[k].as_str().unwrap();
+        let proof = m.resource_proof(f("htm"), f("origin"), f("pathname"), Some(&[0; 32]), WallMillis(1_700_000_000_000), &[9; 16]).unwrap();
+        let claims: serde_json::Value = serde_json::from_str(&parts(&proof).1).unwrap();
+        assert_eq!((claims["htu"].as_str(), claims["htm"].as_str()), (Some(f("htu")), Some(f("htm"))), "{}", f("url"));
+    }
+}

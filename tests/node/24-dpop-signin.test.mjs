@@ -66,6 +66,9 @@ test("Chromium: code, refresh and a second tab on one non-extractable key; the A
   assert.equal(info.tokenType, "DPoP");
   const first = await p.evaluate(() => call("/me"));
   assert.equal(first.status, 200, JSON.stringify(rs.log.at(-1)));
+  // The key lives in memory only: nothing in IndexedDB (where iOS Safari's Lockdown and
+  // Private modes refuse a non-extractable CryptoKey with DataCloneError) or Web Storage.
+  assert.deepEqual(await p.evaluate(async () => [(await indexedDB.databases()).length, localStorage.length, sessionStorage.length]), [0, 0, 0]);
   // The key tokenkit made: ECDSA P-256, its private half not extractable, and the one the
   // token is bound to.
   const made = await p.evaluate(async () => Promise.all(madeKeys.map(async (k) => ({ extractable: k.privateKey.extractable, alg: k.privateKey.algorithm.name, jwk: await crypto.subtle.exportKey("jwk", k.publicKey) }))));
@@ -101,18 +104,30 @@ test("Chromium: code, refresh and a second tab on one non-extractable key; the A
   await context.close();
 });
 
-test("server-side sign-in in Node: the code is bound to the key by dpop_jkt, and the tokens to the same key", async () => {
+test("server-side sign-in in Node: the code is bound to the key by dpop_jkt, and the tokens to the same key; the code exchange answers the nonce demand; sign-out forgets the key", async () => {
   const { TokenClient } = await import("../../pkg/dpop/node.js");
-  const client = new TokenClient({ ...webClient(oidc, app.origin), allowedOrigins: [rs.origin], dpop: true });
+  const exchanges = []; // [status, proof's nonce] of each token request
+  const fetch = async (url, init) => {
+    const r = await globalThis.fetch(url, init);
+    if (String(url).endsWith("/token")) exchanges.push([r.status, JSON.parse(Buffer.from(new Headers(init.headers).get("dpop").split(".")[1], "base64url")).nonce]);
+    return r;
+  };
+  const client = new TokenClient({ ...webClient(oidc, app.origin), allowedOrigins: [rs.origin], dpop: true, fetch });
   const saved = await client.createAuthorizationUrl();
   const jkt = new URL(saved.url).searchParams.get("dpop_jkt");
   assert.match(jkt ?? "", /^[A-Za-z0-9_-]{43}$/);
   await client.completeAuthorization(await callbackFor(browser, saved.url, app.origin, "bob"), saved);
+  // oidc-provider demands its nonce of the code exchange too: sent again once, with it.
+  assert.deepEqual(exchanges.map(([status, nonce]) => [status, typeof nonce]), [[400, "undefined"], [200, "string"]]);
   const res = await client.fetch(`${rs.origin}/me`);
   assert.equal(res.status, 200, JSON.stringify(rs.log.at(-1)));
   assert.equal((await res.json()).jkt, jkt, "the token is bound to the key dpop_jkt named");
   await client.signOut();
   assert.equal(client.isAuthorized, false);
+  // The next session is bound to a new key: the signed-out one is gone with its tokens.
+  const next = new URL((await client.createAuthorizationUrl()).url).searchParams.get("dpop_jkt");
+  assert.match(next ?? "", /^[A-Za-z0-9_-]{43}$/);
+  assert.notEqual(next, jkt);
   client.dispose();
 });
 

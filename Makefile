@@ -155,7 +155,7 @@ soak: setup-chromium build worker-build
 # its corpus (fuzz/corpus/<target>, committed; `make test` replays it on stable, with the
 # inputs that found bugs in fuzz/regressions/<target>, which minimizing never touches).
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS = token_response retry_after www_authenticate config origin broker
+FUZZ_TARGETS = token_response retry_after www_authenticate config origin broker metadata
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@cargo +nightly fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked

@@ -216,3 +216,53 @@ pub fn broker(data: &[u8]) {
         assert!(matches!(route, tokenkit::proto::broker::route::Route::Health), "{route:?} without a key");
     }
 }
+
+/// Authorization server metadata (discovery): a document is only ever taken from a 200 JSON
+/// object naming exactly the configured issuer, with a token endpoint that is a secure URL
+/// (https, or http on a loopback host) without a fragment, and the one it names; only a 404
+/// or 410 sends the client to the next location; no error message carries the document's
+/// values.
+pub fn metadata(data: &[u8]) {
+    use tokenkit::proto::discovery::{read, Read};
+    let [st, body @ ..] = data else { return };
+    const ISSUER: &str = "https://as.example.com/tenant";
+    const STATUSES: [u16; 10] = [200, 200, 200, 0, 302, 404, 410, 403, 429, 503];
+    let status = STATUSES[usize::from(*st) % STATUSES.len()];
+    let parsed = json(body);
+    let resp = HttpResponse { dpop_nonce: None, status, retry_after: None, body: parsed.clone().map_or(Body::NotJson, Body::Json) };
+    let member = |k: &str| match &parsed {
+        Some(Value::Object(f)) => f.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+        _ => None,
+    };
+    match read(ISSUER, &resp, &parse_url) {
+        Read::Found(m) => {
+            assert_eq!(status, 200, "a document from status {status}");
+            assert_eq!(member("issuer"), Some(s(ISSUER)), "a document that is not the issuer's");
+            let Some(Value::Str(given)) = member("token_endpoint") else { panic!("a token endpoint the document did not give") };
+            let u = parse_url(&given).expect("a token endpoint that is no URL");
+            assert_eq!(m.token_endpoint, u.href, "not the document's token endpoint");
+            assert!(!u.has_fragment && (u.protocol == "https:" || tokenkit::proto::url::is_loopback(&u.hostname) && u.protocol == "http:"), "an insecure token endpoint was taken: {given}");
+            assert_eq!((m.token_origin.as_str(), m.token_path.as_str()), (u.origin.as_str(), u.pathname.as_str()));
+        }
+        Read::NotHere => assert!(matches!(status, 404 | 410), "the next location after status {status}"),
+        Read::Failed(e) => {
+            assert_eq!(e.code(), "INVALID_METADATA");
+            let msg = e.message();
+            // A value may show in the message only as part of tokenkit's own text: the same
+            // answer with it replaced everywhere must still say it.
+            for k in ["issuer", "token_endpoint", "authorization_endpoint", "revocation_endpoint"] {
+                if let (Some(Value::Str(v)), Some(doc)) = (member(k), &parsed) {
+                    if v.len() >= 8 && msg.contains(v.as_str()) {
+                        let other: String = core::iter::repeat(if v.contains('Z') { 'Y' } else { 'Z' }).take(v.chars().count()).collect();
+                        let resp2 = HttpResponse { body: Body::Json(swap(doc, &v, &other)), status, retry_after: None, dpop_nonce: None };
+                        let again = match read(ISSUER, &resp2, &parse_url) {
+                            Read::Failed(e) => e.message(),
+                            _ => String::new(),
+                        };
+                        assert!(again.contains(v.as_str()), "an error message carries the document's {k}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -39,9 +39,9 @@ export const errorText = (e) => [e, e?.cause].map((x) => (x == null ? "" : `${x.
  */
 function loader(instantiate, hint) {
   let loaded = false;
-  return (options) => {
+  return (options, sends = true) => {
     // A runtime without fetch (Jest's jsdom environment): the client could never send.
-    if (options?.fetch == null && typeof fetch != "function") throw new TokenError("INVALID_CONFIG", "fetch: is required: this runtime has no fetch");
+    if (sends && options?.fetch == null && typeof fetch != "function") throw new TokenError("INVALID_CONFIG", "fetch: is required: this runtime has no fetch");
     if (loaded) return;
     try {
       instantiate();
@@ -100,13 +100,14 @@ export async function cappedText(res, cap) {
 }
 
 /**
- * POSTs a token request and reads the answer; resolves to [status, retryAfter, text,
- * dpopNonce] (text undefined: the body is larger than `cap` bytes).
+ * POSTs a token request (or GETs metadata: `body` undefined) and reads the answer;
+ * resolves to [status, retryAfter, text, dpopNonce] (text undefined: the body is larger than `cap` bytes).
  * Deadlines and retries are the state machine's: it aborts `signal` when an attempt is
  * over. An opaque redirect (a browser's answer to `redirect: "manual"`) reports status 0.
  */
 export function postToken(fetchFn, url, headers, body, redirect, cache, credentials, signal, cap) {
-  const init = { method: "POST", headers, body, redirect, signal };
+  // No body: the GET of the authorization server's metadata (discovery).
+  const init = { method: body === undefined ? "GET" : "POST", headers, body, redirect, signal };
   if (cache !== undefined) init.cache = cache;
   if (credentials !== undefined) init.credentials = credentials;
   return (async () => {
@@ -312,6 +313,21 @@ export function clientClass(Core, instantiate, hint, ext) {
       states.set(this, s);
       ext?.attach(s);
     }
+    /**
+     * The first challenge of a response's WWW-Authenticate (RFC 9110 §11.6.1, read by the
+     * core): { scheme, error, errorDescription, scope, acrValues, maxAge, resourceMetadata,
+     * realm }, or null. For step-up (RFC 9470) and scope challenges, which client.fetch()
+     * returns as they are: the token was not refused.
+     */
+    static challenge(response) {
+      const h = response?.headers?.get?.("www-authenticate");
+      if (typeof h !== "string") return null;
+      load(undefined, false);
+      const r = Core.challenge(h);
+      if (r === undefined) return null;
+      const [scheme, error, errorDescription, scope, acrValues, resourceMetadata, realm, maxAge] = r.split("\n").map((v) => v || undefined);
+      return { scheme, error, errorDescription, scope, acrValues, maxAge: maxAge && Number(maxAge), resourceMetadata, realm };
+    }
     // The vendors' constructors: each number is its row in src/proto/client/presets.rs PRESETS.
     static sypht(options) {
       return new TokenClient(options, PRESET, 1);
@@ -471,8 +487,9 @@ function send(s, a, ctx) {
   };
   const signal = controller?.signal;
   const post = () => (a[9] && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]));
-  // With DPoP, each attempt carries a proof of its own (RFC 9449 §7.3: never one reused).
-  const sent = s.dpop ? dpop.token(s).then((p) => (a[3].push(["DPoP", p]), post())) : post();
+  // With DPoP, each token request carries a proof of its own (RFC 9449 §7.3: never one
+  // reused); a metadata GET (no body) carries none.
+  const sent = s.dpop && a[4] !== undefined ? dpop.token(s).then((p) => (a[3].push(["DPoP", p]), post())) : post();
   const done = sent.then(
     (r) => {
       // A locked refresh's release(ms): the core says how long this tab keeps the lock.

@@ -253,7 +253,7 @@ const hooks = (drive, token) => ({
       // page that comes back makes a new one, so a browser sends no dpop_jkt (it is
       // optional) and the code's exchange binds the tokens to the new key.
       const jkt = s.dpop && getRuntime() !== "browser" ? await getDpop().thumbprint(s) : undefined;
-      const url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options == null ? undefined : options.extraParams, jkt);
+      const url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options ?? undefined, jkt);
       if (getRuntime() === "browser" && savePending(s.core.scopeKey(), st, verifier, nonce ?? undefined)) return url;
       return { url, state: st, codeVerifier: verifier, nonce: nonce ?? undefined };
     };

@@ -17,3 +17,5 @@ export const TokenClient = clientClass(
   edge ? "this edge runtime compiles wasm only from an import: bundle for it with the \"edge-light\" condition" : "a page's Content-Security-Policy needs 'wasm-unsafe-eval' in script-src",
 );
 export { TokenError } from "%SHELL%";
+/** The first challenge of a response's WWW-Authenticate, or null: TokenClient.challenge. */
+export const challenge = (response) => TokenClient.challenge(response);

@@ -12,3 +12,5 @@ setRuntime("node");
 
 export const TokenClient = clientClass(Core, () => initSync({ module: new WebAssembly.Module(unpack(wasm, table, size)) }), "this runtime does not allow WebAssembly (--jitless, or code generation turned off)");
 export { TokenError } from "%SHELL%";
+/** The first challenge of a response's WWW-Authenticate, or null: TokenClient.challenge. */
+export const challenge = (response) => TokenClient.challenge(response);

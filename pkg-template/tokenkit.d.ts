@@ -9,6 +9,7 @@ export type TokenErrorCode =
   | "HTTP_ERROR"
   | "RATE_LIMITED"
   | "INVALID_RESPONSE"
+  | "INVALID_METADATA"
   | "ORIGIN_NOT_ALLOWED"
   | "DISPOSED"
   | "WASM_UNAVAILABLE"
@@ -87,12 +88,28 @@ export interface PublicAuth {
   clientSecret?: undefined;
 }
 
-/** `new TokenClient({ tokenUrl, clientId, clientSecret | clientAuth: "none", ... })`. Unknown names are rejected. */
+/**
+ * The token endpoint, given or discovered: `tokenUrl`, or `issuer` alone (its metadata is
+ * fetched once, RFC 8414 then OpenID Connect Discovery), or both (`tokenUrl` wins).
+ */
+export type TokenEndpoint =
+  | {
+      /** The token endpoint: https, or http on localhost / 127.0.0.0/8 / [::1]. */
+      tokenUrl: string;
+      /** The authorization server's issuer identifier. */
+      issuer?: string | undefined;
+    }
+  | {
+      tokenUrl?: undefined;
+      /** The authorization server's issuer identifier (https, no query or fragment): the token endpoint is discovered from it. */
+      issuer: string;
+    };
+
+/** `new TokenClient({ tokenUrl | issuer, clientId, clientSecret | clientAuth: "none", ... })`. Unknown names are rejected. */
 export type ClientCredentialsOptions = CommonOptions &
   TimingOptions &
-  GrantOptions & {
-    /** The token endpoint: https, or http on localhost / 127.0.0.0/8 / [::1]. */
-    tokenUrl: string;
+  GrantOptions &
+  TokenEndpoint & {
     clientId: string;
     dialect?: "oauth2" | undefined;
     /** The default. `"authorization_code"` (signing users in) is in "tokenkit/signin". */
@@ -168,7 +185,28 @@ export interface TokenClientEvents {
   error: (error: TokenError) => void;
 }
 
+/**
+ * The first challenge of a response's `WWW-Authenticate` (RFC 9110 §11.6.1): its scheme and
+ * the parameters apps branch on (RFC 6750 §3, RFC 9470 step-up, RFC 9728). Absent ones are
+ * undefined; `maxAge` is a whole number of seconds.
+ */
+export interface Challenge {
+  scheme: string;
+  error?: string | undefined;
+  errorDescription?: string | undefined;
+  scope?: string | undefined;
+  acrValues?: string | undefined;
+  maxAge?: number | undefined;
+  resourceMetadata?: string | undefined;
+  realm?: string | undefined;
+}
+
+/** The first challenge of `response`'s WWW-Authenticate, or null (none, or no headers). */
+export function challenge(response: { headers: { get(name: string): string | null } }): Challenge | null;
+
 export class TokenClient {
+  /** The first challenge of `response`'s WWW-Authenticate, or null: the same as `challenge`. */
+  static challenge(response: { headers: { get(name: string): string | null } }): Challenge | null;
   /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
   constructor(options: ClientCredentialsOptions | SymblDialectOptions | BrokerClientOptions | ApiKeyOptions);
   /** https://auth.sypht.com/oauth2/token, audience and allowed origin https://api.sypht.com. */

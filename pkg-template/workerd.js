@@ -10,3 +10,5 @@ initSync({ module: wasm });
 
 export const TokenClient = clientClass(Core, () => {}, "");
 export { TokenError } from "%SHELL%";
+/** The first challenge of a response's WWW-Authenticate, or null: TokenClient.challenge. */
+export const challenge = (response) => TokenClient.challenge(response);

@@ -11,7 +11,7 @@ use tokenkit::proto::client::presets::GENERIC;
 use tokenkit::proto::client::machine::{Action, Get, Machine, Outcome, Snapshot, MIN_RESTORE};
 use tokenkit::proto::client::request::{Call, Runtime};
 use tokenkit::proto::http::{Body, HttpResponse};
-use tokenkit::proto::signin::{authorization_url, callback, check_nonce, code_challenge, pending, Pending};
+use tokenkit::proto::signin::{authorization_url, callback, check_nonce, code_challenge, pending, Pending, StepUp};
 use tokenkit::proto::time::{Instant, Now, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::{AccessToken, Error, RefreshToken};
@@ -94,7 +94,7 @@ fn authorization_url_carries_exactly_the_sign_in_parameters() {
     let cfg = config(&[("resource", s("https://api.example.com/"))]).unwrap();
     let (ep, ac) = parts(&cfg);
     let p = Pending { state: "st".into(), verifier: "v".into(), nonce: Some("n0".into()) };
-    let url = authorization_url(ep, ac, &p, "CH", &[("prompt".into(), "login".into()), ("login_hint".into(), "a b@c".into())], None).unwrap();
+    let url = authorization_url(ep, ac, &p, "CH", &[("prompt".into(), "login".into()), ("login_hint".into(), "a b@c".into())], &StepUp::default(), None).unwrap();
     assert_eq!(
         url,
         "https://auth.example.com/authorize?response_type=code&client_id=spa\
@@ -105,16 +105,41 @@ fn authorization_url_carries_exactly_the_sign_in_parameters() {
     // An authorize URL with its own query keeps it.
     let cfg = config(&[("authorizeUrl", s("https://login.example.com/authorize?p=B2C_1_signin"))]).unwrap();
     let (ep, ac) = parts(&cfg);
-    let url = authorization_url(ep, ac, &p, "CH", &[], None).unwrap();
+    let url = authorization_url(ep, ac, &p, "CH", &[], &StepUp::default(), None).unwrap();
     assert!(url.starts_with("https://login.example.com/authorize?p=B2C_1_signin&response_type=code&"), "{url}");
     for name in ["state", "code_challenge", "redirect_uri", "nonce", "client_id", "scope", "dpop_jkt", ""] {
-        let e = authorization_url(ep, ac, &p, "CH", &[(name.into(), "x".into())], None).unwrap_err();
+        let e = authorization_url(ep, ac, &p, "CH", &[(name.into(), "x".into())], &StepUp::default(), None).unwrap_err();
         assert_eq!(e.code(), "INVALID_CONFIG", "{name}");
     }
     // With DPoP, the key's thumbprint binds the code to it (RFC 9449 §10), before the
     // caller's own parameters.
-    let url = authorization_url(ep, ac, &p, "CH", &[("prompt".into(), "login".into())], Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")).unwrap();
+    let url = authorization_url(ep, ac, &p, "CH", &[("prompt".into(), "login".into())], &StepUp::default(), Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")).unwrap();
     assert!(url.ends_with("&nonce=n0&dpop_jkt=NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs&prompt=login"), "{url}");
+    for name in ["acr_values", "max_age"] {
+        assert!(authorization_url(ep, ac, &p, "CH", &[(name.into(), "x".into())], &StepUp::default(), None).is_err(), "{name}: only through acrValues / maxAge");
+    }
+}
+
+#[test]
+fn step_up_asks_for_the_acr_max_age_and_scope_a_challenge_named() {
+    let cfg = config(&[]).unwrap();
+    let (ep, ac) = parts(&cfg);
+    let p = Pending { state: "st".into(), verifier: "v".into(), nonce: None };
+    let opts = |pairs: &[(&str, Value)]| pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<Vec<_>>();
+    // RFC 9470 §4: acr_values and max_age on the authorization request; a challenge's scope
+    // replaces the client's for this sign-in.
+    let step = StepUp::from_options(&opts(&[("acrValues", s("urn:mfa  phr")), ("maxAge", Value::Num(300.0)), ("scope", Value::List(vec![s("openid"), s("admin")]))])).unwrap();
+    let url = authorization_url(ep, ac, &p, "CH", &[], &step, None).unwrap();
+    assert!(url.contains("&scope=openid+admin&state=st&"), "{url}");
+    assert!(url.ends_with("&acr_values=urn%3Amfa++phr&max_age=300"), "{url}");
+    assert!(!url.contains("offline_access"), "the step-up's scope, not the client's: {url}");
+    let none = StepUp::from_options(&opts(&[])).unwrap();
+    assert!(!authorization_url(ep, ac, &p, "CH", &[], &none, None).unwrap().contains("max_age"));
+    assert!(StepUp::from_options(&opts(&[("maxAge", Value::Num(0.0))])).unwrap().max_age == Some(0), "max_age=0: authenticate now");
+    for (k, v) in [("maxAge", Value::Num(-1.0)), ("maxAge", Value::Num(1.5)), ("maxAge", s("300")), ("acrValues", s(" ")), ("acrValues", Value::Num(1.0)), ("scope", Value::Num(1.0))] {
+        let e = StepUp::from_options(&opts(&[(k, v.clone())])).unwrap_err();
+        assert!(matches!(&e, Error::InvalidConfig { field, .. } if field.starts_with(k)), "{k}={v:?}: {e:?}");
+    }
 }
 
 // ---------------------------------------------------------------- callbacks
@@ -248,7 +273,7 @@ fn signed_in(cfg: Config, runtime: Runtime, at: &str, rt: Option<&str>, now: Now
     let mut m = Machine::new(cfg, runtime, 1);
     m.exchange("c".into(), "v".into(), now).unwrap();
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens(at, rt, 100.0)), now);
+    m.handle_response(sends[0], Ok(tokens(at, rt, 100.0)), now, &parse_url);
     drain(&mut m);
     m
 }
@@ -275,11 +300,11 @@ fn a_user_session_from_sign_in_to_sign_out() {
     let flight = m.exchange("code-1".into(), "verifier-1".into(), clock(wall, 10)).unwrap();
     let (sends, ..) = drain(&mut m);
     assert!(body(&m).starts_with("grant_type=authorization_code&code=code-1&"));
-    m.handle_response(sends[0], Err(Error::Network), clock(wall, 20));
+    m.handle_response(sends[0], Err(Error::Network), clock(wall, 20), &parse_url);
     assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::Network))), "a code is single-use: no retry");
     let flight = m.exchange("code-2".into(), "verifier-2".into(), clock(wall, 30)).unwrap();
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), clock(wall, 40));
+    m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), clock(wall, 40), &parse_url);
     let (_, _, shares, ..) = drain(&mut m);
     assert_eq!(shares, 1, "other tabs are told");
     assert!(matches!(m.outcome(flight), Outcome::Done(Ok(t)) if t.access_token.expose() == "at1"));
@@ -291,7 +316,7 @@ fn a_user_session_from_sign_in_to_sign_out() {
     assert_eq!(sends.len(), 1);
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
     assert!(m.request().unwrap().lock);
-    m.handle_response(sends[0], Ok(tokens("at2", Some("rt2"), 100.0)), clock(wall, 50_100));
+    m.handle_response(sends[0], Ok(tokens("at2", Some("rt2"), 100.0)), clock(wall, 50_100), &parse_url);
     drain(&mut m);
     assert!(matches!(m.get(clock(wall, 50_200)), Get::Ready(t) if t.access_token.expose() == "at2"));
     m.invalidate(clock(wall, 50_300));
@@ -300,7 +325,7 @@ fn a_user_session_from_sign_in_to_sign_out() {
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa");
     let (sends, ..) = drain(&mut m);
     // A server that does not rotate: the refresh token is kept.
-    m.handle_response(sends[0], Ok(tokens("at3", None, 100.0)), clock(wall, 50_500));
+    m.handle_response(sends[0], Ok(tokens("at3", None, 100.0)), clock(wall, 50_500), &parse_url);
     drain(&mut m);
     m.invalidate(clock(wall, 50_600));
     let Get::Wait(_) = m.get(clock(wall, 50_700)) else { panic!() };
@@ -309,7 +334,7 @@ fn a_user_session_from_sign_in_to_sign_out() {
     // The refresh token is refused: the session ends, waiters are told to sign in.
     let Get::Wait(w) = m.get(clock(wall, 50_710)) else { panic!() };
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), clock(wall, 50_800));
+    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), clock(wall, 50_800), &parse_url);
     let (_, _, _, _, errors) = drain(&mut m);
     assert_eq!(errors, 1, "one \"error\" event");
     assert!(matches!(m.outcome(w), Outcome::Done(Err(Error::LoginRequired { .. }))));
@@ -324,7 +349,7 @@ fn invalid_grant_on_a_background_refresh_expires_the_session() {
     let mut m = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), clock(wall, 0));
     m.handle_timeout(clock(wall, 50_000));
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), clock(wall, 50_010));
+    m.handle_response(sends[0], Ok(oauth_error("invalid_grant")), clock(wall, 50_010), &parse_url);
     let (_, _, _, expired, errors) = drain(&mut m);
     assert_eq!((expired, errors), (1, 1), "\"expired\" and \"error\", so the app can sign in again");
     assert!(matches!(m.get(clock(wall, 50_020)), Get::Fail(Error::LoginRequired { .. })), "the old access token is not served either");
@@ -332,7 +357,7 @@ fn invalid_grant_on_a_background_refresh_expires_the_session() {
     let mut m = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), clock(wall, 0));
     m.handle_timeout(clock(wall, 50_000));
     let (sends, ..) = drain(&mut m);
-    m.handle_response(sends[0], Ok(oauth_error("invalid_request")), clock(wall, 50_010));
+    m.handle_response(sends[0], Ok(oauth_error("invalid_request")), clock(wall, 50_010), &parse_url);
     drain(&mut m);
     assert!(matches!(m.get(clock(wall, 50_020)), Get::Ready(t) if t.access_token.expose() == "at1"));
     assert!(m.is_authorized());
@@ -371,7 +396,7 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     let (_, aborts, ..) = drain(&mut m);
     assert_eq!(aborts, 1, "the refresh is called off (its lock callback sees the abort)");
     assert!(matches!(m.outcome(w), Outcome::Done(Ok(t)) if t.access_token.expose() == "at2"));
-    m.handle_response(sends[0], Ok(tokens("late", Some("rt-late"), 100.0)), clock(wall, 5));
+    m.handle_response(sends[0], Ok(tokens("late", Some("rt-late"), 100.0)), clock(wall, 5), &parse_url);
     assert!(matches!(m.get(clock(wall, 6)), Get::Ready(t) if t.access_token.expose() == "at2"), "a stale answer is ignored");
     m.invalidate(clock(wall, 7));
     m.get(clock(wall, 8));

@@ -580,3 +580,20 @@ fn dpop_env_keying_and_routes() {
         assert_eq!(after_401(dpop, www, bodiless, replayed), want, "{www:?} bodiless={bodiless} replayed={replayed}");
     }
 }
+
+#[test]
+fn issuer_alone_configures_the_upstream_client_by_discovery() {
+    use tokenkit::proto::client::config::Source;
+    let c = env(&[("TOKEN_URL", ""), ("ISSUER", "https://auth.example.com/tenant")]).unwrap();
+    let Source::Endpoint(ep) = &c.upstream.source else { panic!() };
+    assert_eq!(ep.discover.as_ref().map(|d| d.urls[0].as_str()), Some("https://auth.example.com/.well-known/oauth-authorization-server/tenant"));
+    assert!(c.credential_set().starts_with("https://auth.example.com/tenant\n"), "the token cache's object is named for the issuer");
+    // TOKEN_URL wins; neither is an error naming TOKEN_URL; a bad ISSUER names ISSUER.
+    let both = env(&[("ISSUER", "https://auth.example.com/tenant")]).unwrap();
+    let Source::Endpoint(ep) = &both.upstream.source else { panic!() };
+    assert!(ep.discover.is_none());
+    assert_eq!(env(&[("TOKEN_URL", "")]).unwrap_err().var, "TOKEN_URL");
+    assert_eq!(env(&[("TOKEN_URL", ""), ("ISSUER", "http://auth.example.com")]).unwrap_err().var, "ISSUER");
+    // Sign-in still needs TOKEN_URL (its discovery is not built yet).
+    assert_eq!(signin_env(&[("TOKEN_URL", ""), ("ISSUER", "https://auth.example.com")]).unwrap_err().var, "TOKEN_URL");
+}

@@ -225,13 +225,13 @@ fn the_token_endpoint_gets_a_fresh_proof_per_attempt_and_its_nonce_retry_happens
     // htu is the endpoint's origin and path: never its query (RFC 9449 §4.2).
     assert_eq!(first, r#"{"jti":"AQEBAQEBAQEBAQEBAQEBAQ","htm":"POST","htu":"https://as.example/oauth/token","iat":1700000000}"#);
     // 400 use_dpop_nonce with a nonce: sent again at once, with the nonce, no retry counted.
-    m.handle_response(sends[0], answer(400, Some("n1"), nonce_error()), at(10));
+    m.handle_response(sends[0], answer(400, Some("n1"), nonce_error()), at(10), &parse_url);
     let (again, woke) = drain(&mut m);
     assert_eq!((again.len(), woke), (1, false), "one immediate resend, the waiter still waits");
     let second = parts(&m.token_proof(WallMillis(1_700_000_000_010), &[2; 16]).unwrap()).1;
     assert!(second.ends_with(r#","nonce":"n1"}"#), "{second}");
     // A server that demands a new nonce every time: the second demand fails the request.
-    m.handle_response(again[0], answer(400, Some("n2"), nonce_error()), at(20));
+    m.handle_response(again[0], answer(400, Some("n2"), nonce_error()), at(20), &parse_url);
     let (none, woke) = drain(&mut m);
     assert_eq!((none.len(), woke), (0, true), "never a second nonce retry");
     assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::OAuth { ref error, .. })) if error == "use_dpop_nonce"));
@@ -249,11 +249,11 @@ fn a_nonce_demand_without_a_new_nonce_is_not_sent_again() {
         let (sends, _) = drain(&mut m);
         if nonce == Some("n1") {
             // The server gave n1 on an earlier answer; the proof carried it; it asks again with n1.
-            m.handle_response(sends[0], answer(400, Some("n1"), nonce_error()), at(1));
+            m.handle_response(sends[0], answer(400, Some("n1"), nonce_error()), at(1), &parse_url);
             let (again, _) = drain(&mut m);
-            m.handle_response(again[0], answer(400, Some("n1"), nonce_error()), at(2));
+            m.handle_response(again[0], answer(400, Some("n1"), nonce_error()), at(2), &parse_url);
         } else {
-            m.handle_response(sends[0], answer(400, nonce, nonce_error()), at(1));
+            m.handle_response(sends[0], answer(400, nonce, nonce_error()), at(1), &parse_url);
         }
         let (more, woke) = drain(&mut m);
         assert_eq!((more.len(), woke), (0, true), "{what}");
@@ -266,7 +266,7 @@ fn a_nonce_on_a_success_is_kept_for_the_next_request() {
     let mut m = dpop_machine();
     let Get::Wait(_) = m.get(at(0)) else { panic!() };
     let (sends, _) = drain(&mut m);
-    m.handle_response(sends[0], answer(200, Some("next"), token("DPoP")), at(5));
+    m.handle_response(sends[0], answer(200, Some("next"), token("DPoP")), at(5), &parse_url);
     drain(&mut m);
     assert!(parts(&m.token_proof(WallMillis(0), &[4; 16]).unwrap()).1.ends_with(r#","nonce":"next"}"#));
 }
@@ -290,7 +290,7 @@ fn with_dpop_only_dpop_tokens_are_taken_and_sent_with_their_scheme() {
             Some(k) => token(k),
             None => json(&[("access_token", s("tok")), ("expires_in", Value::Num(300.0))]),
         };
-        m.handle_response(sends[0], answer(200, None, body), at(5));
+        m.handle_response(sends[0], answer(200, None, body), at(5), &parse_url);
         drain(&mut m);
         match (m.outcome(flight), taken) {
             (Outcome::Done(Ok(t)), true) => {
@@ -311,7 +311,7 @@ fn a_resource_servers_nonce_challenge_keeps_the_token_and_is_answered_once() {
     let mut m = dpop_machine();
     let Get::Wait(_) = m.get(at(0)) else { panic!() };
     let (sends, _) = drain(&mut m);
-    m.handle_response(sends[0], answer(200, Some("as-nonce"), token("DPoP")), at(5));
+    m.handle_response(sends[0], answer(200, Some("as-nonce"), token("DPoP")), at(5), &parse_url);
     drain(&mut m);
     let Get::Ready(t) = m.get(at(6)) else { panic!() };
     // The resource server's nonce is its own: the token endpoint's never goes there.

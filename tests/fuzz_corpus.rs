@@ -27,13 +27,14 @@ type Target = (&'static str, fn(&[u8]));
 
 #[test]
 fn corpus_replays() {
-    let targets: [Target; 6] = [
+    let targets: [Target; 7] = [
         ("token_response", props::token_response),
         ("retry_after", props::retry_after),
         ("www_authenticate", props::www_authenticate),
         ("config", props::config),
         ("origin", props::origin),
         ("broker", props::broker),
+        ("metadata", props::metadata),
     ];
     for (name, check) in targets {
         let n = replay(name, check);

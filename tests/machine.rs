@@ -194,11 +194,11 @@ impl Sim {
             Step::Reply(answer) => {
                 let attempt = *self.sent.last().expect("nothing was sent");
                 let r = self.response(answer);
-                self.m.handle_response(attempt, r, now);
+                self.m.handle_response(attempt, r, now, &parse_url);
             }
             Step::LateReply(index, answer) => {
                 let r = self.response(answer);
-                self.m.handle_response(self.sent[index], r, now);
+                self.m.handle_response(self.sent[index], r, now, &parse_url);
             }
             Step::Advance(ms) => {
                 let end = self.now + ms;
@@ -449,7 +449,7 @@ fn timer_keeps_node_alive_only_for_waiters() {
         retry_after: None,
         body: Body::Json(Value::Object(vec![("access_token".into(), Value::Str("x".into())), ("expires_in".into(), num(100.0))])),
     };
-    m.handle_response(a, Ok(ok), Now { mono: Instant(10), wall: WallMillis(0) });
+    m.handle_response(a, Ok(ok), Now { mono: Instant(10), wall: WallMillis(0) }, &parse_url);
     assert!(!m.keep_alive(), "a refresh timer must not keep a finished script alive");
     assert_eq!(m.poll_timeout(), Some(Instant(50_000)), "refresh point, counted from when the request was sent");
 }
@@ -484,20 +484,24 @@ fn api_keys_are_static_and_never_replayed() {
 
 #[test]
 fn www_authenticate_parsing() {
-    use tokenkit::proto::http::{parse_challenges, token_refused, Challenge};
-    let c = |scheme: &str, error: Option<&str>| Challenge { scheme: scheme.into(), error: error.map(Into::into) };
+    use tokenkit::proto::http::{parse_challenges, token_refused};
+    let c = |scheme: &str, error: Option<&str>| (scheme.to_owned(), error.map(str::to_owned));
+    let pc = |v: &str| parse_challenges(v).into_iter().map(|c| (c.scheme, c.error)).collect::<Vec<_>>();
+    // The other auth-params are kept, unquoted, names lower-cased (for challenge()).
+    let first = parse_challenges(r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#).remove(0);
+    assert_eq!(first.params, vec![("realm".to_owned(), "apps".to_owned()), ("type".to_owned(), "1".to_owned()), ("title".to_owned(), "Login to \"apps\"".to_owned())]);
     assert_eq!(
-        parse_challenges(r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#),
+        pc(r#"Newauth realm="apps", type=1, title="Login to \"apps\"", Basic realm="simple""#),
         vec![c("Newauth", None), c("Basic", None)],
         "RFC 9110 §11.6.1's example"
     );
     assert_eq!(
-        parse_challenges(r#"Bearer realm="a, b", error="invalid_token", error_description="x,y", DPoP algs="ES256""#),
+        pc(r#"Bearer realm="a, b", error="invalid_token", error_description="x,y", DPoP algs="ES256""#),
         vec![c("Bearer", Some("invalid_token")), c("DPoP", None)]
     );
-    assert_eq!(parse_challenges("Bearer error=invalid_token"), vec![c("Bearer", Some("invalid_token"))]);
-    assert_eq!(parse_challenges("Negotiate abc=="), vec![c("Negotiate", None)], "token68");
-    assert_eq!(parse_challenges(" , ,"), vec![]);
+    assert_eq!(pc("Bearer error=invalid_token"), vec![c("Bearer", Some("invalid_token"))]);
+    assert_eq!(pc("Negotiate abc=="), vec![c("Negotiate", None)], "token68");
+    assert_eq!(pc(" , ,"), vec![]);
     for (header, refused) in [
         (None, true),
         (Some(""), true),
@@ -531,7 +535,7 @@ fn serving_is_exactly_when_get_would_answer_from_memory() {
     assert!(matches!(m.get(at(0)), Get::Wait(_)));
     assert_eq!(served(&m), None, "a first flight is not a token");
     let Some(Action::Send(a)) = m.poll() else { panic!() };
-    m.handle_response(a, Ok(token("t1", 100.0)), at(10));
+    m.handle_response(a, Ok(token("t1", 100.0)), at(10), &parse_url);
     while m.poll().is_some() {}
     // Served until the refresh point; just before it, get answers t1 and does nothing else.
     assert_eq!(served(&m), Some(("t1".into(), 50_000)));
@@ -547,7 +551,7 @@ fn serving_is_exactly_when_get_would_answer_from_memory() {
     assert_eq!(wall_until.0, now.wall.0 + (until.0 - now.mono.0), "the same deadline on the wall clock");
     assert_eq!(Some(until), m.poll_timeout());
     assert!(until.0 > 50_000 && until.0 <= 100_010);
-    m.handle_response(b, Ok(token("t2", 100.0)), at(50_100));
+    m.handle_response(b, Ok(token("t2", 100.0)), at(50_100), &parse_url);
     while m.poll().is_some() {}
     assert_eq!(served(&m).map(|s| s.0), Some("t2".into()), "the new token is served at once");
     // The API refused t2: not served any more.
@@ -556,14 +560,14 @@ fn serving_is_exactly_when_get_would_answer_from_memory() {
     assert_eq!(served(&m), None, "a refused token is never served from the shell");
     assert!(matches!(m.get(at(50_200)), Get::Wait(_)));
     let Some(Action::Send(c)) = m.poll() else { panic!() };
-    m.handle_response(c, Ok(token("t3", 100.0)), at(50_300));
+    m.handle_response(c, Ok(token("t3", 100.0)), at(50_300), &parse_url);
     while m.poll().is_some() {}
     assert!(served(&m).is_some());
     m.invalidate(at(50_400));
     assert_eq!(served(&m), None, "invalidated");
     assert!(matches!(m.get(at(50_500)), Get::Wait(_)));
     let Some(Action::Send(d)) = m.poll() else { panic!() };
-    m.handle_response(d, Ok(token("t4", 100.0)), at(50_600));
+    m.handle_response(d, Ok(token("t4", 100.0)), at(50_600), &parse_url);
     assert!(served(&m).is_some());
     m.dispose();
     assert_eq!(served(&m), None, "disposed");
@@ -588,7 +592,7 @@ fn the_serving_rule_table() {
     let fetched = move |m: &mut Machine| {
         assert!(matches!(m.get(at(0)), Get::Wait(_)));
         let Some(Action::Send(a)) = m.poll() else { panic!() };
-        m.handle_response(a, Ok(token("t1", 100.0)), at(10));
+        m.handle_response(a, Ok(token("t1", 100.0)), at(10), &parse_url);
         while m.poll().is_some() {}
     };
     // (situation, the steps after the fetch (they return the input's clocks), the token

@@ -33,7 +33,7 @@ export interface BrokerEnv {
   /** The broker's own /callback URL, registered at the authorization server. */
   REDIRECT_URI?: string;
   REVOCATION_URL?: string;
-  /** The authorization server's issuer identifier (RFC 9207 mix-up defence). */
+  /** The authorization server's issuer identifier: without TOKEN_URL its token endpoint is discovered (RFC 8414); sign-in checks callbacks' iss against it (RFC 9207). */
   ISSUER?: string;
   /** Default "openid offline_access". */
   SIGNIN_SCOPE?: string;

@@ -47,6 +47,12 @@ export interface AuthorizationUrlOptions {
   state?: string | undefined;
   /** More authorization request parameters (prompt, login_hint, ...). */
   extraParams?: Readonly<Record<string, string>> | undefined;
+  /** Step-up (RFC 9470): the ACR values a challenge named (`challenge(res).acrValues`). */
+  acrValues?: string | undefined;
+  /** Step-up (RFC 9470): the most seconds since the user authenticated (`challenge(res).maxAge`). */
+  maxAge?: number | undefined;
+  /** The scope to ask for this time instead of the client's (an `insufficient_scope` challenge's). */
+  scope?: string | readonly string[] | undefined;
 }
 
 export class TokenClient extends BaseClient {

@@ -63,6 +63,15 @@ pub enum Error {
         /// What was wrong, never what the body contained.
         reason: &'static str,
     },
+    /// The authorization server's metadata (discovery from `issuer`: RFC 8414) could not be
+    /// used: not found at either location, not JSON, another issuer's, an endpoint that is
+    /// not a secure URL, a redirect. Nothing was sent to any endpoint it names.
+    Metadata {
+        /// The HTTP status (0 for a browser's opaque redirect).
+        status: u16,
+        /// What was wrong, never what the document contained.
+        reason: &'static str,
+    },
     /// A token of another type than the client uses (RFC 6749 §7.1): Bearer, or DPoP when
     /// `dpop` is on (a Bearer token then would not be bound to the client's key).
     UnsupportedTokenType {
@@ -107,6 +116,7 @@ impl Error {
             Error::Http { .. } => "HTTP_ERROR",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::InvalidResponse { .. } | Error::UnsupportedTokenType { .. } => "INVALID_RESPONSE",
+            Error::Metadata { .. } => "INVALID_METADATA",
             Error::OriginNotAllowed { .. } => "ORIGIN_NOT_ALLOWED",
             Error::Disposed => "DISPOSED",
             #[cfg(feature = "signin")]
@@ -123,6 +133,7 @@ impl Error {
             | Error::Http { status, .. }
             | Error::RateLimited { status, .. }
             | Error::InvalidResponse { status, .. }
+            | Error::Metadata { status, .. }
             | Error::UnsupportedTokenType { status, .. } => Some(*status),
             _ => None,
         }
@@ -192,6 +203,12 @@ impl Error {
             }
             Error::InvalidResponse { status, reason } => {
                 m.push_str("invalid token response (HTTP ");
+                push_u64(&mut m, u64::from(*status));
+                m.push_str("): ");
+                m.push_str(reason);
+            }
+            Error::Metadata { status, reason } => {
+                m.push_str("the authorization server's metadata could not be used (HTTP ");
                 push_u64(&mut m, u64::from(*status));
                 m.push_str("): ");
                 m.push_str(reason);

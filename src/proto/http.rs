@@ -15,7 +15,9 @@ use super::value::Value;
 /// Holds the client secret (in `body` or the `Authorization` header). It deliberately has no
 /// `Debug` implementation, so it cannot end up in a log line.
 pub struct HttpRequest {
-    /// The token endpoint URL.
+    /// `POST` for token requests and revocations; `GET` for metadata (discovery).
+    pub method: &'static str,
+    /// The token endpoint URL (or the revocation endpoint's, or a metadata location).
     pub url: String,
     /// Header names and values, in sending order.
     pub headers: Vec<(&'static str, String)>,
@@ -110,6 +112,31 @@ pub struct Challenge {
     pub scheme: String,
     /// The `error` auth-param (unquoted), e.g. `invalid_token`.
     pub error: Option<String>,
+    /// Its other auth-params, names lower-cased, values unquoted; only printable ones are
+    /// kept, the first of a name only, at most [`MAX_PARAMS`].
+    pub params: Vec<(String, String)>,
+}
+
+/// The most auth-params kept of one challenge.
+pub const MAX_PARAMS: usize = 16;
+
+impl Challenge {
+    /// The auth-param `name` (lower case), if it was sent.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The first challenge of a `WWW-Authenticate` value, as an app branches on it: the
+/// scheme, and the RFC 6750 §3 / RFC 9470 §3 / RFC 9728 §5.1 parameters
+/// `[error, error_description, scope, acr_values, max_age, resource_metadata, realm]`
+/// (`max_age` only when it is a whole number of seconds). `None` when there is none.
+pub fn first_challenge(www_authenticate: &str) -> Option<(String, [Option<String>; 6], Option<u64>)> {
+    let c = parse_challenges(www_authenticate).into_iter().next()?;
+    let p = |n: &str| c.param(n).map(str::to_owned);
+    let max_age = c.param("max_age").and_then(|v| super::encode::parse_decimal(v, 10));
+    let fields = [c.error.clone(), p("error_description"), p("scope"), p("acr_values"), p("resource_metadata"), p("realm")];
+    Some((c.scheme, fields, max_age))
 }
 
 /// Parses a `WWW-Authenticate` value into its challenges, tolerantly: commas inside
@@ -137,16 +164,26 @@ pub fn parse_challenges(value: &str) -> Vec<Challenge> {
             out.push(Challenge {
                 scheme: head.to_owned(),
                 error: None,
+                params: Vec::new(),
             });
             (!rest.is_empty()).then_some(rest)
         };
         if let (Some(p), Some(current)) = (param, out.last_mut()) {
             if let Some((name, v)) = p.split_once('=') {
-                if name.trim().eq_ignore_ascii_case("error") && current.error.is_none() {
-                    // An unprintable `error` is kept as an error no rule matches (found by
-                    // fuzzing: control characters came through), never as text to show.
-                    let e = unquote(v.trim());
-                    current.error = Some(if super::encode::is_printable(&e) { e } else { "(unprintable)".to_owned() });
+                let name = name.trim();
+                if name.eq_ignore_ascii_case("error") {
+                    if current.error.is_none() {
+                        // An unprintable `error` is kept as an error no rule matches (found by
+                        // fuzzing: control characters came through), never as text to show.
+                        let e = unquote(v.trim());
+                        current.error = Some(if super::encode::is_printable(&e) { e } else { "(unprintable)".to_owned() });
+                    }
+                } else if current.params.len() < MAX_PARAMS && super::http::is_token(name) {
+                    let name = name.to_ascii_lowercase();
+                    let v = unquote(v.trim());
+                    if super::encode::is_printable(&v) && current.param(&name).is_none() {
+                        current.params.push((name, v));
+                    }
                 }
             }
         }

@@ -18,6 +18,7 @@
 // Shared by every product.
 #[cfg(feature = "dpop")]
 pub mod dpop;
+pub mod discovery;
 mod encode;
 pub mod error;
 pub mod http;

@@ -10,6 +10,7 @@ use crate::prelude::*;
 use super::client::config::{AuthCode, Endpoint};
 use super::encode::{is_printable, push_base64url, push_form};
 use super::error::Error;
+use super::value::{get, Value};
 
 /// Random bytes the shell must supply for one sign-in: 32 for the PKCE verifier, 16 for
 /// `state`, 16 for `nonce`.
@@ -60,8 +61,51 @@ pub fn code_challenge(sha256: &[u8]) -> String {
 }
 
 /// Names the authorization URL sets itself; `extraParams` may not.
-const SET_BY_US: &[&str] =
-    &["response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "nonce", "dpop_jkt"];
+const SET_BY_US: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "dpop_jkt",
+    "acr_values",
+    "max_age",
+];
+
+/// What one sign-in asks beyond the client's defaults: step-up authentication (RFC 9470
+/// §4: `acr_values`, `max_age`, from a resource server's `insufficient_user_authentication`
+/// challenge) or more scope (RFC 6750 `insufficient_scope`).
+#[derive(Debug, Default)]
+pub struct StepUp {
+    /// The scope to ask for instead of the client's `scope`.
+    pub scope: Option<String>,
+    /// Space-separated authentication context class references, in order of preference.
+    pub acr_values: Option<String>,
+    /// The most seconds since the user last authenticated.
+    pub max_age: Option<u64>,
+}
+
+impl StepUp {
+    /// Reads `createAuthorizationUrl()`'s `scope`, `acrValues` and `maxAge` (`opts`: its
+    /// options object).
+    pub fn from_options(opts: &[(String, Value)]) -> Result<StepUp, Error> {
+        let scope = get(opts, "scope").map(crate::proto::client::config::scope).transpose()?;
+        let acr_values = match get(opts, "acrValues") {
+            None | Some(Value::Null) => None,
+            Some(Value::Str(a)) if !a.trim().is_empty() && a.len() <= 1024 && is_printable(a) => Some(a.trim().to_owned()),
+            Some(_) => return Err(Error::config("acrValues", "must be a non-empty string of space-separated ACR values (RFC 9470)")),
+        };
+        let max_age = match get(opts, "maxAge") {
+            None | Some(Value::Null) => None,
+            Some(Value::Num(n)) if *n >= 0.0 && *n <= 1e10 && (*n as u64) as f64 == *n => Some(*n as u64),
+            Some(_) => return Err(Error::config("maxAge", "must be a whole number of seconds, 0 or more (RFC 9470)")),
+        };
+        Ok(StepUp { scope, acr_values, max_age })
+    }
+}
 
 /// The URL to send the user to (RFC 6749 §4.1.1, RFC 7636 §4.3). `extra`: the caller's
 /// own parameters (`prompt`, `login_hint`, ...), after ours. `dpop_jkt`: the thumbprint of
@@ -72,6 +116,7 @@ pub fn authorization_url(
     p: &Pending,
     challenge: &str,
     extra: &[(String, String)],
+    step: &StepUp,
     dpop_jkt: Option<&str>,
 ) -> Result<String, Error> {
     let mut url = ac.authorize_url.clone();
@@ -84,7 +129,7 @@ pub fn authorization_url(
     param("response_type", "code");
     param("client_id", &ep.client_id);
     param("redirect_uri", &ac.redirect_uri);
-    if let Some(s) = &ep.scope {
+    if let Some(s) = step.scope.as_ref().or(ep.scope.as_ref()) {
         param("scope", s);
     }
     param("state", &p.state);
@@ -98,6 +143,14 @@ pub fn authorization_url(
     }
     if let Some(j) = dpop_jkt {
         param("dpop_jkt", j);
+    }
+    if let Some(a) = &step.acr_values {
+        param("acr_values", a);
+    }
+    if let Some(m) = step.max_age {
+        let mut v = String::new();
+        crate::proto::encode::push_u64(&mut v, m);
+        param("max_age", &v);
     }
     for (k, v) in extra {
         if k.is_empty() || SET_BY_US.contains(&k.as_str()) {

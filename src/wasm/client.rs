@@ -492,6 +492,8 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     let done = promise(async move {
         // A fresh proof for every attempt (RFC 9449 §7.3), with the server's latest nonce.
         let proof = inner2.dpop_proof(|m, jti, wall| m.token_proof(wall, jti)).await;
+        // A GET (the authorization server's metadata) has no body.
+        let body = (req.method != "GET").then_some(req.body.as_str());
         let answer = match proof {
             Err(e) => Err(e),
             Ok(proof) => {
@@ -503,10 +505,10 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
                     Some(lock) => super::signin::post_token_locked(
                         &lock, fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP,
                     ),
-                    None => js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP),
+                    None => js::post_token(fetch, &req.url, &headers, body, req.redirect, req.cache, req.credentials, signal, CAP),
                 };
                 #[cfg(not(feature = "signin"))]
-                let answer = js::post_token(fetch, &req.url, &headers, &req.body, req.redirect, req.cache, req.credentials, signal, CAP);
+                let answer = js::post_token(fetch, &req.url, &headers, body, req.redirect, req.cache, req.credentials, signal, CAP);
                 Ok(JsFuture::from(answer).await)
             }
         };
@@ -542,7 +544,7 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
         });
         inner2.take_sending(attempt);
         let result = answer.map_err(|e| e.unwrap_or(Error::Network));
-        inner2.st.borrow_mut().m.handle_response(attempt, result, js::now());
+        inner2.st.borrow_mut().m.handle_response(attempt, result, js::now(), &parse_url);
         drive(&inner2, &ctx2);
         Ok(JsValue::UNDEFINED)
     });

@@ -44,7 +44,7 @@ extern "C" {
         fetch: Option<Function>,
         url: &str,
         headers: &js_sys::Array,
-        body: &str,
+        body: Option<&str>,
         redirect: &str,
         cache: Option<&str>,
         credentials: Option<&str>,

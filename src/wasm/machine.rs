@@ -21,7 +21,7 @@ use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, O
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::{TokenId, TokenSet, NEVER};
 use crate::proto::client::sign::{self, Plan};
-use crate::proto::http::{Body, HttpResponse, MAX_BODY_BYTES};
+use crate::proto::http::{first_challenge, Body, HttpResponse, MAX_BODY_BYTES};
 use crate::proto::time::{Instant, Now, WallMillis};
 use crate::proto::{Config, Error};
 use super::convert::{js_error, parse_url, to_value};
@@ -131,7 +131,7 @@ impl Core {
                 },
             })
         };
-        self.m.handle_response(AttemptId(attempt as u64), result, now(mono, wall));
+        self.m.handle_response(AttemptId(attempt as u64), result, now(mono, wall), &parse_url);
     }
 
 
@@ -179,7 +179,9 @@ impl Core {
             Action::Send(AttemptId(a)) => {
                 // Disposed since it was queued: nothing to send.
                 let Some(req) = self.m.request() else { return self.poll(mono, wall) };
-                let out = Array::of5(&num(0), &num(a), &JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body));
+                // A GET (the authorization server's metadata) has no body: `undefined`.
+                let body = if req.method == "GET" { JsValue::UNDEFINED } else { JsValue::from_str(&req.body) };
+                let out = Array::of5(&num(0), &num(a), &JsValue::from_str(&req.url), &pairs(&req.headers), &body);
                 let opt = |v: Option<&str>| v.map_or(JsValue::UNDEFINED, JsValue::from_str);
                 out.push(&JsValue::from_str(req.redirect));
                 out.push(&opt(req.cache));
@@ -237,6 +239,24 @@ impl Core {
     /// `NETWORK` error's `cause`.
     pub fn mentions(&self, text: &str) -> bool {
         self.m.config().is_some_and(|cfg| cfg.mentions_secret(text))
+    }
+
+    /// The first challenge of a `WWW-Authenticate` value ([`first_challenge`]) as one
+    /// line per field, `scheme`, `error`, `errorDescription`, `scope`, `acrValues`,
+    /// `resourceMetadata`, `realm`, `maxAge` (absent: empty; every value is printable, so
+    /// holds no line break), or `undefined`: js/shell.js `challenge()`.
+    pub fn challenge(www_authenticate: &str) -> Option<String> {
+        let (scheme, fields, max_age) = first_challenge(www_authenticate)?;
+        let mut out = scheme;
+        for v in fields {
+            out.push('\n');
+            out.push_str(v.as_deref().unwrap_or(""));
+        }
+        out.push('\n');
+        if let Some(m) = max_age {
+            crate::proto::encode_u64(&mut out, m);
+        }
+        Some(out)
     }
 
     /// Whether the client was disposed.
@@ -316,9 +336,14 @@ impl Core {
     /// SHA-256 digest of its verifier and `extraParams` (a plain object of strings); with
     /// DPoP, `jkt` is the SHA-256 of the key's thumbprint input ([`Core::dpop_thumbprint`]).
     #[wasm_bindgen(js_name = authorizationUrl)]
-    pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], extra: JsValue, jkt: JsValue) -> Result<String, JsValue> {
+    pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], options: JsValue, jkt: JsValue) -> Result<String, JsValue> {
         let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
-        let extra: Vec<(String, String)> = match to_value(&extra, 1) {
+        let options = match to_value(&options, 2) {
+            Value::Object(o) => o,
+            _ => Vec::new(),
+        };
+        let step = signin::StepUp::from_options(&options).map_err(|e| js_error(&e))?;
+        let extra: Vec<(String, String)> = match crate::proto::value::get(&options, "extraParams").cloned().unwrap_or(Value::Null) {
             Value::Null => Vec::new(),
             Value::Object(pairs) => pairs
                 .into_iter()
@@ -332,7 +357,7 @@ impl Core {
         let p = Pending { state, verifier, nonce };
         // Read only by the DPoP build (the others are never given one).
         let jkt = if crate::proto::DPOP && !jkt.is_undefined() { Some(signin::code_challenge(&js_sys::Uint8Array::new(&jkt).to_vec())) } else { None };
-        signin::authorization_url(ep, ac, &p, &signin::code_challenge(digest), &extra, jkt.as_deref()).map_err(|e| js_error(&e))
+        signin::authorization_url(ep, ac, &p, &signin::code_challenge(digest), &extra, &step, jkt.as_deref()).map_err(|e| js_error(&e))
     }
 
     /// Checks a callback's query `params` (`[[name, value], ...]`) against the pending

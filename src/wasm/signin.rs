@@ -329,7 +329,7 @@ pub(super) async fn start_sign_in(inner: &Inner, state: Option<String>, extra: &
     let Grant::AuthorizationCode(ac) = &ep.grant else {
         return Err(Error::config("grant", "createAuthorizationUrl() needs grant \"authorization_code\""));
     };
-    let url = signin::authorization_url(ep, ac, &p, &challenge, extra, None)?;
+    let url = signin::authorization_url(ep, ac, &p, &challenge, extra, &signin::StepUp::default(), None)?;
     Ok((p, url))
 }
 

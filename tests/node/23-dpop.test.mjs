@@ -7,18 +7,12 @@ import { inspect } from "node:util";
 import { readFileSync } from "node:fs";
 import { TokenClient, TokenError } from "../../pkg/dpop/node.js";
 import { TokenClient as PlainClient } from "../../pkg/node.js";
-import { startDpopAs, startResourceServer } from "../fixtures/dpop.mjs";
+import { startDpopPair } from "../fixtures/dpop.mjs";
 import { fakeFetch, base } from "./helpers.mjs";
 
-let as, rs;
-before(async () => {
-  as = await startDpopAs();
-  rs = await startResourceServer(as);
-});
-after(async () => {
-  await rs?.close();
-  await as?.close();
-});
+let as, rs, stop;
+before(async () => ({ as, rs, stop } = await startDpopPair()));
+after(() => stop?.());
 
 const client = (extra = {}) => new TokenClient({ tokenUrl: as.tokenUrl, clientId: "svc", clientSecret: "svc-secret", allowedOrigins: [rs.origin], dpop: true, ...extra });
 const claims = (proof) => JSON.parse(Buffer.from(proof.split(".")[1], "base64url").toString());

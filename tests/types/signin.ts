@@ -1,6 +1,6 @@
 // tokenkit/signin's declarations, compiled with usage.ts (both configs): a browser sign-in, a
 // server-side one, and misuse that must not type-check.
-import { TokenClient, TokenError, type PendingSignIn } from "tokenkit/signin";
+import { TokenClient, TokenError, challenge, type PendingSignIn } from "tokenkit/signin";
 
 const user = new TokenClient({
   grant: "authorization_code",
@@ -46,3 +46,9 @@ void code;
 new TokenClient({ grant: "authorization_code", authorizeUrl: "https://a", tokenUrl: "https://t", clientId: "spa", clientAuth: "none" });
 // @ts-expect-error: isAuthorized is read-only
 user.isAuthorized = true;
+
+// Step-up from a challenge: its ACR values and max age on the next sign-in.
+export async function stepUpSignIn(client: TokenClient, res: Response): Promise<void> {
+  const c = challenge(res);
+  if (c?.error === "insufficient_user_authentication") await client.createAuthorizationUrl({ acrValues: c.acrValues, maxAge: c.maxAge, scope: ["openid", "admin"] });
+}

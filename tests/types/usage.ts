@@ -56,6 +56,11 @@ const maybe: { scope?: string | undefined; timeoutMs?: number | undefined } = {}
 new TokenClient({ tokenUrl: "https://a.example.com/t", clientId: "a", clientSecret: "b", scope: maybe.scope, timeoutMs: maybe.timeoutMs, fetch: undefined });
 // A public client is the one way to leave out the secret.
 new TokenClient({ tokenUrl: "https://a.example.com/t", clientId: "spa", clientAuth: "none" });
+// The token endpoint discovered from the issuer (RFC 8414), or given (it wins).
+new TokenClient({ issuer: "https://a.example.com", clientId: "a", clientSecret: "b" });
+new TokenClient({ issuer: "https://a.example.com", tokenUrl: "https://a.example.com/t", clientId: "a", clientSecret: "b" });
+// @ts-expect-error a token endpoint: tokenUrl or issuer
+new TokenClient({ clientId: "a", clientSecret: "b" });
 // The Symbl dialect through the constructor takes Symbl's names.
 new TokenClient({ dialect: "symbl", tokenUrl: "https://api.symbl.ai/oauth2/token:generate", appId: "a", appSecret: "b" });
 // fetch/sign take what fetch takes.
@@ -83,3 +88,11 @@ new TokenClient({ brokerUrl: "https://edge.example.com/token", credentials: "alw
 client.on("refresh", () => {});
 // @ts-expect-error the token listener receives TokenInfo, not a string
 client.on("token", (s: number) => s);
+
+// A response's challenge, typed (step-up, scope); null when there is none.
+import { challenge, type Challenge } from "tokenkit";
+export async function stepUp(res: Response): Promise<number | undefined> {
+  const c: Challenge | null = challenge(res);
+  if (c?.error === "insufficient_user_authentication") return c.maxAge;
+  return TokenClient.challenge(res)?.maxAge;
+}

@@ -30,7 +30,7 @@ pub enum Role {
 }
 
 /// The variables of the upstream client, which every role reads.
-const UPSTREAM_VARS: &[&str] = &["TOKEN_URL", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_AUTH", "SCOPE", "AUDIENCE", "RESOURCE", "DIALECT", "DPOP"];
+const UPSTREAM_VARS: &[&str] = &["TOKEN_URL", "ISSUER", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_AUTH", "SCOPE", "AUDIENCE", "RESOURCE", "DIALECT", "DPOP"];
 
 impl Role {
     /// Whether this role reads env variable `var`.
@@ -86,6 +86,8 @@ pub struct BrokerConfig {
 /// Env variables and the client option each one sets.
 const ENV: &[(&str, &str)] = &[
     ("TOKEN_URL", "tokenUrl"),
+    // Without TOKEN_URL the token endpoint is discovered from it (RFC 8414).
+    ("ISSUER", "issuer"),
     ("CLIENT_ID", "clientId"),
     ("CLIENT_SECRET", "clientSecret"),
     ("CLIENT_AUTH", "clientAuth"),
@@ -170,7 +172,7 @@ impl BrokerConfig {
                 let session = SignIn::from_env(&get, role == Role::Edge)?;
                 let mut opts: Vec<(String, Value)> = ENV
                     .iter()
-                    .filter(|(var, _)| !matches!(*var, "SCOPE" | "DIALECT"))
+                    .filter(|(var, _)| !matches!(*var, "SCOPE" | "DIALECT" | "ISSUER"))
                     .chain(SIGNIN_ENV)
                     .filter_map(|(var, opt)| get(var).map(|v| ((*opt).to_owned(), Value::Str(v))))
                     .collect();
@@ -228,7 +230,9 @@ impl BrokerConfig {
     pub fn credential_set(&self) -> String {
         let mut name = String::new();
         if let crate::proto::client::config::Source::Endpoint(ep) = &self.upstream.source {
-            for part in [Some(&ep.token_url), Some(&ep.client_id), ep.scope.as_ref(), ep.audience.as_ref(), ep.resource.as_ref()] {
+            // Before discovery the issuer names the endpoint (every isolate reads the same env).
+            let endpoint = ep.discover.as_ref().map_or(&ep.token_url, |d| &d.issuer);
+            for part in [Some(endpoint), Some(&ep.client_id), ep.scope.as_ref(), ep.audience.as_ref(), ep.resource.as_ref()] {
                 name.push_str(part.map_or("", |s| s.as_str()));
                 name.push('\n');
             }

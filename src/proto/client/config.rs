@@ -44,6 +44,9 @@ pub enum Credentials {
 
 /// Where the token comes from.
 #[derive(Clone, Debug)]
+// One per client, built once: boxing the endpoint would cost an allocation and code for
+// nothing (clippy's size rule is for enums moved around or kept by the thousand).
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// A token endpoint.
     Endpoint(Endpoint),
@@ -110,6 +113,32 @@ pub struct Endpoint {
     /// Tokens bound to the client's key (RFC 9449), if `dpop` is on: where proofs for the
     /// token endpoint point.
     pub dpop: Option<DpopTarget>,
+    /// The endpoints are still to be discovered from this issuer (`issuer` without
+    /// `tokenUrl`): `token_url` is empty until then, and nothing is sent to it.
+    pub discover: Option<alloc::boxed::Box<Discover>>,
+}
+
+/// A discovery to make before the first token request ([`crate::proto::discovery`]).
+#[derive(Clone, Debug)]
+pub struct Discover {
+    /// The configured issuer identifier, which the metadata must name exactly.
+    pub issuer: String,
+    /// Its metadata locations: RFC 8414's, then OpenID Connect's.
+    pub urls: [String; 2],
+    /// Which of them is asked next.
+    pub step: u8,
+}
+
+impl Endpoint {
+    /// Takes the discovered metadata: its token endpoint (and the DPoP proofs' target).
+    /// Nothing was sent to it before.
+    pub fn apply(&mut self, md: crate::proto::discovery::Metadata) {
+        if self.dpop.is_some() {
+            self.dpop = Some(DpopTarget::new(&md.token_origin, &md.token_path));
+        }
+        self.token_url = md.token_endpoint;
+        self.discover = None;
+    }
 }
 
 /// A server DPoP proofs are made for: its origin (whose nonce a proof carries) and the
@@ -128,6 +157,11 @@ impl DpopTarget {
         let mut htu = String::from(origin);
         htu.push_str(pathname);
         DpopTarget { origin: origin.to_owned(), htu }
+    }
+
+    /// The target of a token endpoint still to be discovered (no proof is made for it).
+    pub fn pending() -> DpopTarget {
+        DpopTarget { origin: String::new(), htu: String::new() }
     }
 }
 
@@ -196,18 +230,17 @@ const ENDPOINT: &[&str] = &[
     "dialect",
     "grant",
     "dpop",
+    "issuer",
     #[cfg(feature = "signin")]
     "authorizeUrl",
     #[cfg(feature = "signin")]
     "redirectUri",
     #[cfg(feature = "signin")]
     "revocationUrl",
-    #[cfg(feature = "signin")]
-    "issuer",
 ];
 /// Options of the authorization code grant only.
 #[cfg(feature = "signin")]
-const AUTH_CODE: &[&str] = &["authorizeUrl", "redirectUri", "revocationUrl", "issuer"];
+const AUTH_CODE: &[&str] = &["authorizeUrl", "redirectUri", "revocationUrl"];
 const API_KEY: &[&str] = &["apiKey", "header"];
 const BROKER: &[&str] = &["brokerUrl", "credentials"];
 /// Parameters the client sets itself; `extraParams` may not override them.
@@ -368,6 +401,7 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
         preset: &GENERIC,
         credentials,
         dpop: None,
+        discover: None,
     }))
 }
 
@@ -381,15 +415,25 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
             None => return Err(Error::config("dialect", "must be \"oauth2\" or \"symbl\"")),
         },
     };
-    let token_url = match optional_str(opts, "tokenUrl")? {
-        Some(u) => u,
-        None if !spec.token_url.is_empty() => spec.token_url,
-        None => return Err(Error::config("tokenUrl", "is required (or brokerUrl, or apiKey)")),
+    // The authorization server's issuer identifier: with no tokenUrl, where the endpoints
+    // are discovered from (RFC 8414); with one, only what sign-in's callbacks are checked
+    // against (RFC 9207). Explicit URLs win.
+    let issuer = optional_str(opts, "issuer")?;
+    let locations = issuer.map(|i| crate::proto::discovery::check_issuer(i, parse_url)).transpose()?;
+    let token_url = match (optional_str(opts, "tokenUrl")?, issuer) {
+        (Some(u), _) => Some(u),
+        (None, _) if !spec.token_url.is_empty() => Some(spec.token_url),
+        (None, Some(_)) if wire.is_oauth2() => None,
+        (None, _) => return Err(Error::config("tokenUrl", "is required (or issuer, brokerUrl or apiKey)")),
     };
-    let token_url = secure_url(token_url, "tokenUrl", parse_url)?;
-    if token_url.has_fragment {
+    let token_url = token_url.map(|u| secure_url(u, "tokenUrl", parse_url)).transpose()?;
+    if token_url.as_ref().is_some_and(|u| u.has_fragment) {
         return Err(Error::config("tokenUrl", "must not have a #fragment"));
     }
+    let discover = match (&token_url, issuer, locations) {
+        (None, Some(i), Some(urls)) => Some(alloc::boxed::Box::new(Discover { issuer: i.to_owned(), urls, step: 0 })),
+        _ => None,
+    };
 
     // A preset's own names (Symbl: appId/appSecret) or the generic ones, not both.
     let has = |k: &str| get(opts, k).is_some();
@@ -448,7 +492,11 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
             return Err(Error::config("grant", "\"authorization_code\" needs the oauth2 dialect and new TokenClient()"))
         }
         #[cfg(feature = "signin")]
-        Some("authorization_code") => Grant::AuthorizationCode(alloc::boxed::Box::new(auth_code(opts, parse_url)?)),
+        Some("authorization_code") if discover.is_some() => {
+            return Err(Error::config("tokenUrl", "is required for grant \"authorization_code\" (discovery from issuer is for client credentials so far)"))
+        }
+        #[cfg(feature = "signin")]
+        Some("authorization_code") => Grant::AuthorizationCode(alloc::boxed::Box::new(auth_code(opts, issuer, parse_url)?)),
         Some(_) => return Err(Error::config("grant", "must be \"client_credentials\" or \"authorization_code\"")),
     };
     let resource = optional_str(opts, "resource")?;
@@ -470,10 +518,12 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     if dpop.is_some() && !wire.is_oauth2() {
         return Err(Error::config("dpop", "needs the oauth2 dialect"));
     }
-    let dpop = dpop.map(|()| DpopTarget::new(&token_url.origin, &token_url.pathname));
+    // Until discovery gives the token endpoint, its proofs' target is not known.
+    let dpop = dpop.map(|()| token_url.as_ref().map_or_else(DpopTarget::pending, |u| DpopTarget::new(&u.origin, &u.pathname)));
     Ok(Source::Endpoint(Endpoint {
         grant,
-        token_url: token_url.href,
+        token_url: token_url.map(|u| u.href).unwrap_or_default(),
+        discover,
         client_id: client_id.to_owned(),
         client_secret: client_secret.map(|s| ClientSecret::new(s.to_owned())),
         client_auth,
@@ -490,7 +540,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
 
 /// `authorizeUrl`, `redirectUri`, `revocationUrl` and `issuer` of the authorization code grant.
 #[cfg(feature = "signin")]
-fn auth_code(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
+fn auth_code(opts: &Opts, issuer: Option<&str>, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
     let authorize = secure_url(required_str(opts, "authorizeUrl")?, "authorizeUrl", parse_url)?;
     if authorize.has_fragment {
         return Err(Error::config("authorizeUrl", "must not have a #fragment"));
@@ -506,10 +556,6 @@ fn auth_code(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
         Some(u) => Some(secure_url(u, "revocationUrl", parse_url)?.href),
         None => None,
     };
-    let issuer = optional_str(opts, "issuer")?;
-    if issuer.is_some_and(|i| parse_url(i).is_none()) {
-        return Err(Error::config("issuer", "is not an absolute URL"));
-    }
     Ok(AuthCode { authorize_url: authorize.href, redirect_uri: redirect_uri.to_owned(), revocation_url, issuer: issuer.map(str::to_owned) })
 }
 
@@ -529,7 +575,7 @@ fn origins(v: &Value, parse_url: ParseUrl<'_>) -> Result<Vec<String>, Error> {
     Ok(out)
 }
 
-fn scope(v: &Value) -> Result<String, Error> {
+pub(crate) fn scope(v: &Value) -> Result<String, Error> {
     let mut out = String::new();
     let mut push = |token: &str, field: &str| -> Result<(), Error> {
         // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )

@@ -36,6 +36,7 @@ use crate::proto::http::{scheme_refused, HttpRequest, HttpResponse};
 use crate::proto::secret::AccessToken;
 use crate::proto::secret::{AuthorizationCode, CodeVerifier, IdToken, RefreshToken};
 use crate::proto::time::{Instant, Millis, Now, WallMillis};
+use crate::proto::url::ParseUrl;
 use super::response::{process_token_response, TokenId, TokenSet, NEVER};
 use super::retry::retry_delay;
 
@@ -266,7 +267,8 @@ impl Machine {
     /// `wall`, with `jti` (fresh random bytes: every attempt gets its own proof) and the
     /// token endpoint's nonce, if it gave one. `None` without DPoP or its key.
     pub fn token_proof(&self, wall: WallMillis, jti: &[u8]) -> Option<String> {
-        let target = self.dpop()?;
+        // None for a metadata GET: its endpoint is no token endpoint.
+        let target = self.dpop().filter(|t| !t.htu.is_empty())?;
         Some(self.dpop_key()?.proof("POST", &target.htu, wall.0 / 1000, jti, None, self.nonces.get(&target.origin)))
     }
 
@@ -320,9 +322,14 @@ impl Machine {
         self.runtime
     }
 
-    /// The token request to send for [`Action::Send`] (the same bytes every attempt).
+    /// The request to send for [`Action::Send`] (the same bytes every attempt): the token
+    /// request, or before it, while the endpoints are still to be discovered, the GET of
+    /// the authorization server's metadata ([`crate::proto::discovery`]).
     pub fn request(&self) -> Option<HttpRequest> {
         let Source::Endpoint(ep) = &self.cfg.as_ref()?.source else { return None };
+        if let Some(d) = &ep.discover {
+            return Some(ep.metadata_request(self.runtime, d.urls.get(usize::from(d.step))?));
+        }
         #[cfg(feature = "signin")]
         if let Grant::AuthorizationCode(ac) = &ep.grant {
             return Some(match self.flight.as_ref().map(|f| &f.kind) {
@@ -552,6 +559,7 @@ impl Machine {
         attempt: AttemptId,
         result: Result<HttpResponse, Error>,
         now: Now,
+        parse_url: ParseUrl<'_>,
     ) {
         self.tick(now);
         let Now { mono: now, wall } = now;
@@ -559,6 +567,38 @@ impl Machine {
             Some(Flight { stage: Stage::Sending { attempt: a, sent_at, .. }, .. }) if *a == attempt => *sent_at,
             _ => return,
         };
+        // Discovery first: the metadata's answer gives the token endpoint, and the token
+        // request goes at once (the flight's deadline and retries cover both).
+        if let Some(Config { source: Source::Endpoint(ep), .. }) = &mut self.cfg {
+            if let Some(d) = &mut ep.discover {
+                use crate::proto::discovery::{read, Read};
+                let status = result.as_ref().map_or(0, |r| r.status);
+                let read = match result {
+                    Ok(resp) => read(&d.issuer, &resp, parse_url),
+                    Err(e) => Read::Failed(e),
+                };
+                let failed = match read {
+                    Read::Found(md) => {
+                        ep.apply(md);
+                        None
+                    }
+                    Read::NotHere if d.step == 0 => {
+                        d.step = 1;
+                        None
+                    }
+                    Read::NotHere => Some(Error::Metadata {
+                        status,
+                        reason: "there is none at either well-known location (RFC 8414, OpenID Connect Discovery)",
+                    }),
+                    Read::Failed(e) => Some(e),
+                };
+                match failed {
+                    None => self.send(now),
+                    Some(e) => self.attempt_failed(e, now),
+                }
+                return;
+            }
+        }
         let Some(cfg) = &self.cfg else { return };
         let Source::Endpoint(ep) = &cfg.source else { return };
         // A DPoP nonce is taken from every answer, a success included (RFC 9449 §8.2).

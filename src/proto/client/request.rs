@@ -142,6 +142,7 @@ impl Endpoint {
         headers.push(("Accept", "application/json".to_owned()));
         let workerd = runtime == Runtime::Workerd;
         HttpRequest {
+            method: "POST",
             url: match call {
                 Call::Revoke { url, .. } => url.to_owned(),
                 _ => self.token_url.clone(),
@@ -156,6 +157,22 @@ impl Endpoint {
                 Credentials::SameOrigin => "same-origin",
                 Credentials::Include => "include",
             }),
+        }
+    }
+
+    /// The GET of the authorization server's metadata at `url` (RFC 8414 discovery,
+    /// [`crate::proto::discovery`]): no credentials, no body, never a redirect.
+    pub fn metadata_request(&self, runtime: Runtime, url: &str) -> HttpRequest {
+        let workerd = runtime == Runtime::Workerd;
+        HttpRequest {
+            method: "GET",
+            url: url.to_owned(),
+            headers: vec![("Accept", "application/json".to_owned())],
+            body: String::new(),
+            redirect: "manual",
+            cache: (!workerd).then_some("no-store"),
+            credentials: (!workerd).then_some("omit"),
+            lock: false,
         }
     }
 

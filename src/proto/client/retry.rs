@@ -31,6 +31,8 @@ pub fn retry_delay(err: &Error, retries_done: u32, max_retries: u32, jitter: f64
         Error::Network | Error::Timeout { .. } => Some(backoff),
         Error::RateLimited { retry_after, .. } => at_least(retry_after),
         Error::Http { status, retry_after, .. } if *status >= 500 => at_least(retry_after),
+        // Discovery: the metadata location failing or rate limiting.
+        Error::Metadata { status: 429 | 500..=599, .. } => Some(backoff),
         _ => None,
     }
 }

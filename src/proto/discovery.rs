@@ -1,0 +1,120 @@
+//! Configuration by discovery: an authorization server's metadata (RFC 8414, then OpenID
+//! Connect Discovery 1.0 §4) read strictly, before the first token request.
+//!
+//! A client configured with `issuer` and no `tokenUrl` fetches the metadata once, from
+//! `/.well-known/oauth-authorization-server` with the issuer's path inserted after it (RFC
+//! 8414 §3.1), and, when that is not there (404 or 410), from the issuer's path with
+//! `/.well-known/openid-configuration` appended. The document's `issuer` must equal the
+//! configured one exactly (RFC 8414 §3.3: this is what stops a document from naming another
+//! server's endpoints), and every endpoint it names must be a URL the client would accept
+//! as an option (https, or http on a loopback host). Until then nothing is sent to any
+//! endpoint it names. The fetch is a flight of the client machine: one per client, shared by
+//! concurrent callers, retried with backoff after a network failure or a 5xx, never through
+//! a redirect, and capped in size like token bodies.
+
+#[allow(unused_imports)]
+use crate::prelude::*;
+
+use super::error::Error;
+use super::http::{Body, HttpResponse};
+use super::url::{secure_url, ParseUrl};
+use super::value::{get, Value};
+
+/// The two places metadata is looked for, in order.
+const WELL_KNOWN: [&str; 2] = ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"];
+
+/// The metadata locations of an issuer whose URL (as the platform parses it) has `origin`
+/// and `pathname`: RFC 8414's (its path inserted after the well-known one, a terminating
+/// "/" removed first: §3.1), then OpenID Connect's (the well-known path appended).
+pub fn metadata_urls(origin: &str, pathname: &str) -> [String; 2] {
+    let path = pathname.strip_suffix('/').unwrap_or(pathname);
+    let url = |a: &str, b: &str| {
+        let mut u = String::from(origin);
+        u.push_str(a);
+        u.push_str(b);
+        u
+    };
+    let [rfc8414, openid] = WELL_KNOWN;
+    [url(rfc8414, path), url(path, openid)]
+}
+
+/// Whether `issuer` can be discovered from: an https URL (http on a loopback host) with no
+/// query and no fragment (RFC 8414 §2). `Err` names what is wrong; `Ok` holds its metadata
+/// locations ([`metadata_urls`]).
+pub fn check_issuer(issuer: &str, parse_url: ParseUrl<'_>) -> Result<[String; 2], Error> {
+    let u = secure_url(issuer, "issuer", parse_url)?;
+    if u.has_query || u.has_fragment {
+        return Err(Error::config("issuer", "must have no ?query and no #fragment (RFC 8414 §2)"));
+    }
+    Ok(metadata_urls(&u.origin, &u.pathname))
+}
+
+/// What an authorization server's metadata says that the client uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metadata {
+    /// `token_endpoint` (required), as the platform's URL parser serialises it.
+    pub token_endpoint: String,
+    /// Its origin and path (a DPoP proof's target).
+    pub token_origin: String,
+    /// Its path.
+    pub token_path: String,
+}
+
+/// What one metadata answer means.
+#[derive(Debug)]
+pub enum Read {
+    /// The document, checked.
+    Found(Metadata),
+    /// Not at this location (404 or 410): try the next.
+    NotHere,
+    /// A failure (the retry rules decide whether it is tried again).
+    Failed(Error),
+}
+
+/// Reads the answer at a metadata location of `issuer`. The document must be a JSON object
+/// whose `issuer` is exactly `issuer` and whose `token_endpoint` (and any other endpoint
+/// the client uses) is a secure URL without a fragment.
+pub fn read(issuer: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Read {
+    let status = resp.status;
+    let bad = |detail| Read::Failed(Error::Metadata { status, reason: detail });
+    match status {
+        200 => {}
+        404 | 410 => return Read::NotHere,
+        0 | 300..=399 => return bad("its location answered with a redirect, which is not followed"),
+        // Tried again with backoff (client::retry), as a token endpoint's would be.
+        429 | 500..=599 => return bad("its location is failing or rate limiting"),
+        _ => return bad("its location did not answer 200"),
+    }
+    let fields = match &resp.body {
+        Body::Json(Value::Object(fields)) => fields,
+        Body::Json(_) => return bad("it is not a JSON object"),
+        Body::NotJson => return bad("it is not JSON"),
+        Body::TooLarge => return bad("it is larger than 64 KB"),
+    };
+    match get(fields, "issuer") {
+        Some(Value::Str(s)) if s == issuer => {}
+        Some(Value::Str(_)) => return bad("its issuer is not the configured one (RFC 8414 §3.3): nothing is sent to its endpoints"),
+        _ => return bad("it has no issuer string"),
+    }
+    // The token, authorization and revocation endpoints, each a secure URL when present.
+    let endpoint = |k: &str| -> Result<Option<crate::proto::url::UrlParts>, Error> {
+        match get(fields, k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Str(s)) => match secure_url(s, k, parse_url) {
+                Ok(u) if !u.has_fragment => Ok(Some(u)),
+                _ => Err(Error::Metadata { status, reason: "an endpoint it names is not an https URL (http only on a loopback host) without a #fragment" }),
+            },
+            Some(_) => Err(Error::Metadata { status, reason: "an endpoint it names is not a string" }),
+        }
+    };
+    let token_endpoint = match endpoint("token_endpoint") {
+        Ok(Some(u)) => u,
+        Ok(None) => return bad("it has no token_endpoint"),
+        Err(e) => return Read::Failed(e),
+    };
+    Read::Found(Metadata {
+        token_endpoint: token_endpoint.href,
+        token_origin: token_endpoint.origin,
+        token_path: token_endpoint.pathname,
+    })
+}

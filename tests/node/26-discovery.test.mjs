@@ -1,0 +1,185 @@
+// Configuration by discovery (RFC 8414, OpenID Connect Discovery) in Node: clients
+// configured with `issuer` alone against oidc-provider's own metadata, and against hostile
+// metadata servers of the tests' own (another issuer, HTML, 50 MB, a redirect, insecure
+// endpoints, wrong types).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { TokenClient } from "../../pkg/node.js";
+import { TokenClient as DpopClient } from "../../pkg/dpop/node.js";
+import { startDpopPair } from "../fixtures/dpop.mjs";
+import { Miniflare } from "miniflare";
+import { workerdOptions } from "../../worker/local.mjs";
+
+let as, rs, stop;
+before(async () => ({ as, rs, stop } = await startDpopPair()));
+after(() => stop?.());
+
+test("issuer alone: 100 concurrent first calls, one discovery (oidc-provider's RFC 8414 document), one token from the discovered endpoint", async () => {
+  const c = new TokenClient({ issuer: as.issuer, clientId: "plain", clientSecret: "plain-secret", allowedOrigins: [rs.origin] });
+  const seen = as.metadata.length;
+  const issued = as.count.issued;
+  const tokens = await Promise.all(Array.from({ length: 100 }, () => c.getToken()));
+  assert.equal(new Set(tokens).size, 1);
+  assert.equal(as.count.issued - issued, 1);
+  assert.deepEqual(as.metadata.slice(seen), ["/.well-known/oauth-authorization-server"]);
+  // Later calls and a new token ask no metadata again.
+  c.invalidate();
+  await c.getToken();
+  assert.equal(as.metadata.length - seen, 1);
+  c.dispose();
+});
+
+test("issuer alone with DPoP: the proofs' htu is the discovered token endpoint; the metadata GET carries no proof", async () => {
+  const c = new DpopClient({ issuer: as.issuer, clientId: "svc", clientSecret: "svc-secret", allowedOrigins: [rs.origin], dpop: true });
+  const proofs = as.proofs.length;
+  const res = await c.fetch(`${rs.origin}/discovered`);
+  assert.equal(res.status, 200, JSON.stringify(rs.log.at(-1)));
+  assert.equal(as.proofs.at(-1).htu, as.tokenUrl);
+  assert.ok(as.proofs.length - proofs >= 1);
+  c.dispose();
+});
+
+/** A metadata server: `answer(req, res, origin)` for every request; counts requests per path. */
+async function metadataServer(answer) {
+  const hits = [];
+  const server = createServer((req, res) => {
+    hits.push(req.url);
+    answer(req, res, origin);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const origin = `http://127.0.0.1:${server.address().port}`;
+  return {
+    origin,
+    hits,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(r);
+      }),
+  };
+}
+
+const json = (res, status, body) => res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+
+test("hostile metadata: each is INVALID_METADATA, and nothing is sent to any endpoint it names", async () => {
+  const rows = [
+    ["another issuer's document", (res, o) => json(res, 200, { issuer: "https://evil.example", token_endpoint: `${o}/token` }), /issuer is not the configured one/],
+    ["its issuer with another path", (res, o) => json(res, 200, { issuer: `${o}/other`, token_endpoint: `${o}/token` }), /issuer is not the configured one/],
+    ["HTML", (res) => res.writeHead(200, { "content-type": "text/html" }).end("<!doctype html><p>hello"), /not JSON/],
+    ["a 50 MB body", (res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const chunk = Buffer.alloc(1 << 20, 32);
+      let n = 0;
+      const more = () => {
+        while (n < 50 && res.write(chunk)) n++;
+        if (n < 50) res.once("drain", more);
+        else res.end();
+      };
+      res.on("close", () => (n = 50));
+      more();
+    }, /larger than 64 KB/],
+    ["a redirect", (res, o) => res.writeHead(302, { location: `${o}/real` }).end(), /redirect/],
+    ["a plain-http token endpoint off loopback", (res, o) => json(res, 200, { issuer: o, token_endpoint: "http://as.example/token" }), /endpoint it names is not an https URL/],
+    ["a token endpoint of the wrong type", (res, o) => json(res, 200, { issuer: o, token_endpoint: ["x"] }), /endpoint it names is not a string/],
+    ["no document at either location", (res) => json(res, 404, {}), /either well-known location/],
+  ];
+  for (const [what, answer, words] of rows) {
+    const srv = await metadataServer((req, res, o) => (req.url.startsWith("/.well-known/") ? answer(res, o) : json(res, 200, { access_token: "stolen", expires_in: 60 })));
+    const c = new TokenClient({ issuer: srv.origin, clientId: "c", clientSecret: "METADATA-SECRET", allowedOrigins: ["https://api.example.com"], maxRetries: 0 });
+    const e = await c.getToken().then(() => null, (e) => e);
+    assert.equal(e?.code, "INVALID_METADATA", `${what}: ${e?.message}`);
+    assert.match(e.message, words, what);
+    assert.ok(!e.message.includes("evil") && !e.message.includes("METADATA-SECRET"), what);
+    assert.ok(srv.hits.every((h) => h.startsWith("/.well-known/")), `${what}: ${srv.hits}`);
+    c.dispose();
+    await srv.close();
+  }
+});
+
+test("a failing metadata location is tried again with backoff, then works", async () => {
+  let fails = 2;
+  const srv = await metadataServer((req, res, o) => {
+    if (req.url === "/.well-known/oauth-authorization-server") return fails-- > 0 ? json(res, 503, {}) : json(res, 200, { issuer: o, token_endpoint: `${o}/token` });
+    json(res, 200, { access_token: "from-discovered", token_type: "Bearer", expires_in: 60 });
+  });
+  const c = new TokenClient({ issuer: srv.origin, clientId: "c", clientSecret: "s", allowedOrigins: ["https://api.example.com"] });
+  assert.equal(await c.getToken(), "from-discovered");
+  assert.deepEqual(srv.hits, ["/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server", "/token"]);
+  c.dispose();
+  await srv.close();
+});
+
+test("a server with only OpenID Connect's location: RFC 8414's answers 404, then the issuer's path + /.well-known/openid-configuration", async () => {
+  const srv = await metadataServer((req, res, o) => {
+    if (req.url === "/realm/.well-known/openid-configuration") return json(res, 200, { issuer: `${o}/realm`, token_endpoint: `${o}/realm/token` });
+    if (req.url === "/realm/token" && req.method === "POST") return json(res, 200, { access_token: "oidc-only", token_type: "Bearer", expires_in: 60 });
+    json(res, 404, {});
+  });
+  const c = new TokenClient({ issuer: `${srv.origin}/realm`, clientId: "c", clientSecret: "s", allowedOrigins: ["https://api.example.com"] });
+  assert.equal(await c.getToken(), "oidc-only");
+  assert.deepEqual(srv.hits, ["/.well-known/oauth-authorization-server/realm", "/realm/.well-known/openid-configuration", "/realm/token"]);
+  c.dispose();
+  await srv.close();
+});
+
+test("the broker with ISSUER alone in workerd: 50 concurrent /token on a cold isolate, one metadata fetch, one token", async () => {
+  const worker = new URL("../../worker/", import.meta.url).pathname;
+  const bindings = { ISSUER: as.issuer, CLIENT_ID: "plain", CLIENT_SECRET: "plain-secret", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" };
+  const mf = new Miniflare(workerdOptions(`${worker}index.js`, worker, bindings));
+  try {
+    await mf.ready;
+    const seen = as.metadata.length;
+    const issued = as.count.issued;
+    const answers = await Promise.all(Array.from({ length: 50 }, () => mf.dispatchFetch("http://broker/token", { method: "POST", headers: { origin: "https://app.example.com" } }).then((r) => r.json())));
+    assert.equal(new Set(answers.map((a) => a.access_token)).size, 1, JSON.stringify(answers[0]));
+    assert.equal(as.count.issued - issued, 1);
+    assert.deepEqual(as.metadata.slice(seen), ["/.well-known/oauth-authorization-server"]);
+  } finally {
+    await mf.dispose();
+  }
+});
+
+test("challenge(): step-up and scope challenges typed for the app; client.fetch() returns them as they are (the token was not refused)", async () => {
+  const { challenge } = await import("../../pkg/node.js");
+  const { challenge: signinChallenge } = await import("../../pkg/signin/node.js");
+  const stepUp = 'Bearer error="insufficient_user_authentication", error_description="More recent authentication is required", max_age="300", acr_values="urn:mfa"';
+  const scope = 'Bearer error="insufficient_scope", scope="write", resource_metadata="https://api.example.com/.well-known/oauth-protected-resource"';
+  assert.deepEqual(challenge(new Response(null, { status: 401, headers: { "www-authenticate": stepUp } })), {
+    scheme: "Bearer", error: "insufficient_user_authentication", errorDescription: "More recent authentication is required", scope: undefined, acrValues: "urn:mfa", maxAge: 300, resourceMetadata: undefined, realm: undefined,
+  });
+  assert.equal(signinChallenge(new Response(null, { status: 403, headers: { "www-authenticate": scope } })).resourceMetadata, "https://api.example.com/.well-known/oauth-protected-resource");
+  assert.equal(TokenClient.challenge(new Response(null, { status: 403, headers: { "www-authenticate": scope } })).scope, "write");
+  assert.equal(challenge(new Response(null, { status: 401 })), null, "no header");
+  assert.equal(challenge({}), null, "not a response");
+  // The API answers each with its challenge: one call each, the same token throughout.
+  let api = 0, tokens = 0;
+  const fetch = async (url) => {
+    if (String(url).endsWith("/token")) return (tokens++, new Response(JSON.stringify({ access_token: `t${tokens}`, token_type: "Bearer", expires_in: 300 }), { status: 200 }));
+    api++;
+    return String(url).endsWith("/mfa") ? new Response("{}", { status: 401, headers: { "www-authenticate": stepUp } }) : new Response("{}", { status: 403, headers: { "www-authenticate": scope } });
+  };
+  const c = new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "c", clientSecret: "s", allowedOrigins: ["https://api.example.com"], fetch });
+  const r1 = await c.fetch("https://api.example.com/mfa");
+  const r2 = await c.fetch("https://api.example.com/admin");
+  assert.deepEqual([r1.status, r2.status, api, tokens], [401, 403, 2, 1]);
+  assert.equal(challenge(r1).maxAge, 300);
+  assert.equal(await c.getToken(), "t1", "kept");
+  c.dispose();
+});
+
+test("step-up: createAuthorizationUrl({ acrValues, maxAge, scope }) asks for what a challenge named (RFC 9470 §4)", async () => {
+  const { TokenClient: SigninClient, challenge } = await import("../../pkg/signin/node.js");
+  const c = new SigninClient({ grant: "authorization_code", tokenUrl: "https://auth.example.com/token", authorizeUrl: "https://auth.example.com/authorize", redirectUri: "https://app.example.com/cb", clientId: "web", clientSecret: "s", scope: "openid offline_access", allowedOrigins: ["https://api.example.com"] });
+  const res = new Response(null, { status: 401, headers: { "www-authenticate": 'Bearer error="insufficient_user_authentication", acr_values="urn:mfa", max_age=60' } });
+  const { acrValues, maxAge } = challenge(res);
+  const { url } = await c.createAuthorizationUrl({ acrValues, maxAge, scope: ["openid", "admin"] });
+  const q = new URL(url).searchParams;
+  assert.deepEqual([q.get("acr_values"), q.get("max_age"), q.get("scope")], ["urn:mfa", "60", "openid admin"]);
+  const plain = new URL((await c.createAuthorizationUrl()).url).searchParams;
+  assert.deepEqual([plain.get("acr_values"), plain.get("max_age"), plain.get("scope")], [null, null, "openid offline_access"]);
+  for (const bad of [{ maxAge: -1 }, { maxAge: 1.5 }, { maxAge: "60" }, { acrValues: "" }, { extraParams: { max_age: "0" } }]) {
+    await assert.rejects(c.createAuthorizationUrl(bad), (e) => e.code === "INVALID_CONFIG", JSON.stringify(bad));
+  }
+  c.dispose();
+});

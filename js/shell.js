@@ -396,7 +396,7 @@ export function clientClass(Core, instantiate, hint, ext) {
     }
   }
   if (typeof Symbol.dispose === "symbol") TokenClient.prototype[Symbol.dispose] = TokenClient.prototype.free;
-  ext?.methods(TokenClient.prototype, live, drive, token);
+  ext?.methods(TokenClient.prototype, live, drive, token, discovered);
   return TokenClient;
 }
 
@@ -547,6 +547,24 @@ async function token(s, ctx, flight) {
         if (o === null) break; // gone: ask again
         if (o !== undefined) return o;
         await wake(s, ctx);
+        if (s.freed) throw gone();
+      }
+    }
+  } catch (e) {
+    throw withCause(s, e);
+  }
+}
+
+/**
+ * Resolves once the endpoints are discovered (issuer without tokenUrl): the sign-in's
+ * authorization URL and callback need them. Throws the discovery's failure.
+ */
+async function discovered(s) {
+  try {
+    for (let id; !s.freed && (id = s.core.discover(monotonic(), Date.now())) !== undefined; ) {
+      drive(s);
+      while (s.core.outcome(id, monotonic(), Date.now()) === undefined) {
+        await wake(s);
         if (s.freed) throw gone();
       }
     }

@@ -190,7 +190,7 @@ function share(s) {
 }
 
 /** The sign-in hooks of shell.js's clientClass (see there). */
-const hooks = (drive, token) => ({
+const hooks = (drive, token, discovered) => ({
   // In a browser, a sign-in client joins its origin's other tabs: it restores the tokens
   // they fetch, forgets the session when one signs out, asks for the session when it opens,
   // and re-checks its token when the page is shown again or the network returns.
@@ -236,6 +236,7 @@ const hooks = (drive, token) => ({
     proto.createAuthorizationUrl = async function (options) {
       const s = live(this);
       const state = option(options, "state");
+      await discovered(s); // issuer without tokenUrl: the authorization endpoint first
       let random, digest;
       try {
         random = randomBytes(64);
@@ -259,6 +260,9 @@ const hooks = (drive, token) => ({
     };
     proto.completeAuthorization = async function (callbackUrl, saved) {
       const s = live(this);
+      // Before the pending sign-in is taken: the discovered metadata says whether the
+      // callback must carry iss (RFC 9207), and where its code is redeemed.
+      await discovered(s);
       const key = s.core.scopeKey();
       const params = callbackParams(callbackUrl);
       // Taken whatever happens next: a pending sign-in is used once.
@@ -319,8 +323,8 @@ export function signinClass(Core, instantiate, hint) {
     close: (s) => h.close(s),
     share: (s) => h.share(s),
     post: (s, a, signal) => h.post(s, a, signal),
-    methods(proto, live, drive, token) {
-      h = hooks(drive, token);
+    methods(proto, live, drive, token, discovered) {
+      h = hooks(drive, token, discovered);
       h.methods(proto, live);
     },
   };

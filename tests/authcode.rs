@@ -163,15 +163,22 @@ fn callback_table() {
         ("an empty code", q(&[("code", ""), ("state", "good-state")]), Some(&p), Err("INVALID_RESPONSE")),
     ];
     for (name, params, pend, want) in rows {
-        let got = callback(&params, pend, iss);
+        let got = callback(&params, pend, iss, false);
         match (got, want) {
             (Ok(code), Ok(w)) => assert_eq!(code, w, "{name}"),
             (Err(e), Err(w)) => assert_eq!(e.code(), w, "{name}: {}", e.message()),
             (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
         }
     }
-    let e = callback(&q(&[("error", "access_denied"), ("error_description", "The user said no"), ("state", "good-state")]), Some(&p), iss).unwrap_err();
+    let e = callback(&q(&[("error", "access_denied"), ("error_description", "The user said no"), ("state", "good-state")]), Some(&p), iss, false).unwrap_err();
     assert_eq!(e.message(), "the authorization server refused the sign-in: access_denied: The user said no");
+    // Mix-up (RFC 9207 §2.4): when the server's metadata promises an iss, a callback
+    // without one is refused, error callbacks included; with the right one it passes.
+    for params in [q(&[("code", "c1"), ("state", "good-state")]), q(&[("error", "access_denied"), ("state", "good-state")])] {
+        let e = callback(&params, Some(&p), iss, true).unwrap_err();
+        assert!(e.code() == "INVALID_RESPONSE" && e.message().contains("no iss"), "{params:?}: {e:?}");
+    }
+    assert_eq!(callback(&q(&[("code", "c1"), ("state", "good-state"), ("iss", "https://auth.example.com")]), Some(&p), iss, true).unwrap(), "c1");
     assert!(check_nonce(Some("n"), Some("n")).is_ok());
     assert_eq!(check_nonce(Some("n"), Some("m")).unwrap_err().code(), "INVALID_RESPONSE");
     assert_eq!(check_nonce(Some("n"), None).unwrap_err().code(), "INVALID_RESPONSE");

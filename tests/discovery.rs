@@ -88,6 +88,9 @@ fn metadata_is_read_strictly() {
             token_endpoint: "https://as.example/tenant/oauth/token".into(),
             token_origin: "https://as.example".into(),
             token_path: "/tenant/oauth/token".into(),
+            authorization_endpoint: None,
+            revocation_endpoint: Some("https://as.example/revoke".into()),
+            iss_parameter_supported: true,
         }
     );
     // (what, answer, the error's words) — every failure is INVALID_METADATA, naming no value.
@@ -101,6 +104,9 @@ fn metadata_is_read_strictly() {
         ("a plain-http token_endpoint", ok(200, doc(&[("token_endpoint", s("http://as.example/token"))])), "not an https URL"),
         ("a token_endpoint with a fragment", ok(200, doc(&[("token_endpoint", s("https://as.example/token#x"))])), "not an https URL"),
         ("a relative token_endpoint", ok(200, doc(&[("token_endpoint", s("/token"))])), "not an https URL"),
+        ("a plain-http revocation_endpoint", ok(200, doc(&[("revocation_endpoint", s("http://as.example/r"))])), "not an https URL"),
+        ("an authorization_endpoint of the wrong type", ok(200, doc(&[("authorization_endpoint", Value::List(vec![]))])), "not a string"),
+        ("the iss flag of the wrong type", ok(200, doc(&[("authorization_response_iss_parameter_supported", s("true"))])), "not a boolean"),
         ("HTML", ok(200, Body::NotJson), "not JSON"),
         ("a JSON array", ok(200, Body::Json(Value::List(vec![]))), "not a JSON object"),
         ("larger than the cap", ok(200, Body::TooLarge), "larger than 64 KB"),
@@ -245,4 +251,48 @@ fn the_first_challenge_is_read_for_apps_to_branch_on() {
     assert_eq!(f(""), None);
     assert_eq!(f("  ,  "), None);
     assert_eq!(f("=garbage"), None);
+}
+
+#[test]
+fn a_sign_in_discovers_its_endpoints_and_the_iss_promise_first() {
+    use tokenkit::proto::client::config::Grant;
+    let o = vec![
+        ("issuer".to_owned(), s(ISSUER)),
+        ("grant".to_owned(), s("authorization_code")),
+        ("clientId".to_owned(), s("spa")),
+        ("clientAuth".to_owned(), s("none")),
+        ("redirectUri".to_owned(), s("https://app.example/cb")),
+    ];
+    let mut m = Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Browser, 3);
+    let flight = m.discover(at(0)).unwrap();
+    assert_eq!(m.discover(at(1)), Some(flight), "callers share the one discovery");
+    let first = sends(&mut m);
+    assert_eq!(first[0].1, "GET");
+    let md = doc(&[
+        ("authorization_endpoint", s("https://as.example/tenant/authorize")),
+        ("revocation_endpoint", s("https://as.example/tenant/revoke")),
+        ("authorization_response_iss_parameter_supported", Value::Bool(true)),
+    ]);
+    m.handle_response(first[0].0, Ok(ok(200, md)), at(5), &parse_url);
+    assert!(sends(&mut m).is_empty(), "the metadata only: no token request");
+    assert!(matches!(m.outcome(flight), Outcome::Gone), "done: its waiters ask again");
+    assert_eq!(m.discover(at(6)), None, "discovered");
+    let Some(Config { source: Source::Endpoint(ep), .. }) = m.config() else { panic!() };
+    let Grant::AuthorizationCode(ac) = &ep.grant else { panic!() };
+    assert_eq!((ac.authorize_url.as_str(), ac.revocation_url.as_deref(), ac.iss_required), ("https://as.example/tenant/authorize", Some("https://as.example/tenant/revoke"), true));
+    assert_eq!(ep.token_url, "https://as.example/tenant/oauth/token");
+    // A document without an authorization endpoint cannot sign anyone in.
+    let o = vec![("issuer".to_owned(), s(ISSUER)), ("grant".to_owned(), s("authorization_code")), ("clientId".to_owned(), s("spa")), ("clientAuth".to_owned(), s("none")), ("redirectUri".to_owned(), s("https://app.example/cb"))];
+    let mut m = Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Browser, 3);
+    let flight = m.discover(at(0)).unwrap();
+    let first = sends(&mut m);
+    m.handle_response(first[0].0, Ok(ok(200, doc(&[]))), at(5), &parse_url);
+    assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::Metadata { reason, .. })) if reason.contains("authorization_endpoint")));
+    // Explicit URLs: nothing to discover, and no iss promise.
+    assert_eq!(client_with_urls().discover(at(0)), None);
+}
+
+fn client_with_urls() -> Machine {
+    let o = vec![("tokenUrl".to_owned(), s("https://as.example/t")), ("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("x"))];
+    Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Node, 1)
 }

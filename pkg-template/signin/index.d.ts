@@ -15,14 +15,8 @@ export * from "../tokenkit.js";
 export type AuthorizationCodeOptions = CommonOptions &
   TimingOptions & {
     grant: "authorization_code";
-    /** The authorization endpoint (https, or http on a loopback host). */
-    authorizeUrl: string;
-    /** The token endpoint. */
-    tokenUrl: string;
-    /** The RFC 7009 revocation endpoint: signOut() revokes the refresh token there. */
+    /** The RFC 7009 revocation endpoint: signOut() revokes the refresh token there (discovered with `issuer` alone). */
     revocationUrl?: string | undefined;
-    /** The issuer: a callback's `iss` must match it when the server sends one (RFC 9207). */
-    issuer?: string | undefined;
     clientId: string;
     /** The registered redirect URI, sent as given. */
     redirectUri: string;
@@ -32,7 +26,27 @@ export type AuthorizationCodeOptions = CommonOptions &
     resource?: string | undefined;
     /** More token request parameters. */
     extraParams?: Readonly<Record<string, string>> | undefined;
-  } & (SecretAuth | PublicAuth);
+  } & SignInEndpoints & (SecretAuth | PublicAuth);
+
+/**
+ * The sign-in's endpoints: given, or discovered from `issuer` alone (RFC 8414; a callback
+ * must then carry `iss` if the server's metadata promises it, RFC 9207).
+ */
+export type SignInEndpoints =
+  | {
+      /** The authorization endpoint (https, or http on a loopback host). */
+      authorizeUrl: string;
+      /** The token endpoint. */
+      tokenUrl: string;
+      /** The issuer: a callback's `iss` must match it when the server sends one (RFC 9207). */
+      issuer?: string | undefined;
+    }
+  | {
+      authorizeUrl?: undefined;
+      tokenUrl?: undefined;
+      /** The issuer identifier: every endpoint is discovered from its metadata. */
+      issuer: string;
+    };
 
 /** What a server-side app keeps in its own session between the redirect and the callback. */
 export interface PendingSignIn {

@@ -58,6 +58,16 @@ pub struct Metadata {
     pub token_origin: String,
     /// Its path.
     pub token_path: String,
+    /// `authorization_endpoint`, if it has one.
+    #[cfg(feature = "signin")]
+    pub authorization_endpoint: Option<String>,
+    /// `revocation_endpoint` (RFC 7009), if it has one.
+    #[cfg(feature = "signin")]
+    pub revocation_endpoint: Option<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207 §3): the server promises
+    /// an `iss` on every authorization response, so one without it is refused.
+    #[cfg(feature = "signin")]
+    pub iss_parameter_supported: bool,
 }
 
 /// What one metadata answer means.
@@ -112,9 +122,29 @@ pub fn read(issuer: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Read 
         Ok(None) => return bad("it has no token_endpoint"),
         Err(e) => return Read::Failed(e),
     };
+    // What signing users in reads (a build without it reads the token endpoint only).
+    #[cfg(feature = "signin")]
+    let (authorization_endpoint, revocation_endpoint, iss_parameter_supported) = {
+        let (a, r) = match (endpoint("authorization_endpoint"), endpoint("revocation_endpoint")) {
+            (Ok(a), Ok(r)) => (a.map(|u| u.href), r.map(|u| u.href)),
+            (Err(e), _) | (_, Err(e)) => return Read::Failed(e),
+        };
+        let iss = match get(fields, "authorization_response_iss_parameter_supported") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return bad("its authorization_response_iss_parameter_supported is not a boolean"),
+        };
+        (a, r, iss)
+    };
     Read::Found(Metadata {
         token_endpoint: token_endpoint.href,
         token_origin: token_endpoint.origin,
         token_path: token_endpoint.pathname,
+        #[cfg(feature = "signin")]
+        authorization_endpoint,
+        #[cfg(feature = "signin")]
+        revocation_endpoint,
+        #[cfg(feature = "signin")]
+        iss_parameter_supported,
     })
 }

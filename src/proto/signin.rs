@@ -170,7 +170,7 @@ pub fn authorization_url(
 /// The order matters: a callback whose `state` is not ours is refused before anything in
 /// it is believed, its `error` included (RFC 6749 §10.12); a mix-up defence (RFC 9207)
 /// refuses an `iss` that is not the configured issuer.
-pub fn callback(params: &[(String, String)], pending: Option<&Pending>, issuer: Option<&str>) -> Result<String, Error> {
+pub fn callback(params: &[(String, String)], pending: Option<&Pending>, issuer: Option<&str>, iss_required: bool) -> Result<String, Error> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let Some(p) = pending else {
         return Err(Error::StateMismatch { reason: "no sign-in is pending here (completed already, or started elsewhere)" });
@@ -180,10 +180,16 @@ pub fn callback(params: &[(String, String)], pending: Option<&Pending>, issuer: 
         Some(_) => return Err(Error::StateMismatch { reason: "its state is not the one this sign-in sent" }),
         None => return Err(Error::StateMismatch { reason: "it has no state" }),
     }
-    if let (Some(expected), Some(iss)) = (issuer, get("iss")) {
-        if iss != expected {
+    match (issuer, get("iss")) {
+        (Some(expected), Some(iss)) if iss != expected => {
             return Err(Error::invalid(0, "the callback's iss is not the configured issuer (RFC 9207)"));
         }
+        // The server's metadata promises an iss on every authorization response, error
+        // responses included (RFC 9207 §2.4): one without it may come from another server.
+        (_, None) if iss_required => {
+            return Err(Error::invalid(0, "the callback has no iss, which the server's metadata promises (RFC 9207)"));
+        }
+        _ => {}
     }
     if let Some(error) = get("error") {
         let shown = |s: &str, max: usize| (is_printable(s) && !s.is_empty()).then(|| s.chars().take(max).collect::<String>());

@@ -335,6 +335,12 @@ impl Core {
     /// Where to send the user for the pending sign-in `[state, verifier, nonce]`, given the
     /// SHA-256 digest of its verifier and `extraParams` (a plain object of strings); with
     /// DPoP, `jkt` is the SHA-256 of the key's thumbprint input ([`Core::dpop_thumbprint`]).
+    /// The endpoints are still to be discovered from `issuer`: the id of the flight to wait
+    /// for, else `undefined` ([`Machine::discover`]).
+    pub fn discover(&mut self, mono: f64, wall: f64) -> Option<f64> {
+        self.m.discover(now(mono, wall)).map(|FlightId(id)| id as f64)
+    }
+
     #[wasm_bindgen(js_name = authorizationUrl)]
     pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], options: JsValue, jkt: JsValue) -> Result<String, JsValue> {
         let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
@@ -365,7 +371,7 @@ impl Core {
     /// wait for. Throws what the callback means (a mismatch, the server's error).
     pub fn callback(&mut self, params: JsValue, state: Option<String>, verifier: Option<String>, nonce: Option<String>, mono: f64, wall: f64) -> Result<f64, JsValue> {
         let (_, ac) = self.user().ok_or_else(|| js_error(&needs("completeAuthorization()")))?;
-        let issuer = ac.issuer.clone();
+        let (issuer, iss_required) = (ac.issuer.clone(), ac.iss_required);
         let params: Vec<(String, String)> = match to_value(&params, 2) {
             Value::List(items) => items
                 .into_iter()
@@ -384,7 +390,7 @@ impl Core {
             (Some(_), None) => return Err(js_error(&Error::config("codeVerifier", "is required"))),
             _ => None,
         };
-        let code = signin::callback(&params, pending.as_ref(), issuer.as_deref()).map_err(|e| js_error(&e))?;
+        let code = signin::callback(&params, pending.as_ref(), issuer.as_deref(), iss_required).map_err(|e| js_error(&e))?;
         let Some(p) = pending else { return Err(js_error(&Error::StateMismatch { reason: "no sign-in is pending" })) };
         self.nonce = p.nonce;
         let FlightId(id) = self.m.exchange(code, p.verifier, now(mono, wall)).map_err(|e| js_error(&e))?;

@@ -337,14 +337,14 @@ pub(super) async fn start_sign_in(inner: &Inner, state: Option<String>, extra: &
 /// then the RFC 9207 issuer, then error or code), the code is redeemed through the
 /// machine, and the ID token's nonce is checked; a nonce that is not ours signs out.
 pub(super) async fn finish_sign_in(inner: &Rc<Inner>, params: &[(String, String)], pending: Option<&Pending>) -> Result<(), Error> {
-    let issuer = match inner.st.borrow().m.config().map(|c| &c.source) {
+    let (issuer, iss_required) = match inner.st.borrow().m.config().map(|c| &c.source) {
         Some(Source::Endpoint(ep)) => match &ep.grant {
-            Grant::AuthorizationCode(ac) => ac.issuer.clone(),
-            Grant::ClientCredentials => None,
+            Grant::AuthorizationCode(ac) => (ac.issuer.clone(), ac.iss_required),
+            Grant::ClientCredentials => (None, false),
         },
-        _ => None,
+        _ => (None, false),
     };
-    let code = signin::callback(params, pending, issuer.as_deref())?;
+    let code = signin::callback(params, pending, issuer.as_deref(), iss_required)?;
     let Some(p) = pending else { return Err(Error::StateMismatch { reason: "no sign-in is pending" }) };
     inner.st.borrow_mut().m.exchange(code, p.verifier.clone(), js::now())?;
     drive(inner, &JsValue::UNDEFINED);

@@ -3,8 +3,7 @@
 // in Chromium (Playwright) from a page served here; the confidential flow runs in Node.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launchChromium } from "../fixtures/chromium.mjs";
-import { startOidc, startApp, signInAt, callbackFor, spaClient, webClient } from "../fixtures/oidc.mjs";
+import { pageReady, startSignInStack, signInAt, callbackFor, spaClient, webClient } from "../fixtures/oidc.mjs";
 import { until } from "./helpers.mjs";
 
 let app, oidc, browser;
@@ -19,18 +18,11 @@ for (const e of ["token", "expired", "error"]) client.on(e, (v) => events.push(e
 window.ready = true;
 </script>`;
 
-before(async () => {
-  app = await startApp(() => page(oidc.issuer, app.origin));
-  oidc = await startOidc({ redirects: [`${app.origin}/callback`] });
-  browser = await launchChromium();
-});
-after(async () => {
-  await browser?.close();
-  await oidc?.close();
-  await app?.close();
-});
+let stop;
+before(async () => ({ app, oidc, browser, stop } = await startSignInStack(page)));
+after(() => stop?.());
 
-const ready = (p) => p.waitForFunction(() => window.ready === true);
+const ready = pageReady;
 
 /** Signs in from a fresh page of `context` and returns the page, on the app, signed in. */
 async function signedIn(context) {

@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { calculateJwkThumbprint } from "jose";
 import { launchChromium } from "../fixtures/chromium.mjs";
-import { startOidc, startApp, signInAt, callbackFor, spaClient, webClient } from "../fixtures/oidc.mjs";
+import { pageReady, startOidc, startApp, signInAt, callbackFor, spaClient, webClient } from "../fixtures/oidc.mjs";
 import { startResourceServer } from "../fixtures/dpop.mjs";
 
 let app, oidc, rs, browser;
@@ -47,7 +47,7 @@ after(async () => {
   await app?.close();
 });
 
-const ready = (p) => p.waitForFunction(() => window.ready === true);
+const ready = pageReady;
 
 test("Chromium: code, refresh and a second tab on one non-extractable key; the API takes every proof; sign-out revokes with a proof", async () => {
   const context = await browser.newContext();

@@ -52,3 +52,8 @@ export async function stepUpSignIn(client: TokenClient, res: Response): Promise<
   const c = challenge(res);
   if (c?.error === "insufficient_user_authentication") await client.createAuthorizationUrl({ acrValues: c.acrValues, maxAge: c.maxAge, scope: ["openid", "admin"] });
 }
+
+// Configured by the issuer alone; half-given endpoints do not type-check.
+export const byIssuer = new TokenClient({ grant: "authorization_code", issuer: "https://auth.example.com", clientId: "spa", clientAuth: "none", redirectUri: "https://app.example.com/cb" });
+// @ts-expect-error authorizeUrl without tokenUrl
+export const half = new TokenClient({ grant: "authorization_code", authorizeUrl: "https://auth.example.com/a", clientId: "spa", clientAuth: "none", redirectUri: "https://app.example.com/cb" });

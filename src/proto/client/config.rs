@@ -81,6 +81,10 @@ pub struct AuthCode {
     /// The authorization server's issuer identifier: the callback's `iss` must match it
     /// when the server sends one (RFC 9207).
     pub issuer: Option<String>,
+    /// The discovered metadata promises an `iss` on every authorization response (RFC 9207
+    /// §3: `authorization_response_iss_parameter_supported`): a callback without one is
+    /// refused.
+    pub iss_required: bool,
 }
 
 /// A token endpoint and the client's credentials for it.
@@ -130,14 +134,27 @@ pub struct Discover {
 }
 
 impl Endpoint {
-    /// Takes the discovered metadata: its token endpoint (and the DPoP proofs' target).
-    /// Nothing was sent to it before.
-    pub fn apply(&mut self, md: crate::proto::discovery::Metadata) {
+    /// Takes the discovered metadata: its token endpoint (and the DPoP proofs' target), and
+    /// for signing users in the endpoints the options did not give. Nothing was sent to
+    /// any of them before.
+    pub fn apply(&mut self, md: crate::proto::discovery::Metadata) -> Result<(), Error> {
+        // A sign-in client takes the endpoints it was not given, and the RFC 9207 promise.
+        #[cfg(feature = "signin")]
+        if let Grant::AuthorizationCode(ac) = &mut self.grant {
+            if ac.authorize_url.is_empty() {
+                ac.authorize_url = md.authorization_endpoint.ok_or(Error::Metadata { status: 200, reason: "it has no authorization_endpoint, which signing users in needs" })?;
+            }
+            if ac.revocation_url.is_none() {
+                ac.revocation_url = md.revocation_endpoint;
+            }
+            ac.iss_required = md.iss_parameter_supported;
+        }
         if self.dpop.is_some() {
             self.dpop = Some(DpopTarget::new(&md.token_origin, &md.token_path));
         }
         self.token_url = md.token_endpoint;
         self.discover = None;
+        Ok(())
     }
 }
 
@@ -492,11 +509,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
             return Err(Error::config("grant", "\"authorization_code\" needs the oauth2 dialect and new TokenClient()"))
         }
         #[cfg(feature = "signin")]
-        Some("authorization_code") if discover.is_some() => {
-            return Err(Error::config("tokenUrl", "is required for grant \"authorization_code\" (discovery from issuer is for client credentials so far)"))
-        }
-        #[cfg(feature = "signin")]
-        Some("authorization_code") => Grant::AuthorizationCode(alloc::boxed::Box::new(auth_code(opts, issuer, parse_url)?)),
+        Some("authorization_code") => Grant::AuthorizationCode(alloc::boxed::Box::new(auth_code(opts, issuer, discover.is_some(), parse_url)?)),
         Some(_) => return Err(Error::config("grant", "must be \"client_credentials\" or \"authorization_code\"")),
     };
     let resource = optional_str(opts, "resource")?;
@@ -540,11 +553,18 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
 
 /// `authorizeUrl`, `redirectUri`, `revocationUrl` and `issuer` of the authorization code grant.
 #[cfg(feature = "signin")]
-fn auth_code(opts: &Opts, issuer: Option<&str>, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
-    let authorize = secure_url(required_str(opts, "authorizeUrl")?, "authorizeUrl", parse_url)?;
-    if authorize.has_fragment {
-        return Err(Error::config("authorizeUrl", "must not have a #fragment"));
-    }
+fn auth_code(opts: &Opts, issuer: Option<&str>, discovering: bool, parse_url: ParseUrl<'_>) -> Result<AuthCode, Error> {
+    // Discovered with the token endpoint when not given (empty until then).
+    let authorize_url = match optional_str(opts, "authorizeUrl")? {
+        None if discovering => String::new(),
+        given => {
+            let authorize = secure_url(given.ok_or_else(|| Error::config("authorizeUrl", "is required (or issuer, without tokenUrl)"))?, "authorizeUrl", parse_url)?;
+            if authorize.has_fragment {
+                return Err(Error::config("authorizeUrl", "must not have a #fragment"));
+            }
+            authorize.href
+        }
+    };
     // Sent as given (the server compares it as a string), but it must be an absolute URL
     // without a fragment (RFC 6749 §3.1.2); http only for loopback hosts.
     let redirect_uri = required_str(opts, "redirectUri")?;
@@ -556,7 +576,7 @@ fn auth_code(opts: &Opts, issuer: Option<&str>, parse_url: ParseUrl<'_>) -> Resu
         Some(u) => Some(secure_url(u, "revocationUrl", parse_url)?.href),
         None => None,
     };
-    Ok(AuthCode { authorize_url: authorize.href, redirect_uri: redirect_uri.to_owned(), revocation_url, issuer: issuer.map(str::to_owned) })
+    Ok(AuthCode { authorize_url, redirect_uri: redirect_uri.to_owned(), revocation_url, issuer: issuer.map(str::to_owned), iss_required: false })
 }
 
 fn origins(v: &Value, parse_url: ParseUrl<'_>) -> Result<Vec<String>, Error> {

@@ -163,6 +163,8 @@ enum Kind {
     Token,
     /// Redeeming a sign-in's authorization code (never retried: a code is single-use).
     Exchange { code: AuthorizationCode, verifier: CodeVerifier },
+    /// The authorization server's metadata only (a sign-in needs its endpoints first).
+    Discover,
 }
 
 #[derive(Debug)]
@@ -515,6 +517,25 @@ impl Machine {
         self.settle(Err(why));
     }
 
+    #[cfg(feature = "signin")]
+    /// The endpoints are still to be discovered: the flight to wait for (the one already
+    /// running, or a new one that fetches the metadata only), else `None`. A sign-in asks
+    /// this before building its authorization URL or checking its callback.
+    pub fn discover(&mut self, now: Now) -> Option<FlightId> {
+        let Some(Config { source: Source::Endpoint(ep), .. }) = &self.cfg else { return None };
+        ep.discover.as_ref()?;
+        self.tick(now);
+        if let Some(f) = &mut self.flight {
+            f.joined = true;
+            return Some(f.id);
+        }
+        let id = self.start_flight(now.mono, true);
+        if let Some(f) = &mut self.flight {
+            f.kind = Kind::Discover;
+        }
+        Some(id)
+    }
+
     /// A caller wants a token at `now`.
     pub fn get(&mut self, now: Now) -> Get {
         if self.cfg.is_none() {
@@ -578,10 +599,7 @@ impl Machine {
                     Err(e) => Read::Failed(e),
                 };
                 let failed = match read {
-                    Read::Found(md) => {
-                        ep.apply(md);
-                        None
-                    }
+                    Read::Found(md) => ep.apply(md).err(),
                     Read::NotHere if d.step == 0 => {
                         d.step = 1;
                         None
@@ -592,7 +610,15 @@ impl Machine {
                     }),
                     Read::Failed(e) => Some(e),
                 };
+                #[cfg_attr(not(feature = "signin"), allow(unused_variables))]
+                let discovered = ep.discover.is_none();
                 match failed {
+                    // Only the metadata was asked for: done (its waiters ask again).
+                    #[cfg(feature = "signin")]
+                    None if discovered && matches!(self.flight, Some(Flight { kind: Kind::Discover, .. })) => {
+                        self.flight = None;
+                        self.actions.insert(0, Action::Wake);
+                    }
                     None => self.send(now),
                     Some(e) => self.attempt_failed(e, now),
                 }

@@ -103,6 +103,12 @@ export type TokenEndpoint =
       tokenUrl?: undefined;
       /** The authorization server's issuer identifier (https, no query or fragment): the token endpoint is discovered from it. */
       issuer: string;
+    }
+  | {
+      tokenUrl?: undefined;
+      issuer?: undefined;
+      /** RFC 9728: the protected resource's metadata names its authorization server, which is discovered. */
+      resource: string;
     };
 
 /** `new TokenClient({ tokenUrl | issuer, clientId, clientSecret | clientAuth: "none", ... })`. Unknown names are rejected. */

@@ -227,7 +227,7 @@ fn config_messages_name_the_limit() {
         assert_eq!(config(&GENERIC, &pairs).unwrap_err().message(), message);
     }
     let err = config(&GENERIC, &[("clientId", s("id")), ("clientSecret", s("x"))]).unwrap_err();
-    assert_eq!(err.message(), "tokenUrl: is required (or issuer, brokerUrl or apiKey)");
+    assert_eq!(err.message(), "tokenUrl: is required (or issuer, resource, brokerUrl or apiKey)");
     assert_eq!(
         Error::Timeout { after: Millis(10_000) }.message(),
         "the token endpoint did not answer within 10000 ms (timeoutMs, within deadlineMs)"

@@ -296,3 +296,60 @@ fn client_with_urls() -> Machine {
     let o = vec![("tokenUrl".to_owned(), s("https://as.example/t")), ("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("x"))];
     Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Node, 1)
 }
+
+// ------------------------------------------------------------------ RFC 9728
+
+#[test]
+fn a_resource_alone_names_its_authorization_server_rfc_9728() {
+    use tokenkit::proto::discovery::{read_resource, resource_metadata_url};
+    for (resource, url) in [
+        ("https://api.example", "https://api.example/.well-known/oauth-protected-resource"),
+        ("https://api.example/", "https://api.example/.well-known/oauth-protected-resource"),
+        ("https://api.example/v1/", "https://api.example/.well-known/oauth-protected-resource/v1"),
+    ] {
+        let u = parse_url(resource).unwrap();
+        assert_eq!(resource_metadata_url(&u.origin, &u.pathname), url, "{resource}");
+    }
+    const API: &str = "https://api.example/v1";
+    let prm = |pairs: &[(&str, Value)]| ok(200, Body::Json(obj(pairs)));
+    let servers = |v: &[&str]| Value::List(v.iter().map(|x| s(x)).collect());
+    let (issuer, urls) = read_resource(API, &prm(&[("resource", s(API)), ("authorization_servers", servers(&[ISSUER, "https://other.example"]))]), &parse_url).unwrap();
+    assert_eq!((issuer.as_str(), urls[0].as_str()), (ISSUER, "https://as.example/.well-known/oauth-authorization-server/tenant"), "the first authorization server");
+    for (what, resp, words) in [
+        ("another resource's metadata (RFC 9728 §3.3)", prm(&[("resource", s("https://evil.example/v1")), ("authorization_servers", servers(&[ISSUER]))]), "another resource"),
+        ("no resource", prm(&[("authorization_servers", servers(&[ISSUER]))]), "another resource"),
+        ("no authorization servers", prm(&[("resource", s(API))]), "no authorization server"),
+        ("an empty list", prm(&[("resource", s(API)), ("authorization_servers", servers(&[]))]), "no authorization server"),
+        ("a plain-http issuer", prm(&[("resource", s(API)), ("authorization_servers", servers(&["http://as.example"]))]), "not an https issuer"),
+        ("404", ok(404, Body::NotJson), "no metadata"),
+        ("a redirect", ok(302, Body::NotJson), "redirect"),
+        ("HTML", ok(200, Body::NotJson), "not a JSON object"),
+    ] {
+        let e = read_resource(API, &resp, &parse_url).unwrap_err();
+        assert!(e.code() == "INVALID_METADATA" && e.message().contains(words), "{what}: {e:?}");
+    }
+    // The machine: the resource's metadata, then its authorization server's, then the token
+    // request to that server, carrying the resource (RFC 8707).
+    let o = vec![("resource".to_owned(), s(API)), ("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("secret")), ("allowedOrigins".to_owned(), Value::List(vec![s("https://api.example")]))];
+    let mut m = Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Node, 7);
+    let Get::Wait(flight) = m.get(at(0)) else { panic!() };
+    let first = sends(&mut m);
+    assert_eq!((first[0].1, first[0].2.as_str()), ("GET", "https://api.example/.well-known/oauth-protected-resource/v1"));
+    m.handle_response(first[0].0, Ok(prm(&[("resource", s(API)), ("authorization_servers", servers(&[ISSUER]))])), at(5), &parse_url);
+    let second = sends(&mut m);
+    assert_eq!((second[0].1, second[0].2.as_str()), ("GET", "https://as.example/.well-known/oauth-authorization-server/tenant"));
+    m.handle_response(second[0].0, Ok(ok(200, doc(&[]))), at(10), &parse_url);
+    let third = sends(&mut m);
+    assert_eq!((third[0].1, third[0].2.as_str()), ("POST", "https://as.example/tenant/oauth/token"));
+    assert!(m.request().unwrap().body.contains("resource=https%3A%2F%2Fapi.example%2Fv1"), "resource on the token request");
+    m.handle_response(third[0].0, Ok(ok(200, token())), at(20), &parse_url);
+    assert!(matches!(m.outcome(flight), Outcome::Done(Ok(_))));
+    // Another resource's metadata: nothing sent to the server it names.
+    let o = vec![("resource".to_owned(), s(API)), ("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("secret"))];
+    let mut m = Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Node, 7);
+    let Get::Wait(flight) = m.get(at(0)) else { panic!() };
+    let first = sends(&mut m);
+    m.handle_response(first[0].0, Ok(prm(&[("resource", s("https://api.example/v2")), ("authorization_servers", servers(&["https://evil.example"]))])), at(5), &parse_url);
+    assert!(sends(&mut m).is_empty());
+    assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::Metadata { .. }))));
+}

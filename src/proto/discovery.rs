@@ -1,5 +1,6 @@
 //! Configuration by discovery: an authorization server's metadata (RFC 8414, then OpenID
-//! Connect Discovery 1.0 §4) read strictly, before the first token request.
+//! Connect Discovery 1.0 §4) read strictly, before the first token request; or first a
+//! protected resource's (RFC 9728), which names the authorization server.
 //!
 //! A client configured with `issuer` and no `tokenUrl` fetches the metadata once, from
 //! `/.well-known/oauth-authorization-server` with the issuer's path inserted after it (RFC
@@ -36,6 +37,50 @@ pub fn metadata_urls(origin: &str, pathname: &str) -> [String; 2] {
     };
     let [rfc8414, openid] = WELL_KNOWN;
     [url(rfc8414, path), url(path, openid)]
+}
+
+/// The metadata location of a protected resource whose identifier (as the platform parses
+/// it) has `origin` and `pathname` (RFC 9728 §3.1: its path inserted after the well-known
+/// one, a terminating "/" removed first).
+pub fn resource_metadata_url(origin: &str, pathname: &str) -> String {
+    let mut url = String::from(origin);
+    url.push_str("/.well-known/oauth-protected-resource");
+    url.push_str(pathname.strip_suffix('/').unwrap_or(pathname));
+    url
+}
+
+/// Reads a protected resource's metadata (RFC 9728 §3.2): it must be a 200 JSON object
+/// whose `resource` is exactly the configured `resource` (§3.3) and whose
+/// `authorization_servers` names at least one issuer that can be discovered from. Returns
+/// the first, and its metadata locations.
+pub fn read_resource(resource: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Result<(String, [String; 2]), Error> {
+    let status = resp.status;
+    let bad = |reason| Error::Metadata { status, reason };
+    match status {
+        200 => {}
+        0 | 300..=399 => return Err(bad("the resource's metadata location answered with a redirect, which is not followed")),
+        404 | 410 => return Err(bad("the resource has no metadata (RFC 9728)")),
+        429 | 500..=599 => return Err(bad("its location is failing or rate limiting")),
+        _ => return Err(bad("the resource's metadata location did not answer 200")),
+    }
+    let fields = match &resp.body {
+        Body::Json(Value::Object(fields)) => fields,
+        Body::TooLarge => return Err(bad("it is larger than 64 KB")),
+        _ => return Err(bad("the resource's metadata is not a JSON object")),
+    };
+    match get(fields, "resource") {
+        Some(Value::Str(r)) if r == resource => {}
+        _ => return Err(bad("the resource's metadata names another resource than the configured one (RFC 9728 §3.3)")),
+    }
+    let first = match get(fields, "authorization_servers") {
+        Some(Value::List(servers)) => servers.first(),
+        _ => None,
+    };
+    let Some(Value::Str(issuer)) = first else {
+        return Err(bad("the resource's metadata names no authorization server"));
+    };
+    let urls = check_issuer(issuer, parse_url).map_err(|_| bad("the resource's authorization server is not an https issuer without query or fragment"))?;
+    Ok((issuer.clone(), urls))
 }
 
 /// Whether `issuer` can be discovered from: an https URL (http on a loopback host) with no

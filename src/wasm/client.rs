@@ -536,7 +536,7 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
                 retry_after: a.get(1).as_string(),
                 // `postToken` gives no text for a body over MAX_BODY_BYTES.
                 body: match a.get(2).as_string().map(|text| js_sys::JSON::parse(&text)) {
-                    Some(Ok(json)) => Body::Json(to_value(&json, 1)),
+                    Some(Ok(json)) => Body::Json(to_value(&json, 2)),
                     Some(Err(_)) => Body::NotJson,
                     None => Body::TooLarge,
                 },

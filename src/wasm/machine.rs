@@ -125,7 +125,8 @@ impl Core {
                 retry_after,
                 dpop_nonce,
                 body: match kind {
-                    0 => Body::Json(to_value(&body, 1)),
+                    // Two levels: a resource's metadata lists its authorization servers.
+                    0 => Body::Json(to_value(&body, 2)),
                     1 => Body::NotJson,
                     _ => Body::TooLarge,
                 },

@@ -183,3 +183,30 @@ test("step-up: createAuthorizationUrl({ acrValues, maxAge, scope }) asks for wha
   }
   c.dispose();
 });
+
+test("resource alone (RFC 9728): the API's metadata names oidc-provider, whose metadata gives the token endpoint; the token request carries the resource", async () => {
+  const api = await metadataServer((req, res, o) => {
+    if (req.url === "/.well-known/oauth-protected-resource/v1") return json(res, 200, { resource: `${o}/v1`, authorization_servers: [as.issuer, "https://other.example"] });
+    json(res, 404, {});
+  });
+  const seen = as.metadata.length;
+  const c = new TokenClient({ resource: `${api.origin}/v1`, clientId: "plain", clientSecret: "plain-secret", allowedOrigins: [api.origin] });
+  const info = await Promise.all(Array.from({ length: 20 }, () => c.getTokenInfo()));
+  assert.equal(new Set(info.map((i) => i.accessToken)).size, 1);
+  assert.deepEqual(api.hits, ["/.well-known/oauth-protected-resource/v1"], "one fetch of the resource's metadata");
+  assert.deepEqual(as.metadata.slice(seen), ["/.well-known/oauth-authorization-server"], "then one of its authorization server's");
+  const record = await as.find(info[0].accessToken);
+  assert.equal(record.aud, `${api.origin}/v1`, "a token for that resource (RFC 8707)");
+  c.dispose();
+  // Metadata for another resource: INVALID_METADATA, and nothing asked of the server it names.
+  const wrong = await metadataServer((req, res) => json(res, 200, { resource: "https://evil.example/v1", authorization_servers: [as.issuer] }));
+  const before = as.metadata.length;
+  const d = new TokenClient({ resource: `${wrong.origin}/v1`, clientId: "plain", clientSecret: "plain-secret", allowedOrigins: [wrong.origin] });
+  const e = await d.getToken().then(() => null, (e) => e);
+  assert.equal(e?.code, "INVALID_METADATA", e?.message);
+  assert.match(e.message, /another resource/);
+  assert.equal(as.metadata.length, before);
+  d.dispose();
+  await wrong.close();
+  await api.close();
+});

@@ -131,16 +131,21 @@ pub struct Discover {
     pub urls: [String; 2],
     /// Which of them is asked next.
     pub step: u8,
+    /// `urls[0]` is a protected resource's metadata (RFC 9728), which names the issuer to
+    /// discover next (`issuer` is empty until then).
+    pub resource: bool,
 }
 
 impl Endpoint {
-    /// Takes the discovered metadata: its token endpoint (and the DPoP proofs' target), and
-    /// for signing users in the endpoints the options did not give. Nothing was sent to
+    /// Takes the discovered metadata of `issuer`: its token endpoint (and the DPoP proofs'
+    /// target), and for signing users in the endpoints the options did not give. Nothing was sent to
     /// any of them before.
-    pub fn apply(&mut self, md: crate::proto::discovery::Metadata) -> Result<(), Error> {
-        // A sign-in client takes the endpoints it was not given, and the RFC 9207 promise.
+    pub fn apply(&mut self, md: crate::proto::discovery::Metadata, #[cfg_attr(not(feature = "signin"), allow(unused_variables))] issuer: String) -> Result<(), Error> {
+        // A sign-in client takes the endpoints it was not given, the RFC 9207 promise, and
+        // the issuer a resource's metadata named (its callbacks' iss must be that one).
         #[cfg(feature = "signin")]
         if let Grant::AuthorizationCode(ac) = &mut self.grant {
+            ac.issuer.get_or_insert(issuer);
             if ac.authorize_url.is_empty() {
                 ac.authorize_url = md.authorization_endpoint.ok_or(Error::Metadata { status: 200, reason: "it has no authorization_endpoint, which signing users in needs" })?;
             }
@@ -437,18 +442,29 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     // against (RFC 9207). Explicit URLs win.
     let issuer = optional_str(opts, "issuer")?;
     let locations = issuer.map(|i| crate::proto::discovery::check_issuer(i, parse_url)).transpose()?;
+    // With neither, a `resource` alone names its authorization server (RFC 9728).
+    let resource_only = issuer.is_none() && get(opts, "resource").is_some() && wire.is_oauth2();
     let token_url = match (optional_str(opts, "tokenUrl")?, issuer) {
         (Some(u), _) => Some(u),
         (None, _) if !spec.token_url.is_empty() => Some(spec.token_url),
         (None, Some(_)) if wire.is_oauth2() => None,
-        (None, _) => return Err(Error::config("tokenUrl", "is required (or issuer, brokerUrl or apiKey)")),
+        (None, None) if resource_only => None,
+        (None, _) => return Err(Error::config("tokenUrl", "is required (or issuer, resource, brokerUrl or apiKey)")),
     };
     let token_url = token_url.map(|u| secure_url(u, "tokenUrl", parse_url)).transpose()?;
     if token_url.as_ref().is_some_and(|u| u.has_fragment) {
         return Err(Error::config("tokenUrl", "must not have a #fragment"));
     }
     let discover = match (&token_url, issuer, locations) {
-        (None, Some(i), Some(urls)) => Some(alloc::boxed::Box::new(Discover { issuer: i.to_owned(), urls, step: 0 })),
+        (None, Some(i), Some(urls)) => Some(alloc::boxed::Box::new(Discover { issuer: i.to_owned(), urls, step: 0, resource: false })),
+        (None, None, _) => {
+            let r = secure_url(optional_str(opts, "resource")?.unwrap_or_default(), "resource", parse_url)?;
+            if r.has_query || r.has_fragment {
+                return Err(Error::config("resource", "must have no ?query and no #fragment to discover its authorization server (RFC 9728)"));
+            }
+            let url = crate::proto::discovery::resource_metadata_url(&r.origin, &r.pathname);
+            Some(alloc::boxed::Box::new(Discover { issuer: String::new(), urls: [url, String::new()], step: 0, resource: true }))
+        }
         _ => None,
     };
 

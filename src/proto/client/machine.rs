@@ -592,14 +592,30 @@ impl Machine {
         // request goes at once (the flight's deadline and retries cover both).
         if let Some(Config { source: Source::Endpoint(ep), .. }) = &mut self.cfg {
             if let Some(d) = &mut ep.discover {
-                use crate::proto::discovery::{read, Read};
+                use crate::proto::discovery::{read, read_resource, Read};
+                // A protected resource's metadata first (RFC 9728): it names the issuer.
+                if d.resource {
+                    let named = match result {
+                        Ok(resp) => read_resource(ep.resource.as_deref().unwrap_or_default(), &resp, parse_url),
+                        Err(e) => Err(e),
+                    };
+                    match named {
+                        Ok((issuer, urls)) => {
+                            **d = super::config::Discover { issuer, urls, step: 0, resource: false };
+                            self.send(now);
+                        }
+                        Err(e) => self.attempt_failed(e, now),
+                    }
+                    return;
+                }
                 let status = result.as_ref().map_or(0, |r| r.status);
                 let read = match result {
                     Ok(resp) => read(&d.issuer, &resp, parse_url),
                     Err(e) => Read::Failed(e),
                 };
+                let issuer = d.issuer.clone();
                 let failed = match read {
-                    Read::Found(md) => ep.apply(md).err(),
+                    Read::Found(md) => ep.apply(md, issuer).err(),
                     Read::NotHere if d.step == 0 => {
                         d.step = 1;
                         None

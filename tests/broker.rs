@@ -594,6 +594,9 @@ fn issuer_alone_configures_the_upstream_client_by_discovery() {
     assert!(ep.discover.is_none());
     assert_eq!(env(&[("TOKEN_URL", "")]).unwrap_err().var, "TOKEN_URL");
     assert_eq!(env(&[("TOKEN_URL", ""), ("ISSUER", "http://auth.example.com")]).unwrap_err().var, "ISSUER");
-    // Sign-in still needs TOKEN_URL (its discovery is not built yet).
-    assert_eq!(signin_env(&[("TOKEN_URL", ""), ("ISSUER", "https://auth.example.com")]).unwrap_err().var, "TOKEN_URL");
+    // Sign-in too (AUTHORIZE_URL turns it on; the token and revocation endpoints may be
+    // discovered from ISSUER).
+    let signin = signin_env(&[("TOKEN_URL", ""), ("ISSUER", "https://auth.example.com")]).unwrap();
+    let Source::Endpoint(ep) = &signin.signin.as_ref().unwrap().1.source else { panic!() };
+    assert!(ep.discover.is_some());
 }

@@ -392,23 +392,43 @@ pub(super) async fn token(inner: &Rc<Inner>, ctx: &JsValue) -> Result<TokenSet, 
             Ok(r) => return r,
             Err(flight) => flight,
         };
-        let mut woken: Option<Promise> = None;
-        loop {
-            match inner.st.borrow().m.outcome(flight) {
-                Outcome::Done(r) => return r,
-                Outcome::Gone => break,
-                Outcome::Pending => {}
-            }
-            let wake = match woken.take() {
-                Some(p) => p,
-                None => waiter(inner),
-            };
-            if inner.st.borrow().m.runtime() == Runtime::Workerd {
-                wait_in_worker(inner, ctx, &wake).await;
-                woken = Some(wake);
-            } else {
-                let _ = JsFuture::from(wake).await;
-            }
+        if let Some(r) = settled(inner, ctx, flight).await {
+            return r;
+        }
+    }
+}
+
+/// Waits for the endpoints to be discovered (`issuer` without `tokenUrl`): a sign-in needs
+/// them before its authorization URL or its callback ([`Machine::discover`]).
+pub(super) async fn discovered(inner: &Rc<Inner>, ctx: &JsValue) -> Result<(), Error> {
+    loop {
+        let flight = inner.st.borrow_mut().m.discover(js::now());
+        drive(inner, ctx);
+        let Some(flight) = flight else { return Ok(()) };
+        if let Some(Err(e)) = settled(inner, ctx, flight).await {
+            return Err(e);
+        }
+    }
+}
+
+/// Waits until flight `flight` settles: its result, or `None` when it is gone (ask again).
+async fn settled(inner: &Rc<Inner>, ctx: &JsValue, flight: FlightId) -> Option<Result<TokenSet, Error>> {
+    let mut woken: Option<Promise> = None;
+    loop {
+        match inner.st.borrow().m.outcome(flight) {
+            Outcome::Done(r) => return Some(r),
+            Outcome::Gone => return None,
+            Outcome::Pending => {}
+        }
+        let wake = match woken.take() {
+            Some(p) => p,
+            None => waiter(inner),
+        };
+        if inner.st.borrow().m.runtime() == Runtime::Workerd {
+            wait_in_worker(inner, ctx, &wake).await;
+            woken = Some(wake);
+        } else {
+            let _ = JsFuture::from(wake).await;
         }
     }
 }

@@ -316,7 +316,8 @@ impl TokenClient {
 /// A new sign-in for `inner`'s client (authorization code grant): its pending state and
 /// the URL to send the user to. The one flow of `tokenkit/signin` and the broker: the
 /// core makes the verifier, state, nonce and URL; WebCrypto the randomness and digest.
-pub(super) async fn start_sign_in(inner: &Inner, state: Option<String>, extra: &[(String, String)]) -> Result<(Pending, String), Error> {
+pub(super) async fn start_sign_in(inner: &Rc<Inner>, state: Option<String>, extra: &[(String, String)]) -> Result<(Pending, String), Error> {
+    super::client::discovered(inner, &JsValue::UNDEFINED).await?;
     let scope = match inner.st.borrow().m.config().map(|c| &c.source) {
         Some(Source::Endpoint(ep)) => ep.scope.clone(),
         _ => return Err(Error::Disposed),
@@ -337,6 +338,8 @@ pub(super) async fn start_sign_in(inner: &Inner, state: Option<String>, extra: &
 /// then the RFC 9207 issuer, then error or code), the code is redeemed through the
 /// machine, and the ID token's nonce is checked; a nonce that is not ours signs out.
 pub(super) async fn finish_sign_in(inner: &Rc<Inner>, params: &[(String, String)], pending: Option<&Pending>) -> Result<(), Error> {
+    // The discovered metadata says whether the callback must carry iss (RFC 9207).
+    super::client::discovered(inner, &JsValue::UNDEFINED).await?;
     let (issuer, iss_required) = match inner.st.borrow().m.config().map(|c| &c.source) {
         Some(Source::Endpoint(ep)) => match &ep.grant {
             Grant::AuthorizationCode(ac) => (ac.issuer.clone(), ac.iss_required),

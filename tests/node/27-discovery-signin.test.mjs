@@ -67,3 +67,40 @@ test("Chromium, issuer alone: sign in, tokens, refresh and sign-out at the disco
   assert.equal(await oidc.liveRefreshTokens(), 0);
   await context.close();
 });
+
+test("the broker signing users in with ISSUER (no TOKEN_URL, no REVOCATION_URL): its session object discovers, the user's calls are proxied, logout revokes at the discovered endpoint", async (t) => {
+  const { Miniflare } = await import("miniflare");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { bffOptions, freePort, startPage } = await import("../fixtures/bff.mjs");
+  const { startOidc } = await import("../fixtures/oidc.mjs");
+  const page = await startPage();
+  const port = await freePort();
+  const broker = `http://127.0.0.1:${port}`;
+  const as = await startOidc({ redirects: [`${broker}/callback`] });
+  const store = mkdtempSync(join(tmpdir(), "tokenkit-discovery-sessions-"));
+  const options = bffOptions({ port, store, issuer: as.issuer, appOrigin: page.origin, sessionSecret: "discovery-session-key-0123456789abcdefghij" });
+  delete options.bindings.TOKEN_URL;
+  delete options.bindings.REVOCATION_URL;
+  const mf = new Miniflare(options);
+  t.after(async () => {
+    await mf.dispose();
+    await as.close();
+    await page.close();
+    rmSync(store, { recursive: true, force: true });
+  });
+  await mf.ready;
+  const p = await (await browser.newContext()).newPage();
+  await p.goto(`${broker}/login?return_to=${encodeURIComponent(`${page.origin}/`)}`);
+  await signInAt(p, "dora");
+  await p.waitForURL(`${page.origin}/`);
+  assert.equal(as.count.code, 1);
+  const call = (path, method = "GET") => p.evaluate(([u, m]) => fetch(u, { method: m, credentials: "include", headers: { "Tokenkit-Request": "1" } }).then(async (r) => [r.status, await r.text()]), [`${broker}${path}`, method]);
+  const [status, me] = await call("/proxy/me");
+  assert.equal(status, 200, me);
+  assert.equal(JSON.parse(me).sub, "dora");
+  const [, out] = await call("/logout", "POST");
+  assert.deepEqual(JSON.parse(out), { signedOut: true, revoked: true });
+  assert.equal(as.count.revocations, 1, "at the discovered revocation_endpoint");
+});

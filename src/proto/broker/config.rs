@@ -198,11 +198,6 @@ impl BrokerConfig {
                     },
                     _ => EnvError { var: "AUTHORIZE_URL", reason: "is invalid" },
                 })?;
-                // The session objects drive their client from Rust, which does not discover
-                // before a sign-in yet: their endpoints must be given.
-                if matches!(&client.source, crate::proto::client::config::Source::Endpoint(ep) if ep.discover.is_some()) {
-                    return Err(EnvError { var: "TOKEN_URL", reason: "is required with sign-in (the broker does not discover its sign-in endpoints from ISSUER yet)" });
-                }
                 Some((session, client))
             }
         };

@@ -600,3 +600,19 @@ fn issuer_alone_configures_the_upstream_client_by_discovery() {
     let Source::Endpoint(ep) = &signin.signin.as_ref().unwrap().1.source else { panic!() };
     assert!(ep.discover.is_some());
 }
+
+#[test]
+fn login_step_up_reaches_the_session_object() {
+    use tokenkit::proto::broker::bff::{begin_body, parse_begin};
+    let body = begin_body("https://app.example.com/after", Some("urn:mfa"), Some("60")).unwrap();
+    let (back, step) = parse_begin(&body);
+    assert_eq!((back.as_str(), step.acr_values.as_deref(), step.max_age), ("https://app.example.com/after", Some("urn:mfa"), Some(60)));
+    let (back, step) = parse_begin(&begin_body("https://app.example.com/", None, None).unwrap());
+    assert_eq!((back.as_str(), step.acr_values, step.max_age), ("https://app.example.com/", None, None));
+    // An older object's record: the body was the return target alone.
+    assert_eq!(parse_begin("https://app.example.com/x").0, "https://app.example.com/x");
+    for (acr, max_age) in [(None, Some("soon")), (None, Some("-1")), (Some(""), None), (Some("a\u{1}b"), None)] {
+        let r = begin_body("https://app.example.com/", acr, max_age).unwrap_err();
+        assert_eq!(r.status, 400, "{acr:?} {max_age:?}");
+    }
+}

@@ -99,9 +99,12 @@ impl Front<'_> {
     /// `GET /login?return_to=`: a new session (a fresh id, never one the browser brought:
     /// a session or sign-in it already has is ended first), its pending sign-in in its
     /// object, its cookie, and the redirect to the authorization server.
-    pub async fn login(&self, return_to: Option<String>, cookie: Option<&str>) -> Reply {
+    pub async fn login(&self, return_to: Option<String>, step: [Option<String>; 2], cookie: Option<&str>) -> Reply {
         let r = async {
             let back = bff::return_target(return_to.as_deref(), &self.cfg.allowed_origins, &parse_url)?;
+            // Step-up (RFC 9470) from /login's query: checked here, begun by the object.
+            let [acr, max_age] = &step;
+            let begin = bff::begin_body(&back, acr.as_deref(), max_age.as_deref())?;
             for kind in [CookieKind::Session, CookieKind::Pending] {
                 if let Some(old) = self.session(cookie, kind).await {
                     let _ = self.ask(&old, SessionOp::Logout, "").await;
@@ -109,7 +112,7 @@ impl Front<'_> {
             }
             let sid = b64url(&random_bytes(32).to_vec());
             let mac = self.mac(CookieKind::Pending, &sid).await?;
-            let url = self.ask_ok(&sid, SessionOp::Begin, &back).await?;
+            let url = self.ask_ok(&sid, SessionOp::Begin, &begin).await?;
             Ok::<_, Reply>(
                 no_store(302, "")
                     .with("Location", url)
@@ -262,13 +265,16 @@ impl Session {
         let reply = match next {
             Next::Answer(b) => Ok(ok(b)),
             Next::Fail(e) => Err(e),
-            Next::SignIn => match start_sign_in(inner, None, &[]).await {
-                Ok((p, url)) => {
-                    self.life.borrow_mut().begun(p, body, js::now().wall.0);
-                    Ok(ok(url))
+            Next::SignIn => {
+                let (return_to, step) = bff::parse_begin(&body);
+                match start_sign_in(inner, None, &[], &step).await {
+                    Ok((p, url)) => {
+                        self.life.borrow_mut().begun(p, return_to, js::now().wall.0);
+                        Ok(ok(url))
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
-            },
+            }
             Next::Complete(p) => {
                 let params = callback_pairs(&JsValue::from_str(&body)).unwrap_or_default();
                 match finish_sign_in(inner, &params, Some(&p.pending)).await {

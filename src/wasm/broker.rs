@@ -214,7 +214,10 @@ impl Broker {
                 let Some(front) = broker.front(&cfg) else { return Ok(respond(config_error_reply(&NO_SIGNIN), &cors).into()) };
                 let cookie = cookie.as_deref();
                 let r = match route {
-                    Route::Login => front.login(query_value(&url, "return_to"), cookie).await,
+                    Route::Login => {
+                        let step = [query_value(&url, "acr_values"), query_value(&url, "max_age")];
+                        front.login(query_value(&url, "return_to"), step, cookie).await
+                    }
                     Route::Callback => front.callback(&url, cookie).await,
                     Route::Logout => front.logout(cookie).await,
                     _ => front.status(cookie).await,

@@ -240,7 +240,7 @@ impl TokenClient {
                     .collect::<Result<_, _>>()?,
                 None => Vec::new(),
             };
-            let (p, url) = start_sign_in(&inner, state, &extra).await.map_err(err)?;
+            let (p, url) = start_sign_in(&inner, state, &extra, &signin::StepUp::default()).await.map_err(err)?;
             let browser = inner.st.borrow().m.runtime() == Runtime::Browser;
             let key = scope_key(&inner).unwrap_or_default();
             if browser && save_pending(&key, &p.state, &p.verifier, p.nonce.clone()) {
@@ -316,7 +316,7 @@ impl TokenClient {
 /// A new sign-in for `inner`'s client (authorization code grant): its pending state and
 /// the URL to send the user to. The one flow of `tokenkit/signin` and the broker: the
 /// core makes the verifier, state, nonce and URL; WebCrypto the randomness and digest.
-pub(super) async fn start_sign_in(inner: &Rc<Inner>, state: Option<String>, extra: &[(String, String)]) -> Result<(Pending, String), Error> {
+pub(super) async fn start_sign_in(inner: &Rc<Inner>, state: Option<String>, extra: &[(String, String)], step: &signin::StepUp) -> Result<(Pending, String), Error> {
     super::client::discovered(inner, &JsValue::UNDEFINED).await?;
     let scope = match inner.st.borrow().m.config().map(|c| &c.source) {
         Some(Source::Endpoint(ep)) => ep.scope.clone(),
@@ -330,7 +330,7 @@ pub(super) async fn start_sign_in(inner: &Rc<Inner>, state: Option<String>, extr
     let Grant::AuthorizationCode(ac) = &ep.grant else {
         return Err(Error::config("grant", "createAuthorizationUrl() needs grant \"authorization_code\""));
     };
-    let url = signin::authorization_url(ep, ac, &p, &challenge, extra, &signin::StepUp::default(), None)?;
+    let url = signin::authorization_url(ep, ac, &p, &challenge, extra, step, None)?;
     Ok((p, url))
 }
 

@@ -210,3 +210,27 @@ test("resource alone (RFC 9728): the API's metadata names oidc-provider, whose m
   await wrong.close();
   await api.close();
 });
+
+test("the broker's /login takes a step-up (acr_values, max_age) into the authorization request; a bad one is 400", async () => {
+  const { bffOptions, freePort } = await import("../fixtures/bff.mjs");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const port = await freePort();
+  const store = mkdtempSync(join(tmpdir(), "tokenkit-stepup-"));
+  const mf = new Miniflare(bffOptions({ port, store, issuer: as.issuer, appOrigin: "https://app.example.com", sessionSecret: "step-up-session-key-0123456789abcdefghijklm" }));
+  try {
+    await mf.ready;
+    const login = (q) => mf.dispatchFetch(`http://127.0.0.1:${port}/login?return_to=${encodeURIComponent("https://app.example.com/")}${q}`, { redirect: "manual" });
+    const r = await login("&acr_values=urn%3Amfa&max_age=60");
+    assert.equal(r.status, 302, await r.text());
+    const q = new URL(r.headers.get("location")).searchParams;
+    assert.deepEqual([q.get("acr_values"), q.get("max_age")], ["urn:mfa", "60"]);
+    const plain = new URL((await login("")).headers.get("location")).searchParams;
+    assert.deepEqual([plain.get("acr_values"), plain.get("max_age")], [null, null]);
+    assert.equal((await login("&max_age=soon")).status, 400);
+  } finally {
+    await mf.dispose();
+    rmSync(store, { recursive: true, force: true });
+  }
+});

@@ -109,6 +109,8 @@ export type TokenEndpoint =
       issuer?: undefined;
       /** RFC 9728: the protected resource's metadata names its authorization server, which is discovered. */
       resource: string;
+      /** Where that metadata is, if not the well-known location: a 401's `resource_metadata` (`challenge(res).resourceMetadata`), on the resource's origin. */
+      resourceMetadata?: string | undefined;
     };
 
 /** `new TokenClient({ tokenUrl | issuer, clientId, clientSecret | clientAuth: "none", ... })`. Unknown names are rejected. */

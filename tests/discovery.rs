@@ -353,3 +353,25 @@ fn a_resource_alone_names_its_authorization_server_rfc_9728() {
     assert!(sends(&mut m).is_empty());
     assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::Metadata { .. }))));
 }
+
+#[test]
+fn a_401s_resource_metadata_url_is_taken_on_the_resources_origin_only() {
+    let cfg = |pairs: &[(&str, &str)]| {
+        let mut o = vec![("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("x"))];
+        o.extend(pairs.iter().map(|(k, v)| (k.to_string(), s(v))));
+        Config::from_options(&GENERIC, &Value::Object(o), &parse_url)
+    };
+    let c = cfg(&[("resource", "https://api.example/v1"), ("resourceMetadata", "https://api.example/meta/prm.json")]).unwrap();
+    let Source::Endpoint(ep) = &c.source else { panic!() };
+    assert_eq!(ep.discover.as_ref().map(|d| d.urls[0].as_str()), Some("https://api.example/meta/prm.json"));
+    for (pairs, why) in [
+        (vec![("resource", "https://api.example/v1"), ("resourceMetadata", "https://evil.example/prm")], "another origin"),
+        (vec![("resource", "https://api.example/v1"), ("resourceMetadata", "http://api.example/prm")], "not https"),
+        (vec![("resource", "https://api.example/v1"), ("resourceMetadata", "https://api.example/prm#x")], "a fragment"),
+        (vec![("issuer", ISSUER), ("resource", "https://api.example/v1"), ("resourceMetadata", "https://api.example/prm")], "not a resource alone"),
+        (vec![("tokenUrl", "https://as.example/t"), ("resourceMetadata", "https://api.example/prm")], "not a resource alone"),
+    ] {
+        let e = cfg(&pairs).unwrap_err();
+        assert!(matches!(&e, Error::InvalidConfig { field, .. } if field == "resourceMetadata"), "{why}: {e:?}");
+    }
+}

@@ -234,3 +234,20 @@ test("the broker's /login takes a step-up (acr_values, max_age) into the authori
     rmSync(store, { recursive: true, force: true });
   }
 });
+
+test("resource alone with the resource_metadata URL an API's 401 named (RFC 9728 §5.1): taken on the resource's origin only", async () => {
+  const { challenge } = await import("../../pkg/node.js");
+  const api = await metadataServer((req, res, o) => {
+    if (req.url === "/v1/data") return res.writeHead(401, { "www-authenticate": `Bearer resource_metadata="${o}/meta/v1.json"` }).end();
+    if (req.url === "/meta/v1.json") return json(res, 200, { resource: `${o}/v1`, authorization_servers: [as.issuer] });
+    json(res, 404, {});
+  });
+  const named = challenge(await fetch(`${api.origin}/v1/data`)).resourceMetadata;
+  assert.equal(named, `${api.origin}/meta/v1.json`);
+  const c = new TokenClient({ resource: `${api.origin}/v1`, resourceMetadata: named, clientId: "plain", clientSecret: "plain-secret", allowedOrigins: [api.origin] });
+  assert.ok(await c.getToken());
+  assert.deepEqual(api.hits, ["/v1/data", "/meta/v1.json"]);
+  c.dispose();
+  assert.throws(() => new TokenClient({ resource: `${api.origin}/v1`, resourceMetadata: "https://evil.example/prm", clientId: "plain", clientSecret: "plain-secret" }), (e) => e.code === "INVALID_CONFIG" && /resourceMetadata/.test(e.message));
+  await api.close();
+});

@@ -253,6 +253,7 @@ const ENDPOINT: &[&str] = &[
     "grant",
     "dpop",
     "issuer",
+    "resourceMetadata",
     #[cfg(feature = "signin")]
     "authorizeUrl",
     #[cfg(feature = "signin")]
@@ -462,11 +463,22 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
             if r.has_query || r.has_fragment {
                 return Err(Error::config("resource", "must have no ?query and no #fragment to discover its authorization server (RFC 9728)"));
             }
-            let url = crate::proto::discovery::resource_metadata_url(&r.origin, &r.pathname);
+            // The location a 401's `resource_metadata` named (RFC 9728 §5.1), on the
+            // resource's own origin only; else the well-known one.
+            let url = match optional_str(opts, "resourceMetadata")? {
+                None => crate::proto::discovery::resource_metadata_url(&r.origin, &r.pathname),
+                Some(m) => match secure_url(m, "resourceMetadata", parse_url)? {
+                    u if u.origin == r.origin && !u.has_fragment => u.href,
+                    _ => return Err(Error::config("resourceMetadata", "must be a URL on the resource's own origin, without a #fragment (RFC 9728 §5.1)")),
+                },
+            };
             Some(alloc::boxed::Box::new(Discover { issuer: String::new(), urls: [url, String::new()], step: 0, resource: true }))
         }
         _ => None,
     };
+    if !discover.as_ref().is_some_and(|d| d.resource) && get(opts, "resourceMetadata").is_some() {
+        return Err(Error::config("resourceMetadata", "applies only to a resource alone (no tokenUrl, no issuer)"));
+    }
 
     // A preset's own names (Symbl: appId/appSecret) or the generic ones, not both.
     let has = |k: &str| get(opts, k).is_some();

@@ -594,8 +594,16 @@ fn issuer_alone_configures_the_upstream_client_by_discovery() {
     assert!(ep.discover.is_none());
     assert_eq!(env(&[("TOKEN_URL", "")]).unwrap_err().var, "TOKEN_URL");
     assert_eq!(env(&[("TOKEN_URL", ""), ("ISSUER", "http://auth.example.com")]).unwrap_err().var, "ISSUER");
-    // Sign-in too (AUTHORIZE_URL turns it on; the token and revocation endpoints may be
-    // discovered from ISSUER).
+    // Sign-in too, turned on by REDIRECT_URI alone when ISSUER names the server: every
+    // endpoint discovered.
+    let by_issuer = env(&[("TOKEN_URL", ""), ("ISSUER", "https://auth.example.com"), ("REDIRECT_URI", "https://edge.example.com/callback"), ("SESSION_SECRET", "0123456789abcdef0123456789abcdef-KEY")]).unwrap();
+    assert!(by_issuer.signs_in());
+    let Source::Endpoint(ep) = &by_issuer.signin.as_ref().unwrap().1.source else { panic!() };
+    assert!(ep.discover.is_some());
+    let tokenkit::proto::client::config::Grant::AuthorizationCode(ac) = &ep.grant else { panic!() };
+    assert_eq!(ac.authorize_url, "", "discovered later");
+    assert_eq!(env(&[("REDIRECT_URI", "https://edge.example.com/callback"), ("SESSION_SECRET", "0123456789abcdef0123456789abcdef-KEY")]).unwrap_err().var, "AUTHORIZE_URL", "explicit URLs but no authorization endpoint");
+    // (AUTHORIZE_URL given, the token and revocation endpoints discovered.)
     let signin = signin_env(&[("TOKEN_URL", ""), ("ISSUER", "https://auth.example.com")]).unwrap();
     let Source::Endpoint(ep) = &signin.signin.as_ref().unwrap().1.source else { panic!() };
     assert!(ep.discover.is_some());
@@ -604,15 +612,15 @@ fn issuer_alone_configures_the_upstream_client_by_discovery() {
 #[test]
 fn login_step_up_reaches_the_session_object() {
     use tokenkit::proto::broker::bff::{begin_body, parse_begin};
-    let body = begin_body("https://app.example.com/after", Some("urn:mfa"), Some("60")).unwrap();
+    let body = begin_body("https://app.example.com/after", Some("urn:mfa"), Some("60"), Some("openid admin")).unwrap();
     let (back, step) = parse_begin(&body);
-    assert_eq!((back.as_str(), step.acr_values.as_deref(), step.max_age), ("https://app.example.com/after", Some("urn:mfa"), Some(60)));
-    let (back, step) = parse_begin(&begin_body("https://app.example.com/", None, None).unwrap());
+    assert_eq!((back.as_str(), step.acr_values.as_deref(), step.max_age, step.scope.as_deref()), ("https://app.example.com/after", Some("urn:mfa"), Some(60), Some("openid admin")));
+    let (back, step) = parse_begin(&begin_body("https://app.example.com/", None, None, None).unwrap());
     assert_eq!((back.as_str(), step.acr_values, step.max_age), ("https://app.example.com/", None, None));
     // An older object's record: the body was the return target alone.
     assert_eq!(parse_begin("https://app.example.com/x").0, "https://app.example.com/x");
     for (acr, max_age) in [(None, Some("soon")), (None, Some("-1")), (Some(""), None), (Some("a\u{1}b"), None)] {
-        let r = begin_body("https://app.example.com/", acr, max_age).unwrap_err();
+        let r = begin_body("https://app.example.com/", acr, max_age, None).unwrap_err();
         assert_eq!(r.status, 400, "{acr:?} {max_age:?}");
     }
 }

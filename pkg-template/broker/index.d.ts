@@ -28,9 +28,9 @@ export interface BrokerEnv {
   RATE_LIMITER?: { limit(options: { key: string }): Promise<{ success: boolean }> };
   /** The TokenCache Durable Object namespace: one upstream token for the whole deployment. */
   TOKEN_CACHE?: unknown;
-  /** Signing users in (backend-for-frontend): set to turn it on. */
+  /** Signing users in (backend-for-frontend): set it, or REDIRECT_URI with ISSUER (discovered), to turn it on. */
   AUTHORIZE_URL?: string;
-  /** The broker's own /callback URL, registered at the authorization server. */
+  /** The broker's own /callback URL, registered at the authorization server; with ISSUER alone it turns sign-in on. */
   REDIRECT_URI?: string;
   REVOCATION_URL?: string;
   /** The authorization server's issuer identifier: without TOKEN_URL its token endpoint is discovered (RFC 8414); sign-in checks callbacks' iss against it (RFC 9207). */

@@ -99,12 +99,12 @@ impl Front<'_> {
     /// `GET /login?return_to=`: a new session (a fresh id, never one the browser brought:
     /// a session or sign-in it already has is ended first), its pending sign-in in its
     /// object, its cookie, and the redirect to the authorization server.
-    pub async fn login(&self, return_to: Option<String>, step: [Option<String>; 2], cookie: Option<&str>) -> Reply {
+    pub async fn login(&self, return_to: Option<String>, step: [Option<String>; 3], cookie: Option<&str>) -> Reply {
         let r = async {
             let back = bff::return_target(return_to.as_deref(), &self.cfg.allowed_origins, &parse_url)?;
             // Step-up (RFC 9470) from /login's query: checked here, begun by the object.
-            let [acr, max_age] = &step;
-            let begin = bff::begin_body(&back, acr.as_deref(), max_age.as_deref())?;
+            let [acr, max_age, scope] = &step;
+            let begin = bff::begin_body(&back, acr.as_deref(), max_age.as_deref(), scope.as_deref())?;
             for kind in [CookieKind::Session, CookieKind::Pending] {
                 if let Some(old) = self.session(cookie, kind).await {
                     let _ = self.ask(&old, SessionOp::Logout, "").await;

@@ -215,7 +215,7 @@ impl Broker {
                 let cookie = cookie.as_deref();
                 let r = match route {
                     Route::Login => {
-                        let step = [query_value(&url, "acr_values"), query_value(&url, "max_age")];
+                        let step = [query_value(&url, "acr_values"), query_value(&url, "max_age"), query_value(&url, "scope")];
                         front.login(query_value(&url, "return_to"), step, cookie).await
                     }
                     Route::Callback => front.callback(&url, cookie).await,

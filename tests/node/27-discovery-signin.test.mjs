@@ -68,7 +68,7 @@ test("Chromium, issuer alone: sign in, tokens, refresh and sign-out at the disco
   await context.close();
 });
 
-test("the broker signing users in with ISSUER (no TOKEN_URL, no REVOCATION_URL): its session object discovers, the user's calls are proxied, logout revokes at the discovered endpoint", async (t) => {
+test("the broker signing users in with ISSUER and REDIRECT_URI (no AUTHORIZE_URL, TOKEN_URL or REVOCATION_URL): its session object discovers, /login takes a scope, the user's calls are proxied, logout revokes at the discovered endpoint", async (t) => {
   const { Miniflare } = await import("miniflare");
   const { mkdtempSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");
@@ -81,8 +81,7 @@ test("the broker signing users in with ISSUER (no TOKEN_URL, no REVOCATION_URL):
   const as = await startOidc({ redirects: [`${broker}/callback`] });
   const store = mkdtempSync(join(tmpdir(), "tokenkit-discovery-sessions-"));
   const options = bffOptions({ port, store, issuer: as.issuer, appOrigin: page.origin, sessionSecret: "discovery-session-key-0123456789abcdefghij" });
-  delete options.bindings.TOKEN_URL;
-  delete options.bindings.REVOCATION_URL;
+  for (const v of ["AUTHORIZE_URL", "TOKEN_URL", "REVOCATION_URL"]) delete options.bindings[v];
   const mf = new Miniflare(options);
   t.after(async () => {
     await mf.dispose();
@@ -92,7 +91,8 @@ test("the broker signing users in with ISSUER (no TOKEN_URL, no REVOCATION_URL):
   });
   await mf.ready;
   const p = await (await browser.newContext()).newPage();
-  await p.goto(`${broker}/login?return_to=${encodeURIComponent(`${page.origin}/`)}`);
+  await p.goto(`${broker}/login?scope=openid+offline_access&return_to=${encodeURIComponent(`${page.origin}/`)}`);
+  assert.ok(p.url().startsWith(`${as.issuer}/`), "at the discovered authorization endpoint");
   await signInAt(p, "dora");
   await p.waitForURL(`${page.origin}/`);
   assert.equal(as.count.code, 1);

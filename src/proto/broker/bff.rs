@@ -616,13 +616,13 @@ impl UserSession {
 }
 
 /// What `/login` asks the session's object to begin: where to return, and the step-up
-/// (RFC 9470) a resource server's challenge named, from `/login`'s own query
-/// (`acr_values`, `max_age`): one line each, for [`parse_begin`]. `Err` is the 400 for a
+/// (RFC 9470) or scope a resource server's challenge named, from `/login`'s own query
+/// (`acr_values`, `max_age`, `scope`): one line each, for [`parse_begin`]. `Err` is the 400 for a
 /// step-up that is not valid (checked here, at the edge, before any object is asked).
-pub fn begin_body(return_to: &str, acr_values: Option<&str>, max_age: Option<&str>) -> Result<String, Reply> {
-    step_up(acr_values, max_age).map_err(|e| Reply::error(400, "invalid_request", &e.message()))?;
+pub fn begin_body(return_to: &str, acr_values: Option<&str>, max_age: Option<&str>, scope: Option<&str>) -> Result<String, Reply> {
+    step_up(acr_values, max_age, scope).map_err(|e| Reply::error(400, "invalid_request", &e.message()))?;
     let mut body = String::from(return_to);
-    for v in [acr_values, max_age] {
+    for v in [acr_values, max_age, scope] {
         body.push('\n');
         body.push_str(v.unwrap_or(""));
     }
@@ -634,12 +634,15 @@ pub fn parse_begin(body: &str) -> (String, crate::proto::signin::StepUp) {
     let mut lines = body.split('\n');
     let return_to = lines.next().unwrap_or("").to_owned();
     let mut field = || lines.next().filter(|v| !v.is_empty());
-    let (acr, max_age) = (field(), field());
-    (return_to, step_up(acr, max_age).unwrap_or_default())
+    let (acr, max_age, scope) = (field(), field(), field());
+    (return_to, step_up(acr, max_age, scope).unwrap_or_default())
 }
 
-fn step_up(acr_values: Option<&str>, max_age: Option<&str>) -> Result<crate::proto::signin::StepUp, Error> {
+fn step_up(acr_values: Option<&str>, max_age: Option<&str>, scope: Option<&str>) -> Result<crate::proto::signin::StepUp, Error> {
     let mut opts = Vec::new();
+    if let Some(sc) = scope {
+        opts.push(("scope".to_owned(), Value::Str(sc.to_owned())));
+    }
     if let Some(a) = acr_values {
         opts.push(("acrValues".to_owned(), Value::Str(a.to_owned())));
     }

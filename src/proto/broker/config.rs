@@ -165,7 +165,9 @@ impl BrokerConfig {
             }
         };
         #[cfg(feature = "signin")]
-        let signin = match get("AUTHORIZE_URL") {
+        // Sign-in is on with its authorization endpoint, or with the broker's own callback
+        // (REDIRECT_URI) when the endpoints are discovered from ISSUER.
+        let signin = match get("AUTHORIZE_URL").or_else(|| get("REDIRECT_URI")) {
             None => None,
             Some(_) => {
                 use super::bff::{SignIn, DEFAULT_SCOPE, SIGNIN_ENV};

@@ -129,7 +129,7 @@ fn proxy_paths_cannot_leave_the_proxy_origin() {
 
 #[test]
 fn headers_forwarded_to_the_api() {
-    for h in ["Authorization", "cookie", "Host", "X-Broker-Key", "Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Proxy-Authorization"] {
+    for h in ["Authorization", "cookie", "Host", "X-Broker-Key", "DPoP", "Cf-Access-Jwt-Assertion", "cf-turnstile-response", "Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Proxy-Authorization"] {
         assert!(!forward_header(h, ""), "{h}");
     }
     assert!(!forward_header("X-Hop", "close, x-hop"), "named in Connection");

@@ -78,6 +78,9 @@ test("one isolate, its own key: 30 concurrent proxied calls, one DPoP-bound toke
     assert.equal(r.status, 200, `${method}: ${JSON.stringify(rs.log.at(-1))}`);
     assert.equal((await r.json()).method, method);
   }
+  // A caller's own DPoP header never reaches the API (it takes exactly one proof: ours).
+  const forged = await call(mf, "/proxy/data", { headers: { dpop: "eyJhbGciOiJub25lIn0.e30." } });
+  assert.equal(forged.status, 200, JSON.stringify(rs.log.at(-1)));
   // A bound token is no use to a browser.
   const t = await call(mf, "/token", { method: "POST" });
   assert.equal(t.status, 404);

@@ -227,7 +227,8 @@ pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'s
 }
 
 /// Whether a caller's request header may be forwarded to the API. The caller's credentials
-/// (`Authorization`, `Cookie`, `X-Broker-Key`), `Host` and hop-by-hop headers (RFC 9110
+/// (`Authorization`, `Cookie`, `X-Broker-Key`, a `DPoP` proof of its own, the Access and
+/// Turnstile tokens the broker's gates took), `Host` and hop-by-hop headers (RFC 9110
 /// §7.6.1, including those named in `Connection`) are stripped.
 pub fn forward_header(name: &str, connection: &str) -> bool {
     const STRIP: &[&str] = &[
@@ -235,6 +236,12 @@ pub fn forward_header(name: &str, connection: &str) -> bool {
         "cookie",
         "host",
         "x-broker-key",
+        // With DPOP=true the broker sends the one proof (RFC 9449 §4.3: exactly one);
+        // without it, a caller's proof is no business of the API's either.
+        "dpop",
+        // The gates' tokens are for this broker: the API could replay an Access token at it.
+        "cf-access-jwt-assertion",
+        "cf-turnstile-response",
         "connection",
         "keep-alive",
         "proxy-authenticate",

@@ -561,13 +561,14 @@ async function token(s, ctx, flight) {
  */
 async function discovered(s) {
   try {
-    for (let id; !s.freed && (id = s.core.discover(monotonic(), Date.now())) !== undefined; ) {
+    for (let id; !dead(s) && (id = s.core.discover(monotonic(), Date.now())) !== undefined; ) {
       drive(s);
       while (s.core.outcome(id, monotonic(), Date.now()) === undefined) {
         await wake(s);
-        if (s.freed) throw gone();
+        if (dead(s)) throw gone();
       }
     }
+    if (dead(s)) throw gone();
   } catch (e) {
     throw withCause(s, e);
   }

@@ -192,6 +192,3 @@ export function dpopKey(env, name, p) {
   }
   return isolateKey[1];
 }
-
-/** SHA-256 of `text` (a proof's `ath`: of the access token it goes with). */
-export const sha256 = async (text) => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));

@@ -56,13 +56,10 @@ pub fn resource_metadata_url(origin: &str, pathname: &str) -> String {
 pub fn read_resource(resource: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Result<(String, [String; 2]), Error> {
     let status = resp.status;
     let bad = |reason| Error::Metadata { status, reason };
-    match status {
-        200 => {}
-        0 | 300..=399 => return Err(bad("the resource's metadata location answered with a redirect, which is not followed")),
-        404 | 410 => return Err(bad("the resource has no metadata (RFC 9728)")),
-        429 | 500..=599 => return Err(bad("its location is failing or rate limiting")),
-        _ => return Err(bad("the resource's metadata location did not answer 200")),
+    if matches!(status, 404 | 410) {
+        return Err(bad("the resource has no metadata (RFC 9728)"));
     }
+    answered(status)?;
     let fields = match &resp.body {
         Body::Json(Value::Object(fields)) => fields,
         Body::TooLarge => return Err(bad("it is larger than 64 KB")),
@@ -81,6 +78,18 @@ pub fn read_resource(resource: &str, resp: &HttpResponse, parse_url: ParseUrl<'_
     };
     let urls = check_issuer(issuer, parse_url).map_err(|_| bad("the resource's authorization server is not an https issuer without query or fragment"))?;
     Ok((issuer.clone(), urls))
+}
+
+/// Whether a metadata location answered 200. A redirect is not followed; 429 and 5xx are
+/// tried again with backoff (client::retry), as a token endpoint's would be.
+fn answered(status: u16) -> Result<(), Error> {
+    let reason = match status {
+        200 => return Ok(()),
+        0 | 300..=399 => "its location answered with a redirect, which is not followed",
+        429 | 500..=599 => "its location is failing or rate limiting",
+        _ => "its location did not answer 200",
+    };
+    Err(Error::Metadata { status, reason })
 }
 
 /// Whether `issuer` can be discovered from: an https URL (http on a loopback host) with no
@@ -133,12 +142,12 @@ pub fn read(issuer: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Read 
     let status = resp.status;
     let bad = |detail| Read::Failed(Error::Metadata { status, reason: detail });
     match status {
-        200 => {}
         404 | 410 => return Read::NotHere,
-        0 | 300..=399 => return bad("its location answered with a redirect, which is not followed"),
-        // Tried again with backoff (client::retry), as a token endpoint's would be.
-        429 | 500..=599 => return bad("its location is failing or rate limiting"),
-        _ => return bad("its location did not answer 200"),
+        _ => {
+            if let Err(e) = answered(status) {
+                return Read::Failed(e);
+            }
+        }
     }
     let fields = match &resp.body {
         Body::Json(Value::Object(fields)) => fields,

@@ -52,7 +52,6 @@ extern "C" {
     fn relay(response: &Response, extra: &str, dropped: &str) -> Response;
     #[wasm_bindgen(js_name = dpopView)]
     fn dpop_view(env: &JsValue) -> JsValue;
-    fn sha256(text: &str) -> Promise;
 }
 
 /// The DPoP key source of an object whose configuration is `cfg` (`None` without DPoP):
@@ -412,7 +411,7 @@ impl Broker {
             (Some(_), Used::Broker(_)) => value.strip_prefix(sign::scheme(&cfg.upstream)).map(str::to_owned),
         };
         let ath = match ath {
-            Some(t) => Some(js_sys::Uint8Array::new(&JsFuture::from(sha256(&t)).await.map_err(|_| None)?).to_vec()),
+            Some(t) => Some(js_sys::Uint8Array::new(&JsFuture::from(super::signin::sha256(&t)).await.map_err(|_| None)?).to_vec()),
             None => None,
         };
         let mut replayed = false;

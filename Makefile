@@ -92,7 +92,7 @@ target/bindgen-dpop/tokenkit_bg.wasm: target/wasm/dpop.wasm scripts/glue.mjs scr
 
 # The npm package: the browser/Node/Workers client, tokenkit/signin, tokenkit/dpop and
 # tokenkit/broker (the prebuilt broker).
-pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm target/bindgen-dpop/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/unpack.js js/dpop.js js/signin.js \
+pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm target/bindgen-dpop/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/unpack.js js/dpop.js js/signin.js js/keyauth.js \
   $(wildcard pkg-template/* pkg-template/broker/* pkg-template/signin/* pkg-template/dpop/*)
 	node scripts/assemble.mjs
 

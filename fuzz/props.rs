@@ -209,7 +209,7 @@ pub fn broker(data: &[u8]) {
         "BROKER_KEYS" => Some("k1".to_owned()),
         _ => None,
     };
-    let cfg = BrokerConfig::from_env(tokenkit::proto::broker::config::Role::Edge, &env, &parse_url).expect("a valid broker configuration");
+    let cfg = BrokerConfig::from_env(tokenkit::proto::broker::config::Role::Edge, &env, None, &parse_url).expect("a valid broker configuration");
     let path = ["/", rest].concat();
     let incoming = Incoming { method, path: &path, query, origin: Some(header).filter(|h| !h.is_empty()), broker_key: None, request_headers: Some(query), csrf: Some("1") };
     if let Ok(route) = cfg.route(&incoming) {

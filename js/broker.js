@@ -1,6 +1,6 @@
 // The JavaScript half of the broker's shell (Worker build only): Request/Response plumbing.
 // Decisions (routing, CORS, which headers pass, error mapping) are made in Rust.
-import { param } from "./dpop.js";
+import { b64url, importPrivate, importPublic, jwkView, jws, param, secretJwk } from "./keyauth.js";
 
 /**
  * The fetch an isolate's token cache uses to ask the deployment's Durable Object (binding
@@ -102,8 +102,7 @@ export async function sessionMac(secret, text) {
     const raw = new TextEncoder().encode(secret);
     macKey = [secret, await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"])];
   }
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", macKey[1], new TextEncoder().encode(text)));
-  return btoa(String.fromCharCode(...mac)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return b64url(new Uint8Array(await crypto.subtle.sign("HMAC", macKey[1], new TextEncoder().encode(text))));
 }
 
 const b64urlBytes = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
@@ -143,52 +142,50 @@ export async function askJson(url, body) {
 // or imports the key, signs and hashes. The DPOP_KEY secret (a private JWK) is read here
 // and handed to importKey only: it never enters wasm memory.
 
-/** The core's view of the DPOP_KEY secret: its public members and `alg`, `d: true` if it has its private one; null if it is not a JSON object; undefined if it is not set. */
-export function dpopView(env) {
-  const text = env?.DPOP_KEY;
-  if (typeof text !== "string" || !text.trim()) return undefined;
-  let jwk;
-  try {
-    jwk = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof jwk !== "object" || jwk === null || Array.isArray(jwk)) return null;
-  const view = { d: typeof jwk.d === "string" };
-  for (const m of ["kty", "crv", "alg", "x", "y", "n", "e"]) if (typeof jwk[m] === "string") view[m] = jwk[m];
-  return view;
+/** The core's view of the private JWK in secret `name` (DPOP_KEY, CLIENT_KEY): its public members, `alg`, `kid`, `d: true` if it has its private one; null if it is not a JSON object; undefined if it is not set. */
+export function keyView(env, name) {
+  const jwk = secretJwk(env?.[name]);
+  return jwk ? jwkView(jwk) : jwk;
 }
 
-const PUBLIC = ["kty", "crv", "x", "y", "n", "e"];
-const PRIVATE = [...PUBLIC, "d", "p", "q", "dp", "dq", "qi"];
-const pick = (jwk, names) => Object.fromEntries(names.filter((m) => typeof jwk[m] === "string").map((m) => [m, jwk[m]]));
-let isolateKey; // [DPOP_KEY text or "", Promise]: one key per isolate
+const isolateKeys = new Map(); // secret name -> [its text or "", Promise]: one key each per isolate
+
+/** `make()`'s promise for secret `name` with text `text`, once per isolate; a failure is not kept (the next call tries again). */
+function once(name, text, make) {
+  const held = isolateKeys.get(name);
+  if (held?.[0] === text) return held[1];
+  const made = make();
+  isolateKeys.set(name, [text, made]);
+  made.catch(() => {
+    if (isolateKeys.get(name)?.[1] === made) isolateKeys.delete(name);
+  });
+  return made;
+}
 
 /**
  * The isolate's DPoP key: [privateKey, WebCrypto signing parameters, public JWK]. With
  * DPOP_KEY, that secret imported (non-extractable) as WebCrypto algorithm `name` with `p`
- * (its curve or hash), which the core chose from dpopView; else an ES256 key pair made
- * here, the private half non-extractable. A failure is not kept: the next call tries again.
+ * (its curve or hash), which the core chose from keyView; else an ES256 key pair made
+ * here, the private half non-extractable.
  */
 export function dpopKey(env, name, p) {
   const text = name ? env.DPOP_KEY : "";
-  if (isolateKey?.[0] !== text) {
-    const made = (async () => {
-      let priv, pub;
-      if (text) {
-        const jwk = JSON.parse(text);
-        const alg = name === "ECDSA" ? { name, namedCurve: p } : name.startsWith("RSA") ? { name, hash: p } : { name };
-        priv = await crypto.subtle.importKey("jwk", pick(jwk, PRIVATE), alg, false, ["sign"]);
-        pub = await crypto.subtle.importKey("jwk", pick(jwk, PUBLIC), alg, true, ["verify"]);
-      } else {
-        ({ privateKey: priv, publicKey: pub } = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
-      }
-      return [priv, pub.algorithm.name, param(pub.algorithm), await crypto.subtle.exportKey("jwk", pub)];
-    })();
-    isolateKey = [text, made];
-    made.catch(() => {
-      if (isolateKey?.[1] === made) isolateKey = undefined;
-    });
-  }
-  return isolateKey[1];
+  return once("DPOP_KEY", text, async () => {
+    let priv, pub;
+    if (text) {
+      const jwk = JSON.parse(text);
+      priv = await importPrivate(jwk, name, p);
+      pub = await importPublic(jwk, name, p);
+    } else {
+      ({ privateKey: priv, publicKey: pub } = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
+    }
+    return [priv, pub.algorithm.name, param(pub.algorithm), await crypto.subtle.exportKey("jwk", pub)];
+  });
+}
+
+/** A client assertion (private_key_jwt): the core's signing `input` signed with the CLIENT_KEY secret, imported once per isolate as algorithm `name` with `p`, whose JWS alg is `alg`. */
+export async function clientAssertion(env, name, p, alg, input) {
+  const text = env.CLIENT_KEY;
+  const key = await once("CLIENT_KEY", text, () => importPrivate(JSON.parse(text), name, p));
+  return jws(key, alg, input);
 }

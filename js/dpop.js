@@ -4,22 +4,9 @@
 // keeps the servers' nonces (src/proto/dpop.rs); this only has WebCrypto make, sign and
 // hash. No private key ever enters wasm memory, and none is ever exported.
 import { TokenError, dead, gone } from "./shell.js";
+import { b64url, param, sign } from "./keyauth.js";
 
-// The JWS alg the core chose -> WebCrypto's signing parameters (src/proto/dpop.rs ALGS).
-const SIGNING = {
-  ES256: { name: "ECDSA", hash: "SHA-256" },
-  ES384: { name: "ECDSA", hash: "SHA-384" },
-  ES512: { name: "ECDSA", hash: "SHA-512" },
-  EdDSA: { name: "Ed25519" },
-  RS256: { name: "RSASSA-PKCS1-v1_5" },
-  PS256: { name: "RSA-PSS", saltLength: 32 },
-};
-
-export const param = (a) => a.namedCurve ?? a.hash?.name ?? "";
 const bytes = (text) => new TextEncoder().encode(text);
-
-/** The signature (bytes) of a proof's signing input `input` with private key `k`, whose JWS alg is `alg` (the core's). Also the broker's (js/broker.js). */
-export const signProof = async (k, alg, input) => new Uint8Array(await crypto.subtle.sign(SIGNING[alg], k, bytes(input)));
 
 /**
  * A client's DPoP state for option `dpop` (the core has checked its shape): `true`, an ES256
@@ -59,9 +46,9 @@ async function proof(s, make) {
   const [k, alg] = await key(s);
   const input = dead(s) ? undefined : make(crypto.getRandomValues(new Uint8Array(16)));
   if (input === undefined) throw gone();
-  const signature = await signProof(k, alg, input);
+  const signature = await sign(k, alg, input);
   if (dead(s)) throw gone();
-  return `${input}.${s.core.encode(signature)}`;
+  return `${input}.${b64url(signature)}`;
 }
 
 /** The proof for the token request being sent (the token endpoint's nonce, if it gave one). */

@@ -298,7 +298,12 @@ export function clientClass(Core, instantiate, hint, ext) {
       load(options);
       const f = options == null ? undefined : options.fetch;
       if (f != null && typeof f !== "function") throw new TokenError("INVALID_CONFIG", "fetch: must be a function");
-      const core = new Core(key === PRESET ? preset : 0, options, runtime === "workerd" ? 2 : runtime === "node" ? 1 : 0, Math.random() * 2 ** 53);
+      // private_key_jwt: the core sees a view of the key (its algorithm, public members and
+      // kid), never its private members; the entries of servers hand over the signing (setKeyAuth).
+      const given = options == null ? undefined : options.clientKey;
+      if (given != null && !keyauth) throw new TokenError("INVALID_CONFIG", "clientKey: private_key_jwt is for servers (Node, Workers); a page's key could be used by anyone: use the broker there");
+      const opts = given == null ? options : { ...options, clientKey: keyauth.view(given) };
+      const core = new Core(key === PRESET ? preset : 0, opts, runtime === "workerd" ? 2 : runtime === "node" ? 1 : 0, Math.random() * 2 ** 53);
       const s = { core, ext, fetch: f || undefined, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined };
       if (options?.dpop) {
         // Only the DPoP build gets here: elsewhere the core refused the option.
@@ -309,6 +314,7 @@ export function clientClass(Core, instantiate, hint, ext) {
           throw e;
         }
       }
+      if (given != null) s.key = keyauth.of(given);
       s.io = io(s);
       states.set(this, s);
       ext?.attach(s);
@@ -405,6 +411,13 @@ export const gone = () => new TokenError("DISPOSED", "the client was disposed (f
 /** Whether the core was disposed, or freed (its methods would throw "null pointer passed to rust"). */
 export const dead = (s) => s.freed === true || s.core.gone();
 
+// Client assertions (js/keyauth.js, given by the Node and Workers entries: setKeyAuth).
+let keyauth;
+export function setKeyAuth(k) {
+  keyauth = k;
+}
+export const getKeyAuth = () => keyauth;
+
 // The DPoP build's proofs (js/dpop.js, given by its entries: setDpop).
 let dpop;
 export function setDpop(d) {
@@ -487,9 +500,15 @@ function send(s, a, ctx) {
   };
   const signal = controller?.signal;
   const post = () => (a[9] && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]));
-  // With DPoP, each token request carries a proof of its own (RFC 9449 §7.3: never one
-  // reused); a metadata GET (no body) carries none.
-  const sent = s.dpop && a[4] !== undefined ? dpop.token(s).then((p) => (a[3].push(["DPoP", p]), post())) : post();
+  // private_key_jwt: the body ends in `client_assertion=`, for an assertion made for this
+  // attempt alone (a new jti). With DPoP, each token request carries a proof of its own
+  // (RFC 9449 §7.3: never one reused); a metadata GET (no body) carries none.
+  const prepare = async () => {
+    if (a[10]) a[4] += await keyauth.assertion(s);
+    if (s.dpop && a[4] !== undefined) a[3].push(["DPoP", await dpop.token(s)]);
+    return post();
+  };
+  const sent = a[10] || (s.dpop && a[4] !== undefined) ? prepare() : post();
   const done = sent.then(
     (r) => {
       // A locked refresh's release(ms): the core says how long this tab keeps the lock.

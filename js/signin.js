@@ -2,7 +2,7 @@
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
 // wake-up listeners. No decisions: src/proto/signin.rs and the machine make them, through
 // the wasm's Core (src/wasm/machine.rs); signinClass adds this to shell.js's clientClass.
-import { TokenError, cappedText, clientClass, dead, getDpop, getRuntime, monotonic, postToken } from "./shell.js";
+import { TokenError, cappedText, clientClass, dead, getDpop, getKeyAuth, getRuntime, monotonic, postToken } from "./shell.js";
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
@@ -301,7 +301,11 @@ const hooks = (drive, token, discovered) => ({
         if (revoke === undefined) return;
         // A DPoP-bound refresh token is revoked with a proof of the key it is bound to, a
         // fresh one if the server demands its nonce (the core says when: once).
-        const send = async () => postRevocation(s.fetch, revoke[0], s.dpop ? [...revoke[1], ["DPoP", await getDpop().serverProof(s, revoke[0])]] : revoke[1], revoke[2]);
+        // A key-based client signs a new assertion for each attempt (revoke[3]).
+        const send = async () => {
+          const body = revoke[3] ? revoke[2] + (await getKeyAuth().assertion(s)) : revoke[2];
+          return postRevocation(s.fetch, revoke[0], s.dpop ? [...revoke[1], ["DPoP", await getDpop().serverProof(s, revoke[0])]] : revoke[1], body);
+        };
         let a = await send();
         if (s.dpop && !dead(s) && s.core.serverAnswer(new URL(revoke[0]).origin, 0, a[0], a[2] ?? "", a[1] ?? "")) a = await send();
         status = a[0];

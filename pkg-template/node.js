@@ -5,6 +5,10 @@
 // scripts/assemble.mjs also bundles this file as node.cjs, the CommonJS entry.
 import { initSync, Core } from "./tokenkit.js";
 import { clientClass, setRuntime } from "%SHELL%";
+// private_key_jwt: servers sign client assertions with a WebCrypto key (a page's entry does not).
+import { setKeyAuth } from "%SHELL%";
+import * as keyauth from "%KEYAUTH%";
+setKeyAuth(keyauth);
 import { size, table, wasm } from "./wasm-inline.js";
 import unpack from "./unpack.js";
 

@@ -3,6 +3,10 @@
 import { initSync, Core } from "./tokenkit.js";
 import wasm from "./tokenkit_bg.wasm";
 import { clientClass, setRuntime } from "%SHELL%";
+// private_key_jwt: servers sign client assertions with a WebCrypto key (a page's entry does not).
+import { setKeyAuth } from "%SHELL%";
+import * as keyauth from "%KEYAUTH%";
+setKeyAuth(keyauth);
 
 setRuntime("workerd");
 

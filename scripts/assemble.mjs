@@ -19,12 +19,16 @@ const shell = readdirSync(join(out, "snippets"))
 if (shell.length !== 1) throw new Error(`expected one shell.js snippet, found ${shell.length}`);
 // wasm-bindgen's glue and our shell ship minified (whitespace and syntax only: every name
 // stays, so a stack trace still reads): the readable sources are js/ and the Rust crate.
-for (const f of ["tokenkit.js", shell[0]]) {
+// js/keyauth.js (client assertions, for the Node and Workers entries) is no wasm import: it
+// goes beside the shell snippet, whose ./shell.js it imports.
+const besideShell = (f) => shell[0].replace("shell.js", f);
+cpSync(join(root, "js/keyauth.js"), join(out, besideShell("keyauth.js")));
+for (const f of ["tokenkit.js", shell[0], besideShell("keyauth.js")]) {
   const code = readFileSync(join(out, f), "utf8");
   writeFileSync(join(out, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
 }
 for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
-  const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`);
+  const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`).replaceAll("%KEYAUTH%", `./${besideShell("keyauth.js")}`);
   writeFileSync(join(out, name), text);
 }
 // The edge entry ("edge-light": Vercel's edge runtime, Next.js edge routes) is the Workers
@@ -123,7 +127,7 @@ function variant(name, withDpop) {
   // js/signin.js and js/dpop.js are no wasm imports (the Rust side calls nothing in them):
   // they are copied beside the shell snippet, whose ./shell.js they import.
   const beside = (f) => shellFile.replace("shell.js", f);
-  const extras = ["signin.js", ...(withDpop ? ["dpop.js"] : [])];
+  const extras = ["signin.js", "keyauth.js", ...(withDpop ? ["dpop.js"] : [])];
   for (const f of extras) cpSync(join(root, "js", f), join(dir, beside(f)));
   for (const f of ["tokenkit.js", shellFile, ...extras.map(beside)]) {
     const code = readFileSync(join(dir, f), "utf8");
@@ -140,6 +144,7 @@ function variant(name, withDpop) {
       .replaceAll("%SHELL%", `./${shellFile}`)
       .replaceAll("%SIGNIN%", `./${beside("signin.js")}`)
       .replaceAll("%DPOP%", `./${beside("dpop.js")}`)
+      .replaceAll("%KEYAUTH%", `./${beside("keyauth.js")}`)
       .replaceAll('"./unpack.js"', '"../unpack.js"');
     if (!text.includes("signinClass as clientClass")) throw new Error(`pkg-template/${entry} no longer imports clientClass from %SHELL%`);
     writeFileSync(join(dir, entry), text);
@@ -155,7 +160,7 @@ function variant(name, withDpop) {
     join(dir, "package.json"),
     JSON.stringify({ private: true, type: "module", main: "./node.cjs", module: "./browser.js", browser: "./browser.js", types: "./index.d.ts" }, null, 2) + "\n",
   );
-  return { wasm, shipped: ["browser.js", "tokenkit.js", shellFile, ...extras.map(beside), "wasm-inline.js"].map((f) => `${name}/${f}`).concat("unpack.js") };
+  return { wasm, shipped: ["browser.js", "tokenkit.js", shellFile, ...extras.filter((f) => withDpop || f !== "keyauth.js").map(beside), "wasm-inline.js"].map((f) => `${name}/${f}`).concat("unpack.js") };
 }
 const { wasm: signinWasm, shipped: signinShipped } = variant("signin", false);
 const { wasm: dpopWasm, shipped: dpopShipped } = variant("dpop", true);

@@ -46,7 +46,7 @@ fn proxying() -> Vec<(&'static str, &'static str)> {
 
 fn cfg(role: Role, pairs: &[(&str, &str)]) -> Result<BrokerConfig, EnvError> {
     let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    BrokerConfig::from_env(role, &|k| m.get(k).cloned(), &parse_url)
+    BrokerConfig::from_env(role, &|k| m.get(k).cloned(), None, &parse_url)
 }
 
 fn incoming<'a>(method: &'a str, path: &'a str, origin: Option<&'a str>, csrf: Option<&'a str>) -> Incoming<'a> {

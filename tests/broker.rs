@@ -37,7 +37,7 @@ fn env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::
             m.insert(k.to_string(), v.to_string());
         }
     }
-    BrokerConfig::from_env(Role::Edge, &|k| m.get(k).cloned(), &parse_url)
+    BrokerConfig::from_env(Role::Edge, &|k| m.get(k).cloned(), None, &parse_url)
 }
 
 /// A request as a page of the app sends it: with the CSRF header.
@@ -539,7 +539,7 @@ fn dpop_env_keying_and_routes() {
     assert_eq!(signin.dpop_keying(None, false).unwrap_err().var, "DPOP_KEY");
     assert!(signin.dpop_keying(Some(&key_view(&ec, true)), false).is_ok());
     let get = |k: &str| [("TOKEN_URL", "https://auth.example.com/token"), ("CLIENT_ID", "id"), ("CLIENT_SECRET", "S"), ("DPOP", "true")].iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
-    let object = BrokerConfig::from_env(Role::TokenCache, &get, &parse_url).unwrap();
+    let object = BrokerConfig::from_env(Role::TokenCache, &get, None, &parse_url).unwrap();
     assert!(object.dpop(), "the token cache's object reads DPOP");
     assert_eq!(object.dpop_keying(None, false).unwrap_err().var, "DPOP_KEY");
 

@@ -12,6 +12,7 @@ use crate::prelude::*;
 use super::encode::{push_base64url, push_json_str, push_u64};
 use super::error::Error;
 use super::http::parse_challenges;
+use super::jwk::{is_base64url, AlgRow};
 use super::value::{get, Value};
 
 /// The public half of the client's DPoP key, as its proofs carry it.
@@ -25,21 +26,6 @@ pub struct DpopKey {
     /// The shell's SHA-256 of it is `dpop_jkt`.
     pub thumbprint_input: String,
 }
-
-/// WebCrypto's algorithm of a signing key (`key.algorithm.name`, and its `namedCurve` or
-/// `hash.name`) → the JWS `alg` and the JWK members that name the key (`kty`, and the
-/// members of its RFC 7638 thumbprint in their sorted order, `crv` first where there is one).
-const ALGS: &[AlgRow] = &[
-    ("ECDSA", "P-256", "ES256", "EC", &["crv", "kty", "x", "y"]),
-    ("ECDSA", "P-384", "ES384", "EC", &["crv", "kty", "x", "y"]),
-    ("ECDSA", "P-521", "ES512", "EC", &["crv", "kty", "x", "y"]),
-    ("Ed25519", "", "EdDSA", "OKP", &["crv", "kty", "x"]),
-    ("RSASSA-PKCS1-v1_5", "SHA-256", "RS256", "RSA", &["e", "kty", "n"]),
-    ("RSA-PSS", "SHA-256", "PS256", "RSA", &["e", "kty", "n"]),
-];
-
-/// The longest key member read (an RSA-8192 modulus is 1,366 characters).
-const MAX_MEMBER: usize = 2048;
 
 impl DpopKey {
     /// The key whose WebCrypto algorithm is `name` with `param` (its curve or hash; empty
@@ -110,52 +96,10 @@ impl DpopKey {
     }
 }
 
-/// The WebCrypto algorithm (`name` and its curve or hash, as [`ALGS`] names them) to
-/// import a private JWK with, for a server-side key given as a secret (the broker's
-/// `DPOP_KEY`). `jwk` is the shell's view of it: the public members and `alg` as given,
-/// and `d` as `true` when the JWK has its private member (the private key itself never
-/// enters wasm memory: WebCrypto imports it). RSA keys are RS256 unless `alg` says PS256.
-pub fn private_jwk_algorithm(jwk: &Value) -> Result<(&'static str, &'static str), &'static str> {
-    let Value::Object(jwk) = jwk else { return Err("must be a private JWK (JSON object)") };
-    let text = |k| match get(jwk, k) {
-        Some(Value::Str(s)) => Some(s.as_str()),
-        _ => None,
-    };
-    if get(jwk, "d") != Some(&Value::Bool(true)) {
-        return Err("must be a private JWK: it has no \"d\"");
-    }
-    let row = match (text("kty"), text("crv"), text("alg")) {
-        (Some("RSA"), _, None | Some("RS256")) => ALGS.iter().find(|a| a.2 == "RS256"),
-        (Some("RSA"), _, Some("PS256")) => ALGS.iter().find(|a| a.2 == "PS256"),
-        (Some("OKP"), Some("Ed25519"), None | Some("EdDSA" | "Ed25519")) => ALGS.iter().find(|a| a.3 == "OKP"),
-        (Some("EC"), Some(crv), alg) => ALGS.iter().find(|a| a.3 == "EC" && a.1 == crv && alg.map_or(true, |g| g == a.2)),
-        _ => None,
-    };
-    let Some(&(name, param, _, _, members)) = row else {
-        return Err("must be an EC (P-256, P-384, P-521), Ed25519 (OKP) or RSA (RS256, PS256) private JWK");
-    };
-    if !members.iter().all(|&m| m == "kty" || m == "crv" || text(m).is_some_and(is_base64url)) {
-        return Err("is missing a public member of its key type");
-    }
-    Ok((name, param))
-}
-
-type AlgRow = (&'static str, &'static str, &'static str, &'static str, &'static [&'static str]);
-
-/// The row of [`ALGS`] for WebCrypto's `name` and `param`.
-fn row(name: &str, param: &str) -> Result<&'static AlgRow, Error> {
-    ALGS.iter()
-        .find(|a| a.0 == name && (a.1 == param || a.0 == "Ed25519"))
-        .ok_or(Error::config("dpop.keyPair", "must be an ECDSA (P-256, P-384, P-521), Ed25519, RSASSA-PKCS1-v1_5 or RSA-PSS (SHA-256) key pair"))
-}
-
 /// How many random bytes the shell draws for each proof's `jti` (RFC 9449 §4.2 asks for
 /// enough that a collision is negligible: 128 bits, where 96 would do).
 pub const JTI_BYTES: usize = 16;
 
-fn is_base64url(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_MEMBER && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
 
 /// How many servers' nonces a client keeps (each origin its own: RFC 9449 §8 and §9, a
 /// nonce is for the server that issued it). The oldest goes first.
@@ -217,4 +161,11 @@ pub fn nonce_challenge(www_authenticate: Option<&str>) -> bool {
         .unwrap_or_default()
         .iter()
         .any(|c| c.scheme.eq_ignore_ascii_case("dpop") && c.error.as_deref() == Some("use_dpop_nonce"))
+}
+
+/// The row of the key algorithms for WebCrypto's `name` and `param`, or the error naming
+/// the `dpop.keyPair` option.
+fn row(name: &str, param: &str) -> Result<&'static AlgRow, Error> {
+    super::jwk::row(name, param)
+        .ok_or(Error::config("dpop.keyPair", "must be an ECDSA (P-256, P-384, P-521), Ed25519, RSASSA-PKCS1-v1_5 or RSA-PSS (SHA-256) key pair"))
 }

@@ -34,6 +34,10 @@ pub struct HttpRequest {
     /// Send it holding the browser's cross-tab lock for this client (a refresh: a rotating
     /// refresh token must be used once, by one tab).
     pub lock: bool,
+    /// The body ends in `client_assertion=`: the shell appends a fresh signed client
+    /// assertion (`private_key_jwt`, RFC 7523 §2.2), a new one for every attempt, whose
+    /// signing input the machine makes ([`crate::proto::client::machine::Machine::client_assertion`]).
+    pub assertion: bool,
 }
 
 /// A token endpoint's answer as plain data.

@@ -22,6 +22,7 @@ pub mod discovery;
 mod encode;
 pub mod error;
 pub mod http;
+pub mod jwk;
 pub mod secret;
 pub mod time;
 pub mod url;

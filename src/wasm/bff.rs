@@ -201,7 +201,7 @@ impl BrokerSession {
     #[wasm_bindgen(constructor)]
     pub fn new(env: JsValue, saved: JsValue, persist: Function) -> BrokerSession {
         let get = |k: &str| js_sys::Reflect::get(&env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
-        let signin = BrokerConfig::from_env(Role::Session, &get, &parse_url).and_then(|c| {
+        let signin = BrokerConfig::from_env(Role::Session, &get, super::broker::secret_key_view(&env, "CLIENT_KEY").as_ref(), &parse_url).and_then(|c| {
             // The session's tokens are used by the edge's isolates: one key, DPOP_KEY.
             let dpop = super::broker::dpop_source(&c, &env, true)?;
             c.signin.map(|s| (s, dpop)).ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" })
@@ -210,6 +210,7 @@ impl BrokerSession {
         let client = signin.map(|((_, c), dpop)| {
             let inner = Inner::new(c, None, Runtime::Workerd);
             *inner.dpop.borrow_mut() = dpop;
+            *inner.key_env.borrow_mut() = env.clone();
             inner
         });
         let record = Record::decode(&to_value(&parse_record(&saved), 4));
@@ -329,7 +330,7 @@ impl Session {
         self.life.borrow_mut().ended();
         self.save(inner).await;
         let Some(req) = revoke else { return false };
-        revoke_at_server(None, &req).await.is_ok()
+        revoke_at_server(inner, None, &req).await.is_ok()
     }
 
     /// Writes the record if the session machine says storage is behind.

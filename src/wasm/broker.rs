@@ -50,17 +50,26 @@ extern "C" {
     #[wasm_bindgen(catch)]
     fn forward(fetch: Option<Function>, request: &Request, url: &str, headers: &Array) -> Result<Promise, JsValue>;
     fn relay(response: &Response, extra: &str, dropped: &str) -> Response;
-    #[wasm_bindgen(js_name = dpopView)]
-    fn dpop_view(env: &JsValue) -> JsValue;
+    #[wasm_bindgen(js_name = keyView)]
+    fn key_view(env: &JsValue, name: &str) -> JsValue;
+}
+
+/// The core's view of the private JWK in secret `name` (its public members, `alg`, `kid`,
+/// `d: true`): `None` when it is not set, an empty string (refused by name) when it is not
+/// a JSON object. The private members stay in JavaScript, for WebCrypto.
+pub(super) fn secret_key_view(env: &JsValue, name: &str) -> Option<crate::proto::value::Value> {
+    let view = key_view(env, name);
+    match view.is_null() {
+        true => Some(crate::proto::value::Value::Str(String::new())),
+        false => (!view.is_undefined()).then(|| super::convert::to_value(&view, 1)),
+    }
 }
 
 /// The DPoP key source of an object whose configuration is `cfg` (`None` without DPoP):
 /// the `DPOP_KEY` secret, or a key of this isolate's own. `shared`: its tokens are used in
 /// other isolates too (see [`BrokerConfig::dpop_keying`]).
 pub(super) fn dpop_source(cfg: &BrokerConfig, env: &JsValue, shared: bool) -> Result<Option<DpopSource>, EnvError> {
-    let view = dpop_view(env);
-    let jwk = (!view.is_undefined()).then(|| super::convert::to_value(&view, 1));
-    let import = cfg.dpop_keying(jwk.as_ref(), shared)?;
+    let import = cfg.dpop_keying(secret_key_view(env, "DPOP_KEY").as_ref(), shared)?;
     Ok(cfg.dpop().then(|| DpopSource { env: env.clone(), import }))
 }
 
@@ -102,7 +111,7 @@ impl TokenBroker {
         let sessions = binding("SESSIONS");
         let shared_bound = binding("TOKEN_CACHE").is_object();
         let mut dpop = None;
-        let cfg = BrokerConfig::from_env(role, &get, &parse_url).and_then(|c| match (c.signs_in(), sessions.is_object()) {
+        let cfg = BrokerConfig::from_env(role, &get, secret_key_view(env, "CLIENT_KEY").as_ref(), &parse_url).and_then(|c| match (c.signs_in(), sessions.is_object()) {
             (true, false) => Err(EnvError { var: "SESSIONS", reason: "sign-in needs the UserSession Durable Object bound as SESSIONS" }),
             _ => {
                 dpop = dpop_source(&c, env, shared_bound)?;
@@ -112,6 +121,7 @@ impl TokenBroker {
         let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, Runtime::Workerd));
         if let Some(t) = &tokens {
             *t.dpop.borrow_mut() = dpop;
+            *t.key_env.borrow_mut() = env.clone();
         }
         let shared = cfg.as_ref().ok().filter(|_| edge).and_then(|c| {
             let fetch = token_cache_fetch(env, &c.credential_set())?;

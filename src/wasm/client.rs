@@ -54,6 +54,9 @@ pub(super) struct Inner {
     /// Where this client's DPoP key comes from (the broker with `DPOP=true`), if it signs
     /// proofs: js/broker.js `dpopKey` holds the key in WebCrypto, once per isolate.
     pub(super) dpop: RefCell<Option<DpopSource>>,
+    /// The Worker's env, whose `CLIENT_KEY` secret js/broker.js imports (once per isolate)
+    /// to sign this client's assertions (`CLIENT_AUTH=private_key_jwt`).
+    pub(super) key_env: RefCell<JsValue>,
 }
 
 /// The broker's DPoP key: the Worker's env (js/broker.js reads the `DPOP_KEY` secret from
@@ -68,11 +71,13 @@ pub(super) struct DpopSource {
 extern "C" {
     #[wasm_bindgen(js_name = dpopKey)]
     fn dpop_key(env: &JsValue, name: &str, param: &str) -> Promise;
+    #[wasm_bindgen(js_name = clientAssertion)]
+    fn client_assertion(env: &JsValue, name: &str, param: &str, alg: &str, input: &str) -> Promise;
 }
 
-#[wasm_bindgen(module = "/js/dpop.js")]
+#[wasm_bindgen(module = "/js/keyauth.js")]
 extern "C" {
-    #[wasm_bindgen(js_name = signProof)]
+    #[wasm_bindgen(js_name = sign)]
     fn sign_proof(key: &JsValue, alg: &str, input: &str) -> Promise;
 }
 
@@ -277,7 +282,28 @@ impl Inner {
             #[cfg(feature = "signin")]
             tabs: RefCell::new(None),
             dpop: RefCell::new(None),
+            key_env: RefCell::new(JsValue::UNDEFINED),
         })
+    }
+
+    /// A signed client assertion (`private_key_jwt`) for the request being sent: the
+    /// machine's signing input, with a fresh `jti`, signed by the `CLIENT_KEY` secret.
+    pub(super) async fn client_assertion(&self) -> Result<String, Error> {
+        let jti = super::signin::random_bytes(crate::proto::jwk::ASSERTION_JTI_BYTES as u32).to_vec();
+        let (input, key) = {
+            let st = self.st.borrow();
+            let key = match st.m.config().map(|c| &c.source) {
+                Some(crate::proto::client::config::Source::Endpoint(ep)) => ep.client_key.as_ref().map(|k| (k.import, k.alg)),
+                _ => None,
+            };
+            (st.m.client_assertion(js::now().wall, &jti), key)
+        };
+        let (Some(input), Some(((name, param), alg))) = (input, key) else { return Err(Error::Disposed) };
+        let env = self.key_env.borrow().clone();
+        let signed = JsFuture::from(client_assertion(&env, name, param, alg, &input))
+            .await
+            .map_err(|_| Error::config("CLIENT_KEY", "could not be imported by WebCrypto (check its kty, crv and alg)"))?;
+        signed.as_string().ok_or(Error::config("CLIENT_KEY", "could not sign"))
     }
 
     /// A signed DPoP proof: `make` is the machine's signing input for a `jti` at a time
@@ -510,8 +536,17 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     let lock = req.lock.then(|| super::signin::lock_name(inner)).flatten();
     let (inner2, ctx2) = (inner.clone(), ctx.clone());
     let done = promise(async move {
-        // A fresh proof for every attempt (RFC 9449 §7.3), with the server's latest nonce.
-        let proof = inner2.dpop_proof(|m, jti, wall| m.token_proof(wall, jti)).await;
+        // A fresh proof for every attempt (RFC 9449 §7.3), with the server's latest nonce;
+        // with private_key_jwt, a fresh assertion too (the body ends in `client_assertion=`).
+        let mut req = req;
+        let proof = match req.assertion {
+            true => inner2.client_assertion().await.map(|a| req.body.push_str(&a)),
+            false => Ok(()),
+        };
+        let proof = match proof {
+            Ok(()) => inner2.dpop_proof(|m, jti, wall| m.token_proof(wall, jti)).await,
+            Err(e) => Err(e),
+        };
         // A GET (the authorization server's metadata) has no body.
         let body = (req.method != "GET").then_some(req.body.as_str());
         let answer = match proof {

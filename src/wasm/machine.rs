@@ -21,6 +21,7 @@ use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, O
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::{TokenId, TokenSet, NEVER};
 use crate::proto::client::sign::{self, Plan};
+use crate::proto::jwk::ASSERTION_JTI_BYTES;
 use crate::proto::http::{first_challenge, Body, HttpResponse, MAX_BODY_BYTES};
 use crate::proto::time::{Instant, Now, WallMillis};
 use crate::proto::{Config, Error};
@@ -72,7 +73,7 @@ impl Core {
             2 => Runtime::Workerd,
             _ => Runtime::Browser,
         };
-        let cfg = Config::from_options(preset, &to_value(&options, 3), &parse_url).map_err(|e| js_error(&e))?;
+        let cfg = Config::from_options(preset, &to_value(&options, 3), &parse_url).and_then(|c| c.check_runtime(runtime)).map_err(|e| js_error(&e))?;
         Ok(Core {
             m: Machine::new(cfg, runtime, seed as u64),
             published: None,
@@ -189,8 +190,9 @@ impl Core {
                 out.push(&opt(req.credentials));
                 out.push(&num(MAX_BODY_BYTES as u64));
                 // A user's refresh: sent holding the browser's lock for its refresh token.
-                #[cfg(feature = "signin")]
                 out.push(&JsValue::from_bool(req.lock));
+                // private_key_jwt: the body ends in `client_assertion=`, for a fresh assertion.
+                out.push(&JsValue::from_bool(req.assertion));
                 out.into()
             }
             Action::Abort(AttemptId(a)) => Array::of2(&num(1), &num(a)).into(),
@@ -204,6 +206,25 @@ impl Core {
             #[cfg(not(feature = "signin"))]
             Action::Share => self.poll(mono, wall),
         }
+    }
+
+    /// The client's `private_key_jwt` key as WebCrypto imports and signs with it: `[name,
+    /// param, alg]` (its algorithm, its curve or hash, the JWS `alg`), or `undefined`.
+    #[wasm_bindgen(js_name = clientKey)]
+    pub fn client_key(&self) -> JsValue {
+        match self.m.config().map(|c| &c.source) {
+            Some(crate::proto::client::config::Source::Endpoint(ep)) => ep.client_key.as_ref().map_or(JsValue::UNDEFINED, |k| {
+                Array::of3(&JsValue::from_str(k.import.0), &JsValue::from_str(k.import.1), &JsValue::from_str(k.alg)).into()
+            }),
+            _ => JsValue::UNDEFINED,
+        }
+    }
+
+    /// The signing input of the client assertion for the request being sent, with `jti`
+    /// ([`ASSERTION_JTI_BYTES`] random bytes) at `wall` ([`Machine::client_assertion`]).
+    #[wasm_bindgen(js_name = clientAssertion)]
+    pub fn client_assertion(&self, jti: &[u8], wall: f64) -> Option<String> {
+        self.m.client_assertion(WallMillis(wall as u64), jti).filter(|_| jti.len() >= ASSERTION_JTI_BYTES)
     }
 
     /// When the shell's one timer should fire (monotonic ms), or -1 for none.
@@ -425,7 +446,7 @@ impl Core {
     #[wasm_bindgen(js_name = signOut)]
     pub fn sign_out(&mut self) -> JsValue {
         let Some(req) = self.m.sign_out() else { return JsValue::UNDEFINED };
-        Array::of3(&JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body)).into()
+        Array::of4(&JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body), &JsValue::from_bool(req.assertion)).into()
     }
 
     /// What the revocation endpoint answered (`status` below 0: nothing): the server
@@ -519,14 +540,6 @@ impl Core {
     #[wasm_bindgen(js_name = dpopAlg)]
     pub fn dpop_alg(&self, name: &str, param: &str) -> Result<String, JsValue> {
         DpopKey::alg(name, param).map(|a| a.to_owned()).map_err(|e| js_error(&e))
-    }
-
-    /// base64url without padding of `bytes` (a DPoP proof's signature): the core's one
-    /// encoder.
-    pub fn encode(&self, bytes: &[u8]) -> String {
-        let mut out = String::new();
-        crate::proto::encode_base64url(&mut out, bytes);
-        out
     }
 
     /// The signing input of the DPoP proof for the token request being sent, with `jti`

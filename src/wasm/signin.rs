@@ -308,7 +308,7 @@ impl TokenClient {
             }
             let Some(req) = revoke else { return Ok(JsValue::UNDEFINED) };
             let fetch = inner.st.borrow().fetch.clone();
-            revoke_at_server(fetch, &req).await.map(|_| JsValue::UNDEFINED).map_err(err)
+            revoke_at_server(&inner, fetch, &req).await.map(|_| JsValue::UNDEFINED).map_err(err)
         })
     }
 }
@@ -380,12 +380,16 @@ pub(super) fn callback_pairs(url: &JsValue) -> Option<Vec<(String, String)>> {
 
 /// Sends an RFC 7009 revocation request. The server answers 200 whether or not the token
 /// was valid (§2.2); anything else, or no answer, is an error.
-pub(super) async fn revoke_at_server(fetch: Option<Function>, req: &crate::proto::http::HttpRequest) -> Result<(), Error> {
+pub(super) async fn revoke_at_server(inner: &Rc<Inner>, fetch: Option<Function>, req: &crate::proto::http::HttpRequest) -> Result<(), Error> {
+    let mut body = req.body.clone();
+    if req.assertion {
+        body.push_str(&inner.client_assertion().await?);
+    }
     let headers = Array::new();
     for (name, value) in &req.headers {
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
     }
-    let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &req.body)).await.map_err(|_| Error::Network)?;
+    let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &body)).await.map_err(|_| Error::Network)?;
     // [status, DPoP-Nonce, error] (js/signin.js postRevocation).
     match js_sys::Reflect::get_u32(&status, 0).ok().and_then(|s| s.as_f64()).unwrap_or(0.0) as u16 {
         200..=299 => Ok(()),

@@ -30,7 +30,7 @@ pub enum Role {
 }
 
 /// The variables of the upstream client, which every role reads.
-const UPSTREAM_VARS: &[&str] = &["TOKEN_URL", "ISSUER", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_AUTH", "SCOPE", "AUDIENCE", "RESOURCE", "DIALECT", "DPOP"];
+const UPSTREAM_VARS: &[&str] = &["TOKEN_URL", "ISSUER", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_AUTH", "ASSERTION_AUDIENCE", "SCOPE", "AUDIENCE", "RESOURCE", "DIALECT", "DPOP"];
 
 impl Role {
     /// Whether this role reads env variable `var`.
@@ -91,6 +91,8 @@ const ENV: &[(&str, &str)] = &[
     ("CLIENT_ID", "clientId"),
     ("CLIENT_SECRET", "clientSecret"),
     ("CLIENT_AUTH", "clientAuth"),
+    // private_key_jwt: the assertions' audience when it is not ISSUER.
+    ("ASSERTION_AUDIENCE", "assertionAudience"),
     ("SCOPE", "scope"),
     ("AUDIENCE", "audience"),
     ("RESOURCE", "resource"),
@@ -108,8 +110,11 @@ pub struct EnvError {
 
 impl BrokerConfig {
     /// Reads the configuration of `role` through `get` (the Worker's `env`: vars and
-    /// secrets). Variables the role does not read are never asked for.
-    pub fn from_env(role: Role, get: &dyn Fn(&str) -> Option<String>, parse_url: ParseUrl<'_>) -> Result<BrokerConfig, EnvError> {
+    /// secrets). Variables the role does not read are never asked for. `client_key`: the
+    /// shell's view of the `CLIENT_KEY` secret, a private JWK (its public members, `alg`,
+    /// `kid` and `d: true`: see [`crate::proto::jwk::private_jwk_algorithm`]), `None` when
+    /// it is not set; the key itself is imported by WebCrypto and never read here.
+    pub fn from_env(role: Role, get: &dyn Fn(&str) -> Option<String>, client_key: Option<&Value>, parse_url: ParseUrl<'_>) -> Result<BrokerConfig, EnvError> {
         let get = |k: &str| get(k).filter(|_| role.reads(k)).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let list = |k: &str| -> Vec<String> {
             get(k)
@@ -124,6 +129,10 @@ impl BrokerConfig {
             .collect();
         if let Some(p) = &proxy_origin {
             opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
+        }
+        // private_key_jwt: every client of the deployment signs with the one key.
+        if let Some(k) = client_key {
+            opts.push(("clientKey".to_owned(), k.clone()));
         }
         // DPoP-bound tokens (RFC 9449) for the deployment and its users: the key is the
         // `DPOP_KEY` secret, which the shell hands WebCrypto (never this code), or one each
@@ -141,7 +150,7 @@ impl BrokerConfig {
                 Error::InvalidConfig { field, reason } => EnvError {
                     var: ENV
                         .iter()
-                        .chain(&[("DPOP", "dpop")])
+                        .chain(&[("DPOP", "dpop"), ("CLIENT_KEY", "clientKey")])
                         .find(|(_, opt)| field.starts_with(opt))
                         .map_or("PROXY_ORIGIN", |(var, _)| var),
                     reason,
@@ -188,12 +197,15 @@ impl BrokerConfig {
                 if dpop {
                     opts.push(("dpop".to_owned(), Value::Bool(true)));
                 }
+                if let Some(k) = client_key {
+                    opts.push(("clientKey".to_owned(), k.clone()));
+                }
                 let client = Config::from_options(&GENERIC, &Value::Object(opts), parse_url).map_err(|e| match e {
                     Error::InvalidConfig { field, reason } => EnvError {
                         var: SIGNIN_ENV
                             .iter()
                             .chain(ENV)
-                            .chain(&[("DPOP", "dpop")])
+                            .chain(&[("DPOP", "dpop"), ("CLIENT_KEY", "clientKey")])
                             .find(|(_, opt)| field.starts_with(opt))
                             .map_or("AUTHORIZE_URL", |(var, _)| var),
                         reason,
@@ -270,7 +282,7 @@ impl BrokerConfig {
     /// Which DPoP key this object signs with: `Ok(None)` for one of its own, made by
     /// WebCrypto (non-extractable), or the WebCrypto algorithm to import the `DPOP_KEY`
     /// secret with. `jwk` is the shell's view of that secret (its public members, and `d:
-    /// true` for a private key: see [`crate::proto::dpop::private_jwk_algorithm`]) or `None`
+    /// true` for a private key: see [`crate::proto::jwk::private_jwk_algorithm`]) or `None`
     /// when it is not set. `shared`: this object's tokens are used by other isolates (the
     /// `TOKEN_CACHE` object and its isolates, or sign-in's session objects and the edge),
     /// which must all sign with one key: a key made here could never leave this isolate.
@@ -279,7 +291,7 @@ impl BrokerConfig {
         match jwk {
             Some(_) if !self.dpop() => Err(bad("is set but DPOP is not true")),
             #[cfg(feature = "dpop")]
-            Some(jwk) => crate::proto::dpop::private_jwk_algorithm(jwk).map(Some).map_err(bad),
+            Some(jwk) => crate::proto::jwk::private_jwk_algorithm(jwk).map(Some).map_err(bad),
             #[cfg(not(feature = "dpop"))]
             Some(_) => Err(bad("needs the DPoP build")),
             None if self.dpop() && (shared || self.role != Role::Edge || self.signs_in()) => Err(bad(

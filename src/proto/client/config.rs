@@ -29,6 +29,9 @@ pub enum ClientAuth {
     Post,
     /// Public client: only `client_id` in the body.
     None,
+    /// `private_key_jwt` (RFC 7523 §2.2): a JWT signed with the client's private key, new
+    /// for every request, in place of a shared secret. The key stays in WebCrypto.
+    PrivateKeyJwt,
 }
 
 /// The fetch `credentials` mode of token requests.
@@ -96,8 +99,14 @@ pub struct Endpoint {
     pub token_url: String,
     /// The client identifier (Symbl: `appId`).
     pub client_id: String,
-    /// The client secret (Symbl: `appSecret`); `None` for public clients.
+    /// The client secret (Symbl: `appSecret`); `None` for public clients and key-based ones.
     pub client_secret: Option<ClientSecret>,
+    /// The key of a `private_key_jwt` client: what the core knows of it (its algorithm and
+    /// `kid`); the shell holds the key itself in WebCrypto.
+    pub client_key: Option<crate::proto::jwk::ClientKey>,
+    /// The `aud` of its assertions: `assertionAudience`, else the issuer identifier
+    /// (configured, or discovered from a resource's metadata).
+    pub assertion_audience: Option<String>,
     /// How the client authenticates.
     pub client_auth: ClientAuth,
     /// The wire format (a row of [`super::presets`]).
@@ -140,7 +149,11 @@ impl Endpoint {
     /// Takes the discovered metadata of `issuer`: its token endpoint (and the DPoP proofs'
     /// target), and for signing users in the endpoints the options did not give. Nothing was sent to
     /// any of them before.
-    pub fn apply(&mut self, md: crate::proto::discovery::Metadata, #[cfg_attr(not(feature = "signin"), allow(unused_variables))] issuer: String) -> Result<(), Error> {
+    pub fn apply(&mut self, md: crate::proto::discovery::Metadata, issuer: String) -> Result<(), Error> {
+        // A resource's metadata named the issuer: it is the assertions' audience.
+        if self.client_key.is_some() && self.assertion_audience.is_none() {
+            self.assertion_audience = Some(issuer.clone());
+        }
         // A sign-in client takes the endpoints it was not given, the RFC 9207 promise, and
         // the issuer a resource's metadata named (its callbacks' iss must be that one).
         #[cfg(feature = "signin")]
@@ -254,6 +267,8 @@ const ENDPOINT: &[&str] = &[
     "dpop",
     "issuer",
     "resourceMetadata",
+    "clientKey",
+    "assertionAudience",
     #[cfg(feature = "signin")]
     "authorizeUrl",
     #[cfg(feature = "signin")]
@@ -278,6 +293,8 @@ const RESERVED_PARAMS: &[&str] = &[
     "code_verifier",
     "redirect_uri",
     "refresh_token",
+    "client_assertion",
+    "client_assertion_type",
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -335,6 +352,19 @@ impl Config {
             allowed_origins,
             timing,
         })
+    }
+
+    /// This configuration, if it may run in `runtime`: a `private_key_jwt` client is a
+    /// confidential one, and a page is no place for its key (every script in the page, and
+    /// every user, could sign with it): `INVALID_CONFIG` there, pointing at the broker.
+    pub fn check_runtime(self, runtime: super::request::Runtime) -> Result<Config, Error> {
+        match &self.source {
+            Source::Endpoint(ep) if ep.client_key.is_some() && runtime == super::request::Runtime::Browser => Err(Error::config(
+                "clientAuth",
+                "\"private_key_jwt\" is for servers (Node, Workers): in a page anyone could sign with the key; use the broker (tokenkit/broker) there",
+            )),
+            _ => Ok(self),
+        }
     }
 
     /// Whether a token may be sent to `origin` (a serialized `URL.origin`).
@@ -415,6 +445,8 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
         token_url: url.href,
         client_id: String::new(),
         client_secret: None,
+        client_key: None,
+        assertion_audience: None,
         client_auth: ClientAuth::None,
         wire: &presets::BROKER,
         scope: None,
@@ -498,21 +530,42 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         None | Some("client_secret_basic") => ClientAuth::Basic,
         Some("client_secret_post") => ClientAuth::Post,
         Some("none") => ClientAuth::None,
+        Some("private_key_jwt") if wire.is_oauth2() => ClientAuth::PrivateKeyJwt,
         Some(_) => {
             return Err(Error::config(
                 "clientAuth",
-                "must be \"client_secret_basic\", \"client_secret_post\" or \"none\"",
+                "must be \"client_secret_basic\", \"client_secret_post\", \"private_key_jwt\" or \"none\"",
             ))
         }
     };
     match (&client_secret, client_auth, wire.is_oauth2()) {
-        (None, ClientAuth::None, true) => {}
+        (Some(_), ClientAuth::PrivateKeyJwt, _) => {
+            return Err(Error::config(secret_field, "must not be given with clientAuth \"private_key_jwt\" (the key replaces it)"))
+        }
+        (None, ClientAuth::None | ClientAuth::PrivateKeyJwt, true) => {}
         (None, _, _) => return Err(Error::config(secret_field, "is required")),
         (Some(_), ClientAuth::None, _) => {
             return Err(Error::config(secret_field, "must not be given with clientAuth \"none\""))
         }
         (Some(""), _, _) => return Err(Error::config(secret_field, "must not be empty")),
         _ => {}
+    }
+    // private_key_jwt: the key (the shell's view of it: never its private members) and the
+    // audience of its assertions, the issuer identifier unless the server wants another.
+    let client_key = match (get(opts, "clientKey"), client_auth) {
+        (None, ClientAuth::PrivateKeyJwt) => return Err(Error::config("clientKey", "is required with clientAuth \"private_key_jwt\" (a private CryptoKey or JWK)")),
+        (None, _) => None,
+        (Some(v), ClientAuth::PrivateKeyJwt) => Some(crate::proto::jwk::ClientKey::from_view(v).map_err(|r| Error::config("clientKey", r))?),
+        (Some(_), _) => return Err(Error::config("clientKey", "applies only to clientAuth \"private_key_jwt\"")),
+    };
+    let assertion_audience = match optional_str(opts, "assertionAudience")? {
+        Some(_) if client_key.is_none() => return Err(Error::config("assertionAudience", "applies only to clientAuth \"private_key_jwt\"")),
+        Some(a) if a.is_empty() || !is_printable(a) => return Err(Error::config("assertionAudience", "must be a non-empty printable string")),
+        Some(a) => Some(a.to_owned()),
+        None => issuer.filter(|_| client_key.is_some()).map(str::to_owned),
+    };
+    if client_key.is_some() && assertion_audience.is_none() && discover.is_none() {
+        return Err(Error::config("assertionAudience", "or issuer is required with clientAuth \"private_key_jwt\" (the assertion's audience: the issuer identifier)"));
     }
     if let Some(field) = wire.unused_options.iter().find(|f| has(f)) {
         return Err(Error::config(*field, wire.unused_why));
@@ -567,6 +620,8 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         discover,
         client_id: client_id.to_owned(),
         client_secret: client_secret.map(|s| ClientSecret::new(s.to_owned())),
+        client_key,
+        assertion_audience,
         client_auth,
         wire,
         scope: get(opts, "scope").map(scope).transpose()?,

@@ -136,6 +136,12 @@ impl Endpoint {
                         param("client_secret", secret);
                     }
                     ClientAuth::None => param("client_id", &self.client_id),
+                    // Last: the shell appends the signed assertion to `client_assertion=`.
+                    ClientAuth::PrivateKeyJwt => {
+                        param("client_id", &self.client_id);
+                        param("client_assertion_type", crate::proto::jwk::ASSERTION_TYPE);
+                        param("client_assertion", "");
+                    }
                 }
             }
         }
@@ -148,6 +154,7 @@ impl Endpoint {
                 _ => self.token_url.clone(),
             },
             lock: matches!(call, Call::Refresh { .. }) && runtime == Runtime::Browser,
+            assertion: self.client_auth == ClientAuth::PrivateKeyJwt && self.wire.is_oauth2(),
             headers,
             body,
             redirect: "manual",
@@ -173,6 +180,7 @@ impl Endpoint {
             cache: (!workerd).then_some("no-store"),
             credentials: (!workerd).then_some("omit"),
             lock: false,
+            assertion: false,
         }
     }
 

@@ -65,6 +65,20 @@ target/wasm/dpop.wasm: FORCE | setup
 	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin,dpop
 	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
 
+# The servers' builds (the Node and Workers entries of each): the same with what only servers
+# do (feature server: private_key_jwt, which a page must never use, and PAR).
+target/wasm/server.wasm: FORCE | setup
+	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features server
+	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+
+target/wasm/signin-server.wasm: FORCE | setup
+	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin,server
+	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+
+target/wasm/dpop-server.wasm: FORCE | setup
+	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin,dpop,server
+	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+
 target/wasm/broker.wasm: FORCE | setup
 	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
 	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
@@ -90,9 +104,20 @@ target/bindgen-signin/tokenkit_bg.wasm: target/wasm/signin.wasm scripts/glue.mjs
 target/bindgen-dpop/tokenkit_bg.wasm: target/wasm/dpop.wasm scripts/glue.mjs scripts/minify-names.mjs
 	$(call bindgen,target/wasm/dpop.wasm,target/bindgen-dpop)
 
+target/bindgen-server/tokenkit_bg.wasm: target/wasm/server.wasm scripts/glue.mjs scripts/minify-names.mjs
+	$(call bindgen,target/wasm/server.wasm,target/bindgen-server)
+
+target/bindgen-signin-server/tokenkit_bg.wasm: target/wasm/signin-server.wasm scripts/glue.mjs scripts/minify-names.mjs
+	$(call bindgen,target/wasm/signin-server.wasm,target/bindgen-signin-server)
+
+target/bindgen-dpop-server/tokenkit_bg.wasm: target/wasm/dpop-server.wasm scripts/glue.mjs scripts/minify-names.mjs
+	$(call bindgen,target/wasm/dpop-server.wasm,target/bindgen-dpop-server)
+
+SERVER_BUILDS := target/bindgen-server/tokenkit_bg.wasm target/bindgen-signin-server/tokenkit_bg.wasm target/bindgen-dpop-server/tokenkit_bg.wasm
+
 # The npm package: the browser/Node/Workers client, tokenkit/signin, tokenkit/dpop and
 # tokenkit/broker (the prebuilt broker).
-pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm target/bindgen-dpop/tokenkit_bg.wasm worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/unpack.js js/dpop.js js/signin.js js/keyauth.js \
+pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm target/bindgen-dpop/tokenkit_bg.wasm $(SERVER_BUILDS) worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/unpack.js js/dpop.js js/signin.js js/jws.js js/server.js \
   $(wildcard pkg-template/* pkg-template/broker/* pkg-template/signin/* pkg-template/dpop/*)
 	node scripts/assemble.mjs
 
@@ -125,6 +150,8 @@ test-native:
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features broker -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features signin -- -D warnings
+	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features server -- -D warnings
+	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features signin,dpop -- -D warnings
 
 test-wasm:
 	node tests/wasm/run.mjs

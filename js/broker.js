@@ -1,6 +1,6 @@
 // The JavaScript half of the broker's shell (Worker build only): Request/Response plumbing.
 // Decisions (routing, CORS, which headers pass, error mapping) are made in Rust.
-import { b64url, importPrivate, importPublic, jwkView, jws, param, secretJwk } from "./keyauth.js";
+import { b64url, importPrivate, importPublic, jwkView, jws, param, secretJwk } from "./jws.js";
 
 /**
  * The fetch an isolate's token cache uses to ask the deployment's Durable Object (binding

@@ -4,7 +4,7 @@
 // keeps the servers' nonces (src/proto/dpop.rs); this only has WebCrypto make, sign and
 // hash. No private key ever enters wasm memory, and none is ever exported.
 import { TokenError, dead, gone } from "./shell.js";
-import { b64url, param, sign } from "./keyauth.js";
+import { b64url, param, sign } from "./jws.js";
 
 const bytes = (text) => new TextEncoder().encode(text);
 

@@ -299,10 +299,10 @@ export function clientClass(Core, instantiate, hint, ext) {
       const f = options == null ? undefined : options.fetch;
       if (f != null && typeof f !== "function") throw new TokenError("INVALID_CONFIG", "fetch: must be a function");
       // private_key_jwt: the core sees a view of the key (its algorithm, public members and
-      // kid), never its private members; the entries of servers hand over the signing (setKeyAuth).
+      // kid), never its private members; the entries of servers hand over the signing (setServer).
+      // A page's build has no private_key_jwt: it refuses the option, never seeing the key.
       const given = options == null ? undefined : options.clientKey;
-      if (given != null && !keyauth) throw new TokenError("INVALID_CONFIG", "clientKey: private_key_jwt is for servers (Node, Workers); a page's key could be used by anyone: use the broker there");
-      const opts = given == null ? options : { ...options, clientKey: keyauth.view(given) };
+      const opts = given == null ? options : { ...options, clientKey: server ? server.view(given) : true };
       const core = new Core(key === PRESET ? preset : 0, opts, runtime === "workerd" ? 2 : runtime === "node" ? 1 : 0, Math.random() * 2 ** 53);
       const s = { core, ext, fetch: f || undefined, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined };
       if (options?.dpop) {
@@ -314,7 +314,7 @@ export function clientClass(Core, instantiate, hint, ext) {
           throw e;
         }
       }
-      if (given != null) s.key = keyauth.of(given);
+      if (given != null) s.key = server?.of(given);
       s.io = io(s);
       states.set(this, s);
       ext?.attach(s);
@@ -411,12 +411,13 @@ export const gone = () => new TokenError("DISPOSED", "the client was disposed (f
 /** Whether the core was disposed, or freed (its methods would throw "null pointer passed to rust"). */
 export const dead = (s) => s.freed === true || s.core.gone();
 
-// Client assertions (js/keyauth.js, given by the Node and Workers entries: setKeyAuth).
-let keyauth;
-export function setKeyAuth(k) {
-  keyauth = k;
+// What only servers do (js/server.js, given by the Node and Workers entries: setServer):
+// client assertions (private_key_jwt) and pushed authorization requests.
+let server;
+export function setServer(k) {
+  server = k;
 }
-export const getKeyAuth = () => keyauth;
+export const getServer = () => server;
 
 // The DPoP build's proofs (js/dpop.js, given by its entries: setDpop).
 let dpop;
@@ -478,6 +479,9 @@ function drive(s, ctx) {
   arm(s);
 }
 
+/** What a send fails with when WebCrypto could not import or use the client's key: answered to the core as status -2. */
+const NO_KEY = {};
+
 /** Sends token request `a` (see Core.poll); its answer, or its failure, goes back to the core. */
 function send(s, a, ctx) {
   const attempt = a[1];
@@ -504,7 +508,7 @@ function send(s, a, ctx) {
   // attempt alone (a new jti). With DPoP, each token request carries a proof of its own
   // (RFC 9449 §7.3: never one reused); a metadata GET (no body) carries none.
   const prepare = async () => {
-    if (a[10]) a[4] += await keyauth.assertion(s);
+    if (a[10]) a[4] += await server.assertion(s).catch((e) => Promise.reject(e?.code === "DISPOSED" ? e : NO_KEY));
     if (s.dpop && a[4] !== undefined) a[3].push(["DPoP", await dpop.token(s)]);
     return post();
   };
@@ -519,7 +523,7 @@ function send(s, a, ctx) {
       // Still the attempt being sent (not one the core aborted): its error is the cause,
       // unless its text contains the secret.
       if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = s.core.mentions(errorText(e)) ? undefined : e;
-      answer(-1);
+      answer(e === NO_KEY ? -2 : -1);
     },
   );
   waitUntil(ctx, done);

@@ -2,7 +2,7 @@
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
 // wake-up listeners. No decisions: src/proto/signin.rs and the machine make them, through
 // the wasm's Core (src/wasm/machine.rs); signinClass adds this to shell.js's clientClass.
-import { TokenError, cappedText, clientClass, dead, getDpop, getKeyAuth, getRuntime, monotonic, postToken } from "./shell.js";
+import { TokenError, cappedText, clientClass, dead, getDpop, getRuntime, getServer, monotonic, postToken } from "./shell.js";
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
@@ -254,7 +254,9 @@ const hooks = (drive, token, discovered) => ({
       // page that comes back makes a new one, so a browser sends no dpop_jkt (it is
       // optional) and the code's exchange binds the tokens to the new key.
       const jkt = s.dpop && getRuntime() !== "browser" ? await getDpop().thumbprint(s) : undefined;
-      const url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options ?? undefined, jkt);
+      let url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options ?? undefined, jkt);
+      // A server's pushed authorization request (RFC 9126): the core built it, js/server.js sends it.
+      if (typeof url !== "string") url = await getServer().push(s, url);
       if (getRuntime() === "browser" && savePending(s.core.scopeKey(), st, verifier, nonce ?? undefined)) return url;
       return { url, state: st, codeVerifier: verifier, nonce: nonce ?? undefined };
     };
@@ -303,7 +305,7 @@ const hooks = (drive, token, discovered) => ({
         // fresh one if the server demands its nonce (the core says when: once).
         // A key-based client signs a new assertion for each attempt (revoke[3]).
         const send = async () => {
-          const body = revoke[3] ? revoke[2] + (await getKeyAuth().assertion(s)) : revoke[2];
+          const body = revoke[3] ? revoke[2] + (await getServer().assertion(s)) : revoke[2];
           return postRevocation(s.fetch, revoke[0], s.dpop ? [...revoke[1], ["DPoP", await getDpop().serverProof(s, revoke[0])]] : revoke[1], body);
         };
         let a = await send();

@@ -3,10 +3,10 @@
 import { initSync, Core } from "./tokenkit.js";
 import wasm from "./tokenkit_bg.wasm";
 import { clientClass, setRuntime } from "%SHELL%";
-// private_key_jwt: servers sign client assertions with a WebCrypto key (a page's entry does not).
-import { setKeyAuth } from "%SHELL%";
-import * as keyauth from "%KEYAUTH%";
-setKeyAuth(keyauth);
+// What only servers do: private_key_jwt and pushed authorization requests (a page's entry has neither).
+import { setServer } from "%SHELL%";
+import * as server from "%SERVER%";
+setServer(server);
 
 setRuntime("workerd");
 

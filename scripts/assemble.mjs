@@ -19,28 +19,18 @@ const shell = readdirSync(join(out, "snippets"))
 if (shell.length !== 1) throw new Error(`expected one shell.js snippet, found ${shell.length}`);
 // wasm-bindgen's glue and our shell ship minified (whitespace and syntax only: every name
 // stays, so a stack trace still reads): the readable sources are js/ and the Rust crate.
-// js/keyauth.js (client assertions, for the Node and Workers entries) is no wasm import: it
-// goes beside the shell snippet, whose ./shell.js it imports.
-const besideShell = (f) => shell[0].replace("shell.js", f);
-cpSync(join(root, "js/keyauth.js"), join(out, besideShell("keyauth.js")));
-for (const f of ["tokenkit.js", shell[0], besideShell("keyauth.js")]) {
-  const code = readFileSync(join(out, f), "utf8");
-  writeFileSync(join(out, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
-}
-for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
-  const text = readFileSync(join(root, "pkg-template", name), "utf8").replaceAll("%SHELL%", `./${shell[0]}`).replaceAll("%KEYAUTH%", `./${besideShell("keyauth.js")}`);
-  writeFileSync(join(out, name), text);
-}
+const minify = (file) =>
+  writeFileSync(file, transformSync(readFileSync(file, "utf8"), { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
+for (const f of ["tokenkit.js", shell[0]]) minify(join(out, f));
 // The edge entry ("edge-light": Vercel's edge runtime, Next.js edge routes) is the Workers
 // entry with the wasm imported as `tokenkit_bg.wasm?module`, the convention there: the edge
 // runtime compiles wasm only from an import, never from bytes. The Workers rules apply.
 function edgeEntry(dir) {
   const workerd = readFileSync(join(dir, "workerd.js"), "utf8");
-  const text = workerd.replace('import wasm from "./tokenkit_bg.wasm";', 'import wasm from "./tokenkit_bg.wasm?module";');
-  if (text === workerd) throw new Error("workerd.js no longer imports ./tokenkit_bg.wasm");
+  const text = workerd.replace('import wasm from "./server/tokenkit_bg.wasm";', 'import wasm from "./server/tokenkit_bg.wasm?module";');
+  if (text === workerd) throw new Error("workerd.js no longer imports ./server/tokenkit_bg.wasm");
   writeFileSync(join(dir, "edge.js"), "// Edge entry (edge-light): workerd.js with the wasm imported as tokenkit_bg.wasm?module.\n" + text);
 }
-edgeEntry(out);
 
 // The browser and Node entries inline the wasm, so loading needs no top-level await and no
 // file or asset that a bundler could fail to copy (see js/unpack.js): one character per byte,
@@ -75,6 +65,39 @@ function inlineWasm(dir) {
 }
 const wasmBytes = inlineWasm(out);
 cpSync(join(root, "js/unpack.js"), join(out, "unpack.js"));
+
+// The servers' build of an entry (with private_key_jwt, which a page must never use: the
+// browser builds leave it out) goes in <dir>/server/: its glue, wasm (also inlined), shell
+// and `extras` (js/ modules no wasm import names, which import ./shell.js: js/server.js
+// always) beside the shell. The Node and Workers entries load it; the browser entry never.
+// Resolves to the paths of its shell and of a module beside it, from <dir>.
+function serverTree(dir, from, extras) {
+  const tree = join(dir, "server");
+  cpSync(join(root, from), tree, { recursive: true });
+  const shells = readdirSync(join(tree, "snippets"))
+    .map((d) => `snippets/${d}/js/shell.js`)
+    .filter((f) => existsSync(join(tree, f)));
+  if (shells.length !== 1) throw new Error(`expected one shell.js snippet in ${from}, found ${shells.length}`);
+  const beside = (f) => shells[0].replace("shell.js", f);
+  for (const f of extras) cpSync(join(root, "js", f), join(tree, beside(f)));
+  for (const f of ["tokenkit.js", shells[0], ...extras.map(beside)]) minify(join(tree, f));
+  inlineWasm(tree);
+  return { shell: `./server/${shells[0]}`, beside: (f) => `./server/${beside(f)}` };
+}
+/** Whether pkg-template entry `name` is a server's (Node, Workers): it loads the server tree. */
+const isServerEntry = (name) => name === "node.js" || name === "workerd.js";
+/** A server entry's text: the template's imports of the glue, wasm and inlined wasm pointed at the server tree. */
+const toServer = (text) =>
+  text.replaceAll('"./tokenkit.js"', '"./server/tokenkit.js"').replaceAll('"./tokenkit_bg.wasm"', '"./server/tokenkit_bg.wasm"').replaceAll('"./wasm-inline.js"', '"./server/wasm-inline.js"');
+
+const rootServer = serverTree(out, "target/bindgen-server", ["jws.js", "server.js"]);
+for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
+  let text = readFileSync(join(root, "pkg-template", name), "utf8");
+  text = isServerEntry(name) ? toServer(text).replaceAll("%SHELL%", rootServer.shell).replaceAll("%SERVER%", rootServer.beside("server.js")) : text.replaceAll("%SHELL%", `./${shell[0]}`);
+  if (text.includes("%SERVER%")) throw new Error(`pkg-template/${name}: only the server entries load js/server.js`);
+  writeFileSync(join(out, name), text);
+}
+edgeEntry(out);
 
 // node.cjs and browser.cjs: the CommonJS entries (require; Jest's default mode and its jsdom
 // environment, which asks for the browser condition), each the ESM entry bundled with the
@@ -127,24 +150,25 @@ function variant(name, withDpop) {
   // js/signin.js and js/dpop.js are no wasm imports (the Rust side calls nothing in them):
   // they are copied beside the shell snippet, whose ./shell.js they import.
   const beside = (f) => shellFile.replace("shell.js", f);
-  const extras = ["signin.js", "keyauth.js", ...(withDpop ? ["dpop.js"] : [])];
+  // js/dpop.js signs with js/jws.js: the DPoP build's pages need it too.
+  const extras = ["signin.js", ...(withDpop ? ["dpop.js", "jws.js"] : [])];
   for (const f of extras) cpSync(join(root, "js", f), join(dir, beside(f)));
-  for (const f of ["tokenkit.js", shellFile, ...extras.map(beside)]) {
-    const code = readFileSync(join(dir, f), "utf8");
-    writeFileSync(join(dir, f), transformSync(code, { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
-  }
+  for (const f of ["tokenkit.js", shellFile, ...extras.map(beside)]) minify(join(dir, f));
+  const server = serverTree(dir, `target/bindgen-${name}-server`, ["signin.js", "jws.js", "server.js", ...(withDpop ? ["dpop.js"] : [])]);
   // The entries are the default ones with js/signin.js's signinClass in place of clientClass
   // (and, for DPoP, js/dpop.js handed to the shell before any client is made).
   for (const entry of ["browser.js", "node.js", "workerd.js"]) {
+    const serves = isServerEntry(entry);
     const template = readFileSync(join(root, "pkg-template", entry), "utf8");
     const imports = 'import { setRuntime } from "%SHELL%";\nimport { signinClass as clientClass } from "%SIGNIN%";' +
       (withDpop ? '\nimport { setDpop } from "%SHELL%";\nimport * as dpop from "%DPOP%";\nsetDpop(dpop);' : "");
-    const text = template
+    const at = serves ? server.beside : (f) => `./${beside(f)}`;
+    const text = (serves ? toServer(template) : template)
       .replace('import { clientClass, setRuntime } from "%SHELL%";', imports)
-      .replaceAll("%SHELL%", `./${shellFile}`)
-      .replaceAll("%SIGNIN%", `./${beside("signin.js")}`)
-      .replaceAll("%DPOP%", `./${beside("dpop.js")}`)
-      .replaceAll("%KEYAUTH%", `./${beside("keyauth.js")}`)
+      .replaceAll("%SHELL%", serves ? server.shell : `./${shellFile}`)
+      .replaceAll("%SIGNIN%", at("signin.js"))
+      .replaceAll("%DPOP%", at("dpop.js"))
+      .replaceAll("%SERVER%", at("server.js"))
       .replaceAll('"./unpack.js"', '"../unpack.js"');
     if (!text.includes("signinClass as clientClass")) throw new Error(`pkg-template/${entry} no longer imports clientClass from %SHELL%`);
     writeFileSync(join(dir, entry), text);
@@ -160,7 +184,7 @@ function variant(name, withDpop) {
     join(dir, "package.json"),
     JSON.stringify({ private: true, type: "module", main: "./node.cjs", module: "./browser.js", browser: "./browser.js", types: "./index.d.ts" }, null, 2) + "\n",
   );
-  return { wasm, shipped: ["browser.js", "tokenkit.js", shellFile, ...extras.filter((f) => withDpop || f !== "keyauth.js").map(beside), "wasm-inline.js"].map((f) => `${name}/${f}`).concat("unpack.js") };
+  return { wasm, shipped: ["browser.js", "tokenkit.js", shellFile, ...extras.map(beside), "wasm-inline.js"].map((f) => `${name}/${f}`).concat("unpack.js") };
 }
 const { wasm: signinWasm, shipped: signinShipped } = variant("signin", false);
 const { wasm: dpopWasm, shipped: dpopShipped } = variant("dpop", true);

@@ -81,7 +81,13 @@ fn metadata_is_read_strictly() {
         Read::Failed(e) => Err(e.code().to_owned() + ": " + &e.message()),
     };
     let read_one = |resp: HttpResponse| found(read(ISSUER, &resp, &parse_url));
-    let m = read_one(ok(200, doc(&[("revocation_endpoint", s("https://as.example/revoke")), ("authorization_response_iss_parameter_supported", Value::Bool(true))]))).unwrap();
+    let m = read_one(ok(200, doc(&[
+        ("revocation_endpoint", s("https://as.example/revoke")),
+        ("authorization_response_iss_parameter_supported", Value::Bool(true)),
+        ("pushed_authorization_request_endpoint", s("https://as.example/par")),
+        ("require_pushed_authorization_requests", Value::Bool(true)),
+    ])))
+    .unwrap();
     assert_eq!(
         m,
         Metadata {
@@ -91,10 +97,15 @@ fn metadata_is_read_strictly() {
             authorization_endpoint: None,
             revocation_endpoint: Some("https://as.example/revoke".into()),
             iss_parameter_supported: true,
+            par_endpoint: Some("https://as.example/par".into()),
+            require_par: true,
         }
     );
     // (what, answer, the error's words) — every failure is INVALID_METADATA, naming no value.
     let rows: Vec<(&str, HttpResponse, &str)> = vec![
+        ("PAR required but no endpoint (RFC 9126 §5)", ok(200, doc(&[("require_pushed_authorization_requests", Value::Bool(true))])), "names no pushed_authorization_request_endpoint"),
+        ("require_pushed_authorization_requests not a boolean", ok(200, doc(&[("require_pushed_authorization_requests", s("true"))])), "not a boolean"),
+        ("a PAR endpoint on plain http", ok(200, doc(&[("pushed_authorization_request_endpoint", s("http://as.example/par"))])), "not an https URL"),
         ("another issuer's document (mix-up: RFC 8414 §3.3)", ok(200, doc(&[("issuer", s("https://evil.example/tenant"))])), "not the configured one"),
         ("the issuer with a trailing slash is another string", ok(200, doc(&[("issuer", s("https://as.example/tenant/"))])), "not the configured one"),
         ("no issuer", ok(200, Body::Json(obj(&[("token_endpoint", s("https://as.example/t"))]))), "no issuer"),

@@ -76,10 +76,11 @@ fn parts(input: &str) -> (serde_json::Value, serde_json::Value) {
 #[test]
 fn options_that_configure_private_key_jwt_are_checked_by_name() {
     // (what, options changed (Null: left out), the field the message names)
-    let rows: &[(&str, &[(&str, Value)], &str)] = &[
+    type Row<'a> = (&'a str, &'a [(&'a str, Value)], &'a str);
+    let rows: &[Row] = &[
         ("no key", &[("clientKey", Value::Null)], "clientKey"),
         ("a key and a secret", &[("clientSecret", s("shh"))], "clientSecret"),
-        ("a key without private_key_jwt", &[("clientAuth", Value::Null)], "clientSecret"),
+        ("a key without private_key_jwt", &[("clientAuth", Value::Null)], "clientKey"),
         ("a key with client_secret_post", &[("clientAuth", s("client_secret_post")), ("clientSecret", s("shh"))], "clientKey"),
         ("no audience: neither issuer nor assertionAudience", &[("issuer", Value::Null)], "assertionAudience"),
         ("an empty audience", &[("assertionAudience", s(""))], "assertionAudience"),

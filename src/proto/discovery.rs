@@ -122,6 +122,14 @@ pub struct Metadata {
     /// an `iss` on every authorization response, so one without it is refused.
     #[cfg(feature = "signin")]
     pub iss_parameter_supported: bool,
+    /// `pushed_authorization_request_endpoint` (RFC 9126 §5), if it has one (read by the
+    /// servers' builds: pages do not push).
+    #[cfg(all(feature = "signin", feature = "server"))]
+    pub par_endpoint: Option<String>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §5): every authorization request
+    /// must be pushed.
+    #[cfg(all(feature = "signin", feature = "server"))]
+    pub require_par: bool,
 }
 
 /// What one metadata answer means.
@@ -190,6 +198,23 @@ pub fn read(issuer: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Read 
         };
         (a, r, iss)
     };
+    // Pushed authorization requests (RFC 9126 §5): the servers' builds push.
+    #[cfg(all(feature = "signin", feature = "server"))]
+    let (par_endpoint, require_par) = {
+        let par = match endpoint("pushed_authorization_request_endpoint") {
+            Ok(p) => p.map(|u| u.href),
+            Err(e) => return Read::Failed(e),
+        };
+        let required = match get(fields, "require_pushed_authorization_requests") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return bad("its require_pushed_authorization_requests is not a boolean"),
+        };
+        if required && par.is_none() {
+            return bad("it requires pushed authorization requests but names no pushed_authorization_request_endpoint");
+        }
+        (par, required)
+    };
     Read::Found(Metadata {
         token_endpoint: token_endpoint.href,
         token_origin: token_endpoint.origin,
@@ -200,5 +225,9 @@ pub fn read(issuer: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Read 
         revocation_endpoint,
         #[cfg(feature = "signin")]
         iss_parameter_supported,
+        #[cfg(all(feature = "signin", feature = "server"))]
+        par_endpoint,
+        #[cfg(all(feature = "signin", feature = "server"))]
+        require_par,
     })
 }

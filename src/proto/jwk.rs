@@ -83,6 +83,12 @@ pub const ASSERTION_LIFETIME: crate::proto::time::Secs = crate::proto::time::Sec
 /// The `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// What a request fails with when WebCrypto could not import or sign with the client's
+/// key (the core cannot tell a JWK's private members are wrong: it never sees them).
+pub fn key_refused() -> crate::proto::error::Error {
+    crate::proto::error::Error::config("clientKey", "could not be imported or used by WebCrypto (check its kty, crv, alg and private members)")
+}
+
 /// How many random bytes the shell draws for each assertion's `jti` (128 bits).
 pub const ASSERTION_JTI_BYTES: usize = 16;
 

@@ -49,5 +49,10 @@ pub const SIGNIN: bool = cfg!(feature = "signin");
 /// Elsewhere the option is refused, no token is ever bound, and the code is dropped.
 pub const DPOP: bool = cfg!(feature = "dpop");
 
+/// Whether this is a servers' build (the Node and Workers entries, the broker): clients
+/// authenticate with a private key (`private_key_jwt`) and push their sign-ins' authorization
+/// requests (PAR). The browser builds refuse those options and carry none of their code.
+pub const SERVER: bool = cfg!(feature = "server");
+
 /// One year: the cap on any `expires_in`.
 pub const MAX_EXPIRES_IN: time::Secs = time::Secs(365 * 24 * 3600);

@@ -62,6 +62,8 @@ pub fn code_challenge(sha256: &[u8]) -> String {
 
 /// Names the authorization URL sets itself; `extraParams` may not.
 const SET_BY_US: &[&str] = &[
+    "request_uri",
+    "request",
     "response_type",
     "client_id",
     "redirect_uri",
@@ -119,9 +121,108 @@ pub fn authorization_url(
     step: &StepUp,
     dpop_jkt: Option<&str>,
 ) -> Result<String, Error> {
-    let mut url = ac.authorize_url.clone();
+    let params = authorization_params(ep, ac, p, challenge, extra, step, dpop_jkt)?;
+    Ok(with_query(&ac.authorize_url, &params))
+}
+
+/// `url` with the form-encoded `params` added to its query.
+fn with_query(url: &str, params: &str) -> String {
+    let mut out = String::from(url);
+    out.push(if out.contains('?') { '&' } else { '?' });
+    out.push_str(params);
+    out
+}
+
+/// How a sign-in's user reaches the authorization endpoint. (No `Debug`: a pushed request
+/// carries the client's credentials.)
+pub enum Authorize {
+    /// Sent there with every parameter in the URL.
+    Redirect(String),
+    /// The parameters are pushed first (RFC 9126): send this request (its answer goes to
+    /// [`pushed`]), then the user goes with `client_id` and `request_uri` alone. (The
+    /// servers' builds: pages do not push.)
+    #[cfg(feature = "server")]
+    Push(crate::proto::http::HttpRequest),
+}
+
+/// The authorization request of a sign-in: a redirect with its parameters, or, with a
+/// pushed authorization request endpoint ([`AuthCode::par_url`]), the request that pushes
+/// them with the client's authentication (RFC 9126 §2.1). Arguments as for
+/// [`authorization_url`].
+#[allow(clippy::too_many_arguments)]
+pub fn authorize(
+    ep: &Endpoint,
+    ac: &AuthCode,
+    p: &Pending,
+    challenge: &str,
+    extra: &[(String, String)],
+    step: &StepUp,
+    dpop_jkt: Option<&str>,
+    runtime: crate::proto::client::request::Runtime,
+) -> Result<Authorize, Error> {
+    let params = authorization_params(ep, ac, p, challenge, extra, step, dpop_jkt)?;
+    #[cfg(feature = "server")]
+    if let Some(url) = &ac.par_url {
+        return Ok(Authorize::Push(ep.request(runtime, crate::proto::client::request::Call::Par { url, params: &params })));
+    }
+    #[cfg(not(feature = "server"))]
+    let _ = runtime;
+    Ok(Authorize::Redirect(with_query(&ac.authorize_url, &params)))
+}
+
+/// The longest `request_uri` taken from a PAR answer.
+#[cfg(feature = "server")]
+const MAX_REQUEST_URI: usize = 2048;
+
+/// What the pushed authorization request endpoint answered (RFC 9126 §2.2, §2.3): the URL
+/// to send the user to, the authorization endpoint with `client_id` and `request_uri` only;
+/// or why not (`OAUTH_ERROR` for an RFC 6749 error body, `HTTP_ERROR` for another status,
+/// `INVALID_RESPONSE` for a body that is not the answer).
+#[cfg(feature = "server")]
+pub fn pushed(ep: &Endpoint, ac: &AuthCode, resp: &crate::proto::http::HttpResponse) -> Result<String, Error> {
+    use crate::proto::http::Body;
+    let status = resp.status;
+    let fields = match &resp.body {
+        Body::Json(Value::Object(f)) => Some(f.as_slice()),
+        _ => None,
+    };
+    if !(200..300).contains(&status) {
+        if let Some(e) = fields.and_then(|f| crate::proto::client::response::oauth_error(f, status, ep)) {
+            return Err(e);
+        }
+        return Err(Error::Http { status, detail: "the pushed authorization request endpoint refused", retry_after: None });
+    }
+    let fields = fields.ok_or(Error::invalid(status, "the pushed authorization request's answer is not a JSON object"))?;
+    let request_uri = match get(fields, "request_uri") {
+        Some(Value::Str(u)) if !u.is_empty() && u.len() <= MAX_REQUEST_URI && is_printable(u) => u,
+        _ => return Err(Error::invalid(status, "the pushed authorization request's answer has no request_uri")),
+    };
+    if !matches!(get(fields, "expires_in"), Some(Value::Num(n)) if *n > 0.0) {
+        return Err(Error::invalid(status, "the pushed authorization request's answer has no positive expires_in"));
+    }
+    let mut params = String::from("client_id=");
+    push_form(&mut params, &ep.client_id);
+    params.push_str("&request_uri=");
+    push_form(&mut params, request_uri);
+    Ok(with_query(&ac.authorize_url, &params))
+}
+
+/// The authorization request's parameters, form-encoded (RFC 6749 §4.1.1, RFC 7636 §4.3):
+/// the query of a redirect, or the body of a pushed authorization request (RFC 9126).
+pub fn authorization_params(
+    ep: &Endpoint,
+    ac: &AuthCode,
+    p: &Pending,
+    challenge: &str,
+    extra: &[(String, String)],
+    step: &StepUp,
+    dpop_jkt: Option<&str>,
+) -> Result<String, Error> {
+    let mut url = String::new();
     let mut param = |name: &str, value: &str| {
-        url.push(if url.contains('?') { '&' } else { '?' });
+        if !url.is_empty() {
+            url.push('&');
+        }
         push_form(&mut url, name);
         url.push('=');
         push_form(&mut url, value);

@@ -75,7 +75,7 @@ extern "C" {
     fn client_assertion(env: &JsValue, name: &str, param: &str, alg: &str, input: &str) -> Promise;
 }
 
-#[wasm_bindgen(module = "/js/keyauth.js")]
+#[wasm_bindgen(module = "/js/jws.js")]
 extern "C" {
     #[wasm_bindgen(js_name = sign)]
     fn sign_proof(key: &JsValue, alg: &str, input: &str) -> Promise;
@@ -401,7 +401,7 @@ impl Inner {
         }
     }
 
-    fn fetch_fn(&self) -> Option<Function> {
+    pub(super) fn fetch_fn(&self) -> Option<Function> {
         self.st.borrow().fetch.clone()
     }
 

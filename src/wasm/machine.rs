@@ -21,6 +21,7 @@ use crate::proto::client::machine::{Action, AttemptId, FlightId, Get, Machine, O
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::{TokenId, TokenSet, NEVER};
 use crate::proto::client::sign::{self, Plan};
+#[cfg(feature = "server")]
 use crate::proto::jwk::ASSERTION_JTI_BYTES;
 use crate::proto::http::{first_challenge, Body, HttpResponse, MAX_BODY_BYTES};
 use crate::proto::time::{Instant, Now, WallMillis};
@@ -118,7 +119,10 @@ impl Core {
     #[allow(clippy::too_many_arguments)]
     pub fn response(&mut self, attempt: f64, status: f64, retry_after: Option<String>, body: JsValue, kind: u8, mono: f64, wall: f64, dpop_nonce: JsValue) {
         let dpop_nonce = if crate::proto::DPOP { dpop_nonce.as_string() } else { None };
-        let result = if status < 0.0 {
+        // -2: the shell could not sign the request with the client's key (WebCrypto refused it).
+        let result = if crate::proto::SERVER && status == -2.0 {
+            Err(crate::proto::jwk::key_refused())
+        } else if status < 0.0 {
             Err(Error::Network)
         } else {
             Ok(HttpResponse {
@@ -190,8 +194,10 @@ impl Core {
                 out.push(&opt(req.credentials));
                 out.push(&num(MAX_BODY_BYTES as u64));
                 // A user's refresh: sent holding the browser's lock for its refresh token.
+                #[cfg(any(feature = "signin", feature = "server"))]
                 out.push(&JsValue::from_bool(req.lock));
                 // private_key_jwt: the body ends in `client_assertion=`, for a fresh assertion.
+                #[cfg(feature = "server")]
                 out.push(&JsValue::from_bool(req.assertion));
                 out.into()
             }
@@ -206,25 +212,6 @@ impl Core {
             #[cfg(not(feature = "signin"))]
             Action::Share => self.poll(mono, wall),
         }
-    }
-
-    /// The client's `private_key_jwt` key as WebCrypto imports and signs with it: `[name,
-    /// param, alg]` (its algorithm, its curve or hash, the JWS `alg`), or `undefined`.
-    #[wasm_bindgen(js_name = clientKey)]
-    pub fn client_key(&self) -> JsValue {
-        match self.m.config().map(|c| &c.source) {
-            Some(crate::proto::client::config::Source::Endpoint(ep)) => ep.client_key.as_ref().map_or(JsValue::UNDEFINED, |k| {
-                Array::of3(&JsValue::from_str(k.import.0), &JsValue::from_str(k.import.1), &JsValue::from_str(k.alg)).into()
-            }),
-            _ => JsValue::UNDEFINED,
-        }
-    }
-
-    /// The signing input of the client assertion for the request being sent, with `jti`
-    /// ([`ASSERTION_JTI_BYTES`] random bytes) at `wall` ([`Machine::client_assertion`]).
-    #[wasm_bindgen(js_name = clientAssertion)]
-    pub fn client_assertion(&self, jti: &[u8], wall: f64) -> Option<String> {
-        self.m.client_assertion(WallMillis(wall as u64), jti).filter(|_| jti.len() >= ASSERTION_JTI_BYTES)
     }
 
     /// When the shell's one timer should fire (monotonic ms), or -1 for none.
@@ -364,7 +351,7 @@ impl Core {
     }
 
     #[wasm_bindgen(js_name = authorizationUrl)]
-    pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], options: JsValue, jkt: JsValue) -> Result<String, JsValue> {
+    pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], options: JsValue, jkt: JsValue) -> Result<JsValue, JsValue> {
         let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
         let options = match to_value(&options, 2) {
             Value::Object(o) => o,
@@ -385,7 +372,39 @@ impl Core {
         let p = Pending { state, verifier, nonce };
         // Read only by the DPoP build (the others are never given one).
         let jkt = if crate::proto::DPOP && !jkt.is_undefined() { Some(signin::code_challenge(&js_sys::Uint8Array::new(&jkt).to_vec())) } else { None };
-        signin::authorization_url(ep, ac, &p, &signin::code_challenge(digest), &extra, &step, jkt.as_deref()).map_err(|e| js_error(&e))
+        match signin::authorize(ep, ac, &p, &signin::code_challenge(digest), &extra, &step, jkt.as_deref(), self.m.runtime()).map_err(|e| js_error(&e))? {
+            signin::Authorize::Redirect(url) => Ok(JsValue::from_str(&url)),
+            // Pushed first (RFC 9126), the answer given to `pushed`:
+            // `[url, headers, body, assertion, redirect, cache, credentials, cap]`.
+            #[cfg(feature = "server")]
+            signin::Authorize::Push(req) => {
+                let out = Array::of4(&JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body), &JsValue::from_bool(req.assertion));
+                let opt = |v: Option<&str>| v.map_or(JsValue::UNDEFINED, JsValue::from_str);
+                out.push(&JsValue::from_str(req.redirect));
+                out.push(&opt(req.cache));
+                out.push(&opt(req.credentials));
+                out.push(&num(MAX_BODY_BYTES as u64));
+                Ok(out.into())
+            }
+        }
+    }
+
+    #[cfg(feature = "server")]
+    /// What the pushed authorization request endpoint answered: `status` (below 0: no
+    /// answer), the body (`kind` 0: parsed JSON, 1: not JSON, 2: too large). Returns the
+    /// URL to send the user to (`client_id` and `request_uri` only); throws why not.
+    pub fn pushed(&self, status: f64, body: JsValue, kind: u8) -> Result<String, JsValue> {
+        let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
+        if status < 0.0 {
+            // -2: the shell could not sign with the client's key.
+            return Err(js_error(&if crate::proto::SERVER && status == -2.0 { crate::proto::jwk::key_refused() } else { Error::Network }));
+        }
+        let body = match kind {
+            0 => Body::Json(to_value(&body, 1)),
+            1 => Body::NotJson,
+            _ => Body::TooLarge,
+        };
+        signin::pushed(ep, ac, &HttpResponse { status: status as u16, retry_after: None, dpop_nonce: None, body }).map_err(|e| js_error(&e))
     }
 
     /// Checks a callback's query `params` (`[[name, value], ...]`) against the pending
@@ -584,5 +603,30 @@ impl Core {
     #[wasm_bindgen(js_name = dpopNonce)]
     pub fn dpop_nonce(&mut self, origin: &str, value: &str) {
         self.m.take_nonce(origin, value);
+    }
+}
+
+/// `private_key_jwt` (the servers' builds): what the shell needs to import the client's key
+/// and sign each assertion. The key itself stays in WebCrypto (js/server.js).
+#[cfg(feature = "server")]
+#[wasm_bindgen]
+impl Core {
+    /// The client's `private_key_jwt` key as WebCrypto imports and signs with it: `[name,
+    /// param, alg]` (its algorithm, its curve or hash, the JWS `alg`), or `undefined`.
+    #[wasm_bindgen(js_name = clientKey)]
+    pub fn client_key(&self) -> JsValue {
+        match self.m.config().map(|c| &c.source) {
+            Some(crate::proto::client::config::Source::Endpoint(ep)) => ep.client_key.as_ref().map_or(JsValue::UNDEFINED, |k| {
+                Array::of3(&JsValue::from_str(k.import.0), &JsValue::from_str(k.import.1), &JsValue::from_str(k.alg)).into()
+            }),
+            _ => JsValue::UNDEFINED,
+        }
+    }
+
+    /// The signing input of the client assertion for the request being sent, with `jti`
+    /// ([`ASSERTION_JTI_BYTES`] random bytes) at `wall` ([`Machine::client_assertion`]).
+    #[wasm_bindgen(js_name = clientAssertion)]
+    pub fn client_assertion(&self, jti: &[u8], wall: f64) -> Option<String> {
+        self.m.client_assertion(WallMillis(wall as u64), jti).filter(|_| jti.len() >= ASSERTION_JTI_BYTES)
     }
 }

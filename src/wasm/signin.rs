@@ -325,13 +325,68 @@ pub(super) async fn start_sign_in(inner: &Rc<Inner>, state: Option<String>, extr
     let p = signin::pending(&random_bytes(RANDOM_BYTES as u32).to_vec(), state, scope.as_deref())?;
     let digest = JsFuture::from(sha256(&p.verifier)).await.map_err(|_| Error::config("crypto", "WebCrypto's SHA-256 is unavailable"))?;
     let challenge = signin::code_challenge(&Uint8Array::new(&digest).to_vec());
-    let st = inner.st.borrow();
-    let Some(Source::Endpoint(ep)) = st.m.config().map(|c| &c.source) else { return Err(Error::Disposed) };
-    let Grant::AuthorizationCode(ac) = &ep.grant else {
-        return Err(Error::config("grant", "createAuthorizationUrl() needs grant \"authorization_code\""));
+    let authorize = {
+        let st = inner.st.borrow();
+        let Some(Source::Endpoint(ep)) = st.m.config().map(|c| &c.source) else { return Err(Error::Disposed) };
+        let Grant::AuthorizationCode(ac) = &ep.grant else {
+            return Err(Error::config("grant", "createAuthorizationUrl() needs grant \"authorization_code\""));
+        };
+        signin::authorize(ep, ac, &p, &challenge, extra, step, None, st.m.runtime())?
     };
-    let url = signin::authorization_url(ep, ac, &p, &challenge, extra, step, None)?;
+    let url = match authorize {
+        signin::Authorize::Redirect(url) => url,
+        signin::Authorize::Push(req) => push(inner, req).await?,
+    };
     Ok((p, url))
+}
+
+/// Pushes a sign-in's authorization request (RFC 9126) and reads the answer: the URL the
+/// user goes to. A key-based client signs an assertion per attempt; with DPoP each attempt
+/// carries a fresh proof, and a nonce demand is answered once (the machine says when).
+async fn push(inner: &Rc<Inner>, req: crate::proto::http::HttpRequest) -> Result<String, Error> {
+    use crate::proto::http::{Body, HttpResponse};
+    let target = super::convert::parse_url(&req.url).map(|u| (u.origin, u.pathname)).unwrap_or_default();
+    let mut attempt = 0;
+    loop {
+        let mut body = req.body.clone();
+        if req.assertion {
+            body.push_str(&inner.client_assertion().await?);
+        }
+        let headers = Array::new();
+        for (name, value) in &req.headers {
+            headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
+        }
+        let proof = inner.dpop_proof(|m, jti, wall| m.resource_proof("POST", &target.0, &target.1, None, wall, jti)).await?;
+        if let Some(p) = proof {
+            headers.push(&Array::of2(&JsValue::from_str("DPoP"), &JsValue::from_str(&p)));
+        }
+        const CAP: u32 = crate::proto::http::MAX_BODY_BYTES as u32;
+        let sent = js::post_token(inner.fetch_fn(), &req.url, &headers, Some(&body), req.redirect, req.cache, req.credentials, None, CAP);
+        let a: Array = JsFuture::from(sent).await.map_err(|_| Error::Network)?.unchecked_into();
+        let status = a.get(0).as_f64().unwrap_or(0.0) as u16;
+        let body = match a.get(2).as_string().map(|text| js_sys::JSON::parse(&text)) {
+            Some(Ok(json)) => Body::Json(super::convert::to_value(&json, 1)),
+            Some(Err(_)) => Body::NotJson,
+            None => Body::TooLarge,
+        };
+        let error = match &body {
+            Body::Json(crate::proto::value::Value::Object(f)) => match crate::proto::value::get(f, "error") {
+                Some(crate::proto::value::Value::Str(e)) => Some(e.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let nonce = a.get(3).as_string();
+        let again = inner.st.borrow_mut().m.server_answer(&target.0, attempt, status, error.as_deref(), nonce.as_deref());
+        if again {
+            attempt += 1;
+            continue;
+        }
+        let st = inner.st.borrow();
+        let Some(Source::Endpoint(ep)) = st.m.config().map(|c| &c.source) else { return Err(Error::Disposed) };
+        let Grant::AuthorizationCode(ac) = &ep.grant else { return Err(Error::Disposed) };
+        return signin::pushed(ep, ac, &HttpResponse { status, retry_after: None, dpop_nonce: None, body });
+    }
 }
 
 /// Completes a sign-in: the callback's `params` are checked against `pending` (state,

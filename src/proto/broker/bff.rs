@@ -89,6 +89,9 @@ pub const SIGNIN_ENV: &[(&str, &str)] = &[
     ("REDIRECT_URI", "redirectUri"),
     ("REVOCATION_URL", "revocationUrl"),
     ("ISSUER", "issuer"),
+    // Pushed authorization requests (RFC 9126); else the discovered endpoint, when the
+    // server requires it or the broker authenticates (it always does: a secret or a key).
+    ("PAR_URL", "parUrl"),
     ("SIGNIN_SCOPE", "scope"),
 ];
 

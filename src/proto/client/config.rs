@@ -88,6 +88,11 @@ pub struct AuthCode {
     /// §3: `authorization_response_iss_parameter_supported`): a callback without one is
     /// refused.
     pub iss_required: bool,
+    /// The pushed authorization request endpoint (RFC 9126): when set, every sign-in's
+    /// parameters are POSTed there (with the client's authentication) and the user is sent
+    /// to the authorization endpoint with `client_id` and `request_uri` alone. `parUrl`, or
+    /// the discovered endpoint when the server requires it or the client is confidential.
+    pub par_url: Option<String>,
 }
 
 /// A token endpoint and the client's credentials for it.
@@ -103,9 +108,11 @@ pub struct Endpoint {
     pub client_secret: Option<ClientSecret>,
     /// The key of a `private_key_jwt` client: what the core knows of it (its algorithm and
     /// `kid`); the shell holds the key itself in WebCrypto.
+    #[cfg(feature = "server")]
     pub client_key: Option<crate::proto::jwk::ClientKey>,
     /// The `aud` of its assertions: `assertionAudience`, else the issuer identifier
     /// (configured, or discovered from a resource's metadata).
+    #[cfg(feature = "server")]
     pub assertion_audience: Option<String>,
     /// How the client authenticates.
     pub client_auth: ClientAuth,
@@ -149,8 +156,9 @@ impl Endpoint {
     /// Takes the discovered metadata of `issuer`: its token endpoint (and the DPoP proofs'
     /// target), and for signing users in the endpoints the options did not give. Nothing was sent to
     /// any of them before.
-    pub fn apply(&mut self, md: crate::proto::discovery::Metadata, issuer: String) -> Result<(), Error> {
+    pub fn apply(&mut self, md: crate::proto::discovery::Metadata, #[cfg_attr(not(any(feature = "signin", feature = "server")), allow(unused_variables))] issuer: String) -> Result<(), Error> {
         // A resource's metadata named the issuer: it is the assertions' audience.
+        #[cfg(feature = "server")]
         if self.client_key.is_some() && self.assertion_audience.is_none() {
             self.assertion_audience = Some(issuer.clone());
         }
@@ -166,6 +174,12 @@ impl Endpoint {
                 ac.revocation_url = md.revocation_endpoint;
             }
             ac.iss_required = md.iss_parameter_supported;
+            // FAPI 2.0 asks confidential clients to push every authorization request; a
+            // server that requires it gets it from every client (RFC 9126 §5).
+            #[cfg(feature = "server")]
+            if ac.par_url.is_none() && (md.require_par || self.client_secret.is_some() || self.client_key.is_some()) {
+                ac.par_url = md.par_endpoint;
+            }
         }
         if self.dpop.is_some() {
             self.dpop = Some(DpopTarget::new(&md.token_origin, &md.token_path));
@@ -275,10 +289,12 @@ const ENDPOINT: &[&str] = &[
     "redirectUri",
     #[cfg(feature = "signin")]
     "revocationUrl",
+    #[cfg(feature = "signin")]
+    "parUrl",
 ];
 /// Options of the authorization code grant only.
 #[cfg(feature = "signin")]
-const AUTH_CODE: &[&str] = &["authorizeUrl", "redirectUri", "revocationUrl"];
+const AUTH_CODE: &[&str] = &["authorizeUrl", "redirectUri", "revocationUrl", "parUrl"];
 const API_KEY: &[&str] = &["apiKey", "header"];
 const BROKER: &[&str] = &["brokerUrl", "credentials"];
 /// Parameters the client sets itself; `extraParams` may not override them.
@@ -357,8 +373,9 @@ impl Config {
     /// This configuration, if it may run in `runtime`: a `private_key_jwt` client is a
     /// confidential one, and a page is no place for its key (every script in the page, and
     /// every user, could sign with it): `INVALID_CONFIG` there, pointing at the broker.
-    pub fn check_runtime(self, runtime: super::request::Runtime) -> Result<Config, Error> {
+    pub fn check_runtime(self, #[cfg_attr(not(feature = "server"), allow(unused_variables))] runtime: super::request::Runtime) -> Result<Config, Error> {
         match &self.source {
+            #[cfg(feature = "server")]
             Source::Endpoint(ep) if ep.client_key.is_some() && runtime == super::request::Runtime::Browser => Err(Error::config(
                 "clientAuth",
                 "\"private_key_jwt\" is for servers (Node, Workers): in a page anyone could sign with the key; use the broker (tokenkit/broker) there",
@@ -445,7 +462,9 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
         token_url: url.href,
         client_id: String::new(),
         client_secret: None,
+        #[cfg(feature = "server")]
         client_key: None,
+        #[cfg(feature = "server")]
         assertion_audience: None,
         client_auth: ClientAuth::None,
         wire: &presets::BROKER,
@@ -538,10 +557,11 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
             ))
         }
     };
+    #[cfg(feature = "server")]
+    let (client_key, assertion_audience) = key_auth(opts, client_auth, client_secret.is_some(), secret_field, issuer, discover.is_some())?;
+    #[cfg(not(feature = "server"))]
+    key_auth(opts, client_auth)?;
     match (&client_secret, client_auth, wire.is_oauth2()) {
-        (Some(_), ClientAuth::PrivateKeyJwt, _) => {
-            return Err(Error::config(secret_field, "must not be given with clientAuth \"private_key_jwt\" (the key replaces it)"))
-        }
         (None, ClientAuth::None | ClientAuth::PrivateKeyJwt, true) => {}
         (None, _, _) => return Err(Error::config(secret_field, "is required")),
         (Some(_), ClientAuth::None, _) => {
@@ -549,23 +569,6 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         }
         (Some(""), _, _) => return Err(Error::config(secret_field, "must not be empty")),
         _ => {}
-    }
-    // private_key_jwt: the key (the shell's view of it: never its private members) and the
-    // audience of its assertions, the issuer identifier unless the server wants another.
-    let client_key = match (get(opts, "clientKey"), client_auth) {
-        (None, ClientAuth::PrivateKeyJwt) => return Err(Error::config("clientKey", "is required with clientAuth \"private_key_jwt\" (a private CryptoKey or JWK)")),
-        (None, _) => None,
-        (Some(v), ClientAuth::PrivateKeyJwt) => Some(crate::proto::jwk::ClientKey::from_view(v).map_err(|r| Error::config("clientKey", r))?),
-        (Some(_), _) => return Err(Error::config("clientKey", "applies only to clientAuth \"private_key_jwt\"")),
-    };
-    let assertion_audience = match optional_str(opts, "assertionAudience")? {
-        Some(_) if client_key.is_none() => return Err(Error::config("assertionAudience", "applies only to clientAuth \"private_key_jwt\"")),
-        Some(a) if a.is_empty() || !is_printable(a) => return Err(Error::config("assertionAudience", "must be a non-empty printable string")),
-        Some(a) => Some(a.to_owned()),
-        None => issuer.filter(|_| client_key.is_some()).map(str::to_owned),
-    };
-    if client_key.is_some() && assertion_audience.is_none() && discover.is_none() {
-        return Err(Error::config("assertionAudience", "or issuer is required with clientAuth \"private_key_jwt\" (the assertion's audience: the issuer identifier)"));
     }
     if let Some(field) = wire.unused_options.iter().find(|f| has(f)) {
         return Err(Error::config(*field, wire.unused_why));
@@ -620,7 +623,9 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         discover,
         client_id: client_id.to_owned(),
         client_secret: client_secret.map(|s| ClientSecret::new(s.to_owned())),
+        #[cfg(feature = "server")]
         client_key,
+        #[cfg(feature = "server")]
         assertion_audience,
         client_auth,
         wire,
@@ -632,6 +637,46 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         credentials: Credentials::Omit,
         dpop,
     }))
+}
+
+/// `private_key_jwt`'s options: the key (the shell's view of it, never its private members)
+/// and the audience of its assertions, the issuer identifier unless `assertionAudience`
+/// names another (a server that still wants its token endpoint). `discovering`: the issuer
+/// comes from a resource's metadata.
+#[cfg(feature = "server")]
+fn key_auth(opts: &Opts, auth: ClientAuth, secret: bool, secret_field: &str, issuer: Option<&str>, discovering: bool) -> Result<(Option<crate::proto::jwk::ClientKey>, Option<String>), Error> {
+    let keyed = auth == ClientAuth::PrivateKeyJwt;
+    if keyed && secret {
+        return Err(Error::config(secret_field, "must not be given with clientAuth \"private_key_jwt\" (the key replaces it)"));
+    }
+    let key = match (get(opts, "clientKey"), keyed) {
+        (None, true) => return Err(Error::config("clientKey", "is required with clientAuth \"private_key_jwt\" (a private CryptoKey or JWK)")),
+        (None, false) => return match get(opts, "assertionAudience") {
+            Some(_) => Err(Error::config("assertionAudience", "applies only to clientAuth \"private_key_jwt\"")),
+            None => Ok((None, None)),
+        },
+        (Some(_), false) => return Err(Error::config("clientKey", "applies only to clientAuth \"private_key_jwt\"")),
+        (Some(v), true) => crate::proto::jwk::ClientKey::from_view(v).map_err(|r| Error::config("clientKey", r))?,
+    };
+    let audience = match optional_str(opts, "assertionAudience")? {
+        Some(a) if a.is_empty() || !is_printable(a) => return Err(Error::config("assertionAudience", "must be a non-empty printable string")),
+        Some(a) => Some(a.to_owned()),
+        None => issuer.map(str::to_owned),
+    };
+    if audience.is_none() && !discovering {
+        return Err(Error::config("assertionAudience", "or issuer is required with clientAuth \"private_key_jwt\" (the assertion's audience: the issuer identifier)"));
+    }
+    Ok((Some(key), audience))
+}
+
+/// The browser builds have no `private_key_jwt`: a page must never hold a private key.
+#[cfg(not(feature = "server"))]
+fn key_auth(opts: &Opts, auth: ClientAuth) -> Result<(), Error> {
+    let field = if auth == ClientAuth::PrivateKeyJwt { Some("clientAuth") } else { ["clientKey", "assertionAudience"].into_iter().find(|k| get(opts, k).is_some()) };
+    match field {
+        Some(f) => Err(Error::config(f, "private_key_jwt is for servers (the Node and Workers entries): in a page anyone could sign with the key; use the broker (tokenkit/broker)")),
+        None => Ok(()),
+    }
 }
 
 /// `authorizeUrl`, `redirectUri`, `revocationUrl` and `issuer` of the authorization code grant.
@@ -659,7 +704,17 @@ fn auth_code(opts: &Opts, issuer: Option<&str>, discovering: bool, parse_url: Pa
         Some(u) => Some(secure_url(u, "revocationUrl", parse_url)?.href),
         None => None,
     };
-    Ok(AuthCode { authorize_url, redirect_uri: redirect_uri.to_owned(), revocation_url, issuer: issuer.map(str::to_owned), iss_required: false })
+    let par_url = match optional_str(opts, "parUrl")? {
+        Some(_) if !crate::proto::SERVER => {
+            return Err(Error::config("parUrl", "pushed authorization requests are sent by servers (the Node and Workers entries, the broker)"))
+        }
+        Some(u) => match secure_url(u, "parUrl", parse_url)? {
+            p if p.has_fragment => return Err(Error::config("parUrl", "must not have a #fragment")),
+            p => Some(p.href),
+        },
+        None => None,
+    };
+    Ok(AuthCode { authorize_url, redirect_uri: redirect_uri.to_owned(), revocation_url, issuer: issuer.map(str::to_owned), iss_required: false, par_url })
 }
 
 fn origins(v: &Value, parse_url: ParseUrl<'_>) -> Result<Vec<String>, Error> {

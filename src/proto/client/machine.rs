@@ -318,6 +318,7 @@ impl Machine {
     /// sent ([`HttpRequest::assertion`]): made at `wall`, with `jti` (fresh random bytes,
     /// [`crate::proto::jwk::ASSERTION_JTI_BYTES`]: every attempt gets its own). `None` for a
     /// client without a key, or before its audience is known (nothing is sent then).
+    #[cfg(feature = "server")]
     pub fn client_assertion(&self, wall: WallMillis, jti: &[u8]) -> Option<String> {
         let Source::Endpoint(ep) = &self.cfg.as_ref()?.source else { return None };
         let aud = ep.assertion_audience.as_deref()?;

@@ -38,6 +38,15 @@ pub enum Call<'a> {
         /// The refresh token.
         refresh_token: &'a str,
     },
+    /// Pushing an authorization request (RFC 9126 §2.1) to this URL: its parameters,
+    /// form-encoded ([`crate::proto::signin::authorization_params`]), then the client's
+    /// authentication.
+    Par {
+        /// The pushed authorization request endpoint.
+        url: &'a str,
+        /// The authorization request's parameters.
+        params: &'a str,
+    },
     /// Revoking a token (RFC 7009 §2.1) at this URL.
     Revoke {
         /// The revocation endpoint.
@@ -84,6 +93,9 @@ impl Endpoint {
                     "Content-Type",
                     "application/x-www-form-urlencoded".to_owned(),
                 ));
+                if let Call::Par { params, .. } = &call {
+                    body.push_str(params);
+                }
                 let mut param = |name: &str, value: &str| {
                     if !body.is_empty() {
                         body.push('&');
@@ -108,8 +120,10 @@ impl Endpoint {
                         param("token", token);
                         param("token_type_hint", hint);
                     }
+                    // Written before the closure took the body.
+                    Call::Par { .. } => {}
                 }
-                if !matches!(call, Call::Revoke { .. }) {
+                if !matches!(call, Call::Revoke { .. } | Call::Par { .. }) {
                     // A code or a refresh keeps the scope the user granted (RFC 6749 §6).
                     if let (Some(s), Call::ClientCredentials) = (&self.scope, &call) {
                         param("scope", s);
@@ -135,13 +149,14 @@ impl Endpoint {
                         param("client_id", &self.client_id);
                         param("client_secret", secret);
                     }
-                    ClientAuth::None => param("client_id", &self.client_id),
                     // Last: the shell appends the signed assertion to `client_assertion=`.
-                    ClientAuth::PrivateKeyJwt => {
+                    // (Only the servers' builds configure it: the others drop this branch.)
+                    ClientAuth::PrivateKeyJwt if crate::proto::SERVER => {
                         param("client_id", &self.client_id);
                         param("client_assertion_type", crate::proto::jwk::ASSERTION_TYPE);
                         param("client_assertion", "");
                     }
+                    ClientAuth::None | ClientAuth::PrivateKeyJwt => param("client_id", &self.client_id),
                 }
             }
         }
@@ -150,11 +165,11 @@ impl Endpoint {
         HttpRequest {
             method: "POST",
             url: match call {
-                Call::Revoke { url, .. } => url.to_owned(),
+                Call::Revoke { url, .. } | Call::Par { url, .. } => url.to_owned(),
                 _ => self.token_url.clone(),
             },
             lock: matches!(call, Call::Refresh { .. }) && runtime == Runtime::Browser,
-            assertion: self.client_auth == ClientAuth::PrivateKeyJwt && self.wire.is_oauth2(),
+            assertion: crate::proto::SERVER && self.client_auth == ClientAuth::PrivateKeyJwt && self.wire.is_oauth2(),
             headers,
             body,
             redirect: "manual",

@@ -1,11 +1,8 @@
-// Signing with WebCrypto keys: `private_key_jwt` client assertions (RFC 7523 §2.2) for
-// server-side clients (the Node and Workers entries hand this module to the shell:
-// setKeyAuth; a page's entry does not, and the core refuses the option there), and the JWS
-// signing that DPoP proofs (js/dpop.js) and the broker (js/broker.js) share.
-// The core builds every signing input and decides what goes in it (src/proto/jwk.rs); this
-// only imports, signs and encodes. A private key never enters wasm memory: the core sees a
-// view of it (its algorithm, public members and kid), WebCrypto holds the key.
-import { TokenError, dead, gone } from "./shell.js";
+// JWS signing with WebCrypto keys, shared by DPoP proofs (js/dpop.js), client assertions
+// (js/server.js) and the broker (js/broker.js). The core builds every signing input and
+// decides what goes in it (src/proto/jwk.rs, src/proto/dpop.rs); this only imports, signs
+// and encodes. A private key never enters wasm memory: the core sees a view of it (its
+// algorithm, public members and kid), WebCrypto holds the key.
 
 // The JWS alg the core chose -> WebCrypto's signing parameters (src/proto/jwk.rs ALGS).
 const SIGNING = {
@@ -61,42 +58,3 @@ export const importPrivate = (jwk, name, p) => crypto.subtle.importKey("jwk", pi
 /** Imports the public members of `jwk` (extractable: a DPoP proof carries them). */
 export const importPublic = (jwk, name, p) => crypto.subtle.importKey("jwk", pick(jwk, PUBLIC), importParams(name, p), true, ["verify"]);
 
-const isKey = (k) => typeof k?.type === "string" && typeof k?.algorithm?.name === "string";
-
-/**
- * The core's view of option `clientKey`, to construct the core with instead of the key: a
- * CryptoKey's `{ algorithm, param }`, a JWK's public view, or the value itself when it is
- * neither (the core says what is wrong with it). A CryptoKey must be private and able to sign.
- */
-export function view(k) {
-  if (isKey(k)) {
-    if (k.type !== "private" || !k.usages?.includes("sign")) throw new TokenError("INVALID_CONFIG", "clientKey: must be a private key whose usages include \"sign\"");
-    return { algorithm: k.algorithm.name, param: param(k.algorithm) };
-  }
-  return k !== null && typeof k === "object" && !Array.isArray(k) ? jwkView(k) : k;
-}
-
-/** A client's key state for option `clientKey` (checked by the core): imported on first use. */
-export const of = (given) => ({ given, ready: undefined });
-
-/** [CryptoKey, alg]: the client's key, imported once (a JWK's private members go to WebCrypto and are then let go). */
-function key(s) {
-  const k = s.key;
-  return (k.ready ??= (async () => {
-    const [name, p, alg] = s.core.clientKey();
-    const ck = isKey(k.given) ? k.given : await importPrivate(k.given, name, p);
-    k.given = ck;
-    return [ck, alg];
-  })().catch((e) => {
-    k.ready = undefined; // the next request tries again
-    throw new TokenError("INVALID_CONFIG", "clientKey: WebCrypto could not import it (check its kty, crv and alg)", { cause: e });
-  }));
-}
-
-/** A signed client assertion for the request being sent: new claims, a new `jti`, for every attempt. */
-export async function assertion(s) {
-  const [k, alg] = await key(s);
-  const input = dead(s) ? undefined : s.core.clientAssertion(crypto.getRandomValues(new Uint8Array(16)), Date.now());
-  if (input === undefined) throw gone();
-  return jws(k, alg, input);
-}

@@ -1,0 +1,86 @@
+// What only servers do (the Node and Workers entries hand this module to the shell:
+// setServer; a page's entry does not, and its build refuses the options):
+// - private_key_jwt (RFC 7523 §2.2): the client's key stays in WebCrypto, and each request
+//   gets an assertion the core built, signed here;
+// - pushed authorization requests (RFC 9126) for a sign-in: the core builds the request and
+//   reads the answer; this sends it.
+import { TokenError, dead, getDpop, gone, postToken } from "./shell.js";
+import { importPrivate, jwkView, jws, param } from "./jws.js";
+
+const isKey = (k) => typeof k?.type === "string" && typeof k?.algorithm?.name === "string";
+
+/**
+ * The core's view of option `clientKey`, to construct the core with instead of the key: a
+ * CryptoKey's `{ algorithm, param }`, a JWK's public view, or the value itself when it is
+ * neither (the core says what is wrong with it). A CryptoKey must be private and able to sign.
+ */
+export function view(k) {
+  if (isKey(k)) {
+    if (k.type !== "private" || !k.usages?.includes("sign")) throw new TokenError("INVALID_CONFIG", "clientKey: must be a private key whose usages include \"sign\"");
+    return { algorithm: k.algorithm.name, param: param(k.algorithm) };
+  }
+  return k !== null && typeof k === "object" && !Array.isArray(k) ? jwkView(k) : k;
+}
+
+/** A client's key state for option `clientKey` (checked by the core): imported on first use. */
+export const of = (given) => ({ given, ready: undefined });
+
+/** [CryptoKey, alg]: the client's key, imported once (a JWK's private members go to WebCrypto and are then let go). */
+function key(s) {
+  const k = s.key;
+  return (k.ready ??= (async () => {
+    const [name, p, alg] = s.core.clientKey();
+    const ck = isKey(k.given) ? k.given : await importPrivate(k.given, name, p);
+    k.given = ck;
+    return [ck, alg];
+  })().catch((e) => {
+    k.ready = undefined; // the next request tries again
+    throw e;
+  }));
+}
+
+/** A signed client assertion for the request being sent: new claims, a new `jti`, for every attempt. */
+export async function assertion(s) {
+  const [k, alg] = await key(s);
+  const input = dead(s) ? undefined : s.core.clientAssertion(crypto.getRandomValues(new Uint8Array(16)), Date.now());
+  if (input === undefined) throw gone();
+  return jws(k, alg, input);
+}
+
+/**
+ * Pushes a sign-in's authorization request (RFC 9126): `req` is the core's
+ * `[url, headers, body, assertion, redirect, cache, credentials, cap]`. A key-based client
+ * signs an assertion per attempt; with DPoP each attempt carries a fresh proof and a nonce
+ * demand is answered once (the core says when). Resolves to the URL the user goes to.
+ */
+export async function push(s, [url, headers, body, assertion, redirect, cache, credentials, cap]) {
+  const send = async () => {
+    const b = assertion ? body + (await assertion(s).catch((e) => Promise.reject(e?.code === "DISPOSED" ? e : -2))) : body;
+    const h = s.dpop ? [...headers, ["DPoP", await getDpop().serverProof(s, url)]] : headers;
+    return postToken(s.fetch, url, h, b, redirect, cache, credentials, undefined, cap);
+  };
+  let a;
+  try {
+    a = await send();
+    let json, kind = a[2] === undefined ? 2 : 0;
+    const read = () => {
+      try {
+        json = JSON.parse(a[2]);
+      } catch {
+        kind = 1;
+      }
+    };
+    if (kind === 0) read();
+    if (s.dpop && !dead(s) && s.core.serverAnswer(new URL(url).origin, 0, a[0], String(json?.error ?? ""), a[3] ?? "")) {
+      a = await send();
+      kind = a[2] === undefined ? 2 : 0;
+      json = undefined;
+      if (kind === 0) read();
+    }
+    if (dead(s)) throw gone();
+    return s.core.pushed(a[0], json, kind);
+  } catch (e) {
+    if (e instanceof TokenError) throw e;
+    return s.core.pushed(e === -2 ? -2 : -1, undefined, 2); // -2: WebCrypto refused the client's key
+  }
+}

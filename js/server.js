@@ -53,9 +53,9 @@ export async function assertion(s) {
  * signs an assertion per attempt; with DPoP each attempt carries a fresh proof and a nonce
  * demand is answered once (the core says when). Resolves to the URL the user goes to.
  */
-export async function push(s, [url, headers, body, assertion, redirect, cache, credentials, cap]) {
+export async function push(s, [url, headers, body, signs, redirect, cache, credentials, cap]) {
   const send = async () => {
-    const b = assertion ? body + (await assertion(s).catch((e) => Promise.reject(e?.code === "DISPOSED" ? e : -2))) : body;
+    const b = signs ? body + (await assertion(s).catch((e) => Promise.reject(e?.code === "DISPOSED" ? e : -2))) : body;
     const h = s.dpop ? [...headers, ["DPoP", await getDpop().serverProof(s, url)]] : headers;
     return postToken(s.fetch, url, h, b, redirect, cache, credentials, undefined, cap);
   };

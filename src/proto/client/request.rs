@@ -138,25 +138,35 @@ impl Endpoint {
                         param(k, v);
                     }
                 }
+                // A pushed authorization request's parameters hold client_id already.
+                let id = !matches!(call, Call::Par { .. });
                 match self.client_auth {
                     ClientAuth::Basic => {
-                        if self.preset.client_id_in_body {
+                        if self.preset.client_id_in_body && id {
                             param("client_id", &self.client_id);
                         }
                         headers.push(("Authorization", self.basic_credentials(secret)));
                     }
                     ClientAuth::Post => {
-                        param("client_id", &self.client_id);
+                        if id {
+                            param("client_id", &self.client_id);
+                        }
                         param("client_secret", secret);
                     }
                     // Last: the shell appends the signed assertion to `client_assertion=`.
                     // (Only the servers' builds configure it: the others drop this branch.)
                     ClientAuth::PrivateKeyJwt if crate::proto::SERVER => {
-                        param("client_id", &self.client_id);
+                        if id {
+                            param("client_id", &self.client_id);
+                        }
                         param("client_assertion_type", crate::proto::jwk::ASSERTION_TYPE);
                         param("client_assertion", "");
                     }
-                    ClientAuth::None | ClientAuth::PrivateKeyJwt => param("client_id", &self.client_id),
+                    ClientAuth::None | ClientAuth::PrivateKeyJwt => {
+                        if id {
+                            param("client_id", &self.client_id);
+                        }
+                    }
                 }
             }
         }

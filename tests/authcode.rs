@@ -48,7 +48,7 @@ fn parts(cfg: &Config) -> (&tokenkit::proto::client::config::Endpoint, &tokenkit
     match &cfg.source {
         Source::Endpoint(ep) => match &ep.grant {
             Grant::AuthorizationCode(ac) => (ep, ac),
-            Grant::ClientCredentials => panic!("not a sign-in client"),
+            _ => panic!("not a sign-in client"),
         },
         Source::ApiKey { .. } => panic!("not an endpoint"),
     }

@@ -548,12 +548,12 @@ fn dpop_env_keying_and_routes() {
     assert_eq!(scheme(&on.upstream), "DPoP ");
     assert_eq!(scheme(&off.upstream), "Bearer ");
     assert_eq!(scheme(&signin.signin.as_ref().unwrap().1), "DPoP ");
-    assert_eq!(scheme(&on.shared_cache_config(&parse_url).unwrap()), "DPoP ");
-    assert_eq!(scheme(&off.shared_cache_config(&parse_url).unwrap()), "Bearer ");
+    assert_eq!(scheme(&on.shared_cache_config(None, &parse_url).unwrap()), "DPoP ");
+    assert_eq!(scheme(&off.shared_cache_config(None, &parse_url).unwrap()), "Bearer ");
     let t = TokenSet::lasting(AccessToken::new("tok".into()), None, Instant(0), tokenkit::proto::time::Millis(60_000), tokenkit::proto::time::Millis(0), TokenId(1));
     assert!(token_reply(&t, true, Instant(0)).body.contains(r#""token_type":"DPoP""#));
     let from_object = HttpResponse { status: 200, retry_after: None, dpop_nonce: None, body: Body::Json(common::json_value(&serde_json::from_str(&token_reply(&t, false, Instant(0)).body).unwrap(), 1)) };
-    let shared = on.shared_cache_config(&parse_url).unwrap();
+    let shared = on.shared_cache_config(None, &parse_url).unwrap();
     let tokenkit::proto::client::config::Source::Endpoint(ep) = &shared.source else { panic!() };
     let e = process_token_response(ep, &shared.timing, &from_object, WallMillis(0)).unwrap_err();
     assert!(matches!(&e, Error::UnsupportedTokenType { token_type, expected: "DPoP", .. } if token_type == "Bearer"), "a Bearer token where the deployment's are DPoP-bound: {e:?}");

@@ -23,7 +23,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
-use crate::proto::Error;
+use crate::proto::{Config, Error};
 use crate::proto::broker::bff::{self, Completed, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
 use crate::proto::broker::config::{config_error_reply, BrokerConfig, EnvError, Role};
 use crate::proto::client::request::Runtime;
@@ -164,12 +164,18 @@ impl Front<'_> {
 
     /// The user's access token for a `/proxy/` call (from the session's object, which
     /// refreshes it if due), and the session it belongs to.
-    pub async fn user_token(&self, cookie: Option<&str>) -> Result<(String, String), Reply> {
+    /// `route`: the `PROXY_ROUTES` entry whose own token the call takes: the user's
+    /// exchanged for one for that API (RFC 8693), by the session's object.
+    pub async fn user_token(&self, cookie: Option<&str>, route: Option<usize>) -> Result<(String, String), Reply> {
         let sid = self
             .session(cookie, CookieKind::Session)
             .await
             .ok_or_else(|| bff::session_reply(&Error::LoginRequired { reason: "no session" }))?;
-        let t = self.ask_ok(&sid, SessionOp::Token, "").await?;
+        let mut body = String::new();
+        if let Some(i) = route {
+            crate::proto::encode_u64(&mut body, i as u64);
+        }
+        let t = self.ask_ok(&sid, SessionOp::Token, &body).await?;
         Ok((sid, t))
     }
 
@@ -190,6 +196,15 @@ pub struct BrokerSession {
 
 struct Session {
     client: Result<Rc<Inner>, EnvError>,
+    /// Each `PROXY_ROUTES` entry's token exchange client (RFC 8693), `None` for an entry
+    /// that names no token of its own.
+    exchanges: Vec<Option<Config>>,
+    /// Their machines, made on first use: the user's token exchanged for each API, cached
+    /// and single-flight per session and API; forgotten when the session ends.
+    exchanged: RefCell<Vec<(usize, Rc<Inner>)>>,
+    /// What the exchange clients sign with: the session client's DPoP key and client key.
+    dpop: Option<super::client::DpopSource>,
+    env: JsValue,
     ttl: Secs,
     /// The session's lifecycle (the decisions).
     life: RefCell<UserSession>,
@@ -204,10 +219,14 @@ impl BrokerSession {
         let signin = BrokerConfig::from_env(Role::Session, &get, super::broker::secret_key_view(&env, "CLIENT_KEY").as_ref(), &parse_url).and_then(|c| {
             // The session's tokens are used by the edge's isolates: one key, DPOP_KEY.
             let dpop = super::broker::dpop_source(&c, &env, true)?;
-            c.signin.map(|s| (s, dpop)).ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" })
+            let exchanges: Vec<Option<Config>> = (0..c.proxy_routes.len()).map(|i| c.exchange_client(i)).collect();
+            c.signin.map(|s| (s, dpop, exchanges)).ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" })
         });
-        let ttl = signin.as_ref().map_or(Secs(0), |((s, _), _)| s.session_ttl);
-        let client = signin.map(|((_, c), dpop)| {
+        let ttl = signin.as_ref().map_or(Secs(0), |((s, _), ..)| s.session_ttl);
+        let (mut exchanges, mut exchange_dpop) = (Vec::new(), None);
+        let client = signin.map(|((_, c), dpop, routes)| {
+            exchanges = routes;
+            exchange_dpop = dpop.clone();
             let inner = Inner::new(c, None, Runtime::Workerd);
             *inner.dpop.borrow_mut() = dpop;
             *inner.key_env.borrow_mut() = env.clone();
@@ -215,7 +234,7 @@ impl BrokerSession {
         });
         let record = Record::decode(&to_value(&parse_record(&saved), 4));
         let (life, tokens) = UserSession::restore(record, js::now().wall.0);
-        let s = Session { client, ttl, life: RefCell::new(life), persist };
+        let s = Session { client, exchanges, exchanged: RefCell::new(Vec::new()), dpop: exchange_dpop, env: env.clone(), ttl, life: RefCell::new(life), persist };
         if let (Some(t), Ok(inner)) = (tokens, &s.client) {
             let id = inner.st.borrow_mut().m.restore(t, js::now());
             s.life.borrow_mut().restored(id);
@@ -297,7 +316,11 @@ impl Session {
                 let r = token(inner, &JsValue::UNDEFINED).await;
                 let verdict = self.life.borrow_mut().token_result(r.as_ref().map(|t| t.id));
                 match (verdict, r) {
-                    (TokenVerdict::Serve, Ok(t)) => Ok(ok(t.access_token.expose())),
+                    // A route's own token: the user's exchanged for one for that API.
+                    (TokenVerdict::Serve, Ok(t)) => match crate::proto::parse_decimal(&body, 4) {
+                        None => Ok(ok(t.access_token.expose())),
+                        Some(i) => self.exchange(i as usize, t.access_token).await.map(ok),
+                    },
                     (TokenVerdict::End, Err(e)) => {
                         self.end(inner).await;
                         Err(e)
@@ -311,6 +334,13 @@ impl Session {
                 if let Some(id) = id {
                     inner.refused(id, None, false);
                 }
+                // Or one of its exchanged tokens: that route's next call exchanges anew.
+                for (_, x) in self.exchanged.borrow().iter() {
+                    let id = x.st.borrow().m.session().filter(|(t, _)| t.access_token.expose() == body).map(|(t, _)| t.id);
+                    if let Some(id) = id {
+                        x.refused(id, None, false);
+                    }
+                }
                 Ok(ok(""))
             }
             Next::End(then) => {
@@ -322,9 +352,33 @@ impl Session {
         reply.unwrap_or_else(|e| bff::session_reply(&e))
     }
 
+    /// The user's access token `subject` exchanged for route `i`'s token (RFC 8693), by
+    /// that route's client: its token while valid, else one exchange however many calls
+    /// wait for it.
+    async fn exchange(&self, i: usize, subject: crate::proto::AccessToken) -> Result<String, Error> {
+        let known = self.exchanged.borrow().iter().find(|(r, _)| *r == i).map(|(_, x)| x.clone());
+        let client = match known {
+            Some(x) => x,
+            None => {
+                let cfg = self.exchanges.get(i).cloned().flatten().ok_or(Error::config("PROXY_ROUTES", "this entry names no token of its own"))?;
+                let x = Inner::new(cfg, None, Runtime::Workerd);
+                *x.dpop.borrow_mut() = self.dpop.clone();
+                *x.key_env.borrow_mut() = self.env.clone();
+                self.exchanged.borrow_mut().push((i, x.clone()));
+                x
+            }
+        };
+        client.st.borrow_mut().m.set_subject(subject);
+        token(&client, &JsValue::UNDEFINED).await.map(|t| t.access_token.expose().to_owned())
+    }
+
     /// Ends the session: revoked at the server (when it has a revocation endpoint), and
     /// nothing kept here. Whether the server confirmed the revocation.
     async fn end(&self, inner: &Rc<Inner>) -> bool {
+        // The exchanged tokens go with the session (they expire on their own at the server).
+        for (_, x) in self.exchanged.borrow_mut().drain(..) {
+            x.st.borrow_mut().m.dispose();
+        }
         let revoke = inner.st.borrow_mut().m.sign_out();
         drive(inner, &JsValue::UNDEFINED);
         self.life.borrow_mut().ended();

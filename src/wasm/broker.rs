@@ -97,7 +97,16 @@ struct Broker {
     sessions: JsValue,
     /// The Access keys this isolate holds.
     gates: Gates,
+    /// The Worker's env: the bindings and secrets the route clients below need.
+    env: JsValue,
+    /// The tokens of the `PROXY_ROUTES` entries that name their own (down-scoped per API),
+    /// made on first use: `(route, this isolate's client, the deployment's through the
+    /// TOKEN_CACHE object of its credential set)`.
+    routes: RefCell<Vec<RouteTokens>>,
 }
+
+/// A route's own token clients: `(route, this isolate's, the deployment's object's)`.
+type RouteTokens = (usize, Rc<Inner>, Option<Rc<Inner>>);
 
 impl TokenBroker {
     fn with_role(role: Role, env: &JsValue) -> TokenBroker {
@@ -125,11 +134,12 @@ impl TokenBroker {
         }
         let shared = cfg.as_ref().ok().filter(|_| edge).and_then(|c| {
             let fetch = token_cache_fetch(env, &c.credential_set())?;
-            let shared = c.shared_cache_config(&parse_url).ok()?;
+            let shared = c.shared_cache_config(None, &parse_url).ok()?;
             Some(Inner::new(shared, Some(fetch), Runtime::Workerd))
         });
         let rate = if edge { rate_binding(env) } else { JsValue::UNDEFINED };
-        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions, gates: Gates::default() }) }
+        let (env, routes) = (env.clone(), RefCell::new(Vec::new()));
+        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions, gates: Gates::default(), env, routes }) }
     }
 }
 
@@ -210,6 +220,12 @@ impl Broker {
             Step::Token(cors) => {
                 // Only the token cache's object hands on DPoP-bound tokens (to its isolates).
                 let dpop = broker.cfg.as_ref().is_ok_and(|c| c.dpop());
+                // A token cache object asked for a route's own token (`?route=<index>`).
+                let route = broker.cfg.as_ref().ok().filter(|c| c.role == Role::TokenCache).and_then(|c| c.cached_route(query_value(&request.url(), "route").as_deref()));
+                if let (Some(i), Ok(cfg)) = (route, &broker.cfg) {
+                    let cfg = cfg.clone();
+                    return future_to_promise(async move { Ok(token_response(broker.token_for(&cfg, Some(i), &ctx).await.map(|(t, _)| t), dpop, &cors).into()) });
+                }
                 match broker.shared.as_ref().or(broker.tokens.as_ref()).map(|t| ready(t, &ctx)) {
                     Some(Ok(Ok(t))) => now(token_response(Ok(t), dpop, &cors)),
                     Some(Ok(Err(e))) if broker.shared.is_none() => now(token_response(Err(e), dpop, &cors)),
@@ -371,6 +387,40 @@ impl Broker {
         token(self.tokens.as_ref().ok_or(Error::Disposed)?, ctx).await
     }
 
+    /// The clients of route `i`'s own token (this isolate's, and the deployment's through
+    /// its TOKEN_CACHE object when the edge has the binding), made on first use.
+    fn route_tokens(&self, cfg: &BrokerConfig, i: usize) -> Option<(Rc<Inner>, Option<Rc<Inner>>)> {
+        if let Some((_, own, shared)) = self.routes.borrow().iter().find(|(r, ..)| *r == i) {
+            return Some((own.clone(), shared.clone()));
+        }
+        let own = Inner::new(cfg.route_client(i)?, None, Runtime::Workerd);
+        *own.dpop.borrow_mut() = self.tokens.as_ref().and_then(|t| t.dpop.borrow().clone());
+        *own.key_env.borrow_mut() = self.env.clone();
+        let shared = match cfg.role {
+            Role::Edge => cfg.route_credential_set(i).and_then(|name| {
+                let fetch = token_cache_fetch(&self.env, &name)?;
+                Some(Inner::new(cfg.shared_cache_config(Some(i), &parse_url).ok()?, Some(fetch), Runtime::Workerd))
+            }),
+            _ => None,
+        };
+        self.routes.borrow_mut().push((i, own.clone(), shared.clone()));
+        Some((own, shared))
+    }
+
+    /// The token a call takes: route `i`'s own (through its object when there is one, else
+    /// this isolate's), or the deployment's; and the route it came from.
+    async fn token_for(&self, cfg: &BrokerConfig, route: Option<usize>, ctx: &JsValue) -> Result<(TokenSet, Option<usize>), Error> {
+        let Some((own, shared)) = route.and_then(|i| self.route_tokens(cfg, i)) else { return self.token(ctx).await.map(|t| (t, None)) };
+        if let Some(shared) = &shared {
+            match token(shared, ctx).await {
+                Ok(t) => return Ok((t, route)),
+                Err(e) if cache_failed(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        token(&own, ctx).await.map(|t| (t, route))
+    }
+
     /// The sign-in half, when the broker signs users in.
     fn front<'a>(&'a self, cfg: &'a BrokerConfig) -> Option<Front<'a>> {
         let (signin, _) = cfg.signin.as_ref()?;
@@ -387,16 +437,19 @@ impl Broker {
         ctx: &JsValue,
     ) -> Result<Response, Option<Reply>> {
         let front = self.front(cfg);
+        // A route that names its own token (audience, resource, scope) gets it: exchanged
+        // for the user's in sign-in mode (RFC 8693), else client credentials of its own.
+        let route = parse_url(target).and_then(|u| cfg.token_route(&u.pathname, &request.method()));
         let (name, value, used) = match &front {
             Some(front) => {
                 let cookie = request.headers().get("cookie").ok().flatten();
-                let (sid, t) = front.user_token(cookie.as_deref()).await.map_err(Some)?;
+                let (sid, t) = front.user_token(cookie.as_deref(), route).await.map_err(Some)?;
                 ("Authorization", [sign::scheme(&cfg.upstream), &t].concat(), Used::User(sid, t))
             }
             None => {
-                let t = self.token(ctx).await.map_err(|e| Some(upstream_reply(&e)))?;
+                let (t, route) = self.token_for(cfg, route, ctx).await.map_err(|e| Some(upstream_reply(&e)))?;
                 let (name, value) = sign::authorization(&cfg.upstream, &t);
-                (name, value, Used::Broker(t.id))
+                (name, value, Used::Broker(t.id, route))
             }
         };
         let connection = request.headers().get("connection").ok().flatten().unwrap_or_default();
@@ -418,7 +471,7 @@ impl Broker {
         let ath = match (&prover, &used) {
             (None, _) => None,
             (Some(_), Used::User(_, t)) => Some(t.clone()),
-            (Some(_), Used::Broker(_)) => value.strip_prefix(sign::scheme(&cfg.upstream)).map(str::to_owned),
+            (Some(_), Used::Broker(..)) => value.strip_prefix(sign::scheme(&cfg.upstream)).map(str::to_owned),
         };
         let ath = match ath {
             Some(t) => Some(js_sys::Uint8Array::new(&JsFuture::from(super::signin::sha256(&t)).await.map_err(|_| None)?).to_vec()),
@@ -455,9 +508,16 @@ impl Broker {
                     // The token's holder drops it if the API refused it (the next caller gets a
                     // fresh one); the caller's body is streamed, so there is no replay here.
                     match (&used, &front) {
-                        (Used::Broker(id), _) => {
+                        (Used::Broker(id, None), _) => {
                             for tokens in self.tokens.iter().chain(&self.shared) {
                                 tokens.refused(*id, www.as_deref(), false);
+                            }
+                        }
+                        (Used::Broker(id, Some(i)), _) => {
+                            if let Some((own, shared)) = self.route_tokens(cfg, *i) {
+                                for tokens in core::iter::once(&own).chain(&shared) {
+                                    tokens.refused(*id, www.as_deref(), false);
+                                }
                             }
                         }
                         (Used::User(sid, t), Some(front)) => front.refused(sid, t).await,
@@ -472,8 +532,8 @@ impl Broker {
 
 /// Whose token a proxied call carried.
 enum Used {
-    /// The broker's own (its id).
-    Broker(crate::proto::client::response::TokenId),
+    /// The broker's own (its id, and the route whose token it is, if not the deployment's).
+    Broker(crate::proto::client::response::TokenId, Option<usize>),
     /// The signed-in user's: the session and the token.
     User(String, String),
 }

@@ -62,6 +62,7 @@ pub(super) struct Inner {
 /// The broker's DPoP key: the Worker's env (js/broker.js reads the `DPOP_KEY` secret from
 /// it, never wasm) and the WebCrypto algorithm to import that secret with, or `None` for a
 /// key made in this isolate ([`crate::proto::broker::config::BrokerConfig::dpop_keying`]).
+#[derive(Clone)]
 pub(super) struct DpopSource {
     pub(super) env: JsValue,
     pub(super) import: Option<(&'static str, &'static str)>,

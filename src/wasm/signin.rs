@@ -398,7 +398,7 @@ pub(super) async fn finish_sign_in(inner: &Rc<Inner>, params: &[(String, String)
     let (issuer, iss_required) = match inner.st.borrow().m.config().map(|c| &c.source) {
         Some(Source::Endpoint(ep)) => match &ep.grant {
             Grant::AuthorizationCode(ac) => (ac.issuer.clone(), ac.iss_required),
-            Grant::ClientCredentials => (None, false),
+            _ => (None, false),
         },
         _ => (None, false),
     };

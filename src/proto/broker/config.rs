@@ -37,10 +37,12 @@ impl Role {
     pub fn reads(self, var: &str) -> bool {
         match self {
             Role::Edge => true,
-            Role::TokenCache => UPSTREAM_VARS.contains(&var),
+            // PROXY_ROUTES: the tokens its entries name are the objects' too (a token cache
+            // per API, a session's exchanged tokens).
+            Role::TokenCache => UPSTREAM_VARS.contains(&var) || var == "PROXY_ROUTES",
             #[cfg(feature = "signin")]
             Role::Session => {
-                UPSTREAM_VARS.contains(&var) || var == "SESSION_TTL" || super::bff::SIGNIN_ENV.iter().any(|(v, _)| *v == var)
+                UPSTREAM_VARS.contains(&var) || var == "SESSION_TTL" || var == "PROXY_ROUTES" || super::bff::SIGNIN_ENV.iter().any(|(v, _)| *v == var)
             }
             #[cfg(not(feature = "signin"))]
             Role::Session => false,
@@ -222,7 +224,7 @@ impl BrokerConfig {
         };
         let access = super::gate::access_from_env(&get, parse_url)?;
         let turnstile = super::gate::turnstile_from_env(&get, parse_url)?;
-        let proxy_routes = get("PROXY_ROUTES").map(|v| proxy_routes(&v)).transpose()?.unwrap_or_default();
+        let proxy_routes = get("PROXY_ROUTES").map(|v| proxy_routes(&v, parse_url)).transpose()?.unwrap_or_default();
         Ok(BrokerConfig {
             role,
             proxy_routes,
@@ -242,23 +244,27 @@ impl BrokerConfig {
     /// Names the credential set (token endpoint, client, scope, audience, resource: never the
     /// secret): the Durable Object that holds the deployment's token for it.
     pub fn credential_set(&self) -> String {
-        let mut name = String::new();
-        if let crate::proto::client::config::Source::Endpoint(ep) = &self.upstream.source {
-            // Before discovery the issuer names the endpoint (every isolate reads the same env).
-            let endpoint = ep.discover.as_ref().map_or(&ep.token_url, |d| &d.issuer);
-            for part in [Some(endpoint), Some(&ep.client_id), ep.scope.as_ref(), ep.audience.as_ref(), ep.resource.as_ref()] {
-                name.push_str(part.map_or("", |s| s.as_str()));
-                name.push('\n');
-            }
-        }
-        name
+        credential_set(&self.upstream)
+    }
+
+    /// The credential set of route `i`'s own token ([`BrokerConfig::route_client`]): the
+    /// Durable Object that holds that token for the deployment.
+    pub fn route_credential_set(&self, i: usize) -> Option<String> {
+        self.route_client(i).map(|c| credential_set(&c))
     }
 
     /// The client an isolate uses to get the deployment's token from its Durable Object:
     /// the broker contract (an empty POST answered with the token and its remaining life),
     /// the same as a browser's `TokenClient({ brokerUrl })`, sent to the object's stub.
-    pub fn shared_cache_config(&self, parse_url: ParseUrl<'_>) -> Result<Config, Error> {
-        let mut opts = vec![("brokerUrl".to_owned(), Value::Str(TOKEN_CACHE_URL.to_owned()))];
+    /// `route`: a `PROXY_ROUTES` entry's own token ([`BrokerConfig::route_client`]), asked
+    /// as `?route=<index>` of the object of its credential set.
+    pub fn shared_cache_config(&self, route: Option<usize>, parse_url: ParseUrl<'_>) -> Result<Config, Error> {
+        let mut url = String::from(TOKEN_CACHE_URL);
+        if let Some(i) = route {
+            url.push_str("?route=");
+            crate::proto::encode::push_u64(&mut url, i as u64);
+        }
+        let mut opts = vec![("brokerUrl".to_owned(), Value::Str(url))];
         if let Some(p) = &self.proxy_origin {
             opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
         }
@@ -301,6 +307,54 @@ impl BrokerConfig {
         }
     }
 
+    /// The `PROXY_ROUTES` entry whose token a `method` call to API path `path` takes: the
+    /// entry with the longest path that covers it and allows the method, when that entry
+    /// names a token ([`ProxyRoute::token`]). `None`: the deployment's (or the user's) token.
+    pub fn token_route(&self, path: &str, method: &str) -> Option<usize> {
+        let (i, r) = self
+            .proxy_routes
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.covers(path) && r.methods.iter().any(|m| m == method))
+            .max_by_key(|(i, r)| (r.path.len(), usize::MAX - i))?;
+        r.token.as_ref().map(|_| i)
+    }
+
+    /// The `PROXY_ROUTES` entry a token cache object's request names (`?route=<index>`
+    /// of [`TOKEN_CACHE_URL`], its query's value): one whose token is its own, else `None`
+    /// (the deployment's token).
+    pub fn cached_route(&self, query_value: Option<&str>) -> Option<usize> {
+        let i = parse_decimal(query_value?, 4)? as usize;
+        self.proxy_routes.get(i)?.token.as_ref().map(|_| i)
+    }
+
+    /// The client of route `i`'s own token: the upstream client, its `audience`,
+    /// `resource` and `scope` those of the route (client credentials, cached and
+    /// single-flight on its own). `None` if the route names no token.
+    pub fn route_client(&self, i: usize) -> Option<Config> {
+        let t = self.proxy_routes.get(i)?.token.as_ref()?;
+        let mut cfg = self.upstream.clone();
+        if let crate::proto::client::config::Source::Endpoint(ep) = &mut cfg.source {
+            target(ep, t);
+        }
+        Some(cfg)
+    }
+
+    /// The token exchange client of route `i` for a signed-in user (RFC 8693): the sign-in
+    /// client (its token endpoint, authentication and DPoP) with the grant a token exchange
+    /// and the route's `audience`, `resource` and `scope`. `None` if the route names no token
+    /// or the broker signs no one in.
+    #[cfg(all(feature = "signin", feature = "server"))]
+    pub fn exchange_client(&self, i: usize) -> Option<Config> {
+        let t = self.proxy_routes.get(i)?.token.as_ref()?;
+        let mut cfg = self.signin.as_ref()?.1.clone();
+        if let crate::proto::client::config::Source::Endpoint(ep) = &mut cfg.source {
+            ep.grant = crate::proto::client::config::Grant::TokenExchange;
+            target(ep, t);
+        }
+        Some(cfg)
+    }
+
     /// Whether `key` (from `X-Broker-Key`) is one of the configured keys. Compares every
     /// byte of every key, so timing does not reveal how much of a key matched.
     pub fn key_ok(&self, key: Option<&str>) -> bool {
@@ -312,7 +366,7 @@ impl BrokerConfig {
 /// Where an isolate's requests to the `TokenCache` object go (its stub ignores the host).
 pub const TOKEN_CACHE_URL: &str = "https://token-cache.tokenkit.invalid/token";
 
-/// One `PROXY_ROUTES` entry: the methods allowed under a path.
+/// One `PROXY_ROUTES` entry: the methods allowed under a path, and the token they take.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProxyRoute {
     /// Upper-case method names.
@@ -320,6 +374,22 @@ pub struct ProxyRoute {
     /// The API path, from `/`: ending in `/`, it covers every path below it; otherwise
     /// that one path only.
     pub path: String,
+    /// The token for this API, when the entry names its own `audience`, `resource` or
+    /// `scope` (RFC 10017 §6.2.2.3: no broader a token than the API needs): client
+    /// credentials of its own, or for a signed-in user the user's token exchanged for one
+    /// (RFC 8693). `None`: the deployment's (or the user's) token.
+    pub token: Option<TokenTarget>,
+}
+
+/// What a down-scoped token is for: the parameters of its token request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokenTarget {
+    /// `audience` (RFC 8693 §2.1): the logical name of the API.
+    pub audience: Option<String>,
+    /// `resource` (RFC 8707): the API's absolute URL.
+    pub resource: Option<String>,
+    /// `scope`, space-separated.
+    pub scope: Option<String>,
 }
 
 impl ProxyRoute {
@@ -336,13 +406,17 @@ impl ProxyRoute {
 /// and `TRACE` have no business at an API.
 const NEVER_PROXIED: &[&str] = &["OPTIONS", "CONNECT", "TRACE"];
 
-/// Parses `PROXY_ROUTES`: comma-separated entries of methods then a path, e.g.
-/// `GET /me, GET POST /items/`.
-pub fn proxy_routes(v: &str) -> Result<Vec<ProxyRoute>, EnvError> {
+/// Parses `PROXY_ROUTES`: comma-separated entries of methods, a path, then optionally the
+/// token that path takes: `audience=<name>`, `resource=<absolute URL>` and `scope=<scope>`
+/// (one scope value each, repeated for more), e.g.
+/// `GET /me, GET POST /orders/ audience=orders scope=orders:read scope=orders:write`.
+pub fn proxy_routes(v: &str, parse_url: ParseUrl<'_>) -> Result<Vec<ProxyRoute>, EnvError> {
     let bad = |reason| EnvError { var: "PROXY_ROUTES", reason };
     let mut out = Vec::new();
     for entry in v.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let mut words: Vec<&str> = entry.split_ascii_whitespace().collect();
+        let at = words.iter().position(|w| w.contains('=')).unwrap_or(words.len());
+        let token = token_target(words.split_off(at), parse_url).map_err(bad)?;
         let path = words.pop().filter(|p| p.starts_with('/')).ok_or(bad("each entry is methods then a path from /, e.g. GET POST /items/"))?;
         if words.is_empty() {
             return Err(bad("each entry names at least one method, e.g. GET /me"));
@@ -358,12 +432,45 @@ pub fn proxy_routes(v: &str) -> Result<Vec<ProxyRoute>, EnvError> {
             }
             methods.push(m);
         }
-        out.push(ProxyRoute { methods, path: path.to_owned() });
+        out.push(ProxyRoute { methods, path: path.to_owned(), token });
     }
     if out.is_empty() {
         return Err(bad("must name at least one route when set"));
     }
     Ok(out)
+}
+
+const WORDS_ONLY: &str = "after the path an entry takes audience=, resource= (once each) and scope= words only";
+
+/// An entry's `audience=`, `resource=` and `scope=` words, or `None` without any.
+fn token_target(words: Vec<&str>, parse_url: ParseUrl<'_>) -> Result<Option<TokenTarget>, &'static str> {
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let mut t = TokenTarget::default();
+    for w in words {
+        let Some((k, v)) = w.split_once('=') else { return Err(WORDS_ONLY) };
+        if v.is_empty() || !crate::proto::encode::is_printable(v) {
+            return Err("audience=, resource= and scope= each need a value, after the path");
+        }
+        let slot = match k {
+            "audience" if t.audience.is_none() => &mut t.audience,
+            "resource" if t.resource.is_none() && parse_url(v).is_some_and(|u| !u.has_fragment) => &mut t.resource,
+            "resource" if t.resource.is_none() => return Err("resource= must be an absolute URL without a #fragment (RFC 8707)"),
+            "scope" => {
+                let token = crate::proto::client::config::scope(&Value::Str(v.to_owned())).map_err(|_| "scope= holds a character not allowed in a scope (RFC 6749 §3.3)")?;
+                let s = t.scope.get_or_insert_with(String::new);
+                if !s.is_empty() {
+                    s.push(' ');
+                }
+                s.push_str(&token);
+                continue;
+            }
+            _ => return Err(WORDS_ONLY),
+        };
+        *slot = Some(v.to_owned());
+    }
+    Ok(Some(t))
 }
 
 /// The answer to a configuration error: 500 naming the variable, never its value.
@@ -372,4 +479,26 @@ pub fn config_error_reply(e: &EnvError) -> Reply {
     m.push_str(": ");
     m.push_str(e.reason);
     Reply::error(500, "broker_misconfigured", &m)
+}
+
+/// `ep` asking for `t`'s token: its audience, resource and scope in place of the client's.
+fn target(ep: &mut crate::proto::client::config::Endpoint, t: &TokenTarget) {
+    ep.audience = t.audience.clone();
+    ep.resource = t.resource.clone();
+    ep.scope = t.scope.clone();
+}
+
+/// Names a credential set (token endpoint, client, scope, audience, resource: never the
+/// secret): the Durable Object that holds the deployment's token for it.
+fn credential_set(cfg: &Config) -> String {
+    let mut name = String::new();
+    if let crate::proto::client::config::Source::Endpoint(ep) = &cfg.source {
+        // Before discovery the issuer names the endpoint (every isolate reads the same env).
+        let endpoint = ep.discover.as_ref().map_or(&ep.token_url, |d| &d.issuer);
+        for part in [Some(endpoint), Some(&ep.client_id), ep.scope.as_ref(), ep.audience.as_ref(), ep.resource.as_ref()] {
+            name.push_str(part.map_or("", |s| s.as_str()));
+            name.push('\n');
+        }
+    }
+    name
 }

@@ -70,6 +70,11 @@ pub enum Grant {
     /// Authorization code with PKCE (RFC 6749 §4.1, RFC 7636) kept alive with refresh
     /// tokens (§6): a signed-in user's tokens.
     AuthorizationCode(alloc::boxed::Box<AuthCode>),
+    /// Token exchange (RFC 8693): the broker's token for one API, exchanged for the
+    /// signed-in user's access token ([`crate::proto::client::machine::Machine::set_subject`]),
+    /// down-scoped to the endpoint's `audience`, `resource` and `scope`.
+    #[cfg(feature = "server")]
+    TokenExchange,
 }
 
 /// Where a user signs in, and where the authorization server sends them back.

@@ -25,14 +25,14 @@
 use crate::prelude::*;
 
 use super::config::{Config, Endpoint, Grant, Source, MIN_INTERVAL};
-#[cfg(feature = "signin")]
+#[cfg(any(feature = "signin", feature = "server"))]
 use super::request::Call;
 use super::request::Runtime;
 #[cfg(feature = "dpop")]
 use crate::proto::dpop::{is_nonce_error, nonce_challenge, DpopKey, Nonces};
 use crate::proto::error::Error;
 use crate::proto::http::{scheme_refused, HttpRequest, HttpResponse};
-#[cfg(feature = "signin")]
+#[cfg(any(feature = "signin", feature = "server"))]
 use crate::proto::secret::AccessToken;
 use crate::proto::secret::{AuthorizationCode, CodeVerifier, IdToken, RefreshToken};
 use crate::proto::time::{Instant, Millis, Now, WallMillis};
@@ -215,6 +215,9 @@ pub struct Machine {
     /// The DPoP nonces servers gave, by origin.
     #[cfg(feature = "dpop")]
     nonces: Nonces,
+    /// A token exchange client's subject: the signed-in user's access token it exchanges.
+    #[cfg(feature = "server")]
+    subject: Option<AccessToken>,
 }
 
 impl Machine {
@@ -240,7 +243,17 @@ impl Machine {
             dpop_key: None,
             #[cfg(feature = "dpop")]
             nonces: Nonces::default(),
+            #[cfg(feature = "server")]
+            subject: None,
         }
+    }
+
+    #[cfg(feature = "server")]
+    /// A token exchange client's subject token (RFC 8693 §2.1): the signed-in user's access
+    /// token, given before each [`Machine::get`]. The next exchange sends it; a token
+    /// already exchanged stays in use until it is due (it is valid on its own).
+    pub fn set_subject(&mut self, token: AccessToken) {
+        self.subject = Some(token);
     }
 
     #[cfg(feature = "dpop")]
@@ -342,6 +355,10 @@ impl Machine {
         let Source::Endpoint(ep) = &self.cfg.as_ref()?.source else { return None };
         if let Some(d) = &ep.discover {
             return Some(ep.metadata_request(self.runtime, d.urls.get(usize::from(d.step))?));
+        }
+        #[cfg(feature = "server")]
+        if let Grant::TokenExchange = &ep.grant {
+            return Some(ep.request(self.runtime, Call::Exchange { subject_token: self.subject.as_ref()?.expose() }));
         }
         #[cfg(feature = "signin")]
         if let Grant::AuthorizationCode(ac) = &ep.grant {
@@ -463,7 +480,7 @@ impl Machine {
                 };
                 Some(ep.request(self.runtime, Call::Revoke { url, token, hint }))
             }),
-            Grant::ClientCredentials => None,
+            _ => None,
         };
         self.end_session(Error::LoginRequired { reason: "signed out" }, false);
         revoke

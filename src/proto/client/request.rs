@@ -8,6 +8,14 @@ use crate::proto::http::HttpRequest;
 use super::config::{ClientAuth, Credentials, Endpoint};
 use super::presets::BodyFormat;
 
+/// The `grant_type` of a token exchange (RFC 8693 §2.1).
+#[cfg(feature = "server")]
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
+/// The token type of an OAuth access token (RFC 8693 §3): what is exchanged, and for what.
+#[cfg(feature = "server")]
+pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
 /// Where the shell runs; one explicit input from the package entry that loaded it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Runtime {
@@ -32,6 +40,12 @@ pub enum Call<'a> {
         verifier: &'a str,
         /// The `redirect_uri` the authorization request carried.
         redirect_uri: &'a str,
+    },
+    /// Exchanging a user's access token for one for another API (RFC 8693 §2.1).
+    #[cfg(feature = "server")]
+    Exchange {
+        /// The user's access token.
+        subject_token: &'a str,
     },
     /// Refreshing a user's access token (RFC 6749 §6).
     Refresh {
@@ -106,6 +120,13 @@ impl Endpoint {
                 };
                 match &call {
                     Call::ClientCredentials => param("grant_type", "client_credentials"),
+                    #[cfg(feature = "server")]
+                    Call::Exchange { subject_token } => {
+                        param("grant_type", TOKEN_EXCHANGE);
+                        param("subject_token", subject_token);
+                        param("subject_token_type", ACCESS_TOKEN_TYPE);
+                        param("requested_token_type", ACCESS_TOKEN_TYPE);
+                    }
                     Call::Code { code, verifier, redirect_uri } => {
                         param("grant_type", "authorization_code");
                         param("code", code);
@@ -125,7 +146,11 @@ impl Endpoint {
                 }
                 if !matches!(call, Call::Revoke { .. } | Call::Par { .. }) {
                     // A code or a refresh keeps the scope the user granted (RFC 6749 §6).
-                    if let (Some(s), Call::ClientCredentials) = (&self.scope, &call) {
+                    #[cfg(feature = "server")]
+                    let own_scope = matches!(call, Call::ClientCredentials | Call::Exchange { .. });
+                    #[cfg(not(feature = "server"))]
+                    let own_scope = matches!(call, Call::ClientCredentials);
+                    if let (Some(s), true) = (&self.scope, own_scope) {
                         param("scope", s);
                     }
                     if let Some(a) = &self.audience {

@@ -88,6 +88,26 @@ export interface PublicAuth {
   clientSecret?: undefined;
 }
 
+/** A private key to sign with: a WebCrypto `CryptoKey` (typed by shape: a browser's, Node's or a Worker's), or a private JWK. */
+export type ClientKey =
+  | { readonly type: string; readonly algorithm: { readonly name: string } }
+  | { readonly kty: string; readonly d: string; readonly kid?: string | undefined; readonly alg?: string | undefined; readonly [member: string]: unknown };
+
+/**
+ * `private_key_jwt` (RFC 7523, FAPI 2.0): each request carries a JWT signed with the client's
+ * key instead of a shared secret (`iss` = `sub` = clientId, `aud` = the issuer identifier,
+ * a new `jti`, 60 s of life). Servers only (the Node and Workers entries): a page's entry
+ * refuses it. Make a key pair with `npx tokenkit-keygen`.
+ */
+export interface KeyAuth {
+  clientAuth: "private_key_jwt";
+  /** A private `CryptoKey` that can sign (ECDSA P-256/P-384/P-521, Ed25519, RSASSA-PKCS1-v1_5 or RSA-PSS with SHA-256), or a private JWK (imported once by WebCrypto, not extractable; its `kid` goes into each assertion). */
+  clientKey: ClientKey;
+  /** The assertions' `aud` when it must not be the issuer identifier (a server that still wants its token endpoint). Default: `issuer`. */
+  assertionAudience?: string | undefined;
+  clientSecret?: undefined;
+}
+
 /**
  * The token endpoint, given or discovered: `tokenUrl`, or `issuer` alone (its metadata is
  * fetched once, RFC 8414 then OpenID Connect Discovery), or both (`tokenUrl` wins).
@@ -122,7 +142,7 @@ export type ClientCredentialsOptions = CommonOptions &
     dialect?: "oauth2" | undefined;
     /** The default. `"authorization_code"` (signing users in) is in "tokenkit/signin". */
     grant?: "client_credentials" | undefined;
-  } & (SecretAuth | PublicAuth);
+  } & (SecretAuth | PublicAuth | KeyAuth);
 
 /** Symbl's JSON app-credentials endpoint, through the constructor: `{ dialect: "symbl", tokenUrl, appId, appSecret }`. */
 export interface SymblDialectOptions extends CommonOptions, TimingOptions {

@@ -6,7 +6,11 @@ export interface BrokerEnv {
   CLIENT_ID?: string;
   /** Set with `wrangler secret put CLIENT_SECRET`, never in wrangler.toml. */
   CLIENT_SECRET?: string;
-  CLIENT_AUTH?: "client_secret_basic" | "client_secret_post" | "none";
+  CLIENT_AUTH?: "client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none";
+  /** With CLIENT_AUTH=private_key_jwt: the private JWK (a secret: `npx tokenkit-keygen` makes one) every request's assertion is signed with, in place of CLIENT_SECRET. */
+  CLIENT_KEY?: string;
+  /** The assertions' aud when it must not be ISSUER. */
+  ASSERTION_AUDIENCE?: string;
   SCOPE?: string;
   AUDIENCE?: string;
   RESOURCE?: string;
@@ -19,6 +23,8 @@ export interface BrokerEnv {
   ALLOWED_ORIGINS?: string;
   /** The API origin /proxy/ forwards to. */
   PROXY_ORIGIN?: string;
+  /** Comma-separated entries `METHODS /path [audience=<name>] [resource=<url>] [scope=<scope>]...`: what /proxy/ forwards, and the token each API takes (its own, down-scoped; exchanged for a signed-in user's, RFC 8693). */
+  PROXY_ROUTES?: string;
   BROKER_KEYS?: string;
   /** "true": allowed origins may call with cookies (Access-Control-Allow-Credentials). */
   ALLOW_CREDENTIALS?: "true" | "false";
@@ -33,6 +39,8 @@ export interface BrokerEnv {
   /** The broker's own /callback URL, registered at the authorization server; with ISSUER alone it turns sign-in on. */
   REDIRECT_URI?: string;
   REVOCATION_URL?: string;
+  /** The pushed authorization request endpoint (RFC 9126); else discovered from ISSUER (the broker always pushes when the server has one). */
+  PAR_URL?: string;
   /** The authorization server's issuer identifier: without TOKEN_URL its token endpoint is discovered (RFC 8414); sign-in checks callbacks' iss against it (RFC 9207). */
   ISSUER?: string;
   /** Default "openid offline_access". */

@@ -4,6 +4,7 @@ import {
   TokenClient as BaseClient,
   type ClientCredentialsOptions,
   type CommonOptions,
+  type KeyAuth,
   type PublicAuth,
   type SecretAuth,
   type TimingOptions,
@@ -26,7 +27,9 @@ export type AuthorizationCodeOptions = CommonOptions &
     resource?: string | undefined;
     /** More token request parameters. */
     extraParams?: Readonly<Record<string, string>> | undefined;
-  } & SignInEndpoints & (SecretAuth | PublicAuth);
+    /** The pushed authorization request endpoint (RFC 9126; servers only): the sign-in's parameters go there, the user's browser carries `client_id` and `request_uri` alone. Discovered with `issuer` when the server requires it or the client is confidential. */
+    parUrl?: string | undefined;
+  } & SignInEndpoints & (SecretAuth | PublicAuth | KeyAuth);
 
 /**
  * The sign-in's endpoints: given, or discovered from `issuer` alone (RFC 8414; a callback

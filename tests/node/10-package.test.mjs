@@ -3,7 +3,8 @@
 // Loading in each bundler, framework and runtime is tests/matrix/ (make test-matrix).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFile as execFileCb, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,8 @@ import { startDpopAs, startResourceServer } from "../fixtures/dpop.mjs";
 import { bundleAndRun } from "../../worker/local.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
+// Children that call a server of this process's must not block its event loop.
+const execFile = promisify(execFileCb);
 let fx, dir, tarball;
 
 before(async () => {
@@ -33,7 +36,7 @@ const bundle = async (w, bindings) => (await bundleAndRun(w, bindings, { NODE_PA
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
-  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/unpack.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/DOCS.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml", "package/signin/browser.js", "package/signin/node.js", "package/signin/node.cjs", "package/signin/workerd.js", "package/signin/index.d.ts", "package/signin/wasm-inline.js", "package/signin/tokenkit_bg.wasm", "package/dpop/browser.js", "package/dpop/node.js", "package/dpop/node.cjs", "package/dpop/workerd.js", "package/dpop/index.d.ts", "package/dpop/index.d.cts", "package/dpop/wasm-inline.js", "package/dpop/tokenkit_bg.wasm"]) {
+  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/unpack.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/DOCS.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml", "package/signin/browser.js", "package/signin/node.js", "package/signin/node.cjs", "package/signin/workerd.js", "package/signin/index.d.ts", "package/signin/wasm-inline.js", "package/signin/tokenkit_bg.wasm", "package/dpop/browser.js", "package/dpop/node.js", "package/dpop/node.cjs", "package/dpop/workerd.js", "package/dpop/index.d.ts", "package/dpop/index.d.cts", "package/dpop/wasm-inline.js", "package/dpop/tokenkit_bg.wasm", "package/server/tokenkit.js", "package/server/tokenkit_bg.wasm", "package/server/wasm-inline.js", "package/signin/server/tokenkit_bg.wasm", "package/dpop/server/wasm-inline.js", "package/broker/keygen.mjs"]) {
     assert.ok(files.includes(f), `${f} in ${files}`);
   }
   assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));
@@ -52,6 +55,28 @@ test("tokenkit/signin from the tarball: ESM and CommonJS in Node, each with its 
   const refused = run("main.mjs", `import { TokenClient } from "tokenkit";
 try { new TokenClient({ grant: "authorization_code", tokenUrl: "https://a.example/token", clientId: "a", clientAuth: "none" }); } catch (e) { console.log(JSON.stringify([e.code, e.message])); }`);
   assert.deepEqual(refused, ["INVALID_CONFIG", 'grant: "authorization_code" needs the sign-in build: import from "tokenkit/signin"']);
+});
+
+test("npx tokenkit-keygen from the tarball makes a PS256 key; require(\"tokenkit\") and import of tokenkit/signin sign with it, and oidc-provider, given the printed JWKS, takes their assertions", async () => {
+  const { startKeyAs } = await import("../fixtures/keyauth.mjs");
+  const bin = join(dir, "node_modules/.bin/tokenkit-keygen");
+  const made = JSON.parse(execFileSync(bin, ["--json", "--alg", "PS256", "--kid", "packed"], { cwd: dir, encoding: "utf8" }));
+  assert.deepEqual([made.privateJwk.kty, made.privateJwk.alg, made.privateJwk.kid, typeof made.privateJwk.d], ["RSA", "PS256", "packed", "string"]);
+  assert.deepEqual(made.jwks.keys.map((k) => [k.kid, k.alg, k.use, "d" in k]), [["packed", "PS256", "sig", false]]);
+  const human = execFileSync(bin, [], { cwd: dir, encoding: "utf8" });
+  assert.match(human, /^# The private JWK/m);
+  const as = await startKeyAs({ keys: made.jwks.keys });
+  try {
+    const client = `{ issuer: ${JSON.stringify(as.issuer)}, clientId: "svc", clientAuth: "private_key_jwt", clientKey: ${JSON.stringify(made.privateJwk)} }`;
+    writeFileSync(join(dir, "key.cjs"), `const { TokenClient } = require("tokenkit");\nnew TokenClient(${client}).getToken().then((t) => console.log(JSON.stringify(typeof t)), (e) => console.log(JSON.stringify(e.code + " " + e.message)));`);
+    const cjs = execFile(process.execPath, ["key.cjs"], { cwd: dir });
+    assert.equal(JSON.parse((await cjs).stdout), "string");
+    writeFileSync(join(dir, "key.mjs"), `import { TokenClient } from "tokenkit/signin";\nconst c = new TokenClient({ ...${client}, allowedOrigins: [${JSON.stringify(as.issuer)}] });\nconsole.log(JSON.stringify(typeof (await c.getToken())));`);
+    assert.equal(JSON.parse((await execFile(process.execPath, ["key.mjs"], { cwd: dir })).stdout), "string");
+    assert.deepEqual(as.assertions.map((a) => [a.header.alg, a.header.kid]), [["PS256", "packed"], ["PS256", "packed"]]);
+  } finally {
+    await as.close();
+  }
 });
 
 // Node prints the source line an uncaught error was thrown from: a minified entry made that

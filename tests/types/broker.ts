@@ -30,3 +30,6 @@ const badFlag: BrokerEnv = { ALLOW_CREDENTIALS: "yes" };
 void badFlag;
 // @ts-expect-error handle() needs the execution context
 void broker.handle(new Request("https://edge.example.com/token"));
+
+// No shared secret: private_key_jwt with CLIENT_KEY, pushed sign-ins, a token per API.
+export const keyed: BrokerEnv = { TOKEN_URL: "https://as.example.com/token", CLIENT_ID: "svc", CLIENT_AUTH: "private_key_jwt", CLIENT_KEY: "{\"kty\":\"EC\"}", ASSERTION_AUDIENCE: "https://as.example.com", PAR_URL: "https://as.example.com/par", PROXY_ROUTES: "GET /orders/ audience=orders scope=orders:read" };

@@ -57,3 +57,7 @@ export async function stepUpSignIn(client: TokenClient, res: Response): Promise<
 export const byIssuer = new TokenClient({ grant: "authorization_code", issuer: "https://auth.example.com", clientId: "spa", clientAuth: "none", redirectUri: "https://app.example.com/cb" });
 // @ts-expect-error authorizeUrl without tokenUrl
 export const half = new TokenClient({ grant: "authorization_code", authorizeUrl: "https://auth.example.com/a", clientId: "spa", clientAuth: "none", redirectUri: "https://app.example.com/cb" });
+
+// A server's sign-in with private_key_jwt and pushed authorization requests.
+const par = new TokenClient({ grant: "authorization_code", issuer: "https://as.example.com", clientId: "web", redirectUri: "https://app.example.com/cb", clientAuth: "private_key_jwt", clientKey: { kty: "EC", crv: "P-256", x: "x", y: "y", d: "d" }, parUrl: "https://as.example.com/par" });
+void par.createAuthorizationUrl();

@@ -96,3 +96,16 @@ export async function stepUp(res: Response): Promise<number | undefined> {
   if (c?.error === "insufficient_user_authentication") return c.maxAge;
   return TokenClient.challenge(res)?.maxAge;
 }
+
+// private_key_jwt (servers): a private JWK or a CryptoKey, no secret; never both.
+const jwk = { kty: "EC", crv: "P-256", x: "x", y: "y", d: "d", kid: "k1" };
+const keyed = new TokenClient({ issuer: "https://as.example.com", clientId: "svc", clientAuth: "private_key_jwt", clientKey: jwk, assertionAudience: "https://as.example.com/token" });
+void keyed.getToken();
+async function withCryptoKey(k: { type: string; algorithm: { name: string } }): Promise<void> {
+  await new TokenClient({ issuer: "https://as.example.com", clientId: "svc", clientAuth: "private_key_jwt", clientKey: k }).getToken();
+}
+void withCryptoKey;
+// @ts-expect-error a key and a secret
+new TokenClient({ issuer: "https://as.example.com", clientId: "svc", clientAuth: "private_key_jwt", clientKey: jwk, clientSecret: "s" });
+// @ts-expect-error private_key_jwt needs the key
+new TokenClient({ issuer: "https://as.example.com", clientId: "svc", clientAuth: "private_key_jwt" });

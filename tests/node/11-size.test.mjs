@@ -20,13 +20,16 @@ import { readFileSync, readdirSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { buildSync } from "esbuild";
 
-const BUDGET = 40.75 * 1024;
+// Issue 24 (private_key_jwt and PAR, in the servers' builds only): what stays in the browser
+// builds (their refusals, the shell's key hooks) measured +369 B (app 40,270 B), +427 B
+// (sign-in 54,160 B) and +148 B (DPoP 60,896 B) over 4eb074d; budgets ratcheted to match.
+const BUDGET = 41.25 * 1024;
 // tokenkit/dpop (issue 22): the sign-in build with DPoP, measured 53,614 B (with the sign-in's
 // DPoP: dpop_jkt, revocation proofs, a key shared with the tokens between tabs, which cost
 // the plain sign-in app 325 B more: 47,628 B). Then the revocation endpoint's nonce retry
 // (the core's rule, a 400's error read from its body): 54,272 B, and the sign-in app 47,657 B.
-const DPOP_BUDGET = 59.5 * 1024;
-const APP_BUDGETS = { tokenkit: 39 * 1024, "tokenkit/signin": 52.5 * 1024, "tokenkit/dpop": DPOP_BUDGET };
+const DPOP_BUDGET = 59.75 * 1024;
+const APP_BUDGETS = { tokenkit: 39.5 * 1024, "tokenkit/signin": 53 * 1024, "tokenkit/dpop": DPOP_BUDGET };
 const pkgDir = new URL("../../pkg/", import.meta.url).pathname;
 const apps = {
   tokenkit: `import { TokenClient } from "tokenkit";

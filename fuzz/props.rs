@@ -210,6 +210,18 @@ pub fn broker(data: &[u8]) {
         _ => None,
     };
     let cfg = BrokerConfig::from_env(tokenkit::proto::broker::config::Role::Edge, &env, None, &parse_url).expect("a valid broker configuration");
+    // PROXY_ROUTES from the input: an accepted table has paths from `/`, and a call takes
+    // the token only of an entry that covers its path, allows its method and names one.
+    if let Ok(routes) = tokenkit::proto::broker::config::proxy_routes(query, &parse_url) {
+        assert!(routes.iter().all(|r| r.path.starts_with('/') && !r.methods.is_empty()), "{routes:?}");
+        let routed = BrokerConfig { proxy_routes: routes, ..BrokerConfig::from_env(tokenkit::proto::broker::config::Role::Edge, &env, None, &parse_url).expect("valid") };
+        let path = ["/", rest].concat();
+        if let Some(i) = routed.token_route(&path, method) {
+            let r = &routed.proxy_routes[i];
+            assert!(r.token.is_some() && r.methods.iter().any(|m| m == method), "{r:?} for {method} {path}");
+            assert!(routed.route_client(i).is_some());
+        }
+    }
     let path = ["/", rest].concat();
     let incoming = Incoming { method, path: &path, query, origin: Some(header).filter(|h| !h.is_empty()), broker_key: None, request_headers: Some(query), csrf: Some("1") };
     if let Ok(route) = cfg.route(&incoming) {

@@ -152,3 +152,56 @@ test("the broker signing users in with no shared secret and PAR required (ISSUER
   assert.deepEqual(as.refusals, []);
   await context.close();
 });
+
+test("combined as a FAPI 2.0 deployment would: the broker's sign-in with private_key_jwt, PAR required, DPoP (DPOP_KEY) with the server's nonces: the PAR request carries a proof and an assertion, the user's token is bound to DPOP_KEY, the proxied call sends it with a proof", async (t) => {
+  const { calculateJwkThumbprint } = await import("jose");
+  const { createServer } = await import("node:http");
+  const page = await startPage();
+  const port = await freePort();
+  const broker = `http://127.0.0.1:${port}`;
+  const as = await startKeyAs({ keys: [key.publicJwk], redirects: [`${broker}/callback`], requirePar: true, dpop: true });
+  const dpopKey = await clientKeyPair("dpop-key");
+  const jkt = await calculateJwkThumbprint(dpopKey.publicJwk);
+  const calls = [];
+  const api = createServer(async (req, res) => {
+    const [scheme, token] = (req.headers.authorization ?? "").split(" ");
+    const at = token ? await as.provider.AccessToken.find(token) : undefined;
+    calls.push({ scheme, proof: typeof req.headers.dpop === "string", jkt: at?.jkt, sub: at?.accountId });
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sub: at?.accountId }));
+  });
+  await new Promise((r) => api.listen(0, "127.0.0.1", r));
+  const store = mkdtempSync(join(tmpdir(), "tokenkit-fapi-sessions-"));
+  const options = bffOptions({ port, store, issuer: as.issuer, appOrigin: page.origin, sessionSecret: "fapi-session-key-0123456789abcdefghijklmnopq" });
+  for (const v of ["AUTHORIZE_URL", "TOKEN_URL", "REVOCATION_URL", "CLIENT_SECRET"]) delete options.bindings[v];
+  Object.assign(options.bindings, {
+    CLIENT_AUTH: "private_key_jwt",
+    CLIENT_KEY: JSON.stringify(key.privateJwk),
+    DPOP: "true",
+    DPOP_KEY: JSON.stringify(dpopKey.privateJwk),
+    PROXY_ORIGIN: `http://127.0.0.1:${api.address().port}`,
+  });
+  const mf = new Miniflare(options);
+  t.after(async () => {
+    await mf.dispose();
+    await new Promise((r) => (api.closeAllConnections(), api.close(r)));
+    await as.close();
+    await page.close();
+    rmSync(store, { recursive: true, force: true });
+  });
+  await mf.ready;
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  await p.goto(`${broker}/login?return_to=${encodeURIComponent(`${page.origin}/`)}`);
+  const par = as.proofs.filter((x) => x.path === "/request");
+  assert.equal(par.length, 2, "the PAR endpoint's nonce demand answered once");
+  assert.equal(par[1].claims.htu, as.parUrl);
+  assert.deepEqual(as.assertions.map((a) => a.path), ["/request", "/request"], "a fresh assertion for each PAR attempt");
+  assert.notEqual(as.assertions[0].claims.jti, as.assertions[1].claims.jti);
+  await signInAt(p, "gus");
+  await p.waitForURL(`${page.origin}/`);
+  const [status, body] = await p.evaluate((u) => fetch(u, { credentials: "include", headers: { "Tokenkit-Request": "1" } }).then(async (r) => [r.status, await r.text()]), `${broker}/proxy/whoami`);
+  assert.equal(status, 200, body);
+  assert.deepEqual(calls, [{ scheme: "DPoP", proof: true, jkt, sub: "gus" }], "bound to DPOP_KEY, sent with a proof");
+  assert.deepEqual(as.refusals, []);
+  await context.close();
+});

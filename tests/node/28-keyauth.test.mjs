@@ -59,6 +59,27 @@ test("Node, a private JWK, the issuer alone: 20 concurrent callers, one token re
   assert.ok(Math.abs(c1.iat - Date.now() / 1000) < 5);
   // The key is in no property, message or JSON of the client.
   for (const text of [JSON.stringify(c), Object.keys(c).join(), String(c)]) assert.ok(!text.includes(key.privateJwk.d));
+  // Imported once per client: later requests sign with the same CryptoKey.
+  const subtle = globalThis.crypto.subtle;
+  const importKey = subtle.importKey;
+  let imports = 0;
+  subtle.importKey = function (...a) {
+    imports++;
+    return importKey.apply(this, a);
+  };
+  try {
+    for (let i = 0; i < 3; i++) {
+      c.invalidate();
+      await c.getToken();
+    }
+    const fresh = client({ fetch: fetchFn });
+    await fresh.getToken();
+    fresh.free();
+  } finally {
+    subtle.importKey = importKey;
+  }
+  assert.equal(imports, 1, "three more requests of the same client import nothing; a new client imports its key once");
+  assert.equal(new Set(fetchFn.bodies.map(assertionOf).map((j) => claims(j).jti)).size, fetchFn.bodies.length, "a new jti every request");
   c.free();
 });
 
@@ -175,7 +196,7 @@ test("the broker with no shared secret: CLIENT_AUTH=private_key_jwt and CLIENT_K
     }
   }
   // Misconfigured: 500 naming the variable, never its value.
-  for (const [env, name] of [[{ CLIENT_KEY: "{not json" }, "CLIENT_KEY"], [{ CLIENT_KEY: JSON.stringify(key.publicJwk) }, "CLIENT_KEY"], [{ CLIENT_KEY: undefined }, "CLIENT_KEY"]]) {
+  for (const [env, name] of [[{ CLIENT_KEY: "{not json" }, "CLIENT_KEY"], [{ CLIENT_KEY: JSON.stringify(key.publicJwk) }, "CLIENT_KEY"], [{ CLIENT_KEY: undefined }, "CLIENT_KEY"], [{ CLIENT_KEY: JSON.stringify({ ...key.privateJwk, d: "AAAA" }) }, "CLIENT_KEY: could not be imported"]]) {
     const mf = new Miniflare(workerdOptions(`${worker}index.js`, worker, Object.fromEntries(Object.entries({ ...base, ...env }).filter(([, v]) => v !== undefined))));
     try {
       await mf.ready;

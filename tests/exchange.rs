@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::parse_url;
+use common::{obj, parse_url};
 use std::collections::HashMap;
 use tokenkit::proto::broker::config::{proxy_routes, BrokerConfig, Role, TokenTarget};
 use tokenkit::proto::client::machine::{Action, Get, Machine};
@@ -100,9 +100,6 @@ fn ok(b: Value) -> HttpResponse {
     HttpResponse { status: 200, retry_after: None, dpop_nonce: None, body: Body::Json(b) }
 }
 
-fn obj(pairs: &[(&str, Value)]) -> Value {
-    Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-}
 
 #[test]
 fn a_routes_own_client_credentials_request_carries_its_audience_resource_and_scope() {

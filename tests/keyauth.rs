@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::parse_url;
+use common::{obj, parse_url, s};
 use tokenkit::proto::broker::config::{BrokerConfig, Role};
 use tokenkit::proto::client::config::{Config, Source};
 use tokenkit::proto::client::machine::{Action, Get, Machine};
@@ -18,13 +18,6 @@ use tokenkit::proto::time::{Instant, Now, WallMillis};
 use tokenkit::proto::value::Value;
 use tokenkit::proto::Error;
 
-fn s(v: &str) -> Value {
-    Value::Str(v.into())
-}
-
-fn obj(pairs: &[(&str, Value)]) -> Value {
-    Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-}
 
 const ISSUER: &str = "https://as.example/tenant";
 const X: &str = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU";

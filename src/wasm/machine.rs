@@ -113,7 +113,9 @@ impl Core {
     /// The answer to attempt `attempt`: its status (0: an opaque redirect), `Retry-After`,
     /// and its body as the shell's one `JSON.parse` left it: `body` is the parsed value when
     /// `kind` is 0; 1: not JSON; 2: larger than the cap. `status` below 0: no answer (the
-    /// request failed: the shell keeps the platform's error as the `cause`).
+    /// request failed: the shell keeps the platform's error as the `cause`); -2 in the
+    /// servers' builds: nothing was sent, WebCrypto could not import or sign with the
+    /// client's key (`INVALID_CONFIG` `clientKey`).
     /// `dpop_nonce` is its `DPoP-Nonce` header (the DPoP build reads it; the others are
     /// given it and drop it).
     #[allow(clippy::too_many_arguments)]
@@ -341,15 +343,17 @@ impl Core {
         Ok(Array::of3(&JsValue::from_str(&p.state), &JsValue::from_str(&p.verifier), &str_or_null(p.nonce.as_deref())))
     }
 
-    /// Where to send the user for the pending sign-in `[state, verifier, nonce]`, given the
-    /// SHA-256 digest of its verifier and `extraParams` (a plain object of strings); with
-    /// DPoP, `jkt` is the SHA-256 of the key's thumbprint input ([`Core::dpop_thumbprint`]).
     /// The endpoints are still to be discovered from `issuer`: the id of the flight to wait
     /// for, else `undefined` ([`Machine::discover`]).
     pub fn discover(&mut self, mono: f64, wall: f64) -> Option<f64> {
         self.m.discover(now(mono, wall)).map(|FlightId(id)| id as f64)
     }
 
+    /// Where to send the user for the pending sign-in `[state, verifier, nonce]`, given the
+    /// SHA-256 digest of its verifier and `options` (`extraParams`, step-up); with DPoP,
+    /// `jkt` is the SHA-256 of the key's thumbprint input ([`Core::dpop_thumbprint`]). A
+    /// URL, or in the servers' builds with a PAR endpoint the request that pushes it first
+    /// (RFC 9126), whose answer [`Core::pushed`] reads.
     #[wasm_bindgen(js_name = authorizationUrl)]
     pub fn authorization_url(&self, state: String, verifier: String, nonce: Option<String>, digest: &[u8], options: JsValue, jkt: JsValue) -> Result<JsValue, JsValue> {
         let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;

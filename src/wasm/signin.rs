@@ -348,14 +348,7 @@ async fn push(inner: &Rc<Inner>, req: crate::proto::http::HttpRequest) -> Result
     let target = super::convert::parse_url(&req.url).map(|u| (u.origin, u.pathname)).unwrap_or_default();
     let mut attempt = 0;
     loop {
-        let mut body = req.body.clone();
-        if req.assertion {
-            body.push_str(&inner.client_assertion().await?);
-        }
-        let headers = Array::new();
-        for (name, value) in &req.headers {
-            headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
-        }
+        let (body, headers) = body_and_headers(inner, &req).await?;
         let proof = inner.dpop_proof(|m, jti, wall| m.resource_proof("POST", &target.0, &target.1, None, wall, jti)).await?;
         if let Some(p) = proof {
             headers.push(&Array::of2(&JsValue::from_str("DPoP"), &JsValue::from_str(&p)));
@@ -433,9 +426,9 @@ pub(super) fn callback_pairs(url: &JsValue) -> Option<Vec<(String, String)>> {
     )
 }
 
-/// Sends an RFC 7009 revocation request. The server answers 200 whether or not the token
-/// was valid (§2.2); anything else, or no answer, is an error.
-pub(super) async fn revoke_at_server(inner: &Rc<Inner>, fetch: Option<Function>, req: &crate::proto::http::HttpRequest) -> Result<(), Error> {
+/// `req`'s body, with a fresh client assertion appended when it asks for one
+/// (`private_key_jwt`), and its headers as fetch takes them.
+async fn body_and_headers(inner: &Rc<Inner>, req: &crate::proto::http::HttpRequest) -> Result<(String, Array), Error> {
     let mut body = req.body.clone();
     if req.assertion {
         body.push_str(&inner.client_assertion().await?);
@@ -444,6 +437,13 @@ pub(super) async fn revoke_at_server(inner: &Rc<Inner>, fetch: Option<Function>,
     for (name, value) in &req.headers {
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
     }
+    Ok((body, headers))
+}
+
+/// Sends an RFC 7009 revocation request. The server answers 200 whether or not the token
+/// was valid (§2.2); anything else, or no answer, is an error.
+pub(super) async fn revoke_at_server(inner: &Rc<Inner>, fetch: Option<Function>, req: &crate::proto::http::HttpRequest) -> Result<(), Error> {
+    let (body, headers) = body_and_headers(inner, req).await?;
     let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &body)).await.map_err(|_| Error::Network)?;
     // [status, DPoP-Nonce, error] (js/signin.js postRevocation).
     match js_sys::Reflect::get_u32(&status, 0).ok().and_then(|s| s.as_f64()).unwrap_or(0.0) as u16 {

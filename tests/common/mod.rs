@@ -19,6 +19,18 @@ pub fn json_value(j: &serde_json::Value, depth: u8) -> Value {
     }
 }
 
+/// A string value.
+#[allow(dead_code)] // not every test crate builds values
+pub fn s(v: &str) -> Value {
+    Value::Str(v.into())
+}
+
+/// An object value from `(name, value)` pairs, in their order.
+#[allow(dead_code)]
+pub fn obj(pairs: &[(&str, Value)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+}
+
 /// A small stand-in for `new URL(s)`: enough for the URLs these tests use.
 pub fn parse_url(s: &str) -> Option<UrlParts> {
     let (scheme, rest) = s.split_once("://")?;

@@ -6,14 +6,11 @@
 // request a browser carries is client_id and request_uri, nothing else.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Miniflare } from "miniflare";
+import { createServer } from "node:http";
+import { calculateJwkThumbprint } from "jose";
 import { launchChromium } from "../fixtures/chromium.mjs";
 import { callbackFor, signInAt } from "../fixtures/oidc.mjs";
-import { clientKeyPair, startKeyAs } from "../fixtures/keyauth.mjs";
-import { bffOptions, freePort, startPage } from "../fixtures/bff.mjs";
+import { clientKeyPair, startKeyAs, startKeyBroker } from "../fixtures/keyauth.mjs";
 
 const APP = "http://127.0.0.1:9"; // the server-side app's callback: Chromium's route answers it
 let browser, key;
@@ -114,22 +111,7 @@ test("tokenkit/dpop in Node with PAR and private_key_jwt: the PAR request carrie
 });
 
 test("the broker signing users in with no shared secret and PAR required (ISSUER, REDIRECT_URI, CLIENT_AUTH=private_key_jwt, CLIENT_KEY): /login sends the browser with client_id and request_uri only; the user's call is proxied; logout revokes", async (t) => {
-  const page = await startPage();
-  const port = await freePort();
-  const broker = `http://127.0.0.1:${port}`;
-  const as = await startKeyAs({ keys: [key.publicJwk], redirects: [`${broker}/callback`], requirePar: true });
-  const store = mkdtempSync(join(tmpdir(), "tokenkit-par-sessions-"));
-  const options = bffOptions({ port, store, issuer: as.issuer, appOrigin: page.origin, sessionSecret: "par-session-key-0123456789abcdefghijklmnop" });
-  for (const v of ["AUTHORIZE_URL", "TOKEN_URL", "REVOCATION_URL", "CLIENT_SECRET"]) delete options.bindings[v];
-  Object.assign(options.bindings, { CLIENT_AUTH: "private_key_jwt", CLIENT_KEY: JSON.stringify(key.privateJwk) });
-  const mf = new Miniflare(options);
-  t.after(async () => {
-    await mf.dispose();
-    await as.close();
-    await page.close();
-    rmSync(store, { recursive: true, force: true });
-  });
-  await mf.ready;
+  const { broker, as, page } = await startKeyBroker(t, { key, as: { requirePar: true } });
   const context = await browser.newContext();
   const sent = [];
   context.on("request", (r) => r.url().startsWith(`${as.issuer}/auth`) && sent.push(r.url()));
@@ -154,41 +136,24 @@ test("the broker signing users in with no shared secret and PAR required (ISSUER
 });
 
 test("combined as a FAPI 2.0 deployment would: the broker's sign-in with private_key_jwt, PAR required, DPoP (DPOP_KEY) with the server's nonces: the PAR request carries a proof and an assertion, the user's token is bound to DPOP_KEY, the proxied call sends it with a proof", async (t) => {
-  const { calculateJwkThumbprint } = await import("jose");
-  const { createServer } = await import("node:http");
-  const page = await startPage();
-  const port = await freePort();
-  const broker = `http://127.0.0.1:${port}`;
-  const as = await startKeyAs({ keys: [key.publicJwk], redirects: [`${broker}/callback`], requirePar: true, dpop: true });
   const dpopKey = await clientKeyPair("dpop-key");
   const jkt = await calculateJwkThumbprint(dpopKey.publicJwk);
   const calls = [];
+  let find;
   const api = createServer(async (req, res) => {
     const [scheme, token] = (req.headers.authorization ?? "").split(" ");
-    const at = token ? await as.provider.AccessToken.find(token) : undefined;
+    const at = token ? await find(token) : undefined;
     calls.push({ scheme, proof: typeof req.headers.dpop === "string", jkt: at?.jkt, sub: at?.accountId });
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ sub: at?.accountId }));
   });
   await new Promise((r) => api.listen(0, "127.0.0.1", r));
-  const store = mkdtempSync(join(tmpdir(), "tokenkit-fapi-sessions-"));
-  const options = bffOptions({ port, store, issuer: as.issuer, appOrigin: page.origin, sessionSecret: "fapi-session-key-0123456789abcdefghijklmnopq" });
-  for (const v of ["AUTHORIZE_URL", "TOKEN_URL", "REVOCATION_URL", "CLIENT_SECRET"]) delete options.bindings[v];
-  Object.assign(options.bindings, {
-    CLIENT_AUTH: "private_key_jwt",
-    CLIENT_KEY: JSON.stringify(key.privateJwk),
-    DPOP: "true",
-    DPOP_KEY: JSON.stringify(dpopKey.privateJwk),
-    PROXY_ORIGIN: `http://127.0.0.1:${api.address().port}`,
+  t.after(() => new Promise((r) => (api.closeAllConnections(), api.close(r))));
+  const { broker, as, page } = await startKeyBroker(t, {
+    key,
+    as: { requirePar: true, dpop: true },
+    bindings: () => ({ DPOP: "true", DPOP_KEY: JSON.stringify(dpopKey.privateJwk), PROXY_ORIGIN: `http://127.0.0.1:${api.address().port}` }),
   });
-  const mf = new Miniflare(options);
-  t.after(async () => {
-    await mf.dispose();
-    await new Promise((r) => (api.closeAllConnections(), api.close(r)));
-    await as.close();
-    await page.close();
-    rmSync(store, { recursive: true, force: true });
-  });
-  await mf.ready;
+  find = (token) => as.provider.AccessToken.find(token);
   const context = await browser.newContext();
   const p = await context.newPage();
   await p.goto(`${broker}/login?return_to=${encodeURIComponent(`${page.origin}/`)}`);

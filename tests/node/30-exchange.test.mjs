@@ -7,14 +7,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { launchChromium } from "../fixtures/chromium.mjs";
 import { signInAt } from "../fixtures/oidc.mjs";
-import { clientKeyPair, startKeyAs } from "../fixtures/keyauth.mjs";
-import { bffOptions, freePort, startPage } from "../fixtures/bff.mjs";
+import { clientKeyPair, startKeyAs, startKeyBroker } from "../fixtures/keyauth.mjs";
 import { workerdOptions } from "../../worker/local.mjs";
 
 const worker = new URL("../../worker/", import.meta.url).pathname;
@@ -106,29 +102,16 @@ test("PROXY_ROUTES with a bad token word is a 500 naming the variable", async ()
 });
 
 test("a signed-in user (Chromium, no shared secret): two routes with their own audience and scope get the user's token exchanged once each (RFC 8693) under 40 concurrent calls; each taken only by its API; the user's own token elsewhere", async (t) => {
-  const page = await startPage();
-  const port = await freePort();
-  const broker = `http://127.0.0.1:${port}`;
-  const as = await startKeyAs({ keys: [key.publicJwk], redirects: [`${broker}/callback`], audiences: ["orders-api", "billing-api"] });
-  const apis = await startApis(as);
-  const store = mkdtempSync(join(tmpdir(), "tokenkit-exchange-sessions-"));
-  const options = bffOptions({ port, store, issuer: as.issuer, appOrigin: page.origin, sessionSecret: "exchange-session-key-0123456789abcdefghijk" });
-  for (const v of ["AUTHORIZE_URL", "TOKEN_URL", "REVOCATION_URL", "CLIENT_SECRET"]) delete options.bindings[v];
-  Object.assign(options.bindings, {
-    CLIENT_AUTH: "private_key_jwt",
-    CLIENT_KEY: JSON.stringify(key.privateJwk),
-    PROXY_ORIGIN: apis.origin,
-    PROXY_ROUTES: "GET /orders/ audience=orders-api scope=orders, GET /billing/ audience=billing-api scope=billing, GET /whoami/",
+  let apis;
+  const { broker, as, page } = await startKeyBroker(t, {
+    key,
+    as: { audiences: ["orders-api", "billing-api"] },
+    bindings: async (as) => {
+      apis = await startApis(as);
+      t.after(() => apis.close());
+      return { PROXY_ORIGIN: apis.origin, PROXY_ROUTES: "GET /orders/ audience=orders-api scope=orders, GET /billing/ audience=billing-api scope=billing, GET /whoami/" };
+    },
   });
-  const mf = new Miniflare(options);
-  t.after(async () => {
-    await mf.dispose();
-    await apis.close();
-    await as.close();
-    await page.close();
-    rmSync(store, { recursive: true, force: true });
-  });
-  await mf.ready;
   const context = await browser.newContext();
   const p = await context.newPage();
   await p.goto(`${broker}/login?return_to=${encodeURIComponent(`${page.origin}/`)}`);

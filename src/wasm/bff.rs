@@ -23,9 +23,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
-use crate::proto::{Config, Error};
+use crate::proto::Error;
 use crate::proto::broker::bff::{self, Completed, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
-use crate::proto::broker::config::{config_error_reply, BrokerConfig, EnvError, Role};
+use crate::proto::broker::config::{config_error_reply, BrokerConfig, EnvError, Role, TokenTarget};
 use crate::proto::client::request::Runtime;
 use crate::proto::http::Reply;
 use crate::proto::time::Secs;
@@ -196,9 +196,9 @@ pub struct BrokerSession {
 
 struct Session {
     client: Result<Rc<Inner>, EnvError>,
-    /// Each `PROXY_ROUTES` entry's token exchange client (RFC 8693), `None` for an entry
-    /// that names no token of its own.
-    exchanges: Vec<Option<Config>>,
+    /// What each `PROXY_ROUTES` entry's token is for (RFC 8693 exchanges), `None` for an
+    /// entry that names no token of its own.
+    targets: Vec<Option<TokenTarget>>,
     /// Their machines, made on first use: the user's token exchanged for each API, cached
     /// and single-flight per session and API; forgotten when the session ends.
     exchanged: RefCell<Vec<(usize, Rc<Inner>)>>,
@@ -219,13 +219,13 @@ impl BrokerSession {
         let signin = BrokerConfig::from_env(Role::Session, &get, super::broker::secret_key_view(&env, "CLIENT_KEY").as_ref(), &parse_url).and_then(|c| {
             // The session's tokens are used by the edge's isolates: one key, DPOP_KEY.
             let dpop = super::broker::dpop_source(&c, &env, true)?;
-            let exchanges: Vec<Option<Config>> = (0..c.proxy_routes.len()).map(|i| c.exchange_client(i)).collect();
-            c.signin.map(|s| (s, dpop, exchanges)).ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" })
+            let targets: Vec<Option<TokenTarget>> = c.proxy_routes.iter().map(|r| r.token.clone()).collect();
+            c.signin.map(|s| (s, dpop, targets)).ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" })
         });
         let ttl = signin.as_ref().map_or(Secs(0), |((s, _), ..)| s.session_ttl);
-        let (mut exchanges, mut exchange_dpop) = (Vec::new(), None);
+        let (mut targets, mut exchange_dpop) = (Vec::new(), None);
         let client = signin.map(|((_, c), dpop, routes)| {
-            exchanges = routes;
+            targets = routes;
             exchange_dpop = dpop.clone();
             let inner = Inner::new(c, None, Runtime::Workerd);
             *inner.dpop.borrow_mut() = dpop;
@@ -234,7 +234,7 @@ impl BrokerSession {
         });
         let record = Record::decode(&to_value(&parse_record(&saved), 4));
         let (life, tokens) = UserSession::restore(record, js::now().wall.0);
-        let s = Session { client, exchanges, exchanged: RefCell::new(Vec::new()), dpop: exchange_dpop, env: env.clone(), ttl, life: RefCell::new(life), persist };
+        let s = Session { client, targets, exchanged: RefCell::new(Vec::new()), dpop: exchange_dpop, env: env.clone(), ttl, life: RefCell::new(life), persist };
         if let (Some(t), Ok(inner)) = (tokens, &s.client) {
             let id = inner.st.borrow_mut().m.restore(t, js::now());
             s.life.borrow_mut().restored(id);
@@ -319,7 +319,7 @@ impl Session {
                     // A route's own token: the user's exchanged for one for that API.
                     (TokenVerdict::Serve, Ok(t)) => match crate::proto::parse_decimal(&body, 4) {
                         None => Ok(ok(t.access_token.expose())),
-                        Some(i) => self.exchange(i as usize, t.access_token).await.map(ok),
+                        Some(i) => self.exchange(inner, i as usize, t.access_token).await.map(ok),
                     },
                     (TokenVerdict::End, Err(e)) => {
                         self.end(inner).await;
@@ -355,12 +355,14 @@ impl Session {
     /// The user's access token `subject` exchanged for route `i`'s token (RFC 8693), by
     /// that route's client: its token while valid, else one exchange however many calls
     /// wait for it.
-    async fn exchange(&self, i: usize, subject: crate::proto::AccessToken) -> Result<String, Error> {
+    async fn exchange(&self, inner: &Rc<Inner>, i: usize, subject: crate::proto::AccessToken) -> Result<String, Error> {
         let known = self.exchanged.borrow().iter().find(|(r, _)| *r == i).map(|(_, x)| x.clone());
         let client = match known {
             Some(x) => x,
             None => {
-                let cfg = self.exchanges.get(i).cloned().flatten().ok_or(Error::config("PROXY_ROUTES", "this entry names no token of its own"))?;
+                let target = self.targets.get(i).and_then(Option::as_ref).ok_or(Error::config("PROXY_ROUTES", "this entry names no token of its own"))?;
+                // From the session's client as it stands: its endpoints are discovered already.
+                let cfg = inner.st.borrow().m.config().map(|c| crate::proto::broker::config::exchange_client(c, target)).ok_or(Error::Disposed)?;
                 let x = Inner::new(cfg, None, Runtime::Workerd);
                 *x.dpop.borrow_mut() = self.dpop.clone();
                 *x.key_env.borrow_mut() = self.env.clone();

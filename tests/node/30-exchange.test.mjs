@@ -117,11 +117,13 @@ test("a signed-in user (Chromium, no shared secret): two routes with their own a
   await p.goto(`${broker}/login?return_to=${encodeURIComponent(`${page.origin}/`)}`);
   await signInAt(p, "fay");
   await p.waitForURL(`${page.origin}/`);
+  const metadata = as.count.metadata;
   const calls = (paths) => p.evaluate(([b, ps]) => Promise.all(ps.map((x) => fetch(`${b}/proxy${x}`, { credentials: "include", headers: { "Tokenkit-Request": "1" } }).then(async (r) => [r.status, await r.json()]))), [broker, paths]);
   const results = await calls(Array.from({ length: 40 }, (_, i) => (i % 2 ? `/orders/${i}` : `/billing/${i}`)));
   assert.deepEqual([...new Set(results.map(([s]) => s))], [200], JSON.stringify(apis.log.find((l) => !l.ok)));
   assert.ok(results.every(([, b]) => b.sub === "fay"), "the exchanged tokens are the user's");
   assert.equal(as.count.exchanges, 2, "one exchange per session and API");
+  assert.equal(as.count.metadata, metadata, "the exchanges use the session's discovered endpoints: no metadata asked again");
   const tokens = (api) => [...new Set(apis.log.filter((l) => l.api === api).map((l) => l.token))];
   const [orders, billing] = [tokens("orders"), tokens("billing")];
   assert.deepEqual([orders.length, billing.length], [1, 1]);

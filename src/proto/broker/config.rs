@@ -346,13 +346,7 @@ impl BrokerConfig {
     /// or the broker signs no one in.
     #[cfg(all(feature = "signin", feature = "server"))]
     pub fn exchange_client(&self, i: usize) -> Option<Config> {
-        let t = self.proxy_routes.get(i)?.token.as_ref()?;
-        let mut cfg = self.signin.as_ref()?.1.clone();
-        if let crate::proto::client::config::Source::Endpoint(ep) = &mut cfg.source {
-            ep.grant = crate::proto::client::config::Grant::TokenExchange;
-            target(ep, t);
-        }
-        Some(cfg)
+        Some(exchange_client(&self.signin.as_ref()?.1, self.proxy_routes.get(i)?.token.as_ref()?))
     }
 
     /// Whether `key` (from `X-Broker-Key`) is one of the configured keys. Compares every
@@ -479,6 +473,18 @@ pub fn config_error_reply(e: &EnvError) -> Reply {
     m.push_str(": ");
     m.push_str(e.reason);
     Reply::error(500, "broker_misconfigured", &m)
+}
+
+/// The token exchange client for `t` made from the sign-in client `signin` as it stands (a
+/// session's, its endpoints discovered already: the exchange asks no metadata again).
+#[cfg(all(feature = "signin", feature = "server"))]
+pub fn exchange_client(signin: &Config, t: &TokenTarget) -> Config {
+    let mut cfg = signin.clone();
+    if let crate::proto::client::config::Source::Endpoint(ep) = &mut cfg.source {
+        ep.grant = crate::proto::client::config::Grant::TokenExchange;
+        target(ep, t);
+    }
+    cfg
 }
 
 /// `ep` asking for `t`'s token: its audience, resource and scope in place of the client's.

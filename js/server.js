@@ -39,12 +39,23 @@ function key(s) {
   }));
 }
 
-/** A signed client assertion for the request being sent: new claims, a new `jti`, for every attempt. */
+/** What a request's answer is when WebCrypto could not import or sign with the client's key (nothing was sent): the core's status -2. */
+export const KEY_REFUSED = -2;
+
+/**
+ * A signed client assertion for the request being sent: new claims, a new `jti`, for every
+ * attempt. Rejects with DISPOSED, or with KEY_REFUSED when WebCrypto refused the key.
+ */
 export async function assertion(s) {
-  const [k, alg] = await key(s);
+  let k, alg;
+  try {
+    [k, alg] = await key(s);
+  } catch {
+    throw dead(s) ? gone() : KEY_REFUSED;
+  }
   const input = dead(s) ? undefined : s.core.clientAssertion(crypto.getRandomValues(new Uint8Array(16)), Date.now());
   if (input === undefined) throw gone();
-  return jws(k, alg, input);
+  return jws(k, alg, input).catch(() => Promise.reject(KEY_REFUSED));
 }
 
 /**
@@ -55,7 +66,7 @@ export async function assertion(s) {
  */
 export async function push(s, [url, headers, body, signs, redirect, cache, credentials, cap]) {
   const send = async () => {
-    const b = signs ? body + (await assertion(s).catch((e) => Promise.reject(e?.code === "DISPOSED" ? e : -2))) : body;
+    const b = signs ? body + (await assertion(s)) : body;
     const h = s.dpop ? [...headers, ["DPoP", await getDpop().serverProof(s, url)]] : headers;
     return postToken(s.fetch, url, h, b, redirect, cache, credentials, undefined, cap);
   };
@@ -81,6 +92,6 @@ export async function push(s, [url, headers, body, signs, redirect, cache, crede
     return s.core.pushed(a[0], json, kind);
   } catch (e) {
     if (e instanceof TokenError) throw e;
-    return s.core.pushed(e === -2 ? -2 : -1, undefined, 2); // -2: WebCrypto refused the client's key
+    return s.core.pushed(e === KEY_REFUSED ? KEY_REFUSED : -1, undefined, 2);
   }
 }

@@ -479,9 +479,6 @@ function drive(s, ctx) {
   arm(s);
 }
 
-/** What a send fails with when WebCrypto could not import or use the client's key: answered to the core as status -2. */
-const NO_KEY = {};
-
 /** Sends token request `a` (see Core.poll); its answer, or its failure, goes back to the core. */
 function send(s, a, ctx) {
   const attempt = a[1];
@@ -508,7 +505,7 @@ function send(s, a, ctx) {
   // attempt alone (a new jti). With DPoP, each token request carries a proof of its own
   // (RFC 9449 §7.3: never one reused); a metadata GET (no body) carries none.
   const prepare = async () => {
-    if (a[10]) a[4] += await server.assertion(s).catch((e) => Promise.reject(e?.code === "DISPOSED" ? e : NO_KEY));
+    if (a[10]) a[4] += await server.assertion(s);
     if (s.dpop && a[4] !== undefined) a[3].push(["DPoP", await dpop.token(s)]);
     return post();
   };
@@ -523,7 +520,7 @@ function send(s, a, ctx) {
       // Still the attempt being sent (not one the core aborted): its error is the cause,
       // unless its text contains the secret.
       if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = s.core.mentions(errorText(e)) ? undefined : e;
-      answer(e === NO_KEY ? -2 : -1);
+      answer(server && e === server.KEY_REFUSED ? e : -1);
     },
   );
   waitUntil(ctx, done);

@@ -84,10 +84,7 @@ impl DpopKey {
             push_json_str(&mut claims, n);
         }
         claims.push('}');
-        let mut out = self.header.clone();
-        out.push('.');
-        push_base64url(&mut out, claims.as_bytes());
-        out
+        super::jwk::signing_input(&self.header, &claims)
     }
 
     /// The JWS `alg` for a key whose WebCrypto algorithm is `name` with `param`.

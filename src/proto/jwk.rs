@@ -72,6 +72,16 @@ fn private_jwk_row(jwk: &Value) -> Result<Option<&'static AlgRow>, &'static str>
     Ok(Some(row))
 }
 
+/// A compact JWS's signing input: `header` (base64url already) `.` base64url(`claims`).
+/// The shell appends `.` and the signature.
+pub(crate) fn signing_input(header: &str, claims: &str) -> String {
+    let mut out = String::with_capacity(header.len() + 1 + claims.len() * 4 / 3 + 3);
+    out.push_str(header);
+    out.push('.');
+    crate::proto::encode::push_base64url(&mut out, claims.as_bytes());
+    out
+}
+
 /// The longest `kid` put in an assertion's header.
 const MAX_KID: usize = 256;
 
@@ -162,9 +172,6 @@ impl ClientKey {
         claims.push_str(",\"exp\":");
         push_u64(&mut claims, iat + ASSERTION_LIFETIME.0);
         claims.push('}');
-        let mut out = self.header.clone();
-        out.push('.');
-        push_base64url(&mut out, claims.as_bytes());
-        out
+        signing_input(&self.header, &claims)
     }
 }

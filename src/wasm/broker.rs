@@ -439,7 +439,9 @@ impl Broker {
         let front = self.front(cfg);
         // A route that names its own token (audience, resource, scope) gets it: exchanged
         // for the user's in sign-in mode (RFC 8693), else client credentials of its own.
-        let route = parse_url(target).and_then(|u| cfg.token_route(&u.pathname, &request.method()));
+        let api = parse_url(target);
+        let method = request.method();
+        let route = api.as_ref().and_then(|u| cfg.token_route(&u.pathname, &method));
         let (name, value, used) = match &front {
             Some(front) => {
                 let cookie = request.headers().get("cookie").ok().flatten();
@@ -466,8 +468,6 @@ impl Broker {
         // method and URL (no query), with `ath` of the token attached and the API's nonce.
         let dpop = cfg.dpop();
         let prover = self.tokens.as_ref().filter(|_| dpop);
-        let api = parse_url(target);
-        let method = request.method();
         let ath = match (&prover, &used) {
             (None, _) => None,
             (Some(_), Used::User(_, t)) => Some(t.clone()),

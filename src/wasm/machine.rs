@@ -57,6 +57,16 @@ fn num(n: u64) -> JsValue {
     JsValue::from_f64(n as f64)
 }
 
+/// A body as the shell's one `JSON.parse` left it: `kind` 0, the parsed `body` (read
+/// `depth` levels deep); 1, not JSON; 2, larger than the cap.
+fn body_of(body: &JsValue, kind: u8, depth: u8) -> Body {
+    match kind {
+        0 => Body::Json(to_value(body, depth)),
+        1 => Body::NotJson,
+        _ => Body::TooLarge,
+    }
+}
+
 fn str_or_null(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
 }
@@ -131,12 +141,8 @@ impl Core {
                 status: status as u16,
                 retry_after,
                 dpop_nonce,
-                body: match kind {
-                    // Two levels: a resource's metadata lists its authorization servers.
-                    0 => Body::Json(to_value(&body, 2)),
-                    1 => Body::NotJson,
-                    _ => Body::TooLarge,
-                },
+                // Two levels: a resource's metadata lists its authorization servers.
+                body: body_of(&body, kind, 2),
             })
         };
         self.m.handle_response(AttemptId(attempt as u64), result, now(mono, wall), &parse_url);
@@ -403,11 +409,7 @@ impl Core {
             // -2: the shell could not sign with the client's key.
             return Err(js_error(&if crate::proto::SERVER && status == -2.0 { crate::proto::jwk::key_refused() } else { Error::Network }));
         }
-        let body = match kind {
-            0 => Body::Json(to_value(&body, 1)),
-            1 => Body::NotJson,
-            _ => Body::TooLarge,
-        };
+        let body = body_of(&body, kind, 1);
         signin::pushed(ep, ac, &HttpResponse { status: status as u16, retry_after: None, dpop_nonce: None, body }).map_err(|e| js_error(&e))
     }
 

@@ -146,10 +146,12 @@ impl Endpoint {
                 }
                 if !matches!(call, Call::Revoke { .. } | Call::Par { .. }) {
                     // A code or a refresh keeps the scope the user granted (RFC 6749 §6).
-                    #[cfg(feature = "server")]
-                    let own_scope = matches!(call, Call::ClientCredentials | Call::Exchange { .. });
-                    #[cfg(not(feature = "server"))]
-                    let own_scope = matches!(call, Call::ClientCredentials);
+                    let own_scope = match call {
+                        Call::ClientCredentials => true,
+                        #[cfg(feature = "server")]
+                        Call::Exchange { .. } => true,
+                        _ => false,
+                    };
                     if let (Some(s), true) = (&self.scope, own_scope) {
                         param("scope", s);
                     }
@@ -163,35 +165,22 @@ impl Endpoint {
                         param(k, v);
                     }
                 }
-                // A pushed authorization request's parameters hold client_id already.
-                let id = !matches!(call, Call::Par { .. });
+                // client_id in the body: every method but Basic (Sypht: Basic too), never
+                // twice (a pushed authorization request's parameters hold it already).
+                let id_in_body = !matches!(call, Call::Par { .. }) && (self.client_auth != ClientAuth::Basic || self.preset.client_id_in_body);
+                if id_in_body {
+                    param("client_id", &self.client_id);
+                }
                 match self.client_auth {
-                    ClientAuth::Basic => {
-                        if self.preset.client_id_in_body && id {
-                            param("client_id", &self.client_id);
-                        }
-                        headers.push(("Authorization", self.basic_credentials(secret)));
-                    }
-                    ClientAuth::Post => {
-                        if id {
-                            param("client_id", &self.client_id);
-                        }
-                        param("client_secret", secret);
-                    }
+                    ClientAuth::Basic => headers.push(("Authorization", self.basic_credentials(secret))),
+                    ClientAuth::Post => param("client_secret", secret),
                     // Last: the shell appends the signed assertion to `client_assertion=`.
                     // (Only the servers' builds configure it: the others drop this branch.)
                     ClientAuth::PrivateKeyJwt if crate::proto::SERVER => {
-                        if id {
-                            param("client_id", &self.client_id);
-                        }
                         param("client_assertion_type", crate::proto::jwk::ASSERTION_TYPE);
                         param("client_assertion", "");
                     }
-                    ClientAuth::None | ClientAuth::PrivateKeyJwt => {
-                        if id {
-                            param("client_id", &self.client_id);
-                        }
-                    }
+                    ClientAuth::None | ClientAuth::PrivateKeyJwt => {}
                 }
             }
         }

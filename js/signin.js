@@ -199,11 +199,12 @@ const hooks = (drive, token, discovered) => ({
     if (getRuntime() !== "browser" || name === undefined) return;
     const onMessage = (m) => {
       if (s.freed || s.core.gone() || m == null) return;
-      if (m.t === "tokens" && typeof m.at === "string" && typeof m.exp === "number") {
+      // `at` is absent when the other tab's access token lapsed: its refresh token is the session.
+      if (m.t === "tokens" && (typeof m.at === "string" || typeof m.rt === "string") && typeof m.exp === "number") {
         const str = (v) => (typeof v === "string" ? v : undefined);
         // DPoP tokens are no use without the key they are bound to: none, none taken.
         if (s.dpop && !(m.key && getDpop().adopt(s, m.key))) return;
-        if (s.core.restore(m.at, str(m.rt), m.exp, str(m.scope), monotonic(), Date.now()) && typeof m.gen === "string") s.tabs.gen = m.gen;
+        if (s.core.restore(str(m.at), str(m.rt), m.exp, str(m.scope), monotonic(), Date.now()) && typeof m.gen === "string") s.tabs.gen = m.gen;
         drive(s);
       } else if (m.t === "signout") {
         s.core.signOut(); // the tab that signed out revokes

@@ -8,7 +8,7 @@ use common::parse_url;
 use sha2::{Digest, Sha256};
 use tokenkit::proto::client::config::{Config, Grant, Source};
 use tokenkit::proto::client::presets::GENERIC;
-use tokenkit::proto::client::machine::{Action, Get, Machine, Outcome, Snapshot, MIN_RESTORE};
+use tokenkit::proto::client::machine::{Action, Get, Machine, Outcome, Restored, Snapshot, MIN_RESTORE};
 use tokenkit::proto::client::request::{Call, Runtime};
 use tokenkit::proto::http::{Body, HttpResponse};
 use tokenkit::proto::signin::{authorization_url, callback, check_nonce, code_challenge, pending, Pending, StepUp};
@@ -376,30 +376,30 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     let mut m = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
     // What another tab (or storage) holds: 100 s left on the wall clock.
     let snap = |at: &str, rt: &str, left: u64| Snapshot {
-        access_token: AccessToken::new(at.into()),
+        access_token: Some(AccessToken::new(at.into())),
         refresh_token: Some(RefreshToken::new(rt.into())),
         scope: Some("openid".into()),
         expires_at: WallMillis(wall.0 + left),
     };
     // Restoring before any sign-in: a new tab joins the session.
-    assert!(m.restore(snap("at1", "rt1", 100_999), clock(wall, 0)).is_some());
+    assert!(matches!(m.restore(snap("at1", "rt1", 100_999), clock(wall, 0)), Restored::Token(_)));
     let (sends, _, shares, ..) = drain(&mut m);
     assert!(sends.is_empty() && shares == 0, "restored tokens are not shared back");
     assert!(matches!(m.get(clock(wall, 1)), Get::Ready(t) if t.access_token.expose() == "at1"));
     // The snapshot this machine gives back has the same wall-clock expiry and tokens.
     let (_, back) = m.snapshot(clock(wall, 40_000)).unwrap();
     assert_eq!(back.expires_at, WallMillis(wall.0 + 100_999), "expiry crosses on the wall clock, to the millisecond");
-    assert_eq!((back.access_token.expose(), back.refresh_token.as_ref().unwrap().expose(), back.scope.as_deref()), ("at1", "rt1", Some("openid")));
+    assert_eq!((back.access_token.as_ref().unwrap().expose(), back.refresh_token.as_ref().unwrap().expose(), back.scope.as_deref()), ("at1", "rt1", Some("openid")));
     // An older session (it lasts no longer than the one held) is refused: its refresh token
     // may have been spent since.
-    assert!(m.restore(snap("old", "rt-old", 50_000), clock(wall, 2)).is_none());
+    assert_eq!(m.restore(snap("old", "rt-old", 50_000), clock(wall, 2)), Restored::Nothing);
     assert!(matches!(m.get(clock(wall, 3)), Get::Ready(t) if t.access_token.expose() == "at1"));
     // This tab's refresh is waiting (for the lock, say) when another tab's tokens arrive.
     m.invalidate(clock(wall, 2));
     let Get::Wait(w) = m.get(clock(wall, 3)) else { panic!() };
     let (sends, ..) = drain(&mut m);
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt1&client_id=spa");
-    assert!(m.restore(snap("at2", "rt2", 200_000), clock(wall, 4)).is_some());
+    assert!(m.restore(snap("at2", "rt2", 200_000), clock(wall, 4)).taken());
     let (_, aborts, ..) = drain(&mut m);
     assert_eq!(aborts, 1, "the refresh is called off (its lock callback sees the abort)");
     assert!(matches!(m.outcome(w), Outcome::Done(Ok(t)) if t.access_token.expose() == "at2"));
@@ -408,16 +408,43 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     m.invalidate(clock(wall, 7));
     m.get(clock(wall, 8));
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa", "the restored refresh token is used");
-    // Less than MIN_RESTORE left, or already expired: nothing worth taking up.
+    // Less than MIN_RESTORE left, already expired, or no access token at all: the access
+    // token is not worth taking up, but the refresh token is the session. A machine that
+    // holds none takes it up and refreshes on its first call (a session object restored
+    // after any idle time; a new tab joining a session whose access token lapsed).
+    for (why, snapshot) in [
+        ("less than MIN_RESTORE left", snap("x", "y", MIN_RESTORE.0 - 1)),
+        ("expired", Snapshot { expires_at: WallMillis(wall.0 - 5), ..snap("x", "y", 0) }),
+        ("no access token", Snapshot { access_token: None, expires_at: WallMillis(0), ..snap("x", "y", 0) }),
+    ] {
+        let mut fresh = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+        assert_eq!(fresh.restore(snapshot, clock(wall, 0)), Restored::Refresh, "{why}");
+        assert!(fresh.is_authorized() && fresh.session().is_none(), "{why}");
+        let Get::Wait(w) = fresh.get(clock(wall, 1)) else { panic!("{why}: a call refreshes") };
+        let (sends, ..) = drain(&mut fresh);
+        assert_eq!(body(&fresh), "grant_type=refresh_token&refresh_token=y&client_id=spa", "{why}");
+        fresh.handle_response(sends[0], Ok(tokens("at-new", Some("y2"), 300.0)), clock(wall, 2), &parse_url);
+        assert!(matches!(fresh.outcome(w), Outcome::Done(Ok(t)) if t.access_token.expose() == "at-new"), "{why}");
+        // What it writes back holds the rotated refresh token.
+        let (id, back) = fresh.snapshot(clock(wall, 3)).unwrap();
+        assert!(id.is_some() && back.refresh_token.unwrap().expose() == "y2", "{why}");
+    }
+    // Once its access token lapses, a machine's snapshot still carries its refresh token.
+    let mut lapsing = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
+    assert!(lapsing.restore(snap("x", "y", 5_000), clock(wall, 0)).taken());
+    let (id, kept) = lapsing.snapshot(clock(wall, 6_000)).unwrap();
+    assert!(id.is_none() && kept.access_token.is_none() && kept.refresh_token.unwrap().expose() == "y");
+    // A refresh token alone never replaces a session this machine holds.
+    assert_eq!(m.restore(Snapshot { access_token: None, ..snap("x", "other", 0) }, clock(wall, 9)), Restored::Nothing);
+    // Without a refresh token a lapsed snapshot holds nothing.
     let mut fresh = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
-    assert!(fresh.restore(snap("x", "y", MIN_RESTORE.0 - 1), clock(wall, 0)).is_none());
-    assert!(fresh.restore(Snapshot { expires_at: WallMillis(wall.0 - 5), ..snap("x", "y", 0) }, clock(wall, 0)).is_none());
-    assert!(fresh.session().is_none() && fresh.snapshot(clock(wall, 0)).is_none());
-    assert!(fresh.restore(snap("x", "y", MIN_RESTORE.0), clock(wall, 0)).is_some());
+    assert_eq!(fresh.restore(Snapshot { refresh_token: None, ..snap("x", "y", 10) }, clock(wall, 0)), Restored::Nothing);
+    assert!(fresh.session().is_none() && fresh.snapshot(clock(wall, 0)).is_none() && !fresh.is_authorized());
+    assert!(matches!(fresh.restore(snap("x", "y", MIN_RESTORE.0), clock(wall, 0)), Restored::Token(_)));
     // During this machine's own sign-in, another tab's session does not replace it.
     let mut signing = Machine::new(config(&[]).unwrap(), Runtime::Browser, 1);
     signing.exchange("c".into(), "v".into(), clock(wall, 0)).unwrap();
-    assert!(signing.restore(snap("x", "y", 100_000), clock(wall, 1)).is_none());
+    assert_eq!(signing.restore(snap("x", "y", 100_000), clock(wall, 1)), Restored::Nothing);
     // A client-credentials client never restores.
     let cc = Config::from_options(
         &GENERIC,
@@ -430,7 +457,7 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     )
     .unwrap();
     let mut m = Machine::new(cc, Runtime::Browser, 1);
-    assert!(m.restore(snap("x", "y", 100_000), clock(wall, 0)).is_none());
+    assert_eq!(m.restore(snap("x", "y", 100_000), clock(wall, 0)), Restored::Nothing);
     assert!(m.session().is_none());
 }
 

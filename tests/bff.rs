@@ -195,7 +195,7 @@ fn pending(state: &str) -> Pending {
 }
 
 fn tokens(at: &str, exp: u64) -> Snapshot {
-    Snapshot { access_token: AccessToken::new(at.into()), refresh_token: Some(RefreshToken::new("RT".into())), scope: Some("openid".into()), expires_at: WallMillis(exp) }
+    Snapshot { access_token: Some(AccessToken::new(at.into())), refresh_token: Some(RefreshToken::new("RT".into())), scope: Some("openid".into()), expires_at: WallMillis(exp) }
 }
 
 const T0: u64 = 1_700_000_000_000;
@@ -231,19 +231,19 @@ fn the_session_machine() {
     assert_eq!(s.op(SessionOp::Token, T0 + 5, true), Next::Token);
     // Storage: a new token is written once, however many calls see it.
     assert_eq!(s.token_result(Ok(TokenId(1))), TokenVerdict::Serve);
-    let r = s.take_record(Some((TokenId(1), tokens("AT1", T0 + 300_000)))).unwrap();
+    let r = s.take_record(Some((Some(TokenId(1)), tokens("AT1", T0 + 300_000)))).unwrap();
     assert_eq!((r.until, r.delete_at()), (T0 + 2 + 86_400_000, Some(T0 + 2 + 86_400_000)));
     assert_eq!(s.token_result(Ok(TokenId(1))), TokenVerdict::Serve);
-    assert!(s.take_record(Some((TokenId(1), tokens("AT1", T0 + 300_000)))).is_none());
+    assert!(s.take_record(Some((Some(TokenId(1)), tokens("AT1", T0 + 300_000)))).is_none());
     assert_eq!(s.token_result(Ok(TokenId(2))), TokenVerdict::Serve);
-    assert!(s.take_record(Some((TokenId(2), tokens("AT2", T0 + 600_000)))).is_some(), "a refreshed token is written");
+    assert!(s.take_record(Some((Some(TokenId(2)), tokens("AT2", T0 + 600_000)))).is_some(), "a refreshed token is written");
     // A failure that is not the grant's: the session goes on. invalid_grant: it ends.
     assert_eq!(s.token_result(Err(&Error::Network)), TokenVerdict::Fail);
     assert_eq!(s.token_result(Err(&Error::LoginRequired { reason: "invalid_grant" })), TokenVerdict::End);
     // Its time up: the next call ends it.
     assert!(matches!(s.op(SessionOp::Token, T0 + 2 + 86_400_000, true), Next::End(Err(Error::LoginRequired { .. }))));
     s.ended();
-    let r = s.take_record(Some((TokenId(2), tokens("AT2", T0)))).unwrap();
+    let r = s.take_record(Some((Some(TokenId(2)), tokens("AT2", T0)))).unwrap();
     assert!(r.encode().is_none(), "nothing is kept: storage is deleted");
     assert_eq!(s.op(SessionOp::Logout, T0, false), Next::End(Ok(())));
 }
@@ -333,17 +333,42 @@ fn the_session_record_round_trips_and_reads_the_old_format_once() {
     let p = r.pending.as_ref().unwrap();
     assert_eq!((p.pending.state.as_str(), p.pending.verifier.as_str(), p.pending.nonce.as_deref(), p.return_to.as_str()), ("st", "vv", Some("nn"), "/b"));
     let t = r.tokens.as_ref().unwrap();
-    assert_eq!((t.access_token.expose(), t.refresh_token.as_ref().unwrap().expose(), t.expires_at.0, r.until), ("AT", "RT", T0 + 5, T0 + 10));
+    assert_eq!((t.access_token.as_ref().unwrap().expose(), t.refresh_token.as_ref().unwrap().expose(), t.expires_at.0, r.until), ("AT", "RT", T0 + 5, T0 + 10));
     assert!(r.encode().unwrap().starts_with("{\"v\":2"), "written back in this format");
-    // Restored: a live session takes up its tokens; an ended one does not, and is deleted.
+    // Restored: a live session takes up its tokens. An ended one takes them up too, so that
+    // what it holds is revoked: its first call, or its alarm, ends it (and deletes storage).
     let (s1, t1) = UserSession::restore(Record::decode(&old), T0 + 9);
     assert!(s1.live(T0 + 9) && t1.is_some());
     let (mut s2, t2) = UserSession::restore(Record::decode(&old), T0 + 11);
-    assert!(!s2.live(T0 + 11) && t2.is_none());
-    assert!(s2.take_record(None).unwrap().encode().is_none(), "an ended session's storage is deleted");
+    assert!(!s2.live(T0 + 11) && t2.is_some(), "an ended session's tokens come back to be revoked");
+    assert!(matches!(s2.op(SessionOp::Token, T0 + 11, true), Next::End(Err(Error::LoginRequired { .. }))));
+    let (mut s3, _) = UserSession::restore(Record::decode(&old), T0 + 11);
+    assert_eq!(s3.op(SessionOp::Expire, T0 + 11, true), Next::End(Ok(())), "the alarm revokes it");
+    s3.ended();
+    assert!(s3.take_record(None).unwrap().encode().is_none(), "an ended session's storage is deleted");
     for junk in [Value::Null, s("x"), Value::Object(vec![("v".into(), n(9))]), Value::Object(vec![])] {
         assert!(Record::decode(&junk).is_none(), "{junk:?}");
     }
+}
+
+#[test]
+fn a_session_whose_access_token_lapsed_keeps_and_restores_its_refresh_token() {
+    // Written while the access token had lapsed (the machine holds its refresh token alone).
+    let r = Record { pending: None, tokens: Some(Snapshot { access_token: None, expires_at: WallMillis(0), ..tokens("", 0) }), until: T0 + 86_400_000 };
+    let text = r.encode().unwrap();
+    assert!(text.contains("\"refreshToken\":\"RT\"") && !text.contains("accessToken"), "{text}");
+    let (mut s, t) = UserSession::restore(Record::decode(&json(&text)), T0 + 3_600_000);
+    let t = t.expect("the refresh token comes back");
+    assert!(t.access_token.is_none() && t.refresh_token.unwrap().expose() == "RT");
+    assert_eq!(s.op(SessionOp::Token, T0 + 3_600_000, true), Next::Token, "the call refreshes");
+    // Taken up by the machine as a refresh token alone (restored(None)): the token the
+    // refresh brings is written.
+    s.restored(None);
+    assert_eq!(s.token_result(Ok(TokenId(1))), TokenVerdict::Serve);
+    assert!(s.behind(), "the rotated refresh token is written");
+    // A record with neither token is not a session.
+    let empty = r#"{"v":2,"tokens":{"v":1,"until":1}}"#;
+    assert!(Record::decode(&json(empty)).unwrap().tokens.is_none());
 }
 
 #[test]

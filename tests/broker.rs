@@ -460,18 +460,41 @@ fn gate_keys_turnstile_and_env() {
 
     let obj = |e: Vec<(&str, Value)>| Value::Object(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
     let good = obj(vec![("success", Value::Bool(true)), ("hostname", Value::Str("app.example.com".into()))]);
-    assert_eq!(turnstile_verdict(200, &good, Some("app.example.com")), Ok(()));
-    assert!(turnstile_verdict(200, &good, Some("evil.example")).is_err());
-    assert!(turnstile_verdict(500, &good, Some("app.example.com")).is_err());
-    assert!(turnstile_verdict(200, &obj(vec![("success", Value::Bool(false))]), None).is_err());
-    assert!(turnstile_verdict(200, &obj(vec![("success", Value::Str("true".into()))]), None).is_err());
-    assert!(turnstile_verdict(200, &Value::Null, None).is_err());
+    let allowed = ["app.example.com", "localhost"];
+    assert_eq!(turnstile_verdict(200, &good, Some("app.example.com"), &allowed), Ok(()));
+    assert!(turnstile_verdict(200, &good, Some("evil.example"), &allowed).is_err());
+    assert!(turnstile_verdict(500, &good, Some("app.example.com"), &allowed).is_err());
+    assert!(turnstile_verdict(200, &obj(vec![("success", Value::Bool(false))]), None, &allowed).is_err());
+    assert!(turnstile_verdict(200, &obj(vec![("success", Value::Str("true".into()))]), None, &allowed).is_err());
+    assert!(turnstile_verdict(200, &Value::Null, None, &allowed).is_err());
+    // No Origin (a script left it out): the widget must still have been solved on a site
+    // the broker serves, not on the attacker's own site with the same sitekey.
+    assert_eq!(turnstile_verdict(200, &good, None, &allowed), Ok(()));
+    let elsewhere = obj(vec![("success", Value::Bool(true)), ("hostname", Value::Str("evil.example".into()))]);
+    assert!(turnstile_verdict(200, &elsewhere, None, &allowed).is_err());
+    assert_eq!(tokenkit::proto::broker::gate::origin_host("http://localhost:5173"), "localhost");
+    assert_eq!(tokenkit::proto::broker::gate::origin_host("https://app.example.com"), "app.example.com");
+    assert_eq!(tokenkit::proto::broker::gate::origin_host("http://[::1]:8080"), "[::1]");
 
+    // Whether a call needs a Turnstile token never depends on its Origin header (which a
+    // script can omit or forge): only on another proof (a valid key, Access).
     let proxy = Route::Proxy("https://api.example.com/x".into());
-    assert!(turnstile_needed(false, &Route::Token, true) && turnstile_needed(false, &proxy, true));
-    assert!(!turnstile_needed(false, &Route::Token, false), "server callers");
-    assert!(turnstile_needed(true, &Route::Login, false) && !turnstile_needed(true, &proxy, true), "sign-in: at /login only");
-    assert!(!turnstile_needed(false, &Route::Health, true));
+    assert!(turnstile_needed(false, &Route::Token, false) && turnstile_needed(false, &proxy, false));
+    assert!(!turnstile_needed(false, &Route::Token, true) && !turnstile_needed(false, &proxy, true), "a key or Access stands in");
+    assert!(turnstile_needed(true, &Route::Login, false) && !turnstile_needed(true, &proxy, false), "sign-in: at /login only");
+    assert!(!turnstile_needed(false, &Route::Health, false));
+    use tokenkit::proto::broker::gate::proved_otherwise;
+    let keyed = env(&[("TURNSTILE_SECRET", "s"), ("BROKER_KEYS", "k1")]).unwrap();
+    for (cfg, key, proved) in [
+        (&keyed, Some("k1"), true),
+        (&keyed, Some("k2"), false),
+        (&keyed, None, false),
+        (&env(&[("TURNSTILE_SECRET", "s")]).unwrap(), None, false),
+        (&env(&[("TURNSTILE_SECRET", "s")]).unwrap(), Some(""), false),
+        (&env(&[("TURNSTILE_SECRET", "s"), ("ACCESS_TEAM_DOMAIN", "https://t.cloudflareaccess.com"), ("ACCESS_AUD", "a")]).unwrap(), None, true),
+    ] {
+        assert_eq!(proved_otherwise(cfg, key), proved, "{key:?}");
+    }
 
     let c = env(&[("TURNSTILE_SECRET", "TS-SECRET")]).unwrap();
     let t = c.turnstile.as_ref().unwrap();

@@ -236,8 +236,8 @@ impl BrokerSession {
         let (life, tokens) = UserSession::restore(record, js::now().wall.0);
         let s = Session { client, targets, exchanged: RefCell::new(Vec::new()), dpop: exchange_dpop, env: env.clone(), ttl, life: RefCell::new(life), persist };
         if let (Some(t), Ok(inner)) = (tokens, &s.client) {
-            let id = inner.st.borrow_mut().m.restore(t, js::now());
-            s.life.borrow_mut().restored(id);
+            let taken = inner.st.borrow_mut().m.restore(t, js::now());
+            s.life.borrow_mut().restored(taken.token());
         }
         BrokerSession { s: Rc::new(s) }
     }
@@ -316,11 +316,17 @@ impl Session {
                 let r = token(inner, &JsValue::UNDEFINED).await;
                 let verdict = self.life.borrow_mut().token_result(r.as_ref().map(|t| t.id));
                 match (verdict, r) {
-                    // A route's own token: the user's exchanged for one for that API.
-                    (TokenVerdict::Serve, Ok(t)) => match crate::proto::parse_decimal(&body, 4) {
-                        None => Ok(ok(t.access_token.expose())),
-                        Some(i) => self.exchange(inner, i as usize, t.access_token).await.map(ok),
-                    },
+                    // A route's own token: the user's exchanged for one for that API. A
+                    // refresh may have rotated the refresh token: it is written before the new
+                    // access token goes anywhere (an exchange, the API), so an eviction cannot
+                    // bring back the spent one.
+                    (TokenVerdict::Serve, Ok(t)) => {
+                        self.save(inner).await;
+                        match crate::proto::parse_decimal(&body, 4) {
+                            None => Ok(ok(t.access_token.expose())),
+                            Some(i) => self.exchange(inner, i as usize, t.access_token).await.map(ok),
+                        }
+                    }
                     (TokenVerdict::End, Err(e)) => {
                         self.end(inner).await;
                         Err(e)
@@ -377,14 +383,22 @@ impl Session {
     /// Ends the session: revoked at the server (when it has a revocation endpoint), and
     /// nothing kept here. Whether the server confirmed the revocation.
     async fn end(&self, inner: &Rc<Inner>) -> bool {
-        // The exchanged tokens go with the session (they expire on their own at the server).
+        // The exchanged tokens go with the session, revoked at the same endpoint.
+        let mut revocations = Vec::new();
         for (_, x) in self.exchanged.borrow_mut().drain(..) {
-            x.st.borrow_mut().m.dispose();
+            let mut xm = x.st.borrow_mut();
+            if let Some(req) = xm.m.session().and_then(|(t, _)| inner.st.borrow().m.revocation(t.access_token.expose(), "access_token")) {
+                revocations.push(req);
+            }
+            xm.m.dispose();
         }
         let revoke = inner.st.borrow_mut().m.sign_out();
         drive(inner, &JsValue::UNDEFINED);
         self.life.borrow_mut().ended();
         self.save(inner).await;
+        for req in &revocations {
+            let _ = revoke_at_server(inner, None, req).await;
+        }
         let Some(req) = revoke else { return false };
         revoke_at_server(inner, None, &req).await.is_ok()
     }

@@ -183,9 +183,9 @@ impl Broker {
     /// it, passes it through the configured gates (Access, Turnstile), and serves it.
     fn serve(self: &Rc<Self>, request: Request, d: &Array, client: &str, verdict: Option<bool>, ctx: JsValue) -> Promise {
         let step = self.route(d, client, verdict);
-        let origin = d.get(2).as_string();
+        let (origin, key) = (d.get(2).as_string(), d.get(3).as_string());
         let gated = match (&self.cfg, step.route()) {
-            (Ok(cfg), Some(route)) if Gates::apply(cfg, &route, origin.is_some()) => Some((cfg.clone(), route)),
+            (Ok(cfg), Some(route)) if Gates::apply(cfg, &route, key.as_deref()) => Some((cfg.clone(), route)),
             _ => None,
         };
         let Some((cfg, route)) = gated else { return self.run(step, request, ctx) };
@@ -201,8 +201,10 @@ impl Broker {
                 route: &route,
                 access_jwt: header("cf-access-jwt-assertion"),
                 origin: origin.as_deref(),
+                broker_key: key.as_deref(),
                 turnstile,
                 ip: ip.as_deref(),
+                host: parse_url(&url).map(|u| u.hostname),
             };
             if let Err(r) = broker.gates.check(&cfg, pass).await {
                 return Ok(respond(r, step.cors()).into());

@@ -37,12 +37,16 @@ pub(super) struct Pass<'a> {
     pub route: &'a Route,
     /// `Cf-Access-Jwt-Assertion`.
     pub access_jwt: Option<String>,
-    /// The `Origin` header (a browser caller).
+    /// The `Origin` header (a browser caller, or a script that says it is one).
     pub origin: Option<&'a str>,
+    /// The `X-Broker-Key` header.
+    pub broker_key: Option<&'a str>,
     /// `CF-Turnstile-Response`, or the `cf-turnstile-response` query parameter of `/login`.
     pub turnstile: Option<String>,
     /// `CF-Connecting-IP`.
     pub ip: Option<&'a str>,
+    /// The broker's own host (a widget on its own page, before `/login`).
+    pub host: Option<String>,
 }
 
 /// Access signing keys: when fetched, and `(kid, CryptoKey)`.
@@ -56,8 +60,8 @@ pub(super) struct Gates {
 
 impl Gates {
     /// Whether `cfg` has a gate for this route at all (no future machinery otherwise).
-    pub fn apply(cfg: &BrokerConfig, route: &Route, browser: bool) -> bool {
-        cfg.access.is_some() || (cfg.turnstile.is_some() && gate::turnstile_needed(cfg.signs_in(), route, browser))
+    pub fn apply(cfg: &BrokerConfig, route: &Route, broker_key: Option<&str>) -> bool {
+        cfg.access.is_some() || (cfg.turnstile.is_some() && gate::turnstile_needed(cfg.signs_in(), route, gate::proved_otherwise(cfg, broker_key)))
     }
 
     /// Every configured gate the request must pass, Access first.
@@ -66,12 +70,14 @@ impl Gates {
             let jwt = pass.access_jwt.as_deref().ok_or_else(|| gate::refused("access_denied", "no Cloudflare Access token"))?;
             self.access(access, jwt).await.map_err(|why| gate::refused("access_denied", why))?;
         }
-        if let Some(t) = cfg.turnstile.as_ref().filter(|_| gate::turnstile_needed(cfg.signs_in(), pass.route, pass.origin.is_some())) {
+        let proved = gate::proved_otherwise(cfg, pass.broker_key);
+        if let Some(t) = cfg.turnstile.as_ref().filter(|_| gate::turnstile_needed(cfg.signs_in(), pass.route, proved)) {
             let token = pass.turnstile.as_deref().filter(|t| !t.is_empty() && t.len() <= 2048);
             let token = token.ok_or_else(|| gate::refused("turnstile_required", "send a Turnstile token (CF-Turnstile-Response)"))?;
             let host = pass.origin.and_then(parse_url).map(|u| u.hostname);
             let (status, body) = ask(&t.verify_url, Some(gate::siteverify_body(t, token, pass.ip))).await;
-            gate::turnstile_verdict(status, &body, host.as_deref()).map_err(|why| gate::refused("turnstile_failed", why))?;
+            let allowed: Vec<&str> = cfg.allowed_origins.iter().map(|o| gate::origin_host(o)).chain(pass.host.as_deref()).collect();
+            gate::turnstile_verdict(status, &body, host.as_deref(), &allowed).map_err(|why| gate::refused("turnstile_failed", why))?;
         }
         Ok(())
     }

@@ -490,7 +490,7 @@ impl Core {
     pub fn snapshot(&mut self, mono: f64, wall: f64) -> JsValue {
         let Some((_, t)) = self.m.snapshot(now(mono, wall)) else { return JsValue::UNDEFINED };
         let out = Array::of4(
-            &JsValue::from_str(t.access_token.expose()),
+            &t.access_token.as_ref().map_or(JsValue::UNDEFINED, |a| JsValue::from_str(a.expose())),
             &t.refresh_token.as_ref().map_or(JsValue::UNDEFINED, |r| JsValue::from_str(r.expose())),
             &num(t.expires_at.0),
             &t.scope.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str),
@@ -498,15 +498,16 @@ impl Core {
         out.into()
     }
 
-    /// Takes up another tab's session (see [`Core::snapshot`]); whether it was taken.
-    pub fn restore(&mut self, access_token: String, refresh_token: Option<String>, expires_at: f64, scope: Option<String>, mono: f64, wall: f64) -> bool {
+    /// Takes up another tab's session (see [`Core::snapshot`]): its tokens, or its refresh
+    /// token alone when the access token lapsed; whether anything was taken.
+    pub fn restore(&mut self, access_token: Option<String>, refresh_token: Option<String>, expires_at: f64, scope: Option<String>, mono: f64, wall: f64) -> bool {
         let snapshot = Snapshot {
-            access_token: AccessToken::new(access_token),
+            access_token: access_token.map(AccessToken::new),
             refresh_token: refresh_token.map(RefreshToken::new),
             scope,
             expires_at: WallMillis(expires_at.max(0.0) as u64),
         };
-        self.m.restore(snapshot, now(mono, wall)).is_some()
+        self.m.restore(snapshot, now(mono, wall)).taken()
     }
 
     /// How long the tab that sent a refresh keeps its lock, by the answer's `status`.

@@ -160,7 +160,7 @@ pub(super) fn share(inner: &Inner) {
     let msg = message(
         "tokens",
         &[
-            ("at", JsValue::from_str(t.access_token.expose())),
+            ("at", t.access_token.as_ref().map_or(JsValue::UNDEFINED, |a| JsValue::from_str(a.expose()))),
             ("rt", t.refresh_token.as_ref().map_or(JsValue::UNDEFINED, |r| JsValue::from_str(r.expose()))),
             ("exp", JsValue::from_f64(t.expires_at.0 as f64)),
             ("scope", t.scope.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str)),
@@ -175,14 +175,14 @@ pub(super) fn share(inner: &Inner) {
 fn on_message(inner: &Rc<Inner>, msg: &JsValue) {
     match field(msg, "t").as_string().as_deref() {
         Some("tokens") => {
-            let (Some(at), Some(exp)) = (field(msg, "at").as_string(), field(msg, "exp").as_f64()) else { return };
+            let Some(exp) = field(msg, "exp").as_f64() else { return };
             let snapshot = Snapshot {
-                access_token: AccessToken::new(at),
+                access_token: field(msg, "at").as_string().map(AccessToken::new),
                 refresh_token: field(msg, "rt").as_string().map(RefreshToken::new),
                 scope: field(msg, "scope").as_string(),
                 expires_at: WallMillis(exp.max(0.0) as u64),
             };
-            let taken = inner.st.borrow_mut().m.restore(snapshot, js::now()).is_some();
+            let taken = inner.st.borrow_mut().m.restore(snapshot, js::now()).taken();
             if let (true, Some(gen), Some(tabs)) = (taken, field(msg, "gen").as_string(), inner.tabs.borrow().as_ref()) {
                 *tabs.generation.borrow_mut() = gen;
             }

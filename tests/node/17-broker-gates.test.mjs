@@ -67,27 +67,35 @@ test("Cloudflare Access: only a valid RS256 token from the team, for this applic
   assert.equal(team.seen.certs, 1, "the team's keys are fetched once and cached (an unknown kid within a minute fetches nothing)");
 });
 
-test("Turnstile: browser callers need a token solved on their own site; server callers do not", async () => {
-  const b = await broker({ TURNSTILE_SECRET: "TS-SECRET", TURNSTILE_VERIFY_URL: `${team.origin}/siteverify`, BROKER_KEYS: "server-key" });
-  const call = (headers) => b.fetch("/token", { method: "POST", headers: { "x-broker-key": "server-key", ...headers } });
+test("Turnstile: every /token and /proxy/ call needs a token solved on the app's site, whether or not it sends an Origin", async () => {
+  const b = await broker({ TURNSTILE_SECRET: "TS-SECRET", TURNSTILE_VERIFY_URL: `${team.origin}/siteverify`, PROXY_ORIGIN: up.origin });
+  const call = (headers, path = "/token") => b.fetch(path, { method: "POST", headers: { "tokenkit-request": "1", ...headers } });
   const before = team.seen.verify.length;
-
-  const server = await call({});
-  assert.equal(server.status, 200, await server.text());
-  const missing = await call({ origin: APP });
-  assert.equal(missing.status, 403);
-  assert.equal((await missing.json()).error, "turnstile_required");
-  assert.equal(missing.headers.get("access-control-allow-origin"), APP, "the browser can read why");
+  // The attacker's path: a script that leaves Origin out (or says it is the app).
+  for (const [why, headers, path] of [
+    ["no Origin", {}],
+    ["no Origin, through the proxy", {}, `/proxy/s/${key("gate")}/api/x`],
+    ["a forged Origin of the app", { origin: APP }],
+    ["an empty token", { "cf-turnstile-response": "" }],
+  ]) {
+    const r = await call(headers, path);
+    assert.deepEqual([r.status, (await r.json()).error], [403, "turnstile_required"], why);
+  }
+  assert.equal(team.seen.verify.length, before, "nothing asked of siteverify without a token");
 
   const ok = await call({ origin: APP, "cf-turnstile-response": "ok:app.example.com", "cf-connecting-ip": "203.0.113.4" });
   assert.equal(ok.status, 200);
   const sent = team.seen.verify.at(-1);
   assert.deepEqual([sent.secret, sent.response, sent.remoteip], ["TS-SECRET", "ok:app.example.com", "203.0.113.4"]);
+  assert.equal((await call({ "cf-turnstile-response": "ok:app.example.com" })).status, 200, "solved on the app's site, no Origin");
 
-  for (const [why, t] of [["used or expired", "used:x"], ["solved on another site", "ok:evil.example"]]) {
-    const r = await call({ origin: APP, "cf-turnstile-response": t });
-    assert.equal(r.status, 403, why);
-    assert.equal((await r.json()).error, "turnstile_failed", why);
+  for (const [why, headers] of [
+    ["used or expired", { origin: APP, "cf-turnstile-response": "used:x" }],
+    ["solved on another site", { origin: APP, "cf-turnstile-response": "ok:evil.example" }],
+    ["solved on another site, Origin left out", { "cf-turnstile-response": "ok:evil.example" }],
+  ]) {
+    const r = await call(headers);
+    assert.deepEqual([r.status, (await r.json()).error], [403, "turnstile_failed"], why);
   }
   team.failVerify(500);
   try {
@@ -98,7 +106,18 @@ test("Turnstile: browser callers need a token solved on their own site; server c
   }
   const pre = await b.fetch("/token", { method: "OPTIONS", headers: { origin: APP, "access-control-request-method": "POST", "access-control-request-headers": "cf-turnstile-response" } });
   assert.equal(pre.status, 204, "preflights pass");
-  assert.equal(team.seen.verify.length - before, 4, "siteverify asked once per browser call with a token");
+  assert.equal(team.seen.verify.length - before, 6, "siteverify asked once per call with a token");
+});
+
+test("Turnstile with BROKER_KEYS: a valid key stands in for the widget (servers cannot solve one); a wrong key does not", async () => {
+  const b = await broker({ TURNSTILE_SECRET: "TS-SECRET", TURNSTILE_VERIFY_URL: `${team.origin}/siteverify`, BROKER_KEYS: "server-key" });
+  const call = (headers) => b.fetch("/token", { method: "POST", headers });
+  const before = team.seen.verify.length;
+  assert.equal((await call({ "x-broker-key": "server-key" })).status, 200);
+  assert.equal((await call({ "x-broker-key": "server-key", origin: APP })).status, 200);
+  const wrong = await call({ "x-broker-key": "guess", origin: APP, "cf-turnstile-response": "ok:app.example.com" });
+  assert.deepEqual([wrong.status, (await wrong.json()).error], [401, "broker_key_required"]);
+  assert.equal(team.seen.verify.length, before);
 });
 
 test("Turnstile with sign-in: /login needs the widget's cf-turnstile-response; the session then carries the proof", async () => {

@@ -369,7 +369,9 @@ impl Record {
         }
         if let (Some(t), true) = (&self.tokens, self.until > 0) {
             s.push_str(",\"tokens\":{\"v\":1");
-            str_field(&mut s, "accessToken", t.access_token.expose());
+            if let Some(at) = &t.access_token {
+                str_field(&mut s, "accessToken", at.expose());
+            }
             if let Some(rt) = &t.refresh_token {
                 str_field(&mut s, "refreshToken", rt.expose());
             }
@@ -414,15 +416,11 @@ impl Record {
                     })
                 });
                 let tokens = obj("tokens").and_then(|t| {
-                    Some((
-                        Snapshot {
-                            access_token: AccessToken::new(s(t, "accessToken")?),
-                            refresh_token: s(t, "refreshToken").map(RefreshToken::new),
-                            scope: s(t, "scope"),
-                            expires_at: WallMillis(n(t, "expiresAt")?),
-                        },
-                        n(t, "until")?,
-                    ))
+                    let (access_token, refresh_token) = (s(t, "accessToken").map(AccessToken::new), s(t, "refreshToken").map(RefreshToken::new));
+                    // A session whose access token had lapsed when it was written holds its
+                    // refresh token alone.
+                    (access_token.is_some() || refresh_token.is_some()).then_some(())?;
+                    Some((Snapshot { access_token, refresh_token, scope: s(t, "scope"), expires_at: WallMillis(n(t, "expiresAt").unwrap_or(0)) }, n(t, "until")?))
                 });
                 let (tokens, until) = tokens.map_or((None, 0), |(t, u)| (Some(t), u));
                 Some(Record { pending, tokens, until })
@@ -440,7 +438,7 @@ impl Record {
                 };
                 let tokens = match (s(o, "at"), n(o, "exp"), n(o, "u")) {
                     (Some(at), Some(exp), Some(u)) => Some((
-                        Snapshot { access_token: AccessToken::new(at), refresh_token: s(o, "rt").map(RefreshToken::new), scope: s(o, "sc"), expires_at: WallMillis(exp) },
+                        Snapshot { access_token: Some(AccessToken::new(at)), refresh_token: s(o, "rt").map(RefreshToken::new), scope: s(o, "sc"), expires_at: WallMillis(exp) },
                         u,
                     )),
                     _ => None,
@@ -501,17 +499,19 @@ pub enum TokenVerdict {
 
 impl UserSession {
     /// A session from what storage held at wall-clock `now` (or nothing), and the tokens
-    /// the client machine should take up: none once the session has ended. A lapsed
-    /// sign-in is dropped.
+    /// the client machine should take up: whatever the record holds, also once the
+    /// session's time is up (what it holds is then revoked by the first operation, the
+    /// object's alarm at the latest: [`SessionOp::Token`] and [`SessionOp::Expire`] end it).
+    /// A lapsed sign-in is dropped.
     pub fn restore(record: Option<Record>, now: u64) -> (UserSession, Option<Snapshot>) {
         let Some(r) = record else { return (UserSession::default(), None) };
         let pending = r.pending.filter(|p| p.lapses > now);
-        let live = r.until > now;
-        let s = UserSession { pending, until: if live { r.until } else { 0 }, saved: None, dirty: !live && r.until > 0 };
-        (s, r.tokens.filter(|_| live))
+        let s = UserSession { pending, until: if r.tokens.is_some() { r.until } else { 0 }, saved: None, dirty: false };
+        (s, r.tokens)
     }
 
-    /// Sets the id of the token the machine took up from storage.
+    /// Sets the id of the token the machine took up from storage (`None`: its refresh
+    /// token alone, so the first token it fetches is written).
     pub fn restored(&mut self, id: Option<TokenId>) {
         self.saved = id;
     }
@@ -605,12 +605,12 @@ impl UserSession {
 
     /// The record to write if storage is behind (`Some(None)`: delete it), given the
     /// tokens the client machine holds (`id` names them).
-    pub fn take_record(&mut self, tokens: Option<(TokenId, Snapshot)>) -> Option<Record> {
+    pub fn take_record(&mut self, tokens: Option<(Option<TokenId>, Snapshot)>) -> Option<Record> {
         if !core::mem::take(&mut self.dirty) {
             return None;
         }
         let (id, tokens) = match tokens.filter(|_| self.until > 0) {
-            Some((id, t)) => (Some(id), Some(t)),
+            Some((id, t)) => (id, Some(t)),
             None => (None, None),
         };
         self.saved = id;

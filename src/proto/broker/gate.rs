@@ -171,10 +171,11 @@ pub fn siteverify_body(t: &Turnstile, response: &str, remote_ip: Option<&str>) -
     b
 }
 
-/// What siteverify's answer means for a caller from `origin_host` (the host of its
-/// `Origin`): `success` must be `true`, and the widget must have been solved on that host
-/// (a token solved on another site is refused).
-pub fn turnstile_verdict(status: u16, body: &Value, origin_host: Option<&str>) -> Result<(), &'static str> {
+/// What siteverify's answer means for a caller whose `Origin` host is `origin_host`:
+/// `success` must be `true`, and the widget must have been solved on a site the broker
+/// serves: the caller's own host when it sent an `Origin`, else the host of one of
+/// `allowed_origins` (a script can leave `Origin` out; that must not widen what passes).
+pub fn turnstile_verdict(status: u16, body: &Value, origin_host: Option<&str>, allowed_hosts: &[&str]) -> Result<(), &'static str> {
     let Value::Object(f) = body else { return Err("Turnstile could not check the token") };
     if status != 200 {
         return Err("Turnstile could not check the token");
@@ -184,19 +185,39 @@ pub fn turnstile_verdict(status: u16, body: &Value, origin_host: Option<&str>) -
     }
     match (get(f, "hostname"), origin_host) {
         (Some(Value::Str(h)), Some(o)) if h != o => Err("the Turnstile token was solved on another site"),
+        (Some(Value::Str(h)), None) if !allowed_hosts.contains(&h.as_str()) => Err("the Turnstile token was solved on another site"),
         _ => Ok(()),
     }
 }
 
-/// Whether a request on `route` must bring a Turnstile token. Without sign-in: browser
-/// calls (with an `Origin`) to `/token` and `/proxy/`, in the `CF-Turnstile-Response`
-/// header. With sign-in: `/login` (the widget's form field `cf-turnstile-response`), since
-/// the session it starts is the proof later calls carry.
-pub fn turnstile_needed(signs_in: bool, route: &Route, browser: bool) -> bool {
+/// Whether a request on `route` must bring a Turnstile token. Without sign-in: every call
+/// to `/token` and `/proxy/` (in the `CF-Turnstile-Response` header), unless it `proved`
+/// itself another way (a valid `X-Broker-Key`, or Cloudflare Access). Never on whether it
+/// sent an `Origin`: a script can leave that header out or forge it. With sign-in: `/login`
+/// (the widget's form field `cf-turnstile-response`), since the session it starts is the
+/// proof later calls carry.
+pub fn turnstile_needed(signs_in: bool, route: &Route, proved: bool) -> bool {
     match route {
         Route::Login => signs_in,
-        Route::Token | Route::Proxy(_) => !signs_in && browser,
+        Route::Token | Route::Proxy(_) => !signs_in && !proved,
         _ => false,
+    }
+}
+
+/// Whether a caller proved itself in a way that stands in for Turnstile: a valid
+/// `X-Broker-Key` (`broker_key`), or Cloudflare Access (checked on every request before
+/// Turnstile when configured). Servers cannot solve a widget; they hold a key or pass Access.
+pub fn proved_otherwise(cfg: &super::config::BrokerConfig, broker_key: Option<&str>) -> bool {
+    cfg.access.is_some() || cfg.key_ok(broker_key)
+}
+
+/// The host of a serialized origin (`https://app.example.com:8443` -> `app.example.com`),
+/// as siteverify names where a widget was solved.
+pub fn origin_host(origin: &str) -> &str {
+    let rest = origin.split_once("://").map_or(origin, |(_, r)| r);
+    match rest.rsplit_once(':') {
+        Some((host, port)) if !rest.ends_with(']') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => rest,
     }
 }
 

@@ -66,7 +66,8 @@ pub fn lock_hold(status: u16) -> Millis {
 }
 
 #[cfg(feature = "signin")]
-/// Below this much life left, a [`Snapshot`] is not worth taking up.
+/// Below this much life left, a [`Snapshot`]'s access token is not worth taking up (its
+/// refresh token still is).
 pub const MIN_RESTORE: Millis = Millis(1_000);
 
 #[cfg(feature = "signin")]
@@ -74,14 +75,43 @@ pub const MIN_RESTORE: Millis = Millis(1_000);
 /// on the wall clock: the reader's monotonic clock is not the writer's.
 #[derive(Debug)]
 pub struct Snapshot {
-    /// The access token.
-    pub access_token: AccessToken,
+    /// The access token; `None` once it lapsed while the refresh token is still good.
+    pub access_token: Option<AccessToken>,
     /// The refresh token, if the server issued one.
     pub refresh_token: Option<RefreshToken>,
     /// The granted scope.
     pub scope: Option<String>,
-    /// When the access token expires.
+    /// When the access token expires (0 without one).
     pub expires_at: WallMillis,
+}
+
+#[cfg(feature = "signin")]
+/// What [`Machine::restore`] took up.
+#[must_use]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restored {
+    /// Nothing: this machine keeps what it has.
+    Nothing,
+    /// The refresh token alone (the access token had lapsed): the next call refreshes.
+    Refresh,
+    /// The access token (with its refresh token), held as this token.
+    Token(TokenId),
+}
+
+#[cfg(feature = "signin")]
+impl Restored {
+    /// Whether anything was taken up.
+    pub fn taken(self) -> bool {
+        self != Restored::Nothing
+    }
+
+    /// The id of the token taken up, if one was.
+    pub fn token(self) -> Option<TokenId> {
+        match self {
+            Restored::Token(id) => Some(id),
+            _ => None,
+        }
+    }
 }
 
 /// What the shell may hand out without asking the machine ([`Machine::serving`]).
@@ -417,41 +447,67 @@ impl Machine {
     #[cfg(feature = "signin")]
     /// The user's session as it leaves this machine (to another tab, or to storage) at
     /// `now`, and the id of the token it holds.
-    pub fn snapshot(&mut self, now: Now) -> Option<(TokenId, Snapshot)> {
+    pub fn snapshot(&mut self, now: Now) -> Option<(Option<TokenId>, Snapshot)> {
         self.tick(now);
-        let (t, rt) = self.session()?;
-        let snapshot = Snapshot {
-            access_token: t.access_token.clone(),
-            refresh_token: rt.cloned(),
-            scope: t.scope.clone(),
-            expires_at: now.wall_at(t.expires_at.max(now.mono)),
-        };
-        Some((t.id, snapshot))
+        if !self.user() {
+            return None;
+        }
+        let refresh_token = self.refresh.clone();
+        // A token past its expiry (the timer that drops it has not fired yet) is no session.
+        match self.token.as_ref().filter(|t| now.mono < t.expires_at) {
+            Some(t) => Some((
+                Some(t.id),
+                Snapshot {
+                    access_token: Some(t.access_token.clone()),
+                    refresh_token,
+                    scope: t.scope.clone(),
+                    expires_at: now.wall_at(t.expires_at),
+                },
+            )),
+            // The access token lapsed; the refresh token is the session (and must not be lost).
+            None => refresh_token.map(|rt| (None, Snapshot { access_token: None, refresh_token: Some(rt), scope: None, expires_at: WallMillis(0) })),
+        }
     }
 
     #[cfg(feature = "signin")]
     /// Takes up a [`Snapshot`] (another tab's [`Action::Share`], or what storage held) at
     /// `now`: held as if this machine had fetched it, with the life it has left.
-    /// A refresh in flight here is called off; its waiters get these tokens. Refused
-    /// (`None`) by a client that signs no one in, during this machine's own sign-in, when
-    /// less than [`MIN_RESTORE`] is left, or when this machine holds a token that lasts as
-    /// long (a tab answering late with an older session, whose refresh token was spent
-    /// since, must not replace this one). Else the id of the token now held.
-    pub fn restore(&mut self, snapshot: Snapshot, now: Now) -> Option<TokenId> {
+    /// A refresh in flight here is called off; its waiters get these tokens. Nothing is
+    /// taken by a client that signs no one in, during this machine's own sign-in, or when
+    /// this machine holds a token that lasts as long (a tab answering late with an older
+    /// session, whose refresh token was spent since, must not replace this one). With less
+    /// than [`MIN_RESTORE`] left (or no access token), the refresh token alone is taken up
+    /// by a machine that holds no session: a session restored after any idle time, or a new
+    /// tab joining one whose access token lapsed, refreshes instead of signing in again.
+    pub fn restore(&mut self, snapshot: Snapshot, now: Now) -> Restored {
         self.tick(now);
         let left = Millis(snapshot.expires_at.0.saturating_sub(now.wall.0));
         let now = now.mono;
-        if !self.user() || matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) || left < MIN_RESTORE {
-            return None;
+        if !self.user() || matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) {
+            return Restored::Nothing;
         }
+        let access_token = match snapshot.access_token {
+            Some(at) if left >= MIN_RESTORE => at,
+            _ => {
+                return match snapshot.refresh_token {
+                    Some(rt) if self.token.is_none() && self.refresh.is_none() => {
+                        self.refresh = Some(rt);
+                        self.cooldown_until = Instant(0);
+                        self.blocked = None;
+                        Restored::Refresh
+                    }
+                    _ => Restored::Nothing,
+                };
+            }
+        };
         if self.token.as_ref().is_some_and(|t| now + left <= t.expires_at) {
-            return None;
+            return Restored::Nothing;
         }
         let skew = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.refresh_skew);
         if let Some(rt) = snapshot.refresh_token {
             self.refresh = Some(rt);
         }
-        let t = TokenSet::lasting(snapshot.access_token, snapshot.scope, now, left, skew, TokenId(self.next()));
+        let t = TokenSet::lasting(access_token, snapshot.scope, now, left, skew, TokenId(self.next()));
         if let Some(Flight { stage: Stage::Sending { attempt, .. }, .. }) = &self.flight {
             self.actions.insert(0, Action::Abort(*attempt));
         }
@@ -461,7 +517,7 @@ impl Machine {
         self.actions.insert(0, Action::Token(t.clone()));
         let id = t.id;
         self.settle(Ok(t));
-        Some(id)
+        Restored::Token(id)
     }
 
     #[cfg(feature = "signin")]
@@ -470,20 +526,25 @@ impl Machine {
     /// refresh token if one is held (revoking it revokes its access tokens too), else the
     /// access token.
     pub fn sign_out(&mut self) -> Option<HttpRequest> {
-        let Some(Config { source: Source::Endpoint(ep), .. }) = &self.cfg else { return None };
-        let revoke = match &ep.grant {
-            Grant::AuthorizationCode(ac) => ac.revocation_url.as_deref().and_then(|url| {
-                let (token, hint) = match (&self.refresh, &self.token) {
-                    (Some(rt), _) => (rt.expose(), "refresh_token"),
-                    (None, Some(t)) => (t.access_token.expose(), "access_token"),
-                    (None, None) => return None,
-                };
-                Some(ep.request(self.runtime, Call::Revoke { url, token, hint }))
-            }),
-            _ => None,
+        let revoke = match (&self.refresh, &self.token) {
+            (Some(rt), _) => self.revocation(rt.expose(), "refresh_token"),
+            (None, Some(t)) => self.revocation(t.access_token.expose(), "access_token"),
+            (None, None) => None,
         };
         self.end_session(Error::LoginRequired { reason: "signed out" }, false);
         revoke
+    }
+
+    #[cfg(feature = "signin")]
+    /// The RFC 7009 revocation request for `token` (its `token_type_hint` is `hint`) at this
+    /// sign-in client's revocation endpoint, if it has one: also for tokens obtained with
+    /// this client's tokens (a session's exchanged tokens, revoked with it).
+    pub fn revocation(&self, token: &str, hint: &str) -> Option<HttpRequest> {
+        let Some(Config { source: Source::Endpoint(ep), .. }) = &self.cfg else { return None };
+        match &ep.grant {
+            Grant::AuthorizationCode(ac) => ac.revocation_url.as_deref().map(|url| ep.request(self.runtime, Call::Revoke { url, token, hint })),
+            _ => None,
+        }
     }
 
     /// Both clocks, at the start of every input. A machine that was suspended (a laptop

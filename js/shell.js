@@ -189,9 +189,18 @@ export function servable(c, wall, mono) {
  * `client.fetch(input, init, ctx)`. The core decides (`io.plan`: is the origin allowed,
  * which header; `io.refused`: after a 401, drop the token and send again?); this carries
  * it out. `io.auth(ctx)` gives `[headerValue, tokenId]` of a valid token.
- * A string or URL with a plain `init` is sent as `fetch(input, { ...init, headers })`, with no
+ * A string or URL with a plain `init` is sent as `fetch(href, { ...init, headers })`, with no
  * `Request` built or cloned (each costs more than the header); anything else goes through
  * a copy, `new Request(input, init)`, as fetch itself would read it.
+ *
+ * # Security
+ * What is sent is what was checked: the URL parsed once (a caller's URL object changed
+ * after the check changes nothing), or the copy. A signed request never follows a redirect
+ * (`redirect: "manual"`, or the caller's `"error"`): fetch would take the token (Node strips
+ * `Authorization` across origins, workerd only from compatibility date 2025-09-01) and the
+ * DPoP proof (no runtime strips it) to wherever the API points, and apply that server's
+ * nonce and 401 to the allowed origin. The caller gets the redirect itself (an
+ * `opaqueredirect` in a browser) and decides.
  */
 async function signedFetch(io, input, init, ctx) {
   const f = io.fetch;
@@ -201,20 +210,27 @@ async function signedFetch(io, input, init, ctx) {
   let origin, pathname, method, headers, go, replayable;
   if (url && !url.username && !url.password) {
     ({ origin, pathname } = url);
+    const href = url.href;
     method = init?.method;
     headers = new Headers(init?.headers);
     replayable = reusable(init?.body);
-    go = () => send(input, { ...init, headers });
+    go = (signed) => send(href, signed ? { ...init, headers, redirect: manual(init?.redirect) } : { ...init, headers });
   } else {
     // Sent as the caller's Request would be, never the caller's object itself (its headers
     // are not ours to change); a body is copied for a replay unless it is a stream.
     let req = new Request(input, init);
-    const copy = req.body === null ? req : typeof ReadableStream === "function" && init?.body instanceof ReadableStream ? null : req.clone();
     ({ origin = "", pathname } = parseUrl(req.url) ?? {});
     method = req.method;
     headers = req.headers;
-    replayable = copy !== null;
-    go = () => {
+    let copy;
+    go = (signed) => {
+      if (copy === undefined) {
+        // A signed request is remade not to follow redirects (its headers go along).
+        if (signed && req.redirect !== manual(req.redirect)) req = new Request(req, { redirect: "manual" });
+        copy = req.body === null ? req : typeof ReadableStream === "function" && init?.body instanceof ReadableStream ? null : req.clone();
+        replayable = copy !== null;
+        headers = req.headers;
+      }
       const r = req;
       req = copy;
       headers = copy?.headers;
@@ -222,13 +238,13 @@ async function signedFetch(io, input, init, ctx) {
     };
   }
   const name = io.plan(origin, headers);
-  if (name === undefined) return go();
+  if (name === undefined) return go(false);
   for (;;) {
     const [value, id, token] = await io.auth(ctx);
     headers.set(name, value);
     // A DPoP token goes with a proof of this request, made for it alone (RFC 9449 §7.1).
     if (io.proof) headers.set("DPoP", await io.proof(method, origin, pathname, token));
-    const res = await go();
+    const res = await go(true);
     // The server's next nonce, whatever the status (§8.2).
     if (io.proof) io.nonce(origin, res.headers.get("dpop-nonce"));
     // Every 401 is reported (a refused token is dropped even if this body cannot be sent
@@ -238,6 +254,9 @@ async function signedFetch(io, input, init, ctx) {
     discard(res);
   }
 }
+
+/** The redirect mode of a signed request: the caller's `"error"`, else `"manual"` (never followed). */
+const manual = (mode) => (mode === "error" ? "error" : "manual");
 
 /** The base a relative URL resolves against, as fetch does (none in Node). */
 const baseUrl = () => globalThis.document?.baseURI ?? globalThis.location?.href;

@@ -341,7 +341,8 @@ fn a_resource_alone_names_its_authorization_server_rfc_9728() {
     }
     // The machine: the resource's metadata, then its authorization server's, then the token
     // request to that server, carrying the resource (RFC 8707).
-    let o = vec![("resource".to_owned(), s(API)), ("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("secret")), ("allowedOrigins".to_owned(), Value::List(vec![s("https://api.example")]))];
+    // A public client: a resource's metadata may choose its server (a client secret may not).
+    let o = vec![("resource".to_owned(), s(API)), ("clientId".to_owned(), s("id")), ("clientAuth".to_owned(), s("none")), ("allowedOrigins".to_owned(), Value::List(vec![s("https://api.example")]))];
     let mut m = Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Node, 7);
     let Get::Wait(flight) = m.get(at(0)) else { panic!() };
     let first = sends(&mut m);
@@ -356,7 +357,7 @@ fn a_resource_alone_names_its_authorization_server_rfc_9728() {
     m.handle_response(third[0].0, Ok(ok(200, token())), at(20), &parse_url);
     assert!(matches!(m.outcome(flight), Outcome::Done(Ok(_))));
     // Another resource's metadata: nothing sent to the server it names.
-    let o = vec![("resource".to_owned(), s(API)), ("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("secret"))];
+    let o = vec![("resource".to_owned(), s(API)), ("clientId".to_owned(), s("id")), ("clientAuth".to_owned(), s("none"))];
     let mut m = Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Node, 7);
     let Get::Wait(flight) = m.get(at(0)) else { panic!() };
     let first = sends(&mut m);
@@ -366,9 +367,36 @@ fn a_resource_alone_names_its_authorization_server_rfc_9728() {
 }
 
 #[test]
+fn a_client_secret_goes_only_to_a_server_the_configuration_names() {
+    // A resource's metadata is written by whoever controls the API (or a path on it): with
+    // a resource alone it would choose where the secret is sent.
+    let cfg = |pairs: &[(&str, &str)]| {
+        let o: Vec<(String, Value)> = [("clientId", "id")].iter().chain(pairs).map(|(k, v)| (k.to_string(), s(v))).collect();
+        Config::from_options(&GENERIC, &Value::Object(o), &parse_url)
+    };
+    for (pairs, ok) in [
+        (vec![("resource", API), ("clientSecret", "x")], false),
+        (vec![("resource", API), ("clientSecret", "x"), ("clientAuth", "client_secret_post")], false),
+        (vec![("resource", API), ("clientSecret", "x"), ("resourceMetadata", "https://api.example/prm")], false),
+        (vec![("resource", API), ("clientSecret", "x"), ("issuer", ISSUER)], true),
+        (vec![("resource", API), ("clientSecret", "x"), ("tokenUrl", "https://as.example/t")], true),
+        (vec![("resource", API), ("clientAuth", "none")], true),
+    ] {
+        match cfg(&pairs) {
+            Ok(_) => assert!(ok, "{pairs:?}"),
+            Err(e) => {
+                assert!(!ok, "{pairs:?}: {e:?}");
+                assert!(e.code() == "INVALID_CONFIG" && matches!(&e, Error::InvalidConfig { field, .. } if field == "issuer"), "{pairs:?}: {e:?}");
+                assert!(!e.message().contains("x\""), "the secret is not in the message");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_401s_resource_metadata_url_is_taken_on_the_resources_origin_only() {
     let cfg = |pairs: &[(&str, &str)]| {
-        let mut o = vec![("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("x"))];
+        let mut o = vec![("clientId".to_owned(), s("id")), ("clientAuth".to_owned(), s("none"))];
         o.extend(pairs.iter().map(|(k, v)| (k.to_string(), s(v))));
         Config::from_options(&GENERIC, &Value::Object(o), &parse_url)
     };

@@ -190,7 +190,8 @@ test("resource alone (RFC 9728): the API's metadata names oidc-provider, whose m
     json(res, 404, {});
   });
   const seen = as.metadata.length;
-  const c = new TokenClient({ resource: `${api.origin}/v1`, clientId: "plain", clientSecret: "plain-secret", allowedOrigins: [api.origin] });
+  // A key's assertion names its audience: a key-authenticated client may follow the metadata.
+  const c = new TokenClient({ resource: `${api.origin}/v1`, clientId: "keyed", clientAuth: "private_key_jwt", clientKey: as.keyedJwk, allowedOrigins: [api.origin] });
   const info = await Promise.all(Array.from({ length: 20 }, () => c.getTokenInfo()));
   assert.equal(new Set(info.map((i) => i.accessToken)).size, 1);
   assert.deepEqual(api.hits, ["/.well-known/oauth-protected-resource/v1"], "one fetch of the resource's metadata");
@@ -201,7 +202,7 @@ test("resource alone (RFC 9728): the API's metadata names oidc-provider, whose m
   // Metadata for another resource: INVALID_METADATA, and nothing asked of the server it names.
   const wrong = await metadataServer((req, res) => json(res, 200, { resource: "https://evil.example/v1", authorization_servers: [as.issuer] }));
   const before = as.metadata.length;
-  const d = new TokenClient({ resource: `${wrong.origin}/v1`, clientId: "plain", clientSecret: "plain-secret", allowedOrigins: [wrong.origin] });
+  const d = new TokenClient({ resource: `${wrong.origin}/v1`, clientId: "keyed", clientAuth: "private_key_jwt", clientKey: as.keyedJwk, allowedOrigins: [wrong.origin] });
   const e = await d.getToken().then(() => null, (e) => e);
   assert.equal(e?.code, "INVALID_METADATA", e?.message);
   assert.match(e.message, /another resource/);
@@ -209,6 +210,37 @@ test("resource alone (RFC 9728): the API's metadata names oidc-provider, whose m
   d.dispose();
   await wrong.close();
   await api.close();
+});
+
+test("a client secret never goes where a resource's metadata points: resource alone with a secret is INVALID_CONFIG (client and broker); with the issuer configured, only that server is asked", async () => {
+  // The API (or anyone who can write a path on it) names an authorization server of its own.
+  const evil = await metadataServer((req, res) => json(res, 200, {}));
+  const api = await metadataServer((req, res, o) => json(res, 200, { resource: `${o}/v1`, authorization_servers: [evil.origin] }));
+  for (const clientAuth of [undefined, "client_secret_post"]) {
+    assert.throws(
+      () => new TokenClient({ resource: `${api.origin}/v1`, clientId: "plain", clientSecret: "plain-secret", clientAuth, allowedOrigins: [api.origin] }),
+      (e) => e.code === "INVALID_CONFIG" && /^issuer: /.test(e.message) && !e.message.includes("plain-secret"),
+    );
+  }
+  // Naming the issuer: the secret goes there, the token is for the resource (RFC 8707).
+  const c = new TokenClient({ issuer: as.issuer, resource: `${api.origin}/v1`, clientId: "plain", clientSecret: "plain-secret", allowedOrigins: [api.origin] });
+  const record = await as.find((await c.getTokenInfo()).accessToken);
+  assert.equal(record.aud, `${api.origin}/v1`);
+  c.dispose();
+  // The broker: RESOURCE alone with CLIENT_SECRET is a 500 naming ISSUER, and nothing is asked.
+  const mf = new Miniflare(workerdOptions(new URL("../../worker/index.js", import.meta.url).pathname, new URL("../../worker/", import.meta.url).pathname, { RESOURCE: `${api.origin}/v1`, CLIENT_ID: "plain", CLIENT_SECRET: "plain-secret", RATE_LIMIT: "0" }));
+  try {
+    const r = await mf.dispatchFetch("http://broker/token", { method: "POST" });
+    const body = await r.json();
+    assert.deepEqual([r.status, body.error], [500, "broker_misconfigured"]);
+    assert.match(body.message, /^ISSUER: /);
+    assert.ok(!JSON.stringify(body).includes("plain-secret"));
+  } finally {
+    await mf.dispose();
+  }
+  assert.deepEqual([api.hits, evil.hits], [[], []], "neither the API's metadata nor its server was asked");
+  await api.close();
+  await evil.close();
 });
 
 test("the broker's /login takes a step-up (acr_values, max_age) into the authorization request; a bad one is 400", async () => {
@@ -244,10 +276,10 @@ test("resource alone with the resource_metadata URL an API's 401 named (RFC 9728
   });
   const named = challenge(await fetch(`${api.origin}/v1/data`)).resourceMetadata;
   assert.equal(named, `${api.origin}/meta/v1.json`);
-  const c = new TokenClient({ resource: `${api.origin}/v1`, resourceMetadata: named, clientId: "plain", clientSecret: "plain-secret", allowedOrigins: [api.origin] });
+  const c = new TokenClient({ resource: `${api.origin}/v1`, resourceMetadata: named, clientId: "keyed", clientAuth: "private_key_jwt", clientKey: as.keyedJwk, allowedOrigins: [api.origin] });
   assert.ok(await c.getToken());
   assert.deepEqual(api.hits, ["/v1/data", "/meta/v1.json"]);
   c.dispose();
-  assert.throws(() => new TokenClient({ resource: `${api.origin}/v1`, resourceMetadata: "https://evil.example/prm", clientId: "plain", clientSecret: "plain-secret" }), (e) => e.code === "INVALID_CONFIG" && /resourceMetadata/.test(e.message));
+  assert.throws(() => new TokenClient({ resource: `${api.origin}/v1`, resourceMetadata: "https://evil.example/prm", clientId: "keyed", clientAuth: "private_key_jwt", clientKey: as.keyedJwk }), (e) => e.code === "INVALID_CONFIG" && /resourceMetadata/.test(e.message));
   await api.close();
 });

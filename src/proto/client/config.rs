@@ -575,6 +575,16 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         (Some(""), _, _) => return Err(Error::config(secret_field, "must not be empty")),
         _ => {}
     }
+    // A shared secret goes only to an authorization server the configuration names: a
+    // resource's metadata (anyone who controls the API, or a path on it, writes it) must not
+    // choose where it is sent. A key's assertion names its audience, and a public client
+    // has no secret: those may follow the metadata.
+    if client_secret.is_some() && discover.as_ref().is_some_and(|d| d.resource) {
+        return Err(Error::config(
+            "issuer",
+            "is required with a client secret and resource: the secret goes only to an authorization server the configuration names (or use clientAuth \"private_key_jwt\")",
+        ));
+    }
     if let Some(field) = wire.unused_options.iter().find(|f| has(f)) {
         return Err(Error::config(*field, wire.unused_why));
     }

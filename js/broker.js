@@ -13,8 +13,15 @@ export function tokenCacheFetch(env, name) {
   const id = ns.idFromName(name);
   // A stub is an I/O object of the request that made it: a new one per call. It takes no
   // AbortSignal (the isolate's own deadline still applies: it stops waiting), and the
-  // object never redirects.
-  return (url, init) => ns.get(id).fetch(url, { method: init.method, headers: init.headers, body: init.body });
+  // object never redirects. `f.refused`: the token an API refused, told to the object once
+  // (src/proto/broker REFUSED_HEADER), on the next token request.
+  const f = (url, init) => {
+    const headers = new Headers(init.headers);
+    if (f.refused) headers.set("tokenkit-refused", f.refused);
+    f.refused = undefined;
+    return ns.get(id).fetch(url, { method: init.method, headers, body: init.body });
+  };
+  return f;
 }
 
 /** [method, url, origin, brokerKey, requestHeaders, clientIp, cookie, tokenkitRequest] */
@@ -48,12 +55,20 @@ export function forward(fetchFn, request, url, headers) {
   return fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init);
 }
 
-/** The API's response for the browser: its body and status, CORS added, `dropped` (comma-separated names) removed. */
+/** Releases a response's body that will not be read. */
+export function discard(response) {
+  response.body?.cancel().catch(() => {});
+}
+
+/** The names of a response's headers (the core decides which are relayed). */
+export const headerNames = (response) => Array.from(response.headers.keys());
+
+/** The API's response for the browser: its body and status (no reason phrase), the headers named in `dropped` (`\n`-separated) removed, CORS added. Throws if the runtime refuses it. */
 export function relay(response, extra, dropped) {
   const headers = new Headers(response.headers);
-  for (const name of dropped.split(",")) headers.delete(name);
+  for (const name of dropped.split("\n")) headers.delete(name);
   for (const [k, v] of pairs(extra)) headers.set(k, v);
-  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+  return new Response(response.body, { status: response.status, headers });
 }
 
 /** The Rate Limiting binding (`RATE_LIMITER`: `[[ratelimits]]` in wrangler.toml), or undefined. */

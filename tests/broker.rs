@@ -122,18 +122,81 @@ fn proxy_paths_cannot_leave_the_proxy_origin() {
     for bad in [
         "../admin", "a/../../b", "%2e%2e/admin", "a/%2E%2E/b", ".%2e/x", "./x", "a/./b", "a%2fb", "a%2Fb",
         "a\\b", "a%5cb", "/evil.com/x", "a//b", "https://evil.com/x", "https:evil.com", "//evil.com", "a\tb",
+        // Path parameters on a dot segment: a servlet container resolves `..;` as `..`.
+        "..;/admin", "a/..;x/b", ".;/x", "%2e%2e;/admin",
+        // Encoded unreserved characters: the API decodes them into another path.
+        "api/%62illing/charge", "api/billing%2Dx", "a%7Eb", "%41",
     ] {
         assert!(proxy_target(o, bad, "").is_err(), "{bad}");
+    }
+    // Other encodings and path parameters elsewhere are the API's business.
+    for good in ["a%20b", "a%2Bb", "a;v=1/b", "caf%C3%A9"] {
+        assert!(proxy_target(o, good, "").is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn nested_proxy_routes_the_most_specific_entry_decides_methods_and_token() {
+    let c = env(&[("PROXY_ROUTES", "GET POST /api/ audience=general, GET /api/billing/ audience=billing, GET PUT /api/billing/invoices scope=inv")]).unwrap();
+    let route = |method: &'static str, path: &'static str| c.route(&req(method, path, None));
+    let status = |method, path| route(method, path).map_or_else(|r| r.status, |_| 200);
+    for (method, path, expect, token) in [
+        ("GET", "/proxy/api/items", 200, Some(0)),
+        ("POST", "/proxy/api/items", 200, Some(0)),
+        ("GET", "/proxy/api/billing/charge", 200, Some(1)),
+        // The attacker's path: a broader entry's methods and token never apply under a narrower one.
+        ("POST", "/proxy/api/billing/charge", 405, None),
+        ("PUT", "/proxy/api/billing/invoices", 200, Some(2)),
+        ("POST", "/proxy/api/billing/invoices", 405, None),
+        // The same path in another case, encoded, or with path parameters.
+        ("POST", "/proxy/api/BILLING/charge", 400, None),
+        ("GET", "/proxy/api/Billing/charge", 400, None),
+        ("POST", "/proxy/api/%62illing/charge", 400, None),
+        ("POST", "/proxy/api/billing;x=1/charge", 400, None),
+        ("POST", "/proxy/API/items", 400, None),
+        ("GET", "/proxy/other", 404, None),
+    ] {
+        assert_eq!(status(method, path), expect, "{method} {path}");
+        if expect == 200 {
+            assert_eq!(c.token_route(&path["/proxy".len()..], method), token, "{method} {path}");
+        }
+    }
+    let Err(r) = route("POST", "/proxy/api/billing/charge") else { panic!() };
+    assert!(r.headers.iter().any(|(k, v)| *k == "Allow" && v == "GET, OPTIONS"), "{:?}", r.headers);
+    assert_eq!(c.token_route("/api/billing/charge", "POST"), None, "no other entry's token, ever");
+    // Entries of the same path add up; each method takes its own entry's token.
+    let same = env(&[("PROXY_ROUTES", "GET /v1/ audience=read, POST /v1/ audience=write")]).unwrap();
+    assert_eq!((same.token_route("/v1/x", "GET"), same.token_route("/v1/x", "POST")), (Some(0), Some(1)));
+    assert_eq!(same.route(&req("POST", "/proxy/v1/x", None)).map(|_| ()), Ok(()));
+    // An entry may not hold what a request may not.
+    for bad in ["GET /a;b/", "GET /%61pi/"] {
+        assert_eq!(env(&[("PROXY_ROUTES", bad)]).unwrap_err().var, "PROXY_ROUTES", "{bad}");
+    }
+}
+
+#[test]
+fn what_the_api_answers_is_relayed_only_as_the_brokers_policy_allows() {
+    use tokenkit::proto::broker::{relayable_status, relayed_header};
+    for h in ["Access-Control-Allow-Origin", "access-control-allow-credentials", "Access-Control-Expose-Headers", "Set-Cookie", "Clear-Site-Data", "Strict-Transport-Security", "Alt-Svc", "NEL", "Report-To", "Reporting-Endpoints", "Accept-CH", "Service-Worker-Allowed", "Set-Login", "Refresh"] {
+        assert!(!relayed_header(h), "{h}");
+    }
+    for h in ["Content-Type", "Cache-Control", "ETag", "WWW-Authenticate", "Retry-After", "Location", "X-Request-Id"] {
+        assert!(relayed_header(h), "{h}");
+    }
+    for (status, ok) in [(199, false), (100, false), (101, false), (0, false), (200, true), (204, true), (399, true), (599, true), (600, false), (999, false)] {
+        assert_eq!(relayable_status(status), ok, "{status}");
     }
 }
 
 #[test]
 fn headers_forwarded_to_the_api() {
-    for h in ["Authorization", "cookie", "Host", "X-Broker-Key", "DPoP", "Cf-Access-Jwt-Assertion", "cf-turnstile-response", "Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Proxy-Authorization"] {
+    for h in ["Authorization", "cookie", "Host", "X-Broker-Key", "DPoP", "Cf-Access-Jwt-Assertion", "cf-turnstile-response", "Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Proxy-Authorization",
+        // What an API could trust as the network's word, not the caller's.
+        "X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method", "X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Host", "X-Forwarded-For", "x-forwarded-proto", "Forwarded", "X-Real-IP", "True-Client-IP", "Cf-Access-Authenticated-User-Email", "CF-Connecting-IP", "cf-ipcountry"] {
         assert!(!forward_header(h, ""), "{h}");
     }
     assert!(!forward_header("X-Hop", "close, x-hop"), "named in Connection");
-    for h in ["Content-Type", "Accept", "X-Request-Id", "If-None-Match"] {
+    for h in ["Content-Type", "Accept", "X-Request-Id", "If-None-Match", "Idempotency-Key", "X-Api-Version", "traceparent"] {
         assert!(forward_header(h, "close"), "{h}");
     }
 }

@@ -48,6 +48,9 @@ enum Step {
     Invalidate,
     /// The API answered 401 to a request signed with `t<n>`; expect replay or not.
     Unauthorized(u64, Option<&'static str>, bool),
+    /// A holder of this (object's) token says an API refused the token with this value;
+    /// expect it dropped or not.
+    RefusedElsewhere(&'static str, bool),
     Dispose,
     /// Token requests sent so far.
     Sent(usize),
@@ -226,6 +229,7 @@ impl Sim {
                 let id = self.token_id(n);
                 assert_eq!(self.m.unauthorized(id, www, true), replay, "step {i}: {step:?}");
             }
+            Step::RefusedElsewhere(value, dropped) => assert_eq!(self.m.refused_elsewhere(value), dropped, "step {i}: {step:?}"),
             Step::Dispose => self.m.dispose(),
             Step::Sent(n) => assert_eq!(self.sent.len(), n, "step {i}: requests sent"),
             Step::Aborted(n) => assert_eq!(self.aborted, n, "step {i}: requests aborted"),
@@ -310,6 +314,15 @@ fn race_table() {
             Reply(Token(100)), Waiters(Ready(2)),
             // A late 401 for t1 does not throw away t2.
             Unauthorized(1, None, true), Get(Ready(2)), Sent(2),
+        ]),
+        ("a TOKEN_CACHE object told of a refusal drops that token only: isolates refusing at once make one request", std(), vec![
+            Get(Wait), Reply(Token(100)), Waiters(Ready(1)), Get(Ready(1)),
+            RefusedElsewhere("t2", false), RefusedElsewhere("", false), RefusedElsewhere("t", false), Get(Ready(1)), Sent(1),
+            RefusedElsewhere("t1", true), Get(Wait), Sent(2),
+            // The other isolates' refusals of t1 arrive while t2 is in flight, and after.
+            RefusedElsewhere("t1", false), Get(Wait), Sent(2),
+            Reply(Token(100)), Waiters(Ready(2)),
+            RefusedElsewhere("t1", false), Get(Ready(2)), Sent(2),
         ]),
         ("401 challenges: only a refused token is dropped and replayed (RFC 6750 §3.1)", std(), vec![
             Get(Wait), Reply(Token(100)),

@@ -22,7 +22,7 @@ use crate::proto::broker::config::{config_error_reply, BrokerConfig, EnvError, R
 use crate::proto::broker::contract::upstream_reply;
 use crate::proto::broker::rate::{client_key, rate_limited_reply, rate_verdict, RateLimiter};
 use crate::proto::broker::route::{after_401, forward_header, After401, Incoming, Route};
-use crate::proto::broker::{cache_failed, health_reply, token_reply, CacheKind, DROPPED_RESPONSE_HEADERS};
+use crate::proto::broker::{cache_failed, health_reply, relayable_status, relayed_header, token_reply, CacheKind, REFUSED_HEADER};
 use crate::proto::client::request::Runtime;
 use crate::proto::client::response::TokenSet;
 use crate::proto::client::sign;
@@ -49,7 +49,12 @@ extern "C" {
     fn reply(status: u16, headers: &str, body: &str) -> Response;
     #[wasm_bindgen(catch)]
     fn forward(fetch: Option<Function>, request: &Request, url: &str, headers: &Array) -> Result<Promise, JsValue>;
-    fn relay(response: &Response, extra: &str, dropped: &str) -> Response;
+    #[wasm_bindgen(catch)]
+    fn relay(response: &Response, extra: &str, dropped: &str) -> Result<Response, JsValue>;
+    #[wasm_bindgen(js_name = headerNames)]
+    fn header_names(response: &Response) -> Array;
+    /// Releases a response's body that will not be read.
+    fn discard(response: &Response);
     #[wasm_bindgen(js_name = keyView)]
     fn key_view(env: &JsValue, name: &str) -> JsValue;
 }
@@ -223,7 +228,18 @@ impl Broker {
                 // Only the token cache's object hands on DPoP-bound tokens (to its isolates).
                 let dpop = broker.cfg.as_ref().is_ok_and(|c| c.dpop());
                 // A token cache object asked for a route's own token (`?route=<index>`).
-                let route = broker.cfg.as_ref().ok().filter(|c| c.role == Role::TokenCache).and_then(|c| c.cached_route(query_value(&request.url(), "route").as_deref()));
+                let object = broker.cfg.as_ref().ok().filter(|c| c.role == Role::TokenCache);
+                let route = object.and_then(|c| c.cached_route(query_value(&request.url(), "route").as_deref()));
+                // An isolate says an API refused the token this object gave it.
+                if let (Some(cfg), Some(refused)) = (object, request.headers().get(REFUSED_HEADER).ok().flatten()) {
+                    let holder = match route {
+                        Some(i) => broker.route_tokens(cfg, i).map(|(own, _)| own),
+                        None => broker.tokens.clone(),
+                    };
+                    if let Some(h) = holder {
+                        h.refused_elsewhere(&refused);
+                    }
+                }
                 if let (Some(i), Ok(cfg)) = (route, &broker.cfg) {
                     let cfg = cfg.clone();
                     return future_to_promise(async move { Ok(token_response(broker.token_for(&cfg, Some(i), &ctx).await.map(|(t, _)| t), dpop, &cors).into()) });
@@ -369,24 +385,44 @@ impl Broker {
         cors: &[(&'static str, String)],
         ctx: &JsValue,
     ) -> Response {
+        let unavailable = || respond(Reply::error(502, "api_unavailable", "the API could not be reached"), cors);
         match self.proxy(cfg, request, target, ctx).await {
-            Ok(resp) => relay(&resp, &lines(cors.iter()), DROPPED_RESPONSE_HEADERS),
+            Ok(resp) if relayable_status(resp.status()) => {
+                // The API's headers that would act as the broker origin's own are dropped.
+                let mut dropped = String::new();
+                for name in header_names(&resp).iter().filter_map(|n| n.as_string()).filter(|n| !relayed_header(n)) {
+                    dropped.push_str(&name);
+                    dropped.push('\n');
+                }
+                relay(&resp, &lines(cors.iter()), &dropped).unwrap_or_else(|_| unavailable())
+            }
+            Ok(resp) => {
+                discard(&resp);
+                unavailable()
+            }
             Err(Some(r)) => respond(r, cors),
-            Err(None) => respond(Reply::error(502, "api_unavailable", "the API could not be reached"), cors),
+            Err(None) => unavailable(),
         }
     }
 
     /// The deployment's token (through the Durable Object), else this isolate's own: when
     /// the object cannot be reached or fails, the isolate asks upstream itself.
     async fn token(&self, ctx: &JsValue) -> Result<TokenSet, Error> {
-        if let Some(shared) = &self.shared {
+        self.token_from(self.shared.as_ref(), self.tokens.as_ref(), ctx).await.map(|(t, _)| t)
+    }
+
+    /// A token from the `shared` client (a TOKEN_CACHE object's) if there is one and it can
+    /// be reached, else from `own`; and the client it came from.
+    async fn token_from(&self, shared: Option<&Rc<Inner>>, own: Option<&Rc<Inner>>, ctx: &JsValue) -> Result<(TokenSet, Rc<Inner>), Error> {
+        if let Some(shared) = shared {
             match token(shared, ctx).await {
-                Ok(t) => return Ok(t),
+                Ok(t) => return Ok((t, shared.clone())),
                 Err(e) if cache_failed(&e) => {}
                 Err(e) => return Err(e),
             }
         }
-        token(self.tokens.as_ref().ok_or(Error::Disposed)?, ctx).await
+        let own = own.ok_or(Error::Disposed)?;
+        token(own, ctx).await.map(|t| (t, own.clone()))
     }
 
     /// The clients of route `i`'s own token (this isolate's, and the deployment's through
@@ -411,16 +447,11 @@ impl Broker {
 
     /// The token a call takes: route `i`'s own (through its object when there is one, else
     /// this isolate's), or the deployment's; and the route it came from.
-    async fn token_for(&self, cfg: &BrokerConfig, route: Option<usize>, ctx: &JsValue) -> Result<(TokenSet, Option<usize>), Error> {
-        let Some((own, shared)) = route.and_then(|i| self.route_tokens(cfg, i)) else { return self.token(ctx).await.map(|t| (t, None)) };
-        if let Some(shared) = &shared {
-            match token(shared, ctx).await {
-                Ok(t) => return Ok((t, route)),
-                Err(e) if cache_failed(&e) => {}
-                Err(e) => return Err(e),
-            }
+    async fn token_for(&self, cfg: &BrokerConfig, route: Option<usize>, ctx: &JsValue) -> Result<(TokenSet, Rc<Inner>), Error> {
+        match route.and_then(|i| self.route_tokens(cfg, i)) {
+            Some((own, shared)) => self.token_from(shared.as_ref(), Some(&own), ctx).await,
+            None => self.token_from(self.shared.as_ref(), self.tokens.as_ref(), ctx).await,
         }
-        token(&own, ctx).await.map(|t| (t, route))
     }
 
     /// The sign-in half, when the broker signs users in.
@@ -451,9 +482,9 @@ impl Broker {
                 ("Authorization", [sign::scheme(&cfg.upstream), &t].concat(), Used::User(sid, t))
             }
             None => {
-                let (t, route) = self.token_for(cfg, route, ctx).await.map_err(|e| Some(upstream_reply(&e)))?;
+                let (t, holder) = self.token_for(cfg, route, ctx).await.map_err(|e| Some(upstream_reply(&e)))?;
                 let (name, value) = sign::authorization(&cfg.upstream, &t);
-                (name, value, Used::Broker(t.id, route))
+                (name, value, Used::Broker(t.id, holder, t.access_token))
             }
         };
         let connection = request.headers().get("connection").ok().flatten().unwrap_or_default();
@@ -473,7 +504,7 @@ impl Broker {
         let ath = match (&prover, &used) {
             (None, _) => None,
             (Some(_), Used::User(_, t)) => Some(t.clone()),
-            (Some(_), Used::Broker(..)) => value.strip_prefix(sign::scheme(&cfg.upstream)).map(str::to_owned),
+            (Some(_), Used::Broker(_, _, t)) => Some(t.expose().to_owned()),
         };
         let ath = match ath {
             Some(t) => Some(js_sys::Uint8Array::new(&JsFuture::from(super::signin::sha256(&t)).await.map_err(|_| None)?).to_vec()),
@@ -510,16 +541,12 @@ impl Broker {
                     // The token's holder drops it if the API refused it (the next caller gets a
                     // fresh one); the caller's body is streamed, so there is no replay here.
                     match (&used, &front) {
-                        (Used::Broker(id, None), _) => {
-                            for tokens in self.tokens.iter().chain(&self.shared) {
-                                tokens.refused(*id, www.as_deref(), false);
-                            }
-                        }
-                        (Used::Broker(id, Some(i)), _) => {
-                            if let Some((own, shared)) = self.route_tokens(cfg, *i) {
-                                for tokens in core::iter::once(&own).chain(&shared) {
-                                    tokens.refused(*id, www.as_deref(), false);
-                                }
+                        (Used::Broker(id, holder, token), _) => {
+                            // Its holder drops it; a token from a TOKEN_CACHE object is named to
+                            // that object on this isolate's next request, and dropped there too.
+                            holder.refused(*id, www.as_deref(), false);
+                            if !holder.holds(*id) {
+                                holder.tell_refused(token);
                             }
                         }
                         (Used::User(sid, t), Some(front)) => front.refused(sid, t).await,
@@ -534,8 +561,8 @@ impl Broker {
 
 /// Whose token a proxied call carried.
 enum Used {
-    /// The broker's own (its id, and the route whose token it is, if not the deployment's).
-    Broker(crate::proto::client::response::TokenId, Option<usize>),
+    /// The broker's own: its id, the client it came from, and the token.
+    Broker(crate::proto::client::response::TokenId, Rc<Inner>, crate::proto::AccessToken),
     /// The signed-in user's: the session and the token.
     User(String, String),
 }

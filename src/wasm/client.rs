@@ -354,6 +354,25 @@ impl Inner {
         replay
     }
 
+    /// Whether token `id` is still the one held.
+    pub(super) fn holds(&self, id: TokenId) -> bool {
+        self.st.borrow().m.held().is_some_and(|t| t.id == id)
+    }
+
+    /// A TOKEN_CACHE object's client: names `token` (refused by an API) to the object on
+    /// its next request (js/broker.js tokenCacheFetch). Nothing for any other client.
+    pub(super) fn tell_refused(&self, token: &crate::proto::AccessToken) {
+        if let Some(f) = &self.st.borrow().fetch {
+            let _ = js_sys::Reflect::set(f, &JsValue::from_str("refused"), &JsValue::from_str(token.expose()));
+        }
+    }
+
+    /// An isolate says an API refused `token`, which this (object's) client gave it.
+    pub(super) fn refused_elsewhere(&self, token: &str) {
+        self.st.borrow_mut().m.refused_elsewhere(token);
+        self.publish();
+    }
+
     /// Tells shell.js what `getToken()` may answer without asking ([`Machine::serving`]).
     fn publish(&self) {
         let mut st = self.st.borrow_mut();

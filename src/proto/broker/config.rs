@@ -308,15 +308,12 @@ impl BrokerConfig {
     }
 
     /// The `PROXY_ROUTES` entry whose token a `method` call to API path `path` takes: the
-    /// entry with the longest path that covers it and allows the method, when that entry
-    /// names a token ([`ProxyRoute::token`]). `None`: the deployment's (or the user's) token.
+    /// most specific entry that covers it ([`BrokerConfig::most_specific`]) and allows the
+    /// method, when that entry names a token ([`ProxyRoute::token`]). `None`: the
+    /// deployment's (or the user's) token.
     pub fn token_route(&self, path: &str, method: &str) -> Option<usize> {
-        let (i, r) = self
-            .proxy_routes
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.covers(path) && r.methods.iter().any(|m| m == method))
-            .max_by_key(|(i, r)| (r.path.len(), usize::MAX - i))?;
+        // Only the most specific entries decide (a broader entry's token never stands in).
+        let (i, r) = self.most_specific(path).ok()?.find(|(_, r)| r.methods.iter().any(|m| m == method))?;
         r.token.as_ref().map(|_| i)
     }
 
@@ -387,11 +384,14 @@ pub struct TokenTarget {
 }
 
 impl ProxyRoute {
-    pub(super) fn covers(&self, path: &str) -> bool {
+    /// Whether this entry covers API path `path`; `fold`: ignoring ASCII letter case.
+    pub(super) fn covers(&self, path: &str, fold: bool) -> bool {
+        let n = self.path.len();
+        let same = |a: &str, b: &str| if fold { a.eq_ignore_ascii_case(b) } else { a == b };
         if self.path.ends_with('/') {
-            path.starts_with(&self.path)
+            path.get(..n).is_some_and(|head| same(head, &self.path))
         } else {
-            path == self.path
+            same(path, &self.path)
         }
     }
 }
@@ -415,8 +415,8 @@ pub fn proxy_routes(v: &str, parse_url: ParseUrl<'_>) -> Result<Vec<ProxyRoute>,
         if words.is_empty() {
             return Err(bad("each entry names at least one method, e.g. GET /me"));
         }
-        if proxy_target("https://x", path.get(1..).unwrap_or(""), "").is_err() || path.contains("//") {
-            return Err(bad("a path may not hold dot segments, empty segments, ?, # or encoded slashes"));
+        if proxy_target("https://x", path.get(1..).unwrap_or(""), "").is_err() || path.contains("//") || path.contains(';') {
+            return Err(bad("a path may not hold dot segments, empty segments, ;, ?, #, encoded slashes or encoded letters"));
         }
         let mut methods = Vec::new();
         for m in words {

@@ -73,6 +73,54 @@ pub fn cache_failed(e: &Error) -> bool {
     matches!(e, Error::Network | Error::Timeout { .. } | Error::Http { .. } | Error::InvalidResponse { .. })
 }
 
-/// Response headers of the API that never reach the browser through `/proxy/`: a cookie
-/// the API sets would land on the broker's origin, beside the session cookie.
-pub const DROPPED_RESPONSE_HEADERS: &str = "set-cookie";
+/// The header of an isolate's token request to its `TokenCache` object that names the token
+/// an API refused (the object's answer, passed on by the isolate). The object drops that
+/// token if it still holds it, so the next caller gets a fresh one; a refusal of an older
+/// token (another isolate's, arriving late) drops nothing. Only the object reads it: the
+/// edge's `/token` ignores it, so no caller can make the broker drop its token.
+pub const REFUSED_HEADER: &str = "Tokenkit-Refused";
+
+/// Response headers of the API that never reach the browser through `/proxy/`, because the
+/// browser would take them as the broker origin's own: state kept for that origin (cookies,
+/// cleared site data, HSTS, alternative services, reporting and error-logging endpoints,
+/// client hints, a service worker's scope, the login status), or its CORS policy (the
+/// broker's own headers decide who may read a response: an API's
+/// `Access-Control-Allow-Credentials` or `-Origin` must never stand in for them).
+pub const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "set-cookie",
+    "set-cookie2",
+    "clear-site-data",
+    "strict-transport-security",
+    "public-key-pins",
+    "public-key-pins-report-only",
+    "alt-svc",
+    "nel",
+    "report-to",
+    "reporting-endpoints",
+    "accept-ch",
+    "critical-ch",
+    "service-worker-allowed",
+    "set-login",
+    "activate-storage-access",
+    "origin-agent-cluster",
+    "attribution-reporting-register-source",
+    "attribution-reporting-register-trigger",
+    "observe-browsing-topics",
+    "refresh",
+    "timing-allow-origin",
+];
+
+/// Whether the API's response header `name` reaches the browser through `/proxy/`: not one
+/// of [`DROPPED_RESPONSE_HEADERS`], and no `Access-Control-*` header (CORS is the broker's).
+pub fn relayed_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    !n.starts_with("access-control-") && !DROPPED_RESPONSE_HEADERS.contains(&n.as_str())
+}
+
+/// Whether the API's answer can be relayed as it is: a status a `Response` can carry
+/// (200 to 599). Anything else (a 1xx the runtime passed up, or a number out of range) is
+/// answered `502 api_unavailable`. The reason phrase is never relayed (HTTP/2 has none,
+/// and one `Response` refuses would fail the relay).
+pub fn relayable_status(status: u16) -> bool {
+    (200..=599).contains(&status)
+}

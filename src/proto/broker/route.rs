@@ -6,7 +6,7 @@ use crate::prelude::*;
 
 use crate::proto::encode::is_printable;
 use crate::proto::http::Reply;
-use super::config::{BrokerConfig, Role};
+use super::config::{BrokerConfig, ProxyRoute, Role};
 
 /// The header every `/proxy/`, `/session` and `/logout` request must carry, with value
 /// `1`: the CSRF defence of RFC 10017 §6.1.3.3. A page on another site cannot send a
@@ -116,6 +116,12 @@ impl BrokerConfig {
                 return Err(Reply::error(404, "not_found", "no PROXY_ORIGIN is configured"));
             };
             let url = proxy_target(origin, rest, req.query).map_err(|why| Reply::error(400, "bad_proxy_path", why))?;
+            if !self.proxy_routes.is_empty() && rest.contains(';') {
+                // Java servlet containers strip path parameters from every segment, so
+                // `/api/billing;x/charge` would reach `/api/billing/charge` under `/api/`'s
+                // methods and token.
+                return Err(Reply::error(400, "bad_proxy_path", "path parameters (;) are not allowed in the proxy path with PROXY_ROUTES"));
+            }
             proxy_methods = self.proxy_methods(req.path.get("/proxy".len()..).unwrap_or("/"))?;
             (Some(Route::Proxy(url)), &*proxy_methods)
         } else {
@@ -164,13 +170,15 @@ impl BrokerConfig {
     }
 
     /// The methods `PROXY_ROUTES` allows at API path `path` (`Allow` syntax), or the 404
-    /// when no route covers it. Without `PROXY_ROUTES`, a constant (nothing allocated).
+    /// when no route covers it: the methods of the most specific entry that covers it (the
+    /// longest path; entries of the same path add up), never a broader entry's. Without
+    /// `PROXY_ROUTES`, a constant (nothing allocated).
     fn proxy_methods(&self, path: &str) -> Result<alloc::borrow::Cow<'static, str>, Reply> {
         if self.proxy_routes.is_empty() {
             return Ok("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".into());
         }
         let mut allow: Vec<&str> = Vec::new();
-        for m in self.proxy_routes.iter().filter(|r| r.covers(path)).flat_map(|r| &r.methods) {
+        for m in self.most_specific(path)?.flat_map(|(_, r)| &r.methods) {
             if !allow.contains(&m.as_str()) {
                 allow.push(m);
             }
@@ -180,6 +188,20 @@ impl BrokerConfig {
         }
         allow.push("OPTIONS");
         Ok(allow.join(", ").into())
+    }
+
+    /// The `PROXY_ROUTES` entries (with their index) that decide API path `path`: those of
+    /// the longest path that covers it. Letter case counts, but a path that an entry would
+    /// cover in another case, more specifically than any entry covers it as sent, is a 400:
+    /// most routers (Express, ASP.NET) ignore case, and `/api/BILLING/charge` must not
+    /// reach billing under a broader entry's methods and token.
+    pub fn most_specific<'a>(&'a self, path: &'a str) -> Result<impl Iterator<Item = (usize, &'a ProxyRoute)> + 'a, Reply> {
+        let best = |fold: bool| self.proxy_routes.iter().filter(|r| r.covers(path, fold)).map(|r| r.path.len()).max();
+        let len = best(false);
+        if best(true) != len {
+            return Err(Reply::error(400, "bad_proxy_path", "the path matches a PROXY_ROUTES entry only in another letter case"));
+        }
+        Ok(self.proxy_routes.iter().enumerate().filter(move |(_, r)| Some(r.path.len()) == len && r.covers(path, false)))
     }
 }
 
@@ -204,8 +226,14 @@ pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'s
     if rest.starts_with('/') || rest.contains("//") {
         return Err("empty path segments (//) are not allowed in the proxy path");
     }
+    if encoded_unreserved(&lower) {
+        // The API decodes them (RFC 3986 §6.2.2.2): `%62illing` is `billing` there, and
+        // must not pass the broker as another path. No client needs to encode them.
+        return Err("percent-encoded letters, digits and -._~ are not allowed in the proxy path (send them as they are)");
+    }
     for (i, seg) in lower.split('/').enumerate() {
-        let dots = seg.replace("%2e", ".");
+        // `..;x` is `..` to a servlet container, which strips path parameters.
+        let dots = seg.split(';').next().unwrap_or(seg);
         if dots == "." || dots == ".." {
             return Err("dot segments are not allowed in the proxy path");
         }
@@ -226,10 +254,36 @@ pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'s
     Ok(url)
 }
 
-/// Whether a caller's request header may be forwarded to the API. The caller's credentials
-/// (`Authorization`, `Cookie`, `X-Broker-Key`, a `DPoP` proof of its own, the Access and
-/// Turnstile tokens the broker's gates took), `Host` and hop-by-hop headers (RFC 9110
-/// §7.6.1, including those named in `Connection`) are stripped.
+/// Whether `path` holds a percent-encoded unreserved character (RFC 3986 §2.3).
+fn encoded_unreserved(path: &str) -> bool {
+    let b = path.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    (0..b.len()).any(|i| {
+        b[i] == b'%'
+            && match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+                (Some(h), Some(l)) => {
+                    let c = (h * 16 + l) as u8;
+                    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+                }
+                _ => false,
+            }
+    })
+}
+
+/// Whether a caller's request header may be forwarded to the API. Stripped:
+/// - the caller's credentials for the broker (`Authorization`, `Cookie`, `X-Broker-Key`, a
+///   `DPoP` proof of its own, the Access and Turnstile tokens the broker's gates took);
+/// - `Host` and hop-by-hop headers (RFC 9110 §7.6.1, including those named in `Connection`);
+/// - what an API or the proxies in front of it may trust as coming from the network rather
+///   than the caller: who the client is (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`,
+///   `True-Client-IP`, `X-Client-IP`, every `Cf-*`, such as `Cf-Access-Authenticated-User-Email`,
+///   which Access sets for the broker, not for the API), and which method or path the request
+///   really has (`X-HTTP-Method-Override` and its kin, `X-Original-URL`, `X-Rewrite-URL`):
+///   either would let a caller step around `PROXY_ROUTES` or pass for someone else.
+///
+/// A denylist, not an allowlist: an API's own headers (`X-Api-Version`, `Idempotency-Key`,
+/// tracing) pass unchanged, and every class a caller could use to mislead the API about
+/// the network, the method or the path is named here by its prefix or name.
 pub fn forward_header(name: &str, connection: &str) -> bool {
     const STRIP: &[&str] = &[
         "authorization",
@@ -239,9 +293,6 @@ pub fn forward_header(name: &str, connection: &str) -> bool {
         // With DPOP=true the broker sends the one proof (RFC 9449 §4.3: exactly one);
         // without it, a caller's proof is no business of the API's either.
         "dpop",
-        // The gates' tokens are for this broker: the API could replay an Access token at it.
-        "cf-access-jwt-assertion",
-        "cf-turnstile-response",
         "connection",
         "keep-alive",
         "proxy-authenticate",
@@ -251,11 +302,29 @@ pub fn forward_header(name: &str, connection: &str) -> bool {
         "trailer",
         "transfer-encoding",
         "upgrade",
-        "cf-connecting-ip",
-        "x-forwarded-for",
+        // The client's identity as proxies report it.
+        "forwarded",
+        "x-real-ip",
+        "true-client-ip",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "client-ip",
+        "fastly-client-ip",
+        "x-host",
+        // Method and path overrides (frameworks and gateways that honour them).
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-original-url",
+        "x-original-uri",
+        "x-rewrite-url",
+        "x-original-method",
     ];
+    // Whole families: the gates' tokens and everything Cloudflare sets (`cf-*`), and the
+    // forwarding headers proxies add (`x-forwarded-*`).
+    const STRIP_PREFIX: &[&str] = &["cf-", "x-forwarded-"];
     let n = name.to_ascii_lowercase();
-    !STRIP.contains(&n.as_str()) && !connection.split(',').any(|t| t.trim().eq_ignore_ascii_case(&n))
+    !STRIP.contains(&n.as_str()) && !STRIP_PREFIX.iter().any(|p| n.starts_with(p)) && !connection.split(',').any(|t| t.trim().eq_ignore_ascii_case(&n))
 }
 
 /// What the proxy does after the API answered 401 to a request it sent with a token.

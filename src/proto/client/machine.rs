@@ -368,6 +368,11 @@ impl Machine {
         Some(ep.client_key.as_ref()?.assertion(&ep.client_id, aud, wall.0 / 1000, jti))
     }
 
+    /// The token held, if any (expired or not: the next input may drop it).
+    pub fn held(&self) -> Option<&TokenSet> {
+        self.token.as_ref()
+    }
+
     /// The configuration, until disposed.
     pub fn config(&self) -> Option<&Config> {
         self.cfg.as_ref()
@@ -898,6 +903,20 @@ impl Machine {
             self.spaced_until = Instant(0);
         }
         replayable
+    }
+
+    /// Another holder of this machine's token (an isolate of the broker, given it by this
+    /// `TokenCache` object) says an API refused `token`: dropped if it is still the one
+    /// held, so the next call gets a fresh one (a newer token, or one in flight, is kept).
+    /// Compared in constant time. Whether it was dropped.
+    pub fn refused_elsewhere(&mut self, token: &str) -> bool {
+        let held = self.token.as_ref().is_some_and(|t| crate::proto::encode::ct_eq(t.access_token.expose(), token));
+        if held {
+            self.token = None;
+            self.cooldown_until = Instant(0);
+            self.spaced_until = Instant(0);
+        }
+        held
     }
 
     /// Aborts the request in flight, fails its waiters with `DISPOSED` and drops the

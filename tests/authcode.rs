@@ -146,21 +146,21 @@ fn step_up_asks_for_the_acr_max_age_and_scope_a_challenge_named() {
 
 #[test]
 fn callback_table() {
-    let p = Pending { state: "good-state".into(), verifier: "v".into(), nonce: None };
+    let p = Pending { state: "good-state-0123456".into(), verifier: "v".repeat(43), nonce: None };
     let q = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
     let iss = Some("https://auth.example.com");
     type Row<'a> = (&'a str, Vec<(String, String)>, Option<&'a Pending>, Result<&'a str, &'a str>);
     let rows: Vec<Row> = vec![
-        ("a code with our state", q(&[("code", "c1"), ("state", "good-state")]), Some(&p), Ok("c1")),
-        ("the matching iss", q(&[("code", "c1"), ("state", "good-state"), ("iss", "https://auth.example.com")]), Some(&p), Ok("c1")),
-        ("nothing pending", q(&[("code", "c1"), ("state", "good-state")]), None, Err("STATE_MISMATCH")),
+        ("a code with our state", q(&[("code", "c1"), ("state", "good-state-0123456")]), Some(&p), Ok("c1")),
+        ("the matching iss", q(&[("code", "c1"), ("state", "good-state-0123456"), ("iss", "https://auth.example.com")]), Some(&p), Ok("c1")),
+        ("nothing pending", q(&[("code", "c1"), ("state", "good-state-0123456")]), None, Err("STATE_MISMATCH")),
         ("another state", q(&[("code", "c1"), ("state", "evil")]), Some(&p), Err("STATE_MISMATCH")),
         ("no state", q(&[("code", "c1")]), Some(&p), Err("STATE_MISMATCH")),
         ("an error with another state is not believed", q(&[("error", "access_denied"), ("state", "evil")]), Some(&p), Err("STATE_MISMATCH")),
-        ("an error with our state", q(&[("error", "access_denied"), ("error_description", "no"), ("state", "good-state")]), Some(&p), Err("OAUTH_ERROR")),
-        ("another issuer (mix-up)", q(&[("code", "c1"), ("state", "good-state"), ("iss", "https://evil.example.com")]), Some(&p), Err("INVALID_RESPONSE")),
-        ("no code", q(&[("state", "good-state")]), Some(&p), Err("INVALID_RESPONSE")),
-        ("an empty code", q(&[("code", ""), ("state", "good-state")]), Some(&p), Err("INVALID_RESPONSE")),
+        ("an error with our state", q(&[("error", "access_denied"), ("error_description", "no"), ("state", "good-state-0123456")]), Some(&p), Err("OAUTH_ERROR")),
+        ("another issuer (mix-up)", q(&[("code", "c1"), ("state", "good-state-0123456"), ("iss", "https://evil.example.com")]), Some(&p), Err("INVALID_RESPONSE")),
+        ("no code", q(&[("state", "good-state-0123456")]), Some(&p), Err("INVALID_RESPONSE")),
+        ("an empty code", q(&[("code", ""), ("state", "good-state-0123456")]), Some(&p), Err("INVALID_RESPONSE")),
     ];
     for (name, params, pend, want) in rows {
         let got = callback(&params, pend, iss, false);
@@ -170,15 +170,15 @@ fn callback_table() {
             (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
         }
     }
-    let e = callback(&q(&[("error", "access_denied"), ("error_description", "The user said no"), ("state", "good-state")]), Some(&p), iss, false).unwrap_err();
+    let e = callback(&q(&[("error", "access_denied"), ("error_description", "The user said no"), ("state", "good-state-0123456")]), Some(&p), iss, false).unwrap_err();
     assert_eq!(e.message(), "the authorization server refused the sign-in: access_denied: The user said no");
     // Mix-up (RFC 9207 §2.4): when the server's metadata promises an iss, a callback
     // without one is refused, error callbacks included; with the right one it passes.
-    for params in [q(&[("code", "c1"), ("state", "good-state")]), q(&[("error", "access_denied"), ("state", "good-state")])] {
+    for params in [q(&[("code", "c1"), ("state", "good-state-0123456")]), q(&[("error", "access_denied"), ("state", "good-state-0123456")])] {
         let e = callback(&params, Some(&p), iss, true).unwrap_err();
         assert!(e.code() == "INVALID_RESPONSE" && e.message().contains("no iss"), "{params:?}: {e:?}");
     }
-    assert_eq!(callback(&q(&[("code", "c1"), ("state", "good-state"), ("iss", "https://auth.example.com")]), Some(&p), iss, true).unwrap(), "c1");
+    assert_eq!(callback(&q(&[("code", "c1"), ("state", "good-state-0123456"), ("iss", "https://auth.example.com")]), Some(&p), iss, true).unwrap(), "c1");
     assert!(check_nonce(Some("n"), Some("n")).is_ok());
     assert_eq!(check_nonce(Some("n"), Some("m")).unwrap_err().code(), "INVALID_RESPONSE");
     assert_eq!(check_nonce(Some("n"), None).unwrap_err().code(), "INVALID_RESPONSE");
@@ -519,4 +519,24 @@ fn a_refresh_keeps_its_tab_lock_only_when_the_server_took_it() {
     for (status, hold) in [(200, LOCK_HOLD), (204, LOCK_HOLD), (299, LOCK_HOLD), (0, Millis(0)), (199, Millis(0)), (302, Millis(0)), (400, Millis(0)), (401, Millis(0)), (503, Millis(0))] {
         assert_eq!(lock_hold(status), hold, "{status}");
     }
+}
+
+#[test]
+fn a_saved_sign_in_without_its_state_is_refused_before_anything_is_sent() {
+    // completeAuthorization(url, saved) with a saved sign-in the app kept itself: an empty or
+    // short state would match a callback anyone can make (`?state=&code=...`).
+    let v = "v".repeat(43);
+    let params = |state: &str| vec![("state".to_owned(), state.to_owned()), ("code".to_owned(), "c".to_owned())];
+    for (state, verifier, field) in [
+        ("", v.as_str(), "state"),
+        ("short", v.as_str(), "state"),
+        ("fifteen-chars-x", v.as_str(), "state"),
+        ("sixteen-chars-xy", "too-short", "codeVerifier"),
+    ] {
+        let p = Pending { state: state.into(), verifier: verifier.into(), nonce: None };
+        let e = callback(&params(state), Some(&p), None, false).unwrap_err();
+        assert!(e.code() == "INVALID_CONFIG" && matches!(&e, Error::InvalidConfig { field: f, .. } if f == field), "{state:?}: {e:?}");
+    }
+    let p = Pending { state: "sixteen-chars-xy".into(), verifier: v, nonce: None };
+    assert_eq!(callback(&params("sixteen-chars-xy"), Some(&p), None, false).unwrap(), "c");
 }

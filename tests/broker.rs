@@ -515,11 +515,17 @@ fn access_jwks_selection_table() {
 fn gate_keys_turnstile_and_env() {
     use tokenkit::proto::broker::gate::{jwks_stale, siteverify_body, turnstile_needed, turnstile_verdict, JWKS_MAX_AGE, JWKS_MIN_REFETCH};
     let t0 = Instant(1_000);
-    assert!(jwks_stale(None, false, t0));
-    assert!(!jwks_stale(Some(t0), true, Instant(t0.0 + JWKS_MAX_AGE.0 - 1)));
-    assert!(jwks_stale(Some(t0), true, Instant(t0.0 + JWKS_MAX_AGE.0)));
-    assert!(!jwks_stale(Some(t0), false, Instant(t0.0 + JWKS_MIN_REFETCH.0 - 1)), "unknown kids do not flood the team");
-    assert!(jwks_stale(Some(t0), false, Instant(t0.0 + JWKS_MIN_REFETCH.0)));
+    assert!(jwks_stale(None, None, false, t0));
+    assert!(jwks_stale(None, Some(t0), false, t0), "cold: a Worker request cannot wait on another's fetch");
+    assert!(!jwks_stale(Some(t0), None, true, Instant(t0.0 + JWKS_MAX_AGE.0 - 1)));
+    assert!(jwks_stale(Some(t0), None, true, Instant(t0.0 + JWKS_MAX_AGE.0)));
+    assert!(!jwks_stale(Some(t0), None, false, Instant(t0.0 + JWKS_MIN_REFETCH.0 - 1)), "unknown kids do not flood the team");
+    assert!(jwks_stale(Some(t0), None, false, Instant(t0.0 + JWKS_MIN_REFETCH.0)));
+    // A fetch for an unknown kid under way (started, not ended): the next unknown kid waits
+    // for the minute to pass from its start, not from the end of the last one.
+    let later = Instant(t0.0 + JWKS_MIN_REFETCH.0 + 5);
+    assert!(!jwks_stale(Some(t0), Some(later), false, Instant(later.0 + 1)), "one fetch in flight: no second");
+    assert!(jwks_stale(Some(t0), Some(later), false, Instant(later.0 + JWKS_MIN_REFETCH.0)));
 
     let obj = |e: Vec<(&str, Value)>| Value::Object(e.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
     let good = obj(vec![("success", Value::Bool(true)), ("hostname", Value::Str("app.example.com".into()))]);
@@ -697,16 +703,38 @@ fn issuer_alone_configures_the_upstream_client_by_discovery() {
 
 #[test]
 fn login_step_up_reaches_the_session_object() {
-    use tokenkit::proto::broker::bff::{begin_body, parse_begin};
-    let body = begin_body("https://app.example.com/after", Some("urn:mfa"), Some("60"), Some("openid admin")).unwrap();
+    use tokenkit::proto::broker::bff::{begin_body, parse_begin, SignIn};
+    let bounded = |extra: &str| SignIn::from_env(&|k| (k == "STEP_UP_SCOPES").then(|| extra.to_owned()), false).unwrap();
+    let none = bounded("");
+    let admin = bounded("admin, billing:write");
+    let configured = Some("openid offline_access");
+    let body = begin_body("https://app.example.com/after", Some("urn:mfa"), Some("60"), Some("openid admin"), &admin, configured).unwrap();
     let (back, step) = parse_begin(&body);
-    assert_eq!((back.as_str(), step.acr_values.as_deref(), step.max_age, step.scope.as_deref()), ("https://app.example.com/after", Some("urn:mfa"), Some(60), Some("openid admin")));
-    let (back, step) = parse_begin(&begin_body("https://app.example.com/", None, None, None).unwrap());
-    assert_eq!((back.as_str(), step.acr_values, step.max_age), ("https://app.example.com/", None, None));
+    assert_eq!((back.as_str(), step.acr_values.as_deref(), step.max_age, step.scope.as_deref()), ("https://app.example.com/after", Some("urn:mfa"), Some(60), Some("openid offline_access admin")));
+    let (back, step) = parse_begin(&begin_body("https://app.example.com/", None, None, None, &none, configured).unwrap());
+    assert_eq!((back.as_str(), step.acr_values, step.max_age, step.scope), ("https://app.example.com/", None, None, None));
     // An older object's record: the body was the return target alone.
     assert_eq!(parse_begin("https://app.example.com/x").0, "https://app.example.com/x");
     for (acr, max_age) in [(None, Some("soon")), (None, Some("-1")), (Some(""), None), (Some("a\u{1}b"), None)] {
-        let r = begin_body("https://app.example.com/", acr, max_age, None).unwrap_err();
+        let r = begin_body("https://app.example.com/", acr, max_age, None, &none, configured).unwrap_err();
         assert_eq!(r.status, 400, "{acr:?} {max_age:?}");
     }
+    // Any site can send a browser to /login: a query's scope never replaces SIGNIN_SCOPE, and
+    // adds only what STEP_UP_SCOPES allows (nothing by default).
+    for (signin, asked, want) in [
+        (&none, "openid", Some("openid offline_access")),
+        (&none, "admin", None),
+        (&none, "openid admin", None),
+        (&admin, "admin", Some("openid offline_access admin")),
+        (&admin, "billing:write admin", Some("openid offline_access billing:write admin")),
+        (&admin, "admin root", None),
+        (&admin, "email", None),
+    ] {
+        match (begin_body("/", None, None, Some(asked), signin, configured), want) {
+            (Ok(b), Some(w)) => assert_eq!(parse_begin(&b).1.scope.as_deref(), Some(w), "{asked}"),
+            (Err(r), None) => assert_eq!((r.status, r.body.contains("STEP_UP_SCOPES")), (400, true), "{asked}"),
+            (got, want) => panic!("{asked}: {got:?}, wanted {want:?}"),
+        }
+    }
+    assert_eq!(SignIn::from_env(&|k| (k == "STEP_UP_SCOPES").then(|| "a\"b".to_owned()), false).unwrap_err().var, "STEP_UP_SCOPES");
 }

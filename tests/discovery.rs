@@ -370,8 +370,9 @@ fn a_resource_alone_names_its_authorization_server_rfc_9728() {
 fn a_client_secret_goes_only_to_a_server_the_configuration_names() {
     // A resource's metadata is written by whoever controls the API (or a path on it): with
     // a resource alone it would choose where the secret is sent.
+    const API: &str = "https://api.example/v1";
     let cfg = |pairs: &[(&str, &str)]| {
-        let o: Vec<(String, Value)> = [("clientId", "id")].iter().chain(pairs).map(|(k, v)| (k.to_string(), s(v))).collect();
+        let o: Vec<(String, Value)> = [("clientId", "id")].iter().chain(pairs.iter()).map(|(k, v)| (k.to_string(), s(v))).collect();
         Config::from_options(&GENERIC, &Value::Object(o), &parse_url)
     };
     for (pairs, ok) in [

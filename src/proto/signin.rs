@@ -33,6 +33,9 @@ impl core::fmt::Debug for Pending {
     }
 }
 
+/// The shortest `state` a sign-in may have (an app's own, or a saved one brought back).
+pub const MIN_STATE: usize = 16;
+
 /// A new sign-in attempt from `random` ([`RANDOM_BYTES`] bytes from a CSPRNG). `state`: the
 /// caller's own (at least 16 printable characters), else a random one.
 pub fn pending(random: &[u8], state: Option<String>, scope: Option<&str>) -> Result<Pending, Error> {
@@ -45,7 +48,7 @@ pub fn pending(random: &[u8], state: Option<String>, scope: Option<&str>) -> Res
         out
     };
     let state = match state {
-        Some(s) if s.len() >= 16 && is_printable(&s) => s,
+        Some(s) if s.len() >= MIN_STATE && is_printable(&s) => s,
         Some(_) => return Err(Error::config("state", "must be at least 16 printable characters (it must be unguessable)")),
         None => b64(s),
     };
@@ -276,6 +279,15 @@ pub fn callback(params: &[(String, String)], pending: Option<&Pending>, issuer: 
     let Some(p) = pending else {
         return Err(Error::StateMismatch { reason: "no sign-in is pending here (completed already, or started elsewhere)" });
     };
+    // A saved sign-in the app kept itself (`completeAuthorization(url, saved)`) must bring
+    // the unguessable state it was started with: an empty one would match a callback with
+    // an empty `state=`, which anyone can make (RFC 6749 §10.12).
+    if p.state.len() < MIN_STATE || !is_printable(&p.state) {
+        return Err(Error::config("state", "the saved sign-in has no state, or one shorter than 16 characters: nothing was sent"));
+    }
+    if !(43..=128).contains(&p.verifier.len()) {
+        return Err(Error::config("codeVerifier", "the saved sign-in's code verifier must be 43 to 128 characters (RFC 7636 §4.1)"));
+    }
     match get("state") {
         Some(s) if s == p.state => {}
         Some(_) => return Err(Error::StateMismatch { reason: "its state is not the one this sign-in sent" }),

@@ -104,7 +104,11 @@ impl Front<'_> {
             let back = bff::return_target(return_to.as_deref(), &self.cfg.allowed_origins, &parse_url)?;
             // Step-up (RFC 9470) from /login's query: checked here, begun by the object.
             let [acr, max_age, scope] = &step;
-            let begin = bff::begin_body(&back, acr.as_deref(), max_age.as_deref(), scope.as_deref())?;
+            let configured = self.cfg.signin.as_ref().and_then(|(_, c)| match &c.source {
+                crate::proto::client::config::Source::Endpoint(ep) => ep.scope.as_deref(),
+                _ => None,
+            });
+            let begin = bff::begin_body(&back, acr.as_deref(), max_age.as_deref(), scope.as_deref(), self.signin, configured)?;
             for kind in [CookieKind::Session, CookieKind::Pending] {
                 if let Some(old) = self.session(cookie, kind).await {
                     let _ = self.ask(&old, SessionOp::Logout, "").await;

@@ -49,8 +49,9 @@ pub(super) struct Pass<'a> {
     pub host: Option<String>,
 }
 
-/// Access signing keys: when fetched, and `(kid, CryptoKey)`.
-type Keys = (Option<Instant>, Vec<(String, JsValue)>);
+/// Access signing keys: when the last fetch ended, when the last one started, and
+/// `(kid, CryptoKey)`.
+type Keys = (Option<Instant>, Option<Instant>, Vec<(String, JsValue)>);
 
 /// The Access keys this isolate holds.
 #[derive(Default)]
@@ -89,7 +90,9 @@ impl Gates {
         let kid = gate::access_claims(&to_value(&parts.get(0), 4), &to_value(&parts.get(1), 4), access, now_secs)?;
         // Each request that finds the keys stale fetches them itself: in Workers a request
         // cannot wait on another request's fetch. Once fetched they serve for an hour.
-        if gate::jwks_stale(self.keys.borrow().0, self.key(&kid).is_some(), js::now().mono) {
+        let (checked, started) = (self.keys.borrow().0, self.keys.borrow().1);
+        if gate::jwks_stale(checked, started, self.key(&kid).is_some(), js::now().mono) {
+            self.keys.borrow_mut().1 = Some(js::now().mono);
             self.fetch_keys(access).await;
         }
         let key = self.key(&kid).ok_or("the Access token's key is not one of the team's")?;
@@ -101,7 +104,7 @@ impl Gates {
     }
 
     fn key(&self, kid: &str) -> Option<JsValue> {
-        self.keys.borrow().1.iter().find(|(k, _)| k == kid).map(|(_, v)| v.clone())
+        self.keys.borrow().2.iter().find(|(k, _)| k == kid).map(|(_, v)| v.clone())
     }
 
     /// Fetches the team's keys; a failed fetch keeps the old ones (and waits to try again).
@@ -118,7 +121,7 @@ impl Gates {
         let mut keys = self.keys.borrow_mut();
         keys.0 = Some(js::now().mono);
         if found.is_some() {
-            keys.1 = imported;
+            keys.2 = imported;
         }
     }
 }

@@ -79,6 +79,11 @@ pub struct SignIn {
     /// How long a session lasts at most from sign-in (`SESSION_TTL`, seconds; default a
     /// day); never longer than the user's tokens can be renewed (see [`UserSession`]).
     pub session_ttl: Secs,
+    /// The scope values `/login?scope=` may add to `SIGNIN_SCOPE` for a step-up
+    /// (`STEP_UP_SCOPES`, space- or comma-separated; none by default). Any site can send a
+    /// browser to `/login`: what it asks for is bounded by the operator, and the configured
+    /// scope is always asked for too.
+    pub step_up_scopes: Vec<String>,
 }
 
 /// Env variables of the user-session client and the client option each one sets. The
@@ -120,7 +125,13 @@ impl SignIn {
                 _ => return Err(EnvError { var: "SESSION_TTL", reason: "must be whole seconds from 60 to 31536000" }),
             },
         };
-        Ok(SignIn { session_key, session_ttl: Secs(ttl) })
+        let mut step_up_scopes = Vec::new();
+        for v in get("STEP_UP_SCOPES").iter().flat_map(|v| v.split([' ', ','])).filter(|v| !v.is_empty()) {
+            crate::proto::client::config::scope(&Value::Str(v.to_owned()))
+                .map_err(|_| EnvError { var: "STEP_UP_SCOPES", reason: "holds a character not allowed in a scope (RFC 6749 §3.3)" })?;
+            step_up_scopes.push(v.to_owned());
+        }
+        Ok(SignIn { session_key, session_ttl: Secs(ttl), step_up_scopes })
     }
 }
 
@@ -622,7 +633,28 @@ impl UserSession {
 /// (RFC 9470) or scope a resource server's challenge named, from `/login`'s own query
 /// (`acr_values`, `max_age`, `scope`): one line each, for [`parse_begin`]. `Err` is the 400 for a
 /// step-up that is not valid (checked here, at the edge, before any object is asked).
-pub fn begin_body(return_to: &str, acr_values: Option<&str>, max_age: Option<&str>, scope: Option<&str>) -> Result<String, Reply> {
+///
+/// # Security
+/// Any site can send a browser to `/login`. A query's `scope` only adds to `configured`
+/// (`SIGNIN_SCOPE`), and only values `signin.step_up_scopes` allows: the scope asked for is
+/// the configured one, then the added values.
+pub fn begin_body(return_to: &str, acr_values: Option<&str>, max_age: Option<&str>, scope: Option<&str>, signin: &SignIn, configured: Option<&str>) -> Result<String, Reply> {
+    let scope = match scope.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(asked) => {
+            let mut full: Vec<&str> = configured.map(|c| c.split(' ').filter(|v| !v.is_empty()).collect()).unwrap_or_default();
+            for v in asked.split(' ').filter(|v| !v.is_empty()) {
+                if !signin.step_up_scopes.iter().any(|a| a == v) && !full.contains(&v) {
+                    return Err(Reply::error(400, "invalid_request", "scope: may only add values STEP_UP_SCOPES allows"));
+                }
+                if !full.contains(&v) {
+                    full.push(v);
+                }
+            }
+            Some(full.join(" "))
+        }
+    };
+    let scope = scope.as_deref();
     step_up(acr_values, max_age, scope).map_err(|e| Reply::error(400, "invalid_request", &e.message()))?;
     let mut body = String::from(return_to);
     for v in [acr_values, max_age, scope] {

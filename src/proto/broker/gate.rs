@@ -81,14 +81,18 @@ impl Access {
     }
 }
 
-/// Whether the cached Access keys must be fetched (again): never fetched, older than
-/// [`JWKS_MAX_AGE`], or missing the token's key and not fetched in [`JWKS_MIN_REFETCH`].
-pub fn jwks_stale(fetched_at: Option<Instant>, kid_known: bool, now: Instant) -> bool {
-    match fetched_at {
+/// Whether the cached Access keys must be fetched (again): no fetch has completed yet
+/// (`checked_at`: the end of the last one, whatever it brought), the keys are older than
+/// [`JWKS_MAX_AGE`], or the token's key is missing and no fetch started (`started_at`) in
+/// the last [`JWKS_MIN_REFETCH`]. The start counts, not the end: tokens naming made-up key
+/// ids, arriving while one fetch is under way, start no other.
+pub fn jwks_stale(checked_at: Option<Instant>, started_at: Option<Instant>, kid_known: bool, now: Instant) -> bool {
+    match checked_at {
+        // Cold: a Worker request cannot wait on another's fetch, so each fetches.
         None => true,
         Some(at) => {
-            let age = at.until(now);
-            age >= JWKS_MAX_AGE || (!kid_known && age >= JWKS_MIN_REFETCH)
+            let started = started_at.map_or(at, |s| s.max(at));
+            at.until(now) >= JWKS_MAX_AGE || (!kid_known && started.until(now) >= JWKS_MIN_REFETCH)
         }
     }
 }

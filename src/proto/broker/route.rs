@@ -256,17 +256,13 @@ pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'s
 
 /// Whether `path` holds a percent-encoded unreserved character (RFC 3986 §2.3).
 fn encoded_unreserved(path: &str) -> bool {
-    let b = path.as_bytes();
     let hex = |c: u8| (c as char).to_digit(16);
-    (0..b.len()).any(|i| {
-        b[i] == b'%'
-            && match (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
-                (Some(h), Some(l)) => {
-                    let c = (h * 16 + l) as u8;
-                    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
-                }
-                _ => false,
-            }
+    path.as_bytes().windows(3).any(|w| match (w.first(), w.get(1).and_then(|&c| hex(c)), w.get(2).and_then(|&c| hex(c))) {
+        (Some(b'%'), Some(h), Some(l)) => {
+            let c = (h * 16 + l) as u8;
+            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+        }
+        _ => false,
     })
 }
 

@@ -76,6 +76,47 @@ test(`${ISOLATES} isolates × 200 concurrent /token on a cold deployment: one up
   }
 });
 
+/** `n` concurrent proxied calls from every isolate: their statuses. */
+async function proxied(isolates, k, n) {
+  return Promise.all(
+    isolates.flatMap((w) =>
+      Array.from({ length: n }, async () => {
+        const r = await w.fetch(`http://broker/proxy/s/${k}/api/x`, { headers: { "tokenkit-request": "1" } });
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    ),
+  );
+}
+
+for (const cached of [true, false]) {
+  test(`an API's 401 drops the token it refused ${cached ? "in the TOKEN_CACHE object too: every isolate refusing at once makes one upstream request" : "(no TOKEN_CACHE: in the isolate)"}`, async () => {
+    const k = key("refused");
+    const bindings = { TOKEN_URL: up.url(k, "ttl=300"), CLIENT_ID: "c", CLIENT_SECRET: "s", RATE_LIMIT: "0", PROXY_ORIGIN: up.origin };
+    const { mf, isolates } = cached
+      ? await deployment(bindings)
+      : await (async () => {
+          const { host, port, ...w } = workerdOptions(`${worker}index.js`, worker, {});
+          const mf = new Miniflare({ host, port, ...w, bindings });
+          await mf.ready;
+          return { mf, isolates: [await mf.getWorker()] };
+        })();
+    try {
+      assert.deepEqual(new Set(await proxied(isolates, k, 5)), new Set([200]));
+      assert.equal(up.count(k), 1);
+      // The server revokes the token (the API now refuses it): each isolate's next call is
+      // refused once, and every call after that gets a fresh token, from one upstream request.
+      await fetch(`${up.origin}/s/${k}/revoke`);
+      const refused = await proxied(isolates, k, 3);
+      assert.ok(refused.includes(401) && refused.every((x) => x === 401 || x === 200), JSON.stringify(refused));
+      assert.deepEqual(new Set(await proxied(isolates, k, 5)), new Set([200]), "a fresh token after the refusal, not the refused one until it expires");
+      assert.equal(up.count(k), 2, "one upstream request for the whole deployment");
+    } finally {
+      await mf.dispose();
+    }
+  });
+}
+
 test("the Durable Object failing: every isolate falls back to its own cache and still serves", async () => {
   const k = key("fallback");
   const dir = mkdtempSync(join(tmpdir(), "tokenkit-broken-"));

@@ -168,6 +168,37 @@ test("callbacks that are not this browser's, and open redirects, are refused", a
   await context.close();
 });
 
+test("a session restored after its access token lapsed uses its stored refresh token: one refresh, the call succeeds", async () => {
+  oidc.setAccessTtl(10);
+  try {
+    const { context, page } = await signedIn();
+    assert.equal((await call(page, "/proxy/me"))[0], 200);
+    await mf.dispose(); // evicted; storage holds an access token with 10 s to live and the refresh token
+    // Idle past the access token's life (the expiry is time-driven: a wait for the clock).
+    await new Promise((r) => setTimeout(r, 10_500));
+    mf = new Miniflare(options);
+    await mf.ready;
+    const [refreshes, invalid] = [oidc.count.refresh, oidc.count.invalidGrant];
+    const [status, me] = await call(page, "/proxy/me");
+    assert.equal(status, 200, me);
+    assert.equal(JSON.parse(me).sub, "alice");
+    assert.equal(oidc.count.refresh - refreshes, 1, "one refresh with the stored refresh token");
+    assert.equal(oidc.count.invalidGrant, invalid);
+    // The rotated refresh token was written: evicted and idle again, the next refresh uses
+    // it (the spent one would be invalid_grant, and revoke the grant).
+    await mf.dispose();
+    await new Promise((r) => setTimeout(r, 10_500));
+    mf = new Miniflare(options);
+    await mf.ready;
+    assert.equal((await call(page, "/proxy/me"))[0], 200);
+    assert.equal(oidc.count.refresh - refreshes, 2);
+    assert.equal(oidc.count.invalidGrant, invalid, "the spent refresh token never came back");
+    await context.close();
+  } finally {
+    oidc.setAccessTtl(300);
+  }
+});
+
 test("a session outlives its object: workerd restarted, the user is still signed in, from storage", async () => {
   const { context, page } = await signedIn();
   assert.equal(JSON.parse((await call(page, "/proxy/me"))[1]).sub, "alice");

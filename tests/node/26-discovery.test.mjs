@@ -250,7 +250,8 @@ test("the broker's /login takes a step-up (acr_values, max_age) into the authori
   const { join } = await import("node:path");
   const port = await freePort();
   const store = mkdtempSync(join(tmpdir(), "tokenkit-stepup-"));
-  const mf = new Miniflare(bffOptions({ port, store, issuer: as.issuer, appOrigin: "https://app.example.com", sessionSecret: "step-up-session-key-0123456789abcdefghijklm" }));
+  const options = bffOptions({ port, store, issuer: as.issuer, appOrigin: "https://app.example.com", sessionSecret: "step-up-session-key-0123456789abcdefghijklm" });
+  let mf = new Miniflare(options);
   try {
     await mf.ready;
     const login = (q) => mf.dispatchFetch(`http://127.0.0.1:${port}/login?return_to=${encodeURIComponent("https://app.example.com/")}${q}`, { redirect: "manual" });
@@ -261,6 +262,18 @@ test("the broker's /login takes a step-up (acr_values, max_age) into the authori
     const plain = new URL((await login("")).headers.get("location")).searchParams;
     assert.deepEqual([plain.get("acr_values"), plain.get("max_age")], [null, null]);
     assert.equal((await login("&max_age=soon")).status, 400);
+    // Any site can send a browser to /login: a query's scope never replaces SIGNIN_SCOPE and
+    // adds nothing STEP_UP_SCOPES does not allow (nothing by default).
+    const widen = await login("&scope=admin");
+    assert.deepEqual([widen.status, (await widen.json()).error], [400, "invalid_request"]);
+    const narrowed = new URL((await login("&scope=openid")).headers.get("location")).searchParams;
+    assert.equal(narrowed.get("scope"), "openid offline_access", "the configured scope is always asked for");
+    await mf.dispose();
+    mf = new Miniflare({ ...options, bindings: { ...options.bindings, STEP_UP_SCOPES: "admin" } });
+    await mf.ready;
+    const stepped = new URL((await login("&scope=admin")).headers.get("location")).searchParams;
+    assert.equal(stepped.get("scope"), "openid offline_access admin");
+    assert.equal((await login("&scope=root")).status, 400);
   } finally {
     await mf.dispose();
     rmSync(store, { recursive: true, force: true });

@@ -135,5 +135,10 @@ test("a signed-in user (Chromium, no shared secret): two routes with their own a
   assert.deepEqual([status, me.sub], [200, "fay"]);
   // Every request authenticated with the key: PAR, code, and the two exchanges.
   assert.deepEqual(as.assertions.map((a) => a.path), ["/request", "/token", "/token", "/token"]);
+  // Sign-out revokes what the session holds: its refresh token and both exchanged tokens.
+  const revocations = as.count.revocations;
+  const out = await p.evaluate((b) => fetch(`${b}/logout`, { method: "POST", credentials: "include", headers: { "Tokenkit-Request": "1" } }).then((r) => r.json()), broker);
+  assert.deepEqual(out, { signedOut: true, revoked: true });
+  assert.equal(as.count.revocations - revocations, 3, "the refresh token and the two exchanged access tokens");
   await context.close();
 });

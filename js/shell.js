@@ -379,10 +379,12 @@ export function clientClass(Core, instantiate, hint, ext) {
     }
     async sign(request, ctx) {
       const s = live(this);
-      const req = new Request(request);
+      let req = new Request(request);
       const url = parseUrl(req.url);
       const name = s.core.plan(url?.origin ?? "", (n) => req.headers.has(n));
       if (name === undefined) return req;
+      // Signed, it must not follow a redirect wherever it is sent (see signedFetch).
+      if (req.redirect !== manual(req.redirect)) req = new Request(req, { redirect: "manual" });
       const [value, , token] = await auth(s, ctx);
       req.headers.set(name, value);
       if (s.dpop) req.headers.set("DPoP", await dpop.resource(s, req.method, url.origin, url.pathname, token));

@@ -283,10 +283,10 @@ pub fn callback(params: &[(String, String)], pending: Option<&Pending>, issuer: 
     // the unguessable state it was started with: an empty one would match a callback with
     // an empty `state=`, which anyone can make (RFC 6749 §10.12).
     if p.state.len() < MIN_STATE || !is_printable(&p.state) {
-        return Err(Error::config("state", "the saved sign-in has no state, or one shorter than 16 characters: nothing was sent"));
+        return Err(Error::config("state", "must be at least 16 printable characters (it must be unguessable)"));
     }
     if !(43..=128).contains(&p.verifier.len()) {
-        return Err(Error::config("codeVerifier", "the saved sign-in's code verifier must be 43 to 128 characters (RFC 7636 §4.1)"));
+        return Err(Error::config("codeVerifier", "must be 43 to 128 characters (RFC 7636)"));
     }
     match get("state") {
         Some(s) if s == p.state => {}

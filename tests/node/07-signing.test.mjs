@@ -60,6 +60,9 @@ test("sign() returns a new Request with the header set", async () => {
   assert.equal(signed.headers.get("authorization"), `Bearer ${await c.getToken()}`);
   assert.equal(signed.method, "PUT");
   assert.equal(await signed.text(), "b");
+  // Wherever the caller sends it, a signed request does not follow a redirect with the token.
+  assert.equal(signed.redirect, "manual");
+  assert.equal((await c.sign(new Request(fx.api(k), { redirect: "error" }))).redirect, "error");
 });
 
 test("on 401 the token is invalidated, a new one fetched, the request replayed once", async () => {

@@ -23,13 +23,18 @@ import { buildSync } from "esbuild";
 // Issue 24 (private_key_jwt and PAR, in the servers' builds only): what stays in the browser
 // builds (their refusals, the shell's key hooks) measured +369 B (app 40,270 B), +427 B
 // (sign-in 54,160 B) and +148 B (DPoP 60,896 B) over 4eb074d; budgets ratcheted to match.
+// Issue 34 (the red-team fixes): the resource-and-secret refusal, client.fetch and sign()
+// never following a redirect, the URL checked being the one sent; in the sign-in builds a
+// session's refresh token kept and taken up without its access token (tabs, storage), the
+// saved state's check, sign-out's revocation helper: app 40,441 B (+171 B), sign-in 54,597 B
+// (+437 B), DPoP 61,452 B (+556 B) over f68809c; sign-in and DPoP budgets raised a quarter KB.
 const BUDGET = 41.25 * 1024;
 // tokenkit/dpop (issue 22): the sign-in build with DPoP, measured 53,614 B (with the sign-in's
 // DPoP: dpop_jkt, revocation proofs, a key shared with the tokens between tabs, which cost
 // the plain sign-in app 325 B more: 47,628 B). Then the revocation endpoint's nonce retry
 // (the core's rule, a 400's error read from its body): 54,272 B, and the sign-in app 47,657 B.
-const DPOP_BUDGET = 59.75 * 1024;
-const APP_BUDGETS = { tokenkit: 39.5 * 1024, "tokenkit/signin": 53 * 1024, "tokenkit/dpop": DPOP_BUDGET };
+const DPOP_BUDGET = 60.25 * 1024;
+const APP_BUDGETS = { tokenkit: 39.5 * 1024, "tokenkit/signin": 53.5 * 1024, "tokenkit/dpop": DPOP_BUDGET };
 const pkgDir = new URL("../../pkg/", import.meta.url).pathname;
 const apps = {
   tokenkit: `import { TokenClient } from "tokenkit";

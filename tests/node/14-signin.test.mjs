@@ -230,6 +230,29 @@ test("a tab whose copy of the new tokens is late waits on the lock the refreshin
   }
 });
 
+test("a new tab joins a session whose access token lapsed while its refresh token is good: it refreshes once, instead of asking for a sign-in", async () => {
+  oidc.setAccessTtl(30);
+  const context = await browser.newContext();
+  try {
+    await context.clock.install(); // the page's timers wait for the test: no refresh of its own
+    const first = await signedIn(context);
+    // The first tab's access token lapses (its machine slept past it): it holds the refresh token alone.
+    await first.clock.setSystemTime(Date.now() + 120_000);
+    const [refreshes, invalid] = [oidc.count.refresh, oidc.count.invalidGrant];
+    const q = await context.newPage();
+    await q.goto(`${app.origin}/`);
+    await ready(q);
+    await q.waitForFunction(() => client.isAuthorized, null, { timeout: 5000 }); // joined through the channel
+    const token = await q.evaluate(() => client.getToken());
+    assert.ok(token);
+    assert.equal(oidc.count.refresh, refreshes + 1, "one refresh with the shared refresh token");
+    assert.equal(oidc.count.invalidGrant, invalid);
+  } finally {
+    oidc.setAccessTtl(300);
+    await context.close();
+  }
+});
+
 test("a tab that slept past its token's expiry gets a fresh token, never the expired one", async () => {
   oidc.setAccessTtl(30);
   const context = await browser.newContext();

@@ -104,6 +104,11 @@ for (const cached of [true, false]) {
     try {
       assert.deepEqual(new Set(await proxied(isolates, k, 5)), new Set([200]));
       assert.equal(up.count(k), 1);
+      // A caller cannot make the broker drop its token: the edge's /token ignores the header.
+      const held = (await (await isolates[0].fetch("http://broker/token", { method: "POST" })).json()).access_token;
+      const again = await isolates[0].fetch("http://broker/token", { method: "POST", headers: { "tokenkit-refused": held } });
+      assert.equal((await again.json()).access_token, held);
+      assert.equal(up.count(k), 1);
       // The server revokes the token (the API now refuses it): each isolate's next call is
       // refused once, and every call after that gets a fresh token, from one upstream request.
       await fetch(`${up.origin}/s/${k}/revoke`);

@@ -95,6 +95,14 @@ test("Node: a signed request is never followed: the caller gets the 302 (to anot
   assert.equal(same.status, 302);
   assert.equal(same.headers.get("location"), `${api.origin}/other`);
   assert.deepEqual(apiSaw(), [["/same", `Bearer ${token}`, null]], "/other was not requested");
+
+  // sign(): the signed Request the caller sends itself does not follow either.
+  clearLogs();
+  const signed = await c.sign(new Request(`${api.origin}/redirect`, { redirect: "follow" }));
+  assert.equal(signed.redirect, "manual");
+  assert.equal((await fetch(signed)).status, 302);
+  assert.deepEqual(elsewhere.log, []);
+  assert.deepEqual(apiSaw(), [["/redirect", `Bearer ${token}`, null]]);
   c.dispose();
 });
 
@@ -120,6 +128,14 @@ test("Node, tokenkit/dpop: a DPoP-signed request to an API that redirects elsewh
   assert.deepEqual(saw.map(([path, auth]) => [path, auth]), [["/redirect", `DPoP ${info.accessToken}`], ["/redirect", `DPoP ${info.accessToken}`]]);
   for (const [, , proof] of saw) assert.deepEqual([claims(proof).htm, claims(proof).htu], ["GET", `${api.origin}/redirect`], "a proof for the allowed API only");
   assert.notEqual(claims(saw[0][2]).jti, claims(saw[1][2]).jti);
+
+  // sign(): the Request with the token and the proof does not follow either.
+  clearLogs();
+  const signed = await c.sign(new Request(`${api.origin}/redirect`));
+  assert.equal(signed.redirect, "manual");
+  assert.ok(signed.headers.get("dpop"));
+  assert.equal((await fetch(signed)).status, 302);
+  assert.deepEqual(elsewhere.log, []);
   c.dispose();
 });
 
@@ -182,6 +198,12 @@ test("Cloudflare Workers (workerd, compatibility date 2025-01-01): client.fetch 
       ["/redirect", `DPoP ${seen[3]}`, true],
     ]);
     assert.equal(fx.count(k), 1, "one Bearer token for the isolate");
+
+    // The caller's "error" is kept: workerd refuses that mode outright (a TypeError), so
+    // nothing is sent at all, rather than the request being followed.
+    clearLogs();
+    assert.equal((await get("client=bearer&mode=error")).name, "TypeError");
+    assert.deepEqual([api.log, elsewhere.log], [[], []]);
   } finally {
     await mf?.dispose();
     rmSync(dir, { recursive: true, force: true });

@@ -582,7 +582,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
     if client_secret.is_some() && discover.as_ref().is_some_and(|d| d.resource) {
         return Err(Error::config(
             "issuer",
-            "is required with a client secret and resource: the secret goes only to an authorization server the configuration names (or use clientAuth \"private_key_jwt\")",
+            "is required with resource and a client secret (a secret goes only to a server you name)",
         ));
     }
     if let Some(field) = wire.unused_options.iter().find(|f| has(f)) {

@@ -45,6 +45,8 @@ export interface BrokerEnv {
   ISSUER?: string;
   /** Default "openid offline_access". */
   SIGNIN_SCOPE?: string;
+  /** Scope values /login?scope= may add to SIGNIN_SCOPE for a step-up (space- or comma-separated); none by default. */
+  STEP_UP_SCOPES?: string;
   /** At least 32 random characters; a secret. Signs the session cookie. */
   SESSION_SECRET?: string;
   /** Seconds a session lasts from sign-in (default 86400). */

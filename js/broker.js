@@ -13,15 +13,8 @@ export function tokenCacheFetch(env, name) {
   const id = ns.idFromName(name);
   // A stub is an I/O object of the request that made it: a new one per call. It takes no
   // AbortSignal (the isolate's own deadline still applies: it stops waiting), and the
-  // object never redirects. `f.refused`: the token an API refused, told to the object once
-  // (src/proto/broker REFUSED_HEADER), on the next token request.
-  const f = (url, init) => {
-    const headers = new Headers(init.headers);
-    if (f.refused) headers.set("tokenkit-refused", f.refused);
-    f.refused = undefined;
-    return ns.get(id).fetch(url, { method: init.method, headers, body: init.body });
-  };
-  return f;
+  // object never redirects.
+  return (url, init) => ns.get(id).fetch(url, { method: init.method, headers: init.headers, body: init.body });
 }
 
 /** [method, url, origin, brokerKey, requestHeaders, clientIp, cookie, tokenkitRequest] */

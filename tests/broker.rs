@@ -124,8 +124,6 @@ fn proxy_paths_cannot_leave_the_proxy_origin() {
         "a\\b", "a%5cb", "/evil.com/x", "a//b", "https://evil.com/x", "https:evil.com", "//evil.com", "a\tb",
         // Path parameters on a dot segment: a servlet container resolves `..;` as `..`.
         "..;/admin", "a/..;x/b", ".;/x", "%2e%2e;/admin",
-        // Encoded unreserved characters: the API decodes them into another path.
-        "api/%62illing/charge", "api/billing%2Dx", "a%7Eb", "%41",
     ] {
         assert!(proxy_target(o, bad, "").is_err(), "{bad}");
     }
@@ -133,6 +131,15 @@ fn proxy_paths_cannot_leave_the_proxy_origin() {
     for good in ["a%20b", "a%2Bb", "a;v=1/b", "caf%C3%A9"] {
         assert!(proxy_target(o, good, "").is_ok(), "{good}");
     }
+    // Encoded unreserved characters are the same path to every server (RFC 3986 §6.2.2.2):
+    // decoded before any check, and sent decoded.
+    use tokenkit::proto::broker::route::decode_unreserved;
+    for (sent, same) in [("api/%62illing/charge", "api/billing/charge"), ("a%7Eb%7e", "a~b~"), ("%41%2D%5F%2e", "A-_."), ("caf%C3%A9%20x", "caf%C3%A9%20x"), ("é%41", "éA"), ("%4", "%4"), ("%", "%")] {
+        assert_eq!(decode_unreserved(sent), same, "{sent}");
+    }
+    let c = env(&[]).unwrap();
+    assert_eq!(c.route(&req("GET", "/proxy/a%7Eb/%2E%2E/admin", None)).unwrap_err().status, 400, "dot segments, decoded first");
+    assert_eq!(c.route(&req("GET", "/proxy/v1/%69tems", None)), Ok(Route::Proxy("https://api.example.com/v1/items".into())));
 }
 
 #[test]
@@ -151,16 +158,28 @@ fn nested_proxy_routes_the_most_specific_entry_decides_methods_and_token() {
         // The same path in another case, encoded, or with path parameters.
         ("POST", "/proxy/api/BILLING/charge", 400, None),
         ("GET", "/proxy/api/Billing/charge", 400, None),
-        ("POST", "/proxy/api/%62illing/charge", 400, None),
+        ("POST", "/proxy/api/%62illing/charge", 405, None),
+        ("GET", "/proxy/api/%62illing/charge", 200, Some(1)),
+        // A trailing slash does not tell two paths apart (Express): billing decides.
+        ("POST", "/proxy/api/billing", 405, None),
+        ("GET", "/proxy/api/billing", 200, Some(1)),
+        ("PUT", "/proxy/api/billing/invoices/", 200, Some(2)),
         ("POST", "/proxy/api/billing;x=1/charge", 400, None),
         ("POST", "/proxy/API/items", 400, None),
         ("GET", "/proxy/other", 404, None),
     ] {
         assert_eq!(status(method, path), expect, "{method} {path}");
         if expect == 200 {
-            assert_eq!(c.token_route(&path["/proxy".len()..], method), token, "{method} {path}");
+            let api_path = tokenkit::proto::broker::route::decode_unreserved(&path["/proxy".len()..]).into_owned();
+            assert_eq!(c.token_route(&api_path, method), token, "{method} {path}");
         }
     }
+    // A method override in the query (Laravel, method-override middleware) with PROXY_ROUTES.
+    for q in ["_method=DELETE", "a=1&_METHOD=DELETE", "%5Fmethod=DELETE"] {
+        let r = c.route(&Incoming { query: q, ..req("POST", "/proxy/api/items", None) }).unwrap_err();
+        assert_eq!(r.status, 400, "{q}");
+    }
+    assert!(c.route(&Incoming { query: "method=x&_methods=1", ..req("POST", "/proxy/api/items", None) }).is_ok());
     let Err(r) = route("POST", "/proxy/api/billing/charge") else { panic!() };
     assert!(r.headers.iter().any(|(k, v)| *k == "Allow" && v == "GET, OPTIONS"), "{:?}", r.headers);
     assert_eq!(c.token_route("/api/billing/charge", "POST"), None, "no other entry's token, ever");
@@ -169,20 +188,26 @@ fn nested_proxy_routes_the_most_specific_entry_decides_methods_and_token() {
     assert_eq!((same.token_route("/v1/x", "GET"), same.token_route("/v1/x", "POST")), (Some(0), Some(1)));
     assert_eq!(same.route(&req("POST", "/proxy/v1/x", None)).map(|_| ()), Ok(()));
     // An entry may not hold what a request may not.
-    for bad in ["GET /a;b/", "GET /%61pi/"] {
-        assert_eq!(env(&[("PROXY_ROUTES", bad)]).unwrap_err().var, "PROXY_ROUTES", "{bad}");
-    }
+    assert_eq!(env(&[("PROXY_ROUTES", "GET /a;b/")]).unwrap_err().var, "PROXY_ROUTES");
+    // An entry's encoded letters are decoded as a request's are: `/%61pi/` is `/api/`.
+    let decoded = env(&[("PROXY_ROUTES", "GET /%61pi/ audience=a")]).unwrap();
+    assert_eq!(decoded.token_route("/api/x", "GET"), Some(0));
 }
 
 #[test]
 fn what_the_api_answers_is_relayed_only_as_the_brokers_policy_allows() {
     use tokenkit::proto::broker::{relayable_status, relayed_header};
     for h in ["Access-Control-Allow-Origin", "access-control-allow-credentials", "Access-Control-Expose-Headers", "Set-Cookie", "Clear-Site-Data", "Strict-Transport-Security", "Alt-Svc", "NEL", "Report-To", "Reporting-Endpoints", "Accept-CH", "Service-Worker-Allowed", "Set-Login", "Refresh"] {
-        assert!(!relayed_header(h), "{h}");
+        assert!(!relayed_header(h, 200), "{h}");
     }
     for h in ["Content-Type", "Cache-Control", "ETag", "WWW-Authenticate", "Retry-After", "Location", "X-Request-Id"] {
-        assert!(relayed_header(h), "{h}");
+        assert!(relayed_header(h, 200), "{h}");
     }
+    // A redirect's Location would be followed by the browser as the broker's own.
+    for status in [301, 302, 303, 307, 308] {
+        assert!(!relayed_header("Location", status) && relayed_header("Content-Type", status), "{status}");
+    }
+    assert!(relayed_header("location", 201), "a created resource's Location is the API's to give");
     for (status, ok) in [(199, false), (100, false), (101, false), (0, false), (200, true), (204, true), (399, true), (599, true), (600, false), (999, false)] {
         assert_eq!(relayable_status(status), ok, "{status}");
     }
@@ -192,7 +217,8 @@ fn what_the_api_answers_is_relayed_only_as_the_brokers_policy_allows() {
 fn headers_forwarded_to_the_api() {
     for h in ["Authorization", "cookie", "Host", "X-Broker-Key", "DPoP", "Cf-Access-Jwt-Assertion", "cf-turnstile-response", "Connection", "keep-alive", "Transfer-Encoding", "Upgrade", "TE", "Proxy-Authorization",
         // What an API could trust as the network's word, not the caller's.
-        "X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method", "X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Host", "X-Forwarded-For", "x-forwarded-proto", "Forwarded", "X-Real-IP", "True-Client-IP", "Cf-Access-Authenticated-User-Email", "CF-Connecting-IP", "cf-ipcountry"] {
+        "X-HTTP-Method-Override", "X-Method-Override", "X-HTTP-Method", "X-Original-URL", "X-Rewrite-URL", "X-Forwarded-Host", "X-Forwarded-For", "x-forwarded-proto", "Forwarded", "X-Real-IP", "True-Client-IP", "Cf-Access-Authenticated-User-Email", "CF-Connecting-IP", "cf-ipcountry",
+        "Remote-User", "X-Remote-User", "X-Auth-Request-Email", "X-Goog-Authenticated-User-Email", "X-Amzn-Oidc-Identity", "X-MS-Client-Principal-Name", "X-Envoy-Original-Path", "Via", "X-Original-Host"] {
         assert!(!forward_header(h, ""), "{h}");
     }
     assert!(!forward_header("X-Hop", "close, x-hop"), "named in Connection");
@@ -552,6 +578,11 @@ fn gate_keys_turnstile_and_env() {
     assert!(!turnstile_needed(false, &Route::Token, true) && !turnstile_needed(false, &proxy, true), "a key or Access stands in");
     assert!(turnstile_needed(true, &Route::Login, false) && !turnstile_needed(true, &proxy, false), "sign-in: at /login only");
     assert!(!turnstile_needed(false, &Route::Health, false));
+    // With Turnstile, a key and a widget's token are alternatives: routing lets a keyless
+    // call through to the Turnstile gate, which then needs the widget's token.
+    let either = env(&[("TURNSTILE_SECRET", "s"), ("BROKER_KEYS", "k1")]).unwrap();
+    assert_eq!(either.route(&req("POST", "/token", None)), Ok(Route::Token));
+    assert_eq!(env(&[("BROKER_KEYS", "k1")]).unwrap().route(&req("POST", "/token", None)).unwrap_err().status, 401, "keys alone: a key");
     use tokenkit::proto::broker::gate::proved_otherwise;
     let keyed = env(&[("TURNSTILE_SECRET", "s"), ("BROKER_KEYS", "k1")]).unwrap();
     for (cfg, key, proved) in [

@@ -390,11 +390,15 @@ impl Broker {
             Ok(resp) if relayable_status(resp.status()) => {
                 // The API's headers that would act as the broker origin's own are dropped.
                 let mut dropped = String::new();
-                for name in header_names(&resp).iter().filter_map(|n| n.as_string()).filter(|n| !relayed_header(n)) {
+                let status = resp.status();
+                for name in header_names(&resp).iter().filter_map(|n| n.as_string()).filter(|n| !relayed_header(n, status)) {
                     dropped.push_str(&name);
                     dropped.push('\n');
                 }
-                relay(&resp, &lines(cors.iter()), &dropped).unwrap_or_else(|_| unavailable())
+                relay(&resp, &lines(cors.iter()), &dropped).unwrap_or_else(|_| {
+                    discard(&resp);
+                    unavailable()
+                })
             }
             Ok(resp) => {
                 discard(&resp);

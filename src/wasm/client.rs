@@ -57,6 +57,10 @@ pub(super) struct Inner {
     /// The Worker's env, whose `CLIENT_KEY` secret js/broker.js imports (once per isolate)
     /// to sign this client's assertions (`CLIENT_AUTH=private_key_jwt`).
     pub(super) key_env: RefCell<JsValue>,
+    /// A TOKEN_CACHE object's client: the token an API refused, named to the object in
+    /// [`REFUSED_HEADER`](crate::proto::broker::REFUSED_HEADER) on each request until the
+    /// object has answered one.
+    refused: RefCell<Option<crate::proto::AccessToken>>,
 }
 
 /// The broker's DPoP key: the Worker's env (js/broker.js reads the `DPOP_KEY` secret from
@@ -284,6 +288,7 @@ impl Inner {
             tabs: RefCell::new(None),
             dpop: RefCell::new(None),
             key_env: RefCell::new(JsValue::UNDEFINED),
+            refused: RefCell::new(None),
         })
     }
 
@@ -359,11 +364,11 @@ impl Inner {
         self.st.borrow().m.held().is_some_and(|t| t.id == id)
     }
 
-    /// A TOKEN_CACHE object's client: names `token` (refused by an API) to the object on
-    /// its next request (js/broker.js tokenCacheFetch). Nothing for any other client.
+    /// A TOKEN_CACHE object's client (the one with a `fetch` of its own): names `token`
+    /// (refused by an API) to the object on its next request. Nothing for any other client.
     pub(super) fn tell_refused(&self, token: &crate::proto::AccessToken) {
-        if let Some(f) = &self.st.borrow().fetch {
-            let _ = js_sys::Reflect::set(f, &JsValue::from_str("refused"), &JsValue::from_str(token.expose()));
+        if self.st.borrow().fetch.is_some() {
+            *self.refused.borrow_mut() = Some(token.clone());
         }
     }
 
@@ -549,6 +554,11 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
     for (name, value) in &req.headers {
         headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(value)));
     }
+    // A refusal this isolate saw, for the TOKEN_CACHE object (which alone reads it).
+    let refused = inner.refused.borrow().clone();
+    if let Some(t) = &refused {
+        headers.push(&Array::of2(&JsValue::from_str(crate::proto::broker::REFUSED_HEADER), &JsValue::from_str(t.expose())));
+    }
     let fetch = inner.fetch_fn();
     let signal = controller.map(|c| c.signal());
     const CAP: u32 = crate::proto::http::MAX_BODY_BYTES as u32;
@@ -600,6 +610,13 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
         let answer = answer.map(|v| {
             let a: Array = v.unchecked_into();
             let status = a.get(0).as_f64().unwrap_or(0.0) as u16;
+            // The object answered: it has heard the refusal (a newer one is kept).
+            if status != 0 && refused.is_some() {
+                let mut held = inner2.refused.borrow_mut();
+                if held.as_ref().map(|t| t.expose()) == refused.as_ref().map(|t| t.expose()) {
+                    *held = None;
+                }
+            }
             // A locked refresh's `release(ms)` (js/signin.js postTokenLocked).
             #[cfg(feature = "signin")]
             if let Some(release) = a.get(4).dyn_ref::<Function>() {

@@ -74,7 +74,11 @@ impl Gates {
         let proved = gate::proved_otherwise(cfg, pass.broker_key);
         if let Some(t) = cfg.turnstile.as_ref().filter(|_| gate::turnstile_needed(cfg.signs_in(), pass.route, proved)) {
             let token = pass.turnstile.as_deref().filter(|t| !t.is_empty() && t.len() <= 2048);
-            let token = token.ok_or_else(|| gate::refused("turnstile_required", "send a Turnstile token (CF-Turnstile-Response)"))?;
+            let why = match cfg.broker_keys.is_empty() {
+                true => "send a Turnstile token (CF-Turnstile-Response)",
+                false => "send a Turnstile token (CF-Turnstile-Response) or a valid X-Broker-Key",
+            };
+            let token = token.ok_or_else(|| gate::refused("turnstile_required", why))?;
             let host = pass.origin.and_then(parse_url).map(|u| u.hostname);
             let (status, body) = ask(&t.verify_url, Some(gate::siteverify_body(t, token, pass.ip))).await;
             let allowed: Vec<&str> = cfg.allowed_origins.iter().map(|o| gate::origin_host(o)).chain(pass.host.as_deref()).collect();

@@ -109,15 +109,20 @@ test("Turnstile: every /token and /proxy/ call needs a token solved on the app's
   assert.equal(team.seen.verify.length - before, 6, "siteverify asked once per call with a token");
 });
 
-test("Turnstile with BROKER_KEYS: a valid key stands in for the widget (servers cannot solve one); a wrong key does not", async () => {
+test("Turnstile with BROKER_KEYS: a valid key or a widget's token, either one (servers hold a key, browsers solve the widget); neither is refused", async () => {
   const b = await broker({ TURNSTILE_SECRET: "TS-SECRET", TURNSTILE_VERIFY_URL: `${team.origin}/siteverify`, BROKER_KEYS: "server-key" });
   const call = (headers) => b.fetch("/token", { method: "POST", headers });
   const before = team.seen.verify.length;
   assert.equal((await call({ "x-broker-key": "server-key" })).status, 200);
   assert.equal((await call({ "x-broker-key": "server-key", origin: APP })).status, 200);
-  const wrong = await call({ "x-broker-key": "guess", origin: APP, "cf-turnstile-response": "ok:app.example.com" });
-  assert.deepEqual([wrong.status, (await wrong.json()).error], [401, "broker_key_required"]);
-  assert.equal(team.seen.verify.length, before);
+  assert.equal(team.seen.verify.length, before, "a valid key needs no siteverify");
+  assert.equal((await call({ origin: APP, "cf-turnstile-response": "ok:app.example.com" })).status, 200, "a browser without the key");
+  for (const [why, headers] of [["no key, no widget", {}], ["a wrong key, no widget", { "x-broker-key": "guess", origin: APP }]]) {
+    const r = await call(headers);
+    const body = await r.json();
+    assert.deepEqual([r.status, body.error], [403, "turnstile_required"], why);
+    assert.match(body.message, /X-Broker-Key/);
+  }
 });
 
 test("Turnstile with sign-in: /login needs the widget's cf-turnstile-response; the session then carries the proof", async () => {

@@ -43,6 +43,9 @@ before(async () => {
   api = await server((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     if (path === "/odd-status") return res.writeHead(600, "Odd").end("out of range");
+    // A redirect an attacker can aim (an open `?next=`) at the broker's own routes.
+    if (path === "/bounce") return res.writeHead(307, { location: "/logout", "content-type": "text/plain" }).end();
+    if (path === "/created") return res.writeHead(201, { location: "/items/7", "content-type": "application/json" }).end("{}");
     if (path === "/policy") {
       // Headers that would act as the broker origin's own, or as its CORS policy.
       return res
@@ -91,7 +94,9 @@ test("nested PROXY_ROUTES: the most specific entry decides the methods and the t
     ["/proxy/api/billing/charge", 405],
     ["/proxy/api/BILLING/charge", 400],
     ["/proxy/api/Billing/charge", 400],
-    ["/proxy/api/%62illing/charge", 400],
+    ["/proxy/api/%62illing/charge", 405], // decoded first: billing's own rules
+    ["/proxy/api/billing", 405], // a trailing slash does not tell two paths apart
+    ["/proxy/api/items?_method=DELETE", 400], // a method override in the query
     ["/proxy/api/billing;jsessionid=x/charge", 400],
     ["/proxy/api/..;/api/billing/charge", 400],
   ]) {
@@ -120,6 +125,12 @@ test("the proxy forwards no header an API could take for the network's word: cli
     "true-client-ip": "10.0.0.1",
     "cf-access-authenticated-user-email": "admin@example.com",
     "cf-connecting-ip": "10.0.0.1",
+    "remote-user": "admin",
+    "x-auth-request-email": "admin@example.com",
+    "x-goog-authenticated-user-email": "accounts.google.com:admin@example.com",
+    "x-amzn-oidc-identity": "admin",
+    "x-ms-client-principal-name": "admin",
+    via: "1.1 trusted-proxy",
   };
   const r = await call(b, "/proxy/items", { headers: { ...misleading, "x-api-version": "2", "idempotency-key": "k1" } });
   assert.equal(r.status, 200, await r.text());
@@ -138,6 +149,12 @@ test("the API's answer: CORS is the broker's alone, headers that would act on th
   for (const h of ["access-control-allow-credentials", "clear-site-data", "set-cookie", "strict-transport-security", "nel", "report-to", "service-worker-allowed"]) {
     assert.equal(r.headers.get(h), null, `${h} reached the browser as the broker's`);
   }
+  // A redirect reaches the page without its Location: the browser would follow it as the
+  // broker's own (a relative one lands on the broker, with the session cookie and the CSRF header).
+  const bounce = await call(b, "/proxy/bounce", { method: "POST", body: "x", redirect: "manual" });
+  assert.deepEqual([bounce.status, bounce.headers.get("location")], [307, null]);
+  const created = await call(b, "/proxy/created", { method: "POST", body: "x" });
+  assert.deepEqual([created.status, created.headers.get("location")], [201, "/items/7"], "a created resource's Location is kept");
   // Without the fix the runtime's Response refused the status and the request hung (500).
   const odd = await call(b, "/proxy/odd-status");
   assert.deepEqual([odd.status, (await odd.json()).error], [502, "api_unavailable"]);

@@ -384,14 +384,15 @@ pub struct TokenTarget {
 }
 
 impl ProxyRoute {
-    /// Whether this entry covers API path `path`; `fold`: ignoring ASCII letter case.
+    /// Whether this entry covers API path `path`; `fold`: ignoring ASCII letter case. A
+    /// trailing slash does not tell two paths apart (routers such as Express treat `/x` and
+    /// `/x/` alike): `/billing/` covers `/billing` too, and `/me` covers `/me/`, so neither
+    /// can be reached under a broader entry's methods and token.
     pub(super) fn covers(&self, path: &str, fold: bool) -> bool {
-        let n = self.path.len();
         let same = |a: &str, b: &str| if fold { a.eq_ignore_ascii_case(b) } else { a == b };
-        if self.path.ends_with('/') {
-            path.get(..n).is_some_and(|head| same(head, &self.path))
-        } else {
-            same(path, &self.path)
+        match self.path.strip_suffix('/') {
+            Some(dir) => same(path, dir) || path.get(..self.path.len()).is_some_and(|head| same(head, &self.path)),
+            None => same(path, &self.path) || path.strip_suffix('/').is_some_and(|p| same(p, &self.path)),
         }
     }
 }
@@ -426,7 +427,9 @@ pub fn proxy_routes(v: &str, parse_url: ParseUrl<'_>) -> Result<Vec<ProxyRoute>,
             }
             methods.push(m);
         }
-        out.push(ProxyRoute { methods, path: path.to_owned(), token });
+        // As requests are matched: encoded unreserved characters decoded.
+        let path = super::route::decode_unreserved(path).into_owned();
+        out.push(ProxyRoute { methods, path, token });
     }
     if out.is_empty() {
         return Err(bad("must name at least one route when set"));

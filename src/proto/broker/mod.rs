@@ -110,11 +110,17 @@ pub const DROPPED_RESPONSE_HEADERS: &[&str] = &[
     "timing-allow-origin",
 ];
 
-/// Whether the API's response header `name` reaches the browser through `/proxy/`: not one
-/// of [`DROPPED_RESPONSE_HEADERS`], and no `Access-Control-*` header (CORS is the broker's).
-pub fn relayed_header(name: &str) -> bool {
+/// Whether the API's response header `name` reaches the browser through `/proxy/` in an
+/// answer with `status`: not one of [`DROPPED_RESPONSE_HEADERS`], no `Access-Control-*`
+/// header (CORS is the broker's), and no `Location` on a redirect. The browser would follow
+/// that redirect as the broker's own: a relative one resolves on the broker's origin, and
+/// fetch sends it again with the session cookie and `Tokenkit-Request` (a 307 with the method
+/// and body), so an API that can be made to redirect (`?next=`) could aim the user's session
+/// at `/logout` or another route. The 3xx itself reaches the page, without `Location`.
+pub fn relayed_header(name: &str, status: u16) -> bool {
     let n = name.to_ascii_lowercase();
-    !n.starts_with("access-control-") && !DROPPED_RESPONSE_HEADERS.contains(&n.as_str())
+    let redirect = (300..400).contains(&status) && n == "location";
+    !redirect && !n.starts_with("access-control-") && !DROPPED_RESPONSE_HEADERS.contains(&n.as_str())
 }
 
 /// Whether the API's answer can be relayed as it is: a status a `Response` can carry

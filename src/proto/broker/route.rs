@@ -115,14 +115,19 @@ impl BrokerConfig {
             let Some(origin) = &self.proxy_origin else {
                 return Err(Reply::error(404, "not_found", "no PROXY_ORIGIN is configured"));
             };
-            let url = proxy_target(origin, rest, req.query).map_err(|why| Reply::error(400, "bad_proxy_path", why))?;
+            let rest = decode_unreserved(rest);
+            let url = proxy_target(origin, &rest, req.query).map_err(|why| Reply::error(400, "bad_proxy_path", why))?;
+            if !self.proxy_routes.is_empty() && method_override(req.query) {
+                // Laravel and method-override middleware take `?_method=DELETE` on a POST.
+                return Err(Reply::error(400, "bad_proxy_path", "a _method query parameter is not allowed with PROXY_ROUTES"));
+            }
             if !self.proxy_routes.is_empty() && rest.contains(';') {
                 // Java servlet containers strip path parameters from every segment, so
                 // `/api/billing;x/charge` would reach `/api/billing/charge` under `/api/`'s
                 // methods and token.
                 return Err(Reply::error(400, "bad_proxy_path", "path parameters (;) are not allowed in the proxy path with PROXY_ROUTES"));
             }
-            proxy_methods = self.proxy_methods(req.path.get("/proxy".len()..).unwrap_or("/"))?;
+            proxy_methods = self.proxy_methods(&["/", &rest].concat())?;
             (Some(Route::Proxy(url)), &*proxy_methods)
         } else {
             (None, "")
@@ -157,7 +162,11 @@ impl BrokerConfig {
         // Sign-in routes are browser navigations, which cannot send a header: the session
         // cookie is their credential.
         let keyed = matches!(route, Route::Token | Route::Proxy(_));
-        if keyed && !self.broker_keys.is_empty() && !self.key_ok(req.broker_key) {
+        // With Turnstile (and no sign-in) a key and a widget's token are alternatives: servers
+        // hold a key, browsers solve the widget (a key in a page is public). The Turnstile
+        // gate then refuses a call that brings neither (proto::broker::gate::turnstile_needed).
+        let turnstile_instead = self.turnstile.is_some() && !self.signs_in();
+        if keyed && !self.broker_keys.is_empty() && !turnstile_instead && !self.key_ok(req.broker_key) {
             return Err(Reply::error(401, "broker_key_required", "send a valid X-Broker-Key"));
         }
         // The session's own routes and every proxied call act on the user's (or the
@@ -196,16 +205,19 @@ impl BrokerConfig {
     /// most routers (Express, ASP.NET) ignore case, and `/api/BILLING/charge` must not
     /// reach billing under a broader entry's methods and token.
     pub fn most_specific<'a>(&'a self, path: &'a str) -> Result<impl Iterator<Item = (usize, &'a ProxyRoute)> + 'a, Reply> {
-        let best = |fold: bool| self.proxy_routes.iter().filter(|r| r.covers(path, fold)).map(|r| r.path.len()).max();
+        // How specific an entry is: its path's length, a trailing slash aside.
+        let depth = |r: &ProxyRoute| r.path.trim_end_matches('/').len();
+        let best = |fold: bool| self.proxy_routes.iter().filter(|r| r.covers(path, fold)).map(depth).max();
         let len = best(false);
         if best(true) != len {
             return Err(Reply::error(400, "bad_proxy_path", "the path matches a PROXY_ROUTES entry only in another letter case"));
         }
-        Ok(self.proxy_routes.iter().enumerate().filter(move |(_, r)| Some(r.path.len()) == len && r.covers(path, false)))
+        Ok(self.proxy_routes.iter().enumerate().filter(move |(_, r)| Some(depth(r)) == len && r.covers(path, false)))
     }
 }
 
-/// The URL on `origin` that `/proxy/<rest>?<query>` forwards to.
+/// The URL on `origin` that `/proxy/<rest>?<query>` forwards to, its path's encoded
+/// unreserved characters decoded ([`decode_unreserved`]).
 ///
 /// # Security
 /// The target is always `origin`: `..` and `.` segments (also percent-encoded), encoded
@@ -213,6 +225,7 @@ impl BrokerConfig {
 /// segments (absolute URLs), and `?`/`#` inside the path are rejected, so the broker cannot
 /// be aimed at another host or at a path the API would resolve differently.
 pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'static str> {
+    let rest = &*decode_unreserved(rest);
     let lower = rest.to_ascii_lowercase();
     // The query comes separately: a `?` or `#` in the path would end it early, so that
     // `..?x` passed the dot-segment check and then resolved as `/..` (found by fuzzing;
@@ -225,11 +238,6 @@ pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'s
     }
     if rest.starts_with('/') || rest.contains("//") {
         return Err("empty path segments (//) are not allowed in the proxy path");
-    }
-    if encoded_unreserved(&lower) {
-        // The API decodes them (RFC 3986 §6.2.2.2): `%62illing` is `billing` there, and
-        // must not pass the broker as another path. No client needs to encode them.
-        return Err("percent-encoded letters, digits and -._~ are not allowed in the proxy path (send them as they are)");
     }
     for (i, seg) in lower.split('/').enumerate() {
         // `..;x` is `..` to a servlet container, which strips path parameters.
@@ -254,16 +262,39 @@ pub fn proxy_target(origin: &str, rest: &str, query: &str) -> Result<String, &'s
     Ok(url)
 }
 
-/// Whether `path` holds a percent-encoded unreserved character (RFC 3986 §2.3).
-fn encoded_unreserved(path: &str) -> bool {
+/// Whether `query` names a `_method` parameter (however its name is encoded or cased).
+fn method_override(query: &str) -> bool {
+    query.split('&').any(|p| decode_unreserved(p.split('=').next().unwrap_or("")).eq_ignore_ascii_case("_method"))
+}
+
+/// `path` with its percent-encoded unreserved characters decoded (RFC 3986 §6.2.2.2: the
+/// same path to every server): `%62illing` is `billing`, for the proxy's checks, for
+/// `PROXY_ROUTES` and for the API alike. Other escapes are kept as sent.
+pub fn decode_unreserved(path: &str) -> alloc::borrow::Cow<'_, str> {
     let hex = |c: u8| (c as char).to_digit(16);
-    path.as_bytes().windows(3).any(|w| match (w.first(), w.get(1).and_then(|&c| hex(c)), w.get(2).and_then(|&c| hex(c))) {
-        (Some(b'%'), Some(h), Some(l)) => {
-            let c = (h * 16 + l) as u8;
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+    let unreserved = |w: &[u8]| match (w.first(), w.get(1).and_then(|&c| hex(c)), w.get(2).and_then(|&c| hex(c))) {
+        (Some(b'%'), Some(h), Some(l)) => Some((h * 16 + l) as u8).filter(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')),
+        _ => None,
+    };
+    let b = path.as_bytes();
+    if !b.windows(3).any(|w| unreserved(w).is_some()) {
+        return path.into();
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut rest = path;
+    while let Some(c) = rest.chars().next() {
+        match rest.as_bytes().get(..3).and_then(unreserved) {
+            Some(d) => {
+                out.push(d as char);
+                rest = rest.get(3..).unwrap_or("");
+            }
+            None => {
+                out.push(c);
+                rest = rest.get(c.len_utf8()..).unwrap_or("");
+            }
         }
-        _ => false,
-    })
+    }
+    out.into()
 }
 
 /// Whether a caller's request header may be forwarded to the API. Stripped:
@@ -272,10 +303,12 @@ fn encoded_unreserved(path: &str) -> bool {
 /// - `Host` and hop-by-hop headers (RFC 9110 §7.6.1, including those named in `Connection`);
 /// - what an API or the proxies in front of it may trust as coming from the network rather
 ///   than the caller: who the client is (`Forwarded`, `X-Forwarded-*`, `X-Real-IP`,
-///   `True-Client-IP`, `X-Client-IP`, every `Cf-*`, such as `Cf-Access-Authenticated-User-Email`,
-///   which Access sets for the broker, not for the API), and which method or path the request
-///   really has (`X-HTTP-Method-Override` and its kin, `X-Original-URL`, `X-Rewrite-URL`):
-///   either would let a caller step around `PROXY_ROUTES` or pass for someone else.
+///   `True-Client-IP`, `X-Client-IP`, `Via`, every `Cf-*`, such as
+///   `Cf-Access-Authenticated-User-Email`, which Access sets for the broker, not for the API),
+///   who the user is (`Remote-User`, `X-Auth-Request-*`, `X-Goog-Authenticated-User-*`,
+///   `X-Amzn-Oidc-*`, `X-MS-Client-Principal*`), and which method or path the request really
+///   has (`X-HTTP-Method-Override` and its kin, `X-Original-URL`, `X-Rewrite-URL`): any
+///   would let a caller step around `PROXY_ROUTES` or pass for someone else.
 ///
 /// A denylist, not an allowlist: an API's own headers (`X-Api-Version`, `Idempotency-Key`,
 /// tracing) pass unchanged, and every class a caller could use to mislead the API about
@@ -315,10 +348,17 @@ pub fn forward_header(name: &str, connection: &str) -> bool {
         "x-original-uri",
         "x-rewrite-url",
         "x-original-method",
+        "x-original-host",
+        "via",
+        // Who the user is, as an authenticating proxy in front of an API says it.
+        "remote-user",
+        "x-remote-user",
+        "x-authenticated-user",
     ];
-    // Whole families: the gates' tokens and everything Cloudflare sets (`cf-*`), and the
-    // forwarding headers proxies add (`x-forwarded-*`).
-    const STRIP_PREFIX: &[&str] = &["cf-", "x-forwarded-"];
+    // Whole families: the gates' tokens and everything Cloudflare sets (`cf-*`), the
+    // forwarding headers proxies add, and the identity headers of authenticating proxies
+    // (oauth2-proxy, Google IAP, AWS ALB, Azure App Service, Envoy).
+    const STRIP_PREFIX: &[&str] = &["cf-", "x-forwarded-", "x-auth-request-", "x-goog-authenticated-user-", "x-amzn-oidc-", "x-ms-client-principal", "x-envoy-"];
     let n = name.to_ascii_lowercase();
     !STRIP.contains(&n.as_str()) && !STRIP_PREFIX.iter().any(|p| n.starts_with(p)) && !connection.split(',').any(|t| t.trim().eq_ignore_ascii_case(&n))
 }

@@ -14,7 +14,7 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: fuzz soak bench setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
+.PHONY: pack fuzz soak bench setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
 
 # What building needs. Chromium is only for the tests (setup-chromium).
 setup:
@@ -117,11 +117,17 @@ SERVER_BUILDS := target/bindgen-server/tokenkit_bg.wasm target/bindgen-signin-se
 
 # The npm package: the browser/Node/Workers client, tokenkit/signin, tokenkit/dpop and
 # tokenkit/broker (the prebuilt broker).
-pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm target/bindgen-dpop/tokenkit_bg.wasm $(SERVER_BUILDS) worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs README.md js/unpack.js js/dpop.js js/signin.js js/jws.js js/server.js \
+pkg/package.json: target/bindgen/tokenkit_bg.wasm target/bindgen-signin/tokenkit_bg.wasm target/bindgen-dpop/tokenkit_bg.wasm $(SERVER_BUILDS) worker/pkg/tokenkit_bg.wasm worker/index.js scripts/assemble.mjs $(wildcard docs/*.md) js/unpack.js js/dpop.js js/signin.js js/jws.js js/server.js \
   $(wildcard pkg-template/* pkg-template/broker/* pkg-template/signin/* pkg-template/dpop/*)
 	node scripts/assemble.mjs
 
 build: setup pkg/package.json
+
+# The npm package as a tarball, until it is published: `npm i <path printed>` in an app.
+pack: build
+	@rm -f tokenkit-*.tgz
+	@cd pkg && npm pack --silent --pack-destination .. >/dev/null
+	@echo "$(CURDIR)/$$(ls tokenkit-*.tgz)"
 
 worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm scripts/glue.mjs scripts/minify-names.mjs
 	$(call bindgen,target/wasm/broker.wasm,worker/pkg)

@@ -188,8 +188,8 @@ export interface ApiKeyOptions extends CommonOptions {
 
 export interface TokenInfo {
   accessToken: string;
-  /** Always "Bearer": tokens of other types are refused (INVALID_RESPONSE). */
-  tokenType: "Bearer";
+  /** "Bearer"; "DPoP" for a `tokenkit/dpop` client with `dpop` on. Tokens of other types are refused (INVALID_RESPONSE). */
+  tokenType: "Bearer" | "DPoP";
   /** Milliseconds since the epoch, counted from when the request was sent; null for API keys. */
   expiresAt: number | null;
   /** When the client refreshes the token (ms since the epoch), as it computed it; null for API keys. */

@@ -209,8 +209,10 @@ for (const [from, to, edit] of [
   if (from.includes("/index.d.ts") && !from.startsWith("broker/") && twin === text) throw new Error(`${from} no longer imports its base's types`);
   writeFileSync(join(out, to), twin);
 }
-// The full documentation travels with the package; the npm README links to it.
-cpSync(join(root, "README.md"), join(out, "DOCS.md"));
+// The user documentation travels with the package (docs/, which the npm README links to);
+// the repository's README is for the repository.
+// Contributors' pages (building, testing, the architecture) stay in the repository.
+cpSync(join(root, "docs"), join(out, "docs"), { recursive: true, filter: (f) => !/(contributing|architecture)\.md$/.test(f) });
 const pkg = JSON.parse(readFileSync(join(out, "package.json"), "utf8"));
 pkg.version = /^version = "(.*)"$/m.exec(readFileSync(join(root, "Cargo.toml"), "utf8"))[1];
 writeFileSync(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");

@@ -25,9 +25,9 @@ export function workerdOptions(scriptPath, modulesRoot, bindings) {
   };
 }
 
-/** Resolves to { url, fetch(path, init), dispose() } for a broker with these env bindings. */
-export async function startBroker(bindings) {
-  const mf = new Miniflare(workerdOptions(`${dir}index.js`, dir, bindings));
+/** Resolves to { url, fetch(path, init), dispose() } for a broker with these env bindings, on `port` (0: a free one). */
+export async function startBroker(bindings, { port = 0 } = {}) {
+  const mf = new Miniflare({ ...workerdOptions(`${dir}index.js`, dir, bindings), port });
   try {
     const url = String(await mf.ready).replace(/\/$/, "");
     return { url, fetch: (path, init) => mf.dispatchFetch(`${url}${path}`, init), dispose: () => mf.dispose() };

@@ -15,7 +15,13 @@ import { extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFixture } from "../tests/fixtures/server.mjs";
 import { startBroker } from "../worker/local.mjs";
-import { startOidc } from "../tests/fixtures/oidc.mjs";
+// oidc-provider 9 says at import that it wants Node 22; it works on Node 20 (the one this
+// project's tools run on, and the tests check it), so that one line is not printed.
+const warn = console.warn;
+console.warn = (...a) => (/oidc-provider WARNING: Unsupported runtime/.test(String(a[0])) ? undefined : warn(...a));
+const { startOidc } = await import("../tests/fixtures/oidc.mjs");
+console.warn = warn;
+import { render } from "./markdown.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".wasm": "application/wasm", ".json": "application/json", ".svg": "image/svg+xml" };
@@ -24,37 +30,61 @@ const PRESETS = {
   symbl: { TOKEN_URL: "https://api.symbl.ai/oauth2/token:generate", DIALECT: "symbl", api: "https://api.symbl.ai/v1/conversations" },
 };
 
-/** Starts the stack; resolves to its URLs and a stop() that stops everything it started. */
+/** Whether a server can listen on 127.0.0.1:`port` now. */
+const free = (port) =>
+  new Promise((resolve) => {
+    const s = createServer().once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+
+/**
+ * Starts the stack; resolves to its URLs and a stop() that stops everything it started.
+ * `port`: the page's (0: free ports for everything). With a fixed one, the authorization
+ * server and API, the broker and the sign-in server take the three ports after it when they
+ * are free (8001, 8002, 8003 by default: the README's quick starts use them).
+ */
 export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) {
+  const fixed = async (n) => (port && (await free(port + n)) ? port + n : 0);
   const stops = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
   };
   try {
-    const auth = await startFixture();
+    const auth = await startFixture({ port: await fixed(1) });
     stops.push(() => auth.close());
 
-    // The page server: www/ and the built package under /pkg/ (no directory escapes).
-    const page = createServer(async (req, res) => {
-      const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-      if (path === "/docs") {
-        // The project README, as the page's "docs" link (nothing is fetched from outside).
-        res.writeHead(200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" }).end(await readFile(join(root, "README.md")));
-        return;
+    // The page server: www/ and the built package under /pkg/ (no directory escapes). It
+    // answers every request, whatever it is (a missing file, /favicon.ico, a malformed URL):
+    // the body is read before the status is written, and nothing it throws escapes.
+    const page = createServer((req, res) => {
+      serve(req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end();
+      });
+    });
+    const send = (res, status, type, body) => res.writeHead(status, { "content-type": type, "cache-control": "no-store" }).end(body);
+    async function serve(req, res) {
+      let path;
+      try {
+        path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+      } catch {
+        return send(res, 400, "text/plain; charset=utf-8", "bad request");
       }
-      if (path === "/config.json") {
-        res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(config));
-        return;
+      // The README and docs/, as HTML pages (the page's "Docs" link; nothing fetched from outside).
+      const doc = path === "/docs" || path === "/docs/" ? "README.md" : /^\/docs\/([\w-]+\.md)$/.exec(path)?.[1];
+      if (doc !== undefined) {
+        const text = await readFile(join(root, doc === "README.md" ? "" : "docs", doc), "utf8").catch(() => undefined);
+        if (text === undefined) return send(res, 404, "text/plain; charset=utf-8", "not found");
+        return send(res, 200, "text/html; charset=utf-8", render(text, `tokenkit: ${doc}`));
       }
+      if (path === "/config.json") return send(res, 200, "application/json", JSON.stringify(config));
       const [base, rel] = path.startsWith("/pkg/") ? ["pkg", path.slice(5)] : ["www", path === "/" ? "index.html" : path.slice(1)];
       const file = normalize(join(root, base, rel));
-      if (!file.startsWith(join(root, base)) || rel.endsWith(".mjs")) return res.writeHead(404).end();
-      try {
-        res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "cache-control": "no-store" }).end(await readFile(file));
-      } catch {
-        res.writeHead(404).end();
-      }
-    });
+      if (!file.startsWith(join(root, base)) || rel.endsWith(".mjs")) return send(res, 404, "text/plain; charset=utf-8", "not found");
+      const body = await readFile(file).catch(() => undefined);
+      if (body === undefined) return send(res, 404, "text/plain; charset=utf-8", "not found");
+      send(res, 200, TYPES[extname(file)] ?? "application/octet-stream", body);
+    }
     await new Promise((resolve, reject) => {
       page.once("error", reject);
       page.listen(port, "127.0.0.1", resolve);
@@ -79,17 +109,22 @@ export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) 
       : { TOKEN_URL: auth.url("demo-broker", `ttl=${ttl}`), CLIENT_ID: "demo-broker-client", CLIENT_SECRET: "demo-broker-secret" };
     const realApi = env.TOKENKIT_API_URL ?? preset.api;
 
-    const broker = await startBroker({
-      ...upstream,
-      ALLOWED_ORIGINS: pageOrigin,
-      PROXY_ORIGIN: real && realApi ? new URL(realApi).origin : auth.origin,
-    });
+    // The page's origin, and a dev server's (Vite's default port) for the README's quick start.
+    const appOrigins = [pageOrigin, "http://localhost:5173", "http://127.0.0.1:5173"];
+    const broker = await startBroker(
+      {
+        ...upstream,
+        ALLOWED_ORIGINS: appOrigins.join(","),
+        PROXY_ORIGIN: real && realApi ? new URL(realApi).origin : auth.origin,
+      },
+      { port: await fixed(2) },
+    );
     stops.push(() => broker.dispose());
     const brokerOrigin = broker.url;
 
     // Signing a user in: oidc-provider (a standards-checked authorization server) with its
     // development login page; "Call API" asks its userinfo endpoint.
-    const oidc = await startOidc({ redirects: [`${pageOrigin}/`], accessTtl: ttl });
+    const oidc = await startOidc({ redirects: [`${pageOrigin}/`, "http://localhost:5173/callback", "http://127.0.0.1:5173/callback"], accessTtl: ttl, port: await fixed(3) });
     stops.push(() => oidc.close());
 
     const local = (key) => ({ apiUrl: auth.api(key, "/reports"), statsUrl: `${auth.origin}/s/${key}/stats`, faultUrl: `${auth.origin}/s/${key}/fault` });

@@ -39,6 +39,32 @@ const waitFor = (fn, arg, timeout = 15_000) => page.waitForFunction(fn, arg, { t
 const clearResult = () => page.evaluate(() => (document.getElementById("result").textContent = ""));
 const resultMatches = (re) => waitFor((src) => new RegExp(src).test(document.getElementById("result").textContent), re.source);
 
+test("the page server answers every request and stays up: missing files, /favicon.ico, a malformed URL, an escape, /docs", async () => {
+  const origin = new URL(demo.pageUrl).origin;
+  for (const [path, status] of [
+    ["/favicon.ico", 404],
+    ["/nope.js", 404],
+    ["/pkg/nope.wasm", 404],
+    ["/%E0%A4%A", 400],
+    ["/pkg/%2e%2e/%2e%2e/package.json", 404],
+    ["/docs", 200],
+    ["/docs/api.md", 200],
+    ["/docs/nope.md", 404],
+    ["/docs/..%2F..%2Fetc%2Fpasswd", 404],
+    ["/", 200],
+  ]) {
+    const r = await fetch(`${origin}${path}`);
+    await r.arrayBuffer();
+    assert.equal(r.status, status, path);
+  }
+  assert.equal((await fetch(`${origin}/config.json`)).status, 200, "still up");
+  // /docs is the README as HTML, its links to docs/ pages working.
+  const docs = await (await fetch(`${origin}/docs`)).text();
+  assert.match(docs, /^<!doctype html>/);
+  assert.match(docs, /<a href="docs\/broker.md">/);
+  assert.match(await (await fetch(new URL("docs/broker.md", `${origin}/docs`))).text(), /<h1 id="the-edge-token-broker">/);
+});
+
 test("loads, shows a token from the broker, calls the API, bursts with one token request", async () => {
   await page.goto(demo.pageUrl);
   await waitFor(() => document.getElementById("t-status").textContent === "valid");

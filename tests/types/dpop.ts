@@ -6,8 +6,9 @@ const made = new TokenClient({ tokenUrl: "https://auth.example.com/token", clien
 async function own(keyPair: { publicKey: object; privateKey: object }): Promise<void> {
   const c = new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "svc", clientSecret: "s", dpop: { keyPair } });
   const info = await c.getTokenInfo();
-  const type: string = info.tokenType;
-  void type;
+  // A DPoP client's tokens are "DPoP": the type says it can be (it was "Bearer" only).
+  const type: "Bearer" | "DPoP" = info.tokenType;
+  if (info.tokenType === "DPoP") void type;
   const res: Response = await made.fetch("https://api.example.com/data");
   void res;
 }

@@ -1,6 +1,7 @@
 # tokenkit: `make demo` runs the example, `make test` runs every test. Both install what
 # they need first (idempotently: each step checks before it installs).
 SHELL := /bin/bash
+comma := ,
 .SHELLFLAGS := -eu -o pipefail -c
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export WRANGLER_SEND_METRICS := false
@@ -50,38 +51,31 @@ setup-chromium:
 WASM_RUSTFLAGS = $$(cargo fetch --locked -q && for d in $(HOME)/.cargo/registry/src/*/; do printf -- '--remap-path-prefix=%s= ' "$$d"; done) -C link-arg=-zstack-size=131072
 export_wasm_flags = export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$(WASM_RUSTFLAGS)";
 
-# Cargo runs every time (a no-op when nothing changed) but its output is copied only when
-# its bytes change, so wasm-bindgen and wasm-opt (about 6 s) run only when they must. The
-# browser and broker builds share cargo's output path; each keeps its own copy.
-target/wasm/browser.wasm: FORCE | setup
-	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features
-	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+# What cargo's wasm builds read: the crate, its lock, and the JS modules it imports.
+WASM_INPUTS := $(shell find src -name '*.rs') Cargo.toml Cargo.lock js/broker.js js/jws.js js/shell.js js/signin.js Makefile
 
-target/wasm/signin.wasm: FORCE | setup
-	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin
-	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
-
-target/wasm/dpop.wasm: FORCE | setup
-	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin,dpop
-	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
-
+# One wasm per feature set, named $(1), built with cargo flags $(2). Cargo runs only when an
+# input is newer than the set's stamp (a no-op `make build` starts no cargo: each set would
+# recompile the crate, as they share cargo's output path). Its output is copied only when its
+# bytes change, so wasm-bindgen and wasm-opt (about 6 s) run only when they must.
+define wasm_build
+target/wasm/$(1).stamp: $(WASM_INPUTS) | setup
+	@$$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features $(2)
+	@mkdir -p target/wasm; cmp -s $(WASM) target/wasm/$(1).wasm || cp $(WASM) target/wasm/$(1).wasm
+	@touch $$@
+target/wasm/$(1).wasm: target/wasm/$(1).stamp
+	@:
+endef
+$(eval $(call wasm_build,browser,))
+$(eval $(call wasm_build,signin,--features signin))
+# tokenkit/dpop: the sign-in build with DPoP-bound tokens (RFC 9449).
+$(eval $(call wasm_build,dpop,--features signin$(comma)dpop))
 # The servers' builds (the Node and Workers entries of each): the same with what only servers
 # do (feature server: private_key_jwt, which a page must never use, and PAR).
-target/wasm/server.wasm: FORCE | setup
-	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features server
-	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
-
-target/wasm/signin-server.wasm: FORCE | setup
-	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin,server
-	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
-
-target/wasm/dpop-server.wasm: FORCE | setup
-	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features signin,dpop,server
-	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
-
-target/wasm/broker.wasm: FORCE | setup
-	@$(export_wasm_flags) cargo build --release --target wasm32-unknown-unknown --lib --no-default-features --features broker
-	@mkdir -p $(@D); cmp -s $(WASM) $@ || cp $(WASM) $@
+$(eval $(call wasm_build,server,--features server))
+$(eval $(call wasm_build,signin-server,--features signin$(comma)server))
+$(eval $(call wasm_build,dpop-server,--features signin$(comma)dpop$(comma)server))
+$(eval $(call wasm_build,broker,--features broker))
 
 # wasm-bindgen's glue and wasm for cargo's output $(1), in directory $(2): the glue tidied
 # (scripts/glue.mjs), the wasm through wasm-opt, and the names between them shortened.

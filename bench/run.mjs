@@ -39,6 +39,19 @@ async function rounds(contenders, n = ROUNDS, warmup = 0) {
   return results;
 }
 
+// ---- Build ------------------------------------------------------------------------------------
+// `make build` when nothing changed (`make bench` has just built): what every `make demo`,
+// `make example` and edit-run loop pays before anything runs.
+{
+  const times = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    execFileSync("make", ["--no-print-directory", "build"], { cwd: root, stdio: "ignore" });
+    times.push(performance.now() - t0);
+  }
+  row("build", "make build with nothing changed (5 runs)", spread(times, (ms) => `${(ms / 1000).toFixed(2)} s`));
+}
+
 // ---- Size ------------------------------------------------------------------------------------
 const { files } = JSON.parse(readFileSync(join(root, "target/size.json"), "utf8"));
 const download = Buffer.concat(files.map((f) => readFileSync(join(pkg, f))));

@@ -317,7 +317,7 @@ const hooks = (drive, token, discovered) => ({
       } finally {
         if (s.dpop) getDpop().forget(s); // the next session gets a new key
       }
-      if (revoke !== undefined) s.core.revoked(status);
+      if (revoke !== undefined) s.core.revoked(status, revoke[0]);
     };
   },
 });

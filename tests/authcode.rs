@@ -307,8 +307,9 @@ fn a_user_session_from_sign_in_to_sign_out() {
     let flight = m.exchange("code-1".into(), "verifier-1".into(), clock(wall, 10)).unwrap();
     let (sends, ..) = drain(&mut m);
     assert!(body(&m).starts_with("grant_type=authorization_code&code=code-1&"));
-    m.handle_response(sends[0], Err(Error::Network), clock(wall, 20), &parse_url);
-    assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::Network))), "a code is single-use: no retry");
+    let unreachable = m.unreachable();
+    m.handle_response(sends[0], Err(unreachable), clock(wall, 20), &parse_url);
+    assert!(matches!(m.outcome(flight), Outcome::Done(Err(Error::Network { .. }))), "a code is single-use: no retry");
     let flight = m.exchange("code-2".into(), "verifier-2".into(), clock(wall, 30)).unwrap();
     let (sends, ..) = drain(&mut m);
     m.handle_response(sends[0], Ok(tokens("at1", Some("rt1"), 100.0)), clock(wall, 40), &parse_url);

@@ -179,7 +179,7 @@ fn health_names_the_cache_and_which_rate_limit_governs() {
 #[test]
 fn which_token_cache_failures_the_isolate_answers_itself() {
     for (e, fallback) in [
-        (Error::Network, true),
+        (Error::network("the broker", "https://token-cache.tokenkit.invalid/token", ""), true),
         (Error::Timeout { after: tokenkit::proto::time::Millis(1) }, true),
         (Error::Http { status: 503, detail: "x", retry_after: None }, true),
         (Error::InvalidResponse { status: 200, reason: "x" }, true),
@@ -239,7 +239,7 @@ fn the_session_machine() {
     assert_eq!(s.token_result(Ok(TokenId(2))), TokenVerdict::Serve);
     assert!(s.take_record(Some((Some(TokenId(2)), tokens("AT2", T0 + 600_000)))).is_some(), "a refreshed token is written");
     // A failure that is not the grant's: the session goes on. invalid_grant: it ends.
-    assert_eq!(s.token_result(Err(&Error::Network)), TokenVerdict::Fail);
+    assert_eq!(s.token_result(Err(&Error::network("the token endpoint", "", ""))), TokenVerdict::Fail);
     assert_eq!(s.token_result(Err(&Error::LoginRequired { reason: "invalid_grant" })), TokenVerdict::End);
     // Its time up: the next call ends it.
     assert!(matches!(s.op(SessionOp::Token, T0 + 2 + 86_400_000, true), Next::End(Err(Error::LoginRequired { .. }))));

@@ -309,7 +309,7 @@ fn broker_contract_round_trip() {
     let http = |status, retry_after| Error::Http { status, detail: "", retry_after };
     // upstream failure, broker status, broker code, client code, client retries?
     let cases = [
-        (Error::Network, 502, "upstream_unavailable", "HTTP_ERROR", true),
+        (Error::network("the token endpoint", "https://auth.example.com/t", ""), 502, "upstream_unavailable", "HTTP_ERROR", true),
         (Error::Timeout { after: tokenkit::proto::time::Millis(10_000) }, 504, "upstream_timeout", "HTTP_ERROR", true),
         (http(500, None), 502, "upstream_unavailable", "HTTP_ERROR", true),
         (http(503, Some(Secs(7))), 429, "upstream_rate_limited", "RATE_LIMITED", true),

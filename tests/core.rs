@@ -500,7 +500,7 @@ fn retry_after_forms() {
 #[test]
 fn retry_schedule() {
     let ms = |n| Some(Millis(n));
-    let net = Error::Network;
+    let net = Error::network("the token endpoint", "https://auth.example.com/token", "");
     assert_eq!(retry_delay(&net, 0, 2, 0.0), ms(250));
     assert_eq!(retry_delay(&net, 0, 2, 0.999_999), ms(499));
     assert_eq!(retry_delay(&net, 1, 2, 0.0), ms(500));

@@ -415,3 +415,26 @@ fn a_401s_resource_metadata_url_is_taken_on_the_resources_origin_only() {
         assert!(matches!(&e, Error::InvalidConfig { field, .. } if field == "resourceMetadata"), "{why}: {e:?}");
     }
 }
+
+#[test]
+fn a_request_with_no_answer_names_the_request_and_its_host_and_what_to_check() {
+    let client = |pairs: &[(&str, &str)], runtime| {
+        let o: Vec<(String, Value)> = [("clientId", "id"), ("clientAuth", "none")].iter().chain(pairs.iter()).map(|(k, v)| (k.to_string(), s(v))).collect();
+        Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), runtime, 1)
+    };
+    for (pairs, runtime, want) in [
+        (vec![("tokenUrl", "https://auth.exmaple.com:8443/oauth/token?x=1")], Runtime::Node, "the token endpoint at auth.exmaple.com:8443 could not be reached"),
+        (vec![("issuer", ISSUER)], Runtime::Node, "the authorization server's metadata at as.example could not be reached (check the issuer's host, or give tokenUrl)"),
+        (vec![("resource", "https://api.example/v1")], Runtime::Workerd, "the resource's metadata at api.example could not be reached (check the issuer's host, or give tokenUrl)"),
+        (vec![("tokenUrl", "https://auth.example.com/token")], Runtime::Browser, "the token endpoint at auth.example.com could not be reached (in a browser this is most often CORS: that server must allow this page's origin)"),
+    ] {
+        let m = client(&pairs, runtime);
+        let e = m.unreachable();
+        assert_eq!((e.code(), e.message().as_str()), ("NETWORK", want), "{pairs:?}");
+    }
+    let broker = Machine::new(Config::from_options(&GENERIC, &Value::Object(vec![("brokerUrl".into(), s("https://edge.example.com/token"))]), &parse_url).unwrap(), Runtime::Browser, 1);
+    assert!(broker.unreachable().message().starts_with("the broker at edge.example.com could not be reached"));
+    // Only the host: never a path, a query, or a user name and password.
+    let e = Error::network("the revocation endpoint", "https://user:pw@auth.example.com/revoke?token=x", "");
+    assert_eq!(e.message(), "the revocation endpoint at auth.example.com could not be reached");
+}

@@ -162,7 +162,7 @@ impl Sim {
                 retry_after: retry_after.map(str::to_owned),
                 body: if status < 500 { json(vec![("error", Value::Str("invalid_client".into()))]) } else { Body::NotJson },
             }),
-            Answer::Network => Err(Error::Network),
+            Answer::Network => Err(self.m.unreachable()),
         }
     }
 

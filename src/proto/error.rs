@@ -22,8 +22,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The token endpoint could not be reached.
-    Network,
+    /// A request got no answer at all (the host could not be resolved or reached, the
+    /// connection failed, or in a browser the answer was withheld: CORS).
+    Network {
+        /// Which request: `the token endpoint`, `the authorization server's metadata`, ...
+        what: &'static str,
+        /// The host it was sent to (`auth.example.com:8443`): never a path or a query.
+        host: String,
+        /// What to check, for the runtime and the request (empty: nothing to add).
+        hint: &'static str,
+    },
     /// A token request attempt got no complete answer in time.
     Timeout {
         /// How long the attempt waited: `timeoutMs`, or less where `deadlineMs` cut it.
@@ -110,7 +118,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::InvalidConfig { .. } => "INVALID_CONFIG",
-            Error::Network => "NETWORK",
+            Error::Network { .. } => "NETWORK",
             Error::Timeout { .. } => "TIMEOUT",
             Error::OAuth { .. } => "OAUTH_ERROR",
             Error::Http { .. } => "HTTP_ERROR",
@@ -156,7 +164,15 @@ impl Error {
                 m.push_str(": ");
                 m.push_str(reason);
             }
-            Error::Network => m.push_str("the token endpoint could not be reached"),
+            Error::Network { what, host, hint } => {
+                m.push_str(what);
+                if !host.is_empty() {
+                    m.push_str(" at ");
+                    m.push_str(host);
+                }
+                m.push_str(" could not be reached");
+                m.push_str(hint);
+            }
             Error::Timeout { after } => {
                 m.push_str("the token endpoint did not answer within ");
                 push_u64(&mut m, after.0);
@@ -245,6 +261,23 @@ impl Error {
             }
         }
         m
+    }
+
+    /// No answer from `what` at `url` (only its host is kept), with `hint` (see
+    /// [`Error::Network`]).
+    pub fn network(what: &'static str, url: &str, hint: &'static str) -> Self {
+        // Byte scans, not str patterns: a char-set pattern costs kilobytes of wasm.
+        let b = url.as_bytes();
+        let mut start = b.windows(3).position(|w| w == b"://").map_or(0, |i| i + 3);
+        let mut end = start;
+        while let Some(c) = b.get(end).filter(|c| !matches!(c, b'/' | b'?' | b'#')) {
+            // A userinfo part is never shown (it may hold credentials).
+            if *c == b'@' {
+                start = end + 1;
+            }
+            end += 1;
+        }
+        Error::Network { what, host: url.get(start..end).unwrap_or("").to_owned(), hint }
     }
 
     pub(crate) fn config(field: impl Into<String>, reason: &'static str) -> Self {

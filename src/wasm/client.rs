@@ -400,7 +400,7 @@ impl Inner {
     /// `e` for JavaScript; a `NETWORK` error carries the platform's error as its `cause`.
     pub(super) fn error(&self, e: &Error) -> JsValue {
         let cause = match e {
-            Error::Network => self.st.borrow().cause.clone(),
+            Error::Network { .. } => self.st.borrow().cause.clone(),
             _ => JsValue::UNDEFINED,
         };
         js_error_with(e, &cause)
@@ -635,7 +635,7 @@ fn send(inner: &Rc<Inner>, attempt: AttemptId, ctx: &JsValue) {
             }
         });
         inner2.take_sending(attempt);
-        let result = answer.map_err(|e| e.unwrap_or(Error::Network));
+        let result = answer.map_err(|e| e.unwrap_or_else(|| inner2.st.borrow().m.unreachable()));
         inner2.st.borrow_mut().m.handle_response(attempt, result, js::now(), &parse_url);
         drive(&inner2, &ctx2);
         Ok(JsValue::UNDEFINED)

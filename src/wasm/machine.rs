@@ -135,7 +135,7 @@ impl Core {
         let result = if crate::proto::SERVER && status == -2.0 {
             Err(crate::proto::jwk::key_refused())
         } else if status < 0.0 {
-            Err(Error::Network)
+            Err(self.m.unreachable())
         } else {
             Ok(HttpResponse {
                 status: status as u16,
@@ -407,7 +407,11 @@ impl Core {
         let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
         if status < 0.0 {
             // -2: the shell could not sign with the client's key.
-            return Err(js_error(&if crate::proto::SERVER && status == -2.0 { crate::proto::jwk::key_refused() } else { Error::Network }));
+            return Err(js_error(&if crate::proto::SERVER && status == -2.0 {
+                crate::proto::jwk::key_refused()
+            } else {
+                Error::network("the pushed authorization request endpoint", ac.par_url.as_deref().unwrap_or(""), "")
+            }));
         }
         let body = body_of(&body, kind, 1);
         signin::pushed(ep, ac, &HttpResponse { status: status as u16, retry_after: None, dpop_nonce: None, body }).map_err(|e| js_error(&e))
@@ -474,12 +478,12 @@ impl Core {
         Array::of4(&JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body), &JsValue::from_bool(req.assertion)).into()
     }
 
-    /// What the revocation endpoint answered (`status` below 0: nothing): the server
+    /// What the revocation endpoint at `url` answered (`status` below 0: nothing): the server
     /// answers 200 whether or not the token was valid (RFC 7009 §2.2); anything else, or
     /// no answer, throws.
-    pub fn revoked(&self, status: f64) -> Result<(), JsValue> {
+    pub fn revoked(&self, status: f64, url: &str) -> Result<(), JsValue> {
         match status {
-            s if s < 0.0 => Err(js_error(&Error::Network)),
+            s if s < 0.0 => Err(js_error(&Error::network("the revocation endpoint", url, ""))),
             s if (200.0..300.0).contains(&s) => Ok(()),
             s => Err(js_error(&Error::Http { status: s as u16, detail: "the revocation endpoint refused", retry_after: None })),
         }

@@ -355,7 +355,7 @@ async fn push(inner: &Rc<Inner>, req: crate::proto::http::HttpRequest) -> Result
         }
         const CAP: u32 = crate::proto::http::MAX_BODY_BYTES as u32;
         let sent = js::post_token(inner.fetch_fn(), &req.url, &headers, Some(&body), req.redirect, req.cache, req.credentials, None, CAP);
-        let a: Array = JsFuture::from(sent).await.map_err(|_| Error::Network)?.unchecked_into();
+        let a: Array = JsFuture::from(sent).await.map_err(|_| Error::network("the pushed authorization request endpoint", &req.url, ""))?.unchecked_into();
         let status = a.get(0).as_f64().unwrap_or(0.0) as u16;
         let body = match a.get(2).as_string().map(|text| js_sys::JSON::parse(&text)) {
             Some(Ok(json)) => Body::Json(super::convert::to_value(&json, 1)),
@@ -444,7 +444,7 @@ async fn body_and_headers(inner: &Rc<Inner>, req: &crate::proto::http::HttpReque
 /// was valid (§2.2); anything else, or no answer, is an error.
 pub(super) async fn revoke_at_server(inner: &Rc<Inner>, fetch: Option<Function>, req: &crate::proto::http::HttpRequest) -> Result<(), Error> {
     let (body, headers) = body_and_headers(inner, req).await?;
-    let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &body)).await.map_err(|_| Error::Network)?;
+    let status = JsFuture::from(post_revocation(fetch, &req.url, &headers, &body)).await.map_err(|_| Error::network("the revocation endpoint", &req.url, ""))?;
     // [status, DPoP-Nonce, error] (js/signin.js postRevocation).
     match js_sys::Reflect::get_u32(&status, 0).ok().and_then(|s| s.as_f64()).unwrap_or(0.0) as u16 {
         200..=299 => Ok(()),

@@ -113,7 +113,12 @@ test("NETWORK says why: the platform's error as `cause` and its code in the mess
   const e = await dead.getToken().catch((e) => e);
   assert.equal(e.code, "NETWORK");
   assert.ok(e.cause instanceof Error, "the underlying error is kept");
-  assert.match(e.message, /could not be reached \(ECONNREFUSED\)/);
+  assert.equal(e.message, `the token endpoint at 127.0.0.1:${port} could not be reached (ECONNREFUSED)`, "which request, which host, why");
+  // A typo in the issuer's host: the discovery request is named, with what to check.
+  const typo = new TokenClient({ issuer: "https://auth.invalid", clientId: "a", clientSecret: "s3cret-value", maxRetries: 0 });
+  const t = await typo.getToken().catch((e) => e);
+  assert.equal(t.code, "NETWORK");
+  assert.match(t.message, /^the authorization server's metadata at auth\.invalid could not be reached \(check the issuer's host, or give tokenUrl\)/);
   // Port 9 is one fetch refuses to use at all; the message says so.
   const blocked = new TokenClient({ tokenUrl: "http://127.0.0.1:9/token", clientId: "a", clientSecret: "s3cret-value", maxRetries: 0 });
   assert.match((await blocked.getToken().catch((e) => e)).message, /\(bad port\)/);

@@ -51,7 +51,7 @@ pub fn upstream_reply(e: &Error) -> Reply {
             Reply::error(502, "upstream_invalid_response", "the token endpoint's answer was not a valid token response")
         }
         Error::Timeout { .. } => Reply::error(504, "upstream_timeout", "the token endpoint did not answer in time"),
-        Error::Network | Error::Http { .. } => {
+        Error::Network { .. } | Error::Http { .. } => {
             Reply::error(502, "upstream_unavailable", "the token endpoint could not be reached or failed")
         }
         // Names the setting (both parts are the code's own text, never a value).

@@ -70,7 +70,7 @@ pub fn health_reply(cache: CacheKind, binding: bool, per_minute: u32) -> Reply {
 /// contract says (the isolate's own request may well work), but not when upstream refused
 /// (the object passed on an OAuth error: asking again would be refused the same way).
 pub fn cache_failed(e: &Error) -> bool {
-    matches!(e, Error::Network | Error::Timeout { .. } | Error::Http { .. } | Error::InvalidResponse { .. })
+    matches!(e, Error::Network { .. } | Error::Timeout { .. } | Error::Http { .. } | Error::InvalidResponse { .. })
 }
 
 /// The header of an isolate's token request to its `TokenCache` object that names the token

@@ -408,6 +408,29 @@ impl Machine {
         Some(ep.token_request(self.runtime))
     }
 
+    /// The error for an attempt that got no answer at all: which request it was (the
+    /// metadata being discovered, the broker, the token endpoint) and its host, with what to
+    /// check: in a browser, CORS (a refusal is all a page is told of it); when discovering,
+    /// that `tokenUrl` skips discovery.
+    pub fn unreachable(&self) -> Error {
+        let Some(Config { source: Source::Endpoint(ep), .. }) = &self.cfg else { return Error::network("the token endpoint", "", "") };
+        let url = self.request().map(|r| r.url).unwrap_or_default();
+        let browser = self.runtime == Runtime::Browser;
+        let what = match &ep.discover {
+            Some(d) if d.resource && d.step == 0 => "the resource's metadata",
+            Some(_) => "the authorization server's metadata",
+            None if matches!(ep.wire.body, super::presets::BodyFormat::Empty) => "the broker",
+            None => "the token endpoint",
+        };
+        let hint = match (browser, ep.discover.is_some()) {
+            (true, false) => " (in a browser this is most often CORS: that server must allow this page's origin)",
+            (true, true) => " (in a browser this is most often CORS: that server must allow this page's origin; or give tokenUrl)",
+            (false, true) => " (check the issuer's host, or give tokenUrl)",
+            (false, false) => "",
+        };
+        Error::network(what, &url, hint)
+    }
+
     /// Whether this client acts for a signed-in user (the authorization code grant).
     fn user(&self) -> bool {
         crate::proto::SIGNIN

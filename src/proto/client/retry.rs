@@ -28,7 +28,7 @@ pub fn retry_delay(err: &Error, retries_done: u32, max_retries: u32, jitter: f64
     let backoff = Millis(step / 2 + (jitter * (step / 2) as f64) as u64);
     let at_least = |retry_after: &Option<crate::proto::time::Secs>| Some(backoff.max(retry_after.unwrap_or_default().ms()));
     match err {
-        Error::Network | Error::Timeout { .. } => Some(backoff),
+        Error::Network { .. } | Error::Timeout { .. } => Some(backoff),
         Error::RateLimited { retry_after, .. } => at_least(retry_after),
         Error::Http { status, retry_after, .. } if *status >= 500 => at_least(retry_after),
         // Discovery: the metadata location failing or rate limiting.

@@ -12,12 +12,13 @@ let client = null;
 let pageTokenRequests = 0; // token requests this page sent (to the broker or the endpoint)
 let offs = [];
 let current = null; // { info, issuedAt, refreshAt }
+let waitUntil = 0; // broker mode: until when the broker waits out a Retry-After (the fault buttons cannot bite)
 const timeline = []; // { t, kind }
 
 const redact = (t) => (t.length > 16 ? `${t.slice(0, 6)}…${t.slice(-4)}` : "••••");
 const time = (ms) => new Date(ms).toLocaleTimeString();
-const describeError = (e) =>
-  e instanceof TokenError || e instanceof UserTokenError ? `${e.code}${e.status ? ` (HTTP ${e.status})` : ""}: ${e.message}${e.retryAfter ? `; retry after ${e.retryAfter} s` : ""}` : String(e);
+// The message already says the status and the wait where they apply: said once.
+const describeError = (e) => (e instanceof TokenError || e instanceof UserTokenError ? `${e.code}: ${e.message}` : String(e));
 
 function log(kind, text) {
   const li = document.createElement("li");
@@ -35,6 +36,18 @@ function mark(kind) {
 function result(ok, text) {
   $("result").className = ok ? "ok" : "err";
   $("result").textContent = text;
+}
+
+/** Enables the fault buttons that can bite now, and says why not when they cannot. */
+function faultButtons() {
+  const m = mode();
+  const which = $("mode").value;
+  const wait = Math.ceil((waitUntil - Date.now()) / 1000);
+  document.querySelectorAll("[data-fault]").forEach((b) => {
+    if (b.dataset.busy) return;
+    b.disabled = !m.faultUrl || which === "apikey" || wait > 0;
+  });
+  $("fault-note").textContent = wait > 0 ? `The broker is waiting out the token server's Retry-After (${wait} s more): until then it asks the token server nothing, so a fault would not be reached.` : "";
 }
 
 const ABOUT = {
@@ -59,6 +72,10 @@ function build() {
   client?.dispose();
   current = null;
   renderToken(); // the old client's token must not show as the new one's
+  // The stats are the new mode's: nothing carried over from the last one.
+  pageTokenRequests = 0;
+  for (const [id, v] of [["s-page", "0"], ["s-token", "–"], ["s-api", "–"]]) $(id).textContent = v;
+  result(true, "Ready.");
   const m = mode();
   const skew = Math.max(0, Number($("skew").value) || 0);
   const tokenEndpoint = m.brokerUrl ?? m.tokenUrl;
@@ -119,7 +136,8 @@ function build() {
   ];
   // Only what applies to this mode is enabled; one line says what the mode demonstrates.
   const which = $("mode").value;
-  document.querySelectorAll("[data-fault]").forEach((b) => (b.disabled = !m.faultUrl || which === "apikey"));
+  waitUntil = 0;
+  faultButtons();
   $("scope").disabled = which !== "direct";
   document.querySelectorAll(".signin-only").forEach((e) => (e.hidden = which !== "signin"));
   $("skew").disabled = which === "apikey";
@@ -138,6 +156,8 @@ async function load() {
     const info = await client.getTokenInfo();
     if (!current || current.info.accessToken !== info.accessToken) current = { info, issuedAt: Date.now(), refreshAt: info.refreshAt };
     renderToken();
+    if ($("mode").value === "signin") $("who").textContent = "signed in";
+    result(true, "A token is held: Call API uses it.");
   } catch (e) {
     result(false, describeError(e));
   }
@@ -169,15 +189,17 @@ function tick() {
   set("bar-refresh", "left-refresh", c?.refreshAt ?? null);
   set("bar-expiry", "left-expiry", c?.info.expiresAt ?? null);
   drawTimeline();
+  faultButtons();
 }
 
 function drawTimeline() {
   const svg = $("timeline");
   const now = Date.now();
   while (timeline.length && timeline[0].t < now - WINDOW_MS) timeline.shift();
-  const lanes = { token: 20, api: 45, burst: 65, error: 85, expired: 105 };
+  const lanes = { token: 12, api: 36, burst: 60, error: 84, expired: 108 }; // the centres of the five rows the labels sit in
   const parts = [];
-  for (let m = 1; m < 3; m++) parts.push(`<line x1="${600 - m * 200}" y1="0" x2="${600 - m * 200}" y2="120" class="grid" stroke="#2b3642"/>`);
+  // The minute lines; the lanes' names and the time axis are HTML around it (index.html).
+  for (let m = 1; m < 3; m++) parts.push(`<line x1="${600 - m * 200}" y1="0" x2="${600 - m * 200}" y2="120" stroke="#2b3642"/>`);
   for (const { t, kind } of timeline) {
     const x = 600 - ((now - t) / WINDOW_MS) * 600;
     const color = { token: "#3fb950", api: "#58a6ff", burst: "#d2a8ff", error: "#f85149", expired: "#d29922" }[kind] ?? "#8b98a5";
@@ -199,10 +221,13 @@ async function stats() {
 
 async function busy(button, fn) {
   button.disabled = true;
+  button.dataset.busy = "1";
   try {
     await fn();
   } finally {
+    delete button.dataset.busy;
     button.disabled = false;
+    faultButtons();
     await stats();
   }
 }
@@ -220,6 +245,8 @@ async function callApi() {
     result(false, describeError(e));
     mark("error");
     log("error", `API call failed: ${describeError(e)}`);
+    // The broker passes on a long Retry-After and asks upstream nothing until it has passed.
+    if (mode().brokerUrl && e?.code === "RATE_LIMITED" && e.retryAfter) waitUntil = Date.now() + e.retryAfter * 1000;
   }
 }
 
@@ -249,6 +276,8 @@ document.querySelectorAll("[data-fault]").forEach((b) => {
   b.onclick = () =>
     busy(b, async () => {
       const m = mode();
+      // One fault at a time, for this click's request only: any left over is cleared first.
+      await fetch(m.faultUrl, { method: "DELETE" });
       await fetch(`${m.faultUrl}?kind=${encodeURIComponent(b.dataset.fault)}`, { method: "POST" });
       log("info", `fault armed: the next token request ${m.brokerUrl ? "the broker sends upstream" : "this page sends"} answers ${b.textContent}`);
       if (m.revokeUrl) {
@@ -268,6 +297,9 @@ document.querySelectorAll("[data-fault]").forEach((b) => {
         const n = (await stats())?.tokenRequests - upstreamBefore;
         log("request", `the broker sent ${n} upstream token request(s)${n > 1 ? ": the fault, then its own retry" : ""}`);
       }
+      // A fault that found no request (the broker was waiting out a Retry-After) must not
+      // fire later on an unrelated call.
+      await fetch(m.faultUrl, { method: "DELETE" });
     });
 });
 

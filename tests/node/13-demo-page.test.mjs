@@ -87,24 +87,27 @@ test("broker mode: a fault bites at once (the broker drops its cached token), it
     ["500", /API answered 200/, 2], // the broker retries upstream itself
     ["Slow", /API answered 200/, 1], // the page's 3 s timeout retries; the broker's one upstream request answers
     ["Malformed JSON", /API answered 200/, 2],
-    ["Revoked credentials", /OAUTH_ERROR \(HTTP 400\).*upstream_rejected/, 1],
-    // Last: the broker passes on a 120 s Retry-After and asks upstream no more until then.
-    ["429 + Retry-After", /RATE_LIMITED \(HTTP 429\).*retry after 120 s/, 1],
+    ["Revoked credentials", /OAUTH_ERROR: .*\(HTTP 400\).*upstream_rejected/, 1],
+    // Last: the broker passes on a 40 s Retry-After and asks upstream no more until then.
+    ["429 + Retry-After", /^RATE_LIMITED: [^;]*\(HTTP 429\); retry after (39|40) s$/, 1],
   ]) {
     const before = demo.auth.count("demo-broker");
     await clearResult();
     await page.click(`button[data-fault]:text-is("${label}")`);
     await resultMatches(expect);
     // The fault bit at once: the broker went upstream for this click, not from its cache.
-    await waitFor(() => ![...document.querySelectorAll("[data-fault]")].some((b) => b.disabled)); // the click's work is done
+    await waitFor(() => !document.querySelector("[data-busy]")); // the click's work is done
     assert.equal(demo.auth.count("demo-broker") - before, upstream, `${label}: upstream token requests`);
     assert.match((await requestLog())[0], new RegExp(`the broker sent ${upstream} upstream token request`), label);
     if (label === "429 + Retry-After") {
       assert.equal(await text("#t-status"), "none", "the card shows no token after a failed fetch");
       await clearResult();
       await page.click("#call");
-      await resultMatches(/RATE_LIMITED \(HTTP 429\)/);
+      await resultMatches(/RATE_LIMITED: .*\(HTTP 429\)/);
       assert.equal(demo.auth.count("demo-broker") - before, 1, "no upstream request inside Retry-After");
+      // The fault buttons say why they cannot bite now, instead of arming a fault that fires later.
+      assert.equal(await page.isDisabled('button[data-fault="500"]'), true);
+      assert.match(await text("#fault-note"), /waiting out the token server's Retry-After/);
       continue;
     }
     if (!/API answered 200/.test(expect.source)) {
@@ -135,10 +138,10 @@ test("direct mode: faults show typed errors, retries and recovery", async () => 
   allowFaultNoise = true;
   for (const [label, expect, requests] of [
     ["500", /API answered 200/, 2], // retried once, then fine
-    ["429 + Retry-After", /RATE_LIMITED \(HTTP 429\)/, 1], // Retry-After 120 s is past the deadline: not waited for
+    ["429 + Retry-After", /RATE_LIMITED: .*\(HTTP 429\)/, 1], // Retry-After 40 s is past the deadline: not waited for
     ["Slow", /API answered 200/, 2], // the 5 s answer times out at 3 s and is retried
-    ["Malformed JSON", /INVALID_RESPONSE \(HTTP 200\)/, 1],
-    ["Revoked credentials", /OAUTH_ERROR \(HTTP 401\).*invalid_client/, 1],
+    ["Malformed JSON", /INVALID_RESPONSE: /, 1],
+    ["Revoked credentials", /OAUTH_ERROR: .*\(HTTP 401\).*invalid_client/, 1],
   ]) {
     const before = demo.auth.count("demo-direct");
     await clearResult();
@@ -156,7 +159,7 @@ test("direct mode: faults show typed errors, retries and recovery", async () => 
       // without a token request, until the caller invalidates.
       await clearResult();
       await page.click("#call");
-      await resultMatches(/RATE_LIMITED \(HTTP 429\)/);
+      await resultMatches(/RATE_LIMITED: .*\(HTTP 429\)/);
       assert.equal(demo.auth.count("demo-direct") - before, 1, "no request inside Retry-After");
       await page.click("#invalidate");
     }
@@ -194,6 +197,7 @@ test("sign-in mode: a user signs in (PKCE), the page calls the API as them, sign
   assert.equal(new URL(page.url()).search, "", "the code left the address bar");
   assert.equal(demo.oidc.count.code, codes + 1);
   await waitFor(() => document.getElementById("t-status").textContent === "valid");
+  assert.doesNotMatch(await text("#result"), /Sign in to get/, "the status follows the sign-in");
   await clearResult();
   await page.click("#call");
   await resultMatches(/API answered 200 .*"sub":"demo-user"/);
@@ -211,11 +215,20 @@ test("no secret and no full token in the DOM; no console errors; screenshot", as
   assert.ok(brokerTokens.length >= 4);
   for (const t of brokerTokens) assert.ok(t.startsWith("tok-") && !html.includes(t), "full token");
   for (const secretish of ["demo-broker-secret", "Basic "]) assert.ok(!html.includes(secretish), secretish);
-  await page.setViewportSize({ width: 390, height: 844 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
-  assert.equal(overflow, false, "fits a phone's width");
   mkdirSync(artifacts, { recursive: true });
+  for (const [width, height] of [[390, 844], [1280, 800]]) {
+    await page.setViewportSize({ width, height });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+    assert.equal(overflow, false, `fits ${width} px`);
+    // The mode <select> shows its whole option (it was cut off at both widths).
+    const cut = await page.$eval("#mode", (el) => el.scrollWidth > el.clientWidth);
+    assert.equal(cut, false, `the mode select at ${width} px`);
+    await page.screenshot({ path: `${artifacts}demo-${width}.png`, fullPage: true });
+  }
+  // What the page is about is above the fold on a phone.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const explain = await page.$eval("#explain", (el) => el.getBoundingClientRect().top);
+  assert.ok(explain < 844, "the explanation starts on a phone's first screen");
   await page.setViewportSize({ width: 1200, height: 900 });
-  await page.screenshot({ path: `${artifacts}demo.png`, fullPage: true });
   assert.deepEqual(problems, []);
 });

@@ -232,6 +232,9 @@ export interface Challenge {
 /** The first challenge of `response`'s WWW-Authenticate, or null (none, or no headers). */
 export function challenge(response: { headers: { get(name: string): string | null } }): Challenge | null;
 
+/** Every option set `new TokenClient(options)` takes (to type a helper that builds them). */
+export type TokenClientOptions = ClientCredentialsOptions | SymblDialectOptions | BrokerClientOptions | ApiKeyOptions;
+
 export class TokenClient {
   /** The first challenge of `response`'s WWW-Authenticate, or null: the same as `challenge`. */
   static challenge(response: { headers: { get(name: string): string | null } }): Challenge | null;

@@ -24,6 +24,9 @@ export interface DpopKeyPair {
 /** Either grant, with `dpop`. */
 export type DpopClientOptions = (ClientCredentialsOptions | AuthorizationCodeOptions) & { dpop?: DpopOption | undefined };
 
+/** Every option set `tokenkit/dpop`'s `new TokenClient(options)` takes. */
+export type TokenClientOptions = DpopClientOptions | ConstructorParameters<typeof SigninClient>[0];
+
 export class TokenClient extends SigninClient {
-  constructor(options: DpopClientOptions | ConstructorParameters<typeof SigninClient>[0]);
+  constructor(options: TokenClientOptions);
 }

@@ -72,8 +72,11 @@ export interface AuthorizationUrlOptions {
   scope?: string | readonly string[] | undefined;
 }
 
+/** Every option set `tokenkit/signin`'s `new TokenClient(options)` takes. */
+export type TokenClientOptions = AuthorizationCodeOptions | ClientCredentialsOptions | ConstructorParameters<typeof BaseClient>[0];
+
 export class TokenClient extends BaseClient {
-  constructor(options: AuthorizationCodeOptions | ClientCredentialsOptions | ConstructorParameters<typeof BaseClient>[0]);
+  constructor(options: TokenClientOptions);
   /**
    * Where to send the user. In a browser the pending sign-in (state, PKCE verifier, nonce:
    * never a token) waits in sessionStorage and this resolves to the URL; in Node and Workers

@@ -1,10 +1,10 @@
-// Every code block of the READMEs is code: type-checked with `tsc --strict` against the built
+// Every code block of the READMEs and docs/ is code: type-checked with `tsc --strict` against the built
 // package, and the quick starts that can run here run unchanged (but for the ports) against
 // `make demo`'s own servers (www/serve.mjs startDemo, on free ports).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -26,27 +26,32 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The ```js and ```ts blocks of `file`: [name, code]; a block whose first line is `// <name>.ts: ...` keeps that name. */
+/**
+ * The ```js and ```ts blocks of `file`: [name, code], checked as what they are (a .js block
+ * as JavaScript with checkJs, a .ts one as TypeScript); a block whose first line is
+ * `// <name>.ts: ...` keeps that name (another block imports it).
+ */
 function blocks(file) {
   const out = [];
   for (const m of readFileSync(join(root, file), "utf8").matchAll(/```(js|ts)\n([\s\S]*?)```/g)) {
     const named = /^\/\/ ([\w.-]+\.ts)\b/.exec(m[2]);
-    out.push([named ? named[1] : `${file.replace(/\W/g, "-")}-${out.length + 1}.ts`, m[2]]);
+    out.push([named ? named[1] : `${file.replace(/\W/g, "-")}-${out.length + 1}.${m[1]}`, m[2]]);
   }
   return out;
 }
 
-test("every code block of the READMEs type-checks under tsc --strict (with the DOM and Node's types)", async () => {
+test("every code block of the READMEs and docs/ type-checks under tsc --strict (with the DOM and Node's types)", async () => {
   const project = join(dir, "ts");
   mkdirSync(project, { recursive: true });
   symlinkSync(join(dir, "node_modules"), join(project, "node_modules"));
-  const files = [...blocks("README.md"), ...blocks("pkg-template/README.md")];
+  const docs = readdirSync(join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`);
+  const files = [...blocks("README.md"), ...blocks("pkg-template/README.md"), ...docs.flatMap(blocks)];
   assert.ok(files.length >= 6, `${files.length} blocks`);
   for (const [name, code] of files) writeFileSync(join(project, name), `${code.includes("import ") || code.includes("export ") ? "" : "export {};\n"}${code}`);
   writeFileSync(
     join(project, "tsconfig.json"),
     JSON.stringify({
-      compilerOptions: { strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, target: "es2022", module: "esnext", moduleResolution: "bundler", lib: ["es2022", "dom"], types: ["node"], noEmit: true, skipLibCheck: false },
+      compilerOptions: { strict: true, exactOptionalPropertyTypes: true, noUncheckedIndexedAccess: true, allowJs: true, checkJs: true, target: "es2022", module: "esnext", moduleResolution: "bundler", lib: ["es2022", "dom"], types: ["node"], noEmit: true, skipLibCheck: false },
     }),
   );
   try {

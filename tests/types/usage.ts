@@ -109,3 +109,8 @@ void withCryptoKey;
 new TokenClient({ issuer: "https://as.example.com", clientId: "svc", clientAuth: "private_key_jwt", clientKey: jwk, clientSecret: "s" });
 // @ts-expect-error private_key_jwt needs the key
 new TokenClient({ issuer: "https://as.example.com", clientId: "svc", clientAuth: "private_key_jwt" });
+
+// An app's own helper that builds the options: TokenClientOptions names what the constructor takes.
+import type { TokenClientOptions } from "tokenkit";
+const built: TokenClientOptions = { tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "b", allowedOrigins: ["https://api.example.com"] };
+void new TokenClient(built);

@@ -21,6 +21,8 @@ use tokenkit::proto::value::Value;
 enum Answer {
     /// A token `t<n>` (n counts issued tokens) living this many seconds.
     Token(u64),
+    /// The last token issued again, with this many seconds left (a broker answering from its cache).
+    Same(u64),
     /// This status with an RFC 6749 error body (for 4xx) and an optional `Retry-After`.
     Status(u16, Option<&'static str>),
     /// The connection failed.
@@ -143,8 +145,15 @@ impl Sim {
             Body::Json(Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
         };
         match answer {
-            Answer::Token(ttl) => {
-                self.issued += 1;
+            Answer::Token(_) | Answer::Same(_) => {
+                let ttl = match answer {
+                    Answer::Token(ttl) => {
+                        self.issued += 1;
+                        ttl
+                    }
+                    Answer::Same(ttl) => ttl,
+                    _ => 0,
+                };
                 Ok(HttpResponse {
                     dpop_nonce: None,
                     status: 200,
@@ -300,6 +309,17 @@ fn race_table() {
             Get(Wait), Get(Wait), Sent(1),
             Reply(Token(0)), Waiters(Ready(1)), Get(Wait), Sent(2),
             Reply(Token(30)), Waiters(Ready(2)), Get(Ready(2)), Sent(2),
+        ]),
+        ("a broker answering the same token as its life runs out is asked again no sooner than MIN_INTERVAL (no storm of ever-closer refreshes)", broker(), vec![
+            Get(Wait), Reply(Token(20)), Waiters(Ready(1)),
+            Advance(10_000), Sent(2), // the refresh point (half its life)
+            Reply(Same(10)), Get(Ready(1)),
+            Advance(5_000), Sent(3),
+            Reply(Same(5)),
+            // Its refresh point is 2.5 s away, but the answer repeated the token: 5 s from the ask.
+            Advance(4_999), Sent(3),
+            // Then it lapses (nothing new came): the next caller asks at once.
+            Advance(1), Sent(3), Get(Wait), Sent(4),
         ]),
         ("two callers on a cold cache share one request", std(), vec![
             Get(Wait), Get(Wait), Sent(1),

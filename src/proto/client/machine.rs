@@ -779,6 +779,11 @@ impl Machine {
                         self.id_token = issued.id_token.take();
                     }
                 }
+                // A broker's answers are not spaced (it single-flights upstream itself), but one
+                // that repeats the token held taught nothing: its refresh point, halved with each
+                // shorter life, would otherwise bring ever-closer asks as it runs out.
+                let repeated = self.token.as_ref().is_some_and(|t| t.access_token.expose() == issued.access_token.expose());
+                let spacing = if repeated { MIN_INTERVAL.ms() } else { spacing };
                 let t = TokenSet::new(issued, sent_at, skew, TokenId(self.next()));
                 self.token = Some(t.clone());
                 self.cooldown_until = Instant(0);

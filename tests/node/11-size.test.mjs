@@ -32,13 +32,15 @@ import { buildSync } from "esbuild";
 // and its host, with what to check (CORS in a browser, tokenUrl when discovering): app
 // 40,867 B (+426 B), sign-in 54,776 B (+179 B), DPoP 61,715 B (+263 B), the browser download
 // 42,674 B (+~500 B; a char-set str pattern would have cost 4.7 KB, a str one 4.2 KB).
+// A broker answer repeating the held token spaces the next ask: app 40,902 B (+35), sign-in
+// 54,828 B (+52), DPoP 61,778 B (+63); the sign-in budget raised a quarter KB.
 const BUDGET = 41.75 * 1024;
 // tokenkit/dpop (issue 22): the sign-in build with DPoP, measured 53,614 B (with the sign-in's
 // DPoP: dpop_jkt, revocation proofs, a key shared with the tokens between tabs, which cost
 // the plain sign-in app 325 B more: 47,628 B). Then the revocation endpoint's nonce retry
 // (the core's rule, a 400's error read from its body): 54,272 B, and the sign-in app 47,657 B.
 const DPOP_BUDGET = 60.5 * 1024;
-const APP_BUDGETS = { tokenkit: 40 * 1024, "tokenkit/signin": 53.5 * 1024, "tokenkit/dpop": DPOP_BUDGET };
+const APP_BUDGETS = { tokenkit: 40 * 1024, "tokenkit/signin": 53.75 * 1024, "tokenkit/dpop": DPOP_BUDGET };
 const pkgDir = new URL("../../pkg/", import.meta.url).pathname;
 const apps = {
   tokenkit: `import { TokenClient } from "tokenkit";

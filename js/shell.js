@@ -47,9 +47,11 @@ function loader(instantiate, hint) {
       instantiate();
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
+      // The platform's reason, whole, or cut at a word with an ellipsis (never mid-word).
+      const reason = why.length <= 300 ? why : `${why.slice(0, 300).replace(/\s+\S*$/, "")}…`;
       throw new TokenError(
         "WASM_UNAVAILABLE",
-        `tokenkit's WebAssembly could not be loaded (${why.slice(0, 200)}): ${hint}`,
+        `tokenkit's WebAssembly could not be loaded (${reason}): ${hint}`,
         { cause: e },
       );
     }

@@ -14,7 +14,9 @@ setRuntime(edge ? "workerd" : "browser");
 export const TokenClient = clientClass(
   Core,
   () => initSync({ module: new WebAssembly.Module(unpack(wasm, table, size)) }),
-  edge ? "this edge runtime compiles wasm only from an import: bundle for it with the \"edge-light\" condition" : "a page's Content-Security-Policy needs 'wasm-unsafe-eval' in script-src",
+  edge
+    ? "this edge runtime compiles wasm only from an import: bundle for it with the \"edge-light\" condition"
+    : "allow 'wasm-unsafe-eval' in script-src (a page's Content-Security-Policy; an extension's manifest content_security_policy.extension_pages)",
 );
 export { TokenError } from "%SHELL%";
 /** The first challenge of a response's WWW-Authenticate, or null: TokenClient.challenge. */

@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile as execFileCb, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +40,25 @@ test("the tarball holds the package and nothing else", () => {
     assert.ok(files.includes(f), `${f} in ${files}`);
   }
   assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));
+});
+
+test("the exports map gives require() a CommonJS file under any conditions (Jest with custom export conditions falls through to default)", async () => {
+  const { exports } = JSON.parse(readFileSync(join(dir, "node_modules/tokenkit/package.json"), "utf8"));
+  /** Node's resolution of `target` for `conditions` (in the map's order). */
+  const resolve = (target, conditions) => {
+    if (typeof target === "string") return target;
+    for (const [k, v] of Object.entries(target)) if (k === "default" || conditions.includes(k)) return resolve(v, conditions);
+    return undefined;
+  };
+  for (const entry of [".", "./signin", "./dpop"]) {
+    for (const conditions of [["require"], ["require", "custom"], ["require", "browser"], ["require", "node"], ["require", "edge-light"]]) {
+      const file = resolve(exports[entry], conditions);
+      assert.match(file, /\.cjs$/, `${entry} ${conditions}`);
+      // The file is in the package (a CommonJS bundle: .cjs).
+      assert.ok(existsSync(join(dir, "node_modules/tokenkit", file)), file);
+    }
+    assert.match(resolve(exports[entry], ["import"]), /\.js$/);
+  }
 });
 
 test("tokenkit/signin from the tarball: ESM and CommonJS in Node, each with its own sign-in client; the main entry refuses the grant", () => {

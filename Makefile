@@ -15,7 +15,7 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: pack fuzz soak bench setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
+.PHONY: pack fuzz soak bench figures setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
 
 # What building needs. Chromium is only for the tests (setup-chromium).
 setup:
@@ -168,10 +168,15 @@ test-matrix: setup-matrix
 	node --test --test-timeout=600000 tests/matrix/matrix.test.mjs
 
 # Benchmarks next to the peers (bench/package.json, exact versions): not part of `make test`.
-# Writes bench/results/latest.{md,json}.
+# Writes bench/results/latest.{md,json} and sets every figure the docs quote from them.
 bench: build
 	@$(call npm-install-locked,bench)
 	node --expose-gc bench/run.mjs
+
+# The deterministic figures alone (sizes, the matrix's count), in seconds: after a change that
+# moves a size, so tests/node/34-figures agrees again (scripts/figures.mjs).
+figures: build
+	node scripts/figures.mjs --write
 
 # Load and soak at full length (a short version runs in make test: tests/node/20-soak).
 SOAK_SECONDS ?= 60

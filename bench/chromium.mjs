@@ -4,9 +4,12 @@
 // 127.0.0.1 by a server that starts and stops here; the token endpoint is a fake fetch.
 import { createServer } from "node:http";
 import { readFileSync } from "node:fs";
-import { extname, join, normalize } from "node:path";
-import { browserBundle } from "./bundle.mjs";
+import { dirname, extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { browserBundle } from "../scripts/figures.mjs";
 import { launchChromium } from "../tests/fixtures/chromium.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
 
 // Runs in the page: every contender once per round, in turn; ns/op per round.
 const pageSource = `
@@ -86,8 +89,8 @@ const types = { ".js": "text/javascript", ".html": "text/html", ".json": "applic
 
 /** Measures the Chromium rows; `row(section, name, value)` records each. */
 export async function chromiumRows({ pkg, rounds, row, spread, ns }) {
-  const bundle = browserBundle(pageSource, pkg);
-  const o4w = browserBundle(o4wSource, pkg);
+  const bundle = browserBundle(pageSource, pkg, here);
+  const o4w = browserBundle(o4wSource, pkg, here);
   const server = createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     let body;
@@ -121,7 +124,7 @@ export async function chromiumRows({ pkg, rounds, row, spread, ns }) {
     const section = `cached getToken(), Chromium ${browser.version()}`;
     for (const [k, v] of Object.entries(results)) row(section, k, spread(v, ns));
     const m = (k) => [...results[k]].sort((a, b) => a - b)[Math.floor(results[k].length / 2)];
-    row(section, "tokenkit / hand-written (target ≤ 1.2×)", `${(m("tokenkit") / m("hand-written JS cache")).toFixed(1)}×`);
+    row(section, "tokenkit / hand-written (target ≤ 1.2×)", `${(m("tokenkit") / m("hand-written JS cache")).toFixed(1)}×`, "", "cached.chromium.ratio");
 
     const coldRuns = async (page) => {
       const out = [];
@@ -138,7 +141,7 @@ export async function chromiumRows({ pkg, rounds, row, spread, ns }) {
     const ms = (x) => `${x.toFixed(1)} ms`;
     const cold = await coldRuns("cold.html");
     row("cold start", "Chromium: import (the entry's modules from a loopback server) + first new TokenClient", spread(cold.map((c) => c[0]), ms));
-    row("cold start", "Chromium: first use (decode, compile, instantiate the wasm, configure; target ≤ 10 ms)", spread(cold.map((c) => c[1]), ms));
+    row("cold start", "Chromium: first use (decode, compile, instantiate the wasm, configure; target ≤ 10 ms)", spread(cold.map((c) => c[1]), ms), "", "cold.chromium.firstUse");
     const o4wCold = await coldRuns("o4w.html");
     row("cold start", "Chromium: oauth4webapi, import (one bundled module) + first token request built", spread(o4wCold.map((c) => c[0]), ms));
   } finally {

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
-import { browserBundle } from "./bundle.mjs";
+import { APPS, browserBundle, measure, write } from "../scripts/figures.mjs";
 import { chromiumRows } from "./chromium.mjs";
 import { workerdRows } from "./workerd.mjs";
 
@@ -19,8 +19,11 @@ const root = join(here, "..");
 const pkg = join(root, "pkg");
 const ROUNDS = 7;
 const rows = [];
-const row = (section, name, value, note = "") => {
+// `fig`: the key the docs quote this row's median by (scripts/figures.mjs).
+const figures = {};
+const row = (section, name, value, note = "", fig) => {
   rows.push({ section, name, value, note });
+  if (fig) figures[fig] = value.split(" (")[0];
   console.log(`${section} | ${name} | ${value}${note ? ` | ${note}` : ""}`);
 };
 
@@ -49,7 +52,7 @@ async function rounds(contenders, n = ROUNDS, warmup = 0) {
     execFileSync("make", ["--no-print-directory", "build"], { cwd: root, stdio: "ignore" });
     times.push(performance.now() - t0);
   }
-  row("build", "make build with nothing changed (5 runs)", spread(times, (ms) => `${(ms / 1000).toFixed(2)} s`));
+  row("build", "make build with nothing changed (5 runs)", spread(times, (ms) => `${(ms / 1000).toFixed(2)} s`), "", "build.noop");
 }
 
 // ---- Size ------------------------------------------------------------------------------------
@@ -63,9 +66,7 @@ for (const f of files) {
 
 // The smallest app each library serves: get a token (a cached one where it caches) for an API call.
 const apps = {
-  tokenkit: `import { TokenClient } from "tokenkit";
-const c = new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "a", clientAuth: "none", allowedOrigins: ["https://api.example.com"] });
-c.fetch("https://api.example.com/x").then((r) => console.log(r.status));`,
+  tokenkit: APPS.tokenkit,
   oauth4webapi: `import * as oauth from "oauth4webapi";
 const as = { issuer: "https://auth.example.com", token_endpoint: "https://auth.example.com/token" };
 const client = { client_id: "a" };
@@ -80,14 +81,8 @@ console.log((await client.fetchProtectedResource(config, t.access_token, new URL
 const m = new UserManager({ authority: "https://auth.example.com", client_id: "a", redirect_uri: location.href });
 const u = await m.getUser();
 console.log(u?.access_token);`,
-  "tokenkit/signin": `import { TokenClient } from "tokenkit/signin";
-const c = new TokenClient({ grant: "authorization_code", tokenUrl: "https://auth.example.com/token", authorizeUrl: "https://auth.example.com/authorize", clientId: "a", redirectUri: location.origin + "/cb", scope: "openid" });
-if (location.search.includes("code=")) await c.completeAuthorization(location.href);
-else location.assign(await c.createAuthorizationUrl());
-console.log(await c.getToken());`,
-  "tokenkit/dpop": `import { TokenClient } from "tokenkit/dpop";
-const c = new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "a", clientAuth: "none", allowedOrigins: ["https://api.example.com"], dpop: true });
-c.fetch("https://api.example.com/x").then((r) => console.log(r.status));`,
+  "tokenkit/signin": APPS["tokenkit/signin"],
+  "tokenkit/dpop": APPS["tokenkit/dpop"],
   "@auth0/auth0-spa-js": `import { createAuth0Client } from "@auth0/auth0-spa-js";
 const a = await createAuth0Client({ domain: "auth.example.com", clientId: "a" });
 console.log(await a.getTokenSilently());`,
@@ -97,8 +92,8 @@ await p.initialize();
 console.log(await p.acquireTokenSilent({ scopes: ["x"], account: p.getAllAccounts()[0] }));`,
 };
 for (const [name, contents] of Object.entries(apps)) {
-  const out = browserBundle(contents, pkg);
-  row("size", `minimal app bundle (esbuild --minify): ${name}, gzip -9 / brotli`, `${kb(gz(out))} / ${kb(br(out))}`);
+  const out = browserBundle(contents, pkg, here);
+  row("size", `minimal app bundle (esbuild --minify): ${name}, gzip -9 / brotli`, `${kb(gz(out))} / ${kb(br(out))}`, "", name.startsWith("tokenkit") ? undefined : `app.${name.replace(/^@/, "").replace(/[^a-z0-9]+/g, "-")}`);
 }
 
 // ---- Cached getToken(), Node ---------------------------------------------------------------
@@ -133,8 +128,8 @@ const cached = await rounds({
   "hand-written JS cache": () => perOp(200_000, handWritten),
   "await Promise.resolve() (floor)": () => perOp(200_000, () => Promise.resolve()),
 });
-for (const [k, v] of Object.entries(cached)) row("cached getToken(), Node", k, spread(v, ns));
-row("cached getToken(), Node", "tokenkit / hand-written (target ≤ 1.2×)", `${(median(cached.tokenkit) / median(cached["hand-written JS cache"])).toFixed(1)}×`);
+for (const [k, v] of Object.entries(cached)) row("cached getToken(), Node", k, spread(v, ns), "", k === "tokenkit" ? "cached.node.tokenkit" : undefined);
+row("cached getToken(), Node", "tokenkit / hand-written (target ≤ 1.2×)", `${(median(cached.tokenkit) / median(cached["hand-written JS cache"])).toFixed(1)}×`, "", "cached.node.ratio");
 
 // ---- Signed fetch overhead over plain fetch, Node, loopback ---------------------------------
 // The API server runs in its own process, so its work does not share this event loop.
@@ -175,7 +170,7 @@ server.kill();
 for (const [k, v] of Object.entries(signedFetch)) row("signed fetch per call, Node, loopback", k, spread(v, us));
 const paired = (a, b) => spread(signedFetch[a].map((x, i) => x / signedFetch[b][i]), (x) => `${x.toFixed(2)}×`);
 row("signed fetch per call, Node, loopback", "plain again / plain, sequential, per round (the noise floor)", paired("plain fetch again, sequential", "plain fetch, sequential"));
-row("signed fetch per call, Node, loopback", "client.fetch / plain, sequential, per round (target ≤ 1.05×)", paired("client.fetch(), sequential", "plain fetch, sequential"));
+row("signed fetch per call, Node, loopback", "client.fetch / plain, sequential, per round (target ≤ 1.05×)", paired("client.fetch(), sequential", "plain fetch, sequential"), "", "fetch.ratio");
 row("signed fetch per call, Node, loopback", "sign + fetch / plain, sequential, per round", paired("fetch(await client.sign(url)), sequential", "plain fetch, sequential"));
 row("signed fetch per call, Node, loopback", "client.fetch / plain, 100 concurrent, per round", paired("client.fetch(), 100 concurrent", "plain fetch, 100 concurrent"));
 
@@ -193,7 +188,8 @@ const added = await rounds({
   "client.sign(new Request(url))": () => perOp(20_000, () => cpuClient.sign(new Request(url))),
   "new Request(url) with the header set, by hand": () => perOp(20_000, async () => new Request(url, { headers: { authorization: `Bearer ${token}` } })),
 });
-for (const [k, v] of Object.entries(added)) row("signed fetch per call, Node, no network", k, spread(v, ns));
+const addedFig = { "client.fetch(url)": "fetch.added.url", "client.fetch(new Request(url))": "fetch.added.request" };
+for (const [k, v] of Object.entries(added)) row("signed fetch per call, Node, no network", k, spread(v, ns), "", addedFig[k]);
 // The loopback ratios above swing ±30% between rounds on this machine (two identical
 // contenders do too); what tokenkit adds is measured without the network, so the steady figure
 // is that, over a real request: (client.fetch − by hand, no network) / plain fetch, loopback.
@@ -205,7 +201,7 @@ const coldScript = `const t0 = performance.now(); const { TokenClient } = await 
 new TokenClient({ tokenUrl: "https://a.example/t", clientId: "a", clientSecret: "b" }); console.log(performance.now() - t0);`;
 const cold = [];
 for (let r = 0; r < ROUNDS; r++) cold.push(Number(execFileSync(process.execPath, ["--input-type=module", "-e", coldScript], { encoding: "utf8" })));
-row("cold start", "Node: import + first new TokenClient", spread(cold, (x) => `${x.toFixed(1)} ms`));
+row("cold start", "Node: import + first new TokenClient", spread(cold, (x) => `${x.toFixed(1)} ms`), "", "cold.node");
 
 // ---- 1000 cold concurrent calls → token requests --------------------------------------------
 const before = tokenRequests;
@@ -256,5 +252,6 @@ const md = [`# tokenkit bench: ${new Date().toISOString().slice(0, 10)}`, "", en
 mkdirSync(join(here, "results"), { recursive: true });
 writeFileSync(join(here, "results/latest.md"), md);
 writeFileSync(join(here, "results/latest.json"), JSON.stringify({ env, rows }, null, 2) + "\n");
-console.log(`\nwrote bench/results/latest.md and latest.json`);
+const changed = write({ ...measure(), ...figures });
+console.log(`\nwrote bench/results/latest.md and latest.json${changed.length ? `; figures updated in ${changed.join(", ")}` : ""}`);
 process.exit(0);

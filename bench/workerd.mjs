@@ -122,7 +122,7 @@ export async function workerdRows({ root, rounds, row, spread }) {
       row(section, `${name}: p50 / p99 latency`, `${quantile(v.map((x) => x.p50), 0.5).toFixed(2)} ms / ${quantile(v.map((x) => x.p99), 0.5).toFixed(2)} ms`);
     }
     const ratios = out["tokenkit broker"].map((x, i) => x.rps / out["30-line JS Worker"][i].rps);
-    row(section, "tokenkit / JS Worker throughput, per round (target ≥ 0.95×)", spread(ratios, (x) => `${x.toFixed(2)}×`));
+    row(section, "tokenkit / JS Worker throughput, per round (target ≥ 0.95×)", spread(ratios, (x) => `${x.toFixed(2)}×`), "", "broker.ratio");
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await up.close();

@@ -16,11 +16,14 @@ export class TokenError extends Error {
   }
 }
 
+/** The platform's words, whole, or cut at a word with an ellipsis (never mid-word). */
+const clip = (text, n) => (text.length <= n ? text : `${text.slice(0, n).replace(/\s+\S*$/, "")}…`);
+
 export function tokenError(code, message, status, error, errorDescription, retryAfter, cause) {
   if (cause !== undefined) {
     // Say what the platform said: ECONNREFUSED, ENOTFOUND, a TLS error code...
     const detail = cause?.cause?.code ?? cause?.code ?? cause?.cause?.message ?? cause?.message;
-    if (typeof detail === "string" && detail) message += ` (${detail.slice(0, 120)})`;
+    if (typeof detail === "string" && detail) message += ` (${clip(detail, 200)})`;
   }
   return new TokenError(code, message, { status, error, errorDescription, retryAfter, ...(cause !== undefined && { cause }) });
 }
@@ -47,11 +50,9 @@ function loader(instantiate, hint) {
       instantiate();
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
-      // The platform's reason, whole, or cut at a word with an ellipsis (never mid-word).
-      const reason = why.length <= 300 ? why : `${why.slice(0, 300).replace(/\s+\S*$/, "")}…`;
       throw new TokenError(
         "WASM_UNAVAILABLE",
-        `tokenkit's WebAssembly could not be loaded (${reason}): ${hint}`,
+        `tokenkit's WebAssembly could not be loaded (${clip(why, 300)}): ${hint}`,
         { cause: e },
       );
     }
@@ -454,7 +455,9 @@ const info = (s, r) => ({ accessToken: r[0], tokenType: s.dpop ? "DPoP" : "Beare
 
 /** `e` with the platform's error as its `cause`, when it is a `NETWORK` error and one was kept. */
 function withCause(s, e) {
-  return e instanceof TokenError && e.code === "NETWORK" && s.cause !== undefined ? tokenError(e.code, e.message, undefined, undefined, undefined, undefined, s.cause) : e;
+  if (!(e instanceof TokenError) || e.code !== "NETWORK" || s.cause === undefined) return e;
+  // A platform's reason that contains the secret is not shown; say so rather than lose it silently.
+  return s.cause === null ? tokenError(e.code, `${e.message} (the platform's reason is withheld: it contains the client secret)`) : tokenError(e.code, e.message, undefined, undefined, undefined, undefined, s.cause);
 }
 
 /**
@@ -542,7 +545,7 @@ function send(s, a, ctx) {
     (e) => {
       // Still the attempt being sent (not one the core aborted): its error is the cause,
       // unless its text contains the secret.
-      if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = s.core.mentions(errorText(e)) ? undefined : e;
+      if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = s.core.mentions(errorText(e)) ? null : e;
       answer(server && e === server.KEY_REFUSED ? e : -1);
     },
   );
@@ -628,7 +631,12 @@ function wake(s, ctx) {
   if (runtime !== "workerd") return woken;
   const at = s.core.deadline();
   if (at < 0) return woken;
-  return Promise.race([woken, sleep(Math.max(at - monotonic(), 1))]).then(() => {
+  // The sleep is cleared when the waiter wakes first: a timer left to its deadline would hold
+  // a host that waits for its timers (edge-runtime's VM: about 10 s, a request's timeout).
+  let timer;
+  const slept = new Promise((resolve) => (timer = setTimeout(resolve, Math.max(at - monotonic(), 1))));
+  return Promise.race([woken, slept]).then(() => {
+    clearTimeout(timer);
     if (dead(s)) return;
     s.core.timeout(monotonic(), Date.now());
     drive(s, ctx);

@@ -190,13 +190,18 @@ export interface TokenInfo {
   accessToken: string;
   /** "Bearer"; "DPoP" for a `tokenkit/dpop` client with `dpop` on. Tokens of other types are refused (INVALID_RESPONSE). */
   tokenType: "Bearer" | "DPoP";
-  /** Milliseconds since the epoch, counted from when the request was sent; null for API keys. */
+  /** Milliseconds since the epoch, counted from when the request was sent (a token response without `expires_in` lives `defaultExpiresInSeconds`); null for API keys. */
   expiresAt: number | null;
   /** When the client refreshes the token (ms since the epoch), as it computed it; null for API keys. */
   refreshAt: number | null;
   /** The granted scope (the requested one if the server did not say), or null. */
   scope: string | null;
 }
+
+/** `getTokenInfo()` of a client made with options `O`: an OAuth client's token always expires; an API key never does. */
+export type TokenInfoFor<O> = O extends ApiKeyOptions
+  ? TokenInfo & { expiresAt: null; refreshAt: null }
+  : TokenInfo & { expiresAt: number; refreshAt: number };
 
 /** A Cloudflare Workers `ExecutionContext` (or anything with `waitUntil`): a token request
  * this call starts is handed to it, so it completes for every waiter. */
@@ -235,24 +240,25 @@ export function challenge(response: { headers: { get(name: string): string | nul
 /** Every option set `new TokenClient(options)` takes (to type a helper that builds them). */
 export type TokenClientOptions = ClientCredentialsOptions | SymblDialectOptions | BrokerClientOptions | ApiKeyOptions;
 
-export class TokenClient {
+/** `O`: the options it was made with (inferred), which type what `getTokenInfo()` resolves to. */
+export class TokenClient<O = TokenClientOptions> {
   /** The first challenge of `response`'s WWW-Authenticate, or null: the same as `challenge`. */
   static challenge(response: { headers: { get(name: string): string | null } }): Challenge | null;
   /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
-  constructor(options: ClientCredentialsOptions | SymblDialectOptions | BrokerClientOptions | ApiKeyOptions);
+  constructor(options: O & TokenClientOptions);
   /** https://auth.sypht.com/oauth2/token, audience and allowed origin https://api.sypht.com. */
-  static sypht(options: SyphtOptions): TokenClient;
+  static sypht(options: SyphtOptions): TokenClient<ClientCredentialsOptions>;
   /** https://api.symbl.ai/oauth2/token:generate, dialect "symbl", allowed origin https://api.symbl.ai. */
-  static symbl(options: SymblOptions): TokenClient;
+  static symbl(options: SymblOptions): TokenClient<ClientCredentialsOptions>;
   /** A static key; no token endpoint. */
-  static apiKey(options: ApiKeyOptions): TokenClient;
+  static apiKey(options: ApiKeyOptions): TokenClient<ApiKeyOptions>;
 
   /**
    * The access token, from memory while it is valid (also while its refresh runs);
    * concurrent calls share one request. In Cloudflare Workers pass the handler's `ctx`.
    */
   getToken(ctx?: WaitUntilContext | undefined): Promise<string>;
-  getTokenInfo(ctx?: WaitUntilContext | undefined): Promise<TokenInfo>;
+  getTokenInfo(ctx?: WaitUntilContext | undefined): Promise<TokenInfoFor<O>>;
   /** Like global fetch, with the token attached if the origin is allowed; a refused token replays once. */
   fetch(input: FetchInput, init?: RequestInit, ctx?: WaitUntilContext): Promise<Response>;
   /** A new Request with the token attached (allowed origins only). */
@@ -265,4 +271,14 @@ export class TokenClient {
   dispose(): void;
   /** Release the wasm memory now (dispose() does not; garbage collection also does). */
   free(): void;
+  /** `using client = new TokenClient(...)`: free() at the end of the scope (where the runtime has `Symbol.dispose`). */
+  [Symbol.dispose](): void;
+}
+
+// `Symbol.dispose` for a project whose `lib` predates it (TypeScript's esnext.disposable and
+// @types/node declare the same).
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+  }
 }

@@ -43,7 +43,7 @@ const free = (port) =>
  * server and API, the broker and the sign-in server take the three ports after it when they
  * are free (8001, 8002, 8003 by default: the README's quick starts use them).
  */
-export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) {
+export async function startDemo({ port = 0, ttl = 30, env = process.env, redirects = [] } = {}) {
   const fixed = async (n) => (port && (await free(port + n)) ? port + n : 0);
   const stops = [];
   const stop = async () => {
@@ -124,7 +124,8 @@ export async function startDemo({ port = 0, ttl = 30, env = process.env } = {}) 
 
     // Signing a user in: oidc-provider (a standards-checked authorization server) with its
     // development login page; "Call API" asks its userinfo endpoint.
-    const oidc = await startOidc({ redirects: [`${pageOrigin}/`, "http://localhost:5173/callback", "http://127.0.0.1:5173/callback"], accessTtl: ttl, port: await fixed(3) });
+    // `redirects`: more (a test's app in place of the README's dev server).
+    const oidc = await startOidc({ redirects: [`${pageOrigin}/`, "http://localhost:5173/callback", "http://127.0.0.1:5173/callback", ...redirects], accessTtl: ttl, port: await fixed(3) });
     stops.push(() => oidc.close());
 
     const local = (key) => ({ apiUrl: auth.api(key, "/reports"), statsUrl: `${auth.origin}/s/${key}/stats`, faultUrl: `${auth.origin}/s/${key}/fault` });

@@ -1,6 +1,6 @@
 // Type declarations for tokenkit/dpop: the client of "tokenkit/signin", with tokens bound
 // to a key the client holds (DPoP, RFC 9449).
-import { TokenClient as SigninClient, type AuthorizationCodeOptions } from "../signin/index.js";
+import { TokenClient as SigninClient, type AuthorizationCodeOptions, type TokenClientOptions as SigninOptions } from "../signin/index.js";
 import type { ClientCredentialsOptions } from "../tokenkit.js";
 
 export * from "../signin/index.js";
@@ -25,8 +25,8 @@ export interface DpopKeyPair {
 export type DpopClientOptions = (ClientCredentialsOptions | AuthorizationCodeOptions) & { dpop?: DpopOption | undefined };
 
 /** Every option set `tokenkit/dpop`'s `new TokenClient(options)` takes. */
-export type TokenClientOptions = DpopClientOptions | ConstructorParameters<typeof SigninClient>[0];
+export type TokenClientOptions = DpopClientOptions | SigninOptions;
 
-export class TokenClient extends SigninClient {
-  constructor(options: TokenClientOptions);
+export class TokenClient<O = TokenClientOptions> extends SigninClient<O> {
+  constructor(options: O & TokenClientOptions);
 }

@@ -8,6 +8,7 @@ import {
   type PublicAuth,
   type SecretAuth,
   type TimingOptions,
+  type TokenClientOptions as BaseOptions,
 } from "../tokenkit.js";
 
 export * from "../tokenkit.js";
@@ -73,10 +74,10 @@ export interface AuthorizationUrlOptions {
 }
 
 /** Every option set `tokenkit/signin`'s `new TokenClient(options)` takes. */
-export type TokenClientOptions = AuthorizationCodeOptions | ClientCredentialsOptions | ConstructorParameters<typeof BaseClient>[0];
+export type TokenClientOptions = AuthorizationCodeOptions | ClientCredentialsOptions | BaseOptions;
 
-export class TokenClient extends BaseClient {
-  constructor(options: TokenClientOptions);
+export class TokenClient<O = TokenClientOptions> extends BaseClient<O> {
+  constructor(options: O & TokenClientOptions);
   /**
    * Where to send the user. In a browser the pending sign-in (state, PKCE verifier, nonce:
    * never a token) waits in sessionStorage and this resolves to the URL; in Node and Workers

@@ -31,8 +31,12 @@ const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", DENO_NO_UPDATE_CHECK
 let fx, tarball, browser;
 const results = [];
 const OK = { status: 200, denied: "ORIGIN_NOT_ALLOWED" };
+// `MATRIX_LIST=1 node tests/matrix/matrix.test.mjs` prints the scenarios' names as JSON and runs
+// none of them: the docs' scenario count comes from it (scripts/figures.mjs).
+const LIST = process.env.MATRIX_LIST === "1" ? [] : null;
+if (LIST) process.on("exit", () => console.log(JSON.stringify(LIST)));
 
-before(async () => {
+if (!LIST) before(async () => {
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   fx = await startFixture();
@@ -41,7 +45,7 @@ before(async () => {
   browser = await launchChromium();
 });
 
-after(async () => {
+if (!LIST) after(async () => {
   await browser?.close();
   await fx?.close();
   const lines = ["| scenario | result | seconds |", "|---|---|---|", ...results.map((r) => `| ${r.name} | ${r.ok ? "works" : "FAILS"} | ${(r.ms / 1000).toFixed(1)} |`)];
@@ -53,6 +57,7 @@ after(async () => {
 
 /** One matrix row: a node:test test, timed, with its result in the printed table. */
 function scenario(name, fn) {
+  if (LIST) return void LIST.push(name);
   test(name, async () => {
     const t0 = performance.now();
     let ok = false;
@@ -432,19 +437,34 @@ const all = await Promise.all(Array.from({ length: 20 }, async () => {
   await r.waitUntil();
   return r.json();
 }));
+// Every request answered: no timer of the client's may be left (a waiter's sleep kept this
+// host alive for a request's 10 s timeout once).
+const timers = process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
 // Vercel's own edge compiles no wasm from bytes: code generation for wasm turned off.
 const noWasm = await new EdgeRuntime({ initialCode, codeGeneration: { strings: false, wasm: false } }).dispatchFetch("http://localhost/").then((r) => r.json());
-console.log(JSON.stringify({ all, noWasm }));
+console.log(JSON.stringify({ all, timers, noWasm }));
 `,
   }));
   await run(rootBin("esbuild"), ["handler.js", "--bundle", "--outfile=handler.bundle.js", "--log-level=warning"], { cwd: dir });
   const { stdout } = await run(process.execPath, ["host.mjs"], { cwd: dir, timeout: 60_000 });
-  const { all, noWasm } = lastJson(stdout) ?? {};
+  const { all, timers, noWasm } = lastJson(stdout) ?? {};
   assert.deepEqual(all, Array(20).fill(OK));
+  assert.equal(timers, 0, "timers left running after every request was answered");
   assert.equal(fx.count(key), 1, "20 concurrent requests, one token request");
   assert.equal(noWasm.code, "WASM_UNAVAILABLE");
   assert.match(noWasm.message, /edge runtime .*"edge-light" condition/);
   assert.doesNotMatch(noWasm.message, /Content-Security-Policy/);
+});
+// The edge-light condition is Vercel's: its entry imports the wasm as Vercel's build does
+// (`?module`, a compiled module: Vercel's edge compiles none from bytes). esbuild told to use
+// the condition stops at that import, as docs/runtimes.md says; without it the default entry
+// runs in the edge runtime (the row above).
+scenario("esbuild --conditions=edge-light: stops at the wasm ?module import, as documented", async () => {
+  const { dir } = project("esbuild-edge-light", () => ({ "handler.js": 'import { TokenClient } from "tokenkit";\nconsole.log(typeof TokenClient);\n' }));
+  const built = await run(rootBin("esbuild"), ["handler.js", "--bundle", "--conditions=edge-light", "--outfile=out.js", "--log-level=error"], { cwd: dir }).then(() => "built", (e) => String(e.stderr ?? e));
+  assert.match(built, /No loader is configured for "\.wasm" files: .*tokenkit_bg\.wasm\?module/);
+  const docs = readFileSync(join(root, "docs/runtimes.md"), "utf8");
+  assert.match(docs, /No loader is configured for "\.wasm" files/, "docs/runtimes.md quotes the error a user meets");
 });
 // Node without WebAssembly (--jitless): the error names the runtime, not a page's CSP.
 scenario("Node --jitless: import and require throw WASM_UNAVAILABLE naming the runtime", async () => {
@@ -482,6 +502,30 @@ scenario("Deno (--allow-net only)", async () => {
   const { stdout } = await run(toolBin("deno"), ["run", "--allow-net=127.0.0.1", "app.js"], { cwd: dir, env: { ...ENV, DENO_DIR: join(work, ".deno") } });
   assert.deepEqual(lastJson(stdout), OK);
   assert.equal(fx.count(key), 1);
+});
+// Without --allow-net Deno refuses the fetch; the NETWORK error carries Deno's own words (as its
+// message and cause), or says they were withheld when they contain the secret (a one-letter
+// secret is in nearly every sentence, as "b" is in "NotCapable").
+scenario("Deno without --allow-net: NETWORK says what Deno said", async () => {
+  const { dir } = project("deno-no-net", (k) => ({
+    "app.js": `import { TokenClient } from "tokenkit";
+const out = [];
+for (const clientSecret of ["s3cret-value-0123", "b"]) {
+  const c = new TokenClient({ tokenUrl: ${JSON.stringify(fx.url(k))}, clientId: "a", clientSecret, maxRetries: 0 });
+  const e = await c.getToken().catch((e) => e);
+  out.push({ code: e.code, message: e.message, cause: String(e.cause) });
+}
+console.log(JSON.stringify(out));
+`,
+  }));
+  const { stdout } = await run(toolBin("deno"), ["run", "app.js"], { cwd: dir, env: { ...ENV, DENO_DIR: join(work, ".deno") } });
+  const [plain, short] = JSON.parse(stdout.trim().split("\n").pop());
+  assert.equal(plain.code, "NETWORK");
+  assert.match(plain.message, /^the token endpoint at 127\.0\.0\.1:\d+ could not be reached \(Requires net access to "127\.0\.0\.1:\d+", run again with the --allow-net flag\)$/);
+  assert.match(plain.cause, /NotCapable|PermissionDenied/);
+  assert.equal(short.code, "NETWORK");
+  assert.match(short.message, /\(the platform's reason is withheld: it contains the client secret\)$/);
+  assert.equal(short.cause, "undefined");
 });
 
 async function freePort() {

@@ -128,6 +128,10 @@ test("NETWORK says why: the platform's error as `cause` and its code in the mess
   assert.equal(e2.code, "NETWORK");
   assert.equal(e2.cause, undefined);
   assert.ok(!e2.message.includes("TOPSECRET"), e2.message);
+  assert.match(e2.message, /\(the platform's reason is withheld: it contains the client secret\)$/, "not lost silently");
+  // A long reason is cut at a word, never mid-word (Deno's refused connection is ~150 characters).
+  const wordy = new TokenClient({ ...base, maxRetries: 0, fetch: () => Promise.reject(new TypeError("x".repeat(190) + " connection refused")) });
+  assert.match((await wordy.getToken().catch((e) => e)).message, /\(x{190}…\)$/);
 });
 
 test("after free(), calls reject DISPOSED instead of crashing into wasm; free() twice is fine", async () => {

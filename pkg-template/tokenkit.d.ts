@@ -198,8 +198,15 @@ export interface TokenInfo {
   scope: string | null;
 }
 
-/** `getTokenInfo()` of a client made with options `O`: an OAuth client's token always expires; an API key never does. */
-export type TokenInfoFor<O> = O extends ApiKeyOptions
+/**
+ * What a client holds: `"oauth"`, tokens from a token endpoint or a broker, which expire (so
+ * `getTokenInfo()` has `expiresAt` and `refreshAt`), or `"apiKey"`, a static key, which does not.
+ * `new TokenClient(options)` infers it from the options.
+ */
+export type TokenKind = "oauth" | "apiKey";
+
+/** `getTokenInfo()` of a client of kind `K`. */
+export type TokenInfoOf<K extends TokenKind> = K extends "apiKey"
   ? TokenInfo & { expiresAt: null; refreshAt: null }
   : TokenInfo & { expiresAt: number; refreshAt: number };
 
@@ -240,25 +247,14 @@ export function challenge(response: { headers: { get(name: string): string | nul
 /** Every option set `new TokenClient(options)` takes (to type a helper that builds them). */
 export type TokenClientOptions = ClientCredentialsOptions | SymblDialectOptions | BrokerClientOptions | ApiKeyOptions;
 
-/** `O`: the options it was made with (inferred), which type what `getTokenInfo()` resolves to. */
-export class TokenClient<O = TokenClientOptions> {
-  /** The first challenge of `response`'s WWW-Authenticate, or null: the same as `challenge`. */
-  static challenge(response: { headers: { get(name: string): string | null } }): Challenge | null;
-  /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
-  constructor(options: O & TokenClientOptions);
-  /** https://auth.sypht.com/oauth2/token, audience and allowed origin https://api.sypht.com. */
-  static sypht(options: SyphtOptions): TokenClient<ClientCredentialsOptions>;
-  /** https://api.symbl.ai/oauth2/token:generate, dialect "symbl", allowed origin https://api.symbl.ai. */
-  static symbl(options: SymblOptions): TokenClient<ClientCredentialsOptions>;
-  /** A static key; no token endpoint. */
-  static apiKey(options: ApiKeyOptions): TokenClient<ApiKeyOptions>;
-
+/** A client. `K`: what it holds (inferred by `new TokenClient(options)`), which types `getTokenInfo()`. */
+export interface TokenClient<K extends TokenKind = TokenKind> {
   /**
    * The access token, from memory while it is valid (also while its refresh runs);
    * concurrent calls share one request. In Cloudflare Workers pass the handler's `ctx`.
    */
   getToken(ctx?: WaitUntilContext | undefined): Promise<string>;
-  getTokenInfo(ctx?: WaitUntilContext | undefined): Promise<TokenInfoFor<O>>;
+  getTokenInfo(ctx?: WaitUntilContext | undefined): Promise<TokenInfoOf<K>>;
   /** Like global fetch, with the token attached if the origin is allowed; a refused token replays once. */
   fetch(input: FetchInput, init?: RequestInit, ctx?: WaitUntilContext): Promise<Response>;
   /** A new Request with the token attached (allowed origins only). */
@@ -274,6 +270,24 @@ export class TokenClient<O = TokenClientOptions> {
   /** `using client = new TokenClient(...)`: free() at the end of the scope (where the runtime has `Symbol.dispose`). */
   [Symbol.dispose](): void;
 }
+
+/** `TokenClient`'s constructor and statics (a class at run time). */
+export interface TokenClientConstructor {
+  /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
+  new (options: ApiKeyOptions): TokenClient<"apiKey">;
+  new (options: ClientCredentialsOptions | SymblDialectOptions | BrokerClientOptions): TokenClient<"oauth">;
+  new (options: TokenClientOptions): TokenClient;
+  readonly prototype: TokenClient;
+  /** The first challenge of `response`'s WWW-Authenticate, or null: the same as `challenge`. */
+  challenge(response: { headers: { get(name: string): string | null } }): Challenge | null;
+  /** https://auth.sypht.com/oauth2/token, audience and allowed origin https://api.sypht.com. */
+  sypht(options: SyphtOptions): TokenClient<"oauth">;
+  /** https://api.symbl.ai/oauth2/token:generate, dialect "symbl", allowed origin https://api.symbl.ai. */
+  symbl(options: SymblOptions): TokenClient<"oauth">;
+  /** A static key; no token endpoint. */
+  apiKey(options: ApiKeyOptions): TokenClient<"apiKey">;
+}
+export declare const TokenClient: TokenClientConstructor;
 
 // `Symbol.dispose` for a project whose `lib` predates it (TypeScript's esnext.disposable and
 // @types/node declare the same).

@@ -1,7 +1,7 @@
 // Type declarations for tokenkit/dpop: the client of "tokenkit/signin", with tokens bound
 // to a key the client holds (DPoP, RFC 9449).
-import { TokenClient as SigninClient, type AuthorizationCodeOptions, type TokenClientOptions as SigninOptions } from "../signin/index.js";
-import type { ClientCredentialsOptions } from "../tokenkit.js";
+import type { TokenClient as SigninClient, TokenClientConstructor as SigninConstructor, AuthorizationCodeOptions, TokenClientOptions as SigninOptions } from "../signin/index.js";
+import type { ApiKeyOptions, ClientCredentialsOptions, TokenKind } from "../tokenkit.js";
 
 export * from "../signin/index.js";
 
@@ -27,6 +27,15 @@ export type DpopClientOptions = (ClientCredentialsOptions | AuthorizationCodeOpt
 /** Every option set `tokenkit/dpop`'s `new TokenClient(options)` takes. */
 export type TokenClientOptions = DpopClientOptions | SigninOptions;
 
-export class TokenClient<O = TokenClientOptions> extends SigninClient<O> {
-  constructor(options: O & TokenClientOptions);
+/** `tokenkit/dpop`'s client: `tokenkit/signin`'s, whose tokens may be DPoP-bound. */
+export interface TokenClient<K extends TokenKind = TokenKind> extends SigninClient<K> {}
+
+/** `tokenkit/dpop`'s `TokenClient` constructor (a class at run time). */
+export interface TokenClientConstructor extends Omit<SigninConstructor, "prototype"> {
+  /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
+  new (options: ApiKeyOptions): TokenClient<"apiKey">;
+  new (options: Exclude<TokenClientOptions, ApiKeyOptions>): TokenClient<"oauth">;
+  new (options: TokenClientOptions): TokenClient;
+  readonly prototype: TokenClient;
 }
+export declare const TokenClient: TokenClientConstructor;

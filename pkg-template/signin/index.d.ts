@@ -1,7 +1,10 @@
 // Type declarations for tokenkit/signin: the client of "tokenkit", plus signing a user in
 // (authorization code + PKCE, refresh tokens, sign-out).
 import {
-  TokenClient as BaseClient,
+  type TokenClient as BaseClient,
+  type TokenClientConstructor as BaseConstructor,
+  type TokenKind,
+  type ApiKeyOptions,
   type ClientCredentialsOptions,
   type CommonOptions,
   type KeyAuth,
@@ -76,8 +79,7 @@ export interface AuthorizationUrlOptions {
 /** Every option set `tokenkit/signin`'s `new TokenClient(options)` takes. */
 export type TokenClientOptions = AuthorizationCodeOptions | ClientCredentialsOptions | BaseOptions;
 
-export class TokenClient<O = TokenClientOptions> extends BaseClient<O> {
-  constructor(options: O & TokenClientOptions);
+export interface TokenClient<K extends TokenKind = TokenKind> extends BaseClient<K> {
   /**
    * Where to send the user. In a browser the pending sign-in (state, PKCE verifier, nonce:
    * never a token) waits in sessionStorage and this resolves to the URL; in Node and Workers
@@ -95,3 +97,13 @@ export class TokenClient<O = TokenClientOptions> extends BaseClient<O> {
   /** Revokes the refresh token (RFC 7009) and forgets the session here and in other tabs. */
   signOut(): Promise<void>;
 }
+
+/** `tokenkit/signin`'s `TokenClient` constructor (a class at run time); the statics are `tokenkit`'s. */
+export interface TokenClientConstructor extends Omit<BaseConstructor, "prototype"> {
+  /** @throws {TokenError} INVALID_CONFIG, synchronously, naming the field. */
+  new (options: ApiKeyOptions): TokenClient<"apiKey">;
+  new (options: Exclude<TokenClientOptions, ApiKeyOptions>): TokenClient<"oauth">;
+  new (options: TokenClientOptions): TokenClient;
+  readonly prototype: TokenClient;
+}
+export declare const TokenClient: TokenClientConstructor;

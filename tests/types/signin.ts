@@ -61,3 +61,13 @@ export const half = new TokenClient({ grant: "authorization_code", authorizeUrl:
 // A server's sign-in with private_key_jwt and pushed authorization requests.
 const par = new TokenClient({ grant: "authorization_code", issuer: "https://as.example.com", clientId: "web", redirectUri: "https://app.example.com/cb", clientAuth: "private_key_jwt", clientKey: { kty: "EC", crv: "P-256", x: "x", y: "y", d: "d" }, parUrl: "https://as.example.com/par" });
 void par.createAuthorizationUrl();
+
+// A sign-in client's tokens expire; its sign-in methods are there.
+{
+  const user = new TokenClient({ grant: "authorization_code", issuer: "https://auth.example.com", clientId: "spa", clientAuth: "none", redirectUri: "https://app.example.com/callback" });
+  void user.getTokenInfo().then((i) => {
+    const at: number = i.expiresAt;
+    void at;
+  });
+  void user.signOut();
+}

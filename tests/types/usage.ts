@@ -114,3 +114,33 @@ new TokenClient({ issuer: "https://as.example.com", clientId: "svc", clientAuth:
 import type { TokenClientOptions } from "tokenkit";
 const built: TokenClientOptions = { tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "b", allowedOrigins: ["https://api.example.com"] };
 void new TokenClient(built);
+
+// What getTokenInfo() resolves to follows the options: an OAuth client's token expires, an API key does not.
+{
+  const oauth = new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "s" });
+  const key = new TokenClient({ apiKey: "k", allowedOrigins: ["https://api.example.com"] });
+  void oauth.getTokenInfo().then((i) => {
+    const at: number = i.expiresAt;
+    const refresh: number = i.refreshAt;
+    void [at, refresh];
+  });
+  void key.getTokenInfo().then((i) => {
+    const none: null = i.expiresAt;
+    void none;
+  });
+  void TokenClient.apiKey({ apiKey: "k", allowedOrigins: "https://api.example.com" }).getTokenInfo().then((i) => {
+    const none: null = i.refreshAt;
+    void none;
+  });
+  const either: TokenClientOptions = Math.random() > 0.5 ? { apiKey: "k", allowedOrigins: "https://api.example.com" } : { tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "s" };
+  void new TokenClient(either).getTokenInfo().then((i) => {
+    // @ts-expect-error: either kind: number | null
+    const at: number = i.expiresAt;
+    void at;
+  });
+  // @ts-expect-error: an unknown option is still refused (overloads keep excess-property checks)
+  void new TokenClient({ tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "s", clientSecrt: "s" });
+  // `using`: free() at the end of the scope.
+  oauth[Symbol.dispose]();
+  void (oauth instanceof TokenClient);
+}

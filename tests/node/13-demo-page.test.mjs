@@ -227,8 +227,10 @@ test("no secret and no full token in the DOM; no console errors; screenshot", as
   }
   // What the page is about is above the fold on a phone.
   await page.setViewportSize({ width: 390, height: 844 });
-  const explain = await page.$eval("#explain", (el) => el.getBoundingClientRect().top);
+  const explain = await page.$eval("#explain", (el) => el.getBoundingClientRect().top + window.scrollY);
   assert.ok(explain < 844, "the explanation starts on a phone's first screen");
+  const call = await page.$eval("#call", (el) => el.getBoundingClientRect().bottom + window.scrollY);
+  assert.ok(call < 844 / 2, `Call API is on the first half of a phone's first screen (at ${call} px)`);
   await page.setViewportSize({ width: 1200, height: 900 });
   assert.deepEqual(problems, []);
 });

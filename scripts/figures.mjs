@@ -60,6 +60,9 @@ export function browserBundle(contents, pkg = join(root, "pkg"), resolveDir = he
   }).outputFiles[0].contents;
 }
 
+/** A build's wasm in pkg/ (`dir`: "", "signin/", "server/"...), gzip -9. */
+const wasmGzip = (dir) => gz(readFileSync(join(root, "pkg", dir, "tokenkit_bg.wasm")));
+
 /** The matrix's scenarios, listed without running any. */
 export function matrixScenarios() {
   const out = execFileSync(process.execPath, [join(root, "tests/matrix/matrix.test.mjs")], { env: { ...process.env, MATRIX_LIST: "1" }, encoding: "utf8" });
@@ -81,6 +84,8 @@ export function measure() {
     "inline.cost": kb(size.shippedGzipBytes - size.separateAssetGzipBytes),
     "unpack.gzip": kb(gz(readFileSync(join(root, "pkg/unpack.js")))),
     "matrix.scenarios": String(matrixScenarios().length),
+    // What a page would download for options it must refuse, were the servers' wasm its own.
+    ...Object.fromEntries(["", "signin/", "dpop/"].map((dir) => [`server.extra.${dir.slice(0, -1) || "tokenkit"}`, kb(wasmGzip(`${dir}server/`) - wasmGzip(dir))])),
   };
 }
 

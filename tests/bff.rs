@@ -180,7 +180,7 @@ fn health_names_the_cache_and_which_rate_limit_governs() {
 fn which_token_cache_failures_the_isolate_answers_itself() {
     for (e, fallback) in [
         (Error::network("the broker", "https://token-cache.tokenkit.invalid/token", ""), true),
-        (Error::Timeout { after: tokenkit::proto::time::Millis(1) }, true),
+        (Error::Timeout { what: "the token endpoint", after: tokenkit::proto::time::Millis(1) }, true),
         (Error::Http { status: 503, detail: "x", retry_after: None }, true),
         (Error::InvalidResponse { status: 200, reason: "x" }, true),
         (Error::OAuth { status: 401, error: "invalid_client".into(), description: None }, false),

@@ -5,7 +5,7 @@ mod common;
 
 use common::parse_url;
 use std::collections::HashMap;
-use tokenkit::proto::broker::config::{config_error_reply, BrokerConfig, Role};
+use tokenkit::proto::broker::config::{config_error_reply, listed_origins, misconfigured, BrokerConfig, EnvError, Role};
 use tokenkit::proto::broker::contract::upstream_reply;
 use tokenkit::proto::broker::rate::RateLimiter;
 use tokenkit::proto::broker::route::{forward_header, proxy_target, Incoming, Route};
@@ -310,7 +310,7 @@ fn broker_contract_round_trip() {
     // upstream failure, broker status, broker code, client code, client retries?
     let cases = [
         (Error::network("the token endpoint", "https://auth.example.com/t", ""), 502, "upstream_unavailable", "HTTP_ERROR", true),
-        (Error::Timeout { after: tokenkit::proto::time::Millis(10_000) }, 504, "upstream_timeout", "HTTP_ERROR", true),
+        (Error::Timeout { what: "the token endpoint", after: tokenkit::proto::time::Millis(10_000) }, 504, "upstream_timeout", "HTTP_ERROR", true),
         (http(500, None), 502, "upstream_unavailable", "HTTP_ERROR", true),
         (http(503, Some(Secs(7))), 429, "upstream_rate_limited", "RATE_LIMITED", true),
         (http(404, None), 400, "upstream_rejected", "OAUTH_ERROR", false),
@@ -768,4 +768,35 @@ fn login_step_up_reaches_the_session_object() {
         }
     }
     assert_eq!(SignIn::from_env(&|k| (k == "STEP_UP_SCOPES").then(|| "a\"b".to_owned()), false).unwrap_err().var, "STEP_UP_SCOPES");
+}
+
+#[test]
+fn a_broken_configuration_tells_a_listed_page_which_variable_and_no_one_else() {
+    let env: HashMap<&str, String> = [("ALLOWED_ORIGINS", "https://app.example, not an origin, http://localhost:5173".to_owned())].into();
+    let listed = listed_origins(&|k| env.get(k).cloned(), &parse_url);
+    assert_eq!(listed, ["https://app.example", "http://localhost:5173"], "entries that are not origins are skipped");
+    let e = EnvError { var: "CLIENT_SECRET", reason: "is required" };
+    let header = |r: &tokenkit::proto::http::Reply, n: &str| r.headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+    // (method, origin, status, readable by the page)
+    for (method, origin, status, readable) in [
+        ("POST", Some("https://app.example"), 500, true),
+        ("OPTIONS", Some("https://app.example"), 204, true),
+        ("GET", Some("http://localhost:5173"), 500, true),
+        ("POST", Some("https://evil.example"), 500, false),
+        ("OPTIONS", Some("https://evil.example"), 500, false),
+        ("POST", Some("https://app.example.evil.example"), 500, false),
+        ("POST", None, 500, false),
+    ] {
+        let r = misconfigured(&e, &listed, method, origin, Some("content-type"));
+        assert_eq!(r.status, status, "{method} {origin:?}");
+        assert_eq!(header(&r, "Access-Control-Allow-Origin").as_deref(), origin.filter(|_| readable), "{method} {origin:?}");
+        assert_eq!(header(&r, "Vary").as_deref(), Some("Origin"));
+        if status == 500 {
+            assert_eq!(r.body, config_error_reply(&e).body, "the variable's name, nothing else");
+        }
+        assert_eq!(header(&r, "Access-Control-Max-Age"), None, "a preflight is not cached past the fix");
+    }
+    // Nothing listed (or ALLOWED_ORIGINS itself broken beyond reading): no page may read it.
+    let r = misconfigured(&e, &[], "POST", Some("https://app.example"), None);
+    assert_eq!((r.status, header(&r, "Access-Control-Allow-Origin")), (500, None));
 }

@@ -229,8 +229,12 @@ fn config_messages_name_the_limit() {
     let err = config(&GENERIC, &[("clientId", s("id")), ("clientSecret", s("x"))]).unwrap_err();
     assert_eq!(err.message(), "tokenUrl: is required (or issuer, resource, brokerUrl or apiKey)");
     assert_eq!(
-        Error::Timeout { after: Millis(10_000) }.message(),
+        Error::Timeout { what: "the token endpoint", after: Millis(10_000) }.message(),
         "the token endpoint did not answer within 10000 ms (timeoutMs, within deadlineMs)"
+    );
+    assert_eq!(
+        Error::Timeout { what: "the authorization server's metadata", after: Millis(2_000) }.message(),
+        "the authorization server's metadata did not answer within 2000 ms (timeoutMs, within deadlineMs)"
     );
 }
 
@@ -508,7 +512,7 @@ fn retry_schedule() {
     assert_eq!(retry_delay(&net, 2, 2, 0.0), None, "maxRetries reached");
     assert_eq!(retry_delay(&net, 9, 10, 0.0), ms(4000), "capped step");
     assert_eq!(retry_delay(&net, 0, 2, f64::NAN), ms(250));
-    assert_eq!(retry_delay(&Error::Timeout { after: Millis(10_000) }, 0, 2, 0.0), ms(250), "a timeout is retried like a network error");
+    assert_eq!(retry_delay(&Error::Timeout { what: "the token endpoint", after: Millis(10_000) }, 0, 2, 0.0), ms(250), "a timeout is retried like a network error");
     let http = |status, retry_after| Error::Http { status, detail: "", retry_after };
     assert_eq!(retry_delay(&http(503, None), 0, 1, 0.0), ms(250));
     assert_eq!(retry_delay(&http(503, Some(Secs(3))), 0, 1, 0.0), ms(3000), "503 Retry-After honoured");

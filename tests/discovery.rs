@@ -199,6 +199,24 @@ fn one_metadata_fetch_per_client_then_the_token_request_at_once() {
 }
 
 #[test]
+fn a_metadata_request_that_times_out_is_named_as_such() {
+    let mut m = client();
+    let Get::Wait(flight) = m.get(at(0)) else { panic!() };
+    let first = sends(&mut m);
+    assert_eq!(first[0].1, "GET");
+    // Each attempt times out (10 s), retries included: the error names the metadata, not the token endpoint.
+    let mut now = 0;
+    while !matches!(m.outcome(flight), Outcome::Done(_)) && now < 120_000 {
+        now += 1_000;
+        m.handle_timeout(at(now));
+        let _ = sends(&mut m);
+    }
+    let Outcome::Done(Err(e)) = m.outcome(flight) else { panic!("no outcome by {now} ms") };
+    assert_eq!(e.code(), "TIMEOUT");
+    assert!(e.message().starts_with("the authorization server's metadata did not answer within "), "{}", e.message());
+}
+
+#[test]
 fn another_issuers_metadata_fails_and_nothing_is_sent_to_its_endpoints() {
     let mut m = client();
     let Get::Wait(flight) = m.get(at(0)) else { panic!() };
@@ -338,6 +356,7 @@ fn a_resource_alone_names_its_authorization_server_rfc_9728() {
     ] {
         let e = read_resource(API, &resp, &parse_url).unwrap_err();
         assert!(e.code() == "INVALID_METADATA" && e.message().contains(words), "{what}: {e:?}");
+        assert!(e.message().starts_with("the resource's metadata could not be used (HTTP "), "{what}: names whose metadata: {}", e.message());
     }
     // The machine: the resource's metadata, then its authorization server's, then the token
     // request to that server, carrying the resource (RFC 8707).

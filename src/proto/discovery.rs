@@ -16,7 +16,7 @@
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use super::error::Error;
+use super::error::{Error, AS_METADATA, RESOURCE_METADATA};
 use super::http::{Body, HttpResponse};
 use super::url::{secure_url, ParseUrl};
 use super::value::{get, Value};
@@ -55,26 +55,26 @@ pub fn resource_metadata_url(origin: &str, pathname: &str) -> String {
 /// the first, and its metadata locations.
 pub fn read_resource(resource: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Result<(String, [String; 2]), Error> {
     let status = resp.status;
-    let bad = |reason| Error::Metadata { status, reason };
+    let bad = |reason| Error::Metadata { what: RESOURCE_METADATA, status, reason };
     if matches!(status, 404 | 410) {
         return Err(bad("the resource has no metadata (RFC 9728)"));
     }
-    answered(status)?;
+    answered(status, RESOURCE_METADATA)?;
     let fields = match &resp.body {
         Body::Json(Value::Object(fields)) => fields,
         Body::TooLarge => return Err(bad("it is larger than 64 KB")),
-        _ => return Err(bad("the resource's metadata is not a JSON object")),
+        _ => return Err(bad("it is not a JSON object")),
     };
     match get(fields, "resource") {
         Some(Value::Str(r)) if r == resource => {}
-        _ => return Err(bad("the resource's metadata names another resource than the configured one (RFC 9728 §3.3)")),
+        _ => return Err(bad("it names another resource than the configured one (RFC 9728 §3.3)")),
     }
     let first = match get(fields, "authorization_servers") {
         Some(Value::List(servers)) => servers.first(),
         _ => None,
     };
     let Some(Value::Str(issuer)) = first else {
-        return Err(bad("the resource's metadata names no authorization server"));
+        return Err(bad("it names no authorization server"));
     };
     let urls = check_issuer(issuer, parse_url).map_err(|_| bad("the resource's authorization server is not an https issuer without query or fragment"))?;
     Ok((issuer.clone(), urls))
@@ -82,14 +82,14 @@ pub fn read_resource(resource: &str, resp: &HttpResponse, parse_url: ParseUrl<'_
 
 /// Whether a metadata location answered 200. A redirect is not followed; 429 and 5xx are
 /// tried again with backoff (client::retry), as a token endpoint's would be.
-fn answered(status: u16) -> Result<(), Error> {
+fn answered(status: u16, what: &'static str) -> Result<(), Error> {
     let reason = match status {
         200 => return Ok(()),
         0 | 300..=399 => "its location answered with a redirect, which is not followed",
         429 | 500..=599 => "its location is failing or rate limiting",
         _ => "its location did not answer 200",
     };
-    Err(Error::Metadata { status, reason })
+    Err(Error::Metadata { what, status, reason })
 }
 
 /// Whether `issuer` can be discovered from: an https URL (http on a loopback host) with no
@@ -148,11 +148,11 @@ pub enum Read {
 /// the client uses) is a secure URL without a fragment.
 pub fn read(issuer: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Read {
     let status = resp.status;
-    let bad = |detail| Read::Failed(Error::Metadata { status, reason: detail });
+    let bad = |detail| Read::Failed(Error::Metadata { what: AS_METADATA, status, reason: detail });
     match status {
         404 | 410 => return Read::NotHere,
         _ => {
-            if let Err(e) = answered(status) {
+            if let Err(e) = answered(status, AS_METADATA) {
                 return Read::Failed(e);
             }
         }
@@ -174,9 +174,9 @@ pub fn read(issuer: &str, resp: &HttpResponse, parse_url: ParseUrl<'_>) -> Read 
             None | Some(Value::Null) => Ok(None),
             Some(Value::Str(s)) => match secure_url(s, k, parse_url) {
                 Ok(u) if !u.has_fragment => Ok(Some(u)),
-                _ => Err(Error::Metadata { status, reason: "an endpoint it names is not an https URL (http only on a loopback host) without a #fragment" }),
+                _ => Err(Error::Metadata { what: AS_METADATA, status, reason: "an endpoint it names is not an https URL (http only on a loopback host) without a #fragment" }),
             },
-            Some(_) => Err(Error::Metadata { status, reason: "an endpoint it names is not a string" }),
+            Some(_) => Err(Error::Metadata { what: AS_METADATA, status, reason: "an endpoint it names is not a string" }),
         }
     };
     let token_endpoint = match endpoint("token_endpoint") {

@@ -32,8 +32,10 @@ pub enum Error {
         /// What to check, for the runtime and the request (empty: nothing to add).
         hint: &'static str,
     },
-    /// A token request attempt got no complete answer in time.
+    /// A request attempt got no complete answer in time.
     Timeout {
+        /// Which request: `the token endpoint`, `the authorization server's metadata`, ...
+        what: &'static str,
         /// How long the attempt waited: `timeoutMs`, or less where `deadlineMs` cut it.
         after: Millis,
     },
@@ -75,6 +77,8 @@ pub enum Error {
     /// used: not found at either location, not JSON, another issuer's, an endpoint that is
     /// not a secure URL, a redirect. Nothing was sent to any endpoint it names.
     Metadata {
+        /// Whose: [`AS_METADATA`] or [`RESOURCE_METADATA`].
+        what: &'static str,
         /// The HTTP status (0 for a browser's opaque redirect).
         status: u16,
         /// What was wrong, never what the document contained.
@@ -112,6 +116,11 @@ pub enum Error {
         reason: &'static str,
     },
 }
+
+/// [`Error::Metadata`] of an authorization server (RFC 8414 / OpenID discovery).
+pub const AS_METADATA: &str = "the authorization server's metadata";
+/// [`Error::Metadata`] of a protected resource (RFC 9728).
+pub const RESOURCE_METADATA: &str = "the resource's metadata";
 
 impl Error {
     /// The stable code JavaScript callers branch on (`err.code`).
@@ -173,8 +182,9 @@ impl Error {
                 m.push_str(" could not be reached");
                 m.push_str(hint);
             }
-            Error::Timeout { after } => {
-                m.push_str("the token endpoint did not answer within ");
+            Error::Timeout { what, after } => {
+                m.push_str(what);
+                m.push_str(" did not answer within ");
                 push_u64(&mut m, after.0);
                 m.push_str(" ms (timeoutMs, within deadlineMs)");
             }
@@ -223,8 +233,9 @@ impl Error {
                 m.push_str("): ");
                 m.push_str(reason);
             }
-            Error::Metadata { status, reason } => {
-                m.push_str("the authorization server's metadata could not be used (HTTP ");
+            Error::Metadata { what, status, reason } => {
+                m.push_str(what);
+                m.push_str(" could not be used (HTTP ");
                 push_u64(&mut m, u64::from(*status));
                 m.push_str("): ");
                 m.push_str(reason);

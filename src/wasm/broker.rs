@@ -18,7 +18,7 @@ use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{Request, Response};
 
 use crate::proto::Error;
-use crate::proto::broker::config::{config_error_reply, BrokerConfig, EnvError, Role};
+use crate::proto::broker::config::{config_error_reply, listed_origins, misconfigured, BrokerConfig, EnvError, Role};
 use crate::proto::broker::contract::upstream_reply;
 use crate::proto::broker::rate::{client_key, rate_limited_reply, rate_verdict, RateLimiter};
 use crate::proto::broker::route::{after_401, forward_header, After401, Incoming, Route};
@@ -86,6 +86,8 @@ pub struct TokenBroker {
 
 struct Broker {
     cfg: Result<Rc<BrokerConfig>, EnvError>,
+    /// With a broken configuration: the origins `ALLOWED_ORIGINS` lists, who may read why.
+    listed: Vec<String>,
     /// This isolate's own token client for the upstream endpoint.
     tokens: Option<Rc<Inner>>,
     /// With a `TOKEN_CACHE` Durable Object binding: a broker-contract client of the
@@ -143,8 +145,9 @@ impl TokenBroker {
             Some(Inner::new(shared, Some(fetch), Runtime::Workerd))
         });
         let rate = if edge { rate_binding(env) } else { JsValue::UNDEFINED };
+        let listed = if edge && cfg.is_err() { listed_origins(&get, &parse_url) } else { Vec::new() };
         let (env, routes) = (env.clone(), RefCell::new(Vec::new()));
-        TokenBroker { inner: Rc::new(Broker { cfg, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions, gates: Gates::default(), env, routes }) }
+        TokenBroker { inner: Rc::new(Broker { cfg, listed, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions, gates: Gates::default(), env, routes }) }
     }
 }
 
@@ -328,13 +331,13 @@ fn lines<'a>(pairs: impl Iterator<Item = &'a (&'static str, String)>) -> String 
 impl Broker {
     /// Routes `request` (the core decides); answers at once unless it needs the token or the API.
     fn route(&self, d: &Array, client: &str, verdict: Option<bool>) -> Step {
-        let cfg = match &self.cfg {
-            Ok(c) => c.clone(),
-            Err(e) => return Step::Done(respond(config_error_reply(e), &[])),
-        };
         let s = |i: u32| d.get(i).as_string();
         let (method, url) = (s(0).unwrap_or_default(), s(1).unwrap_or_default());
         let (origin, key, request_headers, csrf) = (s(2), s(3), s(4), s(7));
+        let cfg = match &self.cfg {
+            Ok(c) => c.clone(),
+            Err(e) => return Step::Done(respond(misconfigured(e, &self.listed, &method, origin.as_deref(), request_headers.as_deref()), &[])),
+        };
         let cors = cfg.cors_headers(origin.as_deref());
         let limiter = &mut self.limiter.borrow_mut();
         if let Err(secs) = rate_verdict(verdict, limiter, client, cfg.rate_per_minute, js::now().mono) {

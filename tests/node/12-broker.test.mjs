@@ -48,6 +48,25 @@ test("configuration errors: every request answers 500 naming the variable, never
   }
   const missing = await broker({ TOKEN_URL: "https://auth.example.com/t", CLIENT_ID: "id" });
   assert.match(await (await missing.fetch("/token", { method: "POST" })).text(), /CLIENT_SECRET: is required/);
+  // A page on a listed origin may read which variable (not a bare "Failed to fetch"); its
+  // preflight is answered; another origin reads nothing.
+  const listed = await broker({ TOKEN_URL: "https://auth.example.com/t", CLIENT_ID: "id", ALLOWED_ORIGINS: APP });
+  const pre = await listed.fetch("/token", { method: "OPTIONS", headers: { origin: APP, "access-control-request-method": "POST", "access-control-request-headers": "content-type" } });
+  assert.equal(pre.status, 204);
+  assert.equal(pre.headers.get("access-control-allow-origin"), APP);
+  assert.equal(pre.headers.get("access-control-allow-headers"), "content-type");
+  const told = await listed.fetch("/token", { method: "POST", headers: { origin: APP } });
+  assert.equal(told.status, 500);
+  assert.equal(told.headers.get("access-control-allow-origin"), APP);
+  assert.match(await told.text(), /"broker_misconfigured".*CLIENT_SECRET: is required/);
+  const other = await listed.fetch("/token", { method: "POST", headers: { origin: "https://evil.example" } });
+  assert.equal(other.status, 500);
+  assert.equal(other.headers.get("access-control-allow-origin"), null);
+  // What a broker client (a page's, here Node's) is told.
+  const e = await new TokenClient({ brokerUrl: `${listed.url}/token`, maxRetries: 0 }).getToken().catch((e) => e);
+  assert.equal(e.code, "OAUTH_ERROR");
+  assert.equal(e.error, "broker_misconfigured");
+  assert.match(e.message, /CLIENT_SECRET: is required/);
 });
 
 test("endpoints, methods, CORS", async () => {

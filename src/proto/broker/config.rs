@@ -478,6 +478,35 @@ pub fn config_error_reply(e: &EnvError) -> Reply {
     Reply::error(500, "broker_misconfigured", &m)
 }
 
+/// The origins `ALLOWED_ORIGINS` lists, read alone (an entry that is not an origin skipped):
+/// whom a broken deployment may still tell what is broken ([`misconfigured`]).
+pub fn listed_origins(get: &dyn Fn(&str) -> Option<String>, parse_url: ParseUrl<'_>) -> Vec<String> {
+    get("ALLOWED_ORIGINS")
+        .map(|v| v.split(',').filter_map(|o| parse_origin(o.trim(), parse_url).ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The answer to every request while the configuration is broken: the 500 naming the variable
+/// ([`config_error_reply`]), which a page on an origin `ALLOWED_ORIGINS` lists may read, so it is
+/// told which variable rather than a browser's bare "Failed to fetch". Such a page's preflight
+/// is answered (204, not cached, so the first request after the fix asks again). Nothing runs
+/// and the answer holds a variable's name, never a value; other origins learn nothing.
+pub fn misconfigured(e: &EnvError, listed: &[String], method: &str, origin: Option<&str>, request_headers: Option<&str>) -> Reply {
+    let Some(o) = origin.filter(|o| listed.iter().any(|l| l == o)) else {
+        return config_error_reply(e).with("Vary", "Origin");
+    };
+    let reply = if method == "OPTIONS" {
+        let r = Reply { status: 204, headers: Vec::new(), body: String::new() }.with("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+        match request_headers.filter(|h| crate::proto::encode::is_printable(h)) {
+            Some(h) => r.with("Access-Control-Allow-Headers", h),
+            None => r,
+        }
+    } else {
+        config_error_reply(e)
+    };
+    reply.with("Vary", "Origin").with("Access-Control-Allow-Origin", o).with("Access-Control-Allow-Credentials", "true")
+}
+
 /// The token exchange client for `t` made from the sign-in client `signin` as it stands (a
 /// session's, its endpoints discovered already: the exchange asks no metadata again).
 #[cfg(all(feature = "signin", feature = "server"))]

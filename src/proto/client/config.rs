@@ -173,7 +173,7 @@ impl Endpoint {
         if let Grant::AuthorizationCode(ac) = &mut self.grant {
             ac.issuer.get_or_insert(issuer);
             if ac.authorize_url.is_empty() {
-                ac.authorize_url = md.authorization_endpoint.ok_or(Error::Metadata { status: 200, reason: "it has no authorization_endpoint, which signing users in needs" })?;
+                ac.authorize_url = md.authorization_endpoint.ok_or(Error::Metadata { what: crate::proto::error::AS_METADATA, status: 200, reason: "it has no authorization_endpoint, which signing users in needs" })?;
             }
             if ac.revocation_url.is_none() {
                 ac.revocation_url = md.revocation_endpoint;

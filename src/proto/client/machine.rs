@@ -416,12 +416,7 @@ impl Machine {
         let Some(Config { source: Source::Endpoint(ep), .. }) = &self.cfg else { return Error::network("the token endpoint", "", "") };
         let url = self.request().map(|r| r.url).unwrap_or_default();
         let browser = self.runtime == Runtime::Browser;
-        let what = match &ep.discover {
-            Some(d) if d.resource && d.step == 0 => "the resource's metadata",
-            Some(_) => "the authorization server's metadata",
-            None if matches!(ep.wire.body, super::presets::BodyFormat::Empty) => "the broker",
-            None => "the token endpoint",
-        };
+        let what = self.requested();
         let hint = match (browser, ep.discover.is_some()) {
             (true, false) => " (in a browser this is most often CORS: that server must allow this page's origin)",
             (true, true) => " (in a browser this is most often CORS: that server must allow this page's origin; or give tokenUrl)",
@@ -429,6 +424,20 @@ impl Machine {
             (false, false) => "",
         };
         Error::network(what, &url, hint)
+    }
+
+    /// Which request the current attempt is, as an error names it: the metadata being
+    /// discovered, the broker, or the token endpoint.
+    fn requested(&self) -> &'static str {
+        match &self.cfg {
+            Some(Config { source: Source::Endpoint(ep), .. }) => match &ep.discover {
+                Some(d) if d.resource && d.step == 0 => crate::proto::error::RESOURCE_METADATA,
+                Some(_) => crate::proto::error::AS_METADATA,
+                None if matches!(ep.wire.body, super::presets::BodyFormat::Empty) => "the broker",
+                None => "the token endpoint",
+            },
+            _ => "the token endpoint",
+        }
     }
 
     /// Whether this client acts for a signed-in user (the authorization code grant).
@@ -738,6 +747,7 @@ impl Machine {
                         None
                     }
                     Read::NotHere => Some(Error::Metadata {
+                        what: crate::proto::error::AS_METADATA,
                         status,
                         reason: "there is none at either well-known location (RFC 8414, OpenID Connect Discovery)",
                     }),
@@ -828,7 +838,8 @@ impl Machine {
             Some(Stage::Sending { attempt, sent_at, timeout_at }) if now >= *timeout_at => {
                 let after = sent_at.until(*timeout_at);
                 self.actions.insert(0, Action::Abort(*attempt));
-                self.attempt_failed(Error::Timeout { after }, now);
+                let what = self.requested();
+                self.attempt_failed(Error::Timeout { what, after }, now);
             }
             Some(Stage::Backoff { until }) if now >= *until => self.send(now),
             _ => {}

@@ -390,6 +390,17 @@ for (const [v, jest] of [[29, rootBin("jest")], [30, join(tools, "jest30/bin/jes
     assert.match(stdout + stderr, /Tests:\s+2 passed, 2 total/);
   });
 }
+// jest-fixed-jsdom and its kind set `customExportConditions: [""]` so that packages resolve as
+// in Node: `require` then meets only the exports map's `default`, which must have a CommonJS
+// branch (it was the ES module: SyntaxError "Cannot use import statement outside a module").
+scenario("Jest 29 with jsdom and customExportConditions [\"\"] (as jest-fixed-jsdom sets)", async () => {
+  const { dir } = project("jest29-conditions", () => ({ "token.test.js": jsdomTest }), {
+    type: "commonjs",
+    jest: { testEnvironment: "jest-environment-jsdom-29", testEnvironmentOptions: { customExportConditions: [""] } },
+  });
+  const { stdout, stderr } = await run(rootBin("jest"), ["--ci"], { cwd: dir });
+  assert.match(stdout + stderr, /Tests:\s+2 passed, 2 total/);
+});
 // Vercel's edge runtime as apps test and run edge code off Vercel: Jest's edge environment (it
 // asks for edge-light from CommonJS) and the edge-runtime package's VM. Its timers cannot be
 // unref'd, so the Workers rules must apply (no timer outlives a request): the client is never
@@ -822,6 +833,42 @@ for (const [label, type, module, resolution, file] of [
     });
   }
 }
+
+// ---- A browser extension's service worker (Manifest V3) --------------------------------------
+// The extension's own CSP decides (`content_security_policy.extension_pages`): without
+// 'wasm-unsafe-eval' the constructor throws WASM_UNAVAILABLE naming that manifest key (the
+// message spoke of a page's CSP, and cut the browser's reason mid-word); with it, a token and
+// a signed call from the worker.
+scenario("Chrome extension (MV3) service worker: works with 'wasm-unsafe-eval'; without it WASM_UNAVAILABLE names the manifest key", async () => {
+  const { chromium } = await import("playwright-core");
+  const outcome = async (name, csp) => {
+    const { dir, key } = project(name, (k) => ({ "app.js": app(k, ESM, "(v) => { self.result = v; }") }));
+    await run(rootBin("esbuild"), ["app.js", "--bundle", "--format=esm", "--outfile=ext/sw.js"], { cwd: dir });
+    const manifest = { manifest_version: 3, name, version: "1.0", background: { service_worker: "sw.js", type: "module" }, host_permissions: [`${fx.origin}/*`], content_security_policy: { extension_pages: csp } };
+    writeFileSync(join(dir, "ext/manifest.json"), JSON.stringify(manifest));
+    const ext = join(dir, "ext");
+    const context = await chromium.launchPersistentContext(join(dir, "profile"), {
+      executablePath: "/usr/bin/chromium",
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
+    });
+    try {
+      const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 30_000 }));
+      await worker.evaluate(() => new Promise((resolve) => { const poll = () => (self.result ? resolve() : setTimeout(poll, 20)); poll(); }));
+      return { result: await worker.evaluate(() => self.result), key };
+    } finally {
+      await context.close();
+    }
+  };
+  const refused = await outcome("mv3-strict", "script-src 'self'; object-src 'self'");
+  assert.equal(refused.result.code, "WASM_UNAVAILABLE", JSON.stringify(refused.result));
+  assert.match(refused.result.message, /content_security_policy\.extension_pages/);
+  assert.match(refused.result.message, /'wasm-unsafe-eval'/);
+  assert.equal(fx.count(refused.key), 0);
+  const allowed = await outcome("mv3-wasm", "script-src 'self' 'wasm-unsafe-eval'; object-src 'self'");
+  assert.deepEqual(allowed.result, OK);
+  assert.equal(fx.count(allowed.key), 1);
+});
 
 // ---- A page with a strict Content-Security-Policy --------------------------------------------
 scenario("CSP: 'wasm-unsafe-eval' works; without it the constructor throws WASM_UNAVAILABLE", async () => {

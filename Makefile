@@ -15,17 +15,23 @@ WASM := target/wasm32-unknown-unknown/release/tokenkit.wasm
 WASM_OPT_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-reference-types --enable-multivalue --enable-mutable-globals
 
-.PHONY: pack fuzz soak bench figures setup setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
+.PHONY: pack fuzz soak bench figures setup setup-test setup-chromium setup-matrix build worker-build worker test demo example test-native test-wasm test-node test-matrix clean FORCE
 
-# What building needs. Chromium is only for the tests (setup-chromium).
+# What building needs (`make pack`, `make demo`): a C linker for cargo install (Debian's
+# build-essential when there is none), the wasm target, wasm-bindgen, the npm tools. What only
+# the tests need is setup-test and setup-chromium, so a newcomer's first build compiles less.
 setup:
+	@command -v cc >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends build-essential; }
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 	@[ "$$(wasm-bindgen --version 2>/dev/null)" = "wasm-bindgen $(WASM_BINDGEN_VERSION)" ] || \
 	  cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force
+	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
+
+# Clippy (test-native) and wasm-pack (test-wasm).
+setup-test: setup
+	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 	@[ "$$(wasm-pack --version 2>/dev/null)" = "wasm-pack $(WASM_PACK_VERSION)" ] || \
 	  cargo install wasm-pack --version $(WASM_PACK_VERSION) --locked --force
-	@[ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund
 
 # Installs the locked dev dependencies of directory $(1), unless they are newer than its lock.
 # `npm install` with the lock, not `npm ci`: npm 11.19.1's lock leaves out other platforms'
@@ -143,7 +149,7 @@ example: build worker-build
 
 test: setup-chromium setup-matrix build worker-build test-native test-wasm test-node test-matrix
 
-test-native:
+test-native: setup-test
 	cargo test --locked
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
@@ -153,7 +159,7 @@ test-native:
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features server -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features --features signin,dpop -- -D warnings
 
-test-wasm:
+test-wasm: setup-test
 	node tests/wasm/run.mjs
 
 test-node:

@@ -31,6 +31,15 @@ export function tokenError(code, message, status, error, errorDescription, retry
 /** The text of an error and its cause, for the secret check before it becomes a `cause`. */
 export const errorText = (e) => [e, e?.cause].map((x) => (x == null ? "" : `${x.message ?? ""} ${x.code ?? ""} ${String(x)}`)).join(" ");
 
+/** Whether a failed request's error must not become a `cause`: its text holds the secret, or it has no text to check (a custom fetch's odd rejection). */
+function withheld(s, e) {
+  try {
+    return s.core.mentions(errorText(e));
+  } catch {
+    return true;
+  }
+}
+
 /**
  * The wasm is compiled and instantiated the first time a client is made (`new TokenClient`,
  * or a static factory), not at import: importing never fails and never waits, and a failure
@@ -545,7 +554,7 @@ function send(s, a, ctx) {
     (e) => {
       // Still the attempt being sent (not one the core aborted): its error is the cause,
       // unless its text contains the secret.
-      if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = s.core.mentions(errorText(e)) ? null : e;
+      if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = withheld(s, e) ? null : e;
       answer(server && e === server.KEY_REFUSED ? e : -1);
     },
   );

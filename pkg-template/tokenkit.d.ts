@@ -288,6 +288,11 @@ export interface TokenClientConstructor {
   apiKey(options: ApiKeyOptions): TokenClient<"apiKey">;
 }
 export declare const TokenClient: TokenClientConstructor;
+/**
+ * `TokenClient` as a single constructor, to subclass it (a base class cannot have overloads
+ * that return different kinds): `class MyClient extends (TokenClient as TokenClientClass) {}`.
+ */
+export type TokenClientClass = new (options: TokenClientOptions) => TokenClient;
 
 // `Symbol.dispose` for a project whose `lib` predates it (TypeScript's esnext.disposable and
 // @types/node declare the same).

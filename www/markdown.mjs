@@ -19,7 +19,8 @@ function inline(text) {
 
 /** `markdown` as an HTML document titled `title`. */
 export function render(markdown, title) {
-  const lines = markdown.split("\n");
+  // HTML comments (the docs' figure marks, history blocks) are not shown, as on GitHub.
+  const lines = markdown.replace(/<!--[\s\S]*?-->/g, "").split("\n");
   const out = [];
   let i = 0;
   const cells = (row) => row.trim().replace(/^\||\|$/g, "").split("|").map((c) => inline(c.trim()));

@@ -39,3 +39,5 @@ export interface TokenClientConstructor extends Omit<SigninConstructor, "prototy
   readonly prototype: TokenClient;
 }
 export declare const TokenClient: TokenClientConstructor;
+/** `TokenClient` as a single constructor, to subclass it: `class C extends (TokenClient as TokenClientClass) {}`. */
+export type TokenClientClass = new (options: TokenClientOptions) => TokenClient;

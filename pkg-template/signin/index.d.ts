@@ -107,3 +107,5 @@ export interface TokenClientConstructor extends Omit<BaseConstructor, "prototype
   readonly prototype: TokenClient;
 }
 export declare const TokenClient: TokenClientConstructor;
+/** `TokenClient` as a single constructor, to subclass it: `class C extends (TokenClient as TokenClientClass) {}`. */
+export type TokenClientClass = new (options: TokenClientOptions) => TokenClient;

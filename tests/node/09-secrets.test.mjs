@@ -129,6 +129,11 @@ test("NETWORK says why: the platform's error as `cause` and its code in the mess
   assert.equal(e2.cause, undefined);
   assert.ok(!e2.message.includes("TOPSECRET"), e2.message);
   assert.match(e2.message, /\(the platform's reason is withheld: it contains the client secret\)$/, "not lost silently");
+  // A rejection with no text to check (String() throws) is withheld too, and still NETWORK.
+  const odd = new TokenClient({ ...base, maxRetries: 0, fetch: () => Promise.reject(Object.create(null)) });
+  const e3 = await odd.getToken().catch((e) => e);
+  assert.equal(e3.code, "NETWORK");
+  assert.match(e3.message, /withheld/);
   // A long reason is cut at a word, never mid-word (Deno's refused connection is ~150 characters).
   const wordy = new TokenClient({ ...base, maxRetries: 0, fetch: () => Promise.reject(new TypeError("x".repeat(190) + " connection refused")) });
   assert.match((await wordy.getToken().catch((e) => e)).message, /\(x{190}…\)$/);

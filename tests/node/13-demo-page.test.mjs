@@ -63,6 +63,10 @@ test("the page server answers every request and stays up: missing files, /favico
   assert.match(docs, /^<!doctype html>/);
   assert.match(docs, /<a href="docs\/broker.md">/);
   assert.match(await (await fetch(new URL("docs/broker.md", `${origin}/docs`))).text(), /<h1 id="the-edge-token-broker">/);
+  // A page with figure marks shows the figures, not the marks.
+  const signin = await (await fetch(new URL("docs/signin.md", `${origin}/docs`))).text();
+  assert.match(signin, /a minimal app with the default entry is \d+\.\d KB/);
+  assert.doesNotMatch(signin, /&lt;!--|fig:/);
 });
 
 test("loads, shows a token from the broker, calls the API, bursts with one token request", async () => {

@@ -71,3 +71,8 @@ void par.createAuthorizationUrl();
   });
   void user.signOut();
 }
+
+{
+  class App extends (TokenClient as import("tokenkit/signin").TokenClientClass) {}
+  void new App({ grant: "authorization_code", issuer: "https://auth.example.com", clientId: "spa", clientAuth: "none", redirectUri: "https://app.example.com/callback" }).signOut();
+}

@@ -144,3 +144,17 @@ void new TokenClient(built);
   oauth[Symbol.dispose]();
   void (oauth instanceof TokenClient);
 }
+
+// Subclassing: through TokenClientClass (the overloaded constructor cannot be a base class).
+{
+  class Logged extends (TokenClient as import("tokenkit").TokenClientClass) {
+    async logged(): Promise<string> {
+      const t = await this.getToken();
+      console.log("token fetched");
+      return t;
+    }
+  }
+  const l = new Logged({ tokenUrl: "https://auth.example.com/token", clientId: "a", clientSecret: "s" });
+  void l.logged();
+  void (l instanceof TokenClient);
+}

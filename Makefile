@@ -149,8 +149,13 @@ example: build worker-build
 
 test: setup-chromium setup-matrix build worker-build test-native test-wasm test-node test-matrix
 
+# The core as each shipped build compiles it: the default features (the servers' sign-in and
+# DPoP build), then every other feature set that ships (the browser builds: none, signin,
+# signin+dpop; the servers' server and signin+server; the broker), each natively.
+NATIVE_SETS := std std,signin std,signin,dpop std,server std,signin,server std,broker
 test-native: setup-test
 	cargo test --locked
+	@for f in $(NATIVE_SETS); do echo "cargo test --no-default-features --features $$f"; cargo test --locked -q --no-default-features --features $$f || exit 1; done
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
 	cargo clippy --locked --target wasm32-unknown-unknown --lib --no-default-features -- -D warnings

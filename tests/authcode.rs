@@ -1,7 +1,7 @@
 //! Native tests of signing a user in: PKCE (RFC 7636 Appendix B), the authorization URL,
 //! what a callback means, the sign-in's token requests, and the user session in the state
 //! machine (refresh with rotation, invalid_grant, other tabs' tokens, sign-out, sleep).
-#![cfg(not(target_arch = "wasm32"))]
+#![cfg(all(not(target_arch = "wasm32"), feature = "signin"))]
 
 mod common;
 use common::parse_url;

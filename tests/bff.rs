@@ -1,6 +1,6 @@
 //! Native tests of the broker's roles, its RFC 10017 defences (CSRF header, proxy routes)
 //! and the user session's machine and record (src/proto/broker/config.rs, route.rs, bff.rs).
-#![cfg(not(target_arch = "wasm32"))]
+#![cfg(all(not(target_arch = "wasm32"), feature = "signin", feature = "server"))]
 
 mod common;
 

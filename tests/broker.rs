@@ -380,6 +380,7 @@ fn rate_verdict_binding_first_buckets_as_fallback() {
 }
 
 /// The sign-in (backend-for-frontend) env on top of [`env`]'s.
+#[cfg(feature = "signin")]
 fn signin_env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::broker::config::EnvError> {
     let mut all = vec![
         ("AUTHORIZE_URL", "https://auth.example.com/authorize"),
@@ -390,6 +391,7 @@ fn signin_env(pairs: &[(&str, &str)]) -> Result<BrokerConfig, tokenkit::proto::b
     env(&all)
 }
 
+#[cfg(feature = "signin")]
 #[test]
 fn signin_env_and_routes() {
     use tokenkit::proto::broker::bff::DEFAULT_SCOPE;
@@ -429,6 +431,7 @@ fn signin_env_and_routes() {
     assert_eq!(keyed.route(&req("POST", "/logout", Some("https://evil.example"))).unwrap_err().status, 403);
 }
 
+#[cfg(feature = "signin")]
 #[test]
 fn session_cookie_and_return_target() {
     use tokenkit::proto::broker::bff::{clear_cookie, mac_input, mac_ok, return_target, session_cookie, set_cookie, CookieKind, COOKIE, PENDING_COOKIE};
@@ -613,12 +616,14 @@ fn gate_keys_turnstile_and_env() {
 
 /// The shell's view of a `DPOP_KEY` secret (js/broker.js `dpopView`): its public members and
 /// `alg` as given, `d: true` for a private key.
+#[cfg(feature = "dpop")]
 fn key_view(members: &[(&str, &str)], private: bool) -> Value {
     let mut o: Vec<(String, Value)> = members.iter().map(|(k, v)| (k.to_string(), Value::Str(v.to_string()))).collect();
     o.push(("d".to_owned(), Value::Bool(private)));
     Value::Object(o)
 }
 
+#[cfg(feature = "dpop")]
 #[test]
 fn dpop_env_keying_and_routes() {
     use tokenkit::proto::broker::route::{after_401, After401};
@@ -704,6 +709,7 @@ fn dpop_env_keying_and_routes() {
     }
 }
 
+#[cfg(feature = "signin")]
 #[test]
 fn issuer_alone_configures_the_upstream_client_by_discovery() {
     use tokenkit::proto::client::config::Source;
@@ -732,6 +738,7 @@ fn issuer_alone_configures_the_upstream_client_by_discovery() {
     assert!(ep.discover.is_some());
 }
 
+#[cfg(feature = "signin")]
 #[test]
 fn login_step_up_reaches_the_session_object() {
     use tokenkit::proto::broker::bff::{begin_body, parse_begin, SignIn};

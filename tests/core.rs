@@ -190,7 +190,12 @@ fn config_errors_name_the_field() {
         let set = row["set"].as_object().unwrap();
         let mut pairs: Vec<(String, Value)> = base.iter().filter(|(k, _)| !set.contains_key(*k)).map(|(k, v)| (k.clone(), json_value(v, u8::MAX))).collect();
         pairs.extend(set.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), json_value(v, u8::MAX))));
-        cases.push((pairs, row["field"].as_str().unwrap().to_owned()));
+        // A page's build refuses server-only options by the option that asks for them.
+        let field = match row["pageField"].as_str() {
+            Some(f) if !cfg!(feature = "server") => f,
+            _ => row["field"].as_str().unwrap(),
+        };
+        cases.push((pairs, field.to_owned()));
     }
     assert!(cases.len() >= 40);
     let mut nan: Vec<(String, Value)> = base.iter().map(|(k, v)| (k.clone(), json_value(v, u8::MAX))).collect();

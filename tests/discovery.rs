@@ -94,18 +94,21 @@ fn metadata_is_read_strictly() {
             token_endpoint: "https://as.example/tenant/oauth/token".into(),
             token_origin: "https://as.example".into(),
             token_path: "/tenant/oauth/token".into(),
+            #[cfg(feature = "signin")]
             authorization_endpoint: None,
+            #[cfg(feature = "signin")]
             revocation_endpoint: Some("https://as.example/revoke".into()),
+            #[cfg(feature = "signin")]
             iss_parameter_supported: true,
+            #[cfg(all(feature = "signin", feature = "server"))]
             par_endpoint: Some("https://as.example/par".into()),
+            #[cfg(all(feature = "signin", feature = "server"))]
             require_par: true,
         }
     );
     // (what, answer, the error's words) — every failure is INVALID_METADATA, naming no value.
-    let rows: Vec<(&str, HttpResponse, &str)> = vec![
-        ("PAR required but no endpoint (RFC 9126 §5)", ok(200, doc(&[("require_pushed_authorization_requests", Value::Bool(true))])), "names no pushed_authorization_request_endpoint"),
-        ("require_pushed_authorization_requests not a boolean", ok(200, doc(&[("require_pushed_authorization_requests", s("true"))])), "not a boolean"),
-        ("a PAR endpoint on plain http", ok(200, doc(&[("pushed_authorization_request_endpoint", s("http://as.example/par"))])), "not an https URL"),
+    #[cfg_attr(not(feature = "signin"), allow(unused_mut))]
+    let mut rows: Vec<(&str, HttpResponse, &str)> = vec![
         ("another issuer's document (mix-up: RFC 8414 §3.3)", ok(200, doc(&[("issuer", s("https://evil.example/tenant"))])), "not the configured one"),
         ("the issuer with a trailing slash is another string", ok(200, doc(&[("issuer", s("https://as.example/tenant/"))])), "not the configured one"),
         ("no issuer", ok(200, Body::Json(obj(&[("token_endpoint", s("https://as.example/t"))]))), "no issuer"),
@@ -115,9 +118,6 @@ fn metadata_is_read_strictly() {
         ("a plain-http token_endpoint", ok(200, doc(&[("token_endpoint", s("http://as.example/token"))])), "not an https URL"),
         ("a token_endpoint with a fragment", ok(200, doc(&[("token_endpoint", s("https://as.example/token#x"))])), "not an https URL"),
         ("a relative token_endpoint", ok(200, doc(&[("token_endpoint", s("/token"))])), "not an https URL"),
-        ("a plain-http revocation_endpoint", ok(200, doc(&[("revocation_endpoint", s("http://as.example/r"))])), "not an https URL"),
-        ("an authorization_endpoint of the wrong type", ok(200, doc(&[("authorization_endpoint", Value::List(vec![]))])), "not a string"),
-        ("the iss flag of the wrong type", ok(200, doc(&[("authorization_response_iss_parameter_supported", s("true"))])), "not a boolean"),
         ("HTML", ok(200, Body::NotJson), "not JSON"),
         ("a JSON array", ok(200, Body::Json(Value::List(vec![]))), "not a JSON object"),
         ("larger than the cap", ok(200, Body::TooLarge), "larger than 64 KB"),
@@ -126,6 +126,20 @@ fn metadata_is_read_strictly() {
         ("403", ok(403, Body::NotJson), "did not answer 200"),
         ("503 (tried again)", ok(503, Body::NotJson), "failing"),
     ];
+    // The sign-in's endpoints are read (and checked) only by the builds that sign users in.
+    #[cfg(feature = "signin")]
+    rows.extend([
+        ("a plain-http revocation_endpoint", ok(200, doc(&[("revocation_endpoint", s("http://as.example/r"))])), "not an https URL"),
+        ("an authorization_endpoint of the wrong type", ok(200, doc(&[("authorization_endpoint", Value::List(vec![]))])), "not a string"),
+        ("the iss flag of the wrong type", ok(200, doc(&[("authorization_response_iss_parameter_supported", s("true"))])), "not a boolean"),
+    ]);
+    // PAR's (RFC 9126 §5), only by the servers' sign-in builds.
+    #[cfg(all(feature = "signin", feature = "server"))]
+    rows.extend([
+        ("PAR required but no endpoint (RFC 9126 §5)", ok(200, doc(&[("require_pushed_authorization_requests", Value::Bool(true))])), "names no pushed_authorization_request_endpoint"),
+        ("require_pushed_authorization_requests not a boolean", ok(200, doc(&[("require_pushed_authorization_requests", s("true"))])), "not a boolean"),
+        ("a PAR endpoint on plain http", ok(200, doc(&[("pushed_authorization_request_endpoint", s("http://as.example/par"))])), "not an https URL"),
+    ]);
     for (what, resp, words) in rows {
         let e = read_one(resp).unwrap_err();
         assert!(e.starts_with("INVALID_METADATA: ") && e.contains(words), "{what}: {e}");
@@ -282,6 +296,7 @@ fn the_first_challenge_is_read_for_apps_to_branch_on() {
     assert_eq!(f("=garbage"), None);
 }
 
+#[cfg(feature = "signin")]
 #[test]
 fn a_sign_in_discovers_its_endpoints_and_the_iss_promise_first() {
     use tokenkit::proto::client::config::Grant;
@@ -321,6 +336,7 @@ fn a_sign_in_discovers_its_endpoints_and_the_iss_promise_first() {
     assert_eq!(client_with_urls().discover(at(0)), None);
 }
 
+#[cfg(feature = "signin")]
 fn client_with_urls() -> Machine {
     let o = vec![("tokenUrl".to_owned(), s("https://as.example/t")), ("clientId".to_owned(), s("id")), ("clientSecret".to_owned(), s("x"))];
     Machine::new(Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap(), Runtime::Node, 1)

@@ -2,7 +2,7 @@
 //! `resource` and `scope`, which entry a call takes its token from, the client credentials
 //! request of a route's own token, and the token exchange (RFC 8693) of a signed-in user's
 //! access token for one per API, byte for byte, single-flight.
-#![cfg(not(target_arch = "wasm32"))]
+#![cfg(all(not(target_arch = "wasm32"), feature = "signin", feature = "server"))]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! options that configure it, the assertion's header and claims byte for byte, the token
 //! and revocation requests that carry it, and the audience a resource's metadata gives.
 //! The key itself never reaches the core: these rows pass the shell's view of it.
-#![cfg(not(target_arch = "wasm32"))]
+#![cfg(all(not(target_arch = "wasm32"), feature = "server"))]
 
 mod common;
 
@@ -11,7 +11,9 @@ use tokenkit::proto::broker::config::{BrokerConfig, Role};
 use tokenkit::proto::client::config::{Config, Source};
 use tokenkit::proto::client::machine::{Action, Get, Machine};
 use tokenkit::proto::client::presets::GENERIC;
-use tokenkit::proto::client::request::{Call, Runtime};
+use tokenkit::proto::client::request::Runtime;
+#[cfg(feature = "signin")]
+use tokenkit::proto::client::request::Call;
 use tokenkit::proto::http::{Body, HttpResponse};
 use tokenkit::proto::jwk::{ClientKey, ASSERTION_LIFETIME, ASSERTION_TYPE};
 use tokenkit::proto::time::{Instant, Now, WallMillis};
@@ -172,6 +174,7 @@ fn the_token_request_carries_the_assertion_and_no_secret() {
     assert!(m.client_assertion(WallMillis(0), &[0; 16]).is_none());
 }
 
+#[cfg(feature = "signin")]
 #[test]
 fn revocation_and_code_exchange_carry_it_too() {
     let o = opts(&[

@@ -1,20 +1,9 @@
 // Type declarations for tokenkit.
 
 /** Stable error codes; branch on `err.code`. */
+/** Every `err.code` (generated from the core's list; the same values as `tokenkit/codes`). */
 export type TokenErrorCode =
-  | "INVALID_CONFIG"
-  | "NETWORK"
-  | "TIMEOUT"
-  | "OAUTH_ERROR"
-  | "HTTP_ERROR"
-  | "RATE_LIMITED"
-  | "INVALID_RESPONSE"
-  | "INVALID_METADATA"
-  | "ORIGIN_NOT_ALLOWED"
-  | "DISPOSED"
-  | "WASM_UNAVAILABLE"
-  | "LOGIN_REQUIRED"
-  | "STATE_MISMATCH";
+%ERROR_CODES%;
 
 /** Every failure of tokenkit's own is a TokenError. Messages never contain secrets or tokens. */
 export class TokenError extends Error {

@@ -90,11 +90,25 @@ const isServerEntry = (name) => name === "node.js" || name === "workerd.js";
 const toServer = (text) =>
   text.replaceAll('"./tokenkit.js"', '"./server/tokenkit.js"').replaceAll('"./tokenkit_bg.wasm"', '"./server/tokenkit_bg.wasm"').replaceAll('"./wasm-inline.js"', '"./server/wasm-inline.js"');
 
+// The error codes, from the core's one list (src/proto/error.rs CODES): the TokenErrorCode type
+// and the `tokenkit/codes` constants (an app writes `e.code === codes.OAUTH_ERROR`).
+const codeList = /pub const CODES: &\[&str\] = &\[([^\]]*)\];/.exec(readFileSync(join(root, "src/proto/error.rs"), "utf8"));
+const codes = codeList ? [...codeList[1].matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]) : [];
+if (codes.length < 10) throw new Error("src/proto/error.rs: no CODES list to generate the error codes from");
+const codesObject = `Object.freeze({ ${codes.map((c) => `${c}: "${c}"`).join(", ")} })`;
+const generated = "// Generated from src/proto/error.rs CODES by scripts/assemble.mjs.\n";
+writeFileSync(join(out, "codes.js"), `${generated}/** Every \`TokenError\` code, as constants: \`e.code === codes.OAUTH_ERROR\`. */\nexport const codes = ${codesObject};\n`);
+writeFileSync(join(out, "codes.cjs"), `${generated}"use strict";\nexports.codes = ${codesObject};\n`);
+const codesTypes = (base) => `${generated}import type { TokenErrorCode } from "${base}";\n/** Every \`TokenError\` code, as constants: \`e.code === codes.OAUTH_ERROR\`. */\nexport declare const codes: { readonly [K in TokenErrorCode]: K };\n`;
+writeFileSync(join(out, "codes.d.ts"), codesTypes("./tokenkit.js"));
+writeFileSync(join(out, "codes.d.cts"), codesTypes("./tokenkit.cjs"));
+
 const rootServer = serverTree(out, "target/bindgen-server", ["jws.js", "server.js"]);
 for (const name of readdirSync(join(root, "pkg-template"), { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name)) {
   let text = readFileSync(join(root, "pkg-template", name), "utf8");
   text = isServerEntry(name) ? toServer(text).replaceAll("%SHELL%", rootServer.shell).replaceAll("%SERVER%", rootServer.beside("server.js")) : text.replaceAll("%SHELL%", `./${shell[0]}`);
   if (text.includes("%SERVER%")) throw new Error(`pkg-template/${name}: only the server entries load js/server.js`);
+  text = text.replace("%ERROR_CODES%", codes.map((c) => `  | "${c}"`).join("\n"));
   writeFileSync(join(out, name), text);
 }
 edgeEntry(out);

@@ -577,3 +577,36 @@ fn broker_client_config_and_request() {
         }
     }
 }
+
+/// Every error's code is in the one list the package's type and constants are generated from.
+#[test]
+fn every_error_code_is_in_the_generated_list() {
+    use tokenkit::proto::error::CODES;
+    #[cfg_attr(not(feature = "signin"), allow(unused_mut))]
+    let mut errors = vec![
+        Error::InvalidConfig { field: "x".into(), reason: "r" },
+        Error::network("the token endpoint", "https://a.example/t", ""),
+        Error::Timeout { what: "the token endpoint", after: Millis(1) },
+        Error::OAuth { status: 400, error: "invalid_client".into(), description: None },
+        Error::Http { status: 500, detail: "", retry_after: None },
+        Error::RateLimited { status: 429, retry_after: None },
+        Error::InvalidResponse { status: 200, reason: "r" },
+        Error::Metadata { what: tokenkit::proto::error::AS_METADATA, status: 404, reason: "r" },
+        Error::UnsupportedTokenType { status: 200, token_type: "mac".into(), expected: "Bearer" },
+        Error::OriginNotAllowed { origin: "https://x.example".into() },
+        Error::Disposed,
+    ];
+    #[cfg(feature = "signin")]
+    errors.extend([Error::LoginRequired { reason: "r" }, Error::StateMismatch { reason: "r" }]);
+    for e in &errors {
+        assert!(CODES.contains(&e.code()), "{} is not in CODES", e.code());
+    }
+    let mut sorted = CODES.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), CODES.len(), "no code twice");
+    // The codes no Rust error carries: the loader's, and (without sign-in) the sign-in's.
+    let js_only: Vec<&&str> = CODES.iter().filter(|c| !errors.iter().any(|e| e.code() == **c)).collect();
+    let expected: &[&str] = if cfg!(feature = "signin") { &["WASM_UNAVAILABLE"] } else { &["WASM_UNAVAILABLE", "LOGIN_REQUIRED", "STATE_MISMATCH"] };
+    assert_eq!(js_only, expected.iter().collect::<Vec<_>>());
+}

@@ -117,6 +117,26 @@ pub enum Error {
     },
 }
 
+/// Every `err.code` a JavaScript caller can meet, in one place: [`Error::code`]'s (the sign-in's
+/// too, in every build), and `WASM_UNAVAILABLE`, which the package's loader raises before any
+/// wasm runs. The package's `TokenErrorCode` type and its `tokenkit/codes` constants are
+/// generated from this list (scripts/assemble.mjs).
+pub const CODES: &[&str] = &[
+    "INVALID_CONFIG",
+    "NETWORK",
+    "TIMEOUT",
+    "OAUTH_ERROR",
+    "HTTP_ERROR",
+    "RATE_LIMITED",
+    "INVALID_RESPONSE",
+    "INVALID_METADATA",
+    "ORIGIN_NOT_ALLOWED",
+    "DISPOSED",
+    "WASM_UNAVAILABLE",
+    "LOGIN_REQUIRED",
+    "STATE_MISMATCH",
+];
+
 /// [`Error::Metadata`] of an authorization server (RFC 8414 / OpenID discovery).
 pub const AS_METADATA: &str = "the authorization server's metadata";
 /// [`Error::Metadata`] of a protected resource (RFC 9728).

@@ -36,7 +36,7 @@ const bundle = async (w, bindings) => (await bundleAndRun(w, bindings, { NODE_PA
 
 test("the tarball holds the package and nothing else", () => {
   const files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n").sort();
-  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/unpack.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/docs/api.md", "package/docs/broker.md", "package/docs/security.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml", "package/signin/browser.js", "package/signin/node.js", "package/signin/node.cjs", "package/signin/workerd.js", "package/signin/index.d.ts", "package/signin/wasm-inline.js", "package/signin/tokenkit_bg.wasm", "package/dpop/browser.js", "package/dpop/node.js", "package/dpop/node.cjs", "package/dpop/workerd.js", "package/dpop/index.d.ts", "package/dpop/index.d.cts", "package/dpop/wasm-inline.js", "package/dpop/tokenkit_bg.wasm", "package/server/tokenkit.js", "package/server/tokenkit_bg.wasm", "package/server/wasm-inline.js", "package/signin/server/tokenkit_bg.wasm", "package/dpop/server/wasm-inline.js", "package/broker/keygen.mjs"]) {
+  for (const f of ["package/package.json", "package/node.js", "package/node.cjs", "package/wasm-inline.js", "package/unpack.js", "package/browser.js", "package/workerd.js", "package/tokenkit.js", "package/tokenkit_bg.wasm", "package/tokenkit.d.ts", "package/README.md", "package/docs/api.md", "package/docs/broker.md", "package/docs/security.md", "package/broker/index.js", "package/broker/index.d.ts", "package/broker/tokenkit_bg.wasm", "package/broker/wrangler.toml", "package/signin/browser.js", "package/signin/node.js", "package/signin/node.cjs", "package/signin/workerd.js", "package/signin/index.d.ts", "package/signin/wasm-inline.js", "package/signin/tokenkit_bg.wasm", "package/dpop/browser.js", "package/dpop/node.js", "package/dpop/node.cjs", "package/dpop/workerd.js", "package/dpop/index.d.ts", "package/dpop/index.d.cts", "package/dpop/wasm-inline.js", "package/dpop/tokenkit_bg.wasm", "package/server/tokenkit.js", "package/server/tokenkit_bg.wasm", "package/server/wasm-inline.js", "package/signin/server/tokenkit_bg.wasm", "package/dpop/server/wasm-inline.js", "package/broker/keygen.mjs", "package/codes.js", "package/codes.cjs", "package/codes.d.ts", "package/codes.d.cts"]) {
     assert.ok(files.includes(f), `${f} in ${files}`);
   }
   assert.ok(files.every((f) => !f.includes(".map") && !f.includes("test")), String(files));
@@ -262,4 +262,21 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
   } finally {
     await mf.dispose();
   }
+});
+
+test("tokenkit/codes: every error code as a constant, the same from import and require, and the codes errors carry", async () => {
+  const run = (args, input) => execFileSync(process.execPath, args, { cwd: dir, encoding: "utf8", input });
+  const esm = JSON.parse(run(["--input-type=module", "-e", 'import { codes } from "tokenkit/codes"; console.log(JSON.stringify({ codes, frozen: Object.isFrozen(codes) }))']));
+  const cjs = JSON.parse(run(["-e", 'const { codes } = require("tokenkit/codes"); console.log(JSON.stringify(codes))']));
+  assert.deepEqual(esm.codes, cjs);
+  assert.ok(esm.frozen);
+  // The constants are the TokenErrorCode type's members, both generated from the core's list.
+  const union = [...readFileSync(join(dir, "node_modules/tokenkit/tokenkit.d.ts"), "utf8").matchAll(/^ {2}\| "([A-Z_]+)";?$/gm)].map((m) => m[1]);
+  assert.deepEqual(Object.keys(esm.codes).sort(), [...union].sort());
+  for (const [k, v] of Object.entries(esm.codes)) assert.equal(k, v);
+  const listed = /pub const CODES: &\[&str\] = &\[([^\]]*)\];/.exec(readFileSync(join(root, "src/proto/error.rs"), "utf8"))[1];
+  assert.deepEqual(Object.keys(esm.codes), [...listed.matchAll(/"([A-Z_]+)"/g)].map((m) => m[1]));
+  // What a client throws is one of them.
+  const thrown = JSON.parse(run(["--input-type=module", "-e", 'import { codes } from "tokenkit/codes"; import { TokenClient } from "tokenkit"; try { new TokenClient({}); } catch (e) { console.log(JSON.stringify([e.code, e.code === codes.INVALID_CONFIG])); }']));
+  assert.deepEqual(thrown, ["INVALID_CONFIG", true]);
 });

@@ -158,3 +158,17 @@ void new TokenClient(built);
   void l.logged();
   void (l instanceof TokenClient);
 }
+
+// The codes as constants (tokenkit/codes): a branch on one type-checks, an unknown one does not.
+import { codes } from "tokenkit/codes";
+{
+  const onError = (e: unknown) => {
+    if (e instanceof TokenError && e.code === codes.OAUTH_ERROR) return e.error;
+    // @ts-expect-error: not a code
+    if (e instanceof TokenError && e.code === codes.NO_SUCH_CODE) return "";
+    return undefined;
+  };
+  void onError;
+  const every: TokenErrorCode[] = Object.values(codes);
+  void every;
+}

@@ -4,8 +4,10 @@
 //! - [`proto`]: the sans-IO core. Building token requests, validating responses, expiry
 //!   math, the cache state machine, retry schedule and the sign/don't-sign decision. No
 //!   I/O, no clock, no JavaScript; tested natively with `cargo test`.
-//! - `wasm` (wasm32 only): the thin shell that binds `fetch`, `Date.now()` and timers and
-//!   exports the `TokenClient` class to JavaScript.
+//! - `wasm` (wasm32 only): the thin shell. The client builds export a synchronous `Core` that
+//!   js/shell.js drives (its `TokenClient` class owns `fetch`, the clocks, timers and
+//!   promises); the broker build exports `TokenBroker`, which still drives the machine from
+//!   Rust.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 // A panic kills the wasm instance and every client in it: no panicking constructs outside tests.

@@ -1,8 +1,9 @@
 //! The exported `TokenBroker` (Worker build, cargo feature `broker`): the edge token broker.
 //!
-//! One broker per isolate. Tokens come from the same state machine and shell as
-//! `TokenClient` in its Workers mode (single flight, retries, validation, no timers that
-//! outlive a request, each waiter waiting in its own request). The request that starts a
+//! One broker per isolate. Tokens come from the same state machine as `TokenClient` in its
+//! Workers mode (single flight, retries, validation, no timers that outlive a request, each
+//! waiter waiting in its own request), driven here from Rust (src/wasm/client.rs) rather than by
+//! js/shell.js. The request that starts a
 //! token fetch hands it to `ctx.waitUntil`, so the fetch completes for every waiter even if
 //! that request's caller goes away.
 

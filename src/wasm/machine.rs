@@ -1,12 +1,15 @@
-//! The exported `Core` of the default build: the client machine
+//! The exported `Core` of the client builds (`tokenkit`, `tokenkit/signin`, `tokenkit/dpop`,
+//! each with its servers' twin): the client machine
 //! ([`crate::proto::client::machine::Machine`]) behind a synchronous interface.
 //!
-//! Nothing here waits. js/client.js owns every promise, `fetch`, `AbortController`, timer,
-//! listener and `ctx.waitUntil`, and calls in with one reading of both clocks per input;
-//! each call does what the machine says and returns. What the machine asks the shell to do
-//! comes out of [`Core::poll`] one action at a time, as plain arrays (see [`Core::poll`]),
-//! and what may be served without asking comes out of [`Core::serving`]. A token response
-//! goes in once, as its status, `Retry-After` and text.
+//! Nothing here waits. js/shell.js (with js/signin.js, js/dpop.js and js/server.js) owns every
+//! promise, `fetch`, `AbortController`, timer, listener and `ctx.waitUntil`, and calls in with
+//! one reading of both clocks per input; each call does what the machine says and returns.
+//! What the machine asks the shell to do comes out of [`Core::poll`] one action at a time, as
+//! plain arrays (see [`Core::poll`]), and what may be served without asking comes out of
+//! [`Core::serving`]. A token response goes in once, as its status, `Retry-After` and the body
+//! the shell's one `JSON.parse` left ([`Core::response`]). The broker still drives the machine
+//! from Rust (src/wasm/client.rs) until it moves onto the same JavaScript driver.
 
 #[allow(unused_imports)]
 use crate::prelude::*;

@@ -1,7 +1,7 @@
 //! The thin wasm shell: translates between JavaScript and [`crate::proto`]; if a function
 //! here grows an `if` about OAuth, it belongs in the core.
 //!
-//! The client builds (the default one and `tokenkit/signin`) export a synchronous `Core`
+//! The client builds (`tokenkit`, `tokenkit/signin`, `tokenkit/dpop`) export a synchronous `Core`
 //! (js/shell.js `clientClass` drives it: fetch, timers, promises). The broker build still
 //! drives the same machine from Rust (`client::Inner`, async), until it moves onto the JS
 //! driver too.

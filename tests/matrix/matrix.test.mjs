@@ -17,7 +17,7 @@ import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startFixture } from "../fixtures/server.mjs";
 import { bundleAndRun } from "../../worker/local.mjs";
-import { launchChromium } from "../fixtures/chromium.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, launchChromium } from "../fixtures/chromium.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "../..");
@@ -848,9 +848,9 @@ scenario("Chrome extension (MV3) service worker: works with 'wasm-unsafe-eval'; 
     writeFileSync(join(dir, "ext/manifest.json"), JSON.stringify(manifest));
     const ext = join(dir, "ext");
     const context = await chromium.launchPersistentContext(join(dir, "profile"), {
-      executablePath: "/usr/bin/chromium",
+      executablePath: CHROMIUM,
       headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
+      args: [...CHROMIUM_ARGS, `--disable-extensions-except=${ext}`, `--load-extension=${ext}`],
     });
     try {
       const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 30_000 }));

@@ -58,7 +58,7 @@ WASM_RUSTFLAGS = $$(cargo fetch --locked -q && for d in $(HOME)/.cargo/registry/
 export_wasm_flags = export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$(WASM_RUSTFLAGS)";
 
 # What cargo's wasm builds read: the crate, its lock, and the JS modules it imports.
-WASM_INPUTS := $(shell find src -name '*.rs') Cargo.toml Cargo.lock js/broker.js js/jws.js js/shell.js js/signin.js Makefile
+WASM_INPUTS := $(shell find src -name '*.rs') Cargo.toml Cargo.lock js/shell.js Makefile
 
 # One wasm per feature set, named $(1), built with cargo flags $(2). Cargo runs only when an
 # input is newer than the set's stamp (a no-op `make build` starts no cargo: each set would
@@ -129,8 +129,9 @@ pack: build
 	@cd pkg && npm pack --silent --pack-destination .. >/dev/null
 	@echo "$(CURDIR)/$$(ls tokenkit-*.tgz)"
 
-worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm scripts/glue.mjs scripts/minify-names.mjs
+worker/pkg/tokenkit_bg.wasm: target/wasm/broker.wasm scripts/glue.mjs scripts/minify-names.mjs scripts/worker-pkg.mjs js/broker.js js/dpop.js js/server.js js/signin.js js/jws.js
 	$(call bindgen,target/wasm/broker.wasm,worker/pkg)
+	node scripts/worker-pkg.mjs worker/pkg
 	@echo "worker/pkg: broker wasm $$(wc -c < $@) bytes"
 
 # The Worker build: the same crate with the broker, to worker/pkg/.

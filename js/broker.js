@@ -1,30 +1,24 @@
-// The JavaScript half of the broker's shell (Worker build only): Request/Response plumbing.
-// Decisions (routing, CORS, which headers pass, error mapping) are made in Rust.
-import { b64url, importPrivate, importPublic, jwkView, jws, param, secretJwk } from "./jws.js";
+// The broker's shell (the Worker build): it carries out what the wasm's `Broker` and `Session`
+// decide (src/wasm/broker.rs over src/proto/broker/: routing, CORS, gates, which headers pass,
+// what a failure tells the browser, a session's next step). Its token clients are `Core`s
+// driven by the one driver of every build (js/shell.js), with the same sign-in, DPoP, client
+// assertion and revocation sequences as tokenkit/signin (js/signin.js, js/dpop.js,
+// js/server.js). What is here is I/O: requests, Durable Object stubs, WebCrypto, storage.
+import { TokenError, drive, gone, monotonic, refusedAndDrive, setDpop, setRuntime, setServer, state, token } from "./shell.js";
+import * as dpop from "./dpop.js";
+import * as server from "./server.js";
+import { authorize, callbackParams, complete, revoke } from "./signin.js";
+import { b64url, importPrivate, importPublic, jwkView, secretJwk } from "./jws.js";
 
-/**
- * The fetch an isolate's token cache uses to ask the deployment's Durable Object (binding
- * `TOKEN_CACHE`, one object per credential set, named `name`), or undefined without the
- * binding. The object answers POST /token with the broker contract's reply.
- */
-export function tokenCacheFetch(env, name) {
-  const ns = env?.TOKEN_CACHE;
-  if (!ns || typeof ns.idFromName !== "function") return undefined;
-  const id = ns.idFromName(name);
-  // A stub is an I/O object of the request that made it: a new one per call. It takes no
-  // AbortSignal (the isolate's own deadline still applies: it stops waiting), and the
-  // object never redirects.
-  return (url, init) => ns.get(id).fetch(url, { method: init.method, headers: init.headers, body: init.body });
-}
+setRuntime("workerd");
+setServer(server);
+setDpop(dpop);
 
 /** [method, url, origin, brokerKey, requestHeaders, clientIp, cookie, tokenkitRequest] */
-export function describe(request) {
+function describe(request) {
   const h = request.headers;
   return [request.method, request.url, h.get("origin"), h.get("x-broker-key"), h.get("access-control-request-headers"), h.get("cf-connecting-ip"), h.get("cookie"), h.get("tokenkit-request")];
 }
-
-/** [[name, value], ...] of the request's headers (for the proxy). */
-export const entries = (request) => Array.from(request.headers.entries());
 
 /** `name\nvalue\n...` (as Rust's `lines` writes it) -> [[name, value], ...]. */
 function pairs(lines, out = []) {
@@ -33,42 +27,24 @@ function pairs(lines, out = []) {
   return out;
 }
 
-export function reply(status, headers, body) {
-  return new Response(status === 204 || status === 304 ? null : body, {
-    status,
-    headers: pairs(headers, [["content-type", "application/json"]]),
-  });
-}
-
 /** Forwards to the API: never follows its redirects (they would carry the token along). */
-export function forward(fetchFn, request, url, headers) {
+function forward(request, url, headers) {
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   const init = { method: request.method, headers, body: hasBody ? request.body : null, redirect: "manual" };
   if (hasBody) init.duplex = "half";
-  return fetchFn ? fetchFn(url, init) : globalThis.fetch(url, init);
+  return fetch(url, init);
 }
 
 /** Releases a response's body that will not be read. */
-export function discard(response) {
+function discard(response) {
   response.body?.cancel().catch(() => {});
 }
 
-/** The names of a response's headers (the core decides which are relayed). */
-export const headerNames = (response) => Array.from(response.headers.keys());
-
-/** The API's response for the browser: its body and status (no reason phrase), the headers named in `dropped` (`\n`-separated) removed, CORS added. Throws if the runtime refuses it. */
-export function relay(response, extra, dropped) {
-  const headers = new Headers(response.headers);
-  for (const name of dropped.split("\n")) headers.delete(name);
-  for (const [k, v] of pairs(extra)) headers.set(k, v);
-  return new Response(response.body, { status: response.status, headers });
-}
-
 /** The Rate Limiting binding (`RATE_LIMITER`: `[[ratelimits]]` in wrangler.toml), or undefined. */
-export const rateBinding = (env) => (typeof env?.RATE_LIMITER?.limit === "function" ? env.RATE_LIMITER : undefined);
+const rateBinding = (env) => (typeof env?.RATE_LIMITER?.limit === "function" ? env.RATE_LIMITER : undefined);
 
 /** Asks the binding about `key`: true (within the limit), false (over it), null (it failed). */
-export function rateLimit(binding, key) {
+function rateLimit(binding, key) {
   try {
     return Promise.resolve(binding.limit({ key })).then((o) => (typeof o?.success === "boolean" ? o.success : null), () => null);
   } catch {
@@ -77,7 +53,7 @@ export function rateLimit(binding, key) {
 }
 
 /** The first value of query parameter `name` of `url`, or undefined. */
-export function queryValue(url, name) {
+function queryValue(url, name) {
   try {
     return new URL(url).searchParams.get(name) ?? undefined;
   } catch {
@@ -85,27 +61,10 @@ export function queryValue(url, name) {
   }
 }
 
-/**
- * POSTs `body` (text) to `url` (its path names the operation) at the Durable Object of
- * session `sid` (binding `SESSIONS`, class `UserSession`). The object answers as the broker does.
- */
-export function sessionFetch(ns, sid, url, body) {
-  return ns.get(ns.idFromName(sid)).fetch(url, { method: "POST", body });
-}
-
-/** A stored session record as a plain value: JSON text (this release), or the object an older one stored. */
-export function parseRecord(saved) {
-  try {
-    return typeof saved === "string" ? JSON.parse(saved) : saved;
-  } catch {
-    return null;
-  }
-}
-
 let macKey; // [secret, CryptoKey]: the session key, imported once per isolate
 
 /** base64url(HMAC-SHA256(secret, text)). */
-export async function sessionMac(secret, text) {
+async function sessionMac(secret, text) {
   if (macKey?.[0] !== secret) {
     const raw = new TextEncoder().encode(secret);
     macKey = [secret, await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"])];
@@ -116,7 +75,7 @@ export async function sessionMac(secret, text) {
 const b64urlBytes = (s) => Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
 
 /** [header, claims, signedBytes, signature] of a compact JWS, or undefined. */
-export function jwtParts(jwt) {
+function jwtParts(jwt) {
   try {
     const [h, c, sig, ...rest] = jwt.split(".");
     if (rest.length || !sig) return undefined;
@@ -128,10 +87,10 @@ export function jwtParts(jwt) {
 }
 
 /** An RSA public key (base64url `n`, `e`) for RS256 verification. */
-export const importRsa = (n, e) =>
+const importRsa = (n, e) =>
   crypto.subtle.importKey("jwk", { kty: "RSA", n, e }, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"]);
 
-export async function verifyRs256(key, data, signature) {
+async function verifyRs256(key, data, signature) {
   try {
     return await crypto.subtle.verify("RSASSA-PKCS1-v1_5", key, signature, data);
   } catch {
@@ -140,60 +99,567 @@ export async function verifyRs256(key, data, signature) {
 }
 
 /** GETs `url`, or POSTs the form `body` to it, never following a redirect: [status, the parsed JSON of a 200 or null]. */
-export async function askJson(url, body) {
+async function askJson(url, body) {
   const r = await fetch(url, { method: body === undefined ? "GET" : "POST", redirect: "manual", headers: body === undefined ? { accept: "application/json" } : { "content-type": "application/x-www-form-urlencoded" }, body });
   return [r.status, r.status === 200 ? await r.json().catch(() => null) : null];
 }
 
-// DPoP (RFC 9449, DPOP=true): the broker's key stays in WebCrypto. The core sees the
-// public JWK, builds each proof's signing input and keeps the servers' nonces; this makes
-// or imports the key, signs and hashes. The DPOP_KEY secret (a private JWK) is read here
-// and handed to importKey only: it never enters wasm memory.
 
 /** The core's view of the private JWK in secret `name` (DPOP_KEY, CLIENT_KEY): its public members, `alg`, `kid`, `d: true` if it has its private one; null if it is not a JSON object; undefined if it is not set. */
-export function keyView(env, name) {
+function keyView(env, name) {
   const jwk = secretJwk(env?.[name]);
   return jwk ? jwkView(jwk) : jwk;
 }
 
-const isolateKeys = new Map(); // secret name -> [its text or "", Promise]: one key each per isolate
+const isolateKeys = new Map(); // DPOP_KEY's text ("": a key made here) -> a promise of the key pair
 
-/** `make()`'s promise for secret `name` with text `text`, once per isolate; a failure is not kept (the next call tries again). */
-function once(name, text, make) {
-  const held = isolateKeys.get(name);
-  if (held?.[0] === text) return held[1];
-  const made = make();
-  isolateKeys.set(name, [text, made]);
-  made.catch(() => {
-    if (isolateKeys.get(name)?.[1] === made) isolateKeys.delete(name);
-  });
+/**
+ * The isolate's DPoP key pair, once per isolate: with `keying` `[name, p]` (the core chose
+ * them from keyView), the DPOP_KEY secret imported as WebCrypto algorithm `name` with `p` (its
+ * curve or hash), the private half non-extractable; with `[]`, an ES256 pair made here. A
+ * failure is not kept (the next request tries again). The secret goes to importKey only: it
+ * never enters wasm memory.
+ */
+function isolateKey(env, [name, p]) {
+  const text = name ? env.DPOP_KEY : "";
+  let made = isolateKeys.get(text);
+  if (made === undefined) {
+    made = text
+      ? (async () => {
+          const jwk = JSON.parse(text);
+          return { privateKey: await importPrivate(jwk, name, p), publicKey: await importPublic(jwk, name, p) };
+        })()
+      : crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+    isolateKeys.set(text, made);
+    made.catch(() => isolateKeys.get(text) === made && isolateKeys.delete(text));
+  }
   return made;
 }
 
 /**
- * The isolate's DPoP key: [privateKey, WebCrypto signing parameters, public JWK]. With
- * DPOP_KEY, that secret imported (non-extractable) as WebCrypto algorithm `name` with `p`
- * (its curve or hash), which the core chose from keyView; else an ES256 key pair made
- * here, the private half non-extractable.
+ * A token client of the broker, for the one driver: `core` (from `Broker.client` or
+ * `Session`), sent with `fetch` (a TokenCache stub's, or the runtime's), signing DPoP proofs
+ * with the isolate's key when `keying` says so, and client assertions with CLIENT_KEY.
  */
-export function dpopKey(env, name, p) {
-  const text = name ? env.DPOP_KEY : "";
-  return once("DPOP_KEY", text, async () => {
-    let priv, pub;
-    if (text) {
-      const jwk = JSON.parse(text);
-      priv = await importPrivate(jwk, name, p);
-      pub = await importPublic(jwk, name, p);
-    } else {
-      ({ privateKey: priv, publicKey: pub } = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
-    }
-    return [priv, pub.algorithm.name, param(pub.algorithm), await crypto.subtle.exportKey("jwk", pub)];
-  });
+function driven(core, fetch, env, keying) {
+  const s = state(core, fetch);
+  if (keying !== undefined) s.dpop = dpop.of(core, { make: () => isolateKey(env, keying) });
+  const jwk = secretJwk(env.CLIENT_KEY);
+  if (jwk) s.key = server.of(jwk);
+  return s;
 }
 
-/** A client assertion (private_key_jwt): the core's signing `input` signed with the CLIENT_KEY secret, imported once per isolate as algorithm `name` with `p`, whose JWS alg is `alg`. */
-export async function clientAssertion(env, name, p, alg, input) {
-  const text = env.CLIENT_KEY;
-  const key = await once("CLIENT_KEY", text, () => importPrivate(JSON.parse(text), name, p));
-  return jws(key, alg, input);
+/**
+ * The fetch an isolate's client uses to ask the deployment's `TokenCache` object (binding
+ * `TOKEN_CACHE`, one object per credential set, named `name`), or undefined without the
+ * binding. A stub is an I/O object of the request that made it: a new one per call. It takes no
+ * AbortSignal (the isolate's own deadline still applies: it stops waiting), and the object
+ * never redirects. `refused`: a token an API refused, named to the object on each request
+ * until it has answered one (the object drops it if it still holds it).
+ */
+function cacheFetch(env, name, header) {
+  const ns = env?.TOKEN_CACHE;
+  if (name === undefined || typeof ns?.idFromName !== "function") return undefined;
+  const id = ns.idFromName(name);
+  const f = async (url, init) => {
+    const told = f.refused;
+    const headers = told === undefined ? init.headers : [...init.headers, [header, told]];
+    const res = await ns.get(id).fetch(url, { method: init.method, headers, body: init.body });
+    if (f.refused === told) f.refused = undefined; // heard (a newer refusal is kept)
+    return res;
+  };
+  f.refused = undefined;
+  return f;
+}
+
+/** A reply `[status, headers, body]` as a Response, with `cors` (headers as `name\nvalue\n...`). */
+function respond([status, headers, body], cors) {
+  return new Response(status === 204 || status === 304 ? null : body, { status, headers: pairs(cors, pairs(headers, [["content-type", "application/json"]])) });
+}
+
+/** A TokenError's fields, for the wasm's replies. */
+const fields = (e) => (e instanceof TokenError ? [e.code, e.status, e.error, e.retryAfter, e.message] : ["DISPOSED", undefined, undefined, undefined, ""]);
+
+const ok = (body) => [200, "", body];
+
+/** The record of a token held now (a cached one, or a failure thrown), else undefined: wait for it. */
+function held(s, ctx) {
+  const r = s.core.get(monotonic(), Date.now());
+  drive(s, ctx);
+  return typeof r === "number" ? undefined : r;
+}
+
+/**
+ * A token's record and its holder: from `shared` (a TokenCache object's client) when there
+ * is one and it can be reached, else from `own`, this isolate's.
+ */
+async function tokenFrom(shared, own, Broker, ctx) {
+  if (shared !== undefined) {
+    try {
+      return [await token(shared, ctx), shared];
+    } catch (e) {
+      if (!(e instanceof TokenError) || !Broker.cacheFailed(e.code)) throw e;
+    }
+  }
+  if (own === undefined) throw gone();
+  return [await token(own, ctx), own];
+}
+
+const CACHE = Symbol("TokenCache");
+
+/** The broker's classes over the wasm's `Broker` and `Session` (worker/index.js). */
+export function broker(Broker, Session) {
+  const failure = (e) => Broker.failureReply(...fields(e));
+  const unavailable = () => Broker.error(502, "session_unavailable", "the session store could not be reached");
+
+  /** The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`. One per isolate. */
+  class TokenBroker {
+    /** Reads the configuration from the Worker's `env`; never throws (a bad configuration answers every request with 500 naming the variable). */
+    constructor(env, role) {
+      const edge = role !== CACHE;
+      const rate = edge ? rateBinding(env) : undefined;
+      const b = new Broker(edge ? 0 : 1, env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), typeof env?.SESSIONS === "object" && env.SESSIONS !== null, typeof env?.TOKEN_CACHE?.idFromName === "function", rate !== undefined);
+      this.b = b;
+      this.cache = !edge;
+      this.env = env;
+      this.rate = rate;
+      this.header = Broker.refusedHeader();
+      this.own = this.client(-1, false);
+      this.shared = this.client(-1, true);
+      this.routes = new Map(); // route index -> [own, shared]: the tokens PROXY_ROUTES entries name, made on first use
+      this.keys = new Map(); // Access key id -> CryptoKey
+    }
+
+    /** The `TokenCache` Durable Object's broker: the upstream client and `POST /token` only. */
+    static tokenCache(env) {
+      return new TokenBroker(env, CACHE);
+    }
+
+    /** Token client `route` (-1: the upstream one), this isolate's or through its TokenCache object (`shared`), or undefined. */
+    client(route, shared) {
+      const core = this.b.client(route, shared);
+      if (core === undefined) return undefined;
+      return shared ? driven(core, cacheFetch(this.env, this.b.cacheName(route), this.header), this.env, undefined) : driven(core, undefined, this.env, this.b.dpopKey);
+    }
+
+    /** Route `i`'s own token clients, made on first use. */
+    route(i) {
+      let r = this.routes.get(i);
+      if (r === undefined) this.routes.set(i, (r = [this.client(i, false), this.client(i, true)]));
+      return r;
+    }
+
+    /** Answers one request: a Response, or a promise of one. */
+    handle(request, ctx) {
+      const d = describe(request);
+      if (!this.b.asksBinding) return this.serve(request, d, undefined, ctx);
+      // The binding is asked first (keyed like the buckets: CF-Connecting-IP, IPv6 by /64); it
+      // answers true, false, or null when it failed (then the isolate's buckets decide).
+      return rateLimit(this.rate, Broker.rateKey(d[5] ?? "*")).then((v) => this.serve(request, d, v ?? undefined, ctx));
+    }
+
+    serve(request, d, verdict, ctx) {
+      const r = this.b.route(d[0], d[1], d[2], d[3], d[4], d[5], d[7], verdict, monotonic());
+      if (r[0] === 0) return respond(r[1]);
+      if (r[2] === 0) return this.run(r, request, d, ctx);
+      return this.gate(r, request, d).then((refusal) => (refusal === undefined ? this.run(r, request, d, ctx) : respond(refusal, r[1])));
+    }
+
+    run(r, request, d, ctx) {
+      const cors = r[1];
+      if (r[0] === 1) return this.token(request, cors, ctx);
+      if (r[0] === 2) return this.proxy(request, r[3], r[4], d, cors, ctx);
+      return this.signIn(r[3], d).then((reply) => respond(reply, cors));
+    }
+
+    /** `POST /token`: the cached token at once, else the one request's. */
+    token(request, cors, ctx) {
+      let own = this.own, shared = this.shared;
+      if (this.cache) {
+        // A token cache object asked for a route's own token (`?route=<index>`).
+        const i = this.b.cachedRoute(queryValue(request.url, "route"));
+        if (i >= 0) [own, shared] = this.route(i);
+        // An isolate says an API refused the token this object gave it (the edge ignores the header).
+        const refused = request.headers.get(this.header);
+        if (refused !== null && own !== undefined) {
+          own.core.refusedElsewhere(refused);
+          drive(own, ctx);
+        }
+      }
+      const reply = (rec) => respond(this.b.tokenReply(rec[0], rec[3], Date.now()), cors);
+      const first = shared ?? own;
+      if (first !== undefined) {
+        try {
+          const rec = held(first, ctx);
+          if (rec !== undefined) return reply(rec);
+        } catch (e) {
+          if (shared === undefined) return respond(failure(e), cors);
+        }
+      }
+      return tokenFrom(shared, own, Broker, ctx).then(([rec]) => reply(rec), (e) => respond(failure(e), cors));
+    }
+
+    /** `/proxy/`: the request forwarded to `target` with the token (route `i`'s own, the deployment's, or the signed-in user's). */
+    async proxy(request, target, i, d, cors, ctx) {
+      const b = this.b;
+      const api = new URL(target);
+      const method = request.method;
+      let used;
+      if (b.signsIn) {
+        const sid = await this.session(d[6], 0);
+        if (sid === undefined) return respond(Session.failureReply("LOGIN_REQUIRED", undefined, undefined, undefined, ""), cors);
+        let answer;
+        try {
+          answer = await this.ask(sid, "token", i >= 0 ? String(i) : "");
+        } catch (reply) {
+          return respond(reply, cors);
+        }
+        if (answer[0] !== 200) return respond([answer[0], "", answer[1]], cors);
+        used = { sid, token: answer[1] };
+      } else {
+        try {
+          const [rec, holder] = await (i >= 0 ? tokenFrom(this.route(i)[1], this.route(i)[0], Broker, ctx) : tokenFrom(this.shared, this.own, Broker, ctx));
+          used = { holder, id: rec[2], token: rec[0] };
+        } catch (e) {
+          return respond(failure(e), cors);
+        }
+      }
+      const entries = [...request.headers];
+      const keep = Broker.forwarded(entries.map((e) => e[0]).join("\n"), request.headers.get("connection") ?? "");
+      const headers = entries.filter((_, k) => keep[k] === 1);
+      headers.push(b.authorization(used.token));
+      // With DPoP, each send carries a fresh proof of this isolate's key for the API's method
+      // and URL (no query), with `ath` of the token and the API's latest nonce.
+      const prover = b.dpop ? this.own : undefined;
+      for (let replayed = false; ; ) {
+        let sent = headers;
+        if (prover !== undefined) {
+          try {
+            sent = [...headers, ["DPoP", await dpop.resource(prover, method, api.origin, api.pathname, used.token)]];
+          } catch {
+            return respond(Broker.dpopFailed(), cors);
+          }
+        }
+        let res;
+        try {
+          res = await forward(request, target, sent);
+        } catch {
+          return respond(Broker.error(502, "api_unavailable", "the API could not be reached"), cors);
+        }
+        // The API's nonce, whatever the status (RFC 9449 §8.2), for its next proof.
+        if (prover !== undefined) dpop.nonce(prover, api.origin, res.headers.get("dpop-nonce"));
+        if (res.status !== 401) return relay(res, cors);
+        const www = res.headers.get("www-authenticate") ?? undefined;
+        const next = b.after401(www, method === "GET" || method === "HEAD", replayed);
+        if (next === 0) {
+          replayed = true;
+          discard(res);
+          continue;
+        }
+        if (next === 2) {
+          // The token's holder drops a token the API refused (the next caller gets a fresh one);
+          // one from a TokenCache object is named to that object on this isolate's next request.
+          if (used.holder !== undefined) {
+            refusedAndDrive(used.holder, used.id, www, false);
+            if (used.holder.fetch !== undefined && !used.holder.core.holds(used.id)) used.holder.fetch.refused = used.token;
+          } else await this.ask(used.sid, "refused", used.token).catch(() => {});
+        }
+        return relay(res, cors);
+      }
+    }
+
+    /** Every gate `r` names (Access first, then Turnstile): undefined if the request passes, else the refusal. */
+    async gate(r, request, d) {
+      const h = (n) => request.headers.get(n) ?? undefined;
+      if (r[2] & 1) {
+        const jwt = h("cf-access-jwt-assertion");
+        const why = jwt === undefined ? "no Cloudflare Access token" : await this.access(jwt);
+        if (why !== undefined) return Broker.refused("access_denied", why);
+      }
+      if (r[2] & 2) {
+        const ask = this.b.turnstile(r[0] === 3 && r[3] === "login", h("cf-turnstile-response"), queryValue(d[1], "cf-turnstile-response"), d[5] ?? undefined);
+        if (ask.length === 1) return ask[0];
+        const [status, body] = await askJson(ask[0], ask[1]).catch(() => [0, null]);
+        let host;
+        try {
+          host = new URL(d[1]).hostname;
+        } catch {
+          // no host: only the allowed origins' count
+        }
+        return this.b.turnstileVerdict(status, body, d[2] ?? undefined, host);
+      }
+    }
+
+    /** Checks an Access token: claims by the core, the RS256 signature by WebCrypto. Why not, or undefined. */
+    async access(jwt) {
+      const parts = jwtParts(jwt);
+      if (parts === undefined) return "the Access token is not a JWT";
+      let kid;
+      try {
+        kid = this.b.accessClaims(parts[0], parts[1], Date.now() / 1000);
+      } catch (why) {
+        return String(why);
+      }
+      // Each request that finds the keys stale fetches them itself: in Workers a request
+      // cannot wait on another request's fetch. Once fetched they serve for an hour.
+      const url = this.b.keysStale(this.keys.has(kid), monotonic());
+      if (url !== undefined) {
+        const [status, body] = await askJson(url).catch(() => [0, null]);
+        const found = this.b.keysFetched(status, body, monotonic());
+        if (found !== undefined) {
+          const keys = new Map();
+          for (const [k, n, e] of found) {
+            // A key WebCrypto will not take is skipped like one the core did not choose.
+            await importRsa(n, e).then((key) => keys.set(k, key), () => {});
+          }
+          this.keys = keys;
+        }
+      }
+      const key = this.keys.get(kid);
+      if (key === undefined) return "the Access token's key is not one of the team's";
+      return (await verifyRs256(key, parts[2], parts[3])) ? undefined : "the Access token's signature is not valid";
+    }
+
+    // Signing users in (backend-for-frontend): the edge checks a cookie's MAC and asks the
+    // session's object (`UserSession`), which holds the pending sign-in and the user's tokens.
+
+    /** A sign-in route's reply. */
+    async signIn(name, d) {
+      const b = this.b, url = d[1], cookie = d[6] ?? undefined;
+      try {
+        if (name === "login") {
+          const q = (k) => queryValue(url, k);
+          let begin;
+          try {
+            begin = b.login(q("return_to"), q("acr_values"), q("max_age"), q("scope"));
+          } catch (reply) {
+            return reply;
+          }
+          // A new session (a fresh id, never one the browser brought: a session or sign-in it
+          // already has is ended first), its pending sign-in in its object, its cookie.
+          for (const kind of [0, 1]) {
+            const old = await this.session(cookie, kind);
+            if (old !== undefined) await this.ask(old, "logout", "").catch(() => {});
+          }
+          const sid = b64url(crypto.getRandomValues(new Uint8Array(32)));
+          const mac = await this.mac(1, sid);
+          const [status, body] = await this.ask(sid, "begin", begin);
+          return status === 200 ? Broker.loginReply(body, sid, mac) : [status, "", body];
+        }
+        if (name === "callback") {
+          // The object of the sign-in this browser started (its pending cookie, the only thing
+          // this route reads); the pending cookie is cleared either way.
+          const sid = await this.session(cookie, 1);
+          if (sid === undefined) return Broker.callbackRefused();
+          try {
+            const [status, body] = await this.ask(sid, "complete", url);
+            if (status !== 200) return Broker.callbackRefused(status, body);
+            return Broker.callbackReply(body, sid, await this.mac(0, sid));
+          } catch (reply) {
+            return Broker.callbackRefused(reply[0], reply[2]);
+          }
+        }
+        const sid = await this.session(cookie, 0);
+        const answer = sid === undefined ? undefined : await this.ask(sid, name === "logout" ? "logout" : "status", "").catch(() => undefined);
+        if (name === "logout") return Broker.logoutReply(answer?.[0] === 200 && answer[1] === "revoked");
+        return Broker.statusReply(answer?.[0] === 200 && answer[1] === "1");
+      } catch (reply) {
+        return Array.isArray(reply) ? reply : unavailable();
+      }
+    }
+
+    /** The MAC of a cookie of `kind` for session `sid`; throws the reply when the session key cannot be used. */
+    async mac(kind, sid) {
+      const key = this.b.sessionKey();
+      try {
+        if (key === undefined) throw 0;
+        return await sessionMac(key, Broker.macInput(kind, sid));
+      } catch {
+        throw Broker.error(500, "broker_misconfigured", "the session key could not be used");
+      }
+    }
+
+    /** The session id of `kind`'s cookie (0 the session's, 1 a pending sign-in's) if its MAC is ours; undefined for none or a forged one (which never costs a Durable Object request). */
+    async session(cookie, kind) {
+      const c = Broker.sessionCookie(cookie ?? undefined, kind);
+      if (c === undefined) return undefined;
+      const expected = await this.mac(kind, c[0]).catch(() => undefined);
+      return expected !== undefined && Broker.macOk(expected, c[1]) ? c[0] : undefined;
+    }
+
+    /** Asks session `sid`'s object to do `op` with `body`: `[status, body]`; throws the reply when it cannot be reached. */
+    async ask(sid, op, body) {
+      try {
+        const ns = this.env.SESSIONS;
+        const res = await ns.get(ns.idFromName(sid)).fetch(Broker.sessionUrl(op), { method: "POST", body });
+        return [res.status, await res.text()];
+      } catch {
+        throw unavailable();
+      }
+    }
+  }
+
+  /** The API's answer for the browser: its body and status (no reason phrase), the headers the core drops removed, CORS added. */
+  function relay(res, cors) {
+    const names = [...res.headers.keys()];
+    const keep = Broker.relayed(names.join("\n"), res.status);
+    try {
+      if (keep === undefined) throw 0;
+      const headers = new Headers(res.headers);
+      names.forEach((n, k) => keep[k] === 1 || headers.delete(n));
+      for (const [k, v] of pairs(cors)) headers.set(k, v);
+      return new Response(res.body, { status: res.status, headers });
+    } catch {
+      discard(res);
+      return respond(Broker.error(502, "api_unavailable", "the API could not be reached"), cors);
+    }
+  }
+
+  /**
+   * A session's Durable Object state: `new BrokerSession(env, saved, persist)`, then
+   * `handle(request)` for the edge's requests and `expire()` for the object's alarm. `saved` is
+   * what `persist` last stored (or null); `persist(text, deleteAt)` stores the record (`text`
+   * null: delete it) and sets the alarm. The user's tokens are held by a driven client: one
+   * refresh however many of the user's requests need it, all of which reach this object.
+   */
+  class BrokerSession {
+    constructor(env, saved, persist) {
+      const x = new Session(env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), saved ?? null, Date.now());
+      const core = x.client(monotonic(), Date.now());
+      this.x = x;
+      this.env = env;
+      this.persist = persist;
+      this.s = core === undefined ? undefined : driven(core, undefined, env, x.dpopKey);
+      this.exchanged = new Map(); // route index -> the client of the user's token exchanged for that API (RFC 8693)
+    }
+
+    /** Answers one request of the edge, `POST <SESSION_URL><op>`. */
+    async handle(request) {
+      const body = await request.text().catch(() => "");
+      const broken = this.x.error();
+      return respond(broken ?? (await this.run(request.url, body)));
+    }
+
+    /** The object's alarm: a session whose time is up, or an abandoned sign-in, is revoked and forgotten as at sign-out. */
+    async expire() {
+      if (this.s !== undefined) await this.run(undefined, "");
+    }
+
+    /** Carries out operation `op` (its URL; undefined: the alarm) as the session says, then writes the record if it is behind. */
+    async run(op, body) {
+      const { x, s } = this;
+      const next = x.op(op, Date.now(), s.core.authorized(), body);
+      let reply;
+      try {
+        switch (next[0]) {
+          case 0:
+            reply = ok(next[1]);
+            break;
+          case 1:
+            reply = next[1];
+            break;
+          case 2: {
+            const [url, st, verifier, nonce] = await authorize(s, undefined, next[2]);
+            x.begun(next[1], st, verifier, nonce, Date.now());
+            reply = ok(url);
+            break;
+          }
+          case 3:
+            try {
+              await complete(s, callbackParams(body) ?? [], [next[2], next[3], next[4]]);
+            } catch (e) {
+              await this.end();
+              throw e;
+            }
+            reply = ok(x.completed(s.core, next[1], monotonic(), Date.now()));
+            break;
+          case 4:
+            reply = ok(await this.token(body));
+            break;
+          case 5:
+            // The API refused this token: the session's, or one of its exchanged tokens (that
+            // route's next call exchanges anew).
+            for (const c of [s, ...this.exchanged.values()]) {
+              c.core.refusedToken(body);
+              drive(c);
+            }
+            reply = ok("");
+            break;
+          default: {
+            const revoked = await this.end();
+            reply = next[1] ?? ok(revoked ? "revoked" : "");
+          }
+        }
+      } catch (e) {
+        reply = Session.failureReply(...fields(e));
+      }
+      await this.save();
+      return reply;
+    }
+
+    /** The user's access token (refreshed if due), or route `body`'s own: the user's exchanged for one for that API. */
+    async token(body) {
+      const { x, s } = this;
+      let rec, err;
+      try {
+        rec = await token(s);
+      } catch (e) {
+        err = e;
+      }
+      const verdict = x.token(rec?.[2], err?.code);
+      if (verdict === 0) {
+        // A refresh may have rotated the refresh token: it is written before the new access
+        // token goes anywhere (an exchange, the API), so an eviction cannot bring back the spent one.
+        await this.save();
+        if (!/^[0-9]{1,4}$/.test(body)) return rec[0];
+        const i = Number(body);
+        let c = this.exchanged.get(i);
+        if (c === undefined) this.exchanged.set(i, (c = driven(x.exchangeClient(s.core, i), undefined, this.env, x.dpopKey)));
+        c.core.subject(rec[0]);
+        return (await token(c))[0];
+      }
+      if (verdict === 2) await this.end();
+      throw err ?? gone();
+    }
+
+    /** Ends the session: revoked at the server (when it has a revocation endpoint), nothing kept here. Whether the server confirmed. */
+    async end() {
+      const s = this.s;
+      // The exchanged tokens go with the session, revoked at the same endpoint.
+      const revocations = [];
+      for (const c of this.exchanged.values()) {
+        const req = s.core.revocationOf(c.core);
+        if (req !== undefined) revocations.push(req);
+        c.core.dispose();
+        drive(c);
+      }
+      this.exchanged.clear();
+      const req = s.core.signOut();
+      drive(s);
+      this.x.ended();
+      await this.save();
+      for (const r of revocations) await revoke(s, r);
+      if (req === undefined) return false;
+      const status = await revoke(s, req);
+      try {
+        s.core.revoked(status, req[0]);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+
+    /** Writes the record if the session says storage is behind. */
+    async save() {
+      const r = this.x.record(this.s.core, monotonic(), Date.now());
+      if (r === undefined) return;
+      try {
+        await this.persist(r[0], r[1]);
+      } catch {
+        // storage failed: the next change writes it again
+      }
+    }
+  }
+
+  return { TokenBroker, BrokerSession };
 }

@@ -3,7 +3,7 @@
 // client (`s.dpop`): the core gets the public JWK, builds every proof's signing input and
 // keeps the servers' nonces (src/proto/dpop.rs); this only has WebCrypto make, sign and
 // hash. No private key ever enters wasm memory, and none is ever exported.
-import { TokenError, dead, gone } from "./shell.js";
+import { KEY_FAILED, TokenError, dead, gone } from "./shell.js";
 import { b64url, param, sign } from "./jws.js";
 
 const bytes = (text) => new TextEncoder().encode(text);
@@ -12,7 +12,7 @@ const bytes = (text) => new TextEncoder().encode(text);
  * A client's DPoP state for option `dpop` (the core has checked its shape): `true`, an ES256
  * key pair made on first use with `extractable: false`, or `{ keyPair }`, the app's
  * CryptoKeyPair, checked here (and its algorithm by the core) so a wrong key fails the
- * constructor.
+ * constructor; or the broker's `{ make }`, a function that resolves to its key pair.
  */
 export function of(core, o) {
   if (!globalThis.crypto?.subtle) throw new TokenError("INVALID_CONFIG", "dpop: needs WebCrypto (crypto.subtle: a secure context, https or localhost)");
@@ -24,14 +24,16 @@ export function of(core, o) {
     if (!pub.extractable) throw new TokenError("INVALID_CONFIG", "dpop.keyPair: its public key must be extractable (each proof carries it as a JWK)");
     core.dpopAlg(pub.algorithm.name, param(pub.algorithm));
   }
-  return { pair, own: pair !== undefined, ready: undefined, ath: undefined };
+  // `make`: the broker's, its isolate's one key pair (made or imported once: js/broker.js).
+  const make = o.make;
+  return { pair, make, own: pair !== undefined || make !== undefined, ready: undefined, ath: undefined };
 }
 
 /** The signing key and its parameters, once per client: made (or the app's taken) and its public JWK given to the core. */
 function key(s) {
   const d = s.dpop;
   return (d.ready ??= (async () => {
-    const pair = (d.pair ??= await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]));
+    const pair = (d.pair ??= await (d.make ? d.make() : crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"])));
     const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
     if (dead(s)) throw gone();
     return [pair.privateKey, s.core.dpopKey(pair.publicKey.algorithm.name, param(pair.publicKey.algorithm), jwk)];
@@ -52,7 +54,7 @@ async function proof(s, make) {
 }
 
 /** The proof for the token request being sent (the token endpoint's nonce, if it gave one). */
-export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now()));
+export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now())).catch((e) => Promise.reject(e instanceof TokenError ? e : KEY_FAILED));
 
 /** The method fetch sends for `m`: the six it normalises upper-cased, any other as given. */
 function method(m) {

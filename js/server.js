@@ -4,7 +4,7 @@
 //   gets an assertion the core built, signed here;
 // - pushed authorization requests (RFC 9126) for a sign-in: the core builds the request and
 //   reads the answer; this sends it.
-import { TokenError, dead, getDpop, gone, postToken } from "./shell.js";
+import { KEY_REFUSED, TokenError, dead, getDpop, gone, postToken } from "./shell.js";
 import { importPrivate, jwkView, jws, param } from "./jws.js";
 
 const isKey = (k) => typeof k?.type === "string" && typeof k?.algorithm?.name === "string";
@@ -39,8 +39,6 @@ function key(s) {
   }));
 }
 
-/** What a request's answer is when WebCrypto could not import or sign with the client's key (nothing was sent): the core's status -2. */
-export const KEY_REFUSED = -2;
 
 /**
  * A signed client assertion for the request being sent: new claims, a new `jti`, for every

@@ -312,8 +312,8 @@ export function emit(set, value) {
  * no property of a client holds a secret. `instantiate` loads the wasm on first use (see
  * loadOnFirstUse), `hint` says what to allow when it cannot. `ext` (js/signin.js, the
  * sign-in build) adds the sign-in: `attach(s)` and `close(s)` a client's tabs, `share(s)`
- * its tokens, `post(s, a, signal)` a refresh under its lock, and `methods(proto, live, drive,
- * token)` adds its methods.
+ * its tokens, `post(s, a, signal)` a refresh under its lock, and `methods(proto, live)` adds
+ * its methods.
  */
 export function clientClass(Core, instantiate, hint, ext) {
   const load = loader(instantiate, hint);
@@ -335,7 +335,7 @@ export function clientClass(Core, instantiate, hint, ext) {
       const given = options == null ? undefined : options.clientKey;
       const opts = given == null ? options : { ...options, clientKey: server ? server.view(given) : true };
       const core = new Core(key === PRESET ? preset : 0, opts, runtime === "workerd" ? 2 : runtime === "node" ? 1 : 0, Math.random() * 2 ** 53);
-      const s = { core, ext, fetch: f || undefined, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined };
+      const s = state(core, f || undefined, ext);
       if (options?.dpop) {
         // Only the DPoP build gets here: elsewhere the core refused the option.
         try {
@@ -435,9 +435,24 @@ export function clientClass(Core, instantiate, hint, ext) {
     }
   }
   if (typeof Symbol.dispose === "symbol") TokenClient.prototype[Symbol.dispose] = TokenClient.prototype.free;
-  ext?.methods(TokenClient.prototype, live, drive, token, discovered);
+  ext?.methods(TokenClient.prototype, live);
   return TokenClient;
 }
+
+/**
+ * What the driver keeps of a client (module-private: no property of a client holds a secret):
+ * its core, the `fetch` it sends with, and `ext` (the sign-in build's hooks). Every `Core` is
+ * driven from one: a `TokenClient`'s, and each of the broker's token clients (js/broker.js).
+ */
+export const state = (core, fetch, ext) => ({ core, ext, fetch, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined });
+
+/**
+ * What a request's preparation rejects with when nothing was sent because WebCrypto could not
+ * import or sign with the client's key (js/server.js), or make, import or sign with its DPoP
+ * key (js/dpop.js): the core's statuses for them (src/wasm/machine.rs).
+ */
+export const KEY_REFUSED = -2;
+export const KEY_FAILED = -3;
 
 export const gone = () => new TokenError("DISPOSED", "the client was disposed (free() was called)");
 
@@ -473,7 +488,7 @@ function withCause(s, e) {
  * Carries out the core's actions until it has none; then takes what may be served and
  * re-arms the timer. `ctx` (a Workers ExecutionContext) keeps any request it sends alive.
  */
-function drive(s, ctx) {
+export function drive(s, ctx) {
   const core = s.core;
   const mono = monotonic(), wall = Date.now();
   // A listener may free() the client: its core is gone then, and so is the work.
@@ -555,7 +570,8 @@ function send(s, a, ctx) {
       // Still the attempt being sent (not one the core aborted): its error is the cause,
       // unless its text contains the secret.
       if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = withheld(s, e) ? null : e;
-      answer(server && e === server.KEY_REFUSED ? e : -1);
+      // Nothing was sent: WebCrypto could not use the client's key or its DPoP key.
+      answer(e === KEY_REFUSED || e === KEY_FAILED ? e : -1);
     },
   );
   waitUntil(ctx, done);
@@ -588,7 +604,7 @@ function arm(s) {
  * A valid token's record: from memory, or by waiting for the one token request. `flight`:
  * wait for that flight first (a sign-in's code exchange).
  */
-async function token(s, ctx, flight) {
+export async function token(s, ctx, flight) {
   try {
     for (;;) {
       if (s.freed) throw gone();
@@ -614,7 +630,7 @@ async function token(s, ctx, flight) {
  * Resolves once the endpoints are discovered (issuer without tokenUrl): the sign-in's
  * authorization URL and callback need them. Throws the discovery's failure.
  */
-async function discovered(s) {
+export async function discovered(s) {
   try {
     for (let id; !dead(s) && (id = s.core.discover(monotonic(), Date.now())) !== undefined; ) {
       drive(s);
@@ -671,7 +687,7 @@ const io = (s) => ({
   refused: (id, www, replayable) => !dead(s) && refusedAndDrive(s, id, www, replayable),
 });
 
-function refusedAndDrive(s, id, www, replayable) {
+export function refusedAndDrive(s, id, www, replayable) {
   const again = s.core.refused(id, www ?? undefined, replayable);
   drive(s);
   return again;

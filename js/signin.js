@@ -2,7 +2,7 @@
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
 // wake-up listeners. No decisions: src/proto/signin.rs and the machine make them, through
 // the wasm's Core (src/wasm/machine.rs); signinClass adds this to shell.js's clientClass.
-import { TokenError, cappedText, clientClass, dead, getDpop, getRuntime, getServer, monotonic, postToken } from "./shell.js";
+import { TokenError, cappedText, clientClass, dead, discovered, drive, getDpop, getRuntime, getServer, monotonic, postToken, token } from "./shell.js";
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
@@ -189,8 +189,81 @@ function share(s) {
   if (t) post(s.tabs.close, { t: "tokens", at: t[0], rt: t[1], exp: t[2], scope: t[3], gen: s.tabs.gen, key: s.dpop && getDpop().pairOf(s) });
 }
 
+/**
+ * A new sign-in for client `s` (the one sequence of tokenkit/signin and the broker's session
+ * objects): `[url, state, codeVerifier, nonce]`. The core makes the verifier, state, nonce and
+ * URL (`options`: `extraParams`, a step-up's `scope`, `acrValues`, `maxAge`); WebCrypto the
+ * randomness and digest; a pushed authorization request (RFC 9126) is sent first when the
+ * core built one.
+ */
+export async function authorize(s, state, options) {
+  await discovered(s); // issuer without tokenUrl: the authorization endpoint first
+  let random, digest;
+  try {
+    random = randomBytes(64);
+  } catch {
+    throw new TokenError("INVALID_CONFIG", "crypto: WebCrypto's getRandomValues is unavailable");
+  }
+  const [st, verifier, nonce] = s.core.pending(random, state);
+  try {
+    digest = await sha256(verifier);
+  } catch {
+    throw new TokenError("INVALID_CONFIG", "crypto: WebCrypto's SHA-256 is unavailable");
+  }
+  // DPoP: the code is bound to this client's key (dpop_jkt, RFC 9449 §10), where the
+  // client outlives the redirect (a server's). A page's key is in memory only: the
+  // page that comes back makes a new one, so a browser sends no dpop_jkt (it is
+  // optional) and the code's exchange binds the tokens to the new key.
+  const jkt = s.dpop && getRuntime() !== "browser" ? await getDpop().thumbprint(s) : undefined;
+  let url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options ?? undefined, jkt);
+  // A server's pushed authorization request (RFC 9126): the core built it, js/server.js sends it.
+  if (typeof url !== "string") url = await getServer().push(s, url);
+  return [url, st, verifier, nonce ?? undefined];
+}
+
+/**
+ * Completes a sign-in: the callback's query `params` are checked against the pending
+ * sign-in `p` (`[state, codeVerifier, nonce]`, or undefined) by the core (state, then the
+ * RFC 9207 issuer, then error or code), the code is redeemed as the core's flight, and the ID
+ * token's nonce is checked; a nonce that is not ours signs the session out.
+ */
+export async function complete(s, params, p) {
+  // The discovered metadata says whether the callback must carry iss, and where its code is redeemed.
+  await discovered(s);
+  const flight = s.core.callback(params, p?.[0], p?.[1], p?.[2], monotonic(), Date.now());
+  drive(s);
+  await token(s, undefined, flight);
+  const jwt = s.core.idToken();
+  try {
+    s.core.nonce(jwt === undefined ? undefined : idTokenNonce(jwt));
+  } finally {
+    drive(s);
+  }
+}
+
+/**
+ * Sends the core's RFC 7009 revocation `req` (`[url, headers, body, assertion]`) for client
+ * `s`: a DPoP-bound token is revoked with a proof of the key it is bound to, a fresh one if the
+ * server demands its nonce (the core says when: once); a key-based client signs a new
+ * assertion for each attempt. Resolves to the answer's status, -1 for none; what it means is
+ * the core's (`revoked`).
+ */
+export async function revoke(s, req) {
+  const send = async () => {
+    const body = req[3] ? req[2] + (await getServer().assertion(s)) : req[2];
+    return postRevocation(s.fetch, req[0], s.dpop ? [...req[1], ["DPoP", await getDpop().serverProof(s, req[0])]] : req[1], body);
+  };
+  try {
+    let a = await send();
+    if (s.dpop && !dead(s) && s.core.serverAnswer(new URL(req[0]).origin, 0, a[0], a[2] ?? "", a[1] ?? "")) a = await send();
+    return a[0];
+  } catch {
+    return -1; // no answer
+  }
+}
+
 /** The sign-in hooks of shell.js's clientClass (see there). */
-const hooks = (drive, token, discovered) => ({
+const hooks = {
   // In a browser, a sign-in client joins its origin's other tabs: it restores the tokens
   // they fetch, forgets the session when one signs out, asks for the session when it opens,
   // and re-checks its token when the page is shown again or the network returns.
@@ -236,30 +309,9 @@ const hooks = (drive, token, discovered) => ({
   methods(proto, live) {
     proto.createAuthorizationUrl = async function (options) {
       const s = live(this);
-      const state = option(options, "state");
-      await discovered(s); // issuer without tokenUrl: the authorization endpoint first
-      let random, digest;
-      try {
-        random = randomBytes(64);
-      } catch {
-        throw new TokenError("INVALID_CONFIG", "crypto: WebCrypto's getRandomValues is unavailable");
-      }
-      const [st, verifier, nonce] = s.core.pending(random, state);
-      try {
-        digest = await sha256(verifier);
-      } catch {
-        throw new TokenError("INVALID_CONFIG", "crypto: WebCrypto's SHA-256 is unavailable");
-      }
-      // DPoP: the code is bound to this client's key (dpop_jkt, RFC 9449 §10), where the
-      // client outlives the redirect (a server's). A page's key is in memory only: the
-      // page that comes back makes a new one, so a browser sends no dpop_jkt (it is
-      // optional) and the code's exchange binds the tokens to the new key.
-      const jkt = s.dpop && getRuntime() !== "browser" ? await getDpop().thumbprint(s) : undefined;
-      let url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options ?? undefined, jkt);
-      // A server's pushed authorization request (RFC 9126): the core built it, js/server.js sends it.
-      if (typeof url !== "string") url = await getServer().push(s, url);
-      if (getRuntime() === "browser" && savePending(s.core.scopeKey(), st, verifier, nonce ?? undefined)) return url;
-      return { url, state: st, codeVerifier: verifier, nonce: nonce ?? undefined };
+      const [url, st, verifier, nonce] = await authorize(s, option(options, "state"), options);
+      if (getRuntime() === "browser" && savePending(s.core.scopeKey(), st, verifier, nonce)) return url;
+      return { url, state: st, codeVerifier: verifier, nonce };
     };
     proto.completeAuthorization = async function (callbackUrl, saved) {
       const s = live(this);
@@ -272,15 +324,7 @@ const hooks = (drive, token, discovered) => ({
       let p = key === undefined ? undefined : pendingFields(takePending(key));
       if (p === undefined && saved !== null && typeof saved === "object") p = [option(saved, "state") ?? "", option(saved, "codeVerifier"), option(saved, "nonce")];
       if (params !== undefined) cleanHistory(callbackUrl);
-      const flight = s.core.callback(params, p?.[0], p?.[1], p?.[2], monotonic(), Date.now());
-      drive(s);
-      await token(s, undefined, flight);
-      const jwt = s.core.idToken();
-      try {
-        s.core.nonce(jwt === undefined ? undefined : idTokenNonce(jwt));
-      } finally {
-        drive(s);
-      }
+      await complete(s, params, p);
     };
     Object.defineProperty(proto, "isAuthorized", {
       get() {
@@ -294,46 +338,22 @@ const hooks = (drive, token, discovered) => ({
     });
     proto.signOut = async function () {
       const s = live(this);
-      const revoke = s.core.signOut();
+      const req = s.core.signOut();
       drive(s);
       const key = s.core.scopeKey();
       if (key !== undefined) takePending(key);
       if (s.tabs) post(s.tabs.close, { t: "signout" });
-      let status = -1;
+      let status;
       try {
-        if (revoke === undefined) return;
-        // A DPoP-bound refresh token is revoked with a proof of the key it is bound to, a
-        // fresh one if the server demands its nonce (the core says when: once).
-        // A key-based client signs a new assertion for each attempt (revoke[3]).
-        const send = async () => {
-          const body = revoke[3] ? revoke[2] + (await getServer().assertion(s)) : revoke[2];
-          return postRevocation(s.fetch, revoke[0], s.dpop ? [...revoke[1], ["DPoP", await getDpop().serverProof(s, revoke[0])]] : revoke[1], body);
-        };
-        let a = await send();
-        if (s.dpop && !dead(s) && s.core.serverAnswer(new URL(revoke[0]).origin, 0, a[0], a[2] ?? "", a[1] ?? "")) a = await send();
-        status = a[0];
-      } catch {
-        // no answer: the core says what that means
+        if (req === undefined) return;
+        status = await revoke(s, req);
       } finally {
         if (s.dpop) getDpop().forget(s); // the next session gets a new key
       }
-      if (revoke !== undefined) s.core.revoked(status, revoke[0]);
+      s.core.revoked(status, req[0]);
     };
   },
-});
+};
 
 /** The sign-in build's TokenClient: shell.js's clientClass with the sign-in added. */
-export function signinClass(Core, instantiate, hint) {
-  let h;
-  const ext = {
-    attach: (s) => h.attach(s),
-    close: (s) => h.close(s),
-    share: (s) => h.share(s),
-    post: (s, a, signal) => h.post(s, a, signal),
-    methods(proto, live, drive, token, discovered) {
-      h = hooks(drive, token, discovered);
-      h.methods(proto, live);
-    },
-  };
-  return clientClass(Core, instantiate, hint, ext);
-}
+export const signinClass = (Core, instantiate, hint) => clientClass(Core, instantiate, hint, hooks);

@@ -6,8 +6,8 @@
 //!   I/O, no clock, no JavaScript; tested natively with `cargo test`.
 //! - `wasm` (wasm32 only): the thin shell. The client builds export a synchronous `Core` that
 //!   js/shell.js drives (its `TokenClient` class owns `fetch`, the clocks, timers and
-//!   promises); the broker build exports `TokenBroker`, which still drives the machine from
-//!   Rust.
+//!   promises); the broker build adds `Broker` and `Session`, the broker's decisions, which
+//!   js/broker.js carries out with the same driver.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 // A panic kills the wasm instance and every client in it: no panicking constructs outside tests.

@@ -407,7 +407,7 @@ fn tokens_from_another_tab_call_off_this_tabs_refresh() {
     m.handle_response(sends[0], Ok(tokens("late", Some("rt-late"), 100.0)), clock(wall, 5), &parse_url);
     assert!(matches!(m.get(clock(wall, 6)), Get::Ready(t) if t.access_token.expose() == "at2"), "a stale answer is ignored");
     m.invalidate(clock(wall, 7));
-    m.get(clock(wall, 8));
+    let _ = m.get(clock(wall, 8));
     assert_eq!(body(&m), "grant_type=refresh_token&refresh_token=rt2&client_id=spa", "the restored refresh token is used");
     // Less than MIN_RESTORE left, already expired, or no access token at all: the access
     // token is not worth taking up, but the refresh token is the session. A machine that

@@ -1,9 +1,15 @@
-// The tokenkit edge token broker as a Cloudflare Worker. Wiring only: the broker itself
-// (routing, CORS, proxying, token cache) is Rust, in src/proto/broker/ and src/wasm/broker.rs.
-import { initSync, TokenBroker, BrokerSession } from "./pkg/tokenkit.js";
+// The tokenkit edge token broker as a Cloudflare Worker. Wiring only: the broker's decisions
+// are Rust (src/proto/broker/, src/wasm/broker.rs); js/broker.js carries them out.
+import { initSync, Broker, Session } from "./pkg/tokenkit.js";
+import { broker as brokerClasses } from "./pkg/broker.js";
 import wasm from "./pkg/tokenkit_bg.wasm";
 
 initSync({ module: wasm });
+
+const { TokenBroker, BrokerSession } = brokerClasses(Broker, Session);
+
+/** The broker itself (`new TokenBroker(env)`, then `broker.handle(request, ctx)`), for a Worker that routes other paths too. */
+export { TokenBroker };
 
 let broker; // one per isolate; its token cache is shared by every request the isolate serves
 

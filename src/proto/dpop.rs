@@ -93,6 +93,13 @@ impl DpopKey {
     }
 }
 
+/// What a request fails with when WebCrypto could not make the client's DPoP key, or import
+/// or sign with the one given; nothing was sent. `option` names where the key came from
+/// (`dpop`, or the broker's `DPOP_KEY`).
+pub fn key_failed(option: &'static str) -> Error {
+    Error::config(option, "could not be imported or made by WebCrypto")
+}
+
 /// How many random bytes the shell draws for each proof's `jti` (RFC 9449 §4.2 asks for
 /// enough that a collision is negligible: 128 bits, where 96 would do).
 pub const JTI_BYTES: usize = 16;

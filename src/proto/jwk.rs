@@ -94,9 +94,10 @@ pub const ASSERTION_LIFETIME: crate::proto::time::Secs = crate::proto::time::Sec
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// What a request fails with when WebCrypto could not import or sign with the client's
-/// key (the core cannot tell a JWK's private members are wrong: it never sees them).
-pub fn key_refused() -> crate::proto::error::Error {
-    crate::proto::error::Error::config("clientKey", "could not be imported or used by WebCrypto (check its kty, crv, alg and private members)")
+/// key (the core cannot tell a JWK's private members are wrong: it never sees them);
+/// `option` names where the key came from (`clientKey`, or the broker's `CLIENT_KEY`).
+pub fn key_refused(option: &'static str) -> crate::proto::error::Error {
+    crate::proto::error::Error::config(option, "could not be imported or used by WebCrypto (check its kty, crv, alg and private members)")
 }
 
 /// How many random bytes the shell draws for each assertion's `jti` (128 bits).

@@ -1,321 +1,43 @@
-//! The exported `TokenBroker` (Worker build, cargo feature `broker`): the edge token broker.
+//! The broker's decisions behind a synchronous interface (Worker build, cargo feature
+//! `broker`): `Broker` for the edge and the `TokenCache` object, `Session` for a `UserSession`
+//! object.
 //!
-//! One broker per isolate. Tokens come from the same state machine as `TokenClient` in its
-//! Workers mode (single flight, retries, validation, no timers that outlive a request, each
-//! waiter waiting in its own request), driven here from Rust (src/wasm/client.rs) rather than by
-//! js/shell.js. The request that starts a
-//! token fetch hands it to `ctx.waitUntil`, so the fetch completes for every waiter even if
-//! that request's caller goes away.
+//! Nothing here waits. js/broker.js owns every request, promise, Durable Object stub, WebCrypto
+//! call and `ctx.waitUntil`, and drives the token clients it makes from these configurations
+//! (each a [`Core`], the clients' own machine) with the one driver of every build,
+//! js/shell.js. Each method answers one question from [`crate::proto::broker`]: how to route a
+//! request and which gates it passes, which headers go on, what a failure means for the
+//! browser, what a session does next. Replies cross as `[status, headers, body]`, the
+//! headers as `name\nvalue\n...` (one string crossing instead of two per header).
 
 #[allow(unused_imports)]
 use crate::prelude::*;
 
-use alloc::rc::Rc;
-use core::cell::RefCell;
-
-use js_sys::{Array, Function, Promise};
+use js_sys::Array;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{Request, Response};
 
-use crate::proto::Error;
-use crate::proto::broker::config::{config_error_reply, listed_origins, misconfigured, BrokerConfig, EnvError, Role};
-use crate::proto::broker::contract::upstream_reply;
+use crate::proto::broker::bff::{self, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
+use crate::proto::broker::config::{config_error_reply, listed_origins, misconfigured, BrokerConfig, EnvError, Role, TokenTarget};
+use crate::proto::broker::contract::{failure_reply, Failure};
+use crate::proto::broker::gate;
 use crate::proto::broker::rate::{client_key, rate_limited_reply, rate_verdict, RateLimiter};
 use crate::proto::broker::route::{after_401, forward_header, After401, Incoming, Route};
-use crate::proto::broker::{cache_failed, health_reply, relayable_status, relayed_header, token_reply, CacheKind, REFUSED_HEADER};
+use crate::proto::broker::{cache_failed_code, health_reply, relayable_status, relayed_header, token_reply_of, CacheKind};
 use crate::proto::client::request::Runtime;
-use crate::proto::client::response::TokenSet;
 use crate::proto::client::sign;
 use crate::proto::http::Reply;
-use super::bff::Front;
-use super::client::{ready, token, DpopSource, Inner};
-use super::convert::parse_url;
-use super::gate::{Gates, Pass};
-use super::js;
+use crate::proto::time::{Instant, Secs};
+use crate::proto::value::Value;
+use crate::proto::Config;
+use super::convert::{parse_url, to_value};
+use super::machine::Core;
 
-#[wasm_bindgen(module = "/js/broker.js")]
-extern "C" {
-    fn describe(request: &Request) -> Array;
-    /// The first value of query parameter `name` of `url`, form-decoded.
-    #[wasm_bindgen(js_name = queryValue)]
-    fn query_value(url: &str, name: &str) -> Option<String>;
-    #[wasm_bindgen(js_name = rateBinding)]
-    fn rate_binding(env: &JsValue) -> JsValue;
-    #[wasm_bindgen(js_name = rateLimit)]
-    fn rate_limit(binding: &JsValue, key: &str) -> Promise;
-    #[wasm_bindgen(js_name = tokenCacheFetch)]
-    fn token_cache_fetch(env: &JsValue, name: &str) -> Option<Function>;
-    fn entries(request: &Request) -> Array;
-    fn reply(status: u16, headers: &str, body: &str) -> Response;
-    #[wasm_bindgen(catch)]
-    fn forward(fetch: Option<Function>, request: &Request, url: &str, headers: &Array) -> Result<Promise, JsValue>;
-    #[wasm_bindgen(catch)]
-    fn relay(response: &Response, extra: &str, dropped: &str) -> Result<Response, JsValue>;
-    #[wasm_bindgen(js_name = headerNames)]
-    fn header_names(response: &Response) -> Array;
-    /// Releases a response's body that will not be read.
-    fn discard(response: &Response);
-    #[wasm_bindgen(js_name = keyView)]
-    fn key_view(env: &JsValue, name: &str) -> JsValue;
+/// `[status, headers, body]` of `r`, its headers and `extra` (CORS) as one string.
+fn reply(r: &Reply, extra: &[(&'static str, String)]) -> JsValue {
+    Array::of3(&JsValue::from(r.status), &JsValue::from_str(&lines(r.headers.iter().chain(extra))), &JsValue::from_str(&r.body)).into()
 }
 
-/// The core's view of the private JWK in secret `name` (its public members, `alg`, `kid`,
-/// `d: true`): `None` when it is not set, an empty string (refused by name) when it is not
-/// a JSON object. The private members stay in JavaScript, for WebCrypto.
-pub(super) fn secret_key_view(env: &JsValue, name: &str) -> Option<crate::proto::value::Value> {
-    let view = key_view(env, name);
-    match view.is_null() {
-        true => Some(crate::proto::value::Value::Str(String::new())),
-        false => (!view.is_undefined()).then(|| super::convert::to_value(&view, 1)),
-    }
-}
-
-/// The DPoP key source of an object whose configuration is `cfg` (`None` without DPoP):
-/// the `DPOP_KEY` secret, or a key of this isolate's own. `shared`: its tokens are used in
-/// other isolates too (see [`BrokerConfig::dpop_keying`]).
-pub(super) fn dpop_source(cfg: &BrokerConfig, env: &JsValue, shared: bool) -> Result<Option<DpopSource>, EnvError> {
-    let import = cfg.dpop_keying(secret_key_view(env, "DPOP_KEY").as_ref(), shared)?;
-    Ok(cfg.dpop().then(|| DpopSource { env: env.clone(), import }))
-}
-
-/// The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`.
-#[wasm_bindgen(skip_typescript)]
-pub struct TokenBroker {
-    inner: Rc<Broker>,
-}
-
-struct Broker {
-    cfg: Result<Rc<BrokerConfig>, EnvError>,
-    /// With a broken configuration: the origins `ALLOWED_ORIGINS` lists, who may read why.
-    listed: Vec<String>,
-    /// This isolate's own token client for the upstream endpoint.
-    tokens: Option<Rc<Inner>>,
-    /// With a `TOKEN_CACHE` Durable Object binding: a broker-contract client of the
-    /// deployment's one token (the object single-flights the upstream request), whose copy
-    /// is kept here for the token's remaining life. `tokens` serves if the object cannot.
-    shared: Option<Rc<Inner>>,
-    /// This isolate's own rate limit buckets: the limit without a `RATE_LIMITER` binding,
-    /// or when it fails.
-    limiter: RefCell<RateLimiter>,
-    /// Cloudflare's Rate Limiting binding (`RATE_LIMITER`), shared by the isolates of a
-    /// location; `undefined` without one.
-    rate: JsValue,
-    /// The `SESSIONS` Durable Object namespace (`UserSession`), for signing users in.
-    sessions: JsValue,
-    /// The Access keys this isolate holds.
-    gates: Gates,
-    /// The Worker's env: the bindings and secrets the route clients below need.
-    env: JsValue,
-    /// The tokens of the `PROXY_ROUTES` entries that name their own (down-scoped per API),
-    /// made on first use: `(route, this isolate's client, the deployment's through the
-    /// TOKEN_CACHE object of its credential set)`.
-    routes: RefCell<Vec<RouteTokens>>,
-}
-
-/// A route's own token clients: `(route, this isolate's, the deployment's object's)`.
-type RouteTokens = (usize, Rc<Inner>, Option<Rc<Inner>>);
-
-impl TokenBroker {
-    fn with_role(role: Role, env: &JsValue) -> TokenBroker {
-        let get = |k: &str| js_sys::Reflect::get(env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string());
-        let edge = role == Role::Edge;
-        // Bindings too belong to a role: only the edge has sessions, a shared cache and a limiter.
-        let binding = |name: &str| match edge {
-            true => js_sys::Reflect::get(env, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED),
-            false => JsValue::UNDEFINED,
-        };
-        let sessions = binding("SESSIONS");
-        let shared_bound = binding("TOKEN_CACHE").is_object();
-        let mut dpop = None;
-        let cfg = BrokerConfig::from_env(role, &get, secret_key_view(env, "CLIENT_KEY").as_ref(), &parse_url).and_then(|c| match (c.signs_in(), sessions.is_object()) {
-            (true, false) => Err(EnvError { var: "SESSIONS", reason: "sign-in needs the UserSession Durable Object bound as SESSIONS" }),
-            _ => {
-                dpop = dpop_source(&c, env, shared_bound)?;
-                Ok(Rc::new(c))
-            }
-        });
-        let tokens = cfg.as_ref().ok().map(|c| Inner::new(c.upstream.clone(), None, Runtime::Workerd));
-        if let Some(t) = &tokens {
-            *t.dpop.borrow_mut() = dpop;
-            *t.key_env.borrow_mut() = env.clone();
-        }
-        let shared = cfg.as_ref().ok().filter(|_| edge).and_then(|c| {
-            let fetch = token_cache_fetch(env, &c.credential_set())?;
-            let shared = c.shared_cache_config(None, &parse_url).ok()?;
-            Some(Inner::new(shared, Some(fetch), Runtime::Workerd))
-        });
-        let rate = if edge { rate_binding(env) } else { JsValue::UNDEFINED };
-        let listed = if edge && cfg.is_err() { listed_origins(&get, &parse_url) } else { Vec::new() };
-        let (env, routes) = (env.clone(), RefCell::new(Vec::new()));
-        TokenBroker { inner: Rc::new(Broker { cfg, listed, tokens, shared, limiter: RefCell::new(RateLimiter::default()), rate, sessions, gates: Gates::default(), env, routes }) }
-    }
-}
-
-#[wasm_bindgen]
-impl TokenBroker {
-    /// The Worker's fetch handler. Reads the configuration from the Worker's `env`; never
-    /// throws (a bad configuration answers every request with 500 naming the variable).
-    #[wasm_bindgen(constructor)]
-    pub fn new(env: JsValue) -> TokenBroker {
-        TokenBroker::with_role(Role::Edge, &env)
-    }
-
-    /// The `TokenCache` Durable Object's broker: the upstream client and `POST /token` only.
-    #[wasm_bindgen(js_name = tokenCache)]
-    pub fn token_cache(env: JsValue) -> TokenBroker {
-        TokenBroker::with_role(Role::TokenCache, &env)
-    }
-
-    /// Answers one request. A cached token, CORS and errors are answered without the
-    /// future machinery (an already-resolved promise); a token being fetched and the proxy
-    /// wait.
-    pub fn handle(&self, request: Request, ctx: JsValue) -> Promise {
-        let broker = self.inner.clone();
-        let d = describe(&request);
-        let client = d.get(5).as_string().unwrap_or_else(|| "*".to_owned());
-        if broker.rate.is_undefined() || broker.cfg.is_err() {
-            return broker.serve(request, &d, &client, None, ctx);
-        }
-        // The binding is asked first (keyed like the buckets: CF-Connecting-IP, IPv6 by /64);
-        // it answers true, false, or null when it failed (then the isolate's buckets decide).
-        let asked = rate_limit(&broker.rate, &client_key(&client));
-        future_to_promise(async move {
-            let verdict = JsFuture::from(asked).await.ok().and_then(|v| v.as_bool());
-            JsFuture::from(broker.serve(request, &d, &client, verdict, ctx)).await
-        })
-    }
-}
-
-impl Broker {
-    /// Answers `request` once the rate limit binding (if any) gave its `verdict`: routes
-    /// it, passes it through the configured gates (Access, Turnstile), and serves it.
-    fn serve(self: &Rc<Self>, request: Request, d: &Array, client: &str, verdict: Option<bool>, ctx: JsValue) -> Promise {
-        let step = self.route(d, client, verdict);
-        let (origin, key) = (d.get(2).as_string(), d.get(3).as_string());
-        let gated = match (&self.cfg, step.route()) {
-            (Ok(cfg), Some(route)) if Gates::apply(cfg, &route, key.as_deref()) => Some((cfg.clone(), route)),
-            _ => None,
-        };
-        let Some((cfg, route)) = gated else { return self.run(step, request, ctx) };
-        let broker = self.clone();
-        let (url, ip) = (d.get(1).as_string().unwrap_or_default(), d.get(5).as_string());
-        future_to_promise(async move {
-            let header = |n: &str| request.headers().get(n).ok().flatten();
-            let turnstile = match route {
-                Route::Login => query_value(&url, "cf-turnstile-response"),
-                _ => header("cf-turnstile-response"),
-            };
-            let pass = Pass {
-                route: &route,
-                access_jwt: header("cf-access-jwt-assertion"),
-                origin: origin.as_deref(),
-                broker_key: key.as_deref(),
-                turnstile,
-                ip: ip.as_deref(),
-                host: parse_url(&url).map(|u| u.hostname),
-            };
-            if let Err(r) = broker.gates.check(&cfg, pass).await {
-                return Ok(respond(r, step.cors()).into());
-            }
-            JsFuture::from(broker.run(step, request, ctx)).await
-        })
-    }
-
-    /// Serves a routed (and admitted) request.
-    fn run(self: &Rc<Self>, step: Step, request: Request, ctx: JsValue) -> Promise {
-        let broker = self.clone();
-        let now = |resp: Response| Promise::resolve(&JsValue::from(resp));
-        match step {
-            Step::Done(resp) => now(resp),
-            Step::Token(cors) => {
-                // Only the token cache's object hands on DPoP-bound tokens (to its isolates).
-                let dpop = broker.cfg.as_ref().is_ok_and(|c| c.dpop());
-                // A token cache object asked for a route's own token (`?route=<index>`).
-                let object = broker.cfg.as_ref().ok().filter(|c| c.role == Role::TokenCache);
-                let route = object.and_then(|c| c.cached_route(query_value(&request.url(), "route").as_deref()));
-                // An isolate says an API refused the token this object gave it.
-                if let (Some(cfg), Some(refused)) = (object, request.headers().get(REFUSED_HEADER).ok().flatten()) {
-                    let holder = match route {
-                        Some(i) => broker.route_tokens(cfg, i).map(|(own, _)| own),
-                        None => broker.tokens.clone(),
-                    };
-                    if let Some(h) = holder {
-                        h.refused_elsewhere(&refused);
-                    }
-                }
-                if let (Some(i), Ok(cfg)) = (route, &broker.cfg) {
-                    let cfg = cfg.clone();
-                    return future_to_promise(async move { Ok(token_response(broker.token_for(&cfg, Some(i), &ctx).await.map(|(t, _)| t), dpop, &cors).into()) });
-                }
-                match broker.shared.as_ref().or(broker.tokens.as_ref()).map(|t| ready(t, &ctx)) {
-                    Some(Ok(Ok(t))) => now(token_response(Ok(t), dpop, &cors)),
-                    Some(Ok(Err(e))) if broker.shared.is_none() => now(token_response(Err(e), dpop, &cors)),
-                    _ => future_to_promise(async move { Ok(token_response(broker.token(&ctx).await, dpop, &cors).into()) }),
-                }
-            }
-            Step::Proxy(cfg, target, cors) => future_to_promise(async move {
-                Ok(broker.proxy_response(&cfg, &request, &target, &cors, &ctx).await.into())
-            }),
-            Step::SignIn(cfg, route, url, cookie, cors) => future_to_promise(async move {
-                let Some(front) = broker.front(&cfg) else { return Ok(respond(config_error_reply(&NO_SIGNIN), &cors).into()) };
-                let cookie = cookie.as_deref();
-                let r = match route {
-                    Route::Login => {
-                        let step = [query_value(&url, "acr_values"), query_value(&url, "max_age"), query_value(&url, "scope")];
-                        front.login(query_value(&url, "return_to"), step, cookie).await
-                    }
-                    Route::Callback => front.callback(&url, cookie).await,
-                    Route::Logout => front.logout(cookie).await,
-                    _ => front.status(cookie).await,
-                };
-                Ok(respond(r, &cors).into())
-            }),
-        }
-    }
-}
-
-impl Step {
-    /// The route a step serves (`None`: answered already).
-    fn route(&self) -> Option<Route> {
-        match self {
-            Step::Done(_) => None,
-            Step::Token(_) => Some(Route::Token),
-            Step::Proxy(_, target, _) => Some(Route::Proxy(target.clone())),
-            Step::SignIn(_, route, ..) => Some(route.clone()),
-        }
-    }
-
-    fn cors(&self) -> &[(&'static str, String)] {
-        match self {
-            Step::Done(_) => &[],
-            Step::Token(cors) | Step::Proxy(.., cors) | Step::SignIn(.., cors) => cors,
-        }
-    }
-}
-
-/// What [`Broker::route`] leaves to do.
-enum Step {
-    Done(Response),
-    Token(Vec<(&'static str, String)>),
-    Proxy(Rc<BrokerConfig>, String, Vec<(&'static str, String)>),
-    /// A sign-in route: the route, the request's URL and cookie.
-    SignIn(Rc<BrokerConfig>, Route, String, Option<String>, Vec<(&'static str, String)>),
-}
-
-fn token_response(r: Result<TokenSet, Error>, dpop: bool, cors: &[(&'static str, String)]) -> Response {
-    match r {
-        Ok(t) => respond(token_reply(&t, dpop, js::now().mono), cors),
-        Err(e) => respond(upstream_reply(&e), cors),
-    }
-}
-
-pub(super) fn respond(r: Reply, cors: &[(&'static str, String)]) -> Response {
-    reply(r.status, &lines(r.headers.iter().chain(cors)), &r.body)
-}
-
-/// Headers as one string, `name\nvalue\n...`, for js/broker.js: one string crossing instead
-/// of two per header. A pair holding a newline (never a valid header) is left out.
+/// Headers as `name\nvalue\n...`; a pair holding a newline (never a valid header) is left out.
 fn lines<'a>(pairs: impl Iterator<Item = &'a (&'static str, String)>) -> String {
     let mut out = String::new();
     for (k, v) in pairs.filter(|(k, v)| !k.contains('\n') && !v.contains('\n')) {
@@ -329,251 +51,650 @@ fn lines<'a>(pairs: impl Iterator<Item = &'a (&'static str, String)>) -> String 
     out
 }
 
+/// A `TokenError`'s public fields, as js/broker.js hands them back.
+fn failure(code: String, status: Option<u16>, error: Option<String>, retry_after: Option<f64>, message: String) -> Failure {
+    Failure { code, status, error, retry_after: retry_after.map(|s| Secs(s.max(0.0) as u64)), message }
+}
+
+fn role_of(role: u8) -> Role {
+    match role {
+        1 => Role::TokenCache,
+        2 => Role::Session,
+        _ => Role::Edge,
+    }
+}
+
+/// The env's string variables, as the configuration reads them.
+fn getter(env: &JsValue) -> impl Fn(&str) -> Option<String> + '_ {
+    |k: &str| js_sys::Reflect::get(env, &JsValue::from_str(k)).ok().and_then(|v| v.as_string())
+}
+
+/// The shell's view of a private JWK secret (js/broker.js `keyView`): `None` when it is not
+/// set, an empty string (refused by name) when it is not a JSON object.
+fn key_view(view: &JsValue) -> Option<Value> {
+    match view.is_null() {
+        true => Some(Value::Str(String::new())),
+        false => (!view.is_undefined()).then(|| to_value(view, 1)),
+    }
+}
+
+/// `[name, param]` to import `DPOP_KEY` with, `[]` for a key made in this isolate, or
+/// `undefined` without DPoP ([`BrokerConfig::dpop_keying`]).
+fn dpop_keying(cfg: &BrokerConfig, view: &JsValue, shared: bool) -> Result<JsValue, EnvError> {
+    let import = cfg.dpop_keying(key_view(view).as_ref(), shared)?;
+    Ok(match (cfg.dpop(), import) {
+        (false, _) => JsValue::UNDEFINED,
+        (true, None) => Array::new().into(),
+        (true, Some((name, param))) => Array::of2(&JsValue::from_str(name), &JsValue::from_str(param)).into(),
+    })
+}
+
+fn client(cfg: Config) -> Core {
+    Core::of(cfg, Runtime::Workerd, js_sys::Math::random() * 9_007_199_254_740_992.0)
+}
+
+/// The broker of the edge (`role` 0) or of a `TokenCache` object (1).
+#[wasm_bindgen(skip_typescript)]
+pub struct Broker {
+    cfg: Result<BrokerConfig, EnvError>,
+    /// With a broken configuration: the origins `ALLOWED_ORIGINS` lists, who may read why.
+    listed: Vec<String>,
+    /// This isolate's own rate limit buckets: the limit without a `RATE_LIMITER` binding,
+    /// or when it fails.
+    limiter: RateLimiter,
+    /// Whether `TOKEN_CACHE` and `RATE_LIMITER` are bound (the edge's bindings only).
+    shared: bool,
+    rate: bool,
+    /// The DPoP key's source ([`dpop_keying`]).
+    dpop: JsValue,
+    /// When the Access keys were last fetched, and when a fetch last started.
+    keys_checked: Option<Instant>,
+    keys_started: Option<Instant>,
+}
+
+/// What a routed request needs (`Broker::route`'s kinds).
+const DONE: u8 = 0;
+const TOKEN: u8 = 1;
+const PROXY: u8 = 2;
+const SIGN_IN: u8 = 3;
+
+#[wasm_bindgen]
 impl Broker {
-    /// Routes `request` (the core decides); answers at once unless it needs the token or the API.
-    fn route(&self, d: &Array, client: &str, verdict: Option<bool>) -> Step {
-        let s = |i: u32| d.get(i).as_string();
-        let (method, url) = (s(0).unwrap_or_default(), s(1).unwrap_or_default());
-        let (origin, key, request_headers, csrf) = (s(2), s(3), s(4), s(7));
+    /// The broker of `role` (0 the edge, 1 a `TokenCache` object) from the Worker's `env`;
+    /// `client_key` and `dpop_key` are the shell's views of those secrets; `sessions`,
+    /// `token_cache`, `rate`: whether those bindings are there. Never throws: a broken
+    /// configuration answers every request naming the variable.
+    #[wasm_bindgen(constructor)]
+    pub fn new(role: u8, env: JsValue, client_key: JsValue, dpop_key: JsValue, sessions: bool, token_cache: bool, rate: bool) -> Broker {
+        let role = role_of(role);
+        let edge = role == Role::Edge;
+        let (shared, rate) = (edge && token_cache, edge && rate);
+        let get = getter(&env);
+        let mut dpop = JsValue::UNDEFINED;
+        let cfg = BrokerConfig::from_env(role, &get, key_view(&client_key).as_ref(), &parse_url).and_then(|c| match (c.signs_in(), edge && sessions) {
+            (true, false) => Err(EnvError { var: "SESSIONS", reason: "sign-in needs the UserSession Durable Object bound as SESSIONS" }),
+            _ => {
+                dpop = dpop_keying(&c, &dpop_key, shared)?;
+                Ok(c)
+            }
+        });
+        let listed = if edge && cfg.is_err() { listed_origins(&get, &parse_url) } else { Vec::new() };
+        Broker { cfg, listed, limiter: RateLimiter::default(), shared, rate, dpop, keys_checked: None, keys_started: None }
+    }
+
+    /// The DPoP key's source: `[name, param]` to import `DPOP_KEY` with, `[]` for a key made
+    /// in this isolate, `undefined` without DPoP.
+    #[wasm_bindgen(getter, js_name = dpopKey)]
+    pub fn dpop_key(&self) -> JsValue {
+        self.dpop.clone()
+    }
+
+    /// Whether the deployment's tokens are DPoP-bound.
+    #[wasm_bindgen(getter)]
+    pub fn dpop(&self) -> bool {
+        self.cfg.as_ref().is_ok_and(|c| c.dpop())
+    }
+
+    /// Whether the broker signs users in (`/proxy/` then carries the session's user's token).
+    #[wasm_bindgen(getter, js_name = signsIn)]
+    pub fn signs_in(&self) -> bool {
+        self.cfg.as_ref().is_ok_and(|c| c.signs_in())
+    }
+
+    /// The header of an isolate's token request that names the token an API refused to the
+    /// `TokenCache` object ([`crate::proto::broker::REFUSED_HEADER`]).
+    #[wasm_bindgen(js_name = refusedHeader)]
+    pub fn refused_header() -> String {
+        crate::proto::broker::REFUSED_HEADER.to_owned()
+    }
+
+    /// The reply when the DPoP key could not be made, imported or used for a proof.
+    #[wasm_bindgen(js_name = dpopFailed)]
+    pub fn dpop_failed() -> JsValue {
+        reply(&crate::proto::broker::contract::upstream_reply(&crate::proto::dpop::key_failed("DPOP_KEY")), &[])
+    }
+
+    /// A token client: `route` -1 the upstream one, else that `PROXY_ROUTES` entry's own;
+    /// `shared`: the one that asks the deployment's `TokenCache` object for it (the broker
+    /// contract). `undefined` when there is none.
+    pub fn client(&self, route: i32, shared: bool) -> Option<Core> {
+        let cfg = self.cfg.as_ref().ok()?;
+        let i = usize::try_from(route).ok();
+        let c = match (shared, i) {
+            (false, None) => cfg.upstream.clone(),
+            (false, Some(i)) => cfg.route_client(i)?,
+            (true, _) if !self.shared => return None,
+            (true, i) => cfg.shared_cache_config(i, &parse_url).ok()?,
+        };
+        Some(client(c))
+    }
+
+    /// The name of the `TokenCache` object that holds the upstream token (`route` -1) or
+    /// route `route`'s own.
+    #[wasm_bindgen(js_name = cacheName)]
+    pub fn cache_name(&self, route: i32) -> Option<String> {
+        let cfg = self.cfg.as_ref().ok()?;
+        match usize::try_from(route) {
+            Ok(i) => cfg.route_credential_set(i),
+            Err(_) => Some(cfg.credential_set()),
+        }
+    }
+
+    /// The rate limit binding's key for a client's IP (IPv6 by /64).
+    #[wasm_bindgen(js_name = rateKey)]
+    pub fn rate_key(ip: &str) -> String {
+        client_key(ip)
+    }
+
+    /// Whether the rate limit binding is asked first.
+    #[wasm_bindgen(getter, js_name = asksBinding)]
+    pub fn asks_binding(&self) -> bool {
+        self.rate && self.cfg.is_ok()
+    }
+
+    /// Routes a request (the rate limit binding said `verdict`: `undefined` when it was not
+    /// asked or failed) at monotonic `mono`:
+    /// - `[0, reply]`: answer now;
+    /// - `[1, cors, gates]`: `POST /token`;
+    /// - `[2, cors, gates, target, route]`: `/proxy/` to `target` with route `route`'s own
+    ///   token (-1: the deployment's, or the user's);
+    /// - `[3, cors, gates, name]`: a sign-in route (`login`, `callback`, `logout`, `session`).
+    ///
+    /// `cors` is the CORS headers for every answer, `gates` what must be checked first:
+    /// 1 Access, 2 Turnstile (`Broker::turnstile`), or both.
+    #[allow(clippy::too_many_arguments)]
+    pub fn route(&mut self, method: &str, url: &str, origin: Option<String>, key: Option<String>, request_headers: Option<String>, ip: Option<String>, csrf: Option<String>, verdict: Option<bool>, mono: f64) -> Array {
+        let done = |r: JsValue| Array::of2(&JsValue::from(DONE), &r);
         let cfg = match &self.cfg {
-            Ok(c) => c.clone(),
-            Err(e) => return Step::Done(respond(misconfigured(e, &self.listed, &method, origin.as_deref(), request_headers.as_deref()), &[])),
+            Ok(c) => c,
+            Err(e) => return done(reply(&misconfigured(e, &self.listed, method, origin.as_deref(), request_headers.as_deref()), &[])),
         };
         let cors = cfg.cors_headers(origin.as_deref());
-        let limiter = &mut self.limiter.borrow_mut();
-        if let Err(secs) = rate_verdict(verdict, limiter, client, cfg.rate_per_minute, js::now().mono) {
-            return Step::Done(respond(rate_limited_reply(secs), &cors));
+        let client = ip.as_deref().unwrap_or("*");
+        if let Err(secs) = rate_verdict(verdict, &mut self.limiter, client, cfg.rate_per_minute, Instant(mono as u64)) {
+            return done(reply(&rate_limited_reply(secs), &cors));
         }
         // The path exactly as received: after "scheme://authority", before "?".
         let after = url.split_once("://").map_or("", |(_, rest)| rest);
         let path_query = after.find('/').and_then(|i| after.get(i..)).unwrap_or("/");
         let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
-        let incoming = Incoming {
-            method: &method,
-            path,
-            query,
-            origin: origin.as_deref(),
-            broker_key: key.as_deref(),
-            request_headers: request_headers.as_deref(),
-            csrf: csrf.as_deref(),
-        };
-        match cfg.route(&incoming) {
-            Err(r) => Step::Done(respond(r, &cors)),
+        let incoming = Incoming { method, path, query, origin: origin.as_deref(), broker_key: key.as_deref(), request_headers: request_headers.as_deref(), csrf: csrf.as_deref() };
+        let route = match cfg.route(&incoming) {
+            Err(r) => return done(reply(&r, &cors)),
             Ok(Route::Health) => {
-                let cache = if self.shared.is_some() { CacheKind::DurableObject } else { CacheKind::Isolate };
-                Step::Done(respond(health_reply(cache, !self.rate.is_undefined(), cfg.rate_per_minute), &cors))
+                let cache = if self.shared { CacheKind::DurableObject } else { CacheKind::Isolate };
+                return done(reply(&health_reply(cache, self.rate, cfg.rate_per_minute), &cors));
             }
-            Ok(Route::Token) => Step::Token(cors),
-            Ok(r @ (Route::Login | Route::Callback | Route::Logout | Route::Session)) => {
-                Step::SignIn(cfg, r, url.clone(), s(6), cors)
-            }
-            Ok(Route::Proxy(target)) => {
+            Ok(r) => r,
+        };
+        let proved = gate::proved_otherwise(cfg, key.as_deref());
+        let gates = u8::from(cfg.access.is_some()) | (u8::from(cfg.turnstile.is_some() && gate::turnstile_needed(cfg.signs_in(), &route, proved)) << 1);
+        let head = |kind: u8| Array::of3(&JsValue::from(kind), &JsValue::from_str(&lines(cors.iter())), &JsValue::from(gates));
+        match route {
+            Route::Token => head(TOKEN),
+            Route::Proxy(target) => {
                 // Defence in depth: whatever proxy_target allowed must parse to PROXY_ORIGIN.
-                let same = parse_url(&target).map(|u| u.origin) == cfg.proxy_origin.clone();
-                if !same {
-                    return Step::Done(respond(
-                        Reply::error(400, "bad_proxy_path", "the proxy path leaves PROXY_ORIGIN"),
-                        &cors,
-                    ));
+                let api = parse_url(&target);
+                if api.as_ref().map(|u| &u.origin) != cfg.proxy_origin.as_ref() {
+                    return done(reply(&Reply::error(400, "bad_proxy_path", "the proxy path leaves PROXY_ORIGIN"), &cors));
                 }
-                Step::Proxy(cfg, target, cors)
+                let own = api.and_then(|u| cfg.token_route(&u.pathname, method)).map_or(-1, |i| i as i32);
+                let out = head(PROXY);
+                out.push(&JsValue::from_str(&target));
+                out.push(&JsValue::from(own));
+                out
+            }
+            r => {
+                let name = match r {
+                    Route::Login => "login",
+                    Route::Callback => "callback",
+                    Route::Logout => "logout",
+                    _ => "session",
+                };
+                let out = head(SIGN_IN);
+                out.push(&JsValue::from_str(name));
+                out
             }
         }
     }
 
-    async fn proxy_response(
-        &self,
-        cfg: &BrokerConfig,
-        request: &Request,
-        target: &str,
-        cors: &[(&'static str, String)],
-        ctx: &JsValue,
-    ) -> Response {
-        let unavailable = || respond(Reply::error(502, "api_unavailable", "the API could not be reached"), cors);
-        match self.proxy(cfg, request, target, ctx).await {
-            Ok(resp) if relayable_status(resp.status()) => {
-                // The API's headers that would act as the broker origin's own are dropped.
-                let mut dropped = String::new();
-                let status = resp.status();
-                for name in header_names(&resp).iter().filter_map(|n| n.as_string()).filter(|n| !relayed_header(n, status)) {
-                    dropped.push_str(&name);
-                    dropped.push('\n');
-                }
-                relay(&resp, &lines(cors.iter()), &dropped).unwrap_or_else(|_| {
-                    discard(&resp);
-                    unavailable()
-                })
-            }
-            Ok(resp) => {
-                discard(&resp);
-                unavailable()
-            }
-            Err(Some(r)) => respond(r, cors),
-            Err(None) => unavailable(),
+    /// A refusal by a gate: `code` and why.
+    pub fn refused(code: &str, why: &str) -> JsValue {
+        reply(&gate::refused(code, why), &[])
+    }
+
+    /// Checks an Access token's header and claims (parsed JSON) at Unix seconds `now`: the
+    /// `kid` of the key to verify it with, or throws why not.
+    #[wasm_bindgen(js_name = accessClaims)]
+    pub fn access_claims(&self, header: JsValue, claims: JsValue, now: f64) -> Result<String, JsValue> {
+        let access = self.cfg.as_ref().ok().and_then(|c| c.access.as_ref()).ok_or_else(|| JsValue::from_str("Access is not configured"))?;
+        gate::access_claims(&to_value(&header, 4), &to_value(&claims, 4), access, now).map_err(JsValue::from_str)
+    }
+
+    /// Whether to fetch the team's keys now ([`gate::jwks_stale`]); if so, the fetch is
+    /// counted as started, and this is its URL.
+    #[wasm_bindgen(js_name = keysStale)]
+    pub fn keys_stale(&mut self, kid_known: bool, mono: f64) -> Option<String> {
+        let access = self.cfg.as_ref().ok()?.access.as_ref()?;
+        let now = Instant(mono as u64);
+        gate::jwks_stale(self.keys_checked, self.keys_started, kid_known, now).then(|| {
+            self.keys_started = Some(now);
+            access.certs_url()
+        })
+    }
+
+    /// The team's keys in the answer (`status`, parsed JSON `body`) fetched at `mono`:
+    /// `[[kid, n, e], ...]`, or `undefined` to keep the old ones.
+    #[wasm_bindgen(js_name = keysFetched)]
+    pub fn keys_fetched(&mut self, status: u16, body: JsValue, mono: f64) -> JsValue {
+        self.keys_checked = Some(Instant(mono as u64));
+        match gate::access_keys(status, &to_value(&body, 3)) {
+            None => JsValue::UNDEFINED,
+            Some(keys) => keys.iter().map(|k| JsValue::from(Array::of3(&JsValue::from_str(&k.kid), &JsValue::from_str(&k.n), &JsValue::from_str(&k.e)))).collect::<Array>().into(),
         }
     }
 
-    /// The deployment's token (through the Durable Object), else this isolate's own: when
-    /// the object cannot be reached or fails, the isolate asks upstream itself.
-    async fn token(&self, ctx: &JsValue) -> Result<TokenSet, Error> {
-        self.token_from(self.shared.as_ref(), self.tokens.as_ref(), ctx).await.map(|(t, _)| t)
-    }
-
-    /// A token from the `shared` client (a TOKEN_CACHE object's) if there is one and it can
-    /// be reached, else from `own`; and the client it came from.
-    async fn token_from(&self, shared: Option<&Rc<Inner>>, own: Option<&Rc<Inner>>, ctx: &JsValue) -> Result<(TokenSet, Rc<Inner>), Error> {
-        if let Some(shared) = shared {
-            match token(shared, ctx).await {
-                Ok(t) => return Ok((t, shared.clone())),
-                Err(e) if cache_failed(&e) => {}
-                Err(e) => return Err(e),
+    /// The siteverify request (`[url, body]`) for the widget token of a request: its
+    /// `CF-Turnstile-Response` `header`, or for `/login` (`login`: a navigation, which sets
+    /// no header) its `cf-turnstile-response` `query` value; or `[reply]`, the refusal when
+    /// there is none to check.
+    pub fn turnstile(&self, login: bool, header: Option<String>, query: Option<String>, ip: Option<String>) -> Array {
+        let Some((cfg, t)) = self.cfg.as_ref().ok().and_then(|c| Some((c, c.turnstile.as_ref()?))) else { return Array::new() };
+        let token = if login { query } else { header };
+        match token.filter(|t| !t.is_empty() && t.len() <= 2048) {
+            Some(token) => Array::of2(&JsValue::from_str(&t.verify_url), &JsValue::from_str(&gate::siteverify_body(t, &token, ip.as_deref()))),
+            None => {
+                let why = match cfg.broker_keys.is_empty() {
+                    true => "send a Turnstile token (CF-Turnstile-Response)",
+                    false => "send a Turnstile token (CF-Turnstile-Response) or a valid X-Broker-Key",
+                };
+                Array::of1(&reply(&gate::refused("turnstile_required", why), &[]))
             }
         }
-        let own = own.ok_or(Error::Disposed)?;
-        token(own, ctx).await.map(|t| (t, own.clone()))
     }
 
-    /// The clients of route `i`'s own token (this isolate's, and the deployment's through
-    /// its TOKEN_CACHE object when the edge has the binding), made on first use.
-    fn route_tokens(&self, cfg: &BrokerConfig, i: usize) -> Option<(Rc<Inner>, Option<Rc<Inner>>)> {
-        if let Some((_, own, shared)) = self.routes.borrow().iter().find(|(r, ..)| *r == i) {
-            return Some((own.clone(), shared.clone()));
+    /// What siteverify answered (`status`, parsed JSON `body`) for a request from `origin`
+    /// to the broker at `host`: `undefined` if the widget passes, else the refusal.
+    #[wasm_bindgen(js_name = turnstileVerdict)]
+    pub fn turnstile_verdict(&self, status: u16, body: JsValue, origin: Option<String>, host: Option<String>) -> JsValue {
+        let Ok(cfg) = &self.cfg else { return JsValue::UNDEFINED };
+        let origin_host = origin.as_deref().and_then(parse_url).map(|u| u.hostname);
+        let allowed: Vec<&str> = cfg.allowed_origins.iter().map(|o| gate::origin_host(o)).chain(host.as_deref()).collect();
+        match gate::turnstile_verdict(status, &to_value(&body, 3), origin_host.as_deref(), &allowed) {
+            Ok(()) => JsValue::UNDEFINED,
+            Err(why) => reply(&gate::refused("turnstile_failed", why), &[]),
         }
-        let own = Inner::new(cfg.route_client(i)?, None, Runtime::Workerd);
-        *own.dpop.borrow_mut() = self.tokens.as_ref().and_then(|t| t.dpop.borrow().clone());
-        *own.key_env.borrow_mut() = self.env.clone();
-        let shared = match cfg.role {
-            Role::Edge => cfg.route_credential_set(i).and_then(|name| {
-                let fetch = token_cache_fetch(&self.env, &name)?;
-                Some(Inner::new(cfg.shared_cache_config(Some(i), &parse_url).ok()?, Some(fetch), Runtime::Workerd))
-            }),
+    }
+
+    /// The `PROXY_ROUTES` entry a token cache object's request names (its `route` query
+    /// value), or -1: the deployment's token.
+    #[wasm_bindgen(js_name = cachedRoute)]
+    pub fn cached_route(&self, query: Option<String>) -> i32 {
+        let c = self.cfg.as_ref().ok().filter(|c| c.role == Role::TokenCache);
+        c.and_then(|c| c.cached_route(query.as_deref())).map_or(-1, |i| i as i32)
+    }
+
+    /// The broker contract's answer with `token`, which expires at wall-clock `expires_at`
+    /// (ms), at `wall`: `token_type` is the deployment's.
+    #[wasm_bindgen(js_name = tokenReply)]
+    pub fn token_reply(&self, token: &str, expires_at: f64, wall: f64) -> JsValue {
+        let secs = ((expires_at - wall).max(0.0) / 1000.0) as u64;
+        reply(&token_reply_of(token, self.dpop(), secs), &[])
+    }
+
+    /// The broker contract's answer to a failed token request (a `TokenError`'s fields).
+    #[wasm_bindgen(js_name = failureReply)]
+    pub fn failure_reply(code: String, status: Option<u16>, error: Option<String>, retry_after: Option<f64>, message: String) -> JsValue {
+        reply(&failure_reply(&failure(code, status, error, retry_after, message)), &[])
+    }
+
+    /// Whether an isolate asks upstream itself after the `TokenCache` object failed with `code`.
+    #[wasm_bindgen(js_name = cacheFailed)]
+    pub fn cache_failed(code: &str) -> bool {
+        cache_failed_code(code)
+    }
+
+    /// A reply of the broker's own: `error` and `message`.
+    pub fn error(status: u16, code: &str, message: &str) -> JsValue {
+        reply(&Reply::error(status, code, message), &[])
+    }
+
+    /// Which of the request's headers (`names`, `\n`-separated) go on to the API: one byte
+    /// each, 1 to forward. `connection`: its `Connection` header.
+    pub fn forwarded(names: &str, connection: &str) -> Vec<u8> {
+        names.split('\n').map(|n| u8::from(forward_header(n, connection))).collect()
+    }
+
+    /// Which of the API's response headers (`names`) reach the browser in an answer with
+    /// `status`: one byte each, 1 to relay; `undefined` when the answer cannot be relayed.
+    pub fn relayed(names: &str, status: u16) -> Option<Vec<u8>> {
+        relayable_status(status).then(|| names.split('\n').map(|n| u8::from(relayed_header(n, status))).collect())
+    }
+
+    /// The header that carries `token` to the API: `[name, value]`.
+    pub fn authorization(&self, token: &str) -> Array {
+        let Ok(cfg) = &self.cfg else { return Array::new() };
+        Array::of2(&JsValue::from_str(sign::header_name(&cfg.upstream)), &JsValue::from_str(&[sign::scheme(&cfg.upstream), token].concat()))
+    }
+
+    /// After the API answered 401 (`www`: its `WWW-Authenticate`) to a request with no body
+    /// (`bodiless`), sent `replayed` once already: 0 send it again with a fresh proof, 1
+    /// relay it (the token is kept), 2 relay it and drop the token.
+    #[wasm_bindgen(js_name = after401)]
+    pub fn after_401(&self, www: Option<String>, bodiless: bool, replayed: bool) -> u8 {
+        match after_401(self.dpop(), www.as_deref(), bodiless, replayed) {
+            After401::Replay => 0,
+            After401::Kept => 1,
+            After401::Refused => 2,
+        }
+    }
+
+    // The sign-in's front (the edge): cookies, their MACs' inputs, and the replies.
+
+    fn signin(&self) -> Option<(&BrokerConfig, &SignIn)> {
+        let cfg = self.cfg.as_ref().ok()?;
+        Some((cfg, &cfg.signin.as_ref()?.0))
+    }
+
+    /// The cookies' HMAC key (`SESSION_SECRET`), for WebCrypto.
+    #[wasm_bindgen(js_name = sessionKey)]
+    pub fn session_key(&self) -> Option<String> {
+        self.signin()?.1.session_key.as_ref().map(|k| k.expose().to_owned())
+    }
+
+    /// The session id and MAC of the cookie of `kind` (0 the session's, 1 a pending
+    /// sign-in's) in `cookie`, or `undefined`.
+    #[wasm_bindgen(js_name = sessionCookie)]
+    pub fn session_cookie(cookie: Option<String>, kind: u8) -> Option<Array> {
+        let (sid, mac) = bff::session_cookie(cookie.as_deref(), cookie_kind(kind))?;
+        Some(Array::of2(&JsValue::from_str(sid), &JsValue::from_str(mac)))
+    }
+
+    /// What a cookie of `kind` for session `sid` carries the MAC of.
+    #[wasm_bindgen(js_name = macInput)]
+    pub fn mac_input(kind: u8, sid: &str) -> String {
+        bff::mac_input(cookie_kind(kind), sid)
+    }
+
+    /// Whether `got` is the MAC `expected` (constant time).
+    #[wasm_bindgen(js_name = macOk)]
+    pub fn mac_ok(expected: &str, got: &str) -> bool {
+        bff::mac_ok(expected, got)
+    }
+
+    /// `GET /login`'s request to the session object (`begin`), or its refusal (a return
+    /// target or step-up that is not allowed).
+    pub fn login(&self, return_to: Option<String>, acr_values: Option<String>, max_age: Option<String>, scope: Option<String>) -> Result<String, JsValue> {
+        let (cfg, signin) = self.signin().ok_or_else(no_signin)?;
+        let back = bff::return_target(return_to.as_deref(), &cfg.allowed_origins, &parse_url).map_err(|r| reply(&r, &[]))?;
+        let configured = match &cfg.signin.as_ref().map(|(_, c)| &c.source) {
+            Some(crate::proto::client::config::Source::Endpoint(ep)) => ep.scope.as_deref(),
             _ => None,
         };
-        self.routes.borrow_mut().push((i, own.clone(), shared.clone()));
-        Some((own, shared))
+        bff::begin_body(&back, acr_values.as_deref(), max_age.as_deref(), scope.as_deref(), signin, configured).map_err(|r| reply(&r, &[]))
     }
 
-    /// The token a call takes: route `i`'s own (through its object when there is one, else
-    /// this isolate's), or the deployment's; and the route it came from.
-    async fn token_for(&self, cfg: &BrokerConfig, route: Option<usize>, ctx: &JsValue) -> Result<(TokenSet, Rc<Inner>), Error> {
-        match route.and_then(|i| self.route_tokens(cfg, i)) {
-            Some((own, shared)) => self.token_from(shared.as_ref(), Some(&own), ctx).await,
-            None => self.token_from(self.shared.as_ref(), self.tokens.as_ref(), ctx).await,
-        }
+    /// `/login`'s answer: to the authorization server at `url`, with the pending cookie.
+    #[wasm_bindgen(js_name = loginReply)]
+    pub fn login_reply(url: &str, sid: &str, mac: &str) -> JsValue {
+        reply(&no_store(302).with("Location", url.to_owned()).with("Set-Cookie", bff::set_cookie(CookieKind::Pending, sid, mac, bff::PENDING_TTL)), &[])
     }
 
-    /// The sign-in half, when the broker signs users in.
-    fn front<'a>(&'a self, cfg: &'a BrokerConfig) -> Option<Front<'a>> {
-        let (signin, _) = cfg.signin.as_ref()?;
-        Some(Front { sessions: &self.sessions, cfg, signin })
+    /// `/callback`'s answer once the object completed the sign-in (`body`, its answer) and
+    /// the session cookie's MAC is `mac`; the pending cookie is cleared.
+    #[wasm_bindgen(js_name = callbackReply)]
+    pub fn callback_reply(body: &str, sid: &str, mac: &str) -> JsValue {
+        let r = match bff::Completed::decode(body) {
+            Some(done) => no_store(302)
+                .with("Location", done.return_to)
+                .with("Set-Cookie", bff::set_cookie(CookieKind::Session, sid, mac, done.max_age))
+                .with("Set-Cookie", bff::clear_old_cookie()),
+            None => Reply::error(502, "session_unavailable", "the session store answered out of contract"),
+        };
+        reply(&r.with("Set-Cookie", bff::clear_cookie(CookieKind::Pending)), &[])
     }
 
-    /// Forwards the request with the token (the signed-in user's, in sign-in mode, else
-    /// the broker's own); `Err(None)` when the API is unreachable.
-    async fn proxy(
-        &self,
-        cfg: &BrokerConfig,
-        request: &Request,
-        target: &str,
-        ctx: &JsValue,
-    ) -> Result<Response, Option<Reply>> {
-        let front = self.front(cfg);
-        // A route that names its own token (audience, resource, scope) gets it: exchanged
-        // for the user's in sign-in mode (RFC 8693), else client credentials of its own.
-        let api = parse_url(target);
-        let method = request.method();
-        let route = api.as_ref().and_then(|u| cfg.token_route(&u.pathname, &method));
-        let (name, value, used) = match &front {
-            Some(front) => {
-                let cookie = request.headers().get("cookie").ok().flatten();
-                let (sid, t) = front.user_token(cookie.as_deref(), route).await.map_err(Some)?;
-                ("Authorization", [sign::scheme(&cfg.upstream), &t].concat(), Used::User(sid, t))
-            }
-            None => {
-                let (t, holder) = self.token_for(cfg, route, ctx).await.map_err(|e| Some(upstream_reply(&e)))?;
-                let (name, value) = sign::authorization(&cfg.upstream, &t);
-                (name, value, Used::Broker(t.id, holder, t.access_token))
-            }
+    /// `/callback`'s refusal `[status, headers, body]` (no sign-in cookie: `undefined`), with
+    /// the pending cookie cleared.
+    #[wasm_bindgen(js_name = callbackRefused)]
+    pub fn callback_refused(status: Option<u16>, body: Option<String>) -> JsValue {
+        let r = match (status, body) {
+            (Some(status), Some(body)) => Reply { status, headers: Vec::new(), body },
+            _ => bff::session_reply(&crate::proto::Error::StateMismatch { reason: "no sign-in cookie" }),
         };
-        let connection = request.headers().get("connection").ok().flatten().unwrap_or_default();
-        let headers = Array::new();
-        for pair in entries(request).iter() {
-            let pair = Array::from(&pair);
-            let name = pair.get(0).as_string().unwrap_or_default();
-            if forward_header(&name, &connection) {
-                headers.push(&pair);
-            }
-        }
-        headers.push(&Array::of2(&JsValue::from_str(name), &JsValue::from_str(&value)));
-        // With DPoP, each send carries a fresh proof of this isolate's key for the API's
-        // method and URL (no query), with `ath` of the token attached and the API's nonce.
-        let dpop = cfg.dpop();
-        let prover = self.tokens.as_ref().filter(|_| dpop);
-        let ath = match (&prover, &used) {
-            (None, _) => None,
-            (Some(_), Used::User(_, t)) => Some(t.clone()),
-            (Some(_), Used::Broker(_, _, t)) => Some(t.expose().to_owned()),
-        };
-        let ath = match ath {
-            Some(t) => Some(js_sys::Uint8Array::new(&JsFuture::from(super::signin::sha256(&t)).await.map_err(|_| None)?).to_vec()),
-            None => None,
-        };
-        let mut replayed = false;
-        loop {
-            let sent_headers = headers.slice(0, headers.length());
-            if let (Some(prover), Some(api), Some(ath)) = (prover, &api, &ath) {
-                let proof = prover
-                    .dpop_proof(|m, jti, wall| m.resource_proof(&method, &api.origin, &api.pathname, Some(ath), wall, jti))
-                    .await
-                    .map_err(|e| Some(upstream_reply(&e)))?;
-                if let Some(p) = proof {
-                    sent_headers.push(&Array::of2(&JsValue::from_str("DPoP"), &JsValue::from_str(&p)));
-                }
-            }
-            let sent = forward(None, request, target, &sent_headers).map_err(|_| None)?;
-            let resp = JsFuture::from(sent).await.map_err(|_| None)?;
-            let resp: Response = resp.unchecked_into();
-            let header = |n: &str| resp.headers().get(n).ok().flatten();
-            // The API's nonce, whatever the status (RFC 9449 §8.2), for its next proof.
-            if let (Some(prover), Some(api), Some(nonce)) = (prover, &api, header("dpop-nonce")) {
-                prover.take_nonce(&api.origin, &nonce);
-            }
-            if resp.status() != 401 {
-                return Ok(resp);
-            }
-            let www = header("www-authenticate");
-            match after_401(dpop, www.as_deref(), matches!(method.as_str(), "GET" | "HEAD"), replayed) {
-                After401::Replay => replayed = true,
-                After401::Kept => return Ok(resp),
-                After401::Refused => {
-                    // The token's holder drops it if the API refused it (the next caller gets a
-                    // fresh one); the caller's body is streamed, so there is no replay here.
-                    match (&used, &front) {
-                        (Used::Broker(id, holder, token), _) => {
-                            // Its holder drops it; a token from a TOKEN_CACHE object is named to
-                            // that object on this isolate's next request, and dropped there too.
-                            holder.refused(*id, www.as_deref(), false);
-                            if !holder.holds(*id) {
-                                holder.tell_refused(token);
-                            }
-                        }
-                        (Used::User(sid, t), Some(front)) => front.refused(sid, t).await,
-                        _ => {}
-                    }
-                    return Ok(resp);
-                }
-            }
-        }
+        reply(&r.with("Set-Cookie", bff::clear_cookie(CookieKind::Pending)), &[])
+    }
+
+    /// `POST /logout`'s answer: the cookies removed; `revoked`: the server confirmed.
+    #[wasm_bindgen(js_name = logoutReply)]
+    pub fn logout_reply(revoked: bool) -> JsValue {
+        let body = if revoked { "{\"signedOut\":true,\"revoked\":true}" } else { "{\"signedOut\":true,\"revoked\":false}" };
+        reply(&no_store_body(200, body).with("Set-Cookie", bff::clear_cookie(CookieKind::Session)).with("Set-Cookie", bff::clear_old_cookie()), &[])
+    }
+
+    /// `GET /session`'s answer.
+    #[wasm_bindgen(js_name = statusReply)]
+    pub fn status_reply(signed_in: bool) -> JsValue {
+        reply(&no_store_body(200, if signed_in { "{\"signedIn\":true}" } else { "{\"signedIn\":false}" }), &[])
+    }
+
+    /// The URL of session operation `op` (`begin`, `complete`, `token`, `status`, `refused`,
+    /// `logout`) at the session object.
+    #[wasm_bindgen(js_name = sessionUrl)]
+    pub fn session_url(op: &str) -> String {
+        let mut u = String::from(bff::SESSION_URL);
+        u.push_str(op);
+        u
     }
 }
 
-/// Whose token a proxied call carried.
-enum Used {
-    /// The broker's own: its id, the client it came from, and the token.
-    Broker(crate::proto::client::response::TokenId, Rc<Inner>, crate::proto::AccessToken),
-    /// The signed-in user's: the session and the token.
-    User(String, String),
+fn cookie_kind(kind: u8) -> CookieKind {
+    if kind == 1 { CookieKind::Pending } else { CookieKind::Session }
 }
 
-/// Sign-in is configured but this build cannot use it (never: the broker build signs in).
-const NO_SIGNIN: EnvError = EnvError { var: "AUTHORIZE_URL", reason: "sign-in is not configured" };
+fn no_signin() -> JsValue {
+    reply(&config_error_reply(&EnvError { var: "AUTHORIZE_URL", reason: "sign-in is not configured" }), &[])
+}
+
+fn no_store(status: u16) -> Reply {
+    no_store_body(status, "")
+}
+
+fn no_store_body(status: u16, body: &str) -> Reply {
+    Reply { status, headers: Vec::new(), body: body.to_owned() }.with("Cache-Control", "no-store")
+}
+
+/// A `UserSession` object's decisions: its configuration, the session's lifecycle
+/// ([`UserSession`]) and its record. js/broker.js drives the sign-in client ([`Session::client`])
+/// and the exchange clients with the one driver, and asks this what each operation does next.
+#[wasm_bindgen(skip_typescript)]
+pub struct Session {
+    cfg: Result<(Config, Vec<Option<TokenTarget>>), EnvError>,
+    ttl: Secs,
+    dpop: JsValue,
+    life: UserSession,
+    /// The tokens the record held, until the client takes them up.
+    restored: Option<crate::proto::client::machine::Snapshot>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// A session object's state from the Worker's `env`, the views of its key secrets, and
+    /// what storage held (`saved`: the record's text, or an older release's object) at `wall`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(env: JsValue, client_key: JsValue, dpop_key: JsValue, saved: JsValue, wall: f64) -> Session {
+        let get = getter(&env);
+        let mut dpop = JsValue::UNDEFINED;
+        let mut ttl = Secs(0);
+        let cfg = BrokerConfig::from_env(Role::Session, &get, key_view(&client_key).as_ref(), &parse_url).and_then(|c| {
+            // The session's tokens are used by the edge's isolates: one key, DPOP_KEY.
+            dpop = dpop_keying(&c, &dpop_key, true)?;
+            let targets = c.proxy_routes.iter().map(|r| r.token.clone()).collect();
+            let (s, client) = c.signin.ok_or(EnvError { var: "AUTHORIZE_URL", reason: "is required for sign-in" })?;
+            ttl = s.session_ttl;
+            Ok((client, targets))
+        });
+        let saved = match saved.as_string() {
+            Some(text) => js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL),
+            None => saved,
+        };
+        let (life, restored) = UserSession::restore(Record::decode(&to_value(&saved, 4)), wall as u64);
+        Session { cfg, ttl, dpop, life, restored }
+    }
+
+    /// The sign-in client, holding what storage held (`undefined`: the configuration is
+    /// broken; [`Session::error`] says how).
+    pub fn client(&mut self, mono: f64, wall: f64) -> Option<Core> {
+        let (cfg, _) = self.cfg.as_ref().ok()?;
+        let mut core = client(cfg.clone());
+        if let Some(t) = self.restored.take() {
+            let taken = core.restore_snapshot(t, mono, wall);
+            self.life.restored(taken);
+        }
+        Some(core)
+    }
+
+    /// The DPoP key's source (see `Broker.dpopKey`).
+    #[wasm_bindgen(getter, js_name = dpopKey)]
+    pub fn dpop_key(&self) -> JsValue {
+        self.dpop.clone()
+    }
+
+    /// The reply for a broken configuration, or `undefined`.
+    pub fn error(&self) -> JsValue {
+        match &self.cfg {
+            Err(e) => reply(&config_error_reply(e), &[]),
+            Ok(_) => JsValue::UNDEFINED,
+        }
+    }
+
+    /// The first step of operation `op` (the request's URL; `undefined`: the alarm) at
+    /// `wall`, the client holding the user's tokens or not (`authorized`):
+    /// - `[0, body]`: answer 200 with it;
+    /// - `[1, reply]`: answer with the refusal;
+    /// - `[2, returnTo, stepUp]`: begin a sign-in (`stepUp`: its options), then [`Session::begun`];
+    /// - `[3, returnTo, state, verifier, nonce]`: complete it, then [`Session::completed`];
+    /// - `[4]`: the user's token, then [`Session::token`];
+    /// - `[5]`: the API refused the body's token: tell the clients;
+    /// - `[6, reply]`: end the session (revoked), then answer with `reply` (`undefined`: 200,
+    ///   `revoked` if the server confirmed).
+    pub fn op(&mut self, op: Option<String>, wall: f64, authorized: bool, body: &str) -> Array {
+        let op = match op {
+            None => SessionOp::Expire,
+            Some(url) => match SessionOp::from_url(&url) {
+                Some(op) => op,
+                None => return Array::of2(&JsValue::from(1), &reply(&Reply::error(404, "not_found", "unknown session operation"), &[])),
+            },
+        };
+        let n = |k: u8| JsValue::from(k);
+        match self.life.op(op, wall as u64, authorized) {
+            Next::Answer(b) => Array::of2(&n(0), &JsValue::from_str(&b)),
+            Next::Fail(e) => Array::of2(&n(1), &reply(&bff::session_reply(&e), &[])),
+            Next::SignIn => {
+                let (return_to, step) = bff::parse_begin(body);
+                let o = js_sys::Object::new();
+                let set = |k: &str, v: JsValue| {
+                    let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), &v);
+                };
+                if let Some(s) = &step.scope {
+                    set("scope", JsValue::from_str(s));
+                }
+                if let Some(a) = &step.acr_values {
+                    set("acrValues", JsValue::from_str(a));
+                }
+                if let Some(m) = step.max_age {
+                    set("maxAge", JsValue::from_f64(m as f64));
+                }
+                Array::of3(&n(2), &JsValue::from_str(&return_to), &o)
+            }
+            Next::Complete(p) => {
+                let nonce = p.pending.nonce.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
+                Array::of5(&n(3), &JsValue::from_str(&p.return_to), &JsValue::from_str(&p.pending.state), &JsValue::from_str(&p.pending.verifier), &nonce)
+            }
+            Next::Token => Array::of1(&n(4)),
+            Next::Refused => Array::of1(&n(5)),
+            Next::End(then) => Array::of2(&n(6), &then.err().map_or(JsValue::UNDEFINED, |e| reply(&bff::session_reply(&e), &[]))),
+        }
+    }
+
+    /// A sign-in began at `wall`: `[state, verifier, nonce]` is what its callback is checked against.
+    pub fn begun(&mut self, return_to: String, state: String, verifier: String, nonce: Option<String>, wall: f64) {
+        self.life.begun(crate::proto::signin::Pending { state, verifier, nonce }, return_to, wall as u64);
+    }
+
+    /// The code was redeemed by `client` at `wall`: the object's answer to the edge.
+    pub fn completed(&mut self, client: &Core, return_to: String, mono: f64, wall: f64) -> String {
+        let (expires, refreshable) = client.session_expiry(mono, wall);
+        self.life.completed(return_to, wall as u64, self.ttl, expires, refreshable).encode()
+    }
+
+    /// What the user's token request came to (`id`, the token's; `code`, a failure's): 0
+    /// serve it, 1 refuse with the failure, 2 end the session, then refuse.
+    pub fn token(&mut self, id: Option<f64>, code: Option<String>) -> u8 {
+        let r = match (id, code.as_deref()) {
+            (Some(id), _) => Ok(crate::proto::client::response::TokenId(id as u64)),
+            (None, Some("LOGIN_REQUIRED")) => Err(crate::proto::Error::LoginRequired { reason: "" }),
+            (None, _) => Err(crate::proto::Error::Disposed),
+        };
+        match self.life.token_result(r.as_ref().copied()) {
+            TokenVerdict::Serve => 0,
+            TokenVerdict::Fail => 1,
+            TokenVerdict::End => 2,
+        }
+    }
+
+    /// The session was ended: nothing is held or kept.
+    pub fn ended(&mut self) {
+        self.life.ended();
+    }
+
+    /// The record to write, if storage is behind the session (`client`: what it holds):
+    /// `[text, deleteAt]`, `text` null to delete it all; `undefined`: nothing to write.
+    pub fn record(&mut self, client: &mut Core, mono: f64, wall: f64) -> Option<Array> {
+        if !self.life.behind() {
+            return None;
+        }
+        let tokens = client.snapshot_of(mono, wall);
+        let record = self.life.take_record(tokens)?;
+        let text = record.encode().map_or(JsValue::NULL, |t| JsValue::from_str(&t));
+        let delete_at = record.delete_at().map_or(JsValue::UNDEFINED, |x| JsValue::from_f64(x as f64));
+        Some(Array::of2(&text, &delete_at))
+    }
+
+    /// The token exchange client (RFC 8693) of route `route` for this session's user, from the
+    /// sign-in client as it stands (its endpoints discovered); throws for a route that names
+    /// no token of its own.
+    #[wasm_bindgen(js_name = exchangeClient)]
+    pub fn exchange_client(&self, client: &Core, route: u32) -> Result<Core, JsValue> {
+        let target = self.cfg.as_ref().ok().and_then(|(_, t)| t.get(route as usize)?.as_ref());
+        let target = target.ok_or_else(|| super::convert::js_error(&crate::proto::Error::config("PROXY_ROUTES", "this entry names no token of its own")))?;
+        let cfg = client.config_for_exchange(target).ok_or_else(|| super::convert::js_error(&crate::proto::Error::Disposed))?;
+        Ok(self::client(cfg))
+    }
+
+    /// A session failure's reply (a `TokenError`'s fields).
+    #[wasm_bindgen(js_name = failureReply)]
+    pub fn failure_reply(code: String, status: Option<u16>, error: Option<String>, retry_after: Option<f64>, message: String) -> JsValue {
+        reply(&bff::session_failure_reply(&failure(code, status, error, retry_after, message)), &[])
+    }
+}

@@ -7,10 +7,6 @@ use js_sys::Array;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::proto::Error;
-#[cfg(feature = "broker")]
-use crate::proto::client::response::{TokenSet, NEVER};
-#[cfg(feature = "broker")]
-use crate::proto::time::{Instant, Now};
 use crate::proto::url::UrlParts;
 use crate::proto::value::Value;
 use super::js;
@@ -80,25 +76,4 @@ pub fn js_error_with(e: &Error, cause: &JsValue) -> JsValue {
         retry_after,
         cause,
     )
-}
-
-#[cfg(feature = "broker")]
-/// `{ accessToken, tokenType, expiresAt, refreshAt, scope }`: the machine's instants as
-/// epoch ms read off the wall clock now (`null` for API keys, which never expire).
-pub fn token_info(t: &TokenSet, now: Now) -> JsValue {
-    let o = js_sys::Object::new();
-    js::set(&o, "accessToken", &JsValue::from_str(t.access_token.expose()));
-    js::set(&o, "tokenType", &JsValue::from_str("Bearer"));
-    let at = |i: Instant| {
-        if i == NEVER {
-            JsValue::NULL
-        } else {
-            JsValue::from_f64(now.wall_at(i).0 as f64)
-        }
-    };
-    js::set(&o, "expiresAt", &at(t.expires_at));
-    js::set(&o, "refreshAt", &at(t.refresh_at));
-    let scope = t.scope.as_deref().map_or(JsValue::NULL, JsValue::from_str);
-    js::set(&o, "scope", &scope);
-    o.into()
 }

@@ -8,8 +8,9 @@
 //! What the machine asks the shell to do comes out of [`Core::poll`] one action at a time, as
 //! plain arrays (see [`Core::poll`]), and what may be served without asking comes out of
 //! [`Core::serving`]. A token response goes in once, as its status, `Retry-After` and the body
-//! the shell's one `JSON.parse` left ([`Core::response`]). The broker still drives the machine
-//! from Rust (src/wasm/client.rs) until it moves onto the same JavaScript driver.
+//! the shell's one `JSON.parse` left ([`Core::response`]). The broker's token clients are
+//! `Core`s too, made from its configuration (src/wasm/broker.rs) and driven by the same
+//! JavaScript driver (js/broker.js hands them to js/shell.js).
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -50,7 +51,20 @@ pub struct Core {
     /// The `nonce` of the sign-in being completed, for its ID token.
     #[cfg(feature = "signin")]
     nonce: Option<String>,
+    /// What the client's key options are called where they were set, for errors about them:
+    /// `CLIENT_KEY` and `DPOP_KEY` (the broker's env); a client's are [`OPTION_KEYS`].
+    #[cfg(feature = "broker")]
+    keys: (&'static str, &'static str),
 }
+
+/// The client-key and DPoP-key options, as a client's options name them.
+const OPTION_KEYS: (&str, &str) = ("clientKey", "dpop");
+
+/// What a request's answer is when nothing was sent because WebCrypto could not import or
+/// sign with the client's key (js/shell.js `KEY_REFUSED`, which js/server.js rejects with).
+const KEY_REFUSED: f64 = -2.0;
+/// ... or could not make, import or sign with the DPoP key (js/shell.js `KEY_FAILED`: js/dpop.js).
+const DPOP_KEY_FAILED: f64 = -3.0;
 
 fn now(mono: f64, wall: f64) -> Now {
     Now { mono: Instant(mono as u64), wall: WallMillis(wall as u64) }
@@ -93,6 +107,8 @@ impl Core {
             published: None,
             #[cfg(feature = "signin")]
             nonce: None,
+            #[cfg(feature = "broker")]
+            keys: OPTION_KEYS,
         })
     }
 
@@ -126,17 +142,19 @@ impl Core {
     /// The answer to attempt `attempt`: its status (0: an opaque redirect), `Retry-After`,
     /// and its body as the shell's one `JSON.parse` left it: `body` is the parsed value when
     /// `kind` is 0; 1: not JSON; 2: larger than the cap. `status` below 0: no answer (the
-    /// request failed: the shell keeps the platform's error as the `cause`); -2 in the
-    /// servers' builds: nothing was sent, WebCrypto could not import or sign with the
-    /// client's key (`INVALID_CONFIG` `clientKey`).
+    /// request failed: the shell keeps the platform's error as the `cause`); nothing was sent
+    /// because WebCrypto could not import or sign with the client's key ([`KEY_REFUSED`], the
+    /// servers' builds), or make or use its DPoP key ([`DPOP_KEY_FAILED`]): `INVALID_CONFIG`
+    /// naming that option.
     /// `dpop_nonce` is its `DPoP-Nonce` header (the DPoP build reads it; the others are
     /// given it and drop it).
     #[allow(clippy::too_many_arguments)]
     pub fn response(&mut self, attempt: f64, status: f64, retry_after: Option<String>, body: JsValue, kind: u8, mono: f64, wall: f64, dpop_nonce: JsValue) {
         let dpop_nonce = if crate::proto::DPOP { dpop_nonce.as_string() } else { None };
-        // -2: the shell could not sign the request with the client's key (WebCrypto refused it).
-        let result = if crate::proto::SERVER && status == -2.0 {
-            Err(crate::proto::jwk::key_refused())
+        let result = if crate::proto::SERVER && status == KEY_REFUSED {
+            Err(crate::proto::jwk::key_refused(self.keys().0))
+        } else if crate::proto::DPOP && status == DPOP_KEY_FAILED {
+            Err(self.dpop_failed())
         } else if status < 0.0 {
             Err(self.m.unreachable())
         } else {
@@ -292,6 +310,99 @@ impl Core {
 }
 
 impl Core {
+    /// The names of the client-key and DPoP-key options, for errors about them.
+    fn keys(&self) -> (&'static str, &'static str) {
+        #[cfg(feature = "broker")]
+        return self.keys;
+        #[cfg(not(feature = "broker"))]
+        OPTION_KEYS
+    }
+
+    /// What a request fails with when the DPoP key could not be made or used.
+    fn dpop_failed(&self) -> Error {
+        #[cfg(feature = "dpop")]
+        return crate::proto::dpop::key_failed(self.keys().1);
+        #[cfg(not(feature = "dpop"))]
+        Error::Disposed
+    }
+
+    /// A client of configuration `cfg` (the broker's, made from the Worker's env), in
+    /// `runtime`; `seed` seeds the backoff jitter.
+    #[cfg(feature = "broker")]
+    pub(super) fn of(cfg: Config, runtime: Runtime, seed: f64) -> Core {
+        Core { m: Machine::new(cfg, runtime, seed as u64), published: None, nonce: None, keys: ("CLIENT_KEY", "DPOP_KEY") }
+    }
+
+    /// Takes up the tokens a session object's storage held: the id of the access token
+    /// taken (`None`: its refresh token alone, or nothing).
+    #[cfg(feature = "broker")]
+    pub(super) fn restore_snapshot(&mut self, t: Snapshot, mono: f64, wall: f64) -> Option<TokenId> {
+        self.m.restore(t, now(mono, wall)).token()
+    }
+
+    /// When the user's access token expires (wall-clock ms at `wall`), and whether a refresh
+    /// token can renew it.
+    #[cfg(feature = "broker")]
+    pub(super) fn session_expiry(&self, mono: f64, wall: f64) -> (u64, bool) {
+        match self.m.session() {
+            Some((t, rt)) => (now(mono, wall).wall_at(t.expires_at).0, rt.is_some()),
+            None => (0, false),
+        }
+    }
+
+    /// The session as storage keeps it ([`Machine::snapshot`]).
+    #[cfg(feature = "broker")]
+    pub(super) fn snapshot_of(&mut self, mono: f64, wall: f64) -> Option<(Option<TokenId>, Snapshot)> {
+        self.m.snapshot(now(mono, wall))
+    }
+
+    /// The token exchange client of `target` from this sign-in client as it stands.
+    #[cfg(feature = "broker")]
+    pub(super) fn config_for_exchange(&self, target: &crate::proto::broker::config::TokenTarget) -> Option<Config> {
+        self.m.config().map(|c| crate::proto::broker::config::exchange_client(c, target))
+    }
+}
+
+/// The broker's part of [`Core`] (the Worker build): what its token clients are told by the
+/// other holders of their tokens, and a token exchange's subject.
+#[cfg(feature = "broker")]
+#[wasm_bindgen]
+impl Core {
+    /// Whether token `id` is still the one held.
+    pub fn holds(&self, id: f64) -> bool {
+        self.m.held().is_some_and(|t| t.id == TokenId(id as u64))
+    }
+
+    /// An isolate says an API refused `token`, which this (`TokenCache` object's) client
+    /// gave it: dropped if it is still the one held ([`Machine::refused_elsewhere`]).
+    #[wasm_bindgen(js_name = refusedElsewhere)]
+    pub fn refused_elsewhere(&mut self, token: &str) -> bool {
+        self.m.refused_elsewhere(token)
+    }
+
+    /// The API refused `token`, the user's (a session object's client, or an exchanged one):
+    /// dropped if it is the session's, as a 401 to a call it signed would.
+    #[wasm_bindgen(js_name = refusedToken)]
+    pub fn refused_token(&mut self, token: &str) {
+        self.m.refused_by_value(token);
+    }
+
+    /// A token exchange client's subject: the user's access token (RFC 8693 §2.1).
+    pub fn subject(&mut self, token: String) {
+        self.m.set_subject(AccessToken::new(token));
+    }
+
+    /// The RFC 7009 revocation, at this (sign-in) client's endpoint, of the access token
+    /// `other` (an exchange client of the same session) holds: `[url, headers, body,
+    /// assertion]` as [`Core::sign_out`] gives it, or `undefined`.
+    #[wasm_bindgen(js_name = revocationOf)]
+    pub fn revocation_of(&self, other: &Core) -> JsValue {
+        let req = other.m.session().and_then(|(t, _)| self.m.revocation(t.access_token.expose(), "access_token"));
+        req.map_or(JsValue::UNDEFINED, |req| Array::of4(&JsValue::from_str(&req.url), &pairs(&req.headers), &JsValue::from_str(&req.body), &JsValue::from_bool(req.assertion)).into())
+    }
+}
+
+impl Core {
     /// `[token, headerValue, id, until, wallUntil]` of what may be served ([`Core::serving`]).
     fn cell(&self, s: &Serving<'_>, cfg: &Config) -> JsValue {
         let never = |i: Instant| if i == NEVER { f64::INFINITY } else { i.0 as f64 };
@@ -409,9 +520,10 @@ impl Core {
     pub fn pushed(&self, status: f64, body: JsValue, kind: u8) -> Result<String, JsValue> {
         let (ep, ac) = self.user().ok_or_else(|| js_error(&needs("createAuthorizationUrl()")))?;
         if status < 0.0 {
-            // -2: the shell could not sign with the client's key.
-            return Err(js_error(&if crate::proto::SERVER && status == -2.0 {
-                crate::proto::jwk::key_refused()
+            return Err(js_error(&if crate::proto::SERVER && status == KEY_REFUSED {
+                crate::proto::jwk::key_refused(self.keys().0)
+            } else if crate::proto::DPOP && status == DPOP_KEY_FAILED {
+                self.dpop_failed()
             } else {
                 Error::network("the pushed authorization request endpoint", ac.par_url.as_deref().unwrap_or(""), "")
             }));

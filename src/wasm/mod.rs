@@ -1,33 +1,17 @@
 //! The thin wasm shell: translates between JavaScript and [`crate::proto`]; if a function
 //! here grows an `if` about OAuth, it belongs in the core.
 //!
-//! The client builds (`tokenkit`, `tokenkit/signin`, `tokenkit/dpop`) export a synchronous `Core`
-//! (js/shell.js `clientClass` drives it: fetch, timers, promises). The broker build still
-//! drives the same machine from Rust (`client::Inner`, async), until it moves onto the JS
-//! driver too.
+//! Every build exports a synchronous `Core`, the client machine (js/shell.js drives it:
+//! fetch, timers, promises). The Worker build (cargo feature `broker`) adds `Broker` and
+//! `Session`, the broker's decisions, which js/broker.js carries out with the same driver for
+//! each of its token clients.
 
-#[cfg(feature = "broker")]
-mod bff;
 #[cfg(feature = "broker")]
 mod broker;
-#[cfg(feature = "broker")]
-mod client;
 mod convert;
-#[cfg(feature = "broker")]
-mod gate;
 mod js;
-#[cfg(not(feature = "broker"))]
 mod machine;
-#[cfg(feature = "broker")]
-mod signin;
-#[cfg(feature = "broker")]
-mod timer;
 
 #[cfg(feature = "broker")]
-pub use client::TokenClient;
-#[cfg(not(feature = "broker"))]
+pub use broker::{Broker, Session};
 pub use machine::Core;
-#[cfg(feature = "broker")]
-pub use bff::BrokerSession;
-#[cfg(feature = "broker")]
-pub use broker::TokenBroker;

@@ -264,6 +264,37 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
   }
 });
 
+test("tokenkit/broker's TokenBroker, as the broker docs show it: a Worker that routes its own paths and hands the rest to the broker", async () => {
+  const k = key("ownroutes");
+  const w = join(dir, "broker-routes");
+  mkdirSync(w, { recursive: true });
+  writeFileSync(
+    join(w, "worker.js"),
+    `import { TokenBroker } from "tokenkit/broker";
+export { TokenCache, UserSession } from "tokenkit/broker";
+let broker;
+export default {
+  fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === "/hello") return new Response("the app's own route");
+    broker ??= new TokenBroker(env);
+    return broker.handle(request, ctx);
+  },
+};
+`,
+  );
+  copyFileSync(join(dir, "node_modules/tokenkit/broker/wrangler.toml"), join(w, "wrangler.toml"));
+  const mf = await bundle(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "own-routes", CLIENT_SECRET: "ROUTES-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
+  try {
+    assert.equal(await (await mf.dispatchFetch("http://localhost/hello")).text(), "the app's own route");
+    const r = await mf.dispatchFetch("http://localhost/token", { method: "POST", headers: { origin: "https://app.example.com" } });
+    const body = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(body));
+    assert.match(body.access_token, /^tok-/);
+  } finally {
+    await mf.dispose();
+  }
+});
+
 test("tokenkit/codes: every error code as a constant, the same from import and require, and the codes errors carry", async () => {
   const run = (args, input) => execFileSync(process.execPath, args, { cwd: dir, encoding: "utf8", input });
   const esm = JSON.parse(run(["--input-type=module", "-e", 'import { codes } from "tokenkit/codes"; console.log(JSON.stringify({ codes, frozen: Object.isFrozen(codes) }))']));

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { workerdOptions } from "../../worker/local.mjs";
 import { startDpopAs, startResourceServer } from "../fixtures/dpop.mjs";
 import { launchChromium } from "../fixtures/chromium.mjs";
-import { startOidc, signInAt } from "../fixtures/oidc.mjs";
+import { callbackFor, startOidc, signInAt } from "../fixtures/oidc.mjs";
 import { bffOptions, freePort, startPage } from "../fixtures/bff.mjs";
 
 const APP = "https://app.example.com";
@@ -165,14 +165,19 @@ test("misconfigured DPoP answers 500 naming the variable, never the key", async 
   assert.ok(!text.includes(d), text);
 });
 
-test("sign-in with DPoP: the session object's code exchange and refresh carry proofs of DPOP_KEY; proxied calls as the user carry the DPoP scheme and a proof the userinfo endpoint takes; logout revokes", async (t) => {
+/**
+ * A broker that signs users in with DPOP_KEY, in workerd on a free port, against oidc-provider
+ * (`oidcOptions`), with the app's page and Chromium: { key, app, broker, oidc, mf, browser },
+ * all stopped after the test.
+ */
+async function startDpopSignIn(t, oidcOptions, label) {
   const key = await secretKey();
   const app = await startPage();
   const port = await freePort();
   const broker = `http://127.0.0.1:${port}`;
-  const oidc = await startOidc({ redirects: [`${broker}/callback`], accessTtl: 10, dpop: true });
-  const store = mkdtempSync(join(tmpdir(), "tokenkit-dpop-sessions-"));
-  const options = bffOptions({ port, store, issuer: oidc.issuer, appOrigin: app.origin, sessionSecret: "dpop-session-key-0123456789abcdefghijklmn" });
+  const oidc = await startOidc({ redirects: [`${broker}/callback`, `${app.origin}/callback`], dpop: true, ...oidcOptions });
+  const store = mkdtempSync(join(tmpdir(), `tokenkit-dpop-${label}-`));
+  const options = bffOptions({ port, store, issuer: oidc.issuer, appOrigin: app.origin, sessionSecret: `dpop-${label}-key-0123456789abcdefghijklmnopq` });
   Object.assign(options.bindings, { DPOP: "true", DPOP_KEY: key.text });
   const mf = new Miniflare(options);
   const browser = await launchChromium();
@@ -184,6 +189,11 @@ test("sign-in with DPoP: the session object's code exchange and refresh carry pr
     rmSync(store, { recursive: true, force: true });
   });
   await mf.ready;
+  return { key, app, broker, oidc, mf, browser };
+}
+
+test("sign-in with DPoP: the session object's code exchange and refresh carry proofs of DPOP_KEY; proxied calls as the user carry the DPoP scheme and a proof the userinfo endpoint takes; logout revokes", async (t) => {
+  const { key, app, broker, oidc, browser } = await startDpopSignIn(t, { accessTtl: 10 }, "sessions");
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${broker}/login?return_to=${encodeURIComponent(`${app.origin}/`)}`);
   await signInAt(page, "alice");
@@ -218,4 +228,62 @@ test("sign-in with DPoP: the session object's code exchange and refresh carry pr
   const out = await page.evaluate((url) => fetch(url, { method: "POST", credentials: "include", headers: { "Tokenkit-Request": "1" } }).then((r) => r.json()), `${broker}/logout`);
   assert.deepEqual(out, { signedOut: true, revoked: true });
   assert.equal(await oidc.liveRefreshTokens(), 0);
+});
+
+test("sign-out revokes with a DPoP proof and answers a nonce demand once, one sequence for the broker's session object and tokenkit/dpop's client (it was written twice, and the broker's sent no proof)", async (t) => {
+  const { app, broker, oidc, browser } = await startDpopSignIn(t, { revocationNonce: true }, "signout");
+  // Each sign-out's revocation requests: a proof each, of the key the tokens are bound to, for
+  // the revocation endpoint; the first refused for its nonce, the second carrying it.
+  const proofs = (from) => {
+    const sent = oidc.revocationProofs.slice(from);
+    assert.equal(sent.length, 2, `${JSON.stringify(sent)}: the demand answered once`);
+    for (const p of sent) {
+      assert.ok(p !== null, "every revocation request carries a proof");
+      assert.equal(p.htm, "POST");
+      assert.equal(p.htu, `${oidc.issuer}/token/revocation`);
+      assert.equal(p.ath, undefined, "a request to the authorization server carries no ath");
+    }
+    // The first carries the nonce the server's token endpoint gave last (one origin, one
+    // nonce), which the revocation endpoint refuses; the second the one it named.
+    assert.equal(typeof sent[1].nonce, "string");
+    assert.notEqual(sent[0].nonce, sent[1].nonce);
+    assert.notEqual(sent[0].jti, sent[1].jti, "a fresh proof for the second attempt");
+  };
+  // The broker: sign in through it (a browser of its own each time), then POST /logout.
+  const brokerSignOut = async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${broker}/login?return_to=${encodeURIComponent(`${app.origin}/`)}`);
+    await signInAt(page, "alice");
+    await page.waitForURL(`${app.origin}/`);
+    const out = await page.evaluate((url) => fetch(url, { method: "POST", credentials: "include", headers: { "Tokenkit-Request": "1" } }).then((r) => r.json()), `${broker}/logout`);
+    await context.close();
+    return out;
+  };
+  assert.deepEqual(await brokerSignOut(), { signedOut: true, revoked: true });
+  proofs(0);
+  assert.equal(await oidc.liveRefreshTokens(), 0);
+  // tokenkit/dpop in Node, signing a user in for a server: the same sign-out.
+  const { TokenClient } = await import("../../pkg/dpop/node.js");
+  const client = new TokenClient({ grant: "authorization_code", authorizeUrl: `${oidc.issuer}/auth`, tokenUrl: `${oidc.issuer}/token`, revocationUrl: `${oidc.issuer}/token/revocation`, issuer: oidc.issuer, clientId: "web", clientSecret: "web-secret", redirectUri: `${app.origin}/callback`, scope: "openid offline_access", dpop: true });
+  t.after(() => client.free());
+  const saved = await client.createAuthorizationUrl();
+  await client.completeAuthorization(await callbackFor(browser, saved.url, app.origin, "bob"), saved);
+  assert.equal(client.isAuthorized, true);
+  await client.signOut();
+  proofs(2);
+  assert.equal(await oidc.liveRefreshTokens(), 0);
+  // A server that names a new nonce on every answer: each sign-out sends two requests and
+  // stops (the client's rejects, the broker's answers revoked: false); never a loop.
+  oidc.revocationProofs.length = 0;
+  const again = new TokenClient({ grant: "authorization_code", authorizeUrl: `${oidc.issuer}/auth`, tokenUrl: `${oidc.issuer}/token`, revocationUrl: `${oidc.issuer}/token/revocation`, issuer: oidc.issuer, clientId: "web", clientSecret: "web-secret", redirectUri: `${app.origin}/callback`, scope: "openid offline_access", dpop: true });
+  t.after(() => again.free());
+  const saved2 = await again.createAuthorizationUrl();
+  await again.completeAuthorization(await callbackFor(browser, saved2.url, app.origin, "bob"), saved2);
+  oidc.setRevocationNonce("never");
+  const e = await again.signOut().catch((x) => x);
+  assert.equal(e?.code, "HTTP_ERROR", String(e));
+  assert.equal(oidc.revocationProofs.length, 2);
+  assert.deepEqual(await brokerSignOut(), { signedOut: true, revoked: false });
+  assert.equal(oidc.revocationProofs.length, 4);
 });

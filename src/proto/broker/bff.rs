@@ -28,7 +28,7 @@ use crate::proto::time::{Secs, WallMillis};
 use crate::proto::url::ParseUrl;
 use crate::proto::value::{get, Value};
 use super::config::EnvError;
-use super::contract::upstream_reply;
+use super::contract::{failure_reply, Failure};
 
 /// The session cookie, `SameSite=Strict` (RFC 10017 §6.1.3.2): sent only on requests the
 /// broker's own site starts, never on a navigation from another site. `__Host-Http-`
@@ -210,24 +210,25 @@ pub fn return_target(requested: Option<&str>, allowed_origins: &[String], parse_
 
 /// The reply for a session's failure, as the browser sees it (never a token or secret).
 pub fn session_reply(e: &Error) -> Reply {
-    match e {
-        Error::LoginRequired { .. } => Reply::error(401, "login_required", "sign in at /login"),
-        Error::StateMismatch { .. } => {
-            Reply::error(400, "state_mismatch", "this callback does not belong to a sign-in started in this browser")
-        }
-        Error::OAuth { status: 0, error, .. } => {
+    session_failure_reply(&Failure::from(e))
+}
+
+/// [`session_reply`] of a failure as JavaScript held it.
+pub fn session_failure_reply(f: &Failure) -> Reply {
+    match (f.code.as_str(), f.status) {
+        ("LOGIN_REQUIRED", _) => Reply::error(401, "login_required", "sign in at /login"),
+        ("STATE_MISMATCH", _) => Reply::error(400, "state_mismatch", "this callback does not belong to a sign-in started in this browser"),
+        ("OAUTH_ERROR", Some(0)) => {
             // The authorization server's redirect carried an error (the user declined...).
             let mut r = Reply::error(400, "authorization_failed", "the authorization server did not sign the user in");
             r.body.pop();
             r.body.push_str(",\"upstream_error\":");
-            crate::proto::encode::push_json_str(&mut r.body, error);
+            crate::proto::encode::push_json_str(&mut r.body, f.error.as_deref().unwrap_or(""));
             r.body.push('}');
             r
         }
-        Error::InvalidResponse { status: 0, .. } => {
-            Reply::error(400, "bad_callback", "the callback is not a valid authorization response")
-        }
-        e => upstream_reply(e),
+        ("INVALID_RESPONSE", Some(0)) => Reply::error(400, "bad_callback", "the callback is not a valid authorization response"),
+        _ => failure_reply(f),
     }
 }
 
@@ -534,6 +535,7 @@ impl UserSession {
 
     /// The first step of `op` at wall-clock `now`. `authorized`: whether the client machine
     /// holds the user's tokens.
+    #[must_use]
     pub fn op(&mut self, op: SessionOp, now: u64, authorized: bool) -> Next {
         match op {
             SessionOp::Begin => Next::SignIn,
@@ -590,6 +592,7 @@ impl UserSession {
     }
 
     /// What the client machine's answer to [`Next::Token`] means.
+    #[must_use]
     pub fn token_result(&mut self, r: Result<TokenId, &Error>) -> TokenVerdict {
         match r {
             Ok(id) => {
@@ -616,6 +619,7 @@ impl UserSession {
 
     /// The record to write if storage is behind (`Some(None)`: delete it), given the
     /// tokens the client machine holds (`id` names them).
+    #[must_use]
     pub fn take_record(&mut self, tokens: Option<(Option<TokenId>, Snapshot)>) -> Option<Record> {
         if !core::mem::take(&mut self.dirty) {
             return None;

@@ -28,39 +28,63 @@ use crate::proto::value::{get, Value};
 /// Codes that mean "do not retry" even on a 5xx status.
 const FINAL: &[&str] = &["broker_misconfigured"];
 
+/// A failure as it crosses to JavaScript and back: the public face of a `TokenError`
+/// (`code`, `status`, `error`, `retryAfter`, `message`). The broker's requests are driven
+/// from JavaScript, which holds what a token request failed with in this form; the replies
+/// below are decided from it alone, so what a browser is told depends on nothing else.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// [`Error::code`].
+    pub code: String,
+    /// [`Error::status`].
+    pub status: Option<u16>,
+    /// The RFC 6749 §5.2 `error` of an [`Error::OAuth`].
+    pub error: Option<String>,
+    /// [`Error::retry_after`].
+    pub retry_after: Option<Secs>,
+    /// [`Error::message`] (never a secret or a token).
+    pub message: String,
+}
+
+impl From<&Error> for Failure {
+    fn from(e: &Error) -> Failure {
+        let error = match e {
+            Error::OAuth { error, .. } => Some(error.clone()),
+            _ => None,
+        };
+        Failure { code: e.code().to_owned(), status: e.status(), error, retry_after: e.retry_after(), message: e.message() }
+    }
+}
+
 /// The reply for an upstream failure of the broker's own token request.
 pub fn upstream_reply(e: &Error) -> Reply {
-    match e {
-        Error::RateLimited { retry_after, .. } | Error::Http { status: 503, retry_after: retry_after @ Some(_), .. } => {
+    failure_reply(&Failure::from(e))
+}
+
+/// [`upstream_reply`] of a failure as JavaScript held it.
+pub fn failure_reply(f: &Failure) -> Reply {
+    match (f.code.as_str(), f.status) {
+        ("RATE_LIMITED", _) | ("HTTP_ERROR", Some(503)) if f.code == "RATE_LIMITED" || f.retry_after.is_some() => {
             let mut secs = String::new();
-            push_u64(&mut secs, retry_after.unwrap_or(Secs(30)).0);
+            push_u64(&mut secs, f.retry_after.unwrap_or(Secs(30)).0);
             let mut r = Reply::error(429, "upstream_rate_limited", "the token endpoint is rate limiting; retry later");
             r.headers.push(("Retry-After", secs));
             r
         }
-        Error::OAuth { error, .. } => {
+        ("OAUTH_ERROR", _) => {
             let mut r = rejected();
             r.body.pop();
             r.body.push_str(",\"upstream_error\":");
-            push_json_str(&mut r.body, error);
+            push_json_str(&mut r.body, f.error.as_deref().unwrap_or(""));
             r.body.push('}');
             r
         }
-        Error::Http { status, .. } if *status < 500 => rejected(),
-        Error::InvalidResponse { .. } | Error::UnsupportedTokenType { .. } => {
-            Reply::error(502, "upstream_invalid_response", "the token endpoint's answer was not a valid token response")
-        }
-        Error::Timeout { .. } => Reply::error(504, "upstream_timeout", "the token endpoint did not answer in time"),
-        Error::Network { .. } | Error::Http { .. } => {
-            Reply::error(502, "upstream_unavailable", "the token endpoint could not be reached or failed")
-        }
-        // Names the setting (both parts are the code's own text, never a value).
-        Error::InvalidConfig { field, reason } => {
-            let mut m = field.clone();
-            m.push_str(": ");
-            m.push_str(reason);
-            Reply::error(500, "broker_misconfigured", &m)
-        }
+        ("HTTP_ERROR", Some(s)) if s < 500 => rejected(),
+        ("INVALID_RESPONSE", _) => Reply::error(502, "upstream_invalid_response", "the token endpoint's answer was not a valid token response"),
+        ("TIMEOUT", _) => Reply::error(504, "upstream_timeout", "the token endpoint did not answer in time"),
+        ("NETWORK" | "HTTP_ERROR", _) => Reply::error(502, "upstream_unavailable", "the token endpoint could not be reached or failed"),
+        // Names the setting (the code's own text, `field: reason`, never a value).
+        ("INVALID_CONFIG", _) => Reply::error(500, "broker_misconfigured", &f.message),
         _ => Reply::error(500, "broker_misconfigured", "the broker could not get a token"),
     }
 }

@@ -27,10 +27,15 @@ pub mod route;
 /// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime;
 /// `token_type` is `DPoP` for a DPoP-bound token (`dpop`), else `Bearer`.
 pub fn token_reply(t: &TokenSet, dpop: bool, now: Instant) -> Reply {
+    token_reply_of(t.access_token.expose(), dpop, now.until(t.expires_at).0 / 1000)
+}
+
+/// [`token_reply`] of `token`, which expires in `expires_in` seconds.
+pub fn token_reply_of(token: &str, dpop: bool, expires_in: u64) -> Reply {
     let mut body = String::from("{\"access_token\":");
-    push_json_str(&mut body, t.access_token.expose());
+    push_json_str(&mut body, token);
     body.push_str(if dpop { ",\"token_type\":\"DPoP\",\"expires_in\":" } else { ",\"token_type\":\"Bearer\",\"expires_in\":" });
-    push_u64(&mut body, now.until(t.expires_at).0 / 1000);
+    push_u64(&mut body, expires_in);
     body.push('}');
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
 }
@@ -70,7 +75,12 @@ pub fn health_reply(cache: CacheKind, binding: bool, per_minute: u32) -> Reply {
 /// contract says (the isolate's own request may well work), but not when upstream refused
 /// (the object passed on an OAuth error: asking again would be refused the same way).
 pub fn cache_failed(e: &Error) -> bool {
-    matches!(e, Error::Network { .. } | Error::Timeout { .. } | Error::Http { .. } | Error::InvalidResponse { .. })
+    cache_failed_code(e.code())
+}
+
+/// [`cache_failed`] by the failure's code, as JavaScript holds it.
+pub fn cache_failed_code(code: &str) -> bool {
+    matches!(code, "NETWORK" | "TIMEOUT" | "HTTP_ERROR" | "INVALID_RESPONSE")
 }
 
 /// The header of an isolate's token request to its `TokenCache` object that names the token

@@ -332,6 +332,7 @@ impl Machine {
     /// says whether to send the request again with a fresh proof. Once, and only when the
     /// server demanded the nonce it just gave (`400`, `error` `use_dpop_nonce`: RFC 9449 §8),
     /// as for token requests: a server that wants a new nonce every time gets two requests.
+    #[must_use]
     pub fn server_answer(&mut self, origin: &str, attempt: u32, status: u16, error: Option<&str>, nonce: Option<&str>) -> bool {
         if self.dpop().is_none() {
             return false;
@@ -386,6 +387,7 @@ impl Machine {
     /// The request to send for [`Action::Send`] (the same bytes every attempt): the token
     /// request, or before it, while the endpoints are still to be discovered, the GET of
     /// the authorization server's metadata ([`crate::proto::discovery`]).
+    #[must_use]
     pub fn request(&self) -> Option<HttpRequest> {
         let Source::Endpoint(ep) = &self.cfg.as_ref()?.source else { return None };
         if let Some(d) = &ep.discover {
@@ -467,6 +469,7 @@ impl Machine {
     #[cfg(feature = "signin")]
     /// Redeems a sign-in's authorization `code` with its PKCE `verifier`: a flight the
     /// caller waits for. A sign-in replaces whatever session was held.
+    #[must_use = "the exchange is a flight: wait for its outcome"]
     pub fn exchange(&mut self, code: String, verifier: String, now: Now) -> Result<FlightId, Error> {
         self.tick(now);
         let now = now.mono;
@@ -484,6 +487,7 @@ impl Machine {
     #[cfg(feature = "signin")]
     /// The user's session as it leaves this machine (to another tab, or to storage) at
     /// `now`, and the id of the token it holds.
+    #[must_use]
     pub fn snapshot(&mut self, now: Now) -> Option<(Option<TokenId>, Snapshot)> {
         self.tick(now);
         if !self.user() {
@@ -516,6 +520,7 @@ impl Machine {
     /// than [`MIN_RESTORE`] left (or no access token), the refresh token alone is taken up
     /// by a machine that holds no session: a session restored after any idle time, or a new
     /// tab joining one whose access token lapsed, refreshes instead of signing in again.
+    #[must_use = "what was taken decides whether storage is current"]
     pub fn restore(&mut self, snapshot: Snapshot, now: Now) -> Restored {
         self.tick(now);
         let left = Millis(snapshot.expires_at.0.saturating_sub(now.wall.0));
@@ -562,6 +567,7 @@ impl Machine {
     /// RFC 7009 revocation request to send for it, if the server has an endpoint: the
     /// refresh token if one is held (revoking it revokes its access tokens too), else the
     /// access token.
+    #[must_use]
     pub fn sign_out(&mut self) -> Option<HttpRequest> {
         let revoke = match (&self.refresh, &self.token) {
             (Some(rt), _) => self.revocation(rt.expose(), "refresh_token"),
@@ -576,6 +582,7 @@ impl Machine {
     /// The RFC 7009 revocation request for `token` (its `token_type_hint` is `hint`) at this
     /// sign-in client's revocation endpoint, if it has one: also for tokens obtained with
     /// this client's tokens (a session's exchanged tokens, revoked with it).
+    #[must_use]
     pub fn revocation(&self, token: &str, hint: &str) -> Option<HttpRequest> {
         let Some(Config { source: Source::Endpoint(ep), .. }) = &self.cfg else { return None };
         match &ep.grant {
@@ -647,6 +654,7 @@ impl Machine {
     /// The endpoints are still to be discovered: the flight to wait for (the one already
     /// running, or a new one that fetches the metadata only), else `None`. A sign-in asks
     /// this before building its authorization URL or checking its callback.
+    #[must_use]
     pub fn discover(&mut self, now: Now) -> Option<FlightId> {
         let Some(Config { source: Source::Endpoint(ep), .. }) = &self.cfg else { return None };
         ep.discover.as_ref()?;
@@ -663,6 +671,7 @@ impl Machine {
     }
 
     /// A caller wants a token at `now`.
+    #[must_use]
     pub fn get(&mut self, now: Now) -> Get {
         if self.cfg.is_none() {
             return Get::Fail(Error::Disposed);
@@ -690,6 +699,7 @@ impl Machine {
     }
 
     /// Where flight `id` stands.
+    #[must_use]
     pub fn outcome(&self, id: FlightId) -> Outcome {
         match (&self.flight, &self.last) {
             (Some(f), _) if f.id == id => Outcome::Pending,
@@ -893,6 +903,7 @@ impl Machine {
     }
 
     /// The next thing the shell must do.
+    #[must_use]
     pub fn poll(&mut self) -> Option<Action> {
         self.actions.pop()
     }
@@ -942,6 +953,17 @@ impl Machine {
             self.spaced_until = Instant(0);
         }
         replayable
+    }
+
+    /// An API refused `token`, the user's, which a holder that is not this machine's caller
+    /// names by value (a session object's edge, after a `/proxy/` call): as a 401 to a call
+    /// signed with it ([`Machine::unauthorized`]), if it is still the one held (compared in
+    /// constant time).
+    pub fn refused_by_value(&mut self, token: &str) {
+        let id = self.token.as_ref().filter(|t| crate::proto::encode::ct_eq(t.access_token.expose(), token)).map(|t| t.id);
+        if let Some(id) = id {
+            self.unauthorized(id, None, false);
+        }
     }
 
     /// Another holder of this machine's token (an isolate of the broker, given it by this

@@ -143,11 +143,18 @@ function isolateKey(env, [name, p]) {
  */
 function driven(core, fetch, env, keying) {
   const s = state(core, fetch);
-  if (keying !== undefined) s.dpop = dpop.of(core, { make: () => isolateKey(env, keying) });
-  const jwk = secretJwk(env.CLIENT_KEY);
-  if (jwk) s.key = server.of(jwk);
+  if (keying !== undefined) s.dpop = dpop.of(core, { make: () => isolateKey(env, keying), name: "DPOP_KEY" });
+  const text = env.CLIENT_KEY;
+  const jwk = secretJwk(text);
+  if (jwk) {
+    // One import per isolate: every client shares the key's state (its WebCrypto key, once imported).
+    if (!clientKeys.has(text)) clientKeys.set(text, server.of(jwk));
+    s.key = clientKeys.get(text);
+  }
   return s;
 }
+
+const clientKeys = new Map(); // CLIENT_KEY's text -> its key state (js/server.js), shared by the isolate's clients
 
 /**
  * The fetch an isolate's client uses to ask the deployment's `TokenCache` object (binding
@@ -172,22 +179,29 @@ function cacheFetch(env, name, header) {
   return f;
 }
 
+const parsed = new Map(); // header lines -> their pairs: a route's CORS and a reply's headers repeat
+
+/** The pairs of header lines (`name\nvalue\n...`), parsed once per distinct text (a few: the configuration's). */
+function headerPairs(lines) {
+  let p = parsed.get(lines);
+  if (p === undefined) {
+    p = pairs(lines);
+    if (parsed.size < 64) parsed.set(lines, p);
+  }
+  return p;
+}
+
 /** A reply `[status, headers, body]` as a Response, with `cors` (headers as `name\nvalue\n...`). */
 function respond([status, headers, body], cors) {
-  return new Response(status === 204 || status === 304 ? null : body, { status, headers: pairs(cors, pairs(headers, [["content-type", "application/json"]])) });
+  const h = [["content-type", "application/json"], ...headerPairs(headers)];
+  if (cors) h.push(...headerPairs(cors));
+  return new Response(status === 204 || status === 304 ? null : body, { status, headers: h });
 }
 
 /** A TokenError's fields, for the wasm's replies. */
 const fields = (e) => (e instanceof TokenError ? [e.code, e.status, e.error, e.retryAfter, e.message] : ["DISPOSED", undefined, undefined, undefined, ""]);
 
 const ok = (body) => [200, "", body];
-
-/** The record of a token held now (a cached one, or a failure thrown), else undefined: wait for it. */
-function held(s, ctx) {
-  const r = s.core.get(monotonic(), Date.now());
-  drive(s, ctx);
-  return typeof r === "number" ? undefined : r;
-}
 
 /**
  * A token's record and its holder: from `shared` (a TokenCache object's client) when there
@@ -214,20 +228,22 @@ export function broker(Broker, Session) {
 
   /** The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`. One per isolate. */
   class TokenBroker {
+    #b; #cache; #env; #rate; #header; #own; #shared; #routes; #keys;
+
     /** Reads the configuration from the Worker's `env`; never throws (a bad configuration answers every request with 500 naming the variable). */
     constructor(env, role) {
       const edge = role !== CACHE;
       const rate = edge ? rateBinding(env) : undefined;
       const b = new Broker(edge ? 0 : 1, env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), typeof env?.SESSIONS === "object" && env.SESSIONS !== null, typeof env?.TOKEN_CACHE?.idFromName === "function", rate !== undefined);
-      this.b = b;
-      this.cache = !edge;
-      this.env = env;
-      this.rate = rate;
-      this.header = Broker.refusedHeader();
-      this.own = this.client(-1, false);
-      this.shared = this.client(-1, true);
-      this.routes = new Map(); // route index -> [own, shared]: the tokens PROXY_ROUTES entries name, made on first use
-      this.keys = new Map(); // Access key id -> CryptoKey
+      this.#b = b;
+      this.#cache = !edge;
+      this.#env = env;
+      this.#rate = rate;
+      this.#header = Broker.refusedHeader();
+      this.#own = this.#client(-1, false);
+      this.#shared = this.#client(-1, true);
+      this.#routes = new Map(); // route index -> [own, shared]: the tokens PROXY_ROUTES entries name, made on first use
+      this.#keys = new Map(); // Access key id -> CryptoKey
     }
 
     /** The `TokenCache` Durable Object's broker: the upstream client and `POST /token` only. */
@@ -236,81 +252,83 @@ export function broker(Broker, Session) {
     }
 
     /** Token client `route` (-1: the upstream one), this isolate's or through its TokenCache object (`shared`), or undefined. */
-    client(route, shared) {
-      const core = this.b.client(route, shared);
+    #client(route, shared) {
+      const core = this.#b.client(route, shared);
       if (core === undefined) return undefined;
-      return shared ? driven(core, cacheFetch(this.env, this.b.cacheName(route), this.header), this.env, undefined) : driven(core, undefined, this.env, this.b.dpopKey);
+      return shared ? driven(core, cacheFetch(this.#env, this.#b.cacheName(route), this.#header), this.#env, undefined) : driven(core, undefined, this.#env, this.#b.dpopKey);
     }
 
     /** Route `i`'s own token clients, made on first use. */
-    route(i) {
-      let r = this.routes.get(i);
-      if (r === undefined) this.routes.set(i, (r = [this.client(i, false), this.client(i, true)]));
+    #route(i) {
+      let r = this.#routes.get(i);
+      if (r === undefined) this.#routes.set(i, (r = [this.#client(i, false), this.#client(i, true)]));
       return r;
     }
 
     /** Answers one request: a Response, or a promise of one. */
     handle(request, ctx) {
       const d = describe(request);
-      if (!this.b.asksBinding) return this.serve(request, d, undefined, ctx);
+      if (!this.#b.asksBinding) return this.#serve(request, d, undefined, ctx);
       // The binding is asked first (keyed like the buckets: CF-Connecting-IP, IPv6 by /64); it
       // answers true, false, or null when it failed (then the isolate's buckets decide).
-      return rateLimit(this.rate, Broker.rateKey(d[5] ?? "*")).then((v) => this.serve(request, d, v ?? undefined, ctx));
+      return rateLimit(this.#rate, Broker.rateKey(d[5] ?? "*")).then((v) => this.#serve(request, d, v ?? undefined, ctx));
     }
 
-    serve(request, d, verdict, ctx) {
-      const r = this.b.route(d[0], d[1], d[2], d[3], d[4], d[5], d[7], verdict, monotonic());
+    #serve(request, d, verdict, ctx) {
+      const r = this.#b.route(d[0], d[1], d[2], d[3], d[4], d[5], d[7], verdict, monotonic());
       if (r[0] === 0) return respond(r[1]);
-      if (r[2] === 0) return this.run(r, request, d, ctx);
-      return this.gate(r, request, d).then((refusal) => (refusal === undefined ? this.run(r, request, d, ctx) : respond(refusal, r[1])));
+      if (r[2] === 0) return this.#run(r, request, d, ctx);
+      return this.#gate(r, request, d).then((refusal) => (refusal === undefined ? this.#run(r, request, d, ctx) : respond(refusal, r[1])));
     }
 
-    run(r, request, d, ctx) {
+    #run(r, request, d, ctx) {
       const cors = r[1];
-      if (r[0] === 1) return this.token(request, cors, ctx);
-      if (r[0] === 2) return this.proxy(request, r[3], r[4], d, cors, ctx);
-      return this.signIn(r[3], d).then((reply) => respond(reply, cors));
+      if (r[0] === 1) return this.#token(request, cors, ctx);
+      if (r[0] === 2) return this.#proxy(request, r[3], r[4], d, cors, ctx);
+      return this.#signIn(r[3], d).then((reply) => respond(reply, cors));
     }
 
     /** `POST /token`: the cached token at once, else the one request's. */
-    token(request, cors, ctx) {
-      let own = this.own, shared = this.shared;
-      if (this.cache) {
+    #token(request, cors, ctx) {
+      let own = this.#own, shared = this.#shared;
+      if (this.#cache) {
         // A token cache object asked for a route's own token (`?route=<index>`).
-        const i = this.b.cachedRoute(queryValue(request.url, "route"));
-        if (i >= 0) [own, shared] = this.route(i);
+        const i = this.#b.cachedRoute(queryValue(request.url, "route"));
+        if (i >= 0) [own, shared] = this.#route(i);
         // An isolate says an API refused the token this object gave it (the edge ignores the header).
-        const refused = request.headers.get(this.header);
+        const refused = request.headers.get(this.#header);
         if (refused !== null && own !== undefined) {
           own.core.refusedElsewhere(refused);
           drive(own, ctx);
         }
       }
-      const reply = (rec) => respond(this.b.tokenReply(rec[0], rec[3], Date.now()), cors);
       const first = shared ?? own;
       if (first !== undefined) {
         try {
-          const rec = held(first, ctx);
-          if (rec !== undefined) return reply(rec);
+          // The cached token's answer, in one call; else wait (below).
+          const r = first.core.answer(monotonic(), Date.now());
+          drive(first, ctx);
+          if (typeof r !== "number") return respond(r, cors);
         } catch (e) {
+          drive(first, ctx);
           if (shared === undefined) return respond(failure(e), cors);
         }
       }
-      return tokenFrom(shared, own, Broker, ctx).then(([rec]) => reply(rec), (e) => respond(failure(e), cors));
+      return tokenFrom(shared, own, Broker, ctx).then(([rec]) => respond(this.#b.tokenReply(rec[0], rec[3], Date.now()), cors), (e) => respond(failure(e), cors));
     }
 
     /** `/proxy/`: the request forwarded to `target` with the token (route `i`'s own, the deployment's, or the signed-in user's). */
-    async proxy(request, target, i, d, cors, ctx) {
-      const b = this.b;
+    async #proxy(request, target, i, d, cors, ctx) {
+      const b = this.#b;
       const api = new URL(target);
       const method = request.method;
       let used;
       if (b.signsIn) {
-        const sid = await this.session(d[6], 0);
+        const sid = await this.#session(d[6], 0);
         if (sid === undefined) return respond(Session.failureReply("LOGIN_REQUIRED", undefined, undefined, undefined, ""), cors);
         let answer;
         try {
-          answer = await this.ask(sid, "token", i >= 0 ? String(i) : "");
+          answer = await this.#ask(sid, "token", i >= 0 ? String(i) : "");
         } catch (reply) {
           return respond(reply, cors);
         }
@@ -318,7 +336,7 @@ export function broker(Broker, Session) {
         used = { sid, token: answer[1] };
       } else {
         try {
-          const [rec, holder] = await (i >= 0 ? tokenFrom(this.route(i)[1], this.route(i)[0], Broker, ctx) : tokenFrom(this.shared, this.own, Broker, ctx));
+          const [rec, holder] = await (i >= 0 ? tokenFrom(this.#route(i)[1], this.#route(i)[0], Broker, ctx) : tokenFrom(this.#shared, this.#own, Broker, ctx));
           used = { holder, id: rec[2], token: rec[0] };
         } catch (e) {
           return respond(failure(e), cors);
@@ -330,7 +348,7 @@ export function broker(Broker, Session) {
       headers.push(b.authorization(used.token));
       // With DPoP, each send carries a fresh proof of this isolate's key for the API's method
       // and URL (no query), with `ath` of the token and the API's latest nonce.
-      const prover = b.dpop ? this.own : undefined;
+      const prover = b.dpop ? this.#own : undefined;
       for (let replayed = false; ; ) {
         let sent = headers;
         if (prover !== undefined) {
@@ -362,22 +380,22 @@ export function broker(Broker, Session) {
           if (used.holder !== undefined) {
             refusedAndDrive(used.holder, used.id, www, false);
             if (used.holder.fetch !== undefined && !used.holder.core.holds(used.id)) used.holder.fetch.refused = used.token;
-          } else await this.ask(used.sid, "refused", used.token).catch(() => {});
+          } else await this.#ask(used.sid, "refused", used.token).catch(() => {});
         }
         return relay(res, cors);
       }
     }
 
     /** Every gate `r` names (Access first, then Turnstile): undefined if the request passes, else the refusal. */
-    async gate(r, request, d) {
+    async #gate(r, request, d) {
       const h = (n) => request.headers.get(n) ?? undefined;
       if (r[2] & 1) {
         const jwt = h("cf-access-jwt-assertion");
-        const why = jwt === undefined ? "no Cloudflare Access token" : await this.access(jwt);
+        const why = jwt === undefined ? "no Cloudflare Access token" : await this.#access(jwt);
         if (why !== undefined) return Broker.refused("access_denied", why);
       }
       if (r[2] & 2) {
-        const ask = this.b.turnstile(r[0] === 3 && r[3] === "login", h("cf-turnstile-response"), queryValue(d[1], "cf-turnstile-response"), d[5] ?? undefined);
+        const ask = this.#b.turnstile(r[0] === 3 && r[3] === "login", h("cf-turnstile-response"), queryValue(d[1], "cf-turnstile-response"), d[5] ?? undefined);
         if (ask.length === 1) return ask[0];
         const [status, body] = await askJson(ask[0], ask[1]).catch(() => [0, null]);
         let host;
@@ -386,36 +404,36 @@ export function broker(Broker, Session) {
         } catch {
           // no host: only the allowed origins' count
         }
-        return this.b.turnstileVerdict(status, body, d[2] ?? undefined, host);
+        return this.#b.turnstileVerdict(status, body, d[2] ?? undefined, host);
       }
     }
 
     /** Checks an Access token: claims by the core, the RS256 signature by WebCrypto. Why not, or undefined. */
-    async access(jwt) {
+    async #access(jwt) {
       const parts = jwtParts(jwt);
       if (parts === undefined) return "the Access token is not a JWT";
       let kid;
       try {
-        kid = this.b.accessClaims(parts[0], parts[1], Date.now() / 1000);
+        kid = this.#b.accessClaims(parts[0], parts[1], Date.now() / 1000);
       } catch (why) {
         return String(why);
       }
       // Each request that finds the keys stale fetches them itself: in Workers a request
       // cannot wait on another request's fetch. Once fetched they serve for an hour.
-      const url = this.b.keysStale(this.keys.has(kid), monotonic());
+      const url = this.#b.keysStale(this.#keys.has(kid), monotonic());
       if (url !== undefined) {
         const [status, body] = await askJson(url).catch(() => [0, null]);
-        const found = this.b.keysFetched(status, body, monotonic());
+        const found = this.#b.keysFetched(status, body, monotonic());
         if (found !== undefined) {
           const keys = new Map();
           for (const [k, n, e] of found) {
             // A key WebCrypto will not take is skipped like one the core did not choose.
             await importRsa(n, e).then((key) => keys.set(k, key), () => {});
           }
-          this.keys = keys;
+          this.#keys = keys;
         }
       }
-      const key = this.keys.get(kid);
+      const key = this.#keys.get(kid);
       if (key === undefined) return "the Access token's key is not one of the team's";
       return (await verifyRs256(key, parts[2], parts[3])) ? undefined : "the Access token's signature is not valid";
     }
@@ -424,8 +442,8 @@ export function broker(Broker, Session) {
     // session's object (`UserSession`), which holds the pending sign-in and the user's tokens.
 
     /** A sign-in route's reply. */
-    async signIn(name, d) {
-      const b = this.b, url = d[1], cookie = d[6] ?? undefined;
+    async #signIn(name, d) {
+      const b = this.#b, url = d[1], cookie = d[6] ?? undefined;
       try {
         if (name === "login") {
           const q = (k) => queryValue(url, k);
@@ -438,29 +456,29 @@ export function broker(Broker, Session) {
           // A new session (a fresh id, never one the browser brought: a session or sign-in it
           // already has is ended first), its pending sign-in in its object, its cookie.
           for (const kind of [0, 1]) {
-            const old = await this.session(cookie, kind);
-            if (old !== undefined) await this.ask(old, "logout", "").catch(() => {});
+            const old = await this.#session(cookie, kind);
+            if (old !== undefined) await this.#ask(old, "logout", "").catch(() => {});
           }
           const sid = b64url(crypto.getRandomValues(new Uint8Array(32)));
-          const mac = await this.mac(1, sid);
-          const [status, body] = await this.ask(sid, "begin", begin);
+          const mac = await this.#mac(1, sid);
+          const [status, body] = await this.#ask(sid, "begin", begin);
           return status === 200 ? Broker.loginReply(body, sid, mac) : [status, "", body];
         }
         if (name === "callback") {
           // The object of the sign-in this browser started (its pending cookie, the only thing
           // this route reads); the pending cookie is cleared either way.
-          const sid = await this.session(cookie, 1);
+          const sid = await this.#session(cookie, 1);
           if (sid === undefined) return Broker.callbackRefused();
           try {
-            const [status, body] = await this.ask(sid, "complete", url);
+            const [status, body] = await this.#ask(sid, "complete", url);
             if (status !== 200) return Broker.callbackRefused(status, body);
-            return Broker.callbackReply(body, sid, await this.mac(0, sid));
+            return Broker.callbackReply(body, sid, await this.#mac(0, sid));
           } catch (reply) {
             return Broker.callbackRefused(reply[0], reply[2]);
           }
         }
-        const sid = await this.session(cookie, 0);
-        const answer = sid === undefined ? undefined : await this.ask(sid, name === "logout" ? "logout" : "status", "").catch(() => undefined);
+        const sid = await this.#session(cookie, 0);
+        const answer = sid === undefined ? undefined : await this.#ask(sid, name === "logout" ? "logout" : "status", "").catch(() => undefined);
         if (name === "logout") return Broker.logoutReply(answer?.[0] === 200 && answer[1] === "revoked");
         return Broker.statusReply(answer?.[0] === 200 && answer[1] === "1");
       } catch (reply) {
@@ -469,8 +487,8 @@ export function broker(Broker, Session) {
     }
 
     /** The MAC of a cookie of `kind` for session `sid`; throws the reply when the session key cannot be used. */
-    async mac(kind, sid) {
-      const key = this.b.sessionKey();
+    async #mac(kind, sid) {
+      const key = this.#b.sessionKey();
       try {
         if (key === undefined) throw 0;
         return await sessionMac(key, Broker.macInput(kind, sid));
@@ -480,17 +498,17 @@ export function broker(Broker, Session) {
     }
 
     /** The session id of `kind`'s cookie (0 the session's, 1 a pending sign-in's) if its MAC is ours; undefined for none or a forged one (which never costs a Durable Object request). */
-    async session(cookie, kind) {
+    async #session(cookie, kind) {
       const c = Broker.sessionCookie(cookie ?? undefined, kind);
       if (c === undefined) return undefined;
-      const expected = await this.mac(kind, c[0]).catch(() => undefined);
+      const expected = await this.#mac(kind, c[0]).catch(() => undefined);
       return expected !== undefined && Broker.macOk(expected, c[1]) ? c[0] : undefined;
     }
 
     /** Asks session `sid`'s object to do `op` with `body`: `[status, body]`; throws the reply when it cannot be reached. */
-    async ask(sid, op, body) {
+    async #ask(sid, op, body) {
       try {
-        const ns = this.env.SESSIONS;
+        const ns = this.#env.SESSIONS;
         const res = await ns.get(ns.idFromName(sid)).fetch(Broker.sessionUrl(op), { method: "POST", body });
         return [res.status, await res.text()];
       } catch {
@@ -523,31 +541,33 @@ export function broker(Broker, Session) {
    * refresh however many of the user's requests need it, all of which reach this object.
    */
   class BrokerSession {
+    #x; #env; #persist; #s; #exchanged;
+
     constructor(env, saved, persist) {
       const x = new Session(env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), saved ?? null, Date.now());
       const core = x.client(monotonic(), Date.now());
-      this.x = x;
-      this.env = env;
-      this.persist = persist;
-      this.s = core === undefined ? undefined : driven(core, undefined, env, x.dpopKey);
-      this.exchanged = new Map(); // route index -> the client of the user's token exchanged for that API (RFC 8693)
+      this.#x = x;
+      this.#env = env;
+      this.#persist = persist;
+      this.#s = core === undefined ? undefined : driven(core, undefined, env, x.dpopKey);
+      this.#exchanged = new Map(); // route index -> the client of the user's token exchanged for that API (RFC 8693)
     }
 
     /** Answers one request of the edge, `POST <SESSION_URL><op>`. */
     async handle(request) {
       const body = await request.text().catch(() => "");
-      const broken = this.x.error();
-      return respond(broken ?? (await this.run(request.url, body)));
+      const broken = this.#x.error();
+      return respond(broken ?? (await this.#run(request.url, body)));
     }
 
     /** The object's alarm: a session whose time is up, or an abandoned sign-in, is revoked and forgotten as at sign-out. */
     async expire() {
-      if (this.s !== undefined) await this.run(undefined, "");
+      if (this.#s !== undefined) await this.#run(undefined, "");
     }
 
     /** Carries out operation `op` (its URL; undefined: the alarm) as the session says, then writes the record if it is behind. */
-    async run(op, body) {
-      const { x, s } = this;
+    async #run(op, body) {
+      const x = this.#x, s = this.#s;
       const next = x.op(op, Date.now(), s.core.authorized(), body);
       let reply;
       try {
@@ -568,38 +588,38 @@ export function broker(Broker, Session) {
             try {
               await complete(s, callbackParams(body) ?? [], [next[2], next[3], next[4]]);
             } catch (e) {
-              await this.end();
+              await this.#end();
               throw e;
             }
             reply = ok(x.completed(s.core, next[1], monotonic(), Date.now()));
             break;
           case 4:
-            reply = ok(await this.token(body));
+            reply = ok(await this.#token(body));
             break;
           case 5:
             // The API refused this token: the session's, or one of its exchanged tokens (that
             // route's next call exchanges anew).
-            for (const c of [s, ...this.exchanged.values()]) {
+            for (const c of [s, ...this.#exchanged.values()]) {
               c.core.refusedToken(body);
               drive(c);
             }
             reply = ok("");
             break;
           default: {
-            const revoked = await this.end();
+            const revoked = await this.#end();
             reply = next[1] ?? ok(revoked ? "revoked" : "");
           }
         }
       } catch (e) {
         reply = Session.failureReply(...fields(e));
       }
-      await this.save();
+      await this.#save();
       return reply;
     }
 
     /** The user's access token (refreshed if due), or route `body`'s own: the user's exchanged for one for that API. */
-    async token(body) {
-      const { x, s } = this;
+    async #token(body) {
+      const x = this.#x, s = this.#s;
       let rec, err;
       try {
         rec = await token(s);
@@ -610,34 +630,36 @@ export function broker(Broker, Session) {
       if (verdict === 0) {
         // A refresh may have rotated the refresh token: it is written before the new access
         // token goes anywhere (an exchange, the API), so an eviction cannot bring back the spent one.
-        await this.save();
+        await this.#save();
         if (!/^[0-9]{1,4}$/.test(body)) return rec[0];
         const i = Number(body);
-        let c = this.exchanged.get(i);
-        if (c === undefined) this.exchanged.set(i, (c = driven(x.exchangeClient(s.core, i), undefined, this.env, x.dpopKey)));
+        let c = this.#exchanged.get(i);
+        if (c === undefined) this.#exchanged.set(i, (c = driven(x.exchangeClient(s.core, i), undefined, this.#env, x.dpopKey)));
         c.core.subject(rec[0]);
         return (await token(c))[0];
       }
-      if (verdict === 2) await this.end();
+      if (verdict === 2) await this.#end();
       throw err ?? gone();
     }
 
     /** Ends the session: revoked at the server (when it has a revocation endpoint), nothing kept here. Whether the server confirmed. */
-    async end() {
-      const s = this.s;
+    async #end() {
+      const s = this.#s;
       // The exchanged tokens go with the session, revoked at the same endpoint.
       const revocations = [];
-      for (const c of this.exchanged.values()) {
+      for (const c of this.#exchanged.values()) {
         const req = s.core.revocationOf(c.core);
         if (req !== undefined) revocations.push(req);
         c.core.dispose();
         drive(c);
+        c.freed = true; // for work of its still under way (see shell.js dead())
+        c.core.free();
       }
-      this.exchanged.clear();
+      this.#exchanged.clear();
       const req = s.core.signOut();
       drive(s);
-      this.x.ended();
-      await this.save();
+      this.#x.ended();
+      await this.#save();
       for (const r of revocations) await revoke(s, r);
       if (req === undefined) return false;
       const status = await revoke(s, req);
@@ -650,11 +672,11 @@ export function broker(Broker, Session) {
     }
 
     /** Writes the record if the session says storage is behind. */
-    async save() {
-      const r = this.x.record(this.s.core, monotonic(), Date.now());
+    async #save() {
+      const r = this.#x.record(this.#s.core, monotonic(), Date.now());
       if (r === undefined) return;
       try {
-        await this.persist(r[0], r[1]);
+        await this.#persist(r[0], r[1]);
       } catch {
         // storage failed: the next change writes it again
       }

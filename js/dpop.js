@@ -26,8 +26,11 @@ export function of(core, o) {
   }
   // `make`: the broker's, its isolate's one key pair (made or imported once: js/broker.js).
   const make = o.make;
-  return { pair, make, own: pair !== undefined || make !== undefined, ready: undefined, ath: undefined };
+  return { pair, make, name: o.name ?? "dpop", own: pair !== undefined || make !== undefined, ready: undefined, ath: undefined };
 }
+
+/** What a proof fails with when WebCrypto could not make, import or use the key: INVALID_CONFIG naming where the key came from (`dpop`, the broker's `DPOP_KEY`), as the core says it of a token request (src/proto/dpop.rs key_failed). */
+const failed = (s) => (dead(s) ? gone() : new TokenError("INVALID_CONFIG", `${s.dpop.name}: could not be imported or made by WebCrypto`));
 
 /** The signing key and its parameters, once per client: made (or the app's taken) and its public JWK given to the core. */
 function key(s) {
@@ -39,7 +42,7 @@ function key(s) {
     return [pair.privateKey, s.core.dpopKey(pair.publicKey.algorithm.name, param(pair.publicKey.algorithm), jwk)];
   })().catch((e) => {
     d.ready = undefined; // the next proof tries again
-    throw e;
+    throw e instanceof TokenError ? e : failed(s);
   }));
 }
 
@@ -53,8 +56,8 @@ async function proof(s, make) {
   return `${input}.${b64url(signature)}`;
 }
 
-/** The proof for the token request being sent (the token endpoint's nonce, if it gave one). */
-export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now())).catch((e) => Promise.reject(e instanceof TokenError ? e : KEY_FAILED));
+/** The proof for the token request being sent (the token endpoint's nonce, if it gave one); KEY_FAILED for the core when the key failed (nothing is sent). */
+export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now())).catch((e) => Promise.reject(e.code === "DISPOSED" ? e : KEY_FAILED));
 
 /** The method fetch sends for `m`: the six it normalises upper-cased, any other as given. */
 function method(m) {

@@ -129,8 +129,6 @@ export function postToken(fetchFn, url, headers, body, redirect, cache, credenti
   })();
 }
 
-export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * The client's one timer. In Node it keeps the process alive only while a caller awaits a
  * token (`keepAlive`); a proactive refresh or expiry timer never keeps a finished script alive.
@@ -153,18 +151,12 @@ function discard(response) {
 }
 
 /**
- * Sets the fast-path cell (see guard): `t` the token that may be served while the monotonic
- * clock is before `u` and the wall clock before `e`, `v` the header value that carries it,
- * `i` its id.
+ * The fast-path cell of what the core says may be served (`Core.serving`): `t` the token,
+ * served while the monotonic clock is before `u` and the wall clock before `e`, `v` the header
+ * value that carries it, `i` its id. A new one each time it changes: no window of an older
+ * one (`w: 0`) carries over (see servable).
  */
-export function publish(cell, token, value, id, until, wallUntil) {
-  cell.t = token;
-  cell.v = value;
-  cell.i = id;
-  cell.u = until;
-  cell.e = wallUntil;
-  cell.w = 0; // re-anchor (servable)
-}
+export const cellOf = (c) => ({ t: c[0], v: c[1], i: c[2], u: c[3], e: c[4], w: 0 });
 
 /** The longest the fast path trusts the wall clock before it reads the monotonic one again. */
 const WINDOW_MS = 1000;
@@ -525,7 +517,7 @@ export function drive(s, ctx) {
   }
   if (s.freed) return;
   const c = core.serving(mono, wall);
-  if (c !== undefined) s.cell = c === null ? undefined : { t: c[0], v: c[1], i: c[2], u: c[3], e: c[4], w: 0 };
+  if (c !== undefined) s.cell = c === null ? undefined : cellOf(c);
   arm(s);
 }
 

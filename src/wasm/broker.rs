@@ -33,7 +33,7 @@ use super::convert::{parse_url, to_value};
 use super::machine::Core;
 
 /// `[status, headers, body]` of `r`, its headers and `extra` (CORS) as one string.
-fn reply(r: &Reply, extra: &[(&'static str, String)]) -> JsValue {
+pub(super) fn reply(r: &Reply, extra: &[(&'static str, String)]) -> JsValue {
     Array::of3(&JsValue::from(r.status), &JsValue::from_str(&lines(r.headers.iter().chain(extra))), &JsValue::from_str(&r.body)).into()
 }
 

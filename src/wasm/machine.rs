@@ -368,6 +368,21 @@ impl Core {
 #[cfg(feature = "broker")]
 #[wasm_bindgen]
 impl Core {
+    /// The broker contract's answer (`[status, headers, body]`: `POST /token`'s) with the token
+    /// held now, else the id of the flight to wait for (a number); throws the failure. What
+    /// [`Core::get`] is for a client, in one call: a cached token never crosses as a string.
+    pub fn answer(&mut self, mono: f64, wall: f64) -> Result<JsValue, JsValue> {
+        let now = now(mono, wall);
+        match self.m.get(now) {
+            Get::Ready(t) => {
+                let dpop = self.m.config().is_some_and(|c| sign::scheme(c) == "DPoP ");
+                Ok(super::broker::reply(&crate::proto::broker::token_reply(&t, dpop, now.mono), &[]))
+            }
+            Get::Wait(FlightId(id)) => Ok(num(id)),
+            Get::Fail(e) => Err(js_error(&e)),
+        }
+    }
+
     /// Whether token `id` is still the one held.
     pub fn holds(&self, id: f64) -> bool {
         self.m.held().is_some_and(|t| t.id == TokenId(id as u64))

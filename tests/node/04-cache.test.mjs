@@ -147,7 +147,7 @@ test("the fast path serves only while the core's monotonic deadline holds, whate
   // js/shell.js's servable(): a wall-clock window anchored on the monotonic clock. Each row:
   // the cell's state, the two clocks (mono: undefined = must not be read), the answer, and
   // the window [l, w) left behind.
-  const { servable, publish } = await import("../../js/shell.js");
+  const { servable, cellOf } = await import("../../js/shell.js");
   const cell = (u, l, w, e = 9e15) => ({ t: "tok", v: "Bearer tok", i: 1, u, e, l, w });
   const rows = [
     ["no token published", { t: undefined, u: 9e9 }, 100, undefined, false],
@@ -170,8 +170,9 @@ test("the fast path serves only while the core's monotonic deadline holds, whate
     assert.equal(got, served, name);
     if (window) assert.deepEqual([c.l, c.w], window, name);
   }
-  // A new publication (a new token or deadline) ends the window at once.
-  const c = cell(10_000, 500, 1_500);
-  publish(c, "tok2", "Bearer tok2", 2, 1_000, 9e15);
-  assert.equal(servable(c, () => 600, () => 1_000), false, "the new deadline applies, not the old window");
+  // A new publication (a new token or deadline) is a new cell: no window carries over, the
+  // monotonic clock is read again at once.
+  const c = cellOf(["tok2", "Bearer tok2", 2, 1_000, 9e15]);
+  assert.equal(servable(c, () => 600, () => 1_000), false, "the new deadline applies, not an old window");
+  assert.equal(servable(cellOf(["tok2", "Bearer tok2", 2, 1_001, 9e15]), () => 600, () => 1_000), true);
 });

@@ -162,3 +162,16 @@ test("an API's nonce challenge is answered once, never with a stream body; it do
   assert.equal(f.calls.filter((x) => String(x.url).includes("/oauth2/token")).length, 1, "the token was kept");
   c.dispose();
 });
+
+test("a DPoP key WebCrypto cannot make fails as INVALID_CONFIG naming dpop, nothing sent (it was a NETWORK error); the next call tries again", async (t) => {
+  const f = fakeFetch(() => dpopAnswer(200, { access_token: "t", token_type: "DPoP", expires_in: 300 }));
+  const c = new TokenClient({ ...base, dpop: true, fetch: f });
+  t.after(() => c.free());
+  const generate = t.mock.method(crypto.subtle, "generateKey", () => Promise.reject(new DOMException("the operation failed", "OperationError")));
+  await assert.rejects(c.getToken(), (e) => e instanceof TokenError && e.code === "INVALID_CONFIG" && /^dpop: could not be imported or made by WebCrypto/.test(e.message));
+  assert.equal(f.calls.length, 0, "nothing was sent");
+  generate.mock.restore();
+  c.invalidate();
+  assert.equal(await c.getToken(), "t");
+  assert.equal(f.calls.length, 1);
+});

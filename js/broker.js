@@ -414,7 +414,7 @@ export function broker(Broker, Session) {
       if (parts === undefined) return "the Access token is not a JWT";
       let kid;
       try {
-        kid = this.#b.accessClaims(parts[0], parts[1], Date.now() / 1000);
+        kid = this.#b.accessClaims(parts[0], parts[1], monotonic(), Date.now());
       } catch (why) {
         return String(why);
       }
@@ -544,7 +544,7 @@ export function broker(Broker, Session) {
     #x; #env; #persist; #s; #exchanged;
 
     constructor(env, saved, persist) {
-      const x = new Session(env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), saved ?? null, Date.now());
+      const x = new Session(env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), saved ?? null, monotonic(), Date.now());
       const core = x.client(monotonic(), Date.now());
       this.#x = x;
       this.#env = env;
@@ -568,7 +568,7 @@ export function broker(Broker, Session) {
     /** Carries out operation `op` (its URL; undefined: the alarm) as the session says, then writes the record if it is behind. */
     async #run(op, body) {
       const x = this.#x, s = this.#s;
-      const next = x.op(op, Date.now(), s.core.authorized(), body);
+      const next = x.op(op, monotonic(), Date.now(), s.core.authorized(), body);
       let reply;
       try {
         switch (next[0]) {
@@ -580,7 +580,7 @@ export function broker(Broker, Session) {
             break;
           case 2: {
             const [url, st, verifier, nonce] = await authorize(s, undefined, next[2]);
-            x.begun(next[1], st, verifier, nonce, Date.now());
+            x.begun(next[1], st, verifier, nonce, monotonic(), Date.now());
             reply = ok(url);
             break;
           }

@@ -191,6 +191,11 @@ fn which_token_cache_failures_the_isolate_answers_itself() {
     }
 }
 
+/// The time of a session input: the wall clock at `wall` ms (the session reads no other).
+fn at(wall: u64) -> tokenkit::proto::time::Now {
+    tokenkit::proto::time::Now { mono: tokenkit::proto::time::Instant(7), wall: WallMillis(wall) }
+}
+
 fn pending(state: &str) -> Pending {
     Pending { state: state.into(), verifier: "v".repeat(43), nonce: Some("n0".into()) }
 }
@@ -205,35 +210,35 @@ const T0: u64 = 1_700_000_000_000;
 fn the_session_machine() {
     let mut s = UserSession::default();
     // Not signed in yet: a token is refused without ending anything; status says no.
-    assert!(matches!(s.op(SessionOp::Token, T0, false), Next::Fail(Error::LoginRequired { .. })));
-    assert_eq!(s.op(SessionOp::Status, T0, false), Next::Answer("0".into()));
-    assert_eq!(s.op(SessionOp::Begin, T0, false), Next::SignIn);
+    assert!(matches!(s.op(SessionOp::Token, at(T0), false), Next::Fail(Error::LoginRequired { .. })));
+    assert_eq!(s.op(SessionOp::Status, at(T0), false), Next::Answer("0".into()));
+    assert_eq!(s.op(SessionOp::Begin, at(T0), false), Next::SignIn);
     assert!(!s.behind(), "nothing to write yet");
-    s.begun(pending("s1"), "https://app.example.com/".into(), T0);
+    s.begun(pending("s1"), "https://app.example.com/".into(), at(T0));
     assert!(s.behind());
     let r = s.take_record(None).expect("the pending sign-in is written");
     assert!(!s.behind());
-    assert_eq!(r.delete_at(), Some(T0 + PENDING_TTL.0 * 1000), "an abandoned sign-in is deleted in 10 minutes");
+    assert_eq!(r.delete_at(), Some(WallMillis(T0 + PENDING_TTL.0 * 1000)), "an abandoned sign-in is deleted in 10 minutes");
     assert!(s.take_record(None).is_none(), "written once");
     // A token asked for mid-sign-in leaves the sign-in alone.
-    assert!(matches!(s.op(SessionOp::Token, T0 + 1, false), Next::Fail(Error::LoginRequired { .. })));
+    assert!(matches!(s.op(SessionOp::Token, at(T0 + 1), false), Next::Fail(Error::LoginRequired { .. })));
     assert!(s.take_record(None).is_none());
     // The callback takes the pending sign-in: once.
-    let Next::Complete(p) = s.op(SessionOp::Complete, T0 + 2, false) else { panic!() };
+    let Next::Complete(p) = s.op(SessionOp::Complete, at(T0 + 2), false) else { panic!() };
     assert_eq!(p.pending.state, "s1");
-    assert!(matches!(s.op(SessionOp::Complete, T0 + 3, false), Next::Fail(Error::StateMismatch { .. })), "used once");
+    assert!(matches!(s.op(SessionOp::Complete, at(T0 + 3), false), Next::Fail(Error::StateMismatch { .. })), "used once");
     // Signed in: a day, or less when nothing can renew the token.
-    let done = s.completed(p.return_to.clone(), T0 + 2, Secs(86_400), T0 + 300_000, true);
+    let done = s.completed(p.return_to.clone(), at(T0 + 2), Secs(86_400), WallMillis(T0 + 300_000), true);
     assert_eq!(done, Completed { return_to: "https://app.example.com/".into(), max_age: Secs(86_400) });
     let mut short = UserSession::default();
-    assert_eq!(short.completed("/".into(), T0, Secs(86_400), T0 + 300_000, false).max_age, Secs(300), "no refresh token: the access token's life");
-    assert_eq!(s.op(SessionOp::Status, T0 + 5, true), Next::Answer("1".into()));
-    assert_eq!(s.op(SessionOp::Status, T0 + 5, false), Next::Answer("0".into()), "no tokens held: not signed in");
-    assert_eq!(s.op(SessionOp::Token, T0 + 5, true), Next::Token);
+    assert_eq!(short.completed("/".into(), at(T0), Secs(86_400), WallMillis(T0 + 300_000), false).max_age, Secs(300), "no refresh token: the access token's life");
+    assert_eq!(s.op(SessionOp::Status, at(T0 + 5), true), Next::Answer("1".into()));
+    assert_eq!(s.op(SessionOp::Status, at(T0 + 5), false), Next::Answer("0".into()), "no tokens held: not signed in");
+    assert_eq!(s.op(SessionOp::Token, at(T0 + 5), true), Next::Token);
     // Storage: a new token is written once, however many calls see it.
     assert_eq!(s.token_result(Ok(TokenId(1))), TokenVerdict::Serve);
     let r = s.take_record(Some((Some(TokenId(1)), tokens("AT1", T0 + 300_000)))).unwrap();
-    assert_eq!((r.until, r.delete_at()), (T0 + 2 + 86_400_000, Some(T0 + 2 + 86_400_000)));
+    assert_eq!((r.until, r.delete_at()), (WallMillis(T0 + 2 + 86_400_000), Some(WallMillis(T0 + 2 + 86_400_000))));
     assert_eq!(s.token_result(Ok(TokenId(1))), TokenVerdict::Serve);
     assert!(s.take_record(Some((Some(TokenId(1)), tokens("AT1", T0 + 300_000)))).is_none());
     assert_eq!(s.token_result(Ok(TokenId(2))), TokenVerdict::Serve);
@@ -242,29 +247,29 @@ fn the_session_machine() {
     assert_eq!(s.token_result(Err(&Error::network("the token endpoint", "", ""))), TokenVerdict::Fail);
     assert_eq!(s.token_result(Err(&Error::LoginRequired { reason: "invalid_grant" })), TokenVerdict::End);
     // Its time up: the next call ends it.
-    assert!(matches!(s.op(SessionOp::Token, T0 + 2 + 86_400_000, true), Next::End(Err(Error::LoginRequired { .. }))));
+    assert!(matches!(s.op(SessionOp::Token, at(T0 + 2 + 86_400_000), true), Next::End(Err(Error::LoginRequired { .. }))));
     s.ended();
     let r = s.take_record(Some((Some(TokenId(2)), tokens("AT2", T0)))).unwrap();
     assert!(r.encode().is_none(), "nothing is kept: storage is deleted");
-    assert_eq!(s.op(SessionOp::Logout, T0, false), Next::End(Ok(())));
+    assert_eq!(s.op(SessionOp::Logout, at(T0), false), Next::End(Ok(())));
 }
 
 #[test]
 fn the_alarm_ends_only_what_is_due() {
     let mut s = UserSession::default();
-    s.begun(pending("s"), "/".into(), T0);
+    s.begun(pending("s"), "/".into(), at(T0));
     // Early: the pending sign-in stays, and the record is written again (the alarm re-armed).
-    assert_eq!(s.op(SessionOp::Expire, T0 + 1, false), Next::Answer(String::new()));
+    assert_eq!(s.op(SessionOp::Expire, at(T0 + 1), false), Next::Answer(String::new()));
     assert!(s.take_record(None).is_some());
-    assert_eq!(s.op(SessionOp::Expire, T0 + PENDING_TTL.0 * 1000, false), Next::End(Ok(())));
+    assert_eq!(s.op(SessionOp::Expire, at(T0 + PENDING_TTL.0 * 1000), false), Next::End(Ok(())));
     let mut s = UserSession::default();
-    s.completed("/".into(), T0, Secs(60), T0 + 3_600_000, true);
-    assert_eq!(s.op(SessionOp::Expire, T0 + 59_999, true), Next::Answer(String::new()));
-    assert_eq!(s.op(SessionOp::Expire, T0 + 60_000, true), Next::End(Ok(())));
+    s.completed("/".into(), at(T0), Secs(60), WallMillis(T0 + 3_600_000), true);
+    assert_eq!(s.op(SessionOp::Expire, at(T0 + 59_999), true), Next::Answer(String::new()));
+    assert_eq!(s.op(SessionOp::Expire, at(T0 + 60_000), true), Next::End(Ok(())));
     // A callback after its sign-in lapsed is refused.
     let mut s = UserSession::default();
-    s.begun(pending("s"), "/".into(), T0);
-    assert!(matches!(s.op(SessionOp::Complete, T0 + PENDING_TTL.0 * 1000, false), Next::Fail(Error::StateMismatch { .. })));
+    s.begun(pending("s"), "/".into(), at(T0));
+    assert!(matches!(s.op(SessionOp::Complete, at(T0 + PENDING_TTL.0 * 1000), false), Next::Fail(Error::StateMismatch { .. })));
 }
 
 fn json(s: &str) -> Value {
@@ -307,9 +312,9 @@ fn json(s: &str) -> Value {
 #[test]
 fn the_session_record_round_trips_and_reads_the_old_format_once() {
     let r = Record {
-        pending: Some(tokenkit::proto::broker::bff::PendingSignIn { pending: pending("st"), return_to: "/back".into(), lapses: T0 + 9 }),
+        pending: Some(tokenkit::proto::broker::bff::PendingSignIn { pending: pending("st"), return_to: "/back".into(), lapses: WallMillis(T0 + 9) }),
         tokens: Some(tokens("AT", T0 + 300_000)),
-        until: T0 + 86_400_000,
+        until: WallMillis(T0 + 86_400_000),
     };
     let text = r.encode().unwrap();
     assert!(text.starts_with("{\"v\":2,\"pending\":{"), "{text}");
@@ -334,17 +339,17 @@ fn the_session_record_round_trips_and_reads_the_old_format_once() {
     let p = r.pending.as_ref().unwrap();
     assert_eq!((p.pending.state.as_str(), p.pending.verifier.as_str(), p.pending.nonce.as_deref(), p.return_to.as_str()), ("st", "vv", Some("nn"), "/b"));
     let t = r.tokens.as_ref().unwrap();
-    assert_eq!((t.access_token.as_ref().unwrap().expose(), t.refresh_token.as_ref().unwrap().expose(), t.expires_at.0, r.until), ("AT", "RT", T0 + 5, T0 + 10));
+    assert_eq!((t.access_token.as_ref().unwrap().expose(), t.refresh_token.as_ref().unwrap().expose(), t.expires_at.0, r.until), ("AT", "RT", T0 + 5, WallMillis(T0 + 10)));
     assert!(r.encode().unwrap().starts_with("{\"v\":2"), "written back in this format");
     // Restored: a live session takes up its tokens. An ended one takes them up too, so that
     // what it holds is revoked: its first call, or its alarm, ends it (and deletes storage).
-    let (s1, t1) = UserSession::restore(Record::decode(&old), T0 + 9);
-    assert!(s1.live(T0 + 9) && t1.is_some());
-    let (mut s2, t2) = UserSession::restore(Record::decode(&old), T0 + 11);
-    assert!(!s2.live(T0 + 11) && t2.is_some(), "an ended session's tokens come back to be revoked");
-    assert!(matches!(s2.op(SessionOp::Token, T0 + 11, true), Next::End(Err(Error::LoginRequired { .. }))));
-    let (mut s3, _) = UserSession::restore(Record::decode(&old), T0 + 11);
-    assert_eq!(s3.op(SessionOp::Expire, T0 + 11, true), Next::End(Ok(())), "the alarm revokes it");
+    let (s1, t1) = UserSession::restore(Record::decode(&old), at(T0 + 9));
+    assert!(s1.live(at(T0 + 9)) && t1.is_some());
+    let (mut s2, t2) = UserSession::restore(Record::decode(&old), at(T0 + 11));
+    assert!(!s2.live(at(T0 + 11)) && t2.is_some(), "an ended session's tokens come back to be revoked");
+    assert!(matches!(s2.op(SessionOp::Token, at(T0 + 11), true), Next::End(Err(Error::LoginRequired { .. }))));
+    let (mut s3, _) = UserSession::restore(Record::decode(&old), at(T0 + 11));
+    assert_eq!(s3.op(SessionOp::Expire, at(T0 + 11), true), Next::End(Ok(())), "the alarm revokes it");
     s3.ended();
     assert!(s3.take_record(None).unwrap().encode().is_none(), "an ended session's storage is deleted");
     for junk in [Value::Null, s("x"), Value::Object(vec![("v".into(), n(9))]), Value::Object(vec![])] {
@@ -355,13 +360,13 @@ fn the_session_record_round_trips_and_reads_the_old_format_once() {
 #[test]
 fn a_session_whose_access_token_lapsed_keeps_and_restores_its_refresh_token() {
     // Written while the access token had lapsed (the machine holds its refresh token alone).
-    let r = Record { pending: None, tokens: Some(Snapshot { access_token: None, expires_at: WallMillis(0), ..tokens("", 0) }), until: T0 + 86_400_000 };
+    let r = Record { pending: None, tokens: Some(Snapshot { access_token: None, expires_at: WallMillis(0), ..tokens("", 0) }), until: WallMillis(T0 + 86_400_000) };
     let text = r.encode().unwrap();
     assert!(text.contains("\"refreshToken\":\"RT\"") && !text.contains("accessToken"), "{text}");
-    let (mut s, t) = UserSession::restore(Record::decode(&json(&text)), T0 + 3_600_000);
+    let (mut s, t) = UserSession::restore(Record::decode(&json(&text)), at(T0 + 3_600_000));
     let t = t.expect("the refresh token comes back");
     assert!(t.access_token.is_none() && t.refresh_token.unwrap().expose() == "RT");
-    assert_eq!(s.op(SessionOp::Token, T0 + 3_600_000, true), Next::Token, "the call refreshes");
+    assert_eq!(s.op(SessionOp::Token, at(T0 + 3_600_000), true), Next::Token, "the call refreshes");
     // Taken up by the machine as a refresh token alone (restored(None)): the token the
     // refresh brings is written.
     s.restored(None);

@@ -483,11 +483,12 @@ fn access_claims_table() {
         obj(c)
     };
     let now = 1_000_000.0;
+    let at = tokenkit::proto::time::Now { mono: Instant(5), wall: tokenkit::proto::time::WallMillis(1_000_000_000) };
     let team = "https://team.cloudflareaccess.com";
     let ok = claims(team, Value::List(vec![s("AUD")]), now + 10.0, Some(now));
-    assert_eq!(access_claims(&head("RS256"), &ok, &a, now), Ok("k1".to_owned()));
-    assert_eq!(access_claims(&head("RS256"), &claims(team, s("AUD"), now + 10.0, None), &a, now), Ok("k1".to_owned()));
-    assert!(access_claims(&head("RS256"), &claims(team, s("AUD"), now - 30.0, None), &a, now).is_ok(), "within the leeway");
+    assert_eq!(access_claims(&head("RS256"), &ok, &a, at), Ok("k1".to_owned()));
+    assert_eq!(access_claims(&head("RS256"), &claims(team, s("AUD"), now + 10.0, None), &a, at), Ok("k1".to_owned()));
+    assert!(access_claims(&head("RS256"), &claims(team, s("AUD"), now - 30.0, None), &a, at).is_ok(), "within the leeway");
     for (h, c, why) in [
         (head("HS256"), ok.clone(), "HS256"),
         (head("none"), ok.clone(), "none"),
@@ -500,7 +501,7 @@ fn access_claims_table() {
         (head("RS256"), obj(vec![("iss", s(team)), ("aud", s("AUD"))]), "no exp"),
         (head("RS256"), Value::Null, "not an object"),
     ] {
-        assert!(access_claims(&h, &c, &a, now).is_err(), "{why}");
+        assert!(access_claims(&h, &c, &a, at).is_err(), "{why}");
     }
 }
 

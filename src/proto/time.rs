@@ -18,7 +18,8 @@ pub struct Millis(pub u64);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Secs(pub u64);
 
-/// Milliseconds since the Unix epoch (`Date.now()`), for reporting and HTTP dates only.
+/// Milliseconds since the Unix epoch (`Date.now()`): reported times, HTTP dates, and what is
+/// stored on the wall clock (a session's end, a Durable Object's alarm).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct WallMillis(pub u64);
 

@@ -30,7 +30,7 @@ use crate::proto::time::{Instant, Secs};
 use crate::proto::value::Value;
 use crate::proto::Config;
 use super::convert::{parse_url, to_value};
-use super::machine::Core;
+use super::machine::{now, Core};
 
 /// `[status, headers, body]` of `r`, its headers and `extra` (CORS) as one string.
 pub(super) fn reply(r: &Reply, extra: &[(&'static str, String)]) -> JsValue {
@@ -283,12 +283,12 @@ impl Broker {
         reply(&gate::refused(code, why), &[])
     }
 
-    /// Checks an Access token's header and claims (parsed JSON) at Unix seconds `now`: the
-    /// `kid` of the key to verify it with, or throws why not.
+    /// Checks an Access token's header and claims (parsed JSON) at `mono`/`wall`: the `kid` of
+    /// the key to verify it with, or throws why not.
     #[wasm_bindgen(js_name = accessClaims)]
-    pub fn access_claims(&self, header: JsValue, claims: JsValue, now: f64) -> Result<String, JsValue> {
+    pub fn access_claims(&self, header: JsValue, claims: JsValue, mono: f64, wall: f64) -> Result<String, JsValue> {
         let access = self.cfg.as_ref().ok().and_then(|c| c.access.as_ref()).ok_or_else(|| JsValue::from_str("Access is not configured"))?;
-        gate::access_claims(&to_value(&header, 4), &to_value(&claims, 4), access, now).map_err(JsValue::from_str)
+        gate::access_claims(&to_value(&header, 4), &to_value(&claims, 4), access, now(mono, wall)).map_err(JsValue::from_str)
     }
 
     /// Whether to fetch the team's keys now ([`gate::jwks_stale`]); if so, the fetch is
@@ -542,7 +542,7 @@ impl Session {
     /// A session object's state from the Worker's `env`, the views of its key secrets, and
     /// what storage held (`saved`: the record's text, or an older release's object) at `wall`.
     #[wasm_bindgen(constructor)]
-    pub fn new(env: JsValue, client_key: JsValue, dpop_key: JsValue, saved: JsValue, wall: f64) -> Session {
+    pub fn new(env: JsValue, client_key: JsValue, dpop_key: JsValue, saved: JsValue, mono: f64, wall: f64) -> Session {
         let get = getter(&env);
         let mut dpop = JsValue::UNDEFINED;
         let mut ttl = Secs(0);
@@ -558,7 +558,7 @@ impl Session {
             Some(text) => js_sys::JSON::parse(&text).unwrap_or(JsValue::NULL),
             None => saved,
         };
-        let (life, restored) = UserSession::restore(Record::decode(&to_value(&saved, 4)), wall as u64);
+        let (life, restored) = UserSession::restore(Record::decode(&to_value(&saved, 4)), now(mono, wall));
         Session { cfg, ttl, dpop, life, restored }
     }
 
@@ -598,7 +598,7 @@ impl Session {
     /// - `[5]`: the API refused the body's token: tell the clients;
     /// - `[6, reply]`: end the session (revoked), then answer with `reply` (`undefined`: 200,
     ///   `revoked` if the server confirmed).
-    pub fn op(&mut self, op: Option<String>, wall: f64, authorized: bool, body: &str) -> Array {
+    pub fn op(&mut self, op: Option<String>, mono: f64, wall: f64, authorized: bool, body: &str) -> Array {
         let op = match op {
             None => SessionOp::Expire,
             Some(url) => match SessionOp::from_url(&url) {
@@ -607,7 +607,7 @@ impl Session {
             },
         };
         let n = |k: u8| JsValue::from(k);
-        match self.life.op(op, wall as u64, authorized) {
+        match self.life.op(op, now(mono, wall), authorized) {
             Next::Answer(b) => Array::of2(&n(0), &JsValue::from_str(&b)),
             Next::Fail(e) => Array::of2(&n(1), &reply(&bff::session_reply(&e), &[])),
             Next::SignIn => {
@@ -638,14 +638,14 @@ impl Session {
     }
 
     /// A sign-in began at `wall`: `[state, verifier, nonce]` is what its callback is checked against.
-    pub fn begun(&mut self, return_to: String, state: String, verifier: String, nonce: Option<String>, wall: f64) {
-        self.life.begun(crate::proto::signin::Pending { state, verifier, nonce }, return_to, wall as u64);
+    pub fn begun(&mut self, return_to: String, state: String, verifier: String, nonce: Option<String>, mono: f64, wall: f64) {
+        self.life.begun(crate::proto::signin::Pending { state, verifier, nonce }, return_to, now(mono, wall));
     }
 
     /// The code was redeemed by `client` at `wall`: the object's answer to the edge.
     pub fn completed(&mut self, client: &Core, return_to: String, mono: f64, wall: f64) -> String {
         let (expires, refreshable) = client.session_expiry(mono, wall);
-        self.life.completed(return_to, wall as u64, self.ttl, expires, refreshable).encode()
+        self.life.completed(return_to, now(mono, wall), self.ttl, expires, refreshable).encode()
     }
 
     /// What the user's token request came to (`id`, the token's; `code`, a failure's): 0
@@ -677,7 +677,7 @@ impl Session {
         let tokens = client.snapshot_of(mono, wall);
         let record = self.life.take_record(tokens)?;
         let text = record.encode().map_or(JsValue::NULL, |t| JsValue::from_str(&t));
-        let delete_at = record.delete_at().map_or(JsValue::UNDEFINED, |x| JsValue::from_f64(x as f64));
+        let delete_at = record.delete_at().map_or(JsValue::UNDEFINED, |x| JsValue::from_f64(x.0 as f64));
         Some(Array::of2(&text, &delete_at))
     }
 

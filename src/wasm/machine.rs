@@ -66,7 +66,8 @@ const KEY_REFUSED: f64 = -2.0;
 /// ... or could not make, import or sign with the DPoP key (js/shell.js `KEY_FAILED`: js/dpop.js).
 const DPOP_KEY_FAILED: f64 = -3.0;
 
-fn now(mono: f64, wall: f64) -> Now {
+/// Both clocks as the shell read them for one input.
+pub(super) fn now(mono: f64, wall: f64) -> Now {
     Now { mono: Instant(mono as u64), wall: WallMillis(wall as u64) }
 }
 
@@ -343,10 +344,10 @@ impl Core {
     /// When the user's access token expires (wall-clock ms at `wall`), and whether a refresh
     /// token can renew it.
     #[cfg(feature = "broker")]
-    pub(super) fn session_expiry(&self, mono: f64, wall: f64) -> (u64, bool) {
+    pub(super) fn session_expiry(&self, mono: f64, wall: f64) -> (WallMillis, bool) {
         match self.m.session() {
-            Some((t, rt)) => (now(mono, wall).wall_at(t.expires_at).0, rt.is_some()),
-            None => (0, false),
+            Some((t, rt)) => (now(mono, wall).wall_at(t.expires_at), rt.is_some()),
+            None => (WallMillis(0), false),
         }
     }
 

@@ -24,7 +24,7 @@ use crate::proto::error::Error;
 use crate::proto::http::Reply;
 use crate::proto::secret::{AccessToken, BrokerKey, RefreshToken};
 use crate::proto::signin::Pending;
-use crate::proto::time::{Secs, WallMillis};
+use crate::proto::time::{Now, Secs, WallMillis};
 use crate::proto::url::ParseUrl;
 use crate::proto::value::{get, Value};
 use super::config::EnvError;
@@ -313,8 +313,8 @@ pub struct PendingSignIn {
     pub pending: Pending,
     /// Where the browser goes once signed in.
     pub return_to: String,
-    /// When it lapses (wall-clock ms): a callback after this is refused.
-    pub lapses: u64,
+    /// When it lapses: a callback after this is refused.
+    pub lapses: WallMillis,
 }
 
 impl core::fmt::Debug for PendingSignIn {
@@ -330,8 +330,8 @@ pub struct Record {
     pub pending: Option<PendingSignIn>,
     /// The user's tokens, once signed in.
     pub tokens: Option<Snapshot>,
-    /// When the session ends (wall-clock ms; 0: not signed in).
-    pub until: u64,
+    /// When the session ends (0: not signed in).
+    pub until: WallMillis,
 }
 
 /// The version [`Record::encode`] writes.
@@ -340,9 +340,9 @@ pub const RECORD_VERSION: u64 = 2;
 impl Record {
     /// When the object deletes it all (its alarm): the session's end once signed in,
     /// else when the pending sign-in lapses, else never (it holds nothing).
-    pub fn delete_at(&self) -> Option<u64> {
+    pub fn delete_at(&self) -> Option<WallMillis> {
         match (self.until, &self.pending) {
-            (u, _) if u > 0 => Some(u),
+            (u, _) if u.0 > 0 => Some(u),
             (_, Some(p)) => Some(p.lapses),
             _ => None,
         }
@@ -351,7 +351,7 @@ impl Record {
     /// The record as JSON with named fields and its version, or `None` when it holds
     /// nothing (the object deletes its storage).
     pub fn encode(&self) -> Option<String> {
-        if self.pending.is_none() && (self.tokens.is_none() || self.until == 0) {
+        if self.pending.is_none() && (self.tokens.is_none() || self.until.0 == 0) {
             return None;
         }
         let mut s = String::from("{\"v\":");
@@ -376,10 +376,10 @@ impl Record {
                 str_field(&mut s, "nonce", n);
             }
             str_field(&mut s, "returnTo", &p.return_to);
-            num_field(&mut s, "lapses", p.lapses);
+            num_field(&mut s, "lapses", p.lapses.0);
             s.push('}');
         }
-        if let (Some(t), true) = (&self.tokens, self.until > 0) {
+        if let (Some(t), true) = (&self.tokens, self.until.0 > 0) {
             s.push_str(",\"tokens\":{\"v\":1");
             if let Some(at) = &t.access_token {
                 str_field(&mut s, "accessToken", at.expose());
@@ -391,11 +391,11 @@ impl Record {
                 str_field(&mut s, "scope", sc);
             }
             num_field(&mut s, "expiresAt", t.expires_at.0);
-            num_field(&mut s, "until", self.until);
+            num_field(&mut s, "until", self.until.0);
             s.push('}');
         }
         if let Some(x) = self.delete_at() {
-            num_field(&mut s, "deleteAt", x);
+            num_field(&mut s, "deleteAt", x.0);
         }
         s.push('}');
         Some(s)
@@ -424,7 +424,7 @@ impl Record {
                     Some(PendingSignIn {
                         pending: Pending { state: s(p, "state")?, verifier: s(p, "verifier")?, nonce: s(p, "nonce") },
                         return_to: s(p, "returnTo")?,
-                        lapses: n(p, "lapses")?,
+                        lapses: WallMillis(n(p, "lapses")?),
                     })
                 });
                 let tokens = obj("tokens").and_then(|t| {
@@ -435,7 +435,7 @@ impl Record {
                     Some((Snapshot { access_token, refresh_token, scope: s(t, "scope"), expires_at: WallMillis(n(t, "expiresAt").unwrap_or(0)) }, n(t, "until")?))
                 });
                 let (tokens, until) = tokens.map_or((None, 0), |(t, u)| (Some(t), u));
-                Some(Record { pending, tokens, until })
+                Some(Record { pending, tokens, until: WallMillis(until) })
             }
             Some(_) => None,
             None => {
@@ -444,7 +444,7 @@ impl Record {
                     (Some(state), Some(verifier), Some(return_to)) => Some(PendingSignIn {
                         pending: Pending { state, verifier, nonce: s(o, "pn") },
                         return_to,
-                        lapses: n(o, "x").unwrap_or(0),
+                        lapses: WallMillis(n(o, "x").unwrap_or(0)),
                     }),
                     _ => None,
                 };
@@ -456,7 +456,7 @@ impl Record {
                     _ => None,
                 };
                 let (tokens, until) = tokens.map_or((None, 0), |(t, u)| (Some(t), u));
-                (pending.is_some() || tokens.is_some()).then_some(Record { pending, tokens, until })
+                (pending.is_some() || tokens.is_some()).then_some(Record { pending, tokens, until: WallMillis(until) })
             }
         }
     }
@@ -464,13 +464,14 @@ impl Record {
 
 /// A user session's lifecycle in its Durable Object, beside the token client machine that
 /// holds the user's tokens: whether anyone is signed in, until when, the sign-in under
-/// way, and when what it holds must be written to storage. Time comes in as wall-clock
-/// milliseconds (the object's storage and alarm are in wall-clock time).
+/// way, and when what it holds must be written to storage. Every input comes with the time
+/// ([`Now`]); what it keeps is on the wall clock ([`WallMillis`]), as the object's storage and
+/// alarm are.
 #[derive(Debug, Default)]
 pub struct UserSession {
     pending: Option<PendingSignIn>,
     /// When the session ends (0: not signed in).
-    until: u64,
+    until: WallMillis,
     /// The token last written to storage, so a token is written once however many calls saw it.
     saved: Option<TokenId>,
     /// Whether storage is behind.
@@ -510,15 +511,15 @@ pub enum TokenVerdict {
 }
 
 impl UserSession {
-    /// A session from what storage held at wall-clock `now` (or nothing), and the tokens
+    /// A session from what storage held at `now` (or nothing), and the tokens
     /// the client machine should take up: whatever the record holds, also once the
     /// session's time is up (what it holds is then revoked by the first operation, the
     /// object's alarm at the latest: [`SessionOp::Token`] and [`SessionOp::Expire`] end it).
     /// A lapsed sign-in is dropped.
-    pub fn restore(record: Option<Record>, now: u64) -> (UserSession, Option<Snapshot>) {
+    pub fn restore(record: Option<Record>, now: Now) -> (UserSession, Option<Snapshot>) {
         let Some(r) = record else { return (UserSession::default(), None) };
-        let pending = r.pending.filter(|p| p.lapses > now);
-        let s = UserSession { pending, until: if r.tokens.is_some() { r.until } else { 0 }, saved: None, dirty: false };
+        let pending = r.pending.filter(|p| p.lapses > now.wall);
+        let s = UserSession { pending, until: if r.tokens.is_some() { r.until } else { WallMillis(0) }, saved: None, dirty: false };
         (s, r.tokens)
     }
 
@@ -529,14 +530,15 @@ impl UserSession {
     }
 
     /// Whether someone is signed in at `now`.
-    pub fn live(&self, now: u64) -> bool {
-        self.until > now
+    pub fn live(&self, now: Now) -> bool {
+        self.until > now.wall
     }
 
-    /// The first step of `op` at wall-clock `now`. `authorized`: whether the client machine
+    /// The first step of `op` at `now`. `authorized`: whether the client machine
     /// holds the user's tokens.
     #[must_use]
-    pub fn op(&mut self, op: SessionOp, now: u64, authorized: bool) -> Next {
+    pub fn op(&mut self, op: SessionOp, now: Now, authorized: bool) -> Next {
+        let (wall, none) = (now.wall, WallMillis(0));
         match op {
             SessionOp::Begin => Next::SignIn,
             SessionOp::Complete => {
@@ -545,22 +547,22 @@ impl UserSession {
                 self.dirty |= p.is_some();
                 match p {
                     None => Next::Fail(Error::StateMismatch { reason: "no sign-in is pending (completed already, or started elsewhere)" }),
-                    Some(p) if p.lapses <= now => Next::Fail(Error::StateMismatch { reason: "the sign-in took too long" }),
+                    Some(p) if p.lapses <= wall => Next::Fail(Error::StateMismatch { reason: "the sign-in took too long" }),
                     Some(p) => Next::Complete(p),
                 }
             }
-            SessionOp::Token if self.until == 0 => {
+            SessionOp::Token if self.until == none => {
                 // Not signed in (yet): a sign-in this browser has under way must survive.
                 Next::Fail(Error::LoginRequired { reason: "no user is signed in" })
             }
-            SessionOp::Token if self.until <= now => Next::End(Err(Error::LoginRequired { reason: "the session has ended" })),
+            SessionOp::Token if self.until <= wall => Next::End(Err(Error::LoginRequired { reason: "the session has ended" })),
             SessionOp::Token => Next::Token,
             SessionOp::Status => Next::Answer(if self.live(now) && authorized { "1" } else { "0" }.to_owned()),
             SessionOp::Refused => Next::Refused,
             SessionOp::Logout => Next::End(Ok(())),
             SessionOp::Expire => {
-                let due = (self.until > 0 && self.until <= now) || (self.until == 0 && self.pending.as_ref().is_some_and(|p| p.lapses <= now));
-                if due || (self.until == 0 && self.pending.is_none()) {
+                let due = (self.until > none && self.until <= wall) || (self.until == none && self.pending.as_ref().is_some_and(|p| p.lapses <= wall));
+                if due || (self.until == none && self.pending.is_none()) {
                     Next::End(Ok(()))
                 } else {
                     // Early (or re-armed): what is live stays; the record says when to come back.
@@ -572,23 +574,23 @@ impl UserSession {
     }
 
     /// A sign-in started at `now`: its URL is the answer.
-    pub fn begun(&mut self, pending: Pending, return_to: String, now: u64) {
-        self.pending = Some(PendingSignIn { pending, return_to, lapses: now + PENDING_TTL.ms().0 });
+    pub fn begun(&mut self, pending: Pending, return_to: String, now: Now) {
+        self.pending = Some(PendingSignIn { pending, return_to, lapses: WallMillis(now.wall.0 + PENDING_TTL.ms().0) });
         self.dirty = true;
     }
 
     /// The code was redeemed at `now`: the session lasts `ttl`, and never past the access
-    /// token's expiry (`token_expires`, wall-clock ms) when there is no refresh token to
-    /// renew it. Answers the edge with a [`Completed`].
-    pub fn completed(&mut self, return_to: String, now: u64, ttl: Secs, token_expires: u64, refreshable: bool) -> Completed {
-        let mut until = now + ttl.ms().0;
+    /// token's expiry (`token_expires`) when there is no refresh token to renew it.
+    /// Answers the edge with a [`Completed`].
+    pub fn completed(&mut self, return_to: String, now: Now, ttl: Secs, token_expires: WallMillis, refreshable: bool) -> Completed {
+        let mut until = WallMillis(now.wall.0 + ttl.ms().0);
         if !refreshable {
             until = until.min(token_expires);
         }
         self.until = until;
         self.saved = None;
         self.dirty = true;
-        Completed { return_to, max_age: Secs((until.saturating_sub(now)) / 1000) }
+        Completed { return_to, max_age: Secs((until.0.saturating_sub(now.wall.0)) / 1000) }
     }
 
     /// What the client machine's answer to [`Next::Token`] means.
@@ -607,7 +609,7 @@ impl UserSession {
     /// The session was ended: nothing is held or kept.
     pub fn ended(&mut self) {
         self.pending = None;
-        self.until = 0;
+        self.until = WallMillis(0);
         self.saved = None;
         self.dirty = true;
     }
@@ -624,7 +626,7 @@ impl UserSession {
         if !core::mem::take(&mut self.dirty) {
             return None;
         }
-        let (id, tokens) = match tokens.filter(|_| self.until > 0) {
+        let (id, tokens) = match tokens.filter(|_| self.until.0 > 0) {
             Some((id, t)) => (id, Some(t)),
             None => (None, None),
         };

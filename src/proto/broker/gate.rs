@@ -131,8 +131,10 @@ pub fn access_keys(status: u16, body: &Value) -> Option<Vec<RsaKey>> {
 
 /// Checks an Access token's header and claims (its signature is the shell's, with the key
 /// of the returned `kid`): `RS256` only (never `none` or a MAC whose key is public),
-/// issued by the team, for this application, and within its lifetime. `now`: Unix seconds.
-pub fn access_claims(header: &Value, claims: &Value, access: &Access, now: f64) -> Result<String, &'static str> {
+/// issued by the team, for this application, and within its lifetime at `now` (its `exp` and
+/// `nbf` are Unix seconds, on the wall clock).
+pub fn access_claims(header: &Value, claims: &Value, access: &Access, now: crate::proto::time::Now) -> Result<String, &'static str> {
+    let now = now.wall.0 as f64 / 1000.0;
     let (Value::Object(h), Value::Object(c)) = (header, claims) else { return Err("the token is not a JWT") };
     if get(h, "alg") != Some(&Value::Str("RS256".to_owned())) {
         return Err("the token is not signed with RS256");

@@ -228,7 +228,7 @@ export function broker(Broker, Session) {
 
   /** The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`. One per isolate. */
   class TokenBroker {
-    #b; #cache; #env; #rate; #header; #own; #shared; #routes; #keys;
+    #b; #asks; #cache; #env; #rate; #header; #own; #shared; #routes; #keys;
 
     /** Reads the configuration from the Worker's `env`; never throws (a bad configuration answers every request with 500 naming the variable). */
     constructor(env, role) {
@@ -236,6 +236,7 @@ export function broker(Broker, Session) {
       const rate = edge ? rateBinding(env) : undefined;
       const b = new Broker(edge ? 0 : 1, env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), typeof env?.SESSIONS === "object" && env.SESSIONS !== null, typeof env?.TOKEN_CACHE?.idFromName === "function", rate !== undefined);
       this.#b = b;
+      this.#asks = b.asksBinding;
       this.#cache = !edge;
       this.#env = env;
       this.#rate = rate;
@@ -268,7 +269,7 @@ export function broker(Broker, Session) {
     /** Answers one request: a Response, or a promise of one. */
     handle(request, ctx) {
       const d = describe(request);
-      if (!this.#b.asksBinding) return this.#serve(request, d, undefined, ctx);
+      if (!this.#asks) return this.#serve(request, d, undefined, ctx);
       // The binding is asked first (keyed like the buckets: CF-Connecting-IP, IPv6 by /64); it
       // answers true, false, or null when it failed (then the isolate's buckets decide).
       return rateLimit(this.#rate, Broker.rateKey(d[5] ?? "*")).then((v) => this.#serve(request, d, v ?? undefined, ctx));

@@ -196,9 +196,12 @@ impl Core {
     }
 
     /// The next thing to do, or `undefined`:
-    /// - `[0, attempt, url, [[name, value], ...], body, redirect, cache, credentials, cap]`:
-    ///   send the token request as this attempt, read at most `cap` bytes of its body, and
-    ///   report with [`Core::response`];
+    /// - `[0, attempt, url, [[name, value], ...], body, redirect, cache, credentials, cap,
+    ///   lock, assertion]`: send the token request as this attempt, read at most `cap` bytes of
+    ///   its body, and report with [`Core::response`]; `lock`: a user's refresh, sent holding
+    ///   the browser's lock for its refresh token; `assertion`: the body ends in
+    ///   `client_assertion=`, for a fresh one (`private_key_jwt`). One layout in every build
+    ///   (false where the build has neither);
     /// - `[1, attempt]`: abort that attempt;
     /// - `[2]`: a flight finished: every waiter checks [`Core::outcome`];
     /// - `[3, record]`: a new token: emit `"token"`;
@@ -206,9 +209,6 @@ impl Core {
     /// - `[5, error]`: a token request finally failed: emit `"error"`;
     /// - `[6]` (sign-in build): a user's tokens came from the server: a new lock
     ///   generation, and tell the other tabs ([`Core::snapshot`]).
-    ///
-    /// In the sign-in build a send also carries `lock` (a refresh: hold the browser's
-    /// lock for its refresh token).
     pub fn poll(&mut self, mono: f64, wall: f64) -> JsValue {
         let Some(action) = self.m.poll() else { return JsValue::UNDEFINED };
         match action {
@@ -223,11 +223,10 @@ impl Core {
                 out.push(&opt(req.cache));
                 out.push(&opt(req.credentials));
                 out.push(&num(MAX_BODY_BYTES as u64));
+                // The same layout in every build: a build without the feature says false.
                 // A user's refresh: sent holding the browser's lock for its refresh token.
-                #[cfg(any(feature = "signin", feature = "server"))]
                 out.push(&JsValue::from_bool(req.lock));
                 // private_key_jwt: the body ends in `client_assertion=`, for a fresh assertion.
-                #[cfg(feature = "server")]
                 out.push(&JsValue::from_bool(req.assertion));
                 out.into()
             }

@@ -14,6 +14,15 @@ setRuntime("workerd");
 setServer(server);
 setDpop(dpop);
 
+// <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
+/** What `Broker.route` decided: the first element of its answer. */
+const ROUTE_DONE = 0, ROUTE_TOKEN = 1, ROUTE_PROXY = 2, ROUTE_SIGN_IN = 3;
+/** The gates a routed request must pass first (bits of `gates`). */
+const GATE_ACCESS = 1, GATE_TURNSTILE = 2;
+/** The slots of a token record, as the shell hands a token out. */
+const RECORD_ACCESS_TOKEN = 0, RECORD_HEADER = 1, RECORD_ID = 2, RECORD_EXPIRES_AT = 3, RECORD_REFRESH_AT = 4, RECORD_SCOPE = 5;
+// </boundary>
+
 /** [method, url, origin, brokerKey, requestHeaders, clientIp, cookie, tokenkitRequest] */
 function describe(request) {
   const h = request.headers;
@@ -104,7 +113,6 @@ async function askJson(url, body) {
   return [r.status, r.status === 200 ? await r.json().catch(() => null) : null];
 }
 
-
 /** The core's view of the private JWK in secret `name` (DPOP_KEY, CLIENT_KEY): its public members, `alg`, `kid`, `d: true` if it has its private one; null if it is not a JSON object; undefined if it is not set. */
 function keyView(env, name) {
   const jwk = secretJwk(env?.[name]);
@@ -142,7 +150,7 @@ function isolateKey(env, [name, p]) {
  * with the isolate's key when `keying` says so, and client assertions with CLIENT_KEY.
  */
 function driven(core, fetch, env, keying) {
-  const s = state(core, fetch);
+  const s = state(core, fetch, undefined, false); // served through Core.answer, never from a cell
   if (keying !== undefined) s.dpop = dpop.of(core, { make: () => isolateKey(env, keying), name: "DPOP_KEY" });
   const text = env.CLIENT_KEY;
   const jwk = secretJwk(text);
@@ -219,6 +227,21 @@ async function tokenFrom(shared, own, Broker, ctx) {
   return [await token(own, ctx), own];
 }
 
+/** The broker contract's reply with `s`'s token when it holds a valid one (its `token_type` is the client's), else the number of the flight to wait for; throws the client's failure. */
+function answer(s, ctx) {
+  try {
+    return s.core.answer(monotonic(), Date.now());
+  } finally {
+    drive(s, ctx); // a token due for refresh is served while its refresh is sent
+  }
+}
+
+/** {@link answer}, once `s` has a token. */
+const answered = (s, ctx) => {
+  const r = answer(s, ctx);
+  return typeof r === "number" ? token(s, ctx).then(() => answered(s, ctx)) : r;
+};
+
 const CACHE = Symbol("TokenCache");
 
 /** The broker's classes over the wasm's `Broker` and `Session` (worker/index.js). */
@@ -277,15 +300,15 @@ export function broker(Broker, Session) {
 
     #serve(request, d, verdict, ctx) {
       const r = this.#b.route(d[0], d[1], d[2], d[3], d[4], d[5], d[7], verdict, monotonic());
-      if (r[0] === 0) return respond(r[1]);
+      if (r[0] === ROUTE_DONE) return respond(r[1]);
       if (r[2] === 0) return this.#run(r, request, d, ctx);
       return this.#gate(r, request, d).then((refusal) => (refusal === undefined ? this.#run(r, request, d, ctx) : respond(refusal, r[1])));
     }
 
     #run(r, request, d, ctx) {
       const cors = r[1];
-      if (r[0] === 1) return this.#token(request, cors, ctx);
-      if (r[0] === 2) return this.#proxy(request, r[3], r[4], d, cors, ctx);
+      if (r[0] === ROUTE_TOKEN) return this.#token(request, cors, ctx);
+      if (r[0] === ROUTE_PROXY) return this.#proxy(request, r[3], r[4], d, cors, ctx);
       return this.#signIn(r[3], d).then((reply) => respond(reply, cors));
     }
 
@@ -307,15 +330,13 @@ export function broker(Broker, Session) {
       if (first !== undefined) {
         try {
           // The cached token's answer, in one call; else wait (below).
-          const r = first.core.answer(monotonic(), Date.now());
-          drive(first, ctx);
+          const r = answer(first, ctx);
           if (typeof r !== "number") return respond(r, cors);
         } catch (e) {
-          drive(first, ctx);
           if (shared === undefined) return respond(failure(e), cors);
         }
       }
-      return tokenFrom(shared, own, Broker, ctx).then(([rec]) => respond(this.#b.tokenReply(rec[0], rec[3], Date.now()), cors), (e) => respond(failure(e), cors));
+      return tokenFrom(shared, own, Broker, ctx).then(([, holder]) => answered(holder, ctx)).then((r) => respond(r, cors), (e) => respond(failure(e), cors));
     }
 
     /** `/proxy/`: the request forwarded to `target` with the token (route `i`'s own, the deployment's, or the signed-in user's). */
@@ -337,8 +358,9 @@ export function broker(Broker, Session) {
         used = { sid, token: answer[1] };
       } else {
         try {
-          const [rec, holder] = await (i >= 0 ? tokenFrom(this.#route(i)[1], this.#route(i)[0], Broker, ctx) : tokenFrom(this.#shared, this.#own, Broker, ctx));
-          used = { holder, id: rec[2], token: rec[0] };
+          const [own, shared] = i >= 0 ? this.#route(i) : [this.#own, this.#shared];
+          const [rec, holder] = await tokenFrom(shared, own, Broker, ctx);
+          used = { holder, id: rec[RECORD_ID], token: rec[RECORD_ACCESS_TOKEN] };
         } catch (e) {
           return respond(failure(e), cors);
         }
@@ -390,13 +412,13 @@ export function broker(Broker, Session) {
     /** Every gate `r` names (Access first, then Turnstile): undefined if the request passes, else the refusal. */
     async #gate(r, request, d) {
       const h = (n) => request.headers.get(n) ?? undefined;
-      if (r[2] & 1) {
+      if (r[2] & GATE_ACCESS) {
         const jwt = h("cf-access-jwt-assertion");
         const why = jwt === undefined ? "no Cloudflare Access token" : await this.#access(jwt);
         if (why !== undefined) return Broker.refused("access_denied", why);
       }
-      if (r[2] & 2) {
-        const ask = this.#b.turnstile(r[0] === 3 && r[3] === "login", h("cf-turnstile-response"), queryValue(d[1], "cf-turnstile-response"), d[5] ?? undefined);
+      if (r[2] & GATE_TURNSTILE) {
+        const ask = this.#b.turnstile(r[0] === ROUTE_SIGN_IN && r[3] === "login", h("cf-turnstile-response"), queryValue(d[1], "cf-turnstile-response"), d[5] ?? undefined);
         if (ask.length === 1) return ask[0];
         const [status, body] = await askJson(ask[0], ask[1]).catch(() => [0, null]);
         let host;
@@ -627,17 +649,17 @@ export function broker(Broker, Session) {
       } catch (e) {
         err = e;
       }
-      const verdict = x.token(rec?.[2], err?.code);
+      const verdict = x.token(rec?.[RECORD_ID], err?.code);
       if (verdict === 0) {
         // A refresh may have rotated the refresh token: it is written before the new access
         // token goes anywhere (an exchange, the API), so an eviction cannot bring back the spent one.
         await this.#save();
-        if (!/^[0-9]{1,4}$/.test(body)) return rec[0];
+        if (!/^[0-9]{1,4}$/.test(body)) return rec[RECORD_ACCESS_TOKEN];
         const i = Number(body);
         let c = this.#exchanged.get(i);
         if (c === undefined) this.#exchanged.set(i, (c = driven(x.exchangeClient(s.core, i), undefined, this.#env, x.dpopKey)));
-        c.core.subject(rec[0]);
-        return (await token(c))[0];
+        c.core.subject(rec[RECORD_ACCESS_TOKEN]);
+        return (await token(c))[RECORD_ACCESS_TOKEN];
       }
       if (verdict === 2) await this.#end();
       throw err ?? gone();

@@ -3,8 +3,13 @@
 // client (`s.dpop`): the core gets the public JWK, builds every proof's signing input and
 // keeps the servers' nonces (src/proto/dpop.rs); this only has WebCrypto make, sign and
 // hash. No private key ever enters wasm memory, and none is ever exported.
-import { KEY_FAILED, TokenError, dead, gone } from "./shell.js";
+import { TokenError, dead, gone } from "./shell.js";
 import { b64url, param, sign } from "./jws.js";
+
+// <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
+/** What a request's answer says in place of an HTTP status when none came back. */
+const STATUS_NETWORK = -1, STATUS_KEY_REFUSED = -2, STATUS_KEY_FAILED = -3;
+// </boundary>
 
 const bytes = (text) => new TextEncoder().encode(text);
 
@@ -56,8 +61,8 @@ async function proof(s, make) {
   return `${input}.${b64url(signature)}`;
 }
 
-/** The proof for the token request being sent (the token endpoint's nonce, if it gave one); KEY_FAILED for the core when the key failed (nothing is sent). */
-export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now())).catch((e) => Promise.reject(e.code === "DISPOSED" ? e : KEY_FAILED));
+/** The proof for the token request being sent (the token endpoint's nonce, if it gave one); STATUS_KEY_FAILED for the core when the key failed (nothing is sent). */
+export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now())).catch((e) => Promise.reject(e.code === "DISPOSED" ? e : STATUS_KEY_FAILED));
 
 /** The method fetch sends for `m`: the six it normalises upper-cased, any other as given. */
 function method(m) {

@@ -4,8 +4,15 @@
 //   gets an assertion the core built, signed here;
 // - pushed authorization requests (RFC 9126) for a sign-in: the core builds the request and
 //   reads the answer; this sends it.
-import { KEY_REFUSED, TokenError, dead, getDpop, gone, postToken } from "./shell.js";
+import { TokenError, dead, getDpop, gone, parsed, postToken } from "./shell.js";
 import { importPrivate, jwkView, jws, param } from "./jws.js";
+
+// <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
+/** What a request's answer says in place of an HTTP status when none came back. */
+const STATUS_NETWORK = -1, STATUS_KEY_REFUSED = -2, STATUS_KEY_FAILED = -3;
+/** How the shell read an answer's body (its one `JSON.parse`). */
+const BODY_JSON = 0, BODY_NOT_JSON = 1, BODY_TOO_LARGE = 2;
+// </boundary>
 
 const isKey = (k) => typeof k?.type === "string" && typeof k?.algorithm?.name === "string";
 
@@ -42,18 +49,18 @@ function key(s) {
 
 /**
  * A signed client assertion for the request being sent: new claims, a new `jti`, for every
- * attempt. Rejects with DISPOSED, or with KEY_REFUSED when WebCrypto refused the key.
+ * attempt. Rejects with DISPOSED, or with STATUS_KEY_REFUSED when WebCrypto refused the key.
  */
 export async function assertion(s) {
   let k, alg;
   try {
     [k, alg] = await key(s);
   } catch {
-    throw dead(s) ? gone() : KEY_REFUSED;
+    throw dead(s) ? gone() : STATUS_KEY_REFUSED;
   }
   const input = dead(s) ? undefined : s.core.clientAssertion(crypto.getRandomValues(new Uint8Array(16)), Date.now());
   if (input === undefined) throw gone();
-  return jws(k, alg, input).catch(() => Promise.reject(KEY_REFUSED));
+  return jws(k, alg, input).catch(() => Promise.reject(STATUS_KEY_REFUSED));
 }
 
 /**
@@ -71,25 +78,15 @@ export async function push(s, [url, headers, body, signs, redirect, cache, crede
   let a;
   try {
     a = await send();
-    let json, kind = a[2] === undefined ? 2 : 0;
-    const read = () => {
-      try {
-        json = JSON.parse(a[2]);
-      } catch {
-        kind = 1;
-      }
-    };
-    if (kind === 0) read();
+    let [json, kind] = parsed(a[2]);
     if (s.dpop && !dead(s) && s.core.serverAnswer(new URL(url).origin, 0, a[0], String(json?.error ?? ""), a[3] ?? "")) {
       a = await send();
-      kind = a[2] === undefined ? 2 : 0;
-      json = undefined;
-      if (kind === 0) read();
+      [json, kind] = parsed(a[2]);
     }
     if (dead(s)) throw gone();
     return s.core.pushed(a[0], json, kind);
   } catch (e) {
     if (e instanceof TokenError) throw e;
-    return s.core.pushed(e === KEY_REFUSED ? KEY_REFUSED : -1, undefined, 2);
+    return s.core.pushed(e === STATUS_KEY_REFUSED ? e : STATUS_NETWORK, undefined, BODY_TOO_LARGE);
   }
 }

@@ -2,6 +2,21 @@
 // subclass, URL parsing, fetch with a deadline, timers that do not keep Node alive).
 // No OAuth decisions are made here; those live in Rust (src/proto/).
 
+// <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
+/** What `Core.poll` asks the driver to do: the first element of each action. */
+const ACTION_SEND = 0, ACTION_ABORT = 1, ACTION_WAKE = 2, ACTION_TOKEN = 3, ACTION_EXPIRED = 4, ACTION_ERROR = 5, ACTION_SHARE = 6;
+/** Where a `Core` runs. */
+const RUNTIME_BROWSER = 0, RUNTIME_NODE = 1, RUNTIME_WORKERD = 2;
+/** The slots of a send action, the same in every build. */
+const SEND_ATTEMPT = 1, SEND_URL = 2, SEND_HEADERS = 3, SEND_BODY = 4, SEND_REDIRECT = 5, SEND_CACHE = 6, SEND_CREDENTIALS = 7, SEND_CAP = 8, SEND_LOCK = 9, SEND_ASSERTION = 10;
+/** The slots of a token record, as the shell hands a token out. */
+const RECORD_ACCESS_TOKEN = 0, RECORD_HEADER = 1, RECORD_ID = 2, RECORD_EXPIRES_AT = 3, RECORD_REFRESH_AT = 4, RECORD_SCOPE = 5;
+/** What a request's answer says in place of an HTTP status when none came back. */
+const STATUS_NETWORK = -1, STATUS_KEY_REFUSED = -2, STATUS_KEY_FAILED = -3;
+/** How the shell read an answer's body (its one `JSON.parse`). */
+const BODY_JSON = 0, BODY_NOT_JSON = 1, BODY_TOO_LARGE = 2;
+// </boundary>
+
 /** The error type of every tokenkit failure; `code` is stable, branch on it. */
 export class TokenError extends Error {
   constructor(code, message, options) {
@@ -326,7 +341,7 @@ export function clientClass(Core, instantiate, hint, ext) {
       // A page's build has no private_key_jwt: it refuses the option, never seeing the key.
       const given = options == null ? undefined : options.clientKey;
       const opts = given == null ? options : { ...options, clientKey: server ? server.view(given) : true };
-      const core = new Core(key === PRESET ? preset : 0, opts, runtime === "workerd" ? 2 : runtime === "node" ? 1 : 0, Math.random() * 2 ** 53);
+      const core = new Core(key === PRESET ? preset : 0, opts, runtime === "workerd" ? RUNTIME_WORKERD : runtime === "node" ? RUNTIME_NODE : RUNTIME_BROWSER, Math.random() * 2 ** 53);
       const s = state(core, f || undefined, ext);
       if (options?.dpop) {
         // Only the DPoP build gets here: elsewhere the core refused the option.
@@ -371,7 +386,7 @@ export function clientClass(Core, instantiate, hint, ext) {
       const s = states.get(this);
       if (s === undefined) return Promise.reject(gone());
       const c = s.cell;
-      return c !== undefined && servable(c, Date.now, monotonic) ? Promise.resolve(c.t) : token(s, ctx).then((r) => r[0]);
+      return c !== undefined && servable(c, Date.now, monotonic) ? Promise.resolve(c.t) : token(s, ctx).then((r) => r[RECORD_ACCESS_TOKEN]);
     }
     getTokenInfo(ctx) {
       const s = states.get(this);
@@ -433,18 +448,21 @@ export function clientClass(Core, instantiate, hint, ext) {
 
 /**
  * What the driver keeps of a client (module-private: no property of a client holds a secret):
- * its core, the `fetch` it sends with, and `ext` (the sign-in build's hooks). Every `Core` is
- * driven from one: a `TokenClient`'s, and each of the broker's token clients (js/broker.js).
+ * its core, the `fetch` it sends with, `ext` (the sign-in build's hooks), and whether it
+ * `serves` from a cell (a TokenClient's) or only through `Core.answer` (the broker's). Every
+ * `Core` is driven from one: a `TokenClient`'s, and each of the broker's token clients.
  */
-export const state = (core, fetch, ext) => ({ core, ext, fetch, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined });
+export const state = (core, fetch, ext, serves = true) => ({ core, ext, fetch, serves, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined });
 
-/**
- * What a request's preparation rejects with when nothing was sent because WebCrypto could not
- * import or sign with the client's key (js/server.js), or make, import or sign with its DPoP
- * key (js/dpop.js): the core's statuses for them (src/wasm/machine.rs).
- */
-export const KEY_REFUSED = -2;
-export const KEY_FAILED = -3;
+/** An answer's text as the core takes it: `[body, kind]`, parsed once (kinds: the BODY_ constants). */
+export function parsed(text) {
+  if (text === undefined) return [undefined, BODY_TOO_LARGE];
+  try {
+    return [JSON.parse(text), BODY_JSON];
+  } catch {
+    return [undefined, BODY_NOT_JSON];
+  }
+}
 
 export const gone = () => new TokenError("DISPOSED", "the client was disposed (free() was called)");
 
@@ -467,7 +485,7 @@ export function setDpop(d) {
 export const getDpop = () => dpop;
 
 /** `{ accessToken, tokenType, expiresAt, refreshAt, scope }` of a core token record. */
-const info = (s, r) => ({ accessToken: r[0], tokenType: s.dpop ? "DPoP" : "Bearer", expiresAt: r[3], refreshAt: r[4], scope: r[5] });
+const info = (s, r) => ({ accessToken: r[RECORD_ACCESS_TOKEN], tokenType: s.dpop ? "DPoP" : "Bearer", expiresAt: r[RECORD_EXPIRES_AT], refreshAt: r[RECORD_REFRESH_AT], scope: r[RECORD_SCOPE] });
 
 /** `e` with the platform's error as its `cause`, when it is a `NETWORK` error and one was kept. */
 function withCause(s, e) {
@@ -486,72 +504,67 @@ export function drive(s, ctx) {
   // A listener may free() the client: its core is gone then, and so is the work.
   for (let a; !s.freed && (a = core.poll(mono, wall)) !== undefined; ) {
     switch (a[0]) {
-      case 0:
+      case ACTION_SEND:
         send(s, a, ctx);
         break;
-      case 1:
-        if (s.sending !== undefined && s.sending[0] === a[1]) {
+      case ACTION_ABORT:
+        if (s.sending !== undefined && s.sending[0] === a[SEND_ATTEMPT]) {
           s.sending[1]?.abort();
           s.sending = undefined;
         }
         break;
-      case 2: {
+      case ACTION_WAKE: {
         const w = s.waiters;
         s.waiters = [];
         for (const resolve of w) resolve();
         break;
       }
-      case 3:
+      case ACTION_TOKEN:
         emit(s.on.token, info(s, a[1]));
         break;
-      case 4:
+      case ACTION_EXPIRED:
         emit(s.on.expired, undefined);
         break;
-      case 5:
+      case ACTION_ERROR:
         emit(s.on.error, withCause(s, a[1]));
         break;
-      case 6:
+      case ACTION_SHARE:
         s.ext?.share(s);
         break;
     }
   }
   if (s.freed) return;
-  const c = core.serving(mono, wall);
-  if (c !== undefined) s.cell = c === null ? undefined : cellOf(c);
+  if (s.serves) {
+    const c = core.serving(mono, wall);
+    if (c !== undefined) s.cell = c === null ? undefined : cellOf(c);
+  }
   arm(s);
 }
 
 /** Sends token request `a` (see Core.poll); its answer, or its failure, goes back to the core. */
 function send(s, a, ctx) {
-  const attempt = a[1];
+  const attempt = a[SEND_ATTEMPT];
   const controller = typeof AbortController === "function" ? new AbortController() : undefined;
   s.sending = [attempt, controller];
   const answer = (status, retryAfter, text, nonce) => {
     if (s.sending !== undefined && s.sending[0] === attempt) s.sending = undefined;
     if (dead(s)) return;
     // The body is parsed once, here; the core validates what it holds (Core.response).
-    let body, kind = text === undefined ? 2 : 0;
-    if (kind === 0) {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        kind = 1;
-      }
-    }
+    const [body, kind] = parsed(text);
     s.core.response(attempt, status, retryAfter ?? undefined, body, kind, monotonic(), Date.now(), nonce ?? undefined);
     drive(s, ctx);
   };
   const signal = controller?.signal;
-  const post = () => (a[9] && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]));
+  const post = () => (a[SEND_LOCK] && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[SEND_URL], a[SEND_HEADERS], a[SEND_BODY], a[SEND_REDIRECT], a[SEND_CACHE], a[SEND_CREDENTIALS], signal, a[SEND_CAP]));
   // private_key_jwt: the body ends in `client_assertion=`, for an assertion made for this
   // attempt alone (a new jti). With DPoP, each token request carries a proof of its own
   // (RFC 9449 §7.3: never one reused); a metadata GET (no body) carries none.
   const prepare = async () => {
-    if (a[10]) a[4] += await server.assertion(s);
-    if (s.dpop && a[4] !== undefined) a[3].push(["DPoP", await dpop.token(s)]);
+    if (a[SEND_ASSERTION]) a[SEND_BODY] += await server.assertion(s);
+    if (s.dpop && a[SEND_BODY] !== undefined) a[SEND_HEADERS].push(["DPoP", await dpop.token(s)]);
     return post();
   };
-  const sent = a[10] || (s.dpop && a[4] !== undefined) ? prepare() : post();
+  const sent = a[SEND_ASSERTION] || (s.dpop && a[SEND_BODY] !== undefined) ? prepare() : post();
   const done = sent.then(
     (r) => {
       // A locked refresh's release(ms): the core says how long this tab keeps the lock.
@@ -563,7 +576,7 @@ function send(s, a, ctx) {
       // unless its text contains the secret.
       if (s.sending !== undefined && s.sending[0] === attempt && !dead(s)) s.cause = withheld(s, e) ? null : e;
       // Nothing was sent: WebCrypto could not use the client's key or its DPoP key.
-      answer(e === KEY_REFUSED || e === KEY_FAILED ? e : -1);
+      answer(e === STATUS_KEY_REFUSED || e === STATUS_KEY_FAILED ? e : STATUS_NETWORK);
     },
   );
   waitUntil(ctx, done);
@@ -663,7 +676,7 @@ function wake(s, ctx) {
 /** `[headerValue, tokenId, token]` of a valid token: the cell's while it may be served. */
 function auth(s, ctx) {
   const c = s.cell;
-  return c !== undefined && servable(c, Date.now, monotonic) ? [c.v, c.i, c.t] : token(s, ctx).then((r) => [r[1], r[2], r[0]]);
+  return c !== undefined && servable(c, Date.now, monotonic) ? [c.v, c.i, c.t] : token(s, ctx).then((r) => [r[RECORD_HEADER], r[RECORD_ID], r[RECORD_ACCESS_TOKEN]]);
 }
 
 /** What signedFetch needs of a client, made once per client (fetch() is the hot path). */

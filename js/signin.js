@@ -4,6 +4,11 @@
 // the wasm's Core (src/wasm/machine.rs); signinClass adds this to shell.js's clientClass.
 import { TokenError, cappedText, clientClass, dead, discovered, drive, getDpop, getRuntime, getServer, monotonic, postToken, token } from "./shell.js";
 
+// <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
+/** The slots of a send action, the same in every build. */
+const SEND_ATTEMPT = 1, SEND_URL = 2, SEND_HEADERS = 3, SEND_BODY = 4, SEND_REDIRECT = 5, SEND_CACHE = 6, SEND_CREDENTIALS = 7, SEND_CAP = 8, SEND_LOCK = 9, SEND_ASSERTION = 10;
+// </boundary>
+
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 
 export async function sha256(text) {
@@ -304,7 +309,8 @@ const hooks = {
   },
   post(s, a, signal) {
     const t = s.tabs;
-    return t ? postTokenLocked(`${t.name} ${t.gen}`, s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]) : postToken(s.fetch, a[2], a[3], a[4], a[5], a[6], a[7], signal, a[8]);
+    const req = [a[SEND_URL], a[SEND_HEADERS], a[SEND_BODY], a[SEND_REDIRECT], a[SEND_CACHE], a[SEND_CREDENTIALS], signal, a[SEND_CAP]];
+    return t ? postTokenLocked(`${t.name} ${t.gen}`, s.fetch, ...req) : postToken(s.fetch, ...req);
   },
   methods(proto, live) {
     proto.createAuthorizationUrl = async function (options) {

@@ -18,9 +18,10 @@ const shell = readdirSync(join(out, "snippets"))
   .filter((f) => existsSync(join(out, f)));
 if (shell.length !== 1) throw new Error(`expected one shell.js snippet, found ${shell.length}`);
 // wasm-bindgen's glue and our shell ship minified (whitespace and syntax only: every name
-// stays, so a stack trace still reads): the readable sources are js/ and the Rust crate.
+// stays, so a stack trace still reads): the readable sources are js/ and the Rust crate. The
+// boundary's own constants (src/boundary.rs) are inlined, and their names dropped.
 const minify = (file) =>
-  writeFileSync(file, transformSync(readFileSync(file, "utf8"), { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, legalComments: "none" }).code);
+  writeFileSync(file, transformSync(readFileSync(file, "utf8"), { format: "esm", target: "es2019", minifyWhitespace: true, minifySyntax: true, treeShaking: true, legalComments: "none" }).code);
 for (const f of ["tokenkit.js", shell[0]]) minify(join(out, f));
 // The edge entry ("edge-light": Vercel's edge runtime, Next.js edge routes) is the Workers
 // entry with the wasm imported as `tokenkit_bg.wasm?module`, the convention there: the edge

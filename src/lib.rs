@@ -28,6 +28,7 @@ extern crate alloc;
 
 mod prelude;
 
+pub mod boundary;
 pub mod proto;
 
 /// The release wasm has no std: a panic (which clippy keeps out of `src/`) traps.

@@ -16,13 +16,16 @@ use crate::prelude::*;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
+// What a routed request needs (`Broker::route`'s kinds) and the gates it must pass first.
+use crate::boundary::gate::{ACCESS, TURNSTILE};
+use crate::boundary::route::{DONE, PROXY, SIGN_IN, TOKEN};
 use crate::proto::broker::bff::{self, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
 use crate::proto::broker::config::{config_error_reply, listed_origins, misconfigured, BrokerConfig, EnvError, Role, TokenTarget};
 use crate::proto::broker::contract::{failure_reply, Failure};
 use crate::proto::broker::gate;
 use crate::proto::broker::rate::{client_key, rate_limited_reply, rate_verdict, RateLimiter};
 use crate::proto::broker::route::{after_401, forward_header, After401, Incoming, Route};
-use crate::proto::broker::{cache_failed_code, health_reply, relayable_status, relayed_header, token_reply_of, CacheKind};
+use crate::proto::broker::{cache_failed_code, health_reply, relayable_status, relayed_header, CacheKind};
 use crate::proto::client::request::Runtime;
 use crate::proto::client::sign;
 use crate::proto::http::Reply;
@@ -112,11 +115,6 @@ pub struct Broker {
     keys_started: Option<Instant>,
 }
 
-/// What a routed request needs (`Broker::route`'s kinds).
-const DONE: u8 = 0;
-const TOKEN: u8 = 1;
-const PROXY: u8 = 2;
-const SIGN_IN: u8 = 3;
 
 #[wasm_bindgen]
 impl Broker {
@@ -248,7 +246,9 @@ impl Broker {
             Ok(r) => r,
         };
         let proved = gate::proved_otherwise(cfg, key.as_deref());
-        let gates = u8::from(cfg.access.is_some()) | (u8::from(cfg.turnstile.is_some() && gate::turnstile_needed(cfg.signs_in(), &route, proved)) << 1);
+        let access = if cfg.access.is_some() { ACCESS } else { 0 };
+        let turnstile = if cfg.turnstile.is_some() && gate::turnstile_needed(cfg.signs_in(), &route, proved) { TURNSTILE } else { 0 };
+        let gates = access | turnstile;
         let head = |kind: u8| Array::of3(&JsValue::from(kind), &JsValue::from_str(&lines(cors.iter())), &JsValue::from(gates));
         match route {
             Route::Token => head(TOKEN),
@@ -352,14 +352,6 @@ impl Broker {
     pub fn cached_route(&self, query: Option<String>) -> i32 {
         let c = self.cfg.as_ref().ok().filter(|c| c.role == Role::TokenCache);
         c.and_then(|c| c.cached_route(query.as_deref())).map_or(-1, |i| i as i32)
-    }
-
-    /// The broker contract's answer with `token`, which expires at wall-clock `expires_at`
-    /// (ms), at `wall`: `token_type` is the deployment's.
-    #[wasm_bindgen(js_name = tokenReply)]
-    pub fn token_reply(&self, token: &str, expires_at: f64, wall: f64) -> JsValue {
-        let secs = ((expires_at - wall).max(0.0) / 1000.0) as u64;
-        reply(&token_reply_of(token, self.dpop(), secs), &[])
     }
 
     /// The broker contract's answer to a failed token request (a `TokenError`'s fields).

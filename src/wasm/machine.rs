@@ -18,6 +18,7 @@ use crate::prelude::*;
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
+use crate::boundary::{action, body, runtime, status};
 use crate::proto::client::presets::{GENERIC, PRESETS};
 #[cfg(feature = "dpop")]
 use crate::proto::dpop::{DpopKey, JTI_BYTES};
@@ -61,10 +62,10 @@ pub struct Core {
 const OPTION_KEYS: (&str, &str) = ("clientKey", "dpop");
 
 /// What a request's answer is when nothing was sent because WebCrypto could not import or
-/// sign with the client's key (js/shell.js `KEY_REFUSED`, which js/server.js rejects with).
-const KEY_REFUSED: f64 = -2.0;
-/// ... or could not make, import or sign with the DPoP key (js/shell.js `KEY_FAILED`: js/dpop.js).
-const DPOP_KEY_FAILED: f64 = -3.0;
+/// sign with the client's key (js/server.js rejects with it).
+const KEY_REFUSED: f64 = status::KEY_REFUSED as f64;
+/// ... or could not make, import or sign with the DPoP key (js/dpop.js).
+const DPOP_KEY_FAILED: f64 = status::KEY_FAILED as f64;
 
 /// Both clocks as the shell read them for one input.
 pub(super) fn now(mono: f64, wall: f64) -> Now {
@@ -75,12 +76,17 @@ fn num(n: u64) -> JsValue {
     JsValue::from_f64(n as f64)
 }
 
+/// An action's kind (src/boundary.rs).
+fn act(kind: u8) -> JsValue {
+    JsValue::from(kind)
+}
+
 /// A body as the shell's one `JSON.parse` left it: `kind` 0, the parsed `body` (read
 /// `depth` levels deep); 1, not JSON; 2, larger than the cap.
 fn body_of(body: &JsValue, kind: u8, depth: u8) -> Body {
     match kind {
-        0 => Body::Json(to_value(body, depth)),
-        1 => Body::NotJson,
+        body::JSON => Body::Json(to_value(body, depth)),
+        body::NOT_JSON => Body::NotJson,
         _ => Body::TooLarge,
     }
 }
@@ -98,8 +104,8 @@ impl Core {
     pub fn new(preset: u8, options: JsValue, runtime: u8, seed: f64) -> Result<Core, JsValue> {
         let preset = PRESETS.get(preset as usize).copied().unwrap_or(&GENERIC);
         let runtime = match runtime {
-            1 => Runtime::Node,
-            2 => Runtime::Workerd,
+            runtime::NODE => Runtime::Node,
+            runtime::WORKERD => Runtime::Workerd,
             _ => Runtime::Browser,
         };
         let cfg = Config::from_options(preset, &to_value(&options, 3), &parse_url).and_then(|c| c.check_runtime(runtime)).map_err(|e| js_error(&e))?;
@@ -217,7 +223,7 @@ impl Core {
                 let Some(req) = self.m.request() else { return self.poll(mono, wall) };
                 // A GET (the authorization server's metadata) has no body: `undefined`.
                 let body = if req.method == "GET" { JsValue::UNDEFINED } else { JsValue::from_str(&req.body) };
-                let out = Array::of5(&num(0), &num(a), &JsValue::from_str(&req.url), &pairs(&req.headers), &body);
+                let out = Array::of5(&act(action::SEND), &num(a), &JsValue::from_str(&req.url), &pairs(&req.headers), &body);
                 let opt = |v: Option<&str>| v.map_or(JsValue::UNDEFINED, JsValue::from_str);
                 out.push(&JsValue::from_str(req.redirect));
                 out.push(&opt(req.cache));
@@ -230,13 +236,13 @@ impl Core {
                 out.push(&JsValue::from_bool(req.assertion));
                 out.into()
             }
-            Action::Abort(AttemptId(a)) => Array::of2(&num(1), &num(a)).into(),
-            Action::Wake => Array::of1(&num(2)).into(),
-            Action::Token(t) => Array::of2(&num(3), &self.record(&t, now(mono, wall))).into(),
-            Action::Expired => Array::of1(&num(4)).into(),
-            Action::Error(e) => Array::of2(&num(5), &js_error(&e)).into(),
+            Action::Abort(AttemptId(a)) => Array::of2(&act(action::ABORT), &num(a)).into(),
+            Action::Wake => Array::of1(&act(action::WAKE)).into(),
+            Action::Token(t) => Array::of2(&act(action::TOKEN), &self.record(&t, now(mono, wall))).into(),
+            Action::Expired => Array::of1(&act(action::EXPIRED)).into(),
+            Action::Error(e) => Array::of2(&act(action::ERROR), &js_error(&e)).into(),
             #[cfg(feature = "signin")]
-            Action::Share => Array::of1(&num(6)).into(),
+            Action::Share => Array::of1(&act(action::SHARE)).into(),
             // Only a signed-in user's tokens are shared, and this build signs no one in.
             #[cfg(not(feature = "signin"))]
             Action::Share => self.poll(mono, wall),

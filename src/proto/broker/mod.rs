@@ -27,15 +27,10 @@ pub mod route;
 /// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime;
 /// `token_type` is `DPoP` for a DPoP-bound token (`dpop`), else `Bearer`.
 pub fn token_reply(t: &TokenSet, dpop: bool, now: Instant) -> Reply {
-    token_reply_of(t.access_token.expose(), dpop, now.until(t.expires_at).0 / 1000)
-}
-
-/// [`token_reply`] of `token`, which expires in `expires_in` seconds.
-pub fn token_reply_of(token: &str, dpop: bool, expires_in: u64) -> Reply {
     let mut body = String::from("{\"access_token\":");
-    push_json_str(&mut body, token);
+    push_json_str(&mut body, t.access_token.expose());
     body.push_str(if dpop { ",\"token_type\":\"DPoP\",\"expires_in\":" } else { ",\"token_type\":\"Bearer\",\"expires_in\":" });
-    push_u64(&mut body, expires_in);
+    push_u64(&mut body, now.until(t.expires_at).0 / 1000);
     body.push('}');
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
 }

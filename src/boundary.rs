@@ -1,0 +1,189 @@
+//! The names of the JavaScript ↔ wasm boundary, in one table: what each number that crosses
+//! it means. The wasm side (src/wasm/) uses these constants; the JavaScript side reads the
+//! same names from a block generated from this table in each js/ module that reads them
+//! (`make boundary`; `tests/boundary.rs` fails when a block and the table differ), so no
+//! number is written twice by hand.
+
+macro_rules! boundary {
+    ($( $(#[doc = $gdoc:literal])+ pub mod $m:ident: $t:ty { $( $(#[doc = $doc:literal])+ $name:ident = $v:expr, )+ } )+) => {
+        $(
+            $(#[doc = $gdoc])+
+            pub mod $m {
+                $( $(#[doc = $doc])+ pub const $name: $t = $v; )+
+            }
+        )+
+        /// Every group as (name, its first doc line, [(name, value)]): what the JavaScript
+        /// block is generated from, as `GROUP_NAME` constants.
+        pub const TABLE: &[(&str, &str, &[(&str, i64)])] = &[
+            $( (stringify!($m), first_line(&[$($gdoc),+]), &[ $( (stringify!($name), $v as i64) ),+ ]), )+
+        ];
+    };
+}
+
+const fn first_line(doc: &[&'static str]) -> &'static str {
+    match doc.first() {
+        Some(d) => d,
+        None => "",
+    }
+}
+
+boundary! {
+    /// What `Core.poll` asks the driver to do: the first element of each action.
+    pub mod action: u8 {
+        /// Send the token request `[SEND, ...]` (its slots: [`super::send`]).
+        SEND = 0,
+        /// `[ABORT, attempt]`: abort that attempt's request.
+        ABORT = 1,
+        /// `[WAKE]`: a flight finished; every waiter asks `Core.outcome`.
+        WAKE = 2,
+        /// `[TOKEN, record]`: a new token (its slots: [`super::record`]); emit `"token"`.
+        TOKEN = 3,
+        /// `[EXPIRED]`: the token lapsed with no replacement; emit `"expired"`.
+        EXPIRED = 4,
+        /// `[ERROR, error]`: a token request finally failed; emit `"error"`.
+        ERROR = 5,
+        /// `[SHARE]`: a user's tokens came from the server; tell the other tabs.
+        SHARE = 6,
+    }
+
+    /// The slots of a send action, the same in every build.
+    pub mod send: usize {
+        /// The attempt's number, given back with its answer.
+        ATTEMPT = 1,
+        /// The token endpoint (or metadata) URL.
+        URL = 2,
+        /// `[[name, value], ...]`.
+        HEADERS = 3,
+        /// The form body; `undefined` for a GET.
+        BODY = 4,
+        /// The fetch `redirect` mode (always `"manual"` or `"error"`).
+        REDIRECT = 5,
+        /// The fetch `cache` mode, or `undefined`.
+        CACHE = 6,
+        /// The fetch `credentials` mode, or `undefined`.
+        CREDENTIALS = 7,
+        /// Read at most this many bytes of the body.
+        CAP = 8,
+        /// A user's refresh: sent holding the browser's lock for its refresh token.
+        LOCK = 9,
+        /// The body ends in `client_assertion=`, for a fresh assertion (`private_key_jwt`).
+        ASSERTION = 10,
+    }
+
+    /// The slots of a token record, as the shell hands a token out.
+    pub mod record: usize {
+        /// The access token.
+        ACCESS_TOKEN = 0,
+        /// The `Authorization` (or configured header) value.
+        HEADER = 1,
+        /// The token's id, which a refusal names.
+        ID = 2,
+        /// When it expires (epoch ms), or `null`.
+        EXPIRES_AT = 3,
+        /// When it is refreshed (epoch ms), or `null`.
+        REFRESH_AT = 4,
+        /// Its scope, or `null`.
+        SCOPE = 5,
+    }
+
+    /// What a request's answer says in place of an HTTP status when none came back.
+    pub mod status: i16 {
+        /// The request failed in transport (or was aborted): `NETWORK`.
+        NETWORK = -1,
+        /// Nothing was sent: WebCrypto could not import or sign with the client's key.
+        KEY_REFUSED = -2,
+        /// Nothing was sent: WebCrypto could not make, import or sign with the DPoP key.
+        KEY_FAILED = -3,
+    }
+
+    /// How the shell read an answer's body (its one `JSON.parse`).
+    pub mod body: u8 {
+        /// Parsed JSON.
+        JSON = 0,
+        /// Not JSON.
+        NOT_JSON = 1,
+        /// Larger than the cap: not read.
+        TOO_LARGE = 2,
+    }
+
+    /// Where a `Core` runs.
+    pub mod runtime: u8 {
+        /// A page or a web worker.
+        BROWSER = 0,
+        /// Node (timers unref'd).
+        NODE = 1,
+        /// Cloudflare Workers (no timers between requests).
+        WORKERD = 2,
+    }
+
+    /// What `Broker.route` decided: the first element of its answer.
+    pub mod route: u8 {
+        /// `[DONE, reply]`: answer now.
+        DONE = 0,
+        /// `[TOKEN, cors, gates]`: `POST /token`.
+        TOKEN = 1,
+        /// `[PROXY, cors, gates, target, route]`: forward to the API.
+        PROXY = 2,
+        /// `[SIGN_IN, cors, gates, name]`: a sign-in route.
+        SIGN_IN = 3,
+    }
+
+    /// The gates a routed request must pass first (bits of `gates`).
+    pub mod gate: u8 {
+        /// Cloudflare Access: a valid `Cf-Access-Jwt-Assertion`.
+        ACCESS = 1,
+        /// Turnstile: a valid token.
+        TURNSTILE = 2,
+    }
+}
+
+/// Where each group is written on the JavaScript side: (file under js/, group). Each module
+/// that reads a group has its own copy, not exported: minifiers inline the numbers and drop
+/// the names, so naming them costs the download nothing.
+pub const JS: &[(&str, &str)] = &[
+    ("shell.js", "action"),
+    ("shell.js", "runtime"),
+    ("shell.js", "send"),
+    ("shell.js", "record"),
+    ("shell.js", "status"),
+    ("shell.js", "body"),
+    ("signin.js", "send"),
+    ("server.js", "status"),
+    ("server.js", "body"),
+    ("dpop.js", "status"),
+    ("broker.js", "route"),
+    ("broker.js", "gate"),
+    ("broker.js", "record"),
+];
+
+/// The block generated from [`TABLE`] for `file` (under js/), between its markers.
+#[cfg(feature = "std")]
+pub fn javascript(file: &str) -> alloc::string::String {
+    use alloc::string::{String, ToString};
+    let mut out = String::from(BEGIN);
+    out.push('\n');
+    for (_, group) in JS.iter().filter(|(f, _)| *f == file) {
+        let Some((_, doc, items)) = TABLE.iter().find(|(g, ..)| g == group) else { continue };
+        out.push_str("/** ");
+        out.push_str(doc.trim());
+        out.push_str(" */\nconst ");
+        for (i, (name, v)) in items.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&group.to_ascii_uppercase());
+            out.push('_');
+            out.push_str(name);
+            out.push_str(" = ");
+            out.push_str(&v.to_string());
+        }
+        out.push_str(";\n");
+    }
+    out.push_str(END);
+    out
+}
+
+/// Where the generated block starts in js/shell.js.
+pub const BEGIN: &str = "// <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.";
+/// Where it ends.
+pub const END: &str = "// </boundary>";

@@ -19,6 +19,8 @@ setDpop(dpop);
 const ROUTE_DONE = 0, ROUTE_TOKEN = 1, ROUTE_PROXY = 2, ROUTE_SIGN_IN = 3;
 /** The gates a routed request must pass first (bits of `gates`). */
 const GATE_ACCESS = 1, GATE_TURNSTILE = 2;
+/** A session object's next step (`Session.op`): the first element of its answer. */
+const STEP_ANSWER = 0, STEP_FAIL = 1, STEP_SIGN_IN = 2, STEP_COMPLETE = 3, STEP_TOKEN = 4, STEP_REFUSED = 5, STEP_END = 6;
 /** The slots of a token record, as the shell hands a token out. */
 const RECORD_ACCESS_TOKEN = 0, RECORD_HEADER = 1, RECORD_ID = 2, RECORD_EXPIRES_AT = 3, RECORD_REFRESH_AT = 4, RECORD_SCOPE = 5;
 // </boundary>
@@ -595,19 +597,19 @@ export function broker(Broker, Session) {
       let reply;
       try {
         switch (next[0]) {
-          case 0:
+          case STEP_ANSWER:
             reply = ok(next[1]);
             break;
-          case 1:
+          case STEP_FAIL:
             reply = next[1];
             break;
-          case 2: {
+          case STEP_SIGN_IN: {
             const [url, st, verifier, nonce] = await authorize(s, undefined, next[2]);
             x.begun(next[1], st, verifier, nonce, monotonic(), Date.now());
             reply = ok(url);
             break;
           }
-          case 3:
+          case STEP_COMPLETE:
             try {
               await complete(s, callbackParams(body) ?? [], [next[2], next[3], next[4]]);
             } catch (e) {
@@ -616,10 +618,10 @@ export function broker(Broker, Session) {
             }
             reply = ok(x.completed(s.core, next[1], monotonic(), Date.now()));
             break;
-          case 4:
+          case STEP_TOKEN:
             reply = ok(await this.#token(body));
             break;
-          case 5:
+          case STEP_REFUSED:
             // The API refused this token: the session's, or one of its exchanged tokens (that
             // route's next call exchanges anew).
             for (const c of [s, ...this.#exchanged.values()]) {
@@ -628,6 +630,7 @@ export function broker(Broker, Session) {
             }
             reply = ok("");
             break;
+          case STEP_END:
           default: {
             const revoked = await this.#end();
             reply = next[1] ?? ok(revoked ? "revoked" : "");

@@ -7,6 +7,8 @@ import { TokenError, dead, gone } from "./shell.js";
 import { b64url, param, sign } from "./jws.js";
 
 // <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
+/** Sizes the shell works with, each decided in the core. */
+const BYTES_DPOP_JTI = 16, BYTES_ASSERTION_JTI = 16, BYTES_REVOCATION_ERROR = 4096;
 /** What a request's answer says in place of an HTTP status when none came back. */
 const STATUS_NETWORK = -1, STATUS_KEY_REFUSED = -2, STATUS_KEY_FAILED = -3;
 // </boundary>
@@ -51,10 +53,10 @@ function key(s) {
   }));
 }
 
-/** A signed proof; `make(jti)` is the core's signing input for `jti`, 16 fresh random bytes (a new proof for every attempt: §7.3). */
+/** A signed proof; `make(jti)` is the core's signing input for `jti`, fresh random bytes (a new proof for every attempt: §7.3). */
 async function proof(s, make) {
   const [k, alg] = await key(s);
-  const input = dead(s) ? undefined : make(crypto.getRandomValues(new Uint8Array(16)));
+  const input = dead(s) ? undefined : make(crypto.getRandomValues(new Uint8Array(BYTES_DPOP_JTI)));
   if (input === undefined) throw gone();
   const signature = await sign(k, alg, input);
   if (dead(s)) throw gone();
@@ -64,20 +66,13 @@ async function proof(s, make) {
 /** The proof for the token request being sent (the token endpoint's nonce, if it gave one); STATUS_KEY_FAILED for the core when the key failed (nothing is sent). */
 export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now())).catch((e) => Promise.reject(e.code === "DISPOSED" ? e : STATUS_KEY_FAILED));
 
-/** The method fetch sends for `m`: the six it normalises upper-cased, any other as given. */
-function method(m) {
-  if (m == null) return "GET";
-  const u = String(m).toUpperCase();
-  return ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"].includes(u) ? u : String(m);
-}
-
 /** The proof for a `m` request to a resource server at `origin` and `pathname`, with `ath`, the SHA-256 of `tok` (worked out once per token). */
 export async function resource(s, m, origin, pathname, tok) {
   const d = s.dpop;
   if (d === undefined) throw gone();
   if (d.ath?.[0] !== tok) d.ath = [tok, new Uint8Array(await crypto.subtle.digest("SHA-256", bytes(tok)))];
   const ath = d.ath[1];
-  return proof(s, (jti) => s.core.proof(method(m), origin, pathname, ath, jti, Date.now()));
+  return proof(s, (jti) => s.core.proof(m == null ? undefined : String(m), origin, pathname, ath, jti, Date.now()));
 }
 
 /** The proof for a request to the authorization server other than a token request (a revocation at `url`): no `ath`. */

@@ -8,6 +8,8 @@ import { TokenError, dead, getDpop, gone, parsed, postToken } from "./shell.js";
 import { importPrivate, jwkView, jws, param } from "./jws.js";
 
 // <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
+/** Sizes the shell works with, each decided in the core. */
+const BYTES_DPOP_JTI = 16, BYTES_ASSERTION_JTI = 16, BYTES_REVOCATION_ERROR = 4096;
 /** What a request's answer says in place of an HTTP status when none came back. */
 const STATUS_NETWORK = -1, STATUS_KEY_REFUSED = -2, STATUS_KEY_FAILED = -3;
 /** How the shell read an answer's body (its one `JSON.parse`). */
@@ -58,7 +60,7 @@ export async function assertion(s) {
   } catch {
     throw dead(s) ? gone() : STATUS_KEY_REFUSED;
   }
-  const input = dead(s) ? undefined : s.core.clientAssertion(crypto.getRandomValues(new Uint8Array(16)), Date.now());
+  const input = dead(s) ? undefined : s.core.clientAssertion(crypto.getRandomValues(new Uint8Array(BYTES_ASSERTION_JTI)), Date.now());
   if (input === undefined) throw gone();
   return jws(k, alg, input).catch(() => Promise.reject(STATUS_KEY_REFUSED));
 }

@@ -2,11 +2,13 @@
 // sessionStorage for the one pending sign-in, the channel to this origin's other tabs, and
 // wake-up listeners. No decisions: src/proto/signin.rs and the machine make them, through
 // the wasm's Core (src/wasm/machine.rs); signinClass adds this to shell.js's clientClass.
-import { TokenError, cappedText, clientClass, dead, discovered, drive, getDpop, getRuntime, getServer, monotonic, postToken, token } from "./shell.js";
+import { TokenError, cappedText, clientClass, dead, discovered, drive, getDpop, getServer, monotonic, postToken, token } from "./shell.js";
 
 // <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
 /** The slots of a send action, the same in every build. */
 const SEND_ATTEMPT = 1, SEND_URL = 2, SEND_HEADERS = 3, SEND_BODY = 4, SEND_REDIRECT = 5, SEND_CACHE = 6, SEND_CREDENTIALS = 7, SEND_CAP = 8, SEND_LOCK = 9, SEND_ASSERTION = 10;
+/** Sizes the shell works with, each decided in the core. */
+const BYTES_DPOP_JTI = 16, BYTES_ASSERTION_JTI = 16, BYTES_REVOCATION_ERROR = 4096;
 // </boundary>
 
 export const randomBytes = (n) => globalThis.crypto.getRandomValues(new Uint8Array(n));
@@ -124,7 +126,7 @@ export function post(close, message) {
 
 /**
  * POSTs an RFC 7009 revocation; resolves to [status, DPoP-Nonce, error]: the `error` of a
- * 400's JSON body (a DPoP nonce demand names itself there: RFC 9449 §8), read up to 4 KB.
+ * 400's JSON body (a DPoP nonce demand names itself there: RFC 9449 §8), read up to the core's cap.
  * Never follows a redirect.
  */
 export async function postRevocation(fetchFn, url, headers, body) {
@@ -134,7 +136,7 @@ export async function postRevocation(fetchFn, url, headers, body) {
   let error;
   if (res.status === 400) {
     try {
-      error = JSON.parse(await cappedText(res, 4096)).error;
+      error = JSON.parse(await cappedText(res, BYTES_REVOCATION_ERROR)).error;
     } catch {
       // not JSON, or larger
     }
@@ -215,11 +217,9 @@ export async function authorize(s, state, options) {
   } catch {
     throw new TokenError("INVALID_CONFIG", "crypto: WebCrypto's SHA-256 is unavailable");
   }
-  // DPoP: the code is bound to this client's key (dpop_jkt, RFC 9449 §10), where the
-  // client outlives the redirect (a server's). A page's key is in memory only: the
-  // page that comes back makes a new one, so a browser sends no dpop_jkt (it is
-  // optional) and the code's exchange binds the tokens to the new key.
-  const jkt = s.dpop && getRuntime() !== "browser" ? await getDpop().thumbprint(s) : undefined;
+  // DPoP: the code is bound to this client's key (dpop_jkt, RFC 9449 §10) where the core
+  // says so (where the client outlives the redirect: Machine::binds_code).
+  const jkt = s.dpop && s.core.bindsCode() ? await getDpop().thumbprint(s) : undefined;
   let url = s.core.authorizationUrl(st, verifier, nonce ?? undefined, digest, options ?? undefined, jkt);
   // A server's pushed authorization request (RFC 9126): the core built it, js/server.js sends it.
   if (typeof url !== "string") url = await getServer().push(s, url);
@@ -273,8 +273,8 @@ const hooks = {
   // they fetch, forgets the session when one signs out, asks for the session when it opens,
   // and re-checks its token when the page is shown again or the network returns.
   attach(s) {
+    if (!s.core.inPage()) return;
     const name = s.core.scopeKey();
-    if (getRuntime() !== "browser" || name === undefined) return;
     const onMessage = (m) => {
       if (s.freed || s.core.gone() || m == null) return;
       // `at` is absent when the other tab's access token lapsed: its refresh token is the session.
@@ -316,7 +316,7 @@ const hooks = {
     proto.createAuthorizationUrl = async function (options) {
       const s = live(this);
       const [url, st, verifier, nonce] = await authorize(s, option(options, "state"), options);
-      if (getRuntime() === "browser" && savePending(s.core.scopeKey(), st, verifier, nonce)) return url;
+      if (s.core.inPage() && savePending(s.core.scopeKey(), st, verifier, nonce)) return url;
       return { url, state: st, codeVerifier: verifier, nonce };
     };
     proto.completeAuthorization = async function (callbackUrl, saved) {

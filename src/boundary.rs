@@ -106,6 +106,16 @@ boundary! {
         TOO_LARGE = 2,
     }
 
+    /// Sizes the shell works with, each decided in the core.
+    pub mod bytes: usize {
+        /// Random bytes of a DPoP proof's `jti` ([`crate::proto::dpop::JTI_BYTES`]).
+        DPOP_JTI = crate::proto::dpop::JTI_BYTES,
+        /// Random bytes of a client assertion's `jti` ([`crate::proto::jwk::ASSERTION_JTI_BYTES`]).
+        ASSERTION_JTI = crate::proto::jwk::ASSERTION_JTI_BYTES,
+        /// How much of a revocation's 400 body is read ([`crate::proto::http::REVOCATION_ERROR_BYTES`]).
+        REVOCATION_ERROR = crate::proto::http::REVOCATION_ERROR_BYTES,
+    }
+
     /// Where a `Core` runs.
     pub mod runtime: u8 {
         /// A page or a web worker.
@@ -128,6 +138,24 @@ boundary! {
         SIGN_IN = 3,
     }
 
+    /// A session object's next step (`Session.op`): the first element of its answer.
+    pub mod step: u8 {
+        /// `[ANSWER, body]`: answer 200 with it.
+        ANSWER = 0,
+        /// `[FAIL, reply]`: answer with the refusal.
+        FAIL = 1,
+        /// `[SIGN_IN, returnTo, stepUp]`: begin a sign-in, then `Session.begun`.
+        SIGN_IN = 2,
+        /// `[COMPLETE, returnTo, state, verifier, nonce]`: complete it, then `Session.completed`.
+        COMPLETE = 3,
+        /// `[TOKEN]`: the user's token, then `Session.token`.
+        TOKEN = 4,
+        /// `[REFUSED]`: the API refused the body's token: tell the clients.
+        REFUSED = 5,
+        /// `[END, reply]`: end the session (revoked), then answer.
+        END = 6,
+    }
+
     /// The gates a routed request must pass first (bits of `gates`).
     pub mod gate: u8 {
         /// Cloudflare Access: a valid `Cf-Access-Jwt-Assertion`.
@@ -148,11 +176,15 @@ pub const JS: &[(&str, &str)] = &[
     ("shell.js", "status"),
     ("shell.js", "body"),
     ("signin.js", "send"),
+    ("signin.js", "bytes"),
+    ("server.js", "bytes"),
+    ("dpop.js", "bytes"),
     ("server.js", "status"),
     ("server.js", "body"),
     ("dpop.js", "status"),
     ("broker.js", "route"),
     ("broker.js", "gate"),
+    ("broker.js", "step"),
     ("broker.js", "record"),
 ];
 

@@ -541,3 +541,24 @@ fn a_saved_sign_in_without_its_state_is_refused_before_anything_is_sent() {
     let p = Pending { state: "sixteen-chars-xy".into(), verifier: v, nonce: None };
     assert_eq!(callback(&params("sixteen-chars-xy"), Some(&p), None, false).unwrap(), "c");
 }
+
+/// Only a page's sign-in client joins its origin's tabs and keeps the pending sign-in itself;
+/// a server's app keeps that in the user's own session, and a client credentials client
+/// signs no one in.
+#[test]
+fn a_pages_sign_in_client_shares_with_tabs_and_keeps_its_pending_sign_in() {
+    let cc = || {
+        let o = vec![("tokenUrl".to_owned(), s("https://auth.example.com/token")), ("clientId".to_owned(), s("svc")), ("clientSecret".to_owned(), s("x"))];
+        Config::from_options(&GENERIC, &Value::Object(o), &parse_url).unwrap()
+    };
+    let rows = [
+        (config(&[]).unwrap(), Runtime::Browser, true),
+        (config(&[]).unwrap(), Runtime::Node, false),
+        (config(&[]).unwrap(), Runtime::Workerd, false),
+        (cc(), Runtime::Browser, false),
+    ];
+    for (cfg, runtime, want) in rows {
+        let m = Machine::new(cfg, runtime, 1);
+        assert_eq!(m.in_page(), want, "{runtime:?}");
+    }
+}

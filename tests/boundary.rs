@@ -37,6 +37,8 @@ fn every_group_is_written() {
     }
 }
 
+/// Names are unique; so are the values of a group of kinds or slots (two kinds with one
+/// number would be one kind to the other side). Sizes (`bytes`) may coincide.
 #[test]
 fn names_and_values_are_unique_within_a_group() {
     let mut names = HashSet::new();
@@ -44,7 +46,7 @@ fn names_and_values_are_unique_within_a_group() {
         let mut values = HashSet::new();
         for (name, v) in *items {
             assert!(names.insert(format!("{group}_{name}")), "{group}_{name} twice");
-            assert!(values.insert(*v), "{group}: {v} twice");
+            assert!(*group == "bytes" || values.insert(*v), "{group}: {v} twice");
         }
     }
 }

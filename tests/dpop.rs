@@ -6,7 +6,7 @@
 mod common;
 
 use base64::Engine;
-use common::parse_url;
+use common::{ec_jwk, parse_url};
 use tokenkit::proto::client::config::Config;
 use tokenkit::proto::client::machine::{Action, Get, Machine, Outcome};
 use tokenkit::proto::client::presets::GENERIC;
@@ -23,18 +23,6 @@ fn s(v: &str) -> Value {
 
 fn obj(pairs: &[(&str, Value)]) -> Value {
     Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
-}
-
-/// An EC P-256 public key as WebCrypto's exportKey("jwk") gives it: with `key_ops` and `ext`.
-fn ec_jwk() -> Value {
-    obj(&[
-        ("key_ops", Value::List(vec![s("verify")])),
-        ("ext", Value::Bool(true)),
-        ("kty", s("EC")),
-        ("x", s("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU")),
-        ("y", s("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0")),
-        ("crv", s("P-256")),
-    ])
 }
 
 fn b64(s: &str) -> String {
@@ -410,5 +398,14 @@ fn htu_is_the_platforms_origin_and_path_shared_rows() {
         let proof = m.resource_proof(f("htm"), f("origin"), f("pathname"), Some(&[0; 32]), WallMillis(1_700_000_000_000), &[9; 16]).unwrap();
         let claims: serde_json::Value = serde_json::from_str(&parts(&proof).1).unwrap();
         assert_eq!((claims["htu"].as_str(), claims["htm"].as_str()), (Some(f("htu")), Some(f("htm"))), "{}", f("url"));
+    }
+}
+
+/// `dpop_jkt` binds the code to the key only where the client outlives the redirect: a page
+/// makes a new key when it comes back, so a code bound to the old one could not be redeemed.
+#[test]
+fn only_a_client_that_outlives_the_redirect_binds_its_code() {
+    for (runtime, dpop, want) in [(Runtime::Node, true, true), (Runtime::Workerd, true, true), (Runtime::Browser, true, false), (Runtime::Node, false, false)] {
+        assert_eq!(Machine::new(config(dpop), runtime, 1).binds_code(), want, "{runtime:?} dpop={dpop}");
     }
 }

@@ -145,6 +145,106 @@ impl Nonces {
     }
 }
 
+/// A client's DPoP part (RFC 9449): the public half of its key, once the shell has it, and
+/// the nonces servers gave. It knows nothing of the client's configuration: the machine asks
+/// it only when its configuration binds tokens ([`crate::proto::client::config::DpopTarget`]),
+/// which no build without DPoP allows, so those builds carry none of this code.
+#[derive(Debug, Default)]
+pub struct DpopPart {
+    key: Option<DpopKey>,
+    nonces: Nonces,
+}
+
+impl DpopPart {
+    /// Takes the public half of the key (js: the key pair's public JWK).
+    pub fn set_key(&mut self, key: DpopKey) {
+        self.key = Some(key);
+    }
+
+    /// The key, once given.
+    pub fn key(&self) -> Option<&DpopKey> {
+        self.key.as_ref()
+    }
+
+    /// The signing input of a proof for `htm` at `htu`, made at Unix second `iat` with `jti`,
+    /// carrying `ath` and `origin`'s nonce, if it gave one. `None` before the key is given.
+    pub fn proof(&self, htm: &str, htu: &str, origin: &str, iat: u64, jti: &[u8], ath: Option<&[u8]>) -> Option<String> {
+        Some(self.key.as_ref()?.proof(htm, htu, iat, jti, ath, self.nonces.get(origin)))
+    }
+
+    /// Takes `origin`'s `DPoP-Nonce` (any status: §8.2); whether it was a new one.
+    pub fn take_nonce(&mut self, origin: &str, value: &str) -> bool {
+        self.nonces.take(origin, value)
+    }
+
+    /// The answer of an authorization server at `origin` to a request other than a token
+    /// request (a revocation, a pushed authorization request), sent as its `attempt` (0
+    /// first): takes its nonce, and says whether to send again with a fresh proof. Once, and
+    /// only when the server demanded the nonce it just gave (`400` `use_dpop_nonce`: §8).
+    pub fn server_answer(&mut self, origin: &str, attempt: u32, status: u16, error: Option<&str>, nonce: Option<&str>) -> bool {
+        let fresh = nonce.is_some_and(|n| self.nonces.take(origin, n));
+        fresh && attempt == 0 && demands_nonce(status, error.unwrap_or_default())
+    }
+
+    /// Forgets the key and every nonce (dispose, sign-out): the next session is bound to a
+    /// new key (a key lives as long as the refresh token bound to it, no longer).
+    pub fn forget(&mut self) {
+        self.key = None;
+        self.nonces.clear();
+    }
+}
+
+/// A proof's `htm` for a request whose method the caller gave as `method` (`None`: fetch's
+/// default, GET): the method fetch sends. Fetch upper-cases DELETE, GET, HEAD, OPTIONS, POST
+/// and PUT whatever their case, and sends any other method as given (`patch` stays `patch`),
+/// so the proof names what the server receives (RFC 9449 §4.2: `htm` is the request's method).
+pub fn htm(method: Option<&str>) -> String {
+    let Some(m) = method else { return "GET".to_owned() };
+    match ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"].iter().find(|n| n.eq_ignore_ascii_case(m)) {
+        Some(n) => (*n).to_owned(),
+        None => m.to_owned(),
+    }
+}
+
+/// The DPoP part a build carries: [`DpopPart`] in the DPoP builds, else [`NoDpop`], which
+/// holds nothing and never proves. The one place the feature decides: the machine has no
+/// branch for it, and a build without DPoP carries none of the part's state or code.
+#[cfg(feature = "dpop")]
+pub type Part = DpopPart;
+/// The DPoP part a build carries (see the DPoP builds' documentation).
+#[cfg(not(feature = "dpop"))]
+pub type Part = NoDpop;
+
+/// The DPoP part of a build without DPoP: the same inputs as [`DpopPart`], none of its state;
+/// never a key, a proof or a nonce (such a build's configuration refuses `dpop`, so the
+/// machine never asks).
+#[derive(Debug, Default)]
+pub struct NoDpop;
+
+#[allow(clippy::unused_self)]
+impl NoDpop {
+    /// Ignored.
+    pub fn set_key(&mut self, _: DpopKey) {}
+    /// None.
+    pub fn key(&self) -> Option<&DpopKey> {
+        None
+    }
+    /// None.
+    pub fn proof(&self, _: &str, _: &str, _: &str, _: u64, _: &[u8], _: Option<&[u8]>) -> Option<String> {
+        None
+    }
+    /// Never new.
+    pub fn take_nonce(&mut self, _: &str, _: &str) -> bool {
+        false
+    }
+    /// Never again.
+    pub fn server_answer(&mut self, _: &str, _: u32, _: u16, _: Option<&str>, _: Option<&str>) -> bool {
+        false
+    }
+    /// Nothing to forget.
+    pub fn forget(&mut self) {}
+}
+
 /// Whether a token endpoint's error is its demand for a nonce (RFC 9449 §8: `400`,
 /// `error=use_dpop_nonce`), compared exactly, never as a substring.
 pub fn is_nonce_error(e: &Error) -> bool {

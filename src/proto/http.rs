@@ -66,6 +66,10 @@ pub enum Body {
 /// there and reports [`Body::TooLarge`]): a 50 MB or endless body must not fill memory.
 pub const MAX_BODY_BYTES: usize = 65_536;
 
+/// How much of a revocation endpoint's 400 body the shell reads for its `error` (a DPoP
+/// nonce demand names itself there: RFC 9449 §8); a larger body is not read, as not JSON.
+pub const REVOCATION_ERROR_BYTES: usize = 4_096;
+
 /// A response the broker sends without going anywhere.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Reply {

@@ -16,7 +16,6 @@
 //!   the contract its clients read, and the user session of its backend-for-frontend.
 
 // Shared by every product.
-#[cfg(feature = "dpop")]
 pub mod dpop;
 pub mod discovery;
 mod encode;

@@ -19,6 +19,7 @@ use wasm_bindgen::prelude::*;
 // What a routed request needs (`Broker::route`'s kinds) and the gates it must pass first.
 use crate::boundary::gate::{ACCESS, TURNSTILE};
 use crate::boundary::route::{DONE, PROXY, SIGN_IN, TOKEN};
+use crate::boundary::step;
 use crate::proto::broker::bff::{self, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
 use crate::proto::broker::config::{config_error_reply, listed_origins, misconfigured, BrokerConfig, EnvError, Role, TokenTarget};
 use crate::proto::broker::contract::{failure_reply, Failure};
@@ -595,13 +596,13 @@ impl Session {
             None => SessionOp::Expire,
             Some(url) => match SessionOp::from_url(&url) {
                 Some(op) => op,
-                None => return Array::of2(&JsValue::from(1), &reply(&Reply::error(404, "not_found", "unknown session operation"), &[])),
+                None => return Array::of2(&JsValue::from(step::FAIL), &reply(&Reply::error(404, "not_found", "unknown session operation"), &[])),
             },
         };
         let n = |k: u8| JsValue::from(k);
         match self.life.op(op, now(mono, wall), authorized) {
-            Next::Answer(b) => Array::of2(&n(0), &JsValue::from_str(&b)),
-            Next::Fail(e) => Array::of2(&n(1), &reply(&bff::session_reply(&e), &[])),
+            Next::Answer(b) => Array::of2(&n(step::ANSWER), &JsValue::from_str(&b)),
+            Next::Fail(e) => Array::of2(&n(step::FAIL), &reply(&bff::session_reply(&e), &[])),
             Next::SignIn => {
                 let (return_to, step) = bff::parse_begin(body);
                 let o = js_sys::Object::new();
@@ -617,15 +618,15 @@ impl Session {
                 if let Some(m) = step.max_age {
                     set("maxAge", JsValue::from_f64(m as f64));
                 }
-                Array::of3(&n(2), &JsValue::from_str(&return_to), &o)
+                Array::of3(&n(step::SIGN_IN), &JsValue::from_str(&return_to), &o)
             }
             Next::Complete(p) => {
                 let nonce = p.pending.nonce.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
-                Array::of5(&n(3), &JsValue::from_str(&p.return_to), &JsValue::from_str(&p.pending.state), &JsValue::from_str(&p.pending.verifier), &nonce)
+                Array::of5(&n(step::COMPLETE), &JsValue::from_str(&p.return_to), &JsValue::from_str(&p.pending.state), &JsValue::from_str(&p.pending.verifier), &nonce)
             }
-            Next::Token => Array::of1(&n(4)),
-            Next::Refused => Array::of1(&n(5)),
-            Next::End(then) => Array::of2(&n(6), &then.err().map_or(JsValue::UNDEFINED, |e| reply(&bff::session_reply(&e), &[]))),
+            Next::Token => Array::of1(&n(step::TOKEN)),
+            Next::Refused => Array::of1(&n(step::REFUSED)),
+            Next::End(then) => Array::of2(&n(step::END), &then.err().map_or(JsValue::UNDEFINED, |e| reply(&bff::session_reply(&e), &[]))),
         }
     }
 

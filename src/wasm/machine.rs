@@ -326,10 +326,7 @@ impl Core {
 
     /// What a request fails with when the DPoP key could not be made or used.
     fn dpop_failed(&self) -> Error {
-        #[cfg(feature = "dpop")]
-        return crate::proto::dpop::key_failed(self.keys().1);
-        #[cfg(not(feature = "dpop"))]
-        Error::Disposed
+        crate::proto::dpop::key_failed(self.keys().1)
     }
 
     /// A client of configuration `cfg` (the broker's, made from the Worker's env), in
@@ -474,6 +471,13 @@ impl Core {
         key.push(' ');
         key.push_str(&ep.client_id);
         Some(key)
+    }
+
+    /// Whether this is a page's sign-in client, which joins its origin's tabs and keeps a
+    /// pending sign-in itself ([`Machine::in_page`]).
+    #[wasm_bindgen(js_name = inPage)]
+    pub fn in_page(&self) -> bool {
+        self.m.in_page()
     }
 
     /// A new sign-in from `random` ([`signin::RANDOM_BYTES`] bytes from a CSPRNG) and the
@@ -715,13 +719,15 @@ impl Core {
         self.m.token_proof(WallMillis(wall as u64), jti).filter(|_| jti.len() >= JTI_BYTES)
     }
 
-    /// The signing input of the DPoP proof for a `method` request to `origin` and
+    /// The signing input of the DPoP proof for a `method` request (as the caller gave it,
+    /// `undefined` for fetch's default: [`crate::proto::dpop::htm`] says what is sent) to `origin` and
     /// `pathname`, with `ath` (the SHA-256 of the token attached; empty for a request to the
     /// authorization server, which carries none) and `jti` at `wall`.
     #[allow(clippy::too_many_arguments)]
-    pub fn proof(&self, method: &str, origin: &str, pathname: &str, ath: &[u8], jti: &[u8], wall: f64) -> Option<String> {
+    pub fn proof(&self, method: Option<String>, origin: &str, pathname: &str, ath: &[u8], jti: &[u8], wall: f64) -> Option<String> {
         let ath = if ath.is_empty() { None } else { Some(ath) };
-        self.m.resource_proof(method, origin, pathname, ath, WallMillis(wall as u64), jti).filter(|_| jti.len() >= JTI_BYTES)
+        let htm = crate::proto::dpop::htm(method.as_deref());
+        self.m.resource_proof(&htm, origin, pathname, ath, WallMillis(wall as u64), jti).filter(|_| jti.len() >= JTI_BYTES)
     }
 
     /// The RFC 7638 thumbprint input of the client's DPoP key (its SHA-256 is `dpop_jkt`),
@@ -729,6 +735,12 @@ impl Core {
     #[wasm_bindgen(js_name = dpopThumbprint)]
     pub fn dpop_thumbprint(&self) -> Option<String> {
         self.m.dpop_key().map(|k| k.thumbprint_input.clone())
+    }
+
+    /// Whether a sign-in sends `dpop_jkt` ([`Machine::binds_code`]).
+    #[wasm_bindgen(js_name = bindsCode)]
+    pub fn binds_code(&self) -> bool {
+        self.m.binds_code()
     }
 
     /// Forgets the DPoP key and every nonce (a signed-out session's: the next one gets a

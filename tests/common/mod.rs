@@ -87,3 +87,16 @@ pub fn parse_url(s: &str) -> Option<UrlParts> {
         has_credentials: creds,
     })
 }
+
+/// An EC P-256 public key as WebCrypto's exportKey("jwk") gives it: with `key_ops` and `ext`.
+#[allow(dead_code)]
+pub fn ec_jwk() -> Value {
+    obj(&[
+        ("key_ops", Value::List(vec![s("verify")])),
+        ("ext", Value::Bool(true)),
+        ("kty", s("EC")),
+        ("x", s("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU")),
+        ("y", s("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0")),
+        ("crv", s("P-256")),
+    ])
+}

@@ -28,8 +28,7 @@ use super::config::{Config, Endpoint, Grant, Source, MIN_INTERVAL};
 #[cfg(any(feature = "signin", feature = "server"))]
 use super::request::Call;
 use super::request::Runtime;
-#[cfg(feature = "dpop")]
-use crate::proto::dpop::{is_nonce_error, nonce_challenge, DpopKey, Nonces};
+use crate::proto::dpop::{is_nonce_error, nonce_challenge, DpopKey, Part as DpopPart};
 use crate::proto::error::Error;
 use crate::proto::http::{scheme_refused, HttpRequest, HttpResponse};
 #[cfg(any(feature = "signin", feature = "server"))]
@@ -207,7 +206,6 @@ struct Flight {
     joined: bool,
     /// It was sent again for a DPoP nonce the server demanded: never twice (a server that
     /// wants a new nonce every time must not turn one request into a storm).
-    #[cfg(feature = "dpop")]
     nonce_retried: bool,
     stage: Stage,
 }
@@ -239,12 +237,9 @@ pub struct Machine {
     id_token: Option<IdToken>,
     /// Both clocks when last shown, to see a suspended machine ([`Machine::tick`]).
     clock: Option<Now>,
-    /// The public half of the DPoP key (`dpop` on), once the shell has it.
-    #[cfg(feature = "dpop")]
-    dpop_key: Option<DpopKey>,
-    /// The DPoP nonces servers gave, by origin.
-    #[cfg(feature = "dpop")]
-    nonces: Nonces,
+    /// The DPoP part: its key and the servers' nonces (used only when `dpop` is on; nothing
+    /// in a build without DPoP: [`crate::proto::dpop::Part`]).
+    dpop: DpopPart,
     /// A token exchange client's subject: the signed-in user's access token it exchanges.
     #[cfg(feature = "server")]
     subject: Option<AccessToken>,
@@ -269,10 +264,7 @@ impl Machine {
             refresh: None,
             id_token: None,
             clock: None,
-            #[cfg(feature = "dpop")]
-            dpop_key: None,
-            #[cfg(feature = "dpop")]
-            nonces: Nonces::default(),
+            dpop: DpopPart::default(),
             #[cfg(feature = "server")]
             subject: None,
         }
@@ -286,75 +278,75 @@ impl Machine {
         self.subject = Some(token);
     }
 
-    #[cfg(feature = "dpop")]
     /// Takes the public half of the client's DPoP key (js: the key pair's public JWK).
     pub fn set_dpop_key(&mut self, key: DpopKey) {
-        self.dpop_key = Some(key);
+        self.dpop.set_key(key);
     }
 
-    #[cfg(feature = "dpop")]
     /// The client's DPoP key, if `dpop` is on and the shell has given it.
     pub fn dpop_key(&self) -> Option<&DpopKey> {
-        self.dpop_key.as_ref().filter(|_| self.dpop().is_some())
+        self.dpop_target()?;
+        self.dpop.key()
     }
 
-    /// Where the token endpoint's proofs point, if `dpop` is on.
-    #[cfg_attr(not(feature = "dpop"), allow(dead_code))]
-    fn dpop(&self) -> Option<&super::config::DpopTarget> {
+    /// Where the token endpoint's proofs point, if `dpop` is on (never in a build without
+    /// DPoP: the constant lets the compiler drop every use).
+    fn dpop_target(&self) -> Option<&super::config::DpopTarget> {
+        if !crate::proto::DPOP {
+            return None;
+        }
         match &self.cfg.as_ref()?.source {
             Source::Endpoint(ep) => ep.dpop.as_ref(),
             Source::ApiKey { .. } => None,
         }
     }
 
-    #[cfg(feature = "dpop")]
     /// The signing input of a DPoP proof for the token request being sent: made at
     /// `wall`, with `jti` (fresh random bytes: every attempt gets its own proof) and the
     /// token endpoint's nonce, if it gave one. `None` without DPoP or its key.
     pub fn token_proof(&self, wall: WallMillis, jti: &[u8]) -> Option<String> {
         // None for a metadata GET: its endpoint is no token endpoint.
-        let target = self.dpop().filter(|t| !t.htu.is_empty())?;
-        Some(self.dpop_key()?.proof("POST", &target.htu, wall.0 / 1000, jti, None, self.nonces.get(&target.origin)))
+        let target = self.dpop_target().filter(|t| !t.htu.is_empty())?;
+        self.dpop.proof("POST", &target.htu, &target.origin, wall.0 / 1000, jti, None)
     }
 
-    #[cfg(feature = "dpop")]
     /// The signing input of a DPoP proof for a request with `method` to a resource server
     /// at `origin` and `pathname` (a platform-parsed URL's: `htu` is both, without the
     /// query), carrying `ath`, the SHA-256 of the access token attached (RFC 9449 §7.1).
     pub fn resource_proof(&self, method: &str, origin: &str, pathname: &str, ath: Option<&[u8]>, wall: WallMillis, jti: &[u8]) -> Option<String> {
+        self.dpop_target()?;
         let target = super::config::DpopTarget::new(origin, pathname);
-        Some(self.dpop_key()?.proof(method, &target.htu, wall.0 / 1000, jti, ath, self.nonces.get(origin)))
+        self.dpop.proof(method, &target.htu, origin, wall.0 / 1000, jti, ath)
     }
 
-    #[cfg(feature = "dpop")]
     /// The answer of the authorization server at `origin` to a request other than a token
     /// request (a revocation), sent as its `attempt` (0 first): takes its `DPoP-Nonce`, and
-    /// says whether to send the request again with a fresh proof. Once, and only when the
-    /// server demanded the nonce it just gave (`400`, `error` `use_dpop_nonce`: RFC 9449 §8),
-    /// as for token requests: a server that wants a new nonce every time gets two requests.
+    /// says whether to send the request again with a fresh proof ([`DpopPart::server_answer`]):
+    /// as for token requests, a server that wants a new nonce every time gets two requests.
     #[must_use]
     pub fn server_answer(&mut self, origin: &str, attempt: u32, status: u16, error: Option<&str>, nonce: Option<&str>) -> bool {
-        if self.dpop().is_none() {
-            return false;
-        }
-        let fresh = nonce.is_some_and(|n| self.nonces.take(origin, n));
-        fresh && attempt == 0 && crate::proto::dpop::demands_nonce(status, error.unwrap_or_default())
+        self.dpop_target().is_some() && self.dpop.server_answer(origin, attempt, status, error, nonce)
     }
 
-    #[cfg(feature = "dpop")]
+    /// Whether a sign-in binds its authorization code to the DPoP key (`dpop_jkt`, RFC 9449
+    /// §10): only where the client outlives the redirect. A page's key is in memory only,
+    /// and the page that comes back makes a new one: a browser sends no `dpop_jkt` (it is
+    /// optional), and the code's exchange binds the tokens to the new key.
+    pub fn binds_code(&self) -> bool {
+        self.dpop_target().is_some() && self.runtime != Runtime::Browser
+    }
+
     /// Forgets the DPoP key and every nonce: a signed-out user's next session is bound to
-    /// a new key (a key lives as long as the refresh token bound to it, no longer).
+    /// a new key.
     pub fn forget_dpop(&mut self) {
-        self.dpop_key = None;
-        self.nonces.clear();
+        self.dpop.forget();
     }
 
-    #[cfg(feature = "dpop")]
     /// A resource server's `DPoP-Nonce` (any status: RFC 9449 §8.2), kept for `origin`'s
     /// next proof. Ignored without DPoP.
     pub fn take_nonce(&mut self, origin: &str, value: &str) {
-        if self.dpop().is_some() {
-            self.nonces.take(origin, value);
+        if self.dpop_target().is_some() {
+            self.dpop.take_nonce(origin, value);
         }
     }
 
@@ -446,6 +438,15 @@ impl Machine {
     fn user(&self) -> bool {
         crate::proto::SIGNIN
             && matches!(&self.cfg, Some(Config { source: Source::Endpoint(Endpoint { grant: Grant::AuthorizationCode(_), .. }), .. }))
+    }
+
+    /// Whether this is a page's sign-in client, which does two things a server's does not:
+    /// it shares the user's session with its origin's other tabs (their tokens, sign-out, a
+    /// refresh under one Web Lock), and it keeps a sign-in's pending state (`state`, PKCE
+    /// verifier, nonce) itself, in the page's session storage, where a server's app keeps it
+    /// in the user's own session (a page's app cannot carry it across the redirect).
+    pub fn in_page(&self) -> bool {
+        self.user() && self.runtime == Runtime::Browser
     }
 
     #[cfg(feature = "signin")]
@@ -781,9 +782,8 @@ impl Machine {
         let Some(cfg) = &self.cfg else { return };
         let Source::Endpoint(ep) = &cfg.source else { return };
         // A DPoP nonce is taken from every answer, a success included (RFC 9449 §8.2).
-        #[cfg(feature = "dpop")]
-        let fresh_nonce = match (&ep.dpop, &result) {
-            (Some(target), Ok(HttpResponse { dpop_nonce: Some(n), .. })) => self.nonces.take(&target.origin, n),
+        let fresh_nonce = match (ep.dpop.as_ref().filter(|_| crate::proto::DPOP), &result) {
+            (Some(target), Ok(HttpResponse { dpop_nonce: Some(n), .. })) => self.dpop.take_nonce(&target.origin, n),
             _ => false,
         };
         let skew = cfg.timing.refresh_skew;
@@ -826,7 +826,6 @@ impl Machine {
             }
             // The server wants a nonce and gave a new one: the same request again at once, with
             // a fresh proof, once per flight. Not a failure: no retry counted, no backoff.
-            #[cfg(feature = "dpop")]
             Err(e) if fresh_nonce && is_nonce_error(&e) && self.flight.as_ref().is_some_and(|f| !f.nonce_retried) => {
                 if let Some(f) = &mut self.flight {
                     f.nonce_retried = true;
@@ -939,11 +938,10 @@ impl Machine {
         let Some(cfg) = &self.cfg else { return false };
         // A DPoP nonce challenge (RFC 9449 §9) does not refuse the token: send again once,
         // with the nonce the answer carried (the shell gave it to take_nonce first).
-        #[cfg(feature = "dpop")]
-        if self.dpop().is_some() && nonce_challenge(www_authenticate) {
+        if self.dpop_target().is_some() && nonce_challenge(www_authenticate) {
             return replayable;
         }
-        let scheme = if crate::proto::DPOP && self.dpop().is_some() { "dpop" } else { "bearer" };
+        let scheme = if self.dpop_target().is_some() { "dpop" } else { "bearer" };
         if matches!(cfg.source, Source::ApiKey { .. }) || !scheme_refused(www_authenticate, scheme) {
             return false;
         }
@@ -985,11 +983,7 @@ impl Machine {
     pub fn dispose(&mut self) {
         self.refresh = None;
         self.id_token = None;
-        #[cfg(feature = "dpop")]
-        {
-            self.dpop_key = None;
-            self.nonces.clear();
-        }
+        self.dpop.forget();
         if let Some(f) = self.flight.take() {
             if let Stage::Sending { attempt, .. } = f.stage {
                 self.actions.insert(0, Action::Abort(attempt));
@@ -1027,7 +1021,6 @@ impl Machine {
             deadline,
             retries: 0,
             joined,
-            #[cfg(feature = "dpop")]
             nonce_retried: false,
             stage: Stage::Backoff { until: at },
         });

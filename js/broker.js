@@ -21,6 +21,8 @@ const ROUTE_DONE = 0, ROUTE_TOKEN = 1, ROUTE_PROXY = 2, ROUTE_SIGN_IN = 3;
 const GATE_ACCESS = 1, GATE_TURNSTILE = 2;
 /** A session object's next step (`Session.op`): the first element of its answer. */
 const STEP_ANSWER = 0, STEP_FAIL = 1, STEP_SIGN_IN = 2, STEP_COMPLETE = 3, STEP_TOKEN = 4, STEP_REFUSED = 5, STEP_END = 6;
+/** What the broker's shell could not reach or use (`Broker.failed`): the reply is the core's. */
+const FAILED_SESSION_STORE = 0, FAILED_API = 1, FAILED_SESSION_KEY = 2;
 /** The slots of a token record, as the shell hands a token out. */
 const RECORD_ACCESS_TOKEN = 0, RECORD_HEADER = 1, RECORD_ID = 2, RECORD_EXPIRES_AT = 3, RECORD_REFRESH_AT = 4, RECORD_SCOPE = 5;
 // </boundary>
@@ -249,7 +251,7 @@ const CACHE = Symbol("TokenCache");
 /** The broker's classes over the wasm's `Broker` and `Session` (worker/index.js). */
 export function broker(Broker, Session) {
   const failure = (e) => Broker.failureReply(...fields(e));
-  const unavailable = () => Broker.error(502, "session_unavailable", "the session store could not be reached");
+  const unavailable = () => Broker.failed(FAILED_SESSION_STORE);
 
   /** The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`. One per isolate. */
   class TokenBroker {
@@ -387,7 +389,7 @@ export function broker(Broker, Session) {
         try {
           res = await forward(request, target, sent);
         } catch {
-          return respond(Broker.error(502, "api_unavailable", "the API could not be reached"), cors);
+          return respond(Broker.failed(FAILED_API), cors);
         }
         // The API's nonce, whatever the status (RFC 9449 §8.2), for its next proof.
         if (prover !== undefined) dpop.nonce(prover, api.origin, res.headers.get("dpop-nonce"));
@@ -468,47 +470,43 @@ export function broker(Broker, Session) {
 
     /** A sign-in route's reply. */
     async #signIn(name, d) {
-      const b = this.#b, url = d[1], cookie = d[6] ?? undefined;
+      const url = d[1], cookie = d[6] ?? undefined;
       try {
-        if (name === "login") {
-          const q = (k) => queryValue(url, k);
-          let begin;
-          try {
-            begin = b.login(q("return_to"), q("acr_values"), q("max_age"), q("scope"));
-          } catch (reply) {
-            return reply;
-          }
-          // A new session (a fresh id, never one the browser brought: a session or sign-in it
-          // already has is ended first), its pending sign-in in its object, its cookie.
-          for (const kind of [0, 1]) {
-            const old = await this.#session(cookie, kind);
-            if (old !== undefined) await this.#ask(old, "logout", "").catch(() => {});
-          }
-          const sid = b64url(crypto.getRandomValues(new Uint8Array(32)));
-          const mac = await this.#mac(1, sid);
-          const [status, body] = await this.#ask(sid, "begin", begin);
-          return status === 200 ? Broker.loginReply(body, sid, mac) : [status, "", body];
-        }
-        if (name === "callback") {
-          // The object of the sign-in this browser started (its pending cookie, the only thing
-          // this route reads); the pending cookie is cleared either way.
-          const sid = await this.#session(cookie, 1);
-          if (sid === undefined) return Broker.callbackRefused();
-          try {
-            const [status, body] = await this.#ask(sid, "complete", url);
-            if (status !== 200) return Broker.callbackRefused(status, body);
-            return Broker.callbackReply(body, sid, await this.#mac(0, sid));
-          } catch (reply) {
-            return Broker.callbackRefused(reply[0], reply[2]);
-          }
-        }
+        if (name === "login") return await this.#login(url, cookie);
+        if (name === "callback") return await this.#callback(url, cookie);
         const sid = await this.#session(cookie, 0);
         const answer = sid === undefined ? undefined : await this.#ask(sid, name === "logout" ? "logout" : "status", "").catch(() => undefined);
         if (name === "logout") return Broker.logoutReply(answer?.[0] === 200 && answer[1] === "revoked");
         return Broker.statusReply(answer?.[0] === 200 && answer[1] === "1");
-      } catch (reply) {
-        return Array.isArray(reply) ? reply : unavailable();
+      } catch (thrown) {
+        // A step that failed threw its reply (anything else: the session store failed). A
+        // callback's clears the pending sign-in's cookie, whatever went wrong.
+        const reply = Array.isArray(thrown) ? thrown : unavailable();
+        return name === "callback" ? Broker.callbackRefused(reply[0], reply[2]) : reply;
       }
+    }
+
+    /** `/login`: a new session (a fresh id, never one the browser brought: a session or sign-in it already has is ended first), its pending sign-in in its object, its cookie. */
+    async #login(url, cookie) {
+      const q = (k) => queryValue(url, k);
+      const begin = this.#b.login(q("return_to"), q("acr_values"), q("max_age"), q("scope")); // throws its refusal
+      for (const kind of [0, 1]) {
+        const old = await this.#session(cookie, kind);
+        if (old !== undefined) await this.#ask(old, "logout", "").catch(() => {});
+      }
+      const sid = b64url(crypto.getRandomValues(new Uint8Array(32)));
+      const mac = await this.#mac(1, sid);
+      const [status, body] = await this.#ask(sid, "begin", begin);
+      return status === 200 ? Broker.loginReply(body, sid, mac) : [status, "", body];
+    }
+
+    /** `/callback`: completed in the object of the sign-in this browser started (its pending cookie, the only thing this route reads). */
+    async #callback(url, cookie) {
+      const sid = await this.#session(cookie, 1);
+      if (sid === undefined) return Broker.callbackRefused();
+      const [status, body] = await this.#ask(sid, "complete", url);
+      if (status !== 200) return Broker.callbackRefused(status, body);
+      return Broker.callbackReply(body, sid, await this.#mac(0, sid));
     }
 
     /** The MAC of a cookie of `kind` for session `sid`; throws the reply when the session key cannot be used. */
@@ -518,7 +516,7 @@ export function broker(Broker, Session) {
         if (key === undefined) throw 0;
         return await sessionMac(key, Broker.macInput(kind, sid));
       } catch {
-        throw Broker.error(500, "broker_misconfigured", "the session key could not be used");
+        throw Broker.failed(FAILED_SESSION_KEY);
       }
     }
 
@@ -554,7 +552,7 @@ export function broker(Broker, Session) {
       return new Response(res.body, { status: res.status, headers });
     } catch {
       discard(res);
-      return respond(Broker.error(502, "api_unavailable", "the API could not be reached"), cors);
+      return respond(Broker.failed(FAILED_API), cors);
     }
   }
 

@@ -138,6 +138,16 @@ boundary! {
         SIGN_IN = 3,
     }
 
+    /// What the broker's shell could not reach or use (`Broker.failed`): the reply is the core's.
+    pub mod failed: u8 {
+        /// The session store (`SESSIONS`).
+        SESSION_STORE = 0,
+        /// The API behind `/proxy/`.
+        API = 1,
+        /// `SESSION_KEY`, which WebCrypto could not use.
+        SESSION_KEY = 2,
+    }
+
     /// A session object's next step (`Session.op`): the first element of its answer.
     pub mod step: u8 {
         /// `[ANSWER, body]`: answer 200 with it.
@@ -185,6 +195,7 @@ pub const JS: &[(&str, &str)] = &[
     ("broker.js", "route"),
     ("broker.js", "gate"),
     ("broker.js", "step"),
+    ("broker.js", "failed"),
     ("broker.js", "record"),
 ];
 

@@ -413,7 +413,7 @@ fn signin_env_and_routes() {
     assert!(c.signs_in());
     let (s, client) = c.signin.as_ref().unwrap();
     assert_eq!(s.session_ttl, Secs(86_400));
-    assert!(!format!("{s:?}{client:?}").contains("KEY"), "Debug hides the session key");
+    assert!(!format!("{s:?}{client:?}").contains("0123456789abcdef"), "Debug hides the session key");
     let Source::Endpoint(ep) = &client.source else { panic!() };
     assert!(matches!(ep.grant, Grant::AuthorizationCode(_)));
     assert_eq!(ep.scope.as_deref(), Some(DEFAULT_SCOPE));
@@ -807,4 +807,23 @@ fn a_broken_configuration_tells_a_listed_page_which_variable_and_no_one_else() {
     // Nothing listed (or ALLOWED_ORIGINS itself broken beyond reading): no page may read it.
     let r = misconfigured(&e, &[], "POST", Some("https://app.example"), None);
     assert_eq!((r.status, header(&r, "Access-Control-Allow-Origin")), (500, None));
+}
+
+/// What the shell could not reach or use, as the browser is told of it: each kind the shell can
+/// name (src/boundary.rs `failed`) has its reply here, and no other number is one.
+#[test]
+fn the_shells_failures_have_one_reply_each() {
+    use tokenkit::boundary::failed;
+    use tokenkit::proto::broker::ShellFailure;
+    let rows = [
+        (failed::SESSION_STORE, 502, "session_unavailable"),
+        (failed::API, 502, "api_unavailable"),
+        (failed::SESSION_KEY, 500, "broker_misconfigured"),
+    ];
+    for (n, status, error) in rows {
+        let r = ShellFailure::from_number(n).unwrap().reply();
+        assert_eq!(r.status, status, "{n}");
+        assert!(r.body.contains(&format!("\"error\":\"{error}\"")), "{n}: {}", r.body);
+    }
+    assert_eq!(ShellFailure::from_number(3), None);
 }

@@ -26,7 +26,7 @@ use crate::proto::broker::contract::{failure_reply, Failure};
 use crate::proto::broker::gate;
 use crate::proto::broker::rate::{client_key, rate_limited_reply, rate_verdict, RateLimiter};
 use crate::proto::broker::route::{after_401, forward_header, After401, Incoming, Route};
-use crate::proto::broker::{cache_failed_code, health_reply, relayable_status, relayed_header, CacheKind};
+use crate::proto::broker::{cache_failed_code, health_reply, relayable_status, relayed_header, CacheKind, ShellFailure};
 use crate::proto::client::request::Runtime;
 use crate::proto::client::sign;
 use crate::proto::http::Reply;
@@ -367,9 +367,10 @@ impl Broker {
         cache_failed_code(code)
     }
 
-    /// A reply of the broker's own: `error` and `message`.
-    pub fn error(status: u16, code: &str, message: &str) -> JsValue {
-        reply(&Reply::error(status, code, message), &[])
+    /// The reply for what the shell could not reach or use: `kind` is a [`ShellFailure`]'s
+    /// number (src/boundary.rs `failed`); any other, the API's.
+    pub fn failed(kind: u8) -> JsValue {
+        reply(&ShellFailure::from_number(kind).unwrap_or(ShellFailure::Api).reply(), &[])
     }
 
     /// Which of the request's headers (`names`, `\n`-separated) go on to the API: one byte

@@ -237,26 +237,40 @@ export default {
   }
 });
 
+/**
+ * A Worker project `name` with `workerJs` and the shipped wrangler.toml, bundled from the
+ * installed tarball and run in workerd with a client-credentials upstream (fixture key `k`):
+ * its Miniflare, and a POST /token from an allowed origin, checked to answer a token.
+ */
+async function brokerFromTarball(name, workerJs, k, clientId, secret) {
+  const w = join(dir, name);
+  mkdirSync(w, { recursive: true });
+  writeFileSync(join(w, "worker.js"), workerJs);
+  copyFileSync(join(dir, "node_modules/tokenkit/broker/wrangler.toml"), join(w, "wrangler.toml"));
+  const mf = await bundle(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: clientId, CLIENT_SECRET: secret, ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
+  const token = async () => {
+    const r = await mf.dispatchFetch("http://localhost/token", { method: "POST", headers: { origin: "https://app.example.com" } });
+    const body = await r.json();
+    assert.equal(r.status, 200, JSON.stringify(body));
+    assert.match(body.access_token, /^tok-/);
+    return r;
+  };
+  return { mf, token };
+}
+
 test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.toml, no Rust, no bundler warnings", async () => {
   const k = key("npmbroker");
-  const w = join(dir, "broker-app");
-  mkdirSync(w, { recursive: true });
-  writeFileSync(join(w, "worker.js"), `export { default, TokenCache, UserSession } from "tokenkit/broker";\n`);
-  copyFileSync(join(dir, "node_modules/tokenkit/broker/wrangler.toml"), join(w, "wrangler.toml"));
   // esbuild keeps quiet about files in node_modules, so check the shipped glue directly.
   for (const glue of ["tokenkit.js", "broker/tokenkit.js"]) {
     const keys = readFileSync(join(dir, "node_modules/tokenkit", glue), "utf8").match(/"\.\/snippets\/[^"]+":\s*import\d+/g) ?? [];
     const names = keys.map((k) => k.split(":")[0]);
     assert.equal(new Set(names).size, names.length, `${glue}: one imports-object key per snippet`);
   }
-  const mf = await bundle(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "npm-broker", CLIENT_SECRET: "NPM-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
+  const { mf, token } = await brokerFromTarball("broker-app", `export { default, TokenCache, UserSession } from "tokenkit/broker";\n`, k, "npm-broker", "NPM-SECRET");
   try {
     const health = await mf.dispatchFetch("http://localhost/healthz");
     assert.deepEqual(await health.json(), { ok: true, cache: "isolate", rateLimit: "off" });
-    const r = await mf.dispatchFetch("http://localhost/token", { method: "POST", headers: { origin: "https://app.example.com" } });
-    const body = await r.json();
-    assert.equal(r.status, 200, JSON.stringify(body));
-    assert.match(body.access_token, /^tok-/);
+    const r = await token();
     assert.equal(r.headers.get("access-control-allow-origin"), "https://app.example.com");
     assert.equal(fx.log(k)[0].headers.authorization, `Basic ${Buffer.from("npm-broker:NPM-SECRET").toString("base64")}`);
   } finally {
@@ -265,11 +279,8 @@ test("tokenkit/broker from npm: a one-line worker.js and the shipped wrangler.to
 });
 
 test("tokenkit/broker's TokenBroker, as the broker docs show it: a Worker that routes its own paths and hands the rest to the broker", async () => {
-  const k = key("ownroutes");
-  const w = join(dir, "broker-routes");
-  mkdirSync(w, { recursive: true });
-  writeFileSync(
-    join(w, "worker.js"),
+  const { mf, token } = await brokerFromTarball(
+    "broker-routes",
     `import { TokenBroker } from "tokenkit/broker";
 export { TokenCache, UserSession } from "tokenkit/broker";
 let broker;
@@ -281,15 +292,13 @@ export default {
   },
 };
 `,
+    key("ownroutes"),
+    "own-routes",
+    "ROUTES-SECRET",
   );
-  copyFileSync(join(dir, "node_modules/tokenkit/broker/wrangler.toml"), join(w, "wrangler.toml"));
-  const mf = await bundle(w, { TOKEN_URL: fx.url(k, "ttl=60"), CLIENT_ID: "own-routes", CLIENT_SECRET: "ROUTES-SECRET", ALLOWED_ORIGINS: "https://app.example.com", RATE_LIMIT: "0" });
   try {
     assert.equal(await (await mf.dispatchFetch("http://localhost/hello")).text(), "the app's own route");
-    const r = await mf.dispatchFetch("http://localhost/token", { method: "POST", headers: { origin: "https://app.example.com" } });
-    const body = await r.json();
-    assert.equal(r.status, 200, JSON.stringify(body));
-    assert.match(body.access_token, /^tok-/);
+    await token();
   } finally {
     await mf.dispose();
   }

@@ -35,6 +35,41 @@ pub fn token_reply(t: &TokenSet, dpop: bool, now: Instant) -> Reply {
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
 }
 
+/// What the broker's shell could not reach or use, as the browser is told of it: the one
+/// place these replies are written (js/broker.js names them with the boundary's `failed`
+/// group, src/boundary.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShellFailure {
+    /// The `SESSIONS` Durable Object could not be reached.
+    SessionStore,
+    /// The API behind `/proxy/` could not be reached (a network error, or a redirect).
+    Api,
+    /// WebCrypto could not use `SESSION_KEY` (a configuration error).
+    SessionKey,
+}
+
+impl ShellFailure {
+    /// The failure a shell names by its number, if it is one.
+    pub fn from_number(n: u8) -> Option<ShellFailure> {
+        use crate::boundary::failed;
+        match n {
+            failed::SESSION_STORE => Some(ShellFailure::SessionStore),
+            failed::API => Some(ShellFailure::Api),
+            failed::SESSION_KEY => Some(ShellFailure::SessionKey),
+            _ => None,
+        }
+    }
+
+    /// What the browser is told.
+    pub fn reply(self) -> Reply {
+        match self {
+            ShellFailure::SessionStore => Reply::error(502, "session_unavailable", "the session store could not be reached"),
+            ShellFailure::Api => Reply::error(502, "api_unavailable", "the API could not be reached"),
+            ShellFailure::SessionKey => Reply::error(500, "broker_misconfigured", "the session key could not be used"),
+        }
+    }
+}
+
 /// Which token cache serves an isolate: the deployment's Durable Object, or its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheKind {

@@ -150,8 +150,9 @@ example: build worker-build
 
 test: setup-chromium setup-matrix build worker-build test-native test-wasm test-node test-matrix
 
-# Rewrites the generated blocks of js/shell.js and js/broker.js from src/boundary.rs (the
-# boundary's one table); tests/boundary.rs, in test-native, fails until they match.
+# Rewrites the generated blocks of the js/ modules (src/boundary.rs `JS` lists them) from
+# src/boundary.rs, the boundary's one table; tests/boundary.rs, in test-native, fails until
+# they match.
 boundary:
 	TOKENKIT_WRITE_BOUNDARY=1 cargo test --locked -q --test boundary
 

@@ -240,12 +240,6 @@ function answer(s, ctx) {
   }
 }
 
-/** {@link answer}, once `s` has a token. */
-const answered = (s, ctx) => {
-  const r = answer(s, ctx);
-  return typeof r === "number" ? token(s, ctx).then(() => answered(s, ctx)) : r;
-};
-
 const CACHE = Symbol("TokenCache");
 
 /** The broker's classes over the wasm's `Broker` and `Session` (worker/index.js). */
@@ -340,7 +334,10 @@ export function broker(Broker, Session) {
           if (shared === undefined) return respond(failure(e), cors);
         }
       }
-      return tokenFrom(shared, own, Broker, ctx).then(([, holder]) => answered(holder, ctx)).then((r) => respond(r, cors), (e) => respond(failure(e), cors));
+      // The flight's own token, by its holder's core: a token that expired on arrival is
+      // not kept, so asking the core again would start another flight, and another.
+      const reply = ([rec, holder]) => holder.core.replyWith(rec[RECORD_ACCESS_TOKEN], rec[RECORD_EXPIRES_AT], Date.now());
+      return tokenFrom(shared, own, Broker, ctx).then(reply).then((r) => respond(r, cors), (e) => respond(failure(e), cors));
     }
 
     /** `/proxy/`: the request forwarded to `target` with the token (route `i`'s own, the deployment's, or the signed-in user's). */

@@ -144,7 +144,7 @@ boundary! {
         SESSION_STORE = 0,
         /// The API behind `/proxy/`.
         API = 1,
-        /// `SESSION_KEY`, which WebCrypto could not use.
+        /// The session cookies' key (made from `SESSION_SECRET`), which WebCrypto could not use.
         SESSION_KEY = 2,
     }
 
@@ -226,7 +226,7 @@ pub fn javascript(file: &str) -> alloc::string::String {
     out
 }
 
-/// Where the generated block starts in js/shell.js.
+/// Where a generated block starts in a js/ module.
 pub const BEGIN: &str = "// <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.";
 /// Where it ends.
 pub const END: &str = "// </boundary>";

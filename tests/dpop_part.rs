@@ -2,6 +2,8 @@
 //! it in every build: a part with its own state and tests, not a branch of the machine. These
 //! run in every feature set; tests/dpop.rs has the machine's DPoP rules (the DPoP builds).
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use common::{ec_jwk, parse_url, s};

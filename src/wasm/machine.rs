@@ -377,13 +377,25 @@ impl Core {
     pub fn answer(&mut self, mono: f64, wall: f64) -> Result<JsValue, JsValue> {
         let now = now(mono, wall);
         match self.m.get(now) {
-            Get::Ready(t) => {
-                let dpop = self.m.config().is_some_and(|c| sign::scheme(c) == "DPoP ");
-                Ok(super::broker::reply(&crate::proto::broker::token_reply(&t, dpop, now.mono), &[]))
-            }
+            Get::Ready(t) => Ok(super::broker::reply(&crate::proto::broker::token_reply(&t, self.dpop_scheme(), now.mono), &[])),
             Get::Wait(FlightId(id)) => Ok(num(id)),
             Get::Fail(e) => Err(js_error(&e)),
         }
+    }
+
+    /// The broker contract's reply with the token a flight gave its waiters (`token`,
+    /// expiring at wall-clock `expires_at` ms) at `wall`, `token_type` this client's as in
+    /// [`Core::answer`]. Answered even when the token is not kept (it expired on arrival):
+    /// a waiting request is answered with its flight's token, never sent to ask again.
+    #[wasm_bindgen(js_name = replyWith)]
+    pub fn reply_with(&self, token: &str, expires_at: f64, wall: f64) -> JsValue {
+        let secs = ((expires_at - wall).max(0.0) / 1000.0) as u64;
+        super::broker::reply(&crate::proto::broker::token_reply_of(token, self.dpop_scheme(), secs), &[])
+    }
+
+    /// Whether this client's tokens are DPoP-bound (its contract replies say so).
+    fn dpop_scheme(&self) -> bool {
+        self.m.config().is_some_and(|c| sign::scheme(c) == "DPoP ")
     }
 
     /// Whether token `id` is still the one held.

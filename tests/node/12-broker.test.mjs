@@ -219,6 +219,17 @@ test("1000 concurrent /token on a cold broker -> exactly one upstream request", 
   assert.ok(bodies.every((x) => x.access_token?.startsWith("tok-")));
 });
 
+test("a token that expires on arrival (expires_in 0) is answered at once with it, one upstream request per /token, never a loop", async () => {
+  const k = key("zero");
+  const b = await broker(vars(k, { TOKEN_URL: up.url(k, "ttl=0") }));
+  const r = await b.fetch("/token", { method: "POST", headers: { origin: APP } });
+  const body = await r.json();
+  assert.equal(r.status, 200, JSON.stringify(body));
+  assert.ok(body.access_token.startsWith("tok-"));
+  assert.equal(body.expires_in, 0);
+  assert.equal(up.count(k), 1, "answered from its own flight: not asked for again");
+});
+
 test("the request that started the refresh is aborted: other waiters still get the token", async () => {
   const k = key("ab");
   const b = await broker(vars(k, { TOKEN_URL: up.url(k, "seq=slow:800&ttl=60") }));

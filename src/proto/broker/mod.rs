@@ -27,10 +27,16 @@ pub mod route;
 /// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime;
 /// `token_type` is `DPoP` for a DPoP-bound token (`dpop`), else `Bearer`.
 pub fn token_reply(t: &TokenSet, dpop: bool, now: Instant) -> Reply {
+    token_reply_of(t.access_token.expose(), dpop, now.until(t.expires_at).0 / 1000)
+}
+
+/// [`token_reply`] of `token`, which expires in `expires_in` seconds: for the token a flight
+/// gave its waiters, answered even when it is not kept (one that expires on arrival).
+pub fn token_reply_of(token: &str, dpop: bool, expires_in: u64) -> Reply {
     let mut body = String::from("{\"access_token\":");
-    push_json_str(&mut body, t.access_token.expose());
+    push_json_str(&mut body, token);
     body.push_str(if dpop { ",\"token_type\":\"DPoP\",\"expires_in\":" } else { ",\"token_type\":\"Bearer\",\"expires_in\":" });
-    push_u64(&mut body, now.until(t.expires_at).0 / 1000);
+    push_u64(&mut body, expires_in);
     body.push('}');
     Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
 }
@@ -44,7 +50,8 @@ pub enum ShellFailure {
     SessionStore,
     /// The API behind `/proxy/` could not be reached (a network error, or a redirect).
     Api,
-    /// WebCrypto could not use `SESSION_KEY` (a configuration error).
+    /// WebCrypto could not use the session cookies' key, made from `SESSION_SECRET` (a
+    /// configuration error).
     SessionKey,
 }
 

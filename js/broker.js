@@ -15,9 +15,9 @@ setServer(server);
 setDpop(dpop);
 
 // <boundary> Generated from src/boundary.rs by `make boundary` (tests/boundary.rs checks it): do not edit.
-/** What `Broker.route` decided: the first element of its answer. */
+/** What `Broker.route` decided: its kind (then `Broker.gates`, `Broker.cors`, `Broker.routed`). */
 const ROUTE_DONE = 0, ROUTE_TOKEN = 1, ROUTE_PROXY = 2, ROUTE_SIGN_IN = 3;
-/** The gates a routed request must pass first (bits of `gates`). */
+/** The gates a routed request must pass first (bits of `Broker.gates`). */
 const GATE_ACCESS = 1, GATE_TURNSTILE = 2;
 /** A session object's next step (`Session.op`): the first element of its answer. */
 const STEP_ANSWER = 0, STEP_FAIL = 1, STEP_SIGN_IN = 2, STEP_COMPLETE = 3, STEP_TOKEN = 4, STEP_REFUSED = 5, STEP_END = 6;
@@ -203,10 +203,10 @@ function headerPairs(lines) {
   return p;
 }
 
-/** A reply `[status, headers, body]` as a Response, with `cors` (headers as `name\nvalue\n...`). */
+/** A reply `[status, headers, body]` (headers as `name\nvalue\n...`) as a Response, with `cors` (`[[name, value], ...]`). */
 function respond([status, headers, body], cors) {
   const h = [["content-type", "application/json"], ...headerPairs(headers)];
-  if (cors) h.push(...headerPairs(cors));
+  if (cors) h.push(...cors);
   return new Response(status === 204 || status === 304 ? null : body, { status, headers: h });
 }
 
@@ -231,7 +231,7 @@ async function tokenFrom(shared, own, Broker, ctx) {
   return [await token(own, ctx), own];
 }
 
-/** The broker contract's reply with `s`'s token when it holds a valid one (its `token_type` is the client's), else the number of the flight to wait for; throws the client's failure. */
+/** The body of the broker contract's reply with `s`'s token when it holds a valid one (its `token_type` is the client's), else the number of the flight to wait for; throws the client's failure. */
 function answer(s, ctx) {
   try {
     return s.core.answer(monotonic(), Date.now());
@@ -245,11 +245,15 @@ const CACHE = Symbol("TokenCache");
 /** The broker's classes over the wasm's `Broker` and `Session` (worker/index.js). */
 export function broker(Broker, Session) {
   const failure = (e) => Broker.failureReply(...fields(e));
+  const [tokenStatus, tokenHeaders] = Broker.tokenHead();
+  // A token reply's headers, with each origin's CORS, built once: workerd converts an array of
+  // header pairs ten times slower than it copies a Headers (make bench, handler in workerd).
+  const tokenResponse = (body, cors) => new Response(body, { status: tokenStatus, headers: (cors.token ??= new Headers([["content-type", "application/json"], ...headerPairs(tokenHeaders), ...cors])) });
   const unavailable = () => Broker.failed(FAILED_SESSION_STORE);
 
   /** The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`. One per isolate. */
   class TokenBroker {
-    #b; #asks; #cache; #env; #rate; #header; #own; #shared; #routes; #keys;
+    #b; #asks; #cache; #env; #rate; #header; #own; #shared; #routes; #keys; #cors;
 
     /** Reads the configuration from the Worker's `env`; never throws (a bad configuration answers every request with 500 naming the variable). */
     constructor(env, role) {
@@ -266,6 +270,7 @@ export function broker(Broker, Session) {
       this.#shared = this.#client(-1, true);
       this.#routes = new Map(); // route index -> [own, shared]: the tokens PROXY_ROUTES entries name, made on first use
       this.#keys = new Map(); // Access key id -> CryptoKey
+      this.#cors = []; // allowed origin number (Broker.cors) -> its CORS headers
     }
 
     /** The `TokenCache` Durable Object's broker: the upstream client and `POST /token` only. */
@@ -297,17 +302,20 @@ export function broker(Broker, Session) {
     }
 
     #serve(request, d, verdict, ctx) {
-      const r = this.#b.route(d[0], d[1], d[2], d[3], d[4], d[5], d[7], verdict, monotonic());
-      if (r[0] === ROUTE_DONE) return respond(r[1]);
-      if (r[2] === 0) return this.#run(r, request, d, ctx);
-      return this.#gate(r, request, d).then((refusal) => (refusal === undefined ? this.#run(r, request, d, ctx) : respond(refusal, r[1])));
+      const b = this.#b;
+      const kind = b.route(d[0], d[1], d[2], d[3], d[4], d[5], d[7], verdict, monotonic());
+      // What else the route decided is read now, before any await: the next request's route replaces it.
+      if (kind === ROUTE_DONE) return respond(b.routed);
+      const n = b.cors, gates = b.gates, detail = kind === ROUTE_TOKEN ? undefined : b.routed;
+      const cors = (this.#cors[n] ??= pairs(b.corsLines(n)));
+      if (gates === 0) return this.#run(kind, detail, request, d, cors, ctx);
+      return this.#gate(gates, kind, detail, request, d).then((refusal) => (refusal === undefined ? this.#run(kind, detail, request, d, cors, ctx) : respond(refusal, cors)));
     }
 
-    #run(r, request, d, ctx) {
-      const cors = r[1];
-      if (r[0] === ROUTE_TOKEN) return this.#token(request, cors, ctx);
-      if (r[0] === ROUTE_PROXY) return this.#proxy(request, r[3], r[4], d, cors, ctx);
-      return this.#signIn(r[3], d).then((reply) => respond(reply, cors));
+    #run(kind, detail, request, d, cors, ctx) {
+      if (kind === ROUTE_TOKEN) return this.#token(request, cors, ctx);
+      if (kind === ROUTE_PROXY) return this.#proxy(request, detail[0], detail[1], d, cors, ctx);
+      return this.#signIn(detail, d).then((reply) => respond(reply, cors));
     }
 
     /** `POST /token`: the cached token at once, else the one request's. */
@@ -329,7 +337,7 @@ export function broker(Broker, Session) {
         try {
           // The cached token's answer, in one call; else wait (below).
           const r = answer(first, ctx);
-          if (typeof r !== "number") return respond(r, cors);
+          if (typeof r !== "number") return tokenResponse(r, cors);
         } catch (e) {
           if (shared === undefined) return respond(failure(e), cors);
         }
@@ -337,7 +345,7 @@ export function broker(Broker, Session) {
       // The flight's own token, by its holder's core: a token that expired on arrival is
       // not kept, so asking the core again would start another flight, and another.
       const reply = ([rec, holder]) => holder.core.replyWith(rec[RECORD_ACCESS_TOKEN], rec[RECORD_EXPIRES_AT], Date.now());
-      return tokenFrom(shared, own, Broker, ctx).then(reply).then((r) => respond(r, cors), (e) => respond(failure(e), cors));
+      return tokenFrom(shared, own, Broker, ctx).then(reply).then((body) => tokenResponse(body, cors), (e) => respond(failure(e), cors));
     }
 
     /** `/proxy/`: the request forwarded to `target` with the token (route `i`'s own, the deployment's, or the signed-in user's). */
@@ -410,16 +418,16 @@ export function broker(Broker, Session) {
       }
     }
 
-    /** Every gate `r` names (Access first, then Turnstile): undefined if the request passes, else the refusal. */
-    async #gate(r, request, d) {
+    /** Every gate in `gates` (Access first, then Turnstile) of a route of `kind` (`detail`: a sign-in's name): undefined if the request passes, else the refusal. */
+    async #gate(gates, kind, detail, request, d) {
       const h = (n) => request.headers.get(n) ?? undefined;
-      if (r[2] & GATE_ACCESS) {
+      if (gates & GATE_ACCESS) {
         const jwt = h("cf-access-jwt-assertion");
         const why = jwt === undefined ? "no Cloudflare Access token" : await this.#access(jwt);
         if (why !== undefined) return Broker.refused("access_denied", why);
       }
-      if (r[2] & GATE_TURNSTILE) {
-        const ask = this.#b.turnstile(r[0] === ROUTE_SIGN_IN && r[3] === "login", h("cf-turnstile-response"), queryValue(d[1], "cf-turnstile-response"), d[5] ?? undefined);
+      if (gates & GATE_TURNSTILE) {
+        const ask = this.#b.turnstile(kind === ROUTE_SIGN_IN && detail === "login", h("cf-turnstile-response"), queryValue(d[1], "cf-turnstile-response"), d[5] ?? undefined);
         if (ask.length === 1) return ask[0];
         const [status, body] = await askJson(ask[0], ask[1]).catch(() => [0, null]);
         let host;
@@ -545,7 +553,7 @@ export function broker(Broker, Session) {
       if (keep === undefined) throw 0;
       const headers = new Headers(res.headers);
       names.forEach((n, k) => keep[k] === 1 || headers.delete(n));
-      for (const [k, v] of pairs(cors)) headers.set(k, v);
+      for (const [k, v] of cors) headers.set(k, v);
       return new Response(res.body, { status: res.status, headers });
     } catch {
       discard(res);

@@ -126,15 +126,15 @@ boundary! {
         WORKERD = 2,
     }
 
-    /// What `Broker.route` decided: the first element of its answer.
+    /// What `Broker.route` decided: its kind (then `Broker.gates`, `Broker.cors`, `Broker.routed`).
     pub mod route: u8 {
-        /// `[DONE, reply]`: answer now.
+        /// Answer now with the reply `Broker.routed`.
         DONE = 0,
-        /// `[TOKEN, cors, gates]`: `POST /token`.
+        /// `POST /token`.
         TOKEN = 1,
-        /// `[PROXY, cors, gates, target, route]`: forward to the API.
+        /// Forward to the API: `Broker.routed` is `[target, route]`.
         PROXY = 2,
-        /// `[SIGN_IN, cors, gates, name]`: a sign-in route.
+        /// A sign-in route: `Broker.routed` is its name.
         SIGN_IN = 3,
     }
 
@@ -166,7 +166,7 @@ boundary! {
         END = 6,
     }
 
-    /// The gates a routed request must pass first (bits of `gates`).
+    /// The gates a routed request must pass first (bits of `Broker.gates`).
     pub mod gate: u8 {
         /// Cloudflare Access: a valid `Cf-Access-Jwt-Assertion`.
         ACCESS = 1,

@@ -98,6 +98,13 @@ fn routing_cors_and_methods() {
         ]
     );
     assert_eq!(c.cors_headers(Some("https://evil.example.com")), vec![("Vary", "Origin".into())]);
+    // The number the shell turns into headers once: which allowed origin, from 1; 0 none.
+    for (origin, n) in [(app, 1), (Some("http://localhost:5173"), 2), (None, 0), (Some("https://evil.example.com"), 0), (Some("https://app.example.com:444"), 0), (Some("HTTPS://app.example.com"), 0), (Some(""), 0)] {
+        assert_eq!(c.cors_origin(origin), n, "{origin:?}");
+        assert_eq!(c.cors_of(n), c.cors_headers(origin), "{origin:?}");
+    }
+    assert_eq!(c.cors_of(3), vec![("Vary", "Origin".into())], "a number past the list allows no origin");
+    assert_eq!(c.cors_of(2)[1], ("Access-Control-Allow-Origin", "http://localhost:5173".into()));
     assert_eq!(c.route(&req("DELETE", "/proxy/v1/items/3", app)), Ok(Route::Proxy("https://api.example.com/v1/items/3".into())));
 
     let keyed = env(&[("BROKER_KEYS", "k1")]).unwrap();

@@ -114,6 +114,8 @@ pub struct Broker {
     /// When the Access keys were last fetched, and when a fetch last started.
     keys_checked: Option<Instant>,
     keys_started: Option<Instant>,
+    /// What the last [`Broker::route`] decided besides its kind: gates, allowed origin, details.
+    routed: (u8, u32, JsValue),
 }
 
 
@@ -138,7 +140,7 @@ impl Broker {
             }
         });
         let listed = if edge && cfg.is_err() { listed_origins(&get, &parse_url) } else { Vec::new() };
-        Broker { cfg, listed, limiter: RateLimiter::default(), shared, rate, dpop, keys_checked: None, keys_started: None }
+        Broker { cfg, listed, limiter: RateLimiter::default(), shared, rate, dpop, keys_checked: None, keys_started: None, routed: (0, 0, JsValue::UNDEFINED) }
     }
 
     /// The DPoP key's source: `[name, param]` to import `DPOP_KEY` with, `[]` for a key made
@@ -165,6 +167,12 @@ impl Broker {
     #[wasm_bindgen(js_name = refusedHeader)]
     pub fn refused_header() -> String {
         crate::proto::broker::REFUSED_HEADER.to_owned()
+    }
+
+    /// `[status, headers]` of every token reply (`Core.answer` gives the body).
+    #[wasm_bindgen(js_name = tokenHead)]
+    pub fn token_head() -> JsValue {
+        reply(&crate::proto::broker::token_head(), &[])
     }
 
     /// The reply when the DPoP key could not be made, imported or used for a proof.
@@ -212,58 +220,84 @@ impl Broker {
     }
 
     /// Routes a request (the rate limit binding said `verdict`: `undefined` when it was not
-    /// asked or failed) at monotonic `mono`:
-    /// - `[0, reply]`: answer now;
-    /// - `[1, cors, gates]`: `POST /token`;
-    /// - `[2, cors, gates, target, route]`: `/proxy/` to `target` with route `route`'s own
-    ///   token (-1: the deployment's, or the user's);
-    /// - `[3, cors, gates, name]`: a sign-in route (`login`, `callback`, `logout`, `session`).
-    ///
-    /// `cors` is the CORS headers for every answer, `gates` what must be checked first:
-    /// 1 Access, 2 Turnstile (`Broker::turnstile`), or both.
+    /// asked or failed) at monotonic `mono`: its kind ([`crate::boundary::route`]). What else was
+    /// decided is read next, only where the kind needs it: [`Broker::gates`], [`Broker::cors`]
+    /// and [`Broker::routed`]. A cached `/token` is the hot path: this call and two numbers,
+    /// nothing allocated for JavaScript.
     #[allow(clippy::too_many_arguments)]
-    pub fn route(&mut self, method: &str, url: &str, origin: Option<String>, key: Option<String>, request_headers: Option<String>, ip: Option<String>, csrf: Option<String>, verdict: Option<bool>, mono: f64) -> Array {
-        let done = |r: JsValue| Array::of2(&JsValue::from(DONE), &r);
+    pub fn route(&mut self, method: &str, url: &str, origin: Option<String>, key: Option<String>, request_headers: Option<String>, ip: Option<String>, csrf: Option<String>, verdict: Option<bool>, mono: f64) -> u8 {
+        let (kind, gates, cors, detail) = self.decide(method, url, origin.as_deref(), key.as_deref(), request_headers.as_deref(), ip.as_deref(), csrf.as_deref(), verdict, mono);
+        self.routed = (gates, cors, detail);
+        kind
+    }
+
+    /// What the last route must pass first: bits of [`crate::boundary::gate`].
+    #[wasm_bindgen(getter)]
+    pub fn gates(&self) -> u8 {
+        self.routed.0
+    }
+
+    /// The last route's allowed origin ([`BrokerConfig::cors_origin`]): its CORS headers are
+    /// [`Broker::cors_lines`] of it.
+    #[wasm_bindgen(getter)]
+    pub fn cors(&self) -> u32 {
+        self.routed.1
+    }
+
+    /// The last route's details: `DONE`'s reply, `PROXY`'s `[target, route]` (route -1: the
+    /// deployment's token, or the user's), `SIGN_IN`'s name (`login`, `callback`, `logout`,
+    /// `session`); `undefined` for `TOKEN`.
+    #[wasm_bindgen(getter)]
+    pub fn routed(&self) -> JsValue {
+        self.routed.2.clone()
+    }
+
+    /// The CORS headers (`name\nvalue\n...`) of every answer to allowed origin `n`
+    /// ([`Broker::cors`]).
+    #[wasm_bindgen(js_name = corsLines)]
+    pub fn cors_lines(&self, n: u32) -> String {
+        self.cfg.as_ref().map_or_else(|_| String::new(), |c| lines(c.cors_of(n as usize).iter()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide(&mut self, method: &str, url: &str, origin: Option<&str>, key: Option<&str>, request_headers: Option<&str>, ip: Option<&str>, csrf: Option<&str>, verdict: Option<bool>, mono: f64) -> (u8, u8, u32, JsValue) {
+        let done = |r: JsValue| (DONE, 0, 0, r);
         let cfg = match &self.cfg {
             Ok(c) => c,
-            Err(e) => return done(reply(&misconfigured(e, &self.listed, method, origin.as_deref(), request_headers.as_deref()), &[])),
+            Err(e) => return done(reply(&misconfigured(e, &self.listed, method, origin, request_headers), &[])),
         };
-        let cors = cfg.cors_headers(origin.as_deref());
-        let client = ip.as_deref().unwrap_or("*");
+        let n = cfg.cors_origin(origin);
+        let client = ip.unwrap_or("*");
         if let Err(secs) = rate_verdict(verdict, &mut self.limiter, client, cfg.rate_per_minute, Instant(mono as u64)) {
-            return done(reply(&rate_limited_reply(secs), &cors));
+            return done(reply(&rate_limited_reply(secs), &cfg.cors_of(n)));
         }
         // The path exactly as received: after "scheme://authority", before "?".
         let after = url.split_once("://").map_or("", |(_, rest)| rest);
         let path_query = after.find('/').and_then(|i| after.get(i..)).unwrap_or("/");
         let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
-        let incoming = Incoming { method, path, query, origin: origin.as_deref(), broker_key: key.as_deref(), request_headers: request_headers.as_deref(), csrf: csrf.as_deref() };
+        let incoming = Incoming { method, path, query, origin, broker_key: key, request_headers, csrf };
         let route = match cfg.route(&incoming) {
-            Err(r) => return done(reply(&r, &cors)),
+            Err(r) => return done(reply(&r, &cfg.cors_of(n))),
             Ok(Route::Health) => {
                 let cache = if self.shared { CacheKind::DurableObject } else { CacheKind::Isolate };
-                return done(reply(&health_reply(cache, self.rate, cfg.rate_per_minute), &cors));
+                return done(reply(&health_reply(cache, self.rate, cfg.rate_per_minute), &cfg.cors_of(n)));
             }
             Ok(r) => r,
         };
-        let proved = gate::proved_otherwise(cfg, key.as_deref());
+        let proved = gate::proved_otherwise(cfg, key);
         let access = if cfg.access.is_some() { ACCESS } else { 0 };
         let turnstile = if cfg.turnstile.is_some() && gate::turnstile_needed(cfg.signs_in(), &route, proved) { TURNSTILE } else { 0 };
-        let gates = access | turnstile;
-        let head = |kind: u8| Array::of3(&JsValue::from(kind), &JsValue::from_str(&lines(cors.iter())), &JsValue::from(gates));
+        let (gates, n) = (access | turnstile, n as u32);
         match route {
-            Route::Token => head(TOKEN),
+            Route::Token => (TOKEN, gates, n, JsValue::UNDEFINED),
             Route::Proxy(target) => {
                 // Defence in depth: whatever proxy_target allowed must parse to PROXY_ORIGIN.
                 let api = parse_url(&target);
                 if api.as_ref().map(|u| &u.origin) != cfg.proxy_origin.as_ref() {
-                    return done(reply(&Reply::error(400, "bad_proxy_path", "the proxy path leaves PROXY_ORIGIN"), &cors));
+                    return done(reply(&Reply::error(400, "bad_proxy_path", "the proxy path leaves PROXY_ORIGIN"), &cfg.cors_of(n as usize)));
                 }
                 let own = api.and_then(|u| cfg.token_route(&u.pathname, method)).map_or(-1, |i| i as i32);
-                let out = head(PROXY);
-                out.push(&JsValue::from_str(&target));
-                out.push(&JsValue::from(own));
-                out
+                (PROXY, gates, n, Array::of2(&JsValue::from_str(&target), &JsValue::from(own)).into())
             }
             r => {
                 let name = match r {
@@ -272,9 +306,7 @@ impl Broker {
                     Route::Logout => "logout",
                     _ => "session",
                 };
-                let out = head(SIGN_IN);
-                out.push(&JsValue::from_str(name));
-                out
+                (SIGN_IN, gates, n, JsValue::from_str(name))
             }
         }
     }

@@ -371,26 +371,26 @@ impl Core {
 #[cfg(feature = "broker")]
 #[wasm_bindgen]
 impl Core {
-    /// The broker contract's answer (`[status, headers, body]`: `POST /token`'s) with the token
-    /// held now, else the id of the flight to wait for (a number); throws the failure. What
-    /// [`Core::get`] is for a client, in one call: a cached token never crosses as a string.
+    /// The body of the broker contract's answer (`POST /token`'s; its status and headers are
+    /// `Broker.tokenHead`) with the token held now, else the id of the flight to wait for (a
+    /// number); throws the failure. What [`Core::get`] is for a client, in one call.
     pub fn answer(&mut self, mono: f64, wall: f64) -> Result<JsValue, JsValue> {
         let now = now(mono, wall);
         match self.m.get(now) {
-            Get::Ready(t) => Ok(super::broker::reply(&crate::proto::broker::token_reply(&t, self.dpop_scheme(), now.mono), &[])),
+            Get::Ready(t) => Ok(JsValue::from_str(&crate::proto::broker::token_body(&t, self.dpop_scheme(), now.mono))),
             Get::Wait(FlightId(id)) => Ok(num(id)),
             Get::Fail(e) => Err(js_error(&e)),
         }
     }
 
-    /// The broker contract's reply with the token a flight gave its waiters (`token`,
-    /// expiring at wall-clock `expires_at` ms) at `wall`, `token_type` this client's as in
-    /// [`Core::answer`]. Answered even when the token is not kept (it expired on arrival):
-    /// a waiting request is answered with its flight's token, never sent to ask again.
+    /// The body of the broker contract's reply with the token a flight gave its waiters
+    /// (`token`, expiring at wall-clock `expires_at` ms) at `wall`, `token_type` this client's
+    /// as in [`Core::answer`]. Answered even when the token is not kept (it expired on
+    /// arrival): a waiting request is answered with its flight's token, never sent to ask again.
     #[wasm_bindgen(js_name = replyWith)]
-    pub fn reply_with(&self, token: &str, expires_at: f64, wall: f64) -> JsValue {
+    pub fn reply_with(&self, token: &str, expires_at: f64, wall: f64) -> String {
         let secs = ((expires_at - wall).max(0.0) / 1000.0) as u64;
-        super::broker::reply(&crate::proto::broker::token_reply_of(token, self.dpop_scheme(), secs), &[])
+        crate::proto::broker::token_body_of(token, self.dpop_scheme(), secs)
     }
 
     /// Whether this client's tokens are DPoP-bound (its contract replies say so).

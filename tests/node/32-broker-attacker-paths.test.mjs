@@ -160,3 +160,33 @@ test("the API's answer: CORS is the broker's alone, headers that would act on th
   assert.deepEqual([odd.status, (await odd.json()).error], [502, "api_unavailable"]);
   assert.equal((await call(b, "/proxy/items")).status, 200, "the next call is served");
 });
+
+test("requests from several origins at once: each answer carries its own origin's CORS, and each proxied call its own path", async () => {
+  const OTHER = "https://other.example.com";
+  const b = await broker({ ALLOWED_ORIGINS: `${APP}, ${OTHER}` });
+  const origins = [APP, OTHER, "https://evil.example", undefined];
+  // A route's kind, gates, origin and target are read from the wasm before any await: a
+  // later request's route must not lend its CORS or its target to an earlier one.
+  // The first wave waits for the token's one flight; the second is answered from the cache.
+  for (const wave of [0, 1]) {
+    const calls = Array.from({ length: 24 }, (_, k) => {
+      const origin = origins[k % 4];
+      const headers = origin === undefined ? {} : { origin };
+      const proxied = k % 3 === 0;
+      const path = `/items/${k}`;
+      const sent = proxied ? call(b, `/proxy${path}`, { headers }) : b.fetch("/token", { method: "POST", headers });
+      return sent.then(async (r) => ({ k, origin, proxied, path, status: r.status, cors: r.headers.get("access-control-allow-origin"), body: await r.json() }));
+    });
+    for (const r of await Promise.all(calls)) {
+      const allowed = r.origin === APP || r.origin === OTHER;
+      assert.equal(r.cors, allowed ? r.origin : null, `wave ${wave}, call ${r.k} from ${r.origin}: CORS`);
+      if (r.origin === "https://evil.example") {
+        assert.equal(r.status, 403, `call ${r.k}: an origin not allowed is refused`);
+        continue;
+      }
+      assert.equal(r.status, 200, `call ${r.k}: ${JSON.stringify(r.body)}`);
+      if (r.proxied) assert.equal(r.body.path, r.path, `call ${r.k}: its own path`);
+      else assert.match(r.body.access_token, /^tok-none-/);
+    }
+  }
+});

@@ -27,18 +27,36 @@ pub mod route;
 /// `200 {"access_token","token_type","expires_in"}` with the token's remaining lifetime;
 /// `token_type` is `DPoP` for a DPoP-bound token (`dpop`), else `Bearer`.
 pub fn token_reply(t: &TokenSet, dpop: bool, now: Instant) -> Reply {
-    token_reply_of(t.access_token.expose(), dpop, now.until(t.expires_at).0 / 1000)
+    Reply { body: token_body(t, dpop, now), ..token_head() }
 }
 
 /// [`token_reply`] of `token`, which expires in `expires_in` seconds: for the token a flight
 /// gave its waiters, answered even when it is not kept (one that expires on arrival).
 pub fn token_reply_of(token: &str, dpop: bool, expires_in: u64) -> Reply {
-    let mut body = String::from("{\"access_token\":");
+    Reply { body: token_body_of(token, dpop, expires_in), ..token_head() }
+}
+
+/// The status and headers of every [`token_reply`], with no body: the same for each token
+/// (a shell asks once, then only for bodies). No cache on the way may keep a token.
+pub fn token_head() -> Reply {
+    Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body: String::new() }
+}
+
+/// [`token_reply`]'s body.
+pub fn token_body(t: &TokenSet, dpop: bool, now: Instant) -> String {
+    token_body_of(t.access_token.expose(), dpop, now.until(t.expires_at).0 / 1000)
+}
+
+/// [`token_reply_of`]'s body.
+pub fn token_body_of(token: &str, dpop: bool, expires_in: u64) -> String {
+    // Sized once: the cached `/token` answer is the broker's hot path.
+    let mut body = String::with_capacity(token.len() + 72);
+    body.push_str("{\"access_token\":");
     push_json_str(&mut body, token);
     body.push_str(if dpop { ",\"token_type\":\"DPoP\",\"expires_in\":" } else { ",\"token_type\":\"Bearer\",\"expires_in\":" });
     push_u64(&mut body, expires_in);
     body.push('}');
-    Reply { status: 200, headers: vec![("Cache-Control", "no-store".to_owned())], body }
+    body
 }
 
 /// What the broker's shell could not reach or use, as the browser is told of it: the one

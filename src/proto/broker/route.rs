@@ -52,19 +52,33 @@ pub struct Incoming<'a> {
 }
 
 impl BrokerConfig {
-    /// CORS headers for a response to `origin` (empty for non-browser callers). `Retry-After`
-    /// is exposed: without it a browser client cannot read the wait the broker asks for (a
-    /// rate limit passed on from upstream, or the broker's own) and would ask again sooner.
-    pub fn cors_headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
+    /// Which allowed origin `origin` is, counted from 1; 0 when it is none (or absent: a
+    /// non-browser caller). Every CORS header the broker sends follows from this number
+    /// ([`BrokerConfig::cors_of`]), so the shell turns a number into headers once, not per request.
+    pub fn cors_origin(&self, origin: Option<&str>) -> usize {
+        origin.and_then(|o| self.allowed_origins.iter().position(|a| a == o)).map_or(0, |i| i + 1)
+    }
+
+    /// CORS headers for a response to allowed origin `n` ([`BrokerConfig::cors_origin`]; 0,
+    /// or a number past the list: none, only `Vary`). `Retry-After` is exposed: without it a
+    /// browser client cannot read the wait the broker asks for (a rate limit passed on from
+    /// upstream, or the broker's own) and would ask again sooner.
+    pub fn cors_of(&self, n: usize) -> Vec<(&'static str, String)> {
         let mut h = vec![("Vary", "Origin".to_owned())];
-        if let Some(o) = origin.filter(|o| self.allowed_origins.iter().any(|a| a == o)) {
-            h.push(("Access-Control-Allow-Origin", o.to_owned()));
+        if let Some(o) = n.checked_sub(1).and_then(|i| self.allowed_origins.get(i)) {
+            h.push(("Access-Control-Allow-Origin", o.clone()));
             h.push(("Access-Control-Expose-Headers", "Retry-After".to_owned()));
             if self.allow_credentials {
                 h.push(("Access-Control-Allow-Credentials", "true".to_owned()));
             }
         }
         h
+    }
+
+    /// CORS headers for a response to `origin` (only `Vary` for non-browser callers and
+    /// origins not allowed).
+    pub fn cors_headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
+        self.cors_of(self.cors_origin(origin))
     }
 
     /// Whether the broker signs users in (`AUTHORIZE_URL`): `/proxy/` then acts for the

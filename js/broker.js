@@ -25,6 +25,16 @@ const STEP_ANSWER = 0, STEP_FAIL = 1, STEP_SIGN_IN = 2, STEP_COMPLETE = 3, STEP_
 const FAILED_SESSION_STORE = 0, FAILED_API = 1, FAILED_SESSION_KEY = 2;
 /** The slots of a token record, as the shell hands a token out. */
 const RECORD_ACCESS_TOKEN = 0, RECORD_HEADER = 1, RECORD_ID = 2, RECORD_EXPIRES_AT = 3, RECORD_REFRESH_AT = 4, RECORD_SCOPE = 5;
+/** Which broker `new Broker(role, ...)` makes (a session's object makes its own). */
+const ROLE_EDGE = 0, ROLE_TOKEN_CACHE = 1;
+/** Which token a broker's token client is for: a `PROXY_ROUTES` entry's number, or this. */
+const TOKEN_ROUTE_DEPLOYMENT = -1;
+/** Which of the broker's sign-in cookies (`Broker.sessionCookie`, `Broker.macInput`). */
+const COOKIE_SESSION = 0, COOKIE_PENDING = 1;
+/** What to do after the API answered a proxied call 401 (`Broker.after401`). */
+const AFTER401_REPLAY = 0, AFTER401_KEPT = 1, AFTER401_REFUSED = 2;
+/** What a session's token request came to (`Session.token`). */
+const VERDICT_SERVE = 0, VERDICT_FAIL = 1, VERDICT_END = 2;
 // </boundary>
 
 /** [method, url, origin, brokerKey, requestHeaders, clientIp, cookie, tokenkitRequest] */
@@ -154,7 +164,7 @@ function isolateKey(env, [name, p]) {
  * with the isolate's key when `keying` says so, and client assertions with CLIENT_KEY.
  */
 function driven(core, fetch, env, keying) {
-  const s = state(core, fetch, undefined, false); // served through Core.answer, never from a cell
+  const s = state(core, fetch, undefined, { serves: false }); // served through Core.answer, never from a cell
   if (keying !== undefined) s.dpop = dpop.of(core, { make: () => isolateKey(env, keying), name: "DPOP_KEY" });
   const text = env.CLIENT_KEY;
   const jwk = secretJwk(text);
@@ -259,15 +269,15 @@ export function broker(Broker, Session) {
     constructor(env, role) {
       const edge = role !== CACHE;
       const rate = edge ? rateBinding(env) : undefined;
-      const b = new Broker(edge ? 0 : 1, env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), typeof env?.SESSIONS === "object" && env.SESSIONS !== null, typeof env?.TOKEN_CACHE?.idFromName === "function", rate !== undefined);
+      const b = new Broker(edge ? ROLE_EDGE : ROLE_TOKEN_CACHE, env, keyView(env, "CLIENT_KEY"), keyView(env, "DPOP_KEY"), typeof env?.SESSIONS === "object" && env.SESSIONS !== null, typeof env?.TOKEN_CACHE?.idFromName === "function", rate !== undefined);
       this.#b = b;
       this.#asks = b.asksBinding;
       this.#cache = !edge;
       this.#env = env;
       this.#rate = rate;
       this.#header = Broker.refusedHeader();
-      this.#own = this.#client(-1, false);
-      this.#shared = this.#client(-1, true);
+      this.#own = this.#client(TOKEN_ROUTE_DEPLOYMENT, false);
+      this.#shared = this.#client(TOKEN_ROUTE_DEPLOYMENT, true);
       this.#routes = new Map(); // route index -> [own, shared]: the tokens PROXY_ROUTES entries name, made on first use
       this.#keys = new Map(); // Access key id -> CryptoKey
       this.#cors = []; // allowed origin number (Broker.cors) -> its CORS headers
@@ -278,7 +288,7 @@ export function broker(Broker, Session) {
       return new TokenBroker(env, CACHE);
     }
 
-    /** Token client `route` (-1: the upstream one), this isolate's or through its TokenCache object (`shared`), or undefined. */
+    /** Token client `route` (TOKEN_ROUTE_DEPLOYMENT: the upstream one), this isolate's or through its TokenCache object (`shared`), or undefined. */
     #client(route, shared) {
       const core = this.#b.client(route, shared);
       if (core === undefined) return undefined;
@@ -324,7 +334,7 @@ export function broker(Broker, Session) {
       if (this.#cache) {
         // A token cache object asked for a route's own token (`?route=<index>`).
         const i = this.#b.cachedRoute(queryValue(request.url, "route"));
-        if (i >= 0) [own, shared] = this.#route(i);
+        if (i !== TOKEN_ROUTE_DEPLOYMENT) [own, shared] = this.#route(i);
         // An isolate says an API refused the token this object gave it (the edge ignores the header).
         const refused = request.headers.get(this.#header);
         if (refused !== null && own !== undefined) {
@@ -355,11 +365,11 @@ export function broker(Broker, Session) {
       const method = request.method;
       let used;
       if (b.signsIn) {
-        const sid = await this.#session(d[6], 0);
+        const sid = await this.#session(d[6], COOKIE_SESSION);
         if (sid === undefined) return respond(Session.failureReply("LOGIN_REQUIRED", undefined, undefined, undefined, ""), cors);
         let answer;
         try {
-          answer = await this.#ask(sid, "token", i >= 0 ? String(i) : "");
+          answer = await this.#ask(sid, "token", i !== TOKEN_ROUTE_DEPLOYMENT ? String(i) : "");
         } catch (reply) {
           return respond(reply, cors);
         }
@@ -367,7 +377,7 @@ export function broker(Broker, Session) {
         used = { sid, token: answer[1] };
       } else {
         try {
-          const [own, shared] = i >= 0 ? this.#route(i) : [this.#own, this.#shared];
+          const [own, shared] = i !== TOKEN_ROUTE_DEPLOYMENT ? this.#route(i) : [this.#own, this.#shared];
           const [rec, holder] = await tokenFrom(shared, own, Broker, ctx);
           used = { holder, id: rec[RECORD_ID], token: rec[RECORD_ACCESS_TOKEN] };
         } catch (e) {
@@ -401,12 +411,12 @@ export function broker(Broker, Session) {
         if (res.status !== 401) return relay(res, cors);
         const www = res.headers.get("www-authenticate") ?? undefined;
         const next = b.after401(www, method === "GET" || method === "HEAD", replayed);
-        if (next === 0) {
+        if (next === AFTER401_REPLAY) {
           replayed = true;
           discard(res);
           continue;
         }
-        if (next === 2) {
+        if (next === AFTER401_REFUSED) {
           // The token's holder drops a token the API refused (the next caller gets a fresh one);
           // one from a TokenCache object is named to that object on this isolate's next request.
           if (used.holder !== undefined) {
@@ -479,7 +489,7 @@ export function broker(Broker, Session) {
       try {
         if (name === "login") return await this.#login(url, cookie);
         if (name === "callback") return await this.#callback(url, cookie);
-        const sid = await this.#session(cookie, 0);
+        const sid = await this.#session(cookie, COOKIE_SESSION);
         const answer = sid === undefined ? undefined : await this.#ask(sid, name === "logout" ? "logout" : "status", "").catch(() => undefined);
         if (name === "logout") return Broker.logoutReply(answer?.[0] === 200 && answer[1] === "revoked");
         return Broker.statusReply(answer?.[0] === 200 && answer[1] === "1");
@@ -495,23 +505,27 @@ export function broker(Broker, Session) {
     async #login(url, cookie) {
       const q = (k) => queryValue(url, k);
       const begin = this.#b.login(q("return_to"), q("acr_values"), q("max_age"), q("scope")); // throws its refusal
-      for (const kind of [0, 1]) {
+      // The new cookie's MAC first: a key that fails ends nothing the browser holds.
+      const sid = b64url(crypto.getRandomValues(new Uint8Array(32)));
+      const mac = await this.#mac(COOKIE_PENDING, sid);
+      for (const kind of [COOKIE_SESSION, COOKIE_PENDING]) {
         const old = await this.#session(cookie, kind);
         if (old !== undefined) await this.#ask(old, "logout", "").catch(() => {});
       }
-      const sid = b64url(crypto.getRandomValues(new Uint8Array(32)));
-      const mac = await this.#mac(1, sid);
       const [status, body] = await this.#ask(sid, "begin", begin);
       return status === 200 ? Broker.loginReply(body, sid, mac) : [status, "", body];
     }
 
     /** `/callback`: completed in the object of the sign-in this browser started (its pending cookie, the only thing this route reads). */
     async #callback(url, cookie) {
-      const sid = await this.#session(cookie, 1);
+      const sid = await this.#session(cookie, COOKIE_PENDING);
       if (sid === undefined) return Broker.callbackRefused();
+      // The session cookie's MAC before the object completes: never a signed-in session the
+      // browser cannot be given a cookie for.
+      const mac = await this.#mac(COOKIE_SESSION, sid);
       const [status, body] = await this.#ask(sid, "complete", url);
       if (status !== 200) return Broker.callbackRefused(status, body);
-      return Broker.callbackReply(body, sid, await this.#mac(0, sid));
+      return Broker.callbackReply(body, sid, mac);
     }
 
     /** The MAC of a cookie of `kind` for session `sid`; throws the reply when the session key cannot be used. */
@@ -525,7 +539,7 @@ export function broker(Broker, Session) {
       }
     }
 
-    /** The session id of `kind`'s cookie (0 the session's, 1 a pending sign-in's) if its MAC is ours; undefined for none or a forged one (which never costs a Durable Object request). */
+    /** The session id of `kind`'s cookie (COOKIE_SESSION, COOKIE_PENDING) if its MAC is ours; undefined for none or a forged one (which never costs a Durable Object request). */
     async #session(cookie, kind) {
       const c = Broker.sessionCookie(cookie ?? undefined, kind);
       if (c === undefined) return undefined;
@@ -656,7 +670,7 @@ export function broker(Broker, Session) {
         err = e;
       }
       const verdict = x.token(rec?.[RECORD_ID], err?.code);
-      if (verdict === 0) {
+      if (verdict === VERDICT_SERVE) {
         // A refresh may have rotated the refresh token: it is written before the new access
         // token goes anywhere (an exchange, the API), so an eviction cannot bring back the spent one.
         await this.#save();
@@ -667,7 +681,7 @@ export function broker(Broker, Session) {
         c.core.subject(rec[RECORD_ACCESS_TOKEN]);
         return (await token(c))[RECORD_ACCESS_TOKEN];
       }
-      if (verdict === 2) await this.#end();
+      if (verdict === VERDICT_END) await this.#end();
       throw err ?? gone();
     }
 

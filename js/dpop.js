@@ -63,8 +63,11 @@ async function proof(s, make) {
   return `${input}.${b64url(signature)}`;
 }
 
+/** A proof, or STATUS_KEY_FAILED for the core when the key failed (DISPOSED stays itself). */
+const keyFailed = (p) => p.catch((e) => Promise.reject(e?.code === "DISPOSED" ? e : STATUS_KEY_FAILED));
+
 /** The proof for the token request being sent (the token endpoint's nonce, if it gave one); STATUS_KEY_FAILED for the core when the key failed (nothing is sent). */
-export const token = (s) => proof(s, (jti) => s.core.tokenProof(jti, Date.now())).catch((e) => Promise.reject(e.code === "DISPOSED" ? e : STATUS_KEY_FAILED));
+export const token = (s) => keyFailed(proof(s, (jti) => s.core.tokenProof(jti, Date.now())));
 
 /** The proof for a `m` request to a resource server at `origin` and `pathname`, with `ath`, the SHA-256 of `tok` (worked out once per token). */
 export async function resource(s, m, origin, pathname, tok) {
@@ -75,10 +78,10 @@ export async function resource(s, m, origin, pathname, tok) {
   return proof(s, (jti) => s.core.proof(m == null ? undefined : String(m), origin, pathname, ath, jti, Date.now()));
 }
 
-/** The proof for a request to the authorization server other than a token request (a revocation at `url`): no `ath`. */
+/** The proof for a request to the authorization server other than a token request (PAR, a revocation at `url`): no `ath`; STATUS_KEY_FAILED when the key failed, as `token`. */
 export function serverProof(s, url) {
   const u = new URL(url);
-  return proof(s, (jti) => s.core.proof("POST", u.origin, u.pathname, new Uint8Array(0), jti, Date.now()));
+  return keyFailed(proof(s, (jti) => s.core.proof("POST", u.origin, u.pathname, new Uint8Array(0), jti, Date.now())));
 }
 
 /** SHA-256 of the key's RFC 7638 thumbprint input: the authorization request's `dpop_jkt` (§10), binding the code to the key. */

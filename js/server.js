@@ -89,6 +89,6 @@ export async function push(s, [url, headers, body, signs, redirect, cache, crede
     return s.core.pushed(a[0], json, kind);
   } catch (e) {
     if (e instanceof TokenError) throw e;
-    return s.core.pushed(e === STATUS_KEY_REFUSED ? e : STATUS_NETWORK, undefined, BODY_TOO_LARGE);
+    return s.core.pushed(e === STATUS_KEY_REFUSED || e === STATUS_KEY_FAILED ? e : STATUS_NETWORK, undefined, BODY_TOO_LARGE);
   }
 }

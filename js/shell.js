@@ -7,6 +7,8 @@
 const ACTION_SEND = 0, ACTION_ABORT = 1, ACTION_WAKE = 2, ACTION_TOKEN = 3, ACTION_EXPIRED = 4, ACTION_ERROR = 5, ACTION_SHARE = 6;
 /** Where a `Core` runs. */
 const RUNTIME_BROWSER = 0, RUNTIME_NODE = 1, RUNTIME_WORKERD = 2;
+/** The slot of the one value an `ABORT`, `TOKEN` or `ERROR` action carries. */
+const VALUE_SLOT = 1;
 /** The slots of a send action, the same in every build. */
 const SEND_ATTEMPT = 1, SEND_URL = 2, SEND_HEADERS = 3, SEND_BODY = 4, SEND_REDIRECT = 5, SEND_CACHE = 6, SEND_CREDENTIALS = 7, SEND_CAP = 8, SEND_LOCK = 9, SEND_ASSERTION = 10;
 /** The slots of a token record, as the shell hands a token out. */
@@ -452,7 +454,7 @@ export function clientClass(Core, instantiate, hint, ext) {
  * `serves` from a cell (a TokenClient's) or only through `Core.answer` (the broker's). Every
  * `Core` is driven from one: a `TokenClient`'s, and each of the broker's token clients.
  */
-export const state = (core, fetch, ext, serves = true) => ({ core, ext, fetch, serves, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined });
+export const state = (core, fetch, ext, { serves = true } = {}) => ({ core, ext, fetch, serves, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined });
 
 /** An answer's text as the core takes it: `[body, kind]`, parsed once (kinds: the BODY_ constants). */
 export function parsed(text) {
@@ -508,7 +510,7 @@ export function drive(s, ctx) {
         send(s, a, ctx);
         break;
       case ACTION_ABORT:
-        if (s.sending !== undefined && s.sending[0] === a[SEND_ATTEMPT]) {
+        if (s.sending !== undefined && s.sending[0] === a[VALUE_SLOT]) {
           s.sending[1]?.abort();
           s.sending = undefined;
         }
@@ -520,13 +522,13 @@ export function drive(s, ctx) {
         break;
       }
       case ACTION_TOKEN:
-        emit(s.on.token, info(s, a[1]));
+        emit(s.on.token, info(s, a[VALUE_SLOT]));
         break;
       case ACTION_EXPIRED:
         emit(s.on.expired, undefined);
         break;
       case ACTION_ERROR:
-        emit(s.on.error, withCause(s, a[1]));
+        emit(s.on.error, withCause(s, a[VALUE_SLOT]));
         break;
       case ACTION_SHARE:
         s.ext?.share(s);

@@ -46,6 +46,12 @@ boundary! {
         SHARE = 6,
     }
 
+    /// The slot of the one value an `ABORT`, `TOKEN` or `ERROR` action carries.
+    pub mod value: usize {
+        /// Its attempt, record or error.
+        SLOT = 1,
+    }
+
     /// The slots of a send action, the same in every build.
     pub mod send: usize {
         /// The attempt's number, given back with its answer.
@@ -166,6 +172,49 @@ boundary! {
         END = 6,
     }
 
+    /// Which broker `new Broker(role, ...)` makes (a session's object makes its own).
+    pub mod role: u8 {
+        /// The edge: every request of the Worker.
+        EDGE = 0,
+        /// A `TokenCache` Durable Object: the upstream token, one per deployment.
+        TOKEN_CACHE = 1,
+    }
+
+    /// Which token a broker's token client is for: a `PROXY_ROUTES` entry's number, or this.
+    /// (`Broker.client`, `Broker.cacheName`, `Broker.cachedRoute`, a proxy's `[target, route]`.)
+    pub mod token_route: i32 {
+        /// The deployment's own token (`TOKEN_URL`'s), or the signed-in user's.
+        DEPLOYMENT = -1,
+    }
+
+    /// Which of the broker's sign-in cookies (`Broker.sessionCookie`, `Broker.macInput`).
+    pub mod cookie: u8 {
+        /// The signed-in session's.
+        SESSION = 0,
+        /// A sign-in still pending (between `/login` and `/callback`).
+        PENDING = 1,
+    }
+
+    /// What to do after the API answered a proxied call 401 (`Broker.after401`).
+    pub mod after401: u8 {
+        /// Send it again, with a fresh proof (the API asked for a new DPoP nonce).
+        REPLAY = 0,
+        /// Relay the 401; the token is kept.
+        KEPT = 1,
+        /// Relay the 401 and drop the token: the API refused it.
+        REFUSED = 2,
+    }
+
+    /// What a session's token request came to (`Session.token`).
+    pub mod verdict: u8 {
+        /// Serve the token.
+        SERVE = 0,
+        /// Refuse with the failure.
+        FAIL = 1,
+        /// End the session, then refuse.
+        END = 2,
+    }
+
     /// The gates a routed request must pass first (bits of `Broker.gates`).
     pub mod gate: u8 {
         /// Cloudflare Access: a valid `Cf-Access-Jwt-Assertion`.
@@ -181,6 +230,7 @@ boundary! {
 pub const JS: &[(&str, &str)] = &[
     ("shell.js", "action"),
     ("shell.js", "runtime"),
+    ("shell.js", "value"),
     ("shell.js", "send"),
     ("shell.js", "record"),
     ("shell.js", "status"),
@@ -197,6 +247,11 @@ pub const JS: &[(&str, &str)] = &[
     ("broker.js", "step"),
     ("broker.js", "failed"),
     ("broker.js", "record"),
+    ("broker.js", "role"),
+    ("broker.js", "token_route"),
+    ("broker.js", "cookie"),
+    ("broker.js", "after401"),
+    ("broker.js", "verdict"),
 ];
 
 /// The block generated from [`TABLE`] for `file` (under js/), between its markers.

@@ -19,7 +19,8 @@ use wasm_bindgen::prelude::*;
 // What a routed request needs (`Broker::route`'s kinds) and the gates it must pass first.
 use crate::boundary::gate::{ACCESS, TURNSTILE};
 use crate::boundary::route::{DONE, PROXY, SIGN_IN, TOKEN};
-use crate::boundary::step;
+use crate::boundary::token_route::DEPLOYMENT;
+use crate::boundary::{after401, cookie, role, step, verdict};
 use crate::proto::broker::bff::{self, CookieKind, Next, Record, SessionOp, SignIn, TokenVerdict, UserSession};
 use crate::proto::broker::config::{config_error_reply, listed_origins, misconfigured, BrokerConfig, EnvError, Role, TokenTarget};
 use crate::proto::broker::contract::{failure_reply, Failure};
@@ -62,8 +63,7 @@ fn failure(code: String, status: Option<u16>, error: Option<String>, retry_after
 
 fn role_of(role: u8) -> Role {
     match role {
-        1 => Role::TokenCache,
-        2 => Role::Session,
+        role::TOKEN_CACHE => Role::TokenCache,
         _ => Role::Edge,
     }
 }
@@ -181,7 +181,7 @@ impl Broker {
         reply(&crate::proto::broker::contract::upstream_reply(&crate::proto::dpop::key_failed("DPOP_KEY")), &[])
     }
 
-    /// A token client: `route` -1 the upstream one, else that `PROXY_ROUTES` entry's own;
+    /// A token client: `route` [`DEPLOYMENT`] the upstream one, else that `PROXY_ROUTES` entry's own;
     /// `shared`: the one that asks the deployment's `TokenCache` object for it (the broker
     /// contract). `undefined` when there is none.
     pub fn client(&self, route: i32, shared: bool) -> Option<Core> {
@@ -196,7 +196,7 @@ impl Broker {
         Some(client(c))
     }
 
-    /// The name of the `TokenCache` object that holds the upstream token (`route` -1) or
+    /// The name of the `TokenCache` object that holds the upstream token (`route` [`DEPLOYMENT`]) or
     /// route `route`'s own.
     #[wasm_bindgen(js_name = cacheName)]
     pub fn cache_name(&self, route: i32) -> Option<String> {
@@ -244,7 +244,7 @@ impl Broker {
         self.routed.1
     }
 
-    /// The last route's details: `DONE`'s reply, `PROXY`'s `[target, route]` (route -1: the
+    /// The last route's details: `DONE`'s reply, `PROXY`'s `[target, route]` (route [`DEPLOYMENT`]: the
     /// deployment's token, or the user's), `SIGN_IN`'s name (`login`, `callback`, `logout`,
     /// `session`); `undefined` for `TOKEN`.
     #[wasm_bindgen(getter)]
@@ -296,7 +296,7 @@ impl Broker {
                 if api.as_ref().map(|u| &u.origin) != cfg.proxy_origin.as_ref() {
                     return done(reply(&Reply::error(400, "bad_proxy_path", "the proxy path leaves PROXY_ORIGIN"), &cfg.cors_of(n as usize)));
                 }
-                let own = api.and_then(|u| cfg.token_route(&u.pathname, method)).map_or(-1, |i| i as i32);
+                let own = api.and_then(|u| cfg.token_route(&u.pathname, method)).map_or(DEPLOYMENT, |i| i as i32);
                 (PROXY, gates, n, Array::of2(&JsValue::from_str(&target), &JsValue::from(own)).into())
             }
             r => {
@@ -380,11 +380,11 @@ impl Broker {
     }
 
     /// The `PROXY_ROUTES` entry a token cache object's request names (its `route` query
-    /// value), or -1: the deployment's token.
+    /// value), or [`DEPLOYMENT`]: the deployment's token.
     #[wasm_bindgen(js_name = cachedRoute)]
     pub fn cached_route(&self, query: Option<String>) -> i32 {
         let c = self.cfg.as_ref().ok().filter(|c| c.role == Role::TokenCache);
-        c.and_then(|c| c.cached_route(query.as_deref())).map_or(-1, |i| i as i32)
+        c.and_then(|c| c.cached_route(query.as_deref())).map_or(DEPLOYMENT, |i| i as i32)
     }
 
     /// The broker contract's answer to a failed token request (a `TokenError`'s fields).
@@ -424,14 +424,13 @@ impl Broker {
     }
 
     /// After the API answered 401 (`www`: its `WWW-Authenticate`) to a request with no body
-    /// (`bodiless`), sent `replayed` once already: 0 send it again with a fresh proof, 1
-    /// relay it (the token is kept), 2 relay it and drop the token.
+    /// (`bodiless`), sent `replayed` once already: [`crate::boundary::after401`].
     #[wasm_bindgen(js_name = after401)]
     pub fn after_401(&self, www: Option<String>, bodiless: bool, replayed: bool) -> u8 {
         match after_401(self.dpop(), www.as_deref(), bodiless, replayed) {
-            After401::Replay => 0,
-            After401::Kept => 1,
-            After401::Refused => 2,
+            After401::Replay => after401::REPLAY,
+            After401::Kept => after401::KEPT,
+            After401::Refused => after401::REFUSED,
         }
     }
 
@@ -448,8 +447,8 @@ impl Broker {
         self.signin()?.1.session_key.as_ref().map(|k| k.expose().to_owned())
     }
 
-    /// The session id and MAC of the cookie of `kind` (0 the session's, 1 a pending
-    /// sign-in's) in `cookie`, or `undefined`.
+    /// The session id and MAC of the cookie of `kind` ([`crate::boundary::cookie`]) in
+    /// `cookie`, or `undefined`.
     #[wasm_bindgen(js_name = sessionCookie)]
     pub fn session_cookie(cookie: Option<String>, kind: u8) -> Option<Array> {
         let (sid, mac) = bff::session_cookie(cookie.as_deref(), cookie_kind(kind))?;
@@ -535,7 +534,7 @@ impl Broker {
 }
 
 fn cookie_kind(kind: u8) -> CookieKind {
-    if kind == 1 { CookieKind::Pending } else { CookieKind::Session }
+    if kind == cookie::PENDING { CookieKind::Pending } else { CookieKind::Session }
 }
 
 fn no_signin() -> JsValue {
@@ -674,8 +673,8 @@ impl Session {
         self.life.completed(return_to, now(mono, wall), self.ttl, expires, refreshable).encode()
     }
 
-    /// What the user's token request came to (`id`, the token's; `code`, a failure's): 0
-    /// serve it, 1 refuse with the failure, 2 end the session, then refuse.
+    /// What the user's token request came to (`id`, the token's; `code`, a failure's):
+    /// [`crate::boundary::verdict`].
     pub fn token(&mut self, id: Option<f64>, code: Option<String>) -> u8 {
         let r = match (id, code.as_deref()) {
             (Some(id), _) => Ok(crate::proto::client::response::TokenId(id as u64)),
@@ -683,9 +682,9 @@ impl Session {
             (None, _) => Err(crate::proto::Error::Disposed),
         };
         match self.life.token_result(r.as_ref().copied()) {
-            TokenVerdict::Serve => 0,
-            TokenVerdict::Fail => 1,
-            TokenVerdict::End => 2,
+            TokenVerdict::Serve => verdict::SERVE,
+            TokenVerdict::Fail => verdict::FAIL,
+            TokenVerdict::End => verdict::END,
         }
     }
 

@@ -76,6 +76,9 @@ fn num(n: u64) -> JsValue {
     JsValue::from_f64(n as f64)
 }
 
+// An action of one value is `Array::of2(kind, value)`: its value is at slot 1.
+const _: () = assert!(crate::boundary::value::SLOT == 1);
+
 /// An action's kind (src/boundary.rs).
 fn act(kind: u8) -> JsValue {
     JsValue::from(kind)
@@ -236,6 +239,7 @@ impl Core {
                 out.push(&JsValue::from_bool(req.assertion));
                 out.into()
             }
+            // `[kind, value]`: the value at the boundary's `value::SLOT`.
             Action::Abort(AttemptId(a)) => Array::of2(&act(action::ABORT), &num(a)).into(),
             Action::Wake => Array::of1(&act(action::WAKE)).into(),
             Action::Token(t) => Array::of2(&act(action::TOKEN), &self.record(&t, now(mono, wall))).into(),

@@ -170,3 +170,28 @@ test("combined as a FAPI 2.0 deployment would: the broker's sign-in with private
   assert.deepEqual(as.refusals, []);
   await context.close();
 });
+
+test("tokenkit/dpop with PAR: a DPoP key WebCrypto cannot use fails createAuthorizationUrl() as INVALID_CONFIG naming dpop (it was a NETWORK error), nothing pushed", async (t) => {
+  const as = await startKeyAs({ keys: [key.publicJwk], redirects: [`${APP}/callback`], requirePar: true, dpop: true });
+  t.after(() => as.close());
+  const { TokenClient } = await import("../../pkg/dpop/node.js");
+  const client = new TokenClient(keyClient(as.issuer, { dpop: true }));
+  t.after(() => client.free());
+  // The key is made (the code is bound to its thumbprint); signing the PAR request's proof fails.
+  const made = new Set();
+  const [generateKey, signWith] = [crypto.subtle.generateKey.bind(crypto.subtle), crypto.subtle.sign.bind(crypto.subtle)];
+  const generate = t.mock.method(crypto.subtle, "generateKey", async (...args) => {
+    const pair = await generateKey(...args);
+    made.add(pair.privateKey);
+    return pair;
+  });
+  const sign = t.mock.method(crypto.subtle, "sign", async (alg, k, data) => {
+    if (made.has(k)) throw new DOMException("the operation failed", "OperationError");
+    return signWith(alg, k, data);
+  });
+  await assert.rejects(client.createAuthorizationUrl(), (e) => e.code === "INVALID_CONFIG" && /^dpop: could not be imported or made by WebCrypto/.test(e.message));
+  assert.equal(as.count.par ?? 0, 0, "nothing was pushed");
+  sign.mock.restore();
+  generate.mock.restore();
+  onlyPushed((await client.createAuthorizationUrl()).url, as.issuer);
+});

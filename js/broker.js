@@ -164,7 +164,8 @@ function isolateKey(env, [name, p]) {
  * with the isolate's key when `keying` says so, and client assertions with CLIENT_KEY.
  */
 function driven(core, fetch, env, keying) {
-  const s = state(core, fetch, undefined, { serves: false }); // served through Core.answer, never from a cell
+  const s = state(core, fetch, undefined);
+  s.serves = false; // served through Core.answer, never from a cell
   if (keying !== undefined) s.dpop = dpop.of(core, { make: () => isolateKey(env, keying), name: "DPOP_KEY" });
   const text = env.CLIENT_KEY;
   const jwk = secretJwk(text);

@@ -451,10 +451,11 @@ export function clientClass(Core, instantiate, hint, ext) {
 /**
  * What the driver keeps of a client (module-private: no property of a client holds a secret):
  * its core, the `fetch` it sends with, `ext` (the sign-in build's hooks), and whether it
- * `serves` from a cell (a TokenClient's) or only through `Core.answer` (the broker's). Every
+ * `serves` from a cell (a TokenClient's; the broker's clients set it false: they are served
+ * only through `Core.answer`). Every
  * `Core` is driven from one: a `TokenClient`'s, and each of the broker's token clients.
  */
-export const state = (core, fetch, ext, { serves = true } = {}) => ({ core, ext, fetch, serves, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined });
+export const state = (core, fetch, ext) => ({ core, ext, fetch, serves: true, on: { token: new Set(), expired: new Set(), error: new Set() }, waiters: [], cell: undefined, timer: undefined, at: -1, keep: false, sending: undefined, cause: undefined });
 
 /** An answer's text as the core takes it: `[body, kind]`, parsed once (kinds: the BODY_ constants). */
 export function parsed(text) {
@@ -557,7 +558,7 @@ function send(s, a, ctx) {
     drive(s, ctx);
   };
   const signal = controller?.signal;
-  const post = () => (a[SEND_LOCK] && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[SEND_URL], a[SEND_HEADERS], a[SEND_BODY], a[SEND_REDIRECT], a[SEND_CACHE], a[SEND_CREDENTIALS], signal, a[SEND_CAP]));
+  const post = () => (a[SEND_LOCK] !== undefined && s.ext ? s.ext.post(s, a, signal) : postToken(s.fetch, a[SEND_URL], a[SEND_HEADERS], a[SEND_BODY], a[SEND_REDIRECT], a[SEND_CACHE], a[SEND_CREDENTIALS], signal, a[SEND_CAP]));
   // private_key_jwt: the body ends in `client_assertion=`, for an assertion made for this
   // attempt alone (a new jti). With DPoP, each token request carries a proof of its own
   // (RFC 9449 §7.3: never one reused); a metadata GET (no body) carries none.

@@ -184,16 +184,11 @@ function option(o, k) {
   return v;
 }
 
-const generation = () => {
-  const b = randomBytes(12);
-  return btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-};
-
 /** Sends this client's session to the other tabs (tokens just fetched, or a tab that asked). */
 function share(s) {
   const t = s.tabs && s.core.snapshot(monotonic(), Date.now());
   // DPoP: the tokens are bound to this tab's key, which goes with them (structured clone).
-  if (t) post(s.tabs.close, { t: "tokens", at: t[0], rt: t[1], exp: t[2], scope: t[3], gen: s.tabs.gen, key: s.dpop && getDpop().pairOf(s) });
+  if (t) post(s.tabs.close, { t: "tokens", at: t[0], rt: t[1], exp: t[2], scope: t[3], gen: t[4], key: s.dpop && getDpop().pairOf(s) });
 }
 
 /**
@@ -282,7 +277,7 @@ const hooks = {
         const str = (v) => (typeof v === "string" ? v : undefined);
         // DPoP tokens are no use without the key they are bound to: none, none taken.
         if (s.dpop && !(m.key && getDpop().adopt(s, m.key))) return;
-        if (s.core.restore(str(m.at), str(m.rt), m.exp, str(m.scope), monotonic(), Date.now()) && typeof m.gen === "string") s.tabs.gen = m.gen;
+        s.core.restore(str(m.at), str(m.rt), m.exp, str(m.scope), typeof m.gen === "number" ? m.gen : undefined, monotonic(), Date.now());
         drive(s);
       } else if (m.t === "signout") {
         s.core.signOut(); // the tab that signed out revokes
@@ -295,23 +290,17 @@ const hooks = {
       s.core.timeout(monotonic(), Date.now());
       drive(s);
     };
-    s.tabs = { name, gen: generation(), close: openTabs(name, onMessage, onWake) };
+    s.tabs = { close: openTabs(name, onMessage, onWake) };
     post(s.tabs.close, { t: "hello" });
   },
   close(s) {
     s.tabs?.close();
     s.tabs = undefined;
   },
-  // Tokens just came from the server: a new lock generation, told to the other tabs.
-  share(s) {
-    if (s.tabs) s.tabs.gen = generation();
-    share(s);
-  },
-  post(s, a, signal) {
-    const t = s.tabs;
-    const req = [a[SEND_URL], a[SEND_HEADERS], a[SEND_BODY], a[SEND_REDIRECT], a[SEND_CACHE], a[SEND_CREDENTIALS], signal, a[SEND_CAP]];
-    return t ? postTokenLocked(`${t.name} ${t.gen}`, s.fetch, ...req) : postToken(s.fetch, ...req);
-  },
+  // Tokens just came from the server (with a new generation, the core's): told to the other tabs.
+  share,
+  // A user's refresh in a page, sent holding the lock of its tokens' generation (the core's).
+  post: (s, a, signal) => postTokenLocked(`${s.core.scopeKey()} ${a[SEND_LOCK]}`, s.fetch, a[SEND_URL], a[SEND_HEADERS], a[SEND_BODY], a[SEND_REDIRECT], a[SEND_CACHE], a[SEND_CREDENTIALS], signal, a[SEND_CAP]),
   methods(proto, live) {
     proto.createAuthorizationUrl = async function (options) {
       const s = live(this);

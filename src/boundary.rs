@@ -70,7 +70,8 @@ boundary! {
         CREDENTIALS = 7,
         /// Read at most this many bytes of the body.
         CAP = 8,
-        /// A user's refresh: sent holding the browser's lock for its refresh token.
+        /// A user's refresh in a page: its tokens' generation, whose browser lock it is sent
+        /// holding; `undefined` otherwise.
         LOCK = 9,
         /// The body ends in `client_assertion=`, for a fresh assertion (`private_key_jwt`).
         ASSERTION = 10,

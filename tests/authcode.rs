@@ -522,6 +522,52 @@ fn a_refresh_keeps_its_tab_lock_only_when_the_server_took_it() {
     }
 }
 
+/// The lock a page's refresh is sent holding: one per generation of tokens, shared by the
+/// tabs that took the same tokens up; a new one with each set from the server.
+#[test]
+fn a_pages_refresh_holds_the_lock_of_its_tokens_generation() {
+    let wall = WallMillis(1_700_000_000_000);
+    let a = signed_in(config(&[]).unwrap(), Runtime::Browser, "at1", Some("rt1"), clock(wall, 0));
+    let gen_a = a.generation();
+    assert!(gen_a < 1 << 53, "a JavaScript number");
+    // Another tab (its own seed: its own generation) takes A's tokens up, and their generation.
+    let mut a = a;
+    let mut b = Machine::new(config(&[]).unwrap(), Runtime::Browser, 99 << 11);
+    assert_ne!(b.generation(), gen_a, "each tab starts with its own");
+    let (_, shared) = a.snapshot(clock(wall, 1)).unwrap();
+    let (_, again) = a.snapshot(clock(wall, 1)).unwrap();
+    assert!(b.restore_shared(shared, Some(gen_a), clock(wall, 1)).taken());
+    assert_eq!(b.generation(), gen_a, "the tabs holding one refresh token queue on one lock");
+    // B's refresh is sent holding that lock.
+    b.invalidate(clock(wall, 2));
+    let _ = b.get(clock(wall, 3));
+    let (sends, ..) = drain(&mut b);
+    assert!(b.request().unwrap().lock, "a page's refresh is locked");
+    // Its new tokens, from the server: a new generation (the tabs still on rt1 queue on the old lock).
+    b.handle_response(sends[0], Ok(tokens("at2", Some("rt2"), 100.0)), clock(wall, 4), &parse_url);
+    let (_, _, shares, ..) = drain(&mut b);
+    assert_eq!(shares, 1);
+    assert_ne!(b.generation(), gen_a, "new tokens from the server, a new generation");
+    assert!(b.generation() < 1 << 53);
+    // Nothing taken, nothing adopted: A already holds a token lasting as long as this older one.
+    assert_eq!(a.restore_shared(again, Some(123), clock(wall, 5)), Restored::Nothing);
+    assert_eq!(a.generation(), gen_a, "a generation comes only with tokens taken up");
+    // What is not a generation is not adopted: the tokens are, this tab keeps its own.
+    for (why, given) in [("absent", None), ("2^53", Some(1 << 53)), ("larger", Some(u64::MAX))] {
+        let mut c = Machine::new(config(&[]).unwrap(), Runtime::Browser, 7 << 11);
+        let own = c.generation();
+        let (_, snap) = b.snapshot(clock(wall, 6)).unwrap();
+        assert!(c.restore_shared(snap, given, clock(wall, 6)).taken(), "{why}");
+        assert_eq!(c.generation(), own, "{why}");
+    }
+    // Off a page no lock is held (Node, Workers, the broker's session objects).
+    let mut n = signed_in(config(&[]).unwrap(), Runtime::Node, "at1", Some("rt1"), clock(wall, 0));
+    n.invalidate(clock(wall, 1));
+    let _ = n.get(clock(wall, 2));
+    drain(&mut n);
+    assert!(!n.request().unwrap().lock);
+}
+
 #[test]
 fn a_saved_sign_in_without_its_state_is_refused_before_anything_is_sent() {
     // completeAuthorization(url, saved) with a saved sign-in the app kept itself: an empty or

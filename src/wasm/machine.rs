@@ -207,17 +207,18 @@ impl Core {
     /// The next thing to do, or `undefined`:
     /// - `[0, attempt, url, [[name, value], ...], body, redirect, cache, credentials, cap,
     ///   lock, assertion]`: send the token request as this attempt, read at most `cap` bytes of
-    ///   its body, and report with [`Core::response`]; `lock`: a user's refresh, sent holding
-    ///   the browser's lock for its refresh token; `assertion`: the body ends in
-    ///   `client_assertion=`, for a fresh one (`private_key_jwt`). One layout in every build
-    ///   (false where the build has neither);
+    ///   its body, and report with [`Core::response`]; `lock`: a user's refresh in a page,
+    ///   sent holding the browser lock of its tokens' generation ([`Machine::generation`]),
+    ///   else `undefined`; `assertion`: the body ends in `client_assertion=`, for a fresh one
+    ///   (`private_key_jwt`). One layout in every build (`undefined`/false where the build
+    ///   has neither);
     /// - `[1, attempt]`: abort that attempt;
     /// - `[2]`: a flight finished: every waiter checks [`Core::outcome`];
     /// - `[3, record]`: a new token: emit `"token"`;
     /// - `[4]`: the token lapsed with no replacement: emit `"expired"`;
     /// - `[5, error]`: a token request finally failed: emit `"error"`;
-    /// - `[6]` (sign-in build): a user's tokens came from the server: a new lock
-    ///   generation, and tell the other tabs ([`Core::snapshot`]).
+    /// - `[6]` (sign-in build): a user's tokens came from the server (with a new
+    ///   generation): tell the other tabs ([`Core::snapshot`]).
     pub fn poll(&mut self, mono: f64, wall: f64) -> JsValue {
         let Some(action) = self.m.poll() else { return JsValue::UNDEFINED };
         match action {
@@ -233,8 +234,8 @@ impl Core {
                 out.push(&opt(req.credentials));
                 out.push(&num(MAX_BODY_BYTES as u64));
                 // The same layout in every build: a build without the feature says false.
-                // A user's refresh: sent holding the browser's lock for its refresh token.
-                out.push(&JsValue::from_bool(req.lock));
+                // A user's refresh in a page: the name of the browser lock it is sent holding.
+                out.push(&self.lock_slot(req.lock));
                 // private_key_jwt: the body ends in `client_assertion=`, for a fresh assertion.
                 out.push(&JsValue::from_bool(req.assertion));
                 out.into()
@@ -320,6 +321,17 @@ impl Core {
 }
 
 impl Core {
+    /// The send action's `lock` slot: the generation of the tokens when the request is sent
+    /// holding their lock (`lock`), else `undefined`.
+    fn lock_slot(&self, lock: bool) -> JsValue {
+        #[cfg(feature = "signin")]
+        if lock {
+            return num(self.m.generation());
+        }
+        let _ = lock; // no build without sign-in sends a user's refresh
+        JsValue::UNDEFINED
+    }
+
     /// The names of the client-key and DPoP-key options, for errors about them.
     fn keys(&self) -> (&'static str, &'static str) {
         #[cfg(feature = "broker")]
@@ -646,28 +658,31 @@ impl Core {
     }
 
     /// The session as it leaves for another tab: `[accessToken, refreshToken, expiresAt
-    /// (wall ms), scope]`, or `undefined` if none is held.
+    /// (wall ms), scope, generation]`, or `undefined` if none is held.
     pub fn snapshot(&mut self, mono: f64, wall: f64) -> JsValue {
         let Some((_, t)) = self.m.snapshot(now(mono, wall)) else { return JsValue::UNDEFINED };
-        let out = Array::of4(
+        let out = Array::of5(
             &t.access_token.as_ref().map_or(JsValue::UNDEFINED, |a| JsValue::from_str(a.expose())),
             &t.refresh_token.as_ref().map_or(JsValue::UNDEFINED, |r| JsValue::from_str(r.expose())),
             &num(t.expires_at.0),
             &t.scope.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str),
+            &num(self.m.generation()),
         );
         out.into()
     }
 
     /// Takes up another tab's session (see [`Core::snapshot`]): its tokens, or its refresh
-    /// token alone when the access token lapsed; whether anything was taken.
-    pub fn restore(&mut self, access_token: Option<String>, refresh_token: Option<String>, expires_at: f64, scope: Option<String>, mono: f64, wall: f64) -> bool {
+    /// token alone when the access token lapsed, and their generation; whether anything
+    /// was taken ([`Machine::restore_shared`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore(&mut self, access_token: Option<String>, refresh_token: Option<String>, expires_at: f64, scope: Option<String>, generation: Option<f64>, mono: f64, wall: f64) -> bool {
         let snapshot = Snapshot {
             access_token: access_token.map(AccessToken::new),
             refresh_token: refresh_token.map(RefreshToken::new),
             scope,
             expires_at: WallMillis(expires_at.max(0.0) as u64),
         };
-        self.m.restore(snapshot, now(mono, wall)).taken()
+        self.m.restore_shared(snapshot, generation.map(|g| g as u64), now(mono, wall)).taken()
     }
 
     /// How long the tab that sent a refresh keeps its lock, by the answer's `status`.

@@ -231,6 +231,11 @@ pub struct Machine {
     actions: Vec<Action>,
     next_id: u64,
     rng: u64,
+    /// The generation of a signed-in user's tokens (53 bits): a new one with each set the
+    /// server gives, the other tab's with a set taken up from it. A page's refresh is sent
+    /// holding the browser lock named after the client and it ([`Machine::generation`]), so
+    /// the tabs that hold one refresh token queue on one lock and never spend it twice.
+    generation: u64,
     /// A signed-in user's refresh token (authorization code grant).
     refresh: Option<RefreshToken>,
     /// The ID token of the last sign-in, until the shell has checked its nonce.
@@ -261,6 +266,8 @@ impl Machine {
             actions: Vec::new(),
             next_id: 0,
             rng: seed | 1,
+            // Each client's own until it takes another tab's tokens up.
+            generation: if crate::proto::SIGNIN { seed >> 11 } else { 0 },
             refresh: None,
             id_token: None,
             clock: None,
@@ -509,6 +516,28 @@ impl Machine {
             // The access token lapsed; the refresh token is the session (and must not be lost).
             None => refresh_token.map(|rt| (None, Snapshot { access_token: None, refresh_token: Some(rt), scope: None, expires_at: WallMillis(0) })),
         }
+    }
+
+    #[cfg(feature = "signin")]
+    /// The generation of the tokens held (below 2^53, a JavaScript number): a page's refresh
+    /// is sent holding the browser lock named after it and the client ([`HttpRequest::lock`]),
+    /// and it goes to the other tabs with the tokens.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    #[cfg(feature = "signin")]
+    /// [`Machine::restore`] of another tab's tokens and their `generation`: when anything
+    /// is taken, the generation is too, so this tab's next refresh queues on the lock of the
+    /// tab it took them from. One that is not a generation (absent, 2^53 or more) leaves
+    /// this machine's own.
+    #[must_use = "what was taken decides whether storage is current"]
+    pub fn restore_shared(&mut self, snapshot: Snapshot, generation: Option<u64>, now: Now) -> Restored {
+        let r = self.restore(snapshot, now);
+        if let Some(g) = generation.filter(|g| r.taken() && *g < 1 << 53) {
+            self.generation = g;
+        }
+        r
     }
 
     #[cfg(feature = "signin")]
@@ -811,6 +840,7 @@ impl Machine {
                 self.blocked = None;
                 self.actions.insert(0, Action::Token(t.clone()));
                 if user {
+                    self.generation = self.draw() >> 11;
                     self.actions.insert(0, Action::Share);
                 }
                 self.settle(Ok(t));
@@ -1001,12 +1031,18 @@ impl Machine {
         self.next_id
     }
 
-    /// A number in `[0, 1)` (xorshift64*): backoff jitter needs spread, not secrecy.
-    fn jitter(&mut self) -> f64 {
+    /// The next of the machine's numbers (xorshift64*): backoff jitter and the tokens'
+    /// generations need spread, not secrecy.
+    fn draw(&mut self) -> u64 {
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
-        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `[0, 1)`.
+    fn jitter(&mut self) -> f64 {
+        (self.draw() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// A token flight: sent at once, or when [`MIN_INTERVAL`] since the last one has passed

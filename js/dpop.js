@@ -94,15 +94,13 @@ export async function thumbprint(s) {
 /** The key pair to share with this origin's other tabs, with the tokens bound to it (a CryptoKey crosses by structured clone, still not extractable). */
 export const pairOf = (s) => s.dpop?.pair;
 
-/**
- * Takes up another tab's key pair with its tokens: the next proof is signed with it.
- * Returns false (take nothing) for anything that is not a key pair that can sign.
- */
+/** Whether `pair` (another tab's, with its tokens) is a key pair that can sign. */
+export const usable = (pair) => pair?.publicKey?.type === "public" && pair?.privateKey?.type === "private" && !!pair.privateKey.usages?.includes("sign");
+
+/** Takes up another tab's key pair (`usable`) with the tokens taken from it: the next proof is signed with it. */
 export function adopt(s, pair) {
   const d = s.dpop;
-  if (d === undefined || pair?.publicKey?.type !== "public" || pair?.privateKey?.type !== "private" || !pair.privateKey.usages?.includes("sign")) return false;
-  if (pair !== d.pair) Object.assign(d, { pair, ready: undefined, ath: undefined });
-  return true;
+  if (d !== undefined && pair !== d.pair) Object.assign(d, { pair, ready: undefined, ath: undefined });
 }
 
 /** Forgets the key (unless it is the app's own) and the nonces: a signed-out user's next session gets a new key. */

@@ -188,7 +188,7 @@ function option(o, k) {
 function share(s) {
   const t = s.tabs && s.core.snapshot(monotonic(), Date.now());
   // DPoP: the tokens are bound to this tab's key, which goes with them (structured clone).
-  if (t) post(s.tabs.close, { t: "tokens", at: t[0], rt: t[1], exp: t[2], scope: t[3], gen: t[4], key: s.dpop && getDpop().pairOf(s) });
+  if (t) post(s.tabs, { t: "tokens", at: t[0], rt: t[1], exp: t[2], scope: t[3], gen: t[4], key: s.dpop && getDpop().pairOf(s) });
 }
 
 /**
@@ -269,15 +269,16 @@ const hooks = {
   // and re-checks its token when the page is shown again or the network returns.
   attach(s) {
     if (!s.core.inPage()) return;
-    const name = s.core.scopeKey();
     const onMessage = (m) => {
       if (s.freed || s.core.gone() || m == null) return;
       // `at` is absent when the other tab's access token lapsed: its refresh token is the session.
       if (m.t === "tokens" && (typeof m.at === "string" || typeof m.rt === "string") && typeof m.exp === "number") {
         const str = (v) => (typeof v === "string" ? v : undefined);
-        // DPoP tokens are no use without the key they are bound to: none, none taken.
-        if (s.dpop && !(m.key && getDpop().adopt(s, m.key))) return;
-        s.core.restore(str(m.at), str(m.rt), m.exp, str(m.scope), typeof m.gen === "number" ? m.gen : undefined, monotonic(), Date.now());
+        // DPoP tokens are no use without the key they are bound to: none, none taken. The key
+        // is taken only with the tokens: a tab that keeps its own session keeps its own key.
+        const dpop = s.dpop && getDpop();
+        if (dpop && !dpop.usable(m.key)) return;
+        if (s.core.restore(str(m.at), str(m.rt), m.exp, str(m.scope), typeof m.gen === "number" ? m.gen : undefined, monotonic(), Date.now())) dpop?.adopt(s, m.key);
         drive(s);
       } else if (m.t === "signout") {
         s.core.signOut(); // the tab that signed out revokes
@@ -290,11 +291,11 @@ const hooks = {
       s.core.timeout(monotonic(), Date.now());
       drive(s);
     };
-    s.tabs = { close: openTabs(name, onMessage, onWake) };
-    post(s.tabs.close, { t: "hello" });
+    s.tabs = openTabs(s.core.scopeKey(), onMessage, onWake); // its close()
+    post(s.tabs, { t: "hello" });
   },
   close(s) {
-    s.tabs?.close();
+    s.tabs?.();
     s.tabs = undefined;
   },
   // Tokens just came from the server (with a new generation, the core's): told to the other tabs.
@@ -337,7 +338,7 @@ const hooks = {
       drive(s);
       const key = s.core.scopeKey();
       if (key !== undefined) takePending(key);
-      if (s.tabs) post(s.tabs.close, { t: "signout" });
+      if (s.tabs) post(s.tabs, { t: "signout" });
       let status;
       try {
         if (req === undefined) return;

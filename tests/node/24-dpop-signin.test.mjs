@@ -95,6 +95,24 @@ test("Chromium: code, refresh and a second tab on one non-extractable key; the A
   assert.equal(other.body.jkt, jkt, "the second tab signs with the same key");
   assert.equal(oidc.count.code, codes);
   assert.equal(await q.evaluate(() => madeKeys.length), 0, "the second tab made no key");
+  // A tab answering late with an older session and another key: the tokens are not taken
+  // (they last less than the ones held), and neither is the key (it was, and every proof
+  // of this tab's own tokens was then refused).
+  const late = await q.evaluate(async ({ name }) => {
+    const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign", "verify"]);
+    // A probe made after the client's channel is told after it (destinations are told in
+    // creation order): once the probe has the message, the client has handled it.
+    const probe = new BroadcastChannel(name);
+    const handled = new Promise((r) => (probe.onmessage = r));
+    const channel = new BroadcastChannel(name);
+    channel.postMessage({ t: "tokens", at: "older-access-token", rt: "older-refresh-token", exp: Date.now() + 20_000, scope: "openid", gen: 7, key: pair });
+    await handled;
+    channel.close();
+    probe.close();
+    return call("/me");
+  }, { name: `tokenkit ${oidc.issuer}/token spa` });
+  assert.equal(late.status, 200, JSON.stringify(rs.log.at(-1)));
+  assert.equal(late.body.jkt, jkt, "still signing with the key its tokens are bound to");
   // Sign-out: revoked (with a proof of the key), forgotten in both tabs.
   const revocations = oidc.count.revocations;
   await p.evaluate(() => client.signOut());

@@ -30,12 +30,6 @@ pub fn token_reply(t: &TokenSet, dpop: bool, now: Instant) -> Reply {
     Reply { body: token_body(t, dpop, now), ..token_head() }
 }
 
-/// [`token_reply`] of `token`, which expires in `expires_in` seconds: for the token a flight
-/// gave its waiters, answered even when it is not kept (one that expires on arrival).
-pub fn token_reply_of(token: &str, dpop: bool, expires_in: u64) -> Reply {
-    Reply { body: token_body_of(token, dpop, expires_in), ..token_head() }
-}
-
 /// The status and headers of every [`token_reply`], with no body: the same for each token
 /// (a shell asks once, then only for bodies). No cache on the way may keep a token.
 pub fn token_head() -> Reply {
@@ -47,7 +41,9 @@ pub fn token_body(t: &TokenSet, dpop: bool, now: Instant) -> String {
     token_body_of(t.access_token.expose(), dpop, now.until(t.expires_at).0 / 1000)
 }
 
-/// [`token_reply_of`]'s body.
+/// The body of a token reply of `token`, which expires in `expires_in` seconds: for the
+/// token a flight gave its waiters, answered even when it is not kept (one that expires on
+/// arrival).
 pub fn token_body_of(token: &str, dpop: bool, expires_in: u64) -> String {
     // Sized once: the cached `/token` answer is the broker's hot path.
     let mut body = String::with_capacity(token.len() + 72);

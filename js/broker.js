@@ -202,21 +202,9 @@ function cacheFetch(env, name, header) {
   return f;
 }
 
-const parsed = new Map(); // header lines -> their pairs: a route's CORS and a reply's headers repeat
-
-/** The pairs of header lines (`name\nvalue\n...`), parsed once per distinct text (a few: the configuration's). */
-function headerPairs(lines) {
-  let p = parsed.get(lines);
-  if (p === undefined) {
-    p = pairs(lines);
-    if (parsed.size < 64) parsed.set(lines, p);
-  }
-  return p;
-}
-
 /** A reply `[status, headers, body]` (headers as `name\nvalue\n...`) as a Response, with `cors` (`[[name, value], ...]`). */
 function respond([status, headers, body], cors) {
-  const h = [["content-type", "application/json"], ...headerPairs(headers)];
+  const h = pairs(headers, [["content-type", "application/json"]]);
   if (cors) h.push(...cors);
   return new Response(status === 204 || status === 304 ? null : body, { status, headers: h });
 }
@@ -259,7 +247,7 @@ export function broker(Broker, Session) {
   const [tokenStatus, tokenHeaders] = Broker.tokenHead();
   // A token reply's headers, with each origin's CORS, built once: workerd converts an array of
   // header pairs ten times slower than it copies a Headers (make bench, handler in workerd).
-  const tokenResponse = (body, cors) => new Response(body, { status: tokenStatus, headers: (cors.token ??= new Headers([["content-type", "application/json"], ...headerPairs(tokenHeaders), ...cors])) });
+  const tokenResponse = (body, cors) => new Response(body, { status: tokenStatus, headers: (cors.token ??= new Headers([["content-type", "application/json"], ...pairs(tokenHeaders), ...cors])) });
   const unavailable = () => Broker.failed(FAILED_SESSION_STORE);
 
   /** The edge token broker: `new TokenBroker(env)`, then `broker.handle(request, ctx)`. One per isolate. */

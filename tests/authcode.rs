@@ -608,3 +608,55 @@ fn a_pages_sign_in_client_shares_with_tabs_and_keeps_its_pending_sign_in() {
         assert_eq!(m.in_page(), want, "{runtime:?}");
     }
 }
+
+/// The user-session part alone: which refusals end a session (exactly `invalid_grant`),
+/// a rotation without a new refresh token keeps the old one, and each set the server
+/// gives renews the generation (53 bits, a JavaScript number).
+#[test]
+fn the_session_part_ends_only_on_invalid_grant_and_keeps_an_unrotated_refresh_token() {
+    use tokenkit::proto::client::machine::session::UserSession;
+    let oauth = |error: &str| Error::OAuth { status: 400, error: error.into(), description: None };
+    let mut part = UserSession::new(0xdead_beef_0000_0000);
+    assert_eq!(part.generation(), 0xdead_beef_0000_0000 >> 11);
+    for (e, ends) in [
+        (oauth("invalid_grant"), true),
+        (oauth("invalid_client"), false),
+        (oauth("invalid_grant "), false),
+        (oauth("INVALID_GRANT"), false),
+        (Error::Http { status: 400, detail: "", retry_after: None }, false),
+        (Error::Disposed, false),
+    ] {
+        assert_eq!(part.ends(&e), ends, "{e:?}");
+    }
+    assert_eq!(part.ended().code(), "LOGIN_REQUIRED");
+    assert_eq!(part.missing().code(), "LOGIN_REQUIRED");
+    assert!(part.refresh_token().is_none());
+    part.rotated(Some(RefreshToken::new("rt-1".into())));
+    part.rotated(None);
+    assert_eq!(part.refresh_token().map(|r| r.expose()), Some("rt-1"));
+    part.rotated(Some(RefreshToken::new("rt-2".into())));
+    assert_eq!(part.refresh_token().map(|r| r.expose()), Some("rt-2"));
+    part.renewed(u64::MAX);
+    assert_eq!(part.generation(), (1 << 53) - 1);
+    part.forget();
+    assert!(part.refresh_token().is_none());
+}
+
+/// Another tab's generation as the number it crossed as: only an integer below 2^53 is one.
+#[test]
+fn a_generation_from_another_tab_is_an_integer_below_2_53() {
+    use tokenkit::proto::client::machine::generation_of;
+    for (n, g) in [
+        (0.0, Some(0)),
+        (42.0, Some(42)),
+        (9_007_199_254_740_991.0, Some((1 << 53) - 1)),
+        (9_007_199_254_740_992.0, None),
+        (1.5, None),
+        (-1.0, None),
+        (-0.5, None),
+        (f64::NAN, None),
+        (f64::INFINITY, None),
+    ] {
+        assert_eq!(generation_of(n), g, "{n}");
+    }
+}

@@ -35,7 +35,7 @@ use super::convert::{js_error, parse_url, to_value};
 #[cfg(feature = "signin")]
 use crate::proto::client::config::{AuthCode, Endpoint, Grant, Source};
 #[cfg(feature = "signin")]
-use crate::proto::client::machine::{lock_hold, Snapshot};
+use crate::proto::client::machine::{generation_of, lock_hold, Snapshot};
 #[cfg(feature = "signin")]
 use crate::proto::signin::{self, Pending};
 #[cfg(feature = "signin")]
@@ -324,11 +324,9 @@ impl Core {
     /// The send action's `lock` slot: the generation of the tokens when the request is sent
     /// holding their lock (`lock`), else `undefined`.
     fn lock_slot(&self, lock: bool) -> JsValue {
-        #[cfg(feature = "signin")]
         if lock {
             return num(self.m.generation());
         }
-        let _ = lock; // no build without sign-in sends a user's refresh
         JsValue::UNDEFINED
     }
 
@@ -682,7 +680,7 @@ impl Core {
             scope,
             expires_at: WallMillis(expires_at.max(0.0) as u64),
         };
-        self.m.restore_shared(snapshot, generation.map(|g| g as u64), now(mono, wall)).taken()
+        self.m.restore_shared(snapshot, generation.and_then(generation_of), now(mono, wall)).taken()
     }
 
     /// How long the tab that sent a refresh keeps its lock, by the answer's `status`.

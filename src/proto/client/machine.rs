@@ -21,9 +21,11 @@
 //!   Without a valid token, a `Retry-After` makes calls fail fast until it has passed.
 //! - Timers are an optimisation: every input re-checks the clock first.
 //!
-//! Parts: a signed-in user's session ([`session`]: the code exchange, refresh tokens, other
-//! tabs, sign-out; the sign-in build only) and DPoP ([`crate::proto::dpop::Part`]) are
-//! their own modules; the machine holds one of each and asks them.
+//! Parts: a signed-in user's session ([`SessionPart`]: its refresh token, ID token and
+//! generation; [`session`] adds the code exchange, other tabs and sign-out) and DPoP
+//! ([`crate::proto::dpop::Part`]: its key and nonces) keep their own state. The machine
+//! holds one of each and asks them; a build without the feature carries a part that holds
+//! nothing, so the shared paths have no `cfg` for either.
 
 #[allow(unused_imports)]
 use crate::prelude::*;
@@ -47,7 +49,58 @@ use super::retry::retry_delay;
 #[cfg(feature = "signin")]
 pub mod session;
 #[cfg(feature = "signin")]
-pub use session::{lock_hold, Restored, Snapshot, LOCK_HOLD, MIN_RESTORE};
+pub use session::{generation_of, lock_hold, Restored, Snapshot, LOCK_HOLD, MIN_RESTORE};
+
+/// The user-session part a build carries: [`session::UserSession`] in the sign-in builds,
+/// else [`NoSession`]. The one place the feature decides which; the machine's shared paths
+/// ask the part, and only the sign-in build's part ever holds a session.
+#[cfg(feature = "signin")]
+pub type SessionPart = session::UserSession;
+/// The user-session part a build carries (see the sign-in builds' documentation).
+#[cfg(not(feature = "signin"))]
+pub type SessionPart = NoSession;
+
+/// The user-session part of a build without sign-in: the same questions as
+/// [`session::UserSession`], none of its state. Such a build's configuration refuses the
+/// `authorization_code` grant, so the machine never asks it to hold anything.
+#[derive(Debug)]
+pub struct NoSession;
+
+#[allow(clippy::unused_self)]
+impl NoSession {
+    /// Nothing.
+    pub fn new(_: u64) -> NoSession {
+        NoSession
+    }
+    /// None.
+    pub fn refresh_token(&self) -> Option<&RefreshToken> {
+        None
+    }
+    /// 0.
+    pub fn generation(&self) -> u64 {
+        0
+    }
+    /// Never asked (no session is needed).
+    pub fn missing(&self) -> Error {
+        Error::Disposed
+    }
+    /// Nothing ends.
+    pub fn ends(&self, _: &Error) -> bool {
+        false
+    }
+    /// Never asked (nothing ends).
+    pub fn ended(&self) -> Error {
+        Error::Disposed
+    }
+    /// Ignored.
+    pub fn rotated(&mut self, _: Option<RefreshToken>) {}
+    /// Ignored.
+    pub fn renewed(&mut self, _: u64) {}
+    /// Ignored.
+    pub fn signed_in(&mut self, _: Option<IdToken>) {}
+    /// Nothing to forget.
+    pub fn forget(&mut self) {}
+}
 
 /// How long a failed refresh waits before the next one while the old token is valid.
 pub const COOLDOWN: Millis = Millis(5_000);
@@ -174,15 +227,9 @@ pub struct Machine {
     actions: Vec<Action>,
     next_id: u64,
     rng: u64,
-    /// The generation of a signed-in user's tokens (53 bits): a new one with each set the
-    /// server gives, the other tab's with a set taken up from it. A page's refresh is sent
-    /// holding the browser lock named after the client and it ([`Machine::generation`]), so
-    /// the tabs that hold one refresh token queue on one lock and never spend it twice.
-    generation: u64,
-    /// A signed-in user's refresh token (authorization code grant).
-    refresh: Option<RefreshToken>,
-    /// The ID token of the last sign-in, until the shell has checked its nonce.
-    id_token: Option<IdToken>,
+    /// The user-session part: a signed-in user's refresh token, ID token and their
+    /// generation (nothing in a build without sign-in: [`SessionPart`]).
+    session: SessionPart,
     /// Both clocks when last shown, to see a suspended machine ([`Machine::tick`]).
     clock: Option<Now>,
     /// The DPoP part: its key and the servers' nonces (used only when `dpop` is on; nothing
@@ -209,10 +256,7 @@ impl Machine {
             actions: Vec::new(),
             next_id: 0,
             rng: seed | 1,
-            // Each client's own until it takes another tab's tokens up.
-            generation: if crate::proto::SIGNIN { seed >> 11 } else { 0 },
-            refresh: None,
-            id_token: None,
+            session: SessionPart::new(seed),
             clock: None,
             dpop: DpopPart::default(),
             #[cfg(feature = "server")]
@@ -346,7 +390,7 @@ impl Machine {
                     self.runtime,
                     Call::Code { code: code.expose(), verifier: verifier.expose(), redirect_uri: &ac.redirect_uri },
                 ),
-                _ => ep.request(self.runtime, Call::Refresh { refresh_token: self.refresh.as_ref()?.expose() }),
+                _ => ep.request(self.runtime, Call::Refresh { refresh_token: self.session.refresh_token()?.expose() }),
             });
         }
         Some(ep.token_request(self.runtime))
@@ -457,9 +501,8 @@ impl Machine {
             f.joined = true;
             return Get::Wait(f.id);
         }
-        #[cfg(feature = "signin")]
-        if self.user() && self.refresh.is_none() {
-            return Get::Fail(Error::LoginRequired { reason: "no user is signed in" });
+        if self.user() && self.session.refresh_token().is_none() {
+            return Get::Fail(self.session.missing());
         }
         if let Some((until, e)) = &self.blocked {
             if now < *until {
@@ -563,11 +606,9 @@ impl Machine {
         match result.and_then(|resp| process_token_response(ep, &cfg.timing, &resp, wall)) {
             Ok(mut issued) => {
                 if user {
-                    if let Some(rt) = issued.refresh_token.take() {
-                        self.refresh = Some(rt); // rotated: the old one is spent
-                    }
+                    self.session.rotated(issued.refresh_token.take());
                     if matches!(self.flight, Some(Flight { kind: Kind::Exchange { .. }, .. })) {
-                        self.id_token = issued.id_token.take();
+                        self.session.signed_in(issued.id_token.take());
                     }
                 }
                 // A broker's answers are not spaced (it single-flights upstream itself), but one
@@ -582,17 +623,15 @@ impl Machine {
                 self.blocked = None;
                 self.actions.insert(0, Action::Token(t.clone()));
                 if user {
-                    self.generation = self.draw() >> 11;
+                    let g = self.draw();
+                    self.session.renewed(g);
                     self.actions.insert(0, Action::Share);
                 }
                 self.settle(Ok(t));
             }
             // A refused refresh token ends the session: sign in again (RFC 6749 §5.2).
-            #[cfg(feature = "signin")]
-            Err(Error::OAuth { error, .. })
-                if user && error == "invalid_grant" && matches!(self.flight, Some(Flight { kind: Kind::Token, .. })) =>
-            {
-                let e = Error::LoginRequired { reason: "the refresh token was refused (invalid_grant)" };
+            Err(e) if user && self.session.ends(&e) && matches!(self.flight, Some(Flight { kind: Kind::Token, .. })) => {
+                let e = self.session.ended();
                 self.actions.insert(0, Action::Error(e.clone()));
                 self.end_session(e, true);
             }
@@ -630,7 +669,7 @@ impl Machine {
             self.actions.insert(0, Action::Expired);
         }
         let due = self.token.as_ref().is_some_and(|t| now >= t.refresh_at);
-        let can = !self.user() || self.refresh.is_some();
+        let can = !self.user() || self.session.refresh_token().is_some();
         if due && can && self.flight.is_none() && now >= self.cooldown_until.max(self.spaced_until) {
             self.start_flight(now, false);
         }
@@ -753,8 +792,7 @@ impl Machine {
     /// Aborts the request in flight, fails its waiters with `DISPOSED` and drops the
     /// configuration, secrets and token.
     pub fn dispose(&mut self) {
-        self.refresh = None;
-        self.id_token = None;
+        self.session.forget();
         self.dpop.forget();
         if let Some(f) = self.flight.take() {
             if let Stage::Sending { attempt, .. } = f.stage {
@@ -766,6 +804,27 @@ impl Machine {
         self.cfg = None;
         self.token = None;
         self.blocked = None;
+    }
+
+    /// The generation of the tokens held (below 2^53, a JavaScript number): a page's refresh
+    /// is sent holding the browser lock named after it and the client ([`HttpRequest::lock`]),
+    /// and it goes to the other tabs with the tokens. 0 in a build without sign-in.
+    pub fn generation(&self) -> u64 {
+        self.session.generation()
+    }
+
+    /// Ends the user's session: tokens forgotten, a flight called off with `why`.
+    fn end_session(&mut self, why: Error, expired: bool) {
+        if expired && self.token.is_some() {
+            self.actions.insert(0, Action::Expired);
+        }
+        self.token = None;
+        self.session.forget();
+        self.blocked = None;
+        if let Some(Flight { stage: Stage::Sending { attempt, .. }, .. }) = &self.flight {
+            self.actions.insert(0, Action::Abort(*attempt));
+        }
+        self.settle(Err(why));
     }
 
     fn next(&mut self) -> u64 {

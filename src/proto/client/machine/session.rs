@@ -30,6 +30,14 @@ pub fn lock_hold(status: u16) -> Millis {
 /// refresh token still is).
 pub const MIN_RESTORE: Millis = Millis(1_000);
 
+/// The generation another tab sent, as the JavaScript number it crossed as: an integer
+/// from 0 to 2^53 − 1, else none (NaN, negative, fractional or too large: only same-origin
+/// code can send one, and it must not become some other lock's name).
+pub fn generation_of(n: f64) -> Option<u64> {
+    let g = n as u64; // saturating: NaN and negatives become 0, which the comparison refuses
+    (g as f64 == n && g < 1 << 53).then_some(g)
+}
+
 /// A user's session as it leaves a machine, for another tab or for storage. Its expiry is
 /// on the wall clock: the reader's monotonic clock is not the writer's.
 #[derive(Debug)]
@@ -71,20 +79,94 @@ impl Restored {
     }
 }
 
+/// A signed-in user's session (the sign-in builds' [`SessionPart`]): the refresh token,
+/// the last sign-in's ID token, and the generation of the tokens. The machine holds the
+/// access token itself, as it does every client's.
+#[derive(Debug)]
+pub struct UserSession {
+    /// The refresh token (authorization code grant): the session, while it lasts.
+    refresh: Option<RefreshToken>,
+    /// The ID token of the last sign-in, until the shell has checked its nonce.
+    id_token: Option<IdToken>,
+    /// The generation of the tokens (53 bits): a new one with each set the server gives,
+    /// the other tab's with a set taken up from it. A page's refresh is sent holding the
+    /// browser lock named after the client and it ([`Machine::generation`]), so the tabs
+    /// that hold one refresh token queue on one lock and never spend it twice.
+    generation: u64,
+}
+
+impl UserSession {
+    /// No session; the generation, each client's own until it takes another tab's tokens
+    /// up, from `seed`.
+    pub fn new(seed: u64) -> UserSession {
+        UserSession { refresh: None, id_token: None, generation: seed >> 11 }
+    }
+
+    /// The refresh token, if one is held.
+    pub fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh.as_ref()
+    }
+
+    /// The generation of the tokens held.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The error a sign-in client's call for a token gets when no session is held.
+    pub fn missing(&self) -> Error {
+        Error::LoginRequired { reason: "no user is signed in" }
+    }
+
+    /// Whether a refresh that got `e` ends the session: `invalid_grant`, the refresh token
+    /// refused (RFC 6749 §5.2). Anything else is retried or reported as it is.
+    pub fn ends(&self, e: &Error) -> bool {
+        matches!(e, Error::OAuth { error, .. } if error == "invalid_grant")
+    }
+
+    /// The error of a session a refused refresh token ended ([`UserSession::ends`]).
+    pub fn ended(&self) -> Error {
+        Error::LoginRequired { reason: "the refresh token was refused (invalid_grant)" }
+    }
+
+    /// The server gave the user new tokens, with this refresh token or none (rotated: the
+    /// old one is spent; without one, the old one stays).
+    pub fn rotated(&mut self, refresh: Option<RefreshToken>) {
+        if let Some(rt) = refresh {
+            self.refresh = Some(rt);
+        }
+    }
+
+    /// The tokens are new: their generation is drawn from `draw`.
+    pub fn renewed(&mut self, draw: u64) {
+        self.generation = draw >> 11;
+    }
+
+    /// A sign-in's code exchange gave this ID token (or none), for the shell's nonce check.
+    pub fn signed_in(&mut self, id_token: Option<IdToken>) {
+        self.id_token = id_token;
+    }
+
+    /// Forgets the session (sign-out, a refused refresh token, dispose).
+    pub fn forget(&mut self) {
+        self.refresh = None;
+        self.id_token = None;
+    }
+}
+
 impl Machine {
     /// Whether a user's session is held: a token, or a refresh token to get one.
     pub fn is_authorized(&self) -> bool {
-        self.token.is_some() || self.refresh.is_some()
+        self.token.is_some() || self.session.refresh.is_some()
     }
 
     /// The held token and refresh token, for sharing with other tabs ([`Action::Share`]).
     pub fn session(&self) -> Option<(&TokenSet, Option<&RefreshToken>)> {
-        Some((self.token.as_ref()?, self.refresh.as_ref()))
+        Some((self.token.as_ref()?, self.session.refresh.as_ref()))
     }
 
     /// The last sign-in's ID token, once, for the shell to read its `nonce`.
     pub fn take_id_token(&mut self) -> Option<IdToken> {
-        self.id_token.take()
+        self.session.id_token.take()
     }
 
     /// Redeems a sign-in's authorization `code` with its PKCE `verifier`: a flight the
@@ -112,7 +194,7 @@ impl Machine {
         if !self.user() {
             return None;
         }
-        let refresh_token = self.refresh.clone();
+        let refresh_token = self.session.refresh.clone();
         // A token past its expiry (the timer that drops it has not fired yet) is no session.
         match self.token.as_ref().filter(|t| now.mono < t.expires_at) {
             Some(t) => Some((
@@ -129,13 +211,6 @@ impl Machine {
         }
     }
 
-    /// The generation of the tokens held (below 2^53, a JavaScript number): a page's refresh
-    /// is sent holding the browser lock named after it and the client ([`HttpRequest::lock`]),
-    /// and it goes to the other tabs with the tokens.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
     /// [`Machine::restore`] of another tab's tokens and their `generation`: when anything
     /// is taken, the generation is too, so this tab's next refresh queues on the lock of the
     /// tab it took them from. One that is not a generation (absent, 2^53 or more) leaves
@@ -144,7 +219,7 @@ impl Machine {
     pub fn restore_shared(&mut self, snapshot: Snapshot, generation: Option<u64>, now: Now) -> Restored {
         let r = self.restore(snapshot, now);
         if let Some(g) = generation.filter(|g| r.taken() && *g < 1 << 53) {
-            self.generation = g;
+            self.session.generation = g;
         }
         r
     }
@@ -170,8 +245,8 @@ impl Machine {
             Some(at) if left >= MIN_RESTORE => at,
             _ => {
                 return match snapshot.refresh_token {
-                    Some(rt) if self.token.is_none() && self.refresh.is_none() => {
-                        self.refresh = Some(rt);
+                    Some(rt) if self.token.is_none() && self.session.refresh.is_none() => {
+                        self.session.refresh = Some(rt);
                         self.cooldown_until = Instant(0);
                         self.blocked = None;
                         Restored::Refresh
@@ -185,7 +260,7 @@ impl Machine {
         }
         let skew = self.cfg.as_ref().map_or(Millis(0), |c| c.timing.refresh_skew);
         if let Some(rt) = snapshot.refresh_token {
-            self.refresh = Some(rt);
+            self.session.refresh = Some(rt);
         }
         let t = TokenSet::lasting(access_token, snapshot.scope, now, left, skew, TokenId(self.next()));
         if let Some(Flight { stage: Stage::Sending { attempt, .. }, .. }) = &self.flight {
@@ -206,7 +281,7 @@ impl Machine {
     /// access token.
     #[must_use]
     pub fn sign_out(&mut self) -> Option<HttpRequest> {
-        let revoke = match (&self.refresh, &self.token) {
+        let revoke = match (&self.session.refresh, &self.token) {
             (Some(rt), _) => self.revocation(rt.expose(), "refresh_token"),
             (None, Some(t)) => self.revocation(t.access_token.expose(), "access_token"),
             (None, None) => None,
@@ -225,21 +300,6 @@ impl Machine {
             Grant::AuthorizationCode(ac) => ac.revocation_url.as_deref().map(|url| ep.request(self.runtime, Call::Revoke { url, token, hint })),
             _ => None,
         }
-    }
-
-    /// Ends the user's session: tokens forgotten, a flight called off with `why`.
-    pub(super) fn end_session(&mut self, why: Error, expired: bool) {
-        if expired && self.token.is_some() {
-            self.actions.insert(0, Action::Expired);
-        }
-        self.token = None;
-        self.refresh = None;
-        self.id_token = None;
-        self.blocked = None;
-        if let Some(Flight { stage: Stage::Sending { attempt, .. }, .. }) = &self.flight {
-            self.actions.insert(0, Action::Abort(*attempt));
-        }
-        self.settle(Err(why));
     }
 
     /// The endpoints are still to be discovered: the flight to wait for (the one already

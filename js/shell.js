@@ -516,12 +516,9 @@ export function drive(s, ctx) {
           s.sending = undefined;
         }
         break;
-      case ACTION_WAKE: {
-        const w = s.waiters;
-        s.waiters = [];
-        for (const resolve of w) resolve();
+      case ACTION_WAKE:
+        rouse(s);
         break;
-      }
       case ACTION_TOKEN:
         emit(s.on.token, info(s, a[VALUE_SLOT]));
         break;
@@ -542,6 +539,13 @@ export function drive(s, ctx) {
     if (c !== undefined) s.cell = c === null ? undefined : cellOf(c);
   }
   arm(s);
+}
+
+/** Wakes every waiter to look at the core again (a flight ended, or in Workers its deadline moved). */
+function rouse(s) {
+  const w = s.waiters;
+  s.waiters = [];
+  for (const resolve of w) resolve();
 }
 
 /** Sends token request `a` (see Core.poll); its answer, or its failure, goes back to the core. */
@@ -587,8 +591,16 @@ function send(s, a, ctx) {
 
 /** Arms the one timer for the core's next deadline (outside Workers), unless it is armed for exactly that. */
 function arm(s) {
-  if (runtime === "workerd") return;
   const at = s.core.deadline();
+  if (runtime === "workerd") {
+    // The waiters sleep to the deadline they saw (wake): a new one wakes them to look again
+    // (an answer that failed puts the next attempt at the backoff's end, before the timeout).
+    if (at !== s.at) {
+      s.at = at;
+      rouse(s);
+    }
+    return;
+  }
   const keep = at >= 0 && s.core.keep();
   if (at === s.at && keep === s.keep) return;
   if (s.timer !== undefined) clearTimer(s.timer);
@@ -656,8 +668,8 @@ export async function discovered(s) {
 /**
  * Resolves on the core's next wake-up. In Workers, where no timer outlives a request and a
  * promise resolved by another request's work does not keep this one alive, each waiter
- * also sleeps, in its own request, until the core's next deadline, and then lets the core
- * handle it.
+ * also sleeps, in its own request, until the core's next deadline (woken sooner when that
+ * deadline moves: arm), and then lets the core handle it.
  */
 function wake(s, ctx) {
   const woken = new Promise((resolve) => s.waiters.push(resolve));

@@ -181,7 +181,9 @@ fn which_token_cache_failures_the_isolate_answers_itself() {
     for (e, fallback) in [
         (Error::network("the broker", "https://token-cache.tokenkit.invalid/token", ""), true),
         (Error::Timeout { what: "the token endpoint", after: tokenkit::proto::time::Millis(1) }, true),
-        (Error::Http { status: 503, detail: "x", retry_after: None }, true),
+        // The object answered with upstream's failure, after its own retries.
+        (Error::Http { status: 502, detail: "", retry_after: None }, false),
+        (Error::Http { status: 504, detail: "", retry_after: None }, false),
         (Error::InvalidResponse { status: 200, reason: "x" }, true),
         (Error::OAuth { status: 401, error: "invalid_client".into(), description: None }, false),
         (Error::OAuth { status: 403, error: "access_denied".into(), description: None }, false),

@@ -94,16 +94,23 @@ export const rows = [
     options: { timeoutMs: 5000 },
   },
   {
-    name: "a request that fails: the callers wait through the core's backoff; one request at a time",
+    name: "a request that fails: the callers wait through the core's backoff, no longer; one request at a time",
     async run({ client, calls, tick, assert, settle }) {
       const waiting = [client.getToken(), client.getToken(), client.getToken()];
       await settle();
       calls[0].fail(new TypeError("fetch failed"));
       await settle();
       assert.equal(calls.length, 1, "the retry waits for its backoff");
-      for (let i = 0; i < 100 && calls.length < 2; i++) await tick(100);
-      assert.equal(calls.length, 2);
-      calls[1].ok(token("t1"));
+      // The first backoff is 250–500 ms. The waiters slept to the attempt's timeout (10 s)
+      // when it was sent: they must wake for the backoff's end instead (a Workers client that
+      // slept on took 10 s per retry, and a broker's isolate timed out on its TokenCache).
+      for (let i = 0; i < 6 && calls.length < 2; i++) await tick(100);
+      assert.equal(calls.length, 2, "retried at the backoff's end");
+      calls[1].ok({ error: "server_error" }, 500);
+      await settle();
+      for (let i = 0; i < 11 && calls.length < 3; i++) await tick(100);
+      assert.equal(calls.length, 3, "a 5xx too: the second backoff is 500–1000 ms");
+      calls[2].ok(token("t1"));
       assert.deepEqual(await Promise.all(waiting), ["t1", "t1", "t1"]);
     },
   },

@@ -148,6 +148,33 @@ test("the Durable Object failing: every isolate falls back to its own cache and 
   }
 });
 
+// The isolate passes the object's 5xx on as `upstream_unavailable` (the contract's client
+// reads a 5xx as HTTP_ERROR, whatever its code).
+for (const [seq, status, code] of [
+  ["malformed", 502, "upstream_unavailable"],
+  ["500", 502, "upstream_unavailable"],
+]) {
+  test(`upstream failing (${seq}): the object's answer is passed on; no isolate retries it or asks upstream itself`, async () => {
+    // The object runs the retry schedule against upstream; an isolate that retried the
+    // object, then fell back to its own request, sent each failing server four times as
+    // many requests per isolate (the object's own retries aside).
+    const k = key(`upfail-${seq}`);
+    const { mf, isolates } = await deployment({ TOKEN_URL: up.url(k, `seq=${seq}`), CLIENT_ID: "c", CLIENT_SECRET: "s", RATE_LIMIT: "0" });
+    try {
+      for (const w of isolates.slice(0, 3)) {
+        const before = up.count(k);
+        const r = await w.fetch("http://broker/token", { method: "POST" });
+        const body = await r.json();
+        assert.deepEqual([r.status, body.error], [status, code], JSON.stringify(body));
+        // One request for the object's flight, plus its own retries of a 5xx (two).
+        assert.equal(up.count(k) - before, seq === "500" ? 3 : 1, "the object's requests only");
+      }
+    } finally {
+      await mf.dispose();
+    }
+  });
+}
+
 test("without the binding: the per-isolate cache, said at /healthz", async () => {
   const k = key("nobinding");
   const { host, port, ...w } = workerdOptions(`${worker}index.js`, worker, {});

@@ -269,6 +269,10 @@ impl BrokerConfig {
             opts.push(("allowedOrigins".to_owned(), Value::List(vec![Value::Str(p.clone())])));
         }
         let mut cfg = Config::from_options(&GENERIC, &Value::Object(opts), parse_url)?;
+        // Not retried: the object runs the retry schedule against upstream, and its failure
+        // answers come after it (an unreachable object is not asked again either: the
+        // isolate asks upstream itself, [`super::cache_failed`]).
+        cfg.timing.max_retries = 0;
         // The object hands on the deployment's DPoP-bound token: answers say `DPoP` (a
         // Bearer one is refused) and the proxy sends it with the DPoP scheme. This client
         // gets no key, so its requests to the object carry no proof.

@@ -122,16 +122,20 @@ pub fn health_reply(cache: CacheKind, binding: bool, per_minute: u32) -> Reply {
 }
 
 /// Whether an isolate asks upstream itself when the deployment's `TokenCache` object did
-/// not give it a token: when the object could not be reached or did not answer as the
-/// contract says (the isolate's own request may well work), but not when upstream refused
-/// (the object passed on an OAuth error: asking again would be refused the same way).
+/// not give it a token: when the object could not be reached (an object that throws, or is
+/// reset or overloaded, makes its stub's fetch fail), did not answer in time, or did not
+/// answer as the contract says; the isolate's own request may well work. Not when the
+/// object answered with upstream's failure: a refusal (an OAuth error) would be refused
+/// again, and a 5xx (`upstream_unavailable`, `upstream_invalid_response`,
+/// `upstream_timeout`) comes after the object ran the retry schedule against upstream, so
+/// one more request from every isolate would only multiply the load on a failing server.
 pub fn cache_failed(e: &Error) -> bool {
     cache_failed_code(e.code())
 }
 
 /// [`cache_failed`] by the failure's code, as JavaScript holds it.
 pub fn cache_failed_code(code: &str) -> bool {
-    matches!(code, "NETWORK" | "TIMEOUT" | "HTTP_ERROR" | "INVALID_RESPONSE")
+    matches!(code, "NETWORK" | "TIMEOUT" | "INVALID_RESPONSE")
 }
 
 /// The header of an isolate's token request to its `TokenCache` object that names the token

@@ -236,8 +236,8 @@ fn the_broker_takes_client_key_and_names_its_variables() {
     let base = [("TOKEN_URL", "https://as.example/tenant/oauth/token"), ("ISSUER", ISSUER), ("CLIENT_ID", "broker"), ("CLIENT_AUTH", "private_key_jwt"), ("PROXY_ORIGIN", "https://api.example")];
     let cfg = env(&base, Some(ec_view(Some("k")))).expect("no CLIENT_SECRET at all");
     let Source::Endpoint(ep) = &cfg.upstream.source else { panic!() };
-    assert!(ep.client_secret.is_none() && ep.client_key.is_some());
-    assert_eq!(ep.assertion_audience.as_deref(), Some(ISSUER));
+    assert!(ep.client_secret.is_none() && ep.key_auth.is_some());
+    assert_eq!(ep.key_auth.as_ref().and_then(|k| k.audience.as_deref()), Some(ISSUER));
     for (what, pairs, key, var) in [
         ("no CLIENT_KEY", base.to_vec(), None, "CLIENT_KEY"),
         ("CLIENT_KEY not JSON (the shell's empty view)", base.to_vec(), Some(s("")), "CLIENT_KEY"),
@@ -251,5 +251,22 @@ fn the_broker_takes_client_key_and_names_its_variables() {
     }
     let ok = env(&[base[0], base[2], base[3], base[4], ("ASSERTION_AUDIENCE", "https://as.example/tenant/oauth/token")], Some(ec_view(None))).unwrap();
     let Source::Endpoint(ep) = &ok.upstream.source else { panic!() };
-    assert_eq!(ep.assertion_audience.as_deref(), Some("https://as.example/tenant/oauth/token"));
+    assert_eq!(ep.key_auth.as_ref().and_then(|k| k.audience.as_deref()), Some("https://as.example/tenant/oauth/token"));
+}
+
+/// The key-authentication part alone: no assertion before its audience is known; the
+/// issuer a resource's metadata names becomes the audience, unless one was configured.
+#[test]
+fn the_key_part_signs_nothing_without_an_audience_and_keeps_a_configured_one() {
+    use tokenkit::proto::jwk::KeyAuth;
+    let key = ClientKey::from_view(&ec_view(Some("k1"))).unwrap();
+    let mut part = KeyAuth { key: key.clone(), audience: None };
+    assert_eq!(part.assertion("c", 1_700_000_000, &[7; 16]), None, "nothing is signed before the audience is known");
+    part.discovered("https://as.example/one");
+    part.discovered("https://as.example/two");
+    let input = part.assertion("c", 1_700_000_000, &[7; 16]).expect("an audience now");
+    assert_eq!(input, key.assertion("c", "https://as.example/one", 1_700_000_000, &[7; 16]), "the first issuer named, not a later one");
+    let mut configured = KeyAuth { key, audience: Some("https://as.example/token".into()) };
+    configured.discovered("https://as.example/one");
+    assert_eq!(configured.audience.as_deref(), Some("https://as.example/token"));
 }

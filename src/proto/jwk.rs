@@ -176,3 +176,54 @@ impl ClientKey {
         signing_input(&self.header, &claims)
     }
 }
+
+/// A client's `private_key_jwt` authentication (RFC 7523 §2.2): its key and the audience of
+/// its assertions, the issuer identifier unless `assertionAudience` names another. The
+/// servers' builds' [`KeyPart`].
+#[derive(Clone, Debug)]
+pub struct KeyAuth {
+    /// What the core knows of the key (its algorithm and `kid`); the shell holds the key.
+    pub key: ClientKey,
+    /// The `aud` of the assertions: `assertionAudience`, else the issuer identifier
+    /// (configured, or discovered from a resource's metadata: `None` until then).
+    pub audience: Option<String>,
+}
+
+impl KeyAuth {
+    /// The signing input of an assertion by client `client_id` at `iat` with `jti`
+    /// ([`ClientKey::assertion`]); `None` before the audience is known (nothing is sent then).
+    pub fn assertion(&self, client_id: &str, iat: u64, jti: &[u8]) -> Option<String> {
+        Some(self.key.assertion(client_id, self.audience.as_deref()?, iat, jti))
+    }
+
+    /// A resource's metadata named the authorization server `issuer`: the assertions'
+    /// audience, unless one was configured.
+    pub fn discovered(&mut self, issuer: &str) {
+        self.audience.get_or_insert_with(|| issuer.to_owned());
+    }
+}
+
+/// The key-authentication part a build carries: [`KeyAuth`] in the servers' builds, else
+/// [`NoKeyAuth`], which cannot exist (a page must never hold a private key, and the browser
+/// builds' configuration refuses `private_key_jwt`), so its every use compiles to nothing.
+#[cfg(feature = "server")]
+pub type KeyPart = KeyAuth;
+/// The key-authentication part a build carries (see the servers' builds' documentation).
+#[cfg(not(feature = "server"))]
+pub type KeyPart = NoKeyAuth;
+
+/// The key-authentication part of the browser builds: a type with no values, so an
+/// `Option<NoKeyAuth>` is always `None` and the compiler drops every path that uses one.
+#[derive(Clone, Debug)]
+pub enum NoKeyAuth {}
+
+impl NoKeyAuth {
+    /// Never called (there is no value to call it on).
+    pub fn assertion(&self, _: &str, _: u64, _: &[u8]) -> Option<String> {
+        match *self {}
+    }
+    /// Never called.
+    pub fn discovered(&mut self, _: &str) {
+        match *self {}
+    }
+}

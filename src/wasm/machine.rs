@@ -804,7 +804,7 @@ impl Core {
     #[wasm_bindgen(js_name = clientKey)]
     pub fn client_key(&self) -> JsValue {
         match self.m.config().map(|c| &c.source) {
-            Some(crate::proto::client::config::Source::Endpoint(ep)) => ep.client_key.as_ref().map_or(JsValue::UNDEFINED, |k| {
+            Some(crate::proto::client::config::Source::Endpoint(ep)) => ep.key_auth.as_ref().map(|a| &a.key).map_or(JsValue::UNDEFINED, |k| {
                 Array::of3(&JsValue::from_str(k.import.0), &JsValue::from_str(k.import.1), &JsValue::from_str(k.alg)).into()
             }),
             _ => JsValue::UNDEFINED,

@@ -111,14 +111,9 @@ pub struct Endpoint {
     pub client_id: String,
     /// The client secret (Symbl: `appSecret`); `None` for public clients and key-based ones.
     pub client_secret: Option<ClientSecret>,
-    /// The key of a `private_key_jwt` client: what the core knows of it (its algorithm and
-    /// `kid`); the shell holds the key itself in WebCrypto.
-    #[cfg(feature = "server")]
-    pub client_key: Option<crate::proto::jwk::ClientKey>,
-    /// The `aud` of its assertions: `assertionAudience`, else the issuer identifier
-    /// (configured, or discovered from a resource's metadata).
-    #[cfg(feature = "server")]
-    pub assertion_audience: Option<String>,
+    /// A `private_key_jwt` client's key and assertion audience (never in a browser build:
+    /// [`crate::proto::jwk::KeyPart`]); the shell holds the key itself in WebCrypto.
+    pub key_auth: Option<crate::proto::jwk::KeyPart>,
     /// How the client authenticates.
     pub client_auth: ClientAuth,
     /// The wire format (a row of [`super::presets`]).
@@ -161,11 +156,10 @@ impl Endpoint {
     /// Takes the discovered metadata of `issuer`: its token endpoint (and the DPoP proofs'
     /// target), and for signing users in the endpoints the options did not give. Nothing was sent to
     /// any of them before.
-    pub fn apply(&mut self, md: crate::proto::discovery::Metadata, #[cfg_attr(not(any(feature = "signin", feature = "server")), allow(unused_variables))] issuer: String) -> Result<(), Error> {
+    pub fn apply(&mut self, md: crate::proto::discovery::Metadata, issuer: String) -> Result<(), Error> {
         // A resource's metadata named the issuer: it is the assertions' audience.
-        #[cfg(feature = "server")]
-        if self.client_key.is_some() && self.assertion_audience.is_none() {
-            self.assertion_audience = Some(issuer.clone());
+        if let Some(k) = &mut self.key_auth {
+            k.discovered(&issuer);
         }
         // A sign-in client takes the endpoints it was not given, the RFC 9207 promise, and
         // the issuer a resource's metadata named (its callbacks' iss must be that one).
@@ -182,7 +176,7 @@ impl Endpoint {
             // FAPI 2.0 asks confidential clients to push every authorization request; a
             // server that requires it gets it from every client (RFC 9126 §5).
             #[cfg(feature = "server")]
-            if ac.par_url.is_none() && (md.require_par || self.client_secret.is_some() || self.client_key.is_some()) {
+            if ac.par_url.is_none() && (md.require_par || self.client_secret.is_some() || self.key_auth.is_some()) {
                 ac.par_url = md.par_endpoint;
             }
         }
@@ -378,10 +372,9 @@ impl Config {
     /// This configuration, if it may run in `runtime`: a `private_key_jwt` client is a
     /// confidential one, and a page is no place for its key (every script in the page, and
     /// every user, could sign with it): `INVALID_CONFIG` there, pointing at the broker.
-    pub fn check_runtime(self, #[cfg_attr(not(feature = "server"), allow(unused_variables))] runtime: super::request::Runtime) -> Result<Config, Error> {
+    pub fn check_runtime(self, runtime: super::request::Runtime) -> Result<Config, Error> {
         match &self.source {
-            #[cfg(feature = "server")]
-            Source::Endpoint(ep) if ep.client_key.is_some() && runtime == super::request::Runtime::Browser => Err(Error::config(
+            Source::Endpoint(ep) if ep.key_auth.is_some() && runtime == super::request::Runtime::Browser => Err(Error::config(
                 "clientAuth",
                 "\"private_key_jwt\" is for servers (Node, Workers): in a page anyone could sign with the key; use the broker (tokenkit/broker) there",
             )),
@@ -467,10 +460,7 @@ fn broker(opts: &Opts, parse_url: ParseUrl<'_>) -> Result<Source, Error> {
         token_url: url.href,
         client_id: String::new(),
         client_secret: None,
-        #[cfg(feature = "server")]
-        client_key: None,
-        #[cfg(feature = "server")]
-        assertion_audience: None,
+        key_auth: None,
         client_auth: ClientAuth::None,
         wire: &presets::BROKER,
         scope: None,
@@ -563,9 +553,9 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         }
     };
     #[cfg(feature = "server")]
-    let (client_key, assertion_audience) = key_auth(opts, client_auth, client_secret.is_some(), secret_field, issuer, discover.is_some())?;
+    let key_auth = key_auth(opts, client_auth, client_secret.is_some(), secret_field, issuer, discover.is_some())?;
     #[cfg(not(feature = "server"))]
-    key_auth(opts, client_auth)?;
+    let key_auth = key_auth(opts, client_auth)?;
     match (&client_secret, client_auth, wire.is_oauth2()) {
         (None, ClientAuth::None | ClientAuth::PrivateKeyJwt, true) => {}
         (None, _, _) => return Err(Error::config(secret_field, "is required")),
@@ -638,10 +628,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
         discover,
         client_id: client_id.to_owned(),
         client_secret: client_secret.map(|s| ClientSecret::new(s.to_owned())),
-        #[cfg(feature = "server")]
-        client_key,
-        #[cfg(feature = "server")]
-        assertion_audience,
+        key_auth,
         client_auth,
         wire,
         scope: get(opts, "scope").map(scope).transpose()?,
@@ -659,7 +646,7 @@ fn endpoint(opts: &Opts, spec: &'static PresetSpec, names: &PresetSpec, parse_ur
 /// names another (a server that still wants its token endpoint). `discovering`: the issuer
 /// comes from a resource's metadata.
 #[cfg(feature = "server")]
-fn key_auth(opts: &Opts, auth: ClientAuth, secret: bool, secret_field: &str, issuer: Option<&str>, discovering: bool) -> Result<(Option<crate::proto::jwk::ClientKey>, Option<String>), Error> {
+fn key_auth(opts: &Opts, auth: ClientAuth, secret: bool, secret_field: &str, issuer: Option<&str>, discovering: bool) -> Result<Option<crate::proto::jwk::KeyAuth>, Error> {
     let keyed = auth == ClientAuth::PrivateKeyJwt;
     if keyed && secret {
         return Err(Error::config(secret_field, "must not be given with clientAuth \"private_key_jwt\" (the key replaces it)"));
@@ -668,7 +655,7 @@ fn key_auth(opts: &Opts, auth: ClientAuth, secret: bool, secret_field: &str, iss
         (None, true) => return Err(Error::config("clientKey", "is required with clientAuth \"private_key_jwt\" (a private CryptoKey or JWK)")),
         (None, false) => return match get(opts, "assertionAudience") {
             Some(_) => Err(Error::config("assertionAudience", "applies only to clientAuth \"private_key_jwt\"")),
-            None => Ok((None, None)),
+            None => Ok(None),
         },
         (Some(_), false) => return Err(Error::config("clientKey", "applies only to clientAuth \"private_key_jwt\"")),
         (Some(v), true) => crate::proto::jwk::ClientKey::from_view(v).map_err(|r| Error::config("clientKey", r))?,
@@ -681,16 +668,16 @@ fn key_auth(opts: &Opts, auth: ClientAuth, secret: bool, secret_field: &str, iss
     if audience.is_none() && !discovering {
         return Err(Error::config("assertionAudience", "or issuer is required with clientAuth \"private_key_jwt\" (the assertion's audience: the issuer identifier)"));
     }
-    Ok((Some(key), audience))
+    Ok(Some(crate::proto::jwk::KeyAuth { key, audience }))
 }
 
 /// The browser builds have no `private_key_jwt`: a page must never hold a private key.
 #[cfg(not(feature = "server"))]
-fn key_auth(opts: &Opts, auth: ClientAuth) -> Result<(), Error> {
+fn key_auth(opts: &Opts, auth: ClientAuth) -> Result<Option<crate::proto::jwk::NoKeyAuth>, Error> {
     let field = if auth == ClientAuth::PrivateKeyJwt { Some("clientAuth") } else { ["clientKey", "assertionAudience"].into_iter().find(|k| get(opts, k).is_some()) };
     match field {
         Some(f) => Err(Error::config(f, "private_key_jwt is for servers (the Node and Workers entries): in a page anyone could sign with the key; use the broker (tokenkit/broker)")),
-        None => Ok(()),
+        None => Ok(None),
     }
 }
 

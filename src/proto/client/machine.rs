@@ -348,11 +348,9 @@ impl Machine {
     /// sent ([`HttpRequest::assertion`]): made at `wall`, with `jti` (fresh random bytes,
     /// [`crate::proto::jwk::ASSERTION_JTI_BYTES`]: every attempt gets its own). `None` for a
     /// client without a key, or before its audience is known (nothing is sent then).
-    #[cfg(feature = "server")]
     pub fn client_assertion(&self, wall: WallMillis, jti: &[u8]) -> Option<String> {
         let Source::Endpoint(ep) = &self.cfg.as_ref()?.source else { return None };
-        let aud = ep.assertion_audience.as_deref()?;
-        Some(ep.client_key.as_ref()?.assertion(&ep.client_id, aud, wall.0 / 1000, jti))
+        ep.key_auth.as_ref()?.assertion(&ep.client_id, wall.0 / 1000, jti)
     }
 
     /// The token held, if any (expired or not: the next input may drop it).

@@ -345,6 +345,12 @@ fn broker_contract_round_trip() {
     }
     let r = upstream_reply(&oauth(401, "invalid_client"));
     assert!(r.body.contains(r#""upstream_error":"invalid_client""#), "{}", r.body);
+    // An isolate passes on its TokenCache object's own failure (500 broker_misconfigured,
+    // which its client reads as final) as that, not as upstream's refusal.
+    let from_object = tokenkit::proto::broker::contract::client_error(500, &[("error".into(), Value::Str("broker_misconfigured".into()))], None);
+    let r = upstream_reply(&from_object);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains(r#""error":"broker_misconfigured""#), "{}", r.body);
 }
 
 /// Just enough JSON for the flat string objects the broker sends.
@@ -686,6 +692,12 @@ fn dpop_env_keying_and_routes() {
     assert_eq!(scheme(&signin.signin.as_ref().unwrap().1), "DPoP ");
     assert_eq!(scheme(&on.shared_cache_config(None, &parse_url).unwrap()), "DPoP ");
     assert_eq!(scheme(&off.shared_cache_config(None, &parse_url).unwrap()), "Bearer ");
+    // An isolate waits for the object as long as the object's upstream flight may take (a
+    // slow upstream is not an unreachable object), and never asks it twice.
+    let timing = &off.shared_cache_config(None, &parse_url).unwrap().timing;
+    let upstream = off.upstream.timing.deadline.0 + tokenkit::proto::client::config::MIN_INTERVAL.ms().0;
+    assert!(timing.timeout.0 > upstream && timing.deadline.0 >= timing.timeout.0, "{timing:?}");
+    assert_eq!(timing.max_retries, 0);
     let t = TokenSet::lasting(AccessToken::new("tok".into()), None, Instant(0), tokenkit::proto::time::Millis(60_000), tokenkit::proto::time::Millis(0), TokenId(1));
     assert!(token_reply(&t, true, Instant(0)).body.contains(r#""token_type":"DPoP""#));
     let from_object = HttpResponse { status: 200, retry_after: None, dpop_nonce: None, body: Body::Json(common::json_value(&serde_json::from_str(&token_reply(&t, false, Instant(0)).body).unwrap(), 1)) };

@@ -271,8 +271,14 @@ impl BrokerConfig {
         let mut cfg = Config::from_options(&GENERIC, &Value::Object(opts), parse_url)?;
         // Not retried: the object runs the retry schedule against upstream, and its failure
         // answers come after it (an unreachable object is not asked again either: the
-        // isolate asks upstream itself, [`super::cache_failed`]).
+        // isolate asks upstream itself, [`super::cache_failed`]). Waited for as long as the
+        // object's upstream flight may take (its deadline, after the spacing of token
+        // requests, and a margin): a slow upstream is no unreachable object, and taking it
+        // for one sent every isolate upstream beside the object.
         cfg.timing.max_retries = 0;
+        let d = self.upstream.timing.deadline.0 + crate::proto::client::config::MIN_INTERVAL.ms().0 + 2_000;
+        cfg.timing.timeout = crate::proto::time::Millis(d);
+        cfg.timing.deadline = crate::proto::time::Millis(d);
         // The object hands on the deployment's DPoP-bound token: answers say `DPoP` (a
         // Bearer one is refused) and the proxy sends it with the DPoP scheme. This client
         // gets no key, so its requests to the object carry no proof.

@@ -71,6 +71,9 @@ pub fn failure_reply(f: &Failure) -> Reply {
             r.headers.push(("Retry-After", secs));
             r
         }
+        // The TokenCache object could not get a token for a reason of its own (its
+        // configuration): passed on as what it is, not as upstream's refusal.
+        ("OAUTH_ERROR", Some(s)) if s >= 500 => Reply::error(500, "broker_misconfigured", "the broker could not get a token"),
         ("OAUTH_ERROR", _) => {
             let mut r = rejected();
             r.body.pop();

@@ -216,6 +216,18 @@ boundary! {
         END = 2,
     }
 
+    /// The optional request headers the edge reads (bits of `Broker.reads`).
+    pub mod read: u8 {
+        /// `X-Broker-Key`.
+        BROKER_KEY = 1,
+        /// `CF-Connecting-IP`.
+        CLIENT_IP = 2,
+        /// `Tokenkit-Request`.
+        CSRF = 4,
+        /// `Cookie`.
+        COOKIE = 8,
+    }
+
     /// The gates a routed request must pass first (bits of `Broker.gates`).
     pub mod gate: u8 {
         /// Cloudflare Access: a valid `Cf-Access-Jwt-Assertion`.
@@ -245,6 +257,7 @@ pub const JS: &[(&str, &str)] = &[
     ("dpop.js", "status"),
     ("broker.js", "route"),
     ("broker.js", "gate"),
+    ("broker.js", "read"),
     ("broker.js", "step"),
     ("broker.js", "failed"),
     ("broker.js", "record"),

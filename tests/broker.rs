@@ -846,3 +846,59 @@ fn the_shells_failures_have_one_reply_each() {
     }
     assert_eq!(ShellFailure::from_number(3), None);
 }
+
+/// A request header the edge does not read ([`BrokerConfig::reads`]: the shell passes
+/// none then) cannot change any decision: the route, its refusals, what proves a caller;
+/// and the client's address goes unread only where no rate limit keys buckets by it. Every
+/// configuration row, every request row, each unread header added.
+#[test]
+fn a_header_the_edge_does_not_read_changes_nothing() {
+    use tokenkit::proto::broker::gate::proved_otherwise;
+    let mut configs = vec![
+        ("plain", env(&[("RATE_LIMIT", "0")]).unwrap(), false),
+        ("no proxy", env(&[("RATE_LIMIT", "0"), ("PROXY_ORIGIN", "")]).unwrap(), false),
+        ("keys", env(&[("RATE_LIMIT", "0"), ("BROKER_KEYS", "k1")]).unwrap(), false),
+        ("rate limit", env(&[("RATE_LIMIT", "5")]).unwrap(), false),
+        ("rate binding", env(&[("RATE_LIMIT", "0")]).unwrap(), true),
+        ("turnstile", env(&[("RATE_LIMIT", "0"), ("TURNSTILE_SECRET", "s")]).unwrap(), false),
+    ];
+    if cfg!(feature = "signin") {
+        configs.push(("sign-in", signin_env(&[("RATE_LIMIT", "0")]).unwrap(), false));
+    }
+    let requests = [
+        ("POST", "/token"),
+        ("OPTIONS", "/token"),
+        ("GET", "/proxy/me"),
+        ("OPTIONS", "/proxy/me"),
+        ("GET", "/healthz"),
+        ("GET", "/session"),
+        ("POST", "/logout"),
+        ("GET", "/login"),
+    ];
+    let mut unread = 0;
+    for (name, cfg, binding) in &configs {
+        let reads = cfg.reads(*binding);
+        assert_eq!(reads.cookie, cfg.signs_in(), "{name}: the cookie is the sign-in session's credential");
+        for (method, path) in requests {
+            for origin in [Some("https://app.example.com"), Some("https://evil.example"), None] {
+                let bare = Incoming { method, path, query: "", origin, broker_key: None, request_headers: None, csrf: None };
+                let decide = |r: &Incoming<'_>| (format!("{:?}", cfg.route(r)), proved_otherwise(cfg, r.broker_key));
+                let base = decide(&bare);
+                if !reads.broker_key {
+                    unread += 1;
+                    assert_eq!(decide(&Incoming { broker_key: Some("k1"), ..bare }), base, "{name} {method} {path} {origin:?}: X-Broker-Key");
+                }
+                if !reads.csrf {
+                    unread += 1;
+                    assert_eq!(decide(&Incoming { csrf: Some("1"), ..bare }), base, "{name} {method} {path} {origin:?}: Tokenkit-Request");
+                }
+                if !reads.client_ip {
+                    // The client's address keys the buckets: unread, every client shares one,
+                    // which no limit of 0 can tell from its own.
+                    assert_eq!(cfg.rate_per_minute, 0, "{name}: a rate limit reads the client's address");
+                }
+            }
+        }
+    }
+    assert!(unread > 0, "some configuration leaves a header unread");
+}

@@ -231,6 +231,18 @@ impl Broker {
         kind
     }
 
+    /// The optional request headers to read and pass to [`Broker::route`]: bits of
+    /// [`crate::boundary::read`] ([`BrokerConfig::reads`]); every one with a broken
+    /// configuration.
+    #[wasm_bindgen(getter)]
+    pub fn reads(&self) -> u8 {
+        use crate::boundary::read::{BROKER_KEY, CLIENT_IP, COOKIE, CSRF};
+        let Ok(cfg) = &self.cfg else { return BROKER_KEY | CLIENT_IP | CSRF | COOKIE };
+        let r = cfg.reads(self.rate);
+        let bit = |on: bool, b: u8| if on { b } else { 0 };
+        bit(r.broker_key, BROKER_KEY) | bit(r.client_ip, CLIENT_IP) | bit(r.csrf, CSRF) | bit(r.cookie, COOKIE)
+    }
+
     /// What the last route must pass first: bits of [`crate::boundary::gate`].
     #[wasm_bindgen(getter)]
     pub fn gates(&self) -> u8 {

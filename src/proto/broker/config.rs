@@ -85,6 +85,20 @@ pub struct BrokerConfig {
     pub signin: Option<(super::bff::SignIn, Config)>,
 }
 
+/// The optional request headers the edge reads ([`BrokerConfig::reads`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)]
+pub struct Reads {
+    /// `X-Broker-Key`: with `BROKER_KEYS`.
+    pub broker_key: bool,
+    /// `CF-Connecting-IP`: with a rate limit (`RATE_LIMIT`, or the binding) or Turnstile.
+    pub client_ip: bool,
+    /// `Tokenkit-Request`: with a proxy or sign-in (the routes that act on someone's behalf).
+    pub csrf: bool,
+    /// `Cookie`: with sign-in.
+    pub cookie: bool,
+}
+
 /// Env variables and the client option each one sets.
 const ENV: &[(&str, &str)] = &[
     ("TOKEN_URL", "tokenUrl"),
@@ -354,6 +368,20 @@ impl BrokerConfig {
     #[cfg(all(feature = "signin", feature = "server"))]
     pub fn exchange_client(&self, i: usize) -> Option<Config> {
         Some(exchange_client(&self.signin.as_ref()?.1, self.proxy_routes.get(i)?.token.as_ref()?))
+    }
+
+    /// Which of a request's optional headers the edge reads with this configuration and a
+    /// `RATE_LIMITER` binding or not (`binding`); Origin and Access-Control-Request-Headers
+    /// are always read. A header left unread cannot change any answer (tests/broker.rs
+    /// `a_header_the_edge_does_not_read_changes_nothing`), and each read costs a cached
+    /// `/token` about 0.3 µs in workerd.
+    pub fn reads(&self, binding: bool) -> Reads {
+        Reads {
+            broker_key: !self.broker_keys.is_empty(),
+            client_ip: binding || self.rate_per_minute > 0 || self.turnstile.is_some(),
+            csrf: self.proxy_origin.is_some() || self.signs_in(),
+            cookie: self.signs_in(),
+        }
     }
 
     /// Whether `key` (from `X-Broker-Key`) is one of the configured keys. Compares every

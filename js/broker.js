@@ -43,7 +43,9 @@ const VERDICT_SERVE = 0, VERDICT_FAIL = 1, VERDICT_END = 2;
 function describe(request, reads) {
   const h = request.headers;
   const get = (bit, name) => (reads & bit ? h.get(name) : null);
-  return [request.method, request.url, h.get("origin"), get(READ_BROKER_KEY, "x-broker-key"), h.get("access-control-request-headers"), get(READ_CLIENT_IP, "cf-connecting-ip"), get(READ_COOKIE, "cookie"), get(READ_CSRF, "tokenkit-request")];
+  const method = request.method;
+  // Access-Control-Request-Headers is a preflight's alone (Reads: no other request reads it).
+  return [method, request.url, h.get("origin"), get(READ_BROKER_KEY, "x-broker-key"), method === "OPTIONS" ? h.get("access-control-request-headers") : null, get(READ_CLIENT_IP, "cf-connecting-ip"), get(READ_COOKIE, "cookie"), get(READ_CSRF, "tokenkit-request")];
 }
 
 /** `name\nvalue\n...` (as Rust's `lines` writes it) -> [[name, value], ...]. */

@@ -848,7 +848,9 @@ fn the_shells_failures_have_one_reply_each() {
 }
 
 /// A request header the edge does not read ([`BrokerConfig::reads`]: the shell passes
-/// none then) cannot change any decision: the route, its refusals, what proves a caller;
+/// none then), or Access-Control-Request-Headers on a request that is not a preflight (the
+/// shell reads it on `OPTIONS` only), cannot change any decision: the route, its refusals,
+/// what proves a caller;
 /// and the client's address goes unread only where no rate limit keys buckets by it. Every
 /// configuration row, every request row, each unread header added.
 #[test]
@@ -892,6 +894,11 @@ fn a_header_the_edge_does_not_read_changes_nothing() {
                     unread += 1;
                     assert_eq!(decide(&Incoming { csrf: Some("1"), ..bare }), base, "{name} {method} {path} {origin:?}: Tokenkit-Request");
                 }
+                if method != "OPTIONS" {
+                    unread += 1;
+                    let headers = Some("authorization, x-anything");
+                    assert_eq!(decide(&Incoming { request_headers: headers, ..bare }), base, "{name} {method} {path} {origin:?}: Access-Control-Request-Headers");
+                }
                 if !reads.client_ip {
                     // The client's address keys the buckets: unread, every client shares one,
                     // which no limit of 0 can tell from its own.
@@ -901,4 +908,12 @@ fn a_header_the_edge_does_not_read_changes_nothing() {
         }
     }
     assert!(unread > 0, "some configuration leaves a header unread");
+    // A broken configuration's answers too.
+    let e = env(&[("TOKEN_URL", "")]).unwrap_err();
+    let listed = ["https://app.example.com".to_owned()];
+    for (method, _) in requests.iter().filter(|(m, _)| *m != "OPTIONS") {
+        for origin in [Some("https://app.example.com"), None] {
+            assert_eq!(misconfigured(&e, &listed, method, origin, Some("x-anything")), misconfigured(&e, &listed, method, origin, None), "{method} {origin:?}");
+        }
+    }
 }

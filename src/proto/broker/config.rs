@@ -371,8 +371,9 @@ impl BrokerConfig {
     }
 
     /// Which of a request's optional headers the edge reads with this configuration and a
-    /// `RATE_LIMITER` binding or not (`binding`); Origin and Access-Control-Request-Headers
-    /// are always read. A header left unread cannot change any answer (tests/broker.rs
+    /// `RATE_LIMITER` binding or not (`binding`). Origin is always read, and
+    /// Access-Control-Request-Headers on a preflight (`OPTIONS`) only: no other request's
+    /// answer depends on it. A header left unread cannot change any answer (tests/broker.rs
     /// `a_header_the_edge_does_not_read_changes_nothing`), and each read costs a cached
     /// `/token` about 0.3 µs in workerd.
     pub fn reads(&self, binding: bool) -> Reads {

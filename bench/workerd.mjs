@@ -1,16 +1,17 @@
 // The workerd rows of `make bench`: the broker (worker/index.js + worker/pkg/) next to a
 // hand-written 30-line JS Worker doing the same job (one cached client-credentials token,
-// served on POST /token to allowed origins), both in real workerd through Miniflare on
-// 127.0.0.1. Rows: cold start (a fresh workerd to the first /token answered) and a cached
-// /token under load (throughput, p50/p99), in interleaved rounds, beside a control (the JS
-// Worker against itself).
+// served on POST /token to allowed origins), in workerd itself on 127.0.0.1
+// (bench/raw-workerd.mjs). Rows: each handler's time, paired in one isolate; cold start (a
+// fresh workerd process to the first /token answered); and a cached /token under load
+// (throughput, p50/p99) in interleaved rounds, beside a control (the JS Worker against
+// itself). Throughput is compared by workerd's CPU time per request (read from /proc),
+// which the load generator sharing the machine moves less than requests/s; both are shown.
 import http from "node:http";
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Miniflare } from "miniflare";
-import { workerdOptions } from "../worker/local.mjs";
 import { startFixture } from "../tests/node/helpers.mjs";
+import { prepareRaw, startRaw } from "./raw-workerd.mjs";
 
 const APP = "https://app.example.com";
 
@@ -39,6 +40,18 @@ export default {
   },
 };
 `;
+
+/**
+ * The CPU time a process has used, in ns, from every thread's schedstat (ns resolution:
+ * /proc/<pid>/stat counts 10 ms ticks). The load generator shares this machine's two cores
+ * with workerd, so requests/s moves with whichever gets scheduled; a Worker's CPU time per
+ * request does not, and it is what bounds its throughput on a loaded isolate.
+ */
+function cpuNs(pid) {
+  let ns = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+  return ns;
+}
 
 const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))];
 
@@ -78,60 +91,64 @@ async function load(url, n, concurrency) {
 }
 
 /**
- * The time each handler takes for a cached /token inside workerd: a wrapper module runs the
- * Worker's own `fetch` handler `n` times in one request (workerd's clocks stand still while a
- * request runs, so it is timed from outside), minus a request that runs it once. This counts
- * what the platform does for the handler too: converting an array of header pairs into a
- * Response took 21 µs there, a Headers copy 6 µs (a Node timing with a fake Response saw
- * neither). `workers` maps a name to [its module's directory, its main module]; ns per request.
+ * The time each handler takes for a cached /token inside workerd, paired: both Workers'
+ * `fetch` handlers are imported by one module in one workerd process, and take turns in
+ * chunks of `CHUNK` calls (the order swapped every pair), so both run on the same isolate,
+ * the same CPU state and the same drift; the ratio of each pair is the measure, and its
+ * spread shows how tight it is. A chunk is timed by the clock workerd advances at each
+ * event (a timer here; it stands still while a request's code runs, and reads in whole ms,
+ * hence chunks of ~100 ms), minus an empty chunk's time. This counts what the platform does
+ * for the handler too: converting an array of header pairs into a Response took 21 µs
+ * there, a Headers copy 6 µs (a Node timing with a fake Response saw neither). Returns
+ * { broker, plain, ratio } (ns per call for each; plain / broker per pair).
  */
-async function handlerInWorkerd(workers, bindings, rounds) {
-  const N = 20_000;
-  const wrapper = (main) => `import worker from "./${main}";
+async function pairedHandlers(root, plainSource, bindings, pairs) {
+  const CHUNK = 5000;
+  const dir = mkdtempSync(join(tmpdir(), "tokenkit-paired-"));
+  cpSync(join(root, "worker"), dir, { recursive: true, filter: (p) => !p.includes("node_modules") });
+  writeFileSync(join(dir, "_plain.js"), plainSource);
+  writeFileSync(
+    join(dir, "_paired.js"),
+    `import broker from "./index.js";
+import plain from "./_plain.js";
+const workers = [broker, plain];
+const tick = () => new Promise((r) => setTimeout(r, 0));
+async function chunk(w, n, req, env, ctx) {
+  await tick();
+  const t0 = performance.now();
+  for (let k = 0; k < n; k++) await w.fetch(req, env, ctx);
+  await tick();
+  return performance.now() - t0;
+}
 export default {
   async fetch(request, env, ctx) {
-    const n = Number(new URL(request.url).searchParams.get("n"));
+    const pairs = Number(new URL(request.url).searchParams.get("pairs"));
     const req = new Request("https://broker.example.com/token", { method: "POST", headers: { origin: "${APP}" } });
-    let last;
-    for (let i = 0; i < n; i++) last = await worker.fetch(req, env, ctx);
-    return last;
+    for (const w of workers) {
+      const r = await w.fetch(req, env, ctx); // the token, fetched once
+      if (r.status !== 200) return r;
+      await chunk(w, ${CHUNK}, req, env, ctx); // warm-up
+    }
+    const out = [[], []];
+    for (let p = 0; p < pairs; p++) {
+      for (const i of p % 2 ? [1, 0] : [0, 1]) out[i].push((await chunk(workers[i], ${CHUNK}, req, env, ctx)) - (await chunk(workers[i], 0, req, env, ctx)));
+    }
+    return Response.json(out);
   },
 };
-`;
-  const running = {};
-  const out = {};
+`,
+  );
+  const w = await startRaw(dir, "_paired.js", bindings);
   try {
-    for (const [name, [dir, main]] of Object.entries(workers)) {
-      const copy = mkdtempSync(join(tmpdir(), "tokenkit-handler-"));
-      cpSync(dir, copy, { recursive: true });
-      writeFileSync(join(copy, "_handler.js"), wrapper(main));
-      const mf = new Miniflare({ ...workerdOptions(join(copy, "_handler.js"), copy, {}), bindings: bindings(`handler-${name.length}`) });
-      running[name] = { mf, copy, url: String(await mf.ready).replace(/\/$/, "") };
-      out[name] = [];
-    }
-    const time = async (url, n) => {
-      const t0 = performance.now();
-      const res = await fetch(`${url}/?n=${n}`);
-      const body = await res.text();
-      if (res.status !== 200 || !body.includes("access_token")) throw new Error(`handler loop answered ${res.status}: ${body.slice(0, 200)}`);
-      return performance.now() - t0;
-    };
-    const names = Object.keys(running);
-    for (let r = 0; r < 2 * rounds + 1; r++) {
-      for (const name of r % 2 ? [...names].reverse() : names) {
-        const { url } = running[name];
-        const one = await time(url, 1);
-        const many = await time(url, N);
-        if (r > 0) out[name].push(((many - one) * 1e6) / (N - 1)); // the first round warms up
-      }
-    }
+    const res = await fetch(`${w.url}/?pairs=${pairs}`);
+    const body = await res.text();
+    if (res.status !== 200) throw new Error(`paired handlers answered ${res.status}: ${body.slice(0, 200)}`);
+    const [broker, plain] = JSON.parse(body);
+    return { broker: broker.map((ms) => (ms * 1e6) / CHUNK), plain: plain.map((ms) => (ms * 1e6) / CHUNK), ratio: broker.map((b, i) => plain[i] / b) };
   } finally {
-    for (const { mf, copy } of Object.values(running)) {
-      await mf.dispose();
-      rmSync(copy, { recursive: true, force: true });
-    }
+    await w.dispose();
+    rmSync(dir, { recursive: true, force: true });
   }
-  return out;
 }
 
 /** Measures the workerd rows; `row(section, name, value)` records each. */
@@ -140,8 +157,8 @@ export async function workerdRows({ root, rounds, row, spread }) {
   const dir = mkdtempSync(join(tmpdir(), "tokenkit-bench-"));
   writeFileSync(join(dir, "index.js"), plainWorker);
   const workers = {
-    "tokenkit broker": () => workerdOptions(join(root, "worker/index.js"), join(root, "worker"), {}),
-    "30-line JS Worker": () => workerdOptions(join(dir, "index.js"), dir, {}),
+    "tokenkit broker": [join(root, "worker"), "index.js"],
+    "30-line JS Worker": [dir, "index.js"],
   };
   // The same JS Worker again, run beside them under load: its ratio to the first is what this
   // machine's noise alone gives (two identical Workers measured 0.82× to 1.10× per run in
@@ -149,49 +166,67 @@ export async function workerdRows({ root, rounds, row, spread }) {
   const CONTROL = "30-line JS Worker, again (control)";
   const loaded = { ...workers, [CONTROL]: workers["30-line JS Worker"] };
   const bindings = (k) => ({ TOKEN_URL: up.url(k, "ttl=3600"), CLIENT_ID: "bench", CLIENT_SECRET: "bench-secret", ALLOWED_ORIGINS: APP, RATE_LIMIT: "0" });
-  const handler = await handlerInWorkerd({ "tokenkit broker": [join(root, "worker"), "index.js"], "30-line JS Worker": [dir, "index.js"] }, bindings, rounds);
-  for (const [name, v] of Object.entries(handler)) row("broker cached /token, the handler in workerd (no network)", `${name}: per request`, spread(v, (x) => `${(x / 1000).toFixed(1)} µs`), "", name === "tokenkit broker" ? "broker.handler" : undefined);
-  const start = async (name, k) => {
-    const mf = new Miniflare({ ...loaded[name](), bindings: bindings(k) });
-    const url = String(await mf.ready).replace(/\/$/, "");
-    return { mf, url };
-  };
+  const paired = await pairedHandlers(root, plainWorker, bindings("paired"), 4 * rounds);
+  const handlerSection = "broker cached /token, the handler in workerd (one isolate, no network, paired)";
+  row(handlerSection, "tokenkit broker: per request", spread(paired.broker, (x) => `${(x / 1000).toFixed(1)} µs`), "", "broker.handler");
+  row(handlerSection, "30-line JS Worker: per request", spread(paired.plain, (x) => `${(x / 1000).toFixed(1)} µs`), "", "broker.handler.plain");
+  row(handlerSection, "JS Worker time / tokenkit time, per pair (≥ 1: the broker's handler is no slower)", spread(paired.ratio, (x) => `${x.toFixed(2)}×`), "", "broker.paired");
+  // workerd itself, one process per Worker (bench/raw-workerd.mjs: not through Miniflare).
+  const start = (name, k) => startRaw(...loaded[name], bindings(k));
+  const running = {};
   try {
     // Cold start: a fresh workerd (its own process) until the first /token is answered.
     const cold = Object.fromEntries(Object.keys(workers).map((k) => [k, []]));
     for (let r = 0; r < rounds; r++) {
       for (const name of Object.keys(workers)) {
+        const { start: run, remove } = await prepareRaw(...loaded[name], bindings(`cold-${r}-${name.length}`));
         const t0 = performance.now();
-        const { mf, url } = await start(name, `cold-${r}-${name.length}`);
-        const res = await fetch(`${url}/token`, { method: "POST", headers: { origin: APP } });
+        const w = await run().catch((e) => {
+          remove();
+          throw e;
+        });
+        const res = await fetch(`${w.url}/token`, { method: "POST", headers: { origin: APP } });
         if (res.status !== 200) throw new Error(`${name}: first /token answered ${res.status}`);
         await res.arrayBuffer();
         cold[name].push(performance.now() - t0);
-        await mf.dispose();
+        await w.dispose();
+        remove();
       }
     }
     for (const [name, v] of Object.entries(cold)) row("cold start", `workerd: new runtime → first /token answered, ${name}`, spread(v, (x) => `${x.toFixed(0)} ms`));
 
     // Throughput of a cached /token: all Workers running, rounds interleaved, the order
     // reversed every other round (whichever runs last in a round ran up to a tenth faster).
-    const running = {};
     for (const name of Object.keys(loaded)) running[name] = await start(name, `load-${name.length}`);
     const N = 2000;
     const C = 16;
     const out = Object.fromEntries(Object.keys(loaded).map((k) => [k, []]));
     for (const { url } of Object.values(running)) await load(url, 200, C); // warm up
     const names = Object.keys(running);
-    for (let r = 0; r < 2 * rounds; r++) for (const name of r % 2 ? [...names].reverse() : names) out[name].push(await load(running[name].url, N, C));
-    for (const { mf } of Object.values(running)) await mf.dispose();
+    for (let r = 0; r < 2 * rounds; r++) {
+      for (const name of r % 2 ? [...names].reverse() : names) {
+        const { url, pid } = running[name];
+        const cpu0 = cpuNs(pid);
+        const x = await load(url, N, C);
+        out[name].push({ ...x, cpu: (cpuNs(pid) - cpu0) / N });
+      }
+    }
     const section = `broker cached /token, workerd, ${C} concurrent`;
     for (const [name, v] of Object.entries(out)) {
       row(section, `${name}: requests/s`, spread(v.map((x) => x.rps), (x) => x.toFixed(0)));
       row(section, `${name}: p50 / p99 latency`, `${quantile(v.map((x) => x.p50), 0.5).toFixed(2)} ms / ${quantile(v.map((x) => x.p99), 0.5).toFixed(2)} ms`);
     }
+    for (const [name, v] of Object.entries(out)) row(section, `${name}: workerd CPU per request`, spread(v.map((x) => x.cpu), (x) => `${(x / 1000).toFixed(1)} µs`));
     const ratio = (a) => out[a].map((x, i) => x.rps / out["30-line JS Worker"][i].rps);
-    row(section, "tokenkit / JS Worker throughput, per round (target ≥ 0.95×)", spread(ratio("tokenkit broker"), (x) => `${x.toFixed(2)}×`), "", "broker.ratio");
-    row(section, "JS Worker / the same JS Worker, per round (the noise floor)", spread(ratio(CONTROL), (x) => `${x.toFixed(2)}×`), "", "broker.control");
+    row(section, "tokenkit / JS Worker requests/s, per round", spread(ratio("tokenkit broker"), (x) => `${x.toFixed(2)}×`), "", "broker.rps");
+    row(section, "JS Worker / the same JS Worker requests/s, per round (the noise floor)", spread(ratio(CONTROL), (x) => `${x.toFixed(2)}×`), "", "broker.rps.control");
+    // The throughput a workerd process can give is the inverse of its CPU time per request:
+    // the ratio of those, per round, is the target's measure (its control shows how tight).
+    const capacity = (a) => out[a].map((x, i) => out["30-line JS Worker"][i].cpu / x.cpu);
+    row(section, "tokenkit / JS Worker throughput (inverse CPU per request), per round (target ≥ 0.95×)", spread(capacity("tokenkit broker"), (x) => `${x.toFixed(2)}×`), "", "broker.ratio");
+    row(section, "JS Worker / the same JS Worker, the same measure (the noise floor)", spread(capacity(CONTROL), (x) => `${x.toFixed(2)}×`), "", "broker.control");
   } finally {
+    for (const w of Object.values(running)) await w.dispose();
     rmSync(dir, { recursive: true, force: true });
     await up.close();
   }

@@ -41,6 +41,7 @@ const live = new Set();
 process.on("exit", () => {
   for (const child of live) child.kill();
 });
+for (const signal of ["SIGINT", "SIGTERM"]) process.once(signal, () => process.exit(130));
 
 /**
  * Readies workerd (the `workerd` package's binary) to serve the module Worker `main` in `dir`
@@ -88,7 +89,7 @@ const w :Workerd.Worker = (
         await accepts(port);
         break;
       } catch {
-        if (i > 2000 || child.exitCode !== null) {
+        if (i > 2000 || child.exitCode !== null || child.signalCode !== null) {
           await dispose();
           throw new Error(`workerd did not start serving ${main}`);
         }

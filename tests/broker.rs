@@ -866,7 +866,8 @@ fn a_header_the_edge_does_not_read_changes_nothing() {
         ("keys and turnstile", env(&[("RATE_LIMIT", "0"), ("TURNSTILE_SECRET", "s"), ("BROKER_KEYS", "k1")]).unwrap(), false),
         ("proxy routes, no proxy origin", env(&[("RATE_LIMIT", "0"), ("PROXY_ORIGIN", ""), ("PROXY_ROUTES", "GET /me")]).unwrap(), false),
     ];
-    if cfg!(feature = "signin") {
+    #[cfg(feature = "signin")]
+    {
         configs.push(("sign-in", signin_env(&[("RATE_LIMIT", "0")]).unwrap(), false));
         configs.push(("sign-in, no proxy", signin_env(&[("RATE_LIMIT", "0"), ("PROXY_ORIGIN", "")]).unwrap(), false));
     }

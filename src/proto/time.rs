@@ -65,6 +65,13 @@ impl Instant {
     }
 }
 
+impl Add for Millis {
+    type Output = Millis;
+    fn add(self, d: Millis) -> Millis {
+        Millis(self.0.saturating_add(d.0))
+    }
+}
+
 impl Add<Millis> for Instant {
     type Output = Instant;
     fn add(self, d: Millis) -> Instant {

@@ -290,9 +290,9 @@ impl BrokerConfig {
         // requests, and a margin): a slow upstream is no unreachable object, and taking it
         // for one sent every isolate upstream beside the object.
         cfg.timing.max_retries = 0;
-        let d = self.upstream.timing.deadline.0 + crate::proto::client::config::MIN_INTERVAL.ms().0 + 2_000;
-        cfg.timing.timeout = crate::proto::time::Millis(d);
-        cfg.timing.deadline = crate::proto::time::Millis(d);
+        let wait = self.upstream.timing.deadline + crate::proto::client::config::MIN_INTERVAL.ms() + crate::proto::time::Millis(2_000);
+        cfg.timing.timeout = wait;
+        cfg.timing.deadline = wait;
         // The object hands on the deployment's DPoP-bound token: answers say `DPoP` (a
         // Bearer one is refused) and the proxy sends it with the DPoP scheme. This client
         // gets no key, so its requests to the object carry no proof.
